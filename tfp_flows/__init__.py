@@ -1,0 +1,15 @@
+"""tfp_flows: normalizing flows as first-class TensorFlow Probability bijectors.
+
+#### Examples
+
+>>> import tfp_flows as tff
+>>> flow = tff.real_nvp(event_size=2, num_layers=2, hidden_units=(8,))
+>>> flow.sample(4, seed=0).shape
+TensorShape([4, 2])
+"""
+
+from tfp_flows import bijectors, testing
+from tfp_flows.flows import coupling_flow, nice, real_nvp
+
+__all__ = ["bijectors", "coupling_flow", "nice", "real_nvp", "testing"]
+__version__ = "0.1.0"

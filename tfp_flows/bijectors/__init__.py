@@ -1,0 +1,22 @@
+"""Bijectors of tfp_flows: coupling layers, their masks and conditioners."""
+
+from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
+from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from tfp_flows.bijectors.masks import (
+    alternating_mask,
+    checkerboard_mask,
+    random_mask,
+    validate_mask,
+)
+
+__all__ = [
+    "MLP",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Coupling",
+    "TrackedConditioner",
+    "alternating_mask",
+    "checkerboard_mask",
+    "random_mask",
+    "validate_mask",
+]
