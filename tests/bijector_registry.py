@@ -15,10 +15,10 @@ import tfp_flows as tff
 from tfp_flows.bijectors import (
     AdditiveCoupling,
     AffineCoupling,
+    Standardize,
     alternating_mask,
     random_mask,
 )
-from tfp_flows.bijectors.standardize import Standardize
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:

@@ -269,9 +269,10 @@ def check_bijector(
         assert_finite(bijector, x, mode, _values=values[mode])
         results["round_trip"] = max(results["round_trip"], assert_round_trip(
             bijector, x, atol=atol, mode=mode, _values=values[mode]))
-        results["log_det_consistent"] = max(results["log_det_consistent"], assert_log_det_consistent(
-            bijector, x, atol=None if atol is None else 10 * atol, mode=mode,
-            _values=values[mode]))
+        results["log_det_consistent"] = max(
+            results["log_det_consistent"],
+            assert_log_det_consistent(bijector, x, atol=None if atol is None else 10 * atol,
+                                      mode=mode, _values=values[mode]))
     results["modes_agree"] = assert_modes_agree(
         bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values)
     results["autodiff_log_det"] = assert_log_det_matches_autodiff(bijector, x, atol=autodiff_atol)

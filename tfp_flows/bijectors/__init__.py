@@ -1,5 +1,6 @@
 """Bijectors of tfp_flows: coupling layers, their masks and conditioners."""
 
+from tfp_flows.bijectors.base import VectorBijector
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import (
@@ -8,13 +9,16 @@ from tfp_flows.bijectors.masks import (
     random_mask,
     validate_mask,
 )
+from tfp_flows.bijectors.standardize import Standardize
 
 __all__ = [
     "MLP",
     "AdditiveCoupling",
     "AffineCoupling",
     "Coupling",
+    "Standardize",
     "TrackedConditioner",
+    "VectorBijector",
     "alternating_mask",
     "checkerboard_mask",
     "random_mask",

@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
 
-from tfp_flows.bijectors.cache import WeightAwareCache
+from tfp_flows.bijectors.base import VectorBijector
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
 
@@ -39,7 +38,7 @@ def unique_name(base: str) -> str:
     return base if index == 0 else f"{base}_{index}"
 
 
-class Coupling(tfb.Bijector):
+class Coupling(VectorBijector):
     """Base class of coupling layers: masking, conditioner, caching and checks.
 
     Subclasses set ``params_per_entry`` (conditioner outputs per transformed
@@ -47,14 +46,11 @@ class Coupling(tfb.Bijector):
     ``_uncouple(y_b, params) -> (x_b, ildj)``, where ``fldj`` / ``ildj`` are
     already summed over the event (shape = batch shape).
 
-    ``_augmented_forward`` / ``_augmented_inverse`` return the output together
-    with ``{"ildj": ...}``, which the :class:`WeightAwareCache` stores, so the
-    conditioner runs once for ``inverse`` plus ``inverse_log_det_jacobian`` of
-    the same tensor (as ``TransformedDistribution.log_prob`` does).
+    The conditioner runs once for ``inverse`` plus ``inverse_log_det_jacobian``
+    of the same tensor (as ``TransformedDistribution.log_prob`` does), see
+    :class:`~tfp_flows.bijectors.base.VectorBijector`.
     """
 
-    _cache = WeightAwareCache(
-        forward_name="_augmented_forward", inverse_name="_augmented_inverse")
     params_per_entry: int = 1
 
     def __init__(
@@ -75,7 +71,6 @@ class Coupling(tfb.Bijector):
             raise TypeError(f"a coupling layer needs a floating dtype, got {dtype.name}.")
         mask = alternating_mask(mask) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
         self._mask = mask
-        self._event_size = int(mask.shape[0])
         self._conditioning_indices = np.flatnonzero(mask == 1).astype(np.int32)
         self._transformed_indices = np.flatnonzero(mask == 0).astype(np.int32)
         order = np.concatenate([self._conditioning_indices, self._transformed_indices])
@@ -92,7 +87,7 @@ class Coupling(tfb.Bijector):
         self._conditioner = conditioner
         parameters = dict(parameters, mask=mask, conditioner=conditioner, name=name)
         super().__init__(
-            forward_min_event_ndims=1,
+            len(mask),
             is_constant_jacobian=is_constant_jacobian,
             validate_args=validate_args,
             dtype=dtype,
@@ -106,63 +101,11 @@ class Coupling(tfb.Bijector):
         return self._mask
 
     @property
-    def event_size(self) -> int:
-        """Size of the (flattened) event this layer acts on."""
-        return self._event_size
-
-    @property
     def conditioner(self) -> Callable[[tf.Tensor], tf.Tensor]:
         """The network ``x_a -> params`` (an :class:`MLP` or a :class:`TrackedConditioner`)."""
         return self._conditioner
 
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        return {}
-
-    def _batch_shape(self, x_event_ndims):
-        return tf.TensorShape([])
-
-    def _batch_shape_tensor(self, x_event_ndims):
-        return tf.constant([], dtype=tf.int32)
-
-    # -- input checks that name what was expected and what came ----------------------------
-
-    def _check_dtype(self, value: Any, what: str) -> None:
-        dtype = getattr(value, "dtype", None)
-        if tf.is_tensor(value) and tf.as_dtype(dtype) != self.dtype:
-            raise TypeError(
-                f"{self.name}: expected {what} of dtype {self.dtype.name}, got "
-                f"{tf.as_dtype(dtype).name}; cast the data with tf.cast(x, tf.{self.dtype.name}) "
-                f"or build the flow with dtype=tf.{tf.as_dtype(dtype).name}.")
-
-    def _call_forward(self, x, name, **kwargs):
-        self._check_dtype(x, "inputs")
-        return super()._call_forward(x, name, **kwargs)
-
-    def _call_inverse(self, y, name, **kwargs):
-        self._check_dtype(y, "outputs")
-        return super()._call_inverse(y, name, **kwargs)
-
-    def _call_forward_log_det_jacobian(self, x, event_ndims, name, **kwargs):
-        self._check_dtype(x, "inputs")
-        return super()._call_forward_log_det_jacobian(x, event_ndims, name, **kwargs)
-
-    def _call_inverse_log_det_jacobian(self, y, event_ndims, name, **kwargs):
-        self._check_dtype(y, "outputs")
-        return super()._call_inverse_log_det_jacobian(y, event_ndims, name, **kwargs)
-
     # -- the coupling mechanics -------------------------------------------------------------
-
-    def _check(self, x: tf.Tensor, what: str) -> tf.Tensor:
-        size = x.shape[-1] if x.shape.rank else None
-        if x.shape.rank == 0 or (size is not None and size != self._event_size):
-            raise ValueError(
-                f"{self.name}: expected {what} with event size {self._event_size} in the last "
-                f"dimension, got shape {x.shape.as_list()} (event size {size}).")
-        if self.validate_args:
-            x = tf.debugging.assert_all_finite(
-                x, f"{self.name}: {what} must be finite (found NaN or inf).")
-        return x
 
     def _params(self, x_a: tf.Tensor) -> tf.Tensor:
         """Runs the conditioner on ``x_a`` of any batch shape."""
@@ -171,41 +114,18 @@ class Coupling(tfb.Bijector):
         params = self._conditioner(flat)
         return tf.reshape(params, tf.concat([batch_shape, [params.shape[-1]]], axis=0))
 
-    def _transform(self, x: tf.Tensor, what: str, step) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        x = self._check(x, what)
+    def _transform(self, x: tf.Tensor, step) -> tuple[tf.Tensor, tf.Tensor]:
         x_a = tf.gather(x, self._conditioning_indices, axis=-1)
         x_b = tf.gather(x, self._transformed_indices, axis=-1)
-        y_b, ildj = step(x_b, self._params(x_a))
-        y = tf.gather(tf.concat([x_a, y_b], axis=-1), self._merge_indices, axis=-1)
-        return y, {"ildj": ildj}
+        y_b, ldj = step(x_b, self._params(x_a))
+        return tf.gather(tf.concat([x_a, y_b], axis=-1), self._merge_indices, axis=-1), ldj
 
-    def _augmented_forward(self, x):
-        return self._transform(x, "inputs", self._couple_with_ildj)
+    def _forward_and_ildj(self, x):
+        y, fldj = self._transform(x, self._couple)
+        return y, -fldj
 
-    def _augmented_inverse(self, y):
-        return self._transform(y, "outputs", self._uncouple)
-
-    def _couple_with_ildj(self, x_b, params):
-        y_b, fldj = self._couple(x_b, params)
-        return y_b, -fldj
-
-    def _forward(self, x):
-        return self._augmented_forward(x)[0]
-
-    def _inverse(self, y):
-        return self._augmented_inverse(y)[0]
-
-    def _inverse_log_det_jacobian(self, y):
-        attributes = self._cache.inverse_attributes(y)
-        if "ildj" not in attributes:
-            attributes.update(self._augmented_inverse(y)[1])
-        return attributes["ildj"]
-
-    def _forward_log_det_jacobian(self, x):
-        attributes = self._cache.forward_attributes(x)
-        if "ildj" not in attributes:
-            attributes.update(self._augmented_forward(x)[1])
-        return -attributes["ildj"]
+    def _inverse_and_ildj(self, y):
+        return self._transform(y, self._uncouple)
 
     def _couple(self, x_b, params):
         raise NotImplementedError

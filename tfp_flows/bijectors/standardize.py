@@ -6,14 +6,13 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
 
-from tfp_flows.bijectors.cache import WeightAwareCache
+from tfp_flows.bijectors.base import VectorBijector
 
 __all__ = ["Standardize"]
 
 
-class Standardize(tfb.Bijector):
+class Standardize(VectorBijector):
     """Elementwise affine map from standardised to data coordinates, fitted by :meth:`adapt`.
 
     ```none
@@ -44,28 +43,15 @@ class Standardize(tfb.Bijector):
     2.3025851249694824
     """
 
-    _cache = WeightAwareCache(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
-
     def __init__(self, event_size: int, dtype: tf.DType = tf.float32, name: str = "standardize"):
         parameters = dict(locals())
         super().__init__(
-            forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-            parameters=parameters, name=name)
+            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name)
         with tf.name_scope(name):
             self.loc = tf.Variable(tf.zeros([event_size], dtype), trainable=False, name="loc")
             self.log_scale = tf.Variable(
                 tf.zeros([event_size], dtype), trainable=False, name="log_scale")
             self.adapted = tf.Variable(False, trainable=False, name="adapted")
-
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        return {}
-
-    def _batch_shape(self, x_event_ndims):
-        return tf.TensorShape([])
-
-    def _batch_shape_tensor(self, x_event_ndims):
-        return tf.constant([], dtype=tf.int32)
 
     def adapt(self, data: Any, min_scale: float = 1e-6) -> None:
         """Sets ``loc`` to the mean of ``data`` and ``scale`` to its standard deviation."""
@@ -79,20 +65,8 @@ class Standardize(tfb.Bijector):
     def _ldj(self, x):
         return tf.broadcast_to(tf.reduce_sum(self.log_scale), tf.shape(x)[:-1])
 
-    def _augmented_forward(self, u):
-        return self.loc + tf.exp(self.log_scale) * u, {"ildj": -self._ldj(u)}
+    def _forward_and_ildj(self, u):
+        return self.loc + tf.exp(self.log_scale) * u, -self._ldj(u)
 
-    def _augmented_inverse(self, x):
-        return (x - self.loc) * tf.exp(-self.log_scale), {"ildj": -self._ldj(x)}
-
-    def _forward(self, u):
-        return self._augmented_forward(u)[0]
-
-    def _inverse(self, x):
-        return self._augmented_inverse(x)[0]
-
-    def _inverse_log_det_jacobian(self, x):
-        return -self._ldj(x)
-
-    def _forward_log_det_jacobian(self, u):
-        return self._ldj(u)
+    def _inverse_and_ildj(self, x):
+        return (x - self.loc) * tf.exp(-self.log_scale), -self._ldj(x)
