@@ -4,3 +4,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so tf.distribute strategies can be tested on one machine. This
+# must happen before TensorFlow initialises its devices (the first op of the session).
+try:
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+except RuntimeError:  # devices already initialised by an earlier import
+    pass

@@ -8,8 +8,22 @@
 TensorShape([4, 2])
 """
 
-from tfp_flows import bijectors, testing
+from tfp_flows import bijectors, datasets, metrics, testing
 from tfp_flows.flows import coupling_flow, nice, real_nvp
+from tfp_flows.keras_model import FlowModel
+from tfp_flows.training import History, NonFiniteLossError, fit
 
-__all__ = ["bijectors", "coupling_flow", "nice", "real_nvp", "testing"]
+__all__ = [
+    "FlowModel",
+    "History",
+    "NonFiniteLossError",
+    "bijectors",
+    "coupling_flow",
+    "datasets",
+    "fit",
+    "metrics",
+    "nice",
+    "real_nvp",
+    "testing",
+]
 __version__ = "0.1.0"

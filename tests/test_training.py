@@ -1,0 +1,191 @@
+"""``tfp_flows.fit``: data sources, optimizers, validation, checkpoints, errors, strategies."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import tfp_flows as tff
+from tfp_flows import training
+from tfp_flows.datasets import Banana
+
+
+def _banana_data(n=4000, seed=0):
+    return Banana().sample(n, seed=seed).numpy()
+
+
+def _flow(seed=0):
+    return tff.real_nvp(2, num_layers=4, hidden_units=(32, 32), seed=seed)
+
+
+def test_fit_on_an_array_lowers_the_validation_nll_and_records_history():
+    flow = _flow()
+    history = tff.fit(flow, _banana_data(), steps=400, validation_split=0.2, progress=False)
+    assert history.steps == 400 and len(history.loss) == 400
+    assert history.val_steps == [100, 200, 300, 400]
+    assert history.val_loss[-1] < history.val_loss[0]
+    assert history.val_loss[-1] < 4.6  # entropy is 4.224; an untrained flow is far off
+
+
+def test_fit_on_a_target_draws_fresh_batches_and_learns():
+    flow = _flow()
+    before = tff.metrics.nll(flow, _banana_data(2000, seed=5))
+    history = tff.fit(flow, Banana(), steps=300, progress=False)
+    assert history.steps == 300
+    assert tff.metrics.nll(flow, _banana_data(2000, seed=5)) < before - 0.5
+
+
+def test_fit_on_a_tf_data_dataset():
+    dataset = tf.data.Dataset.from_tensor_slices(_banana_data().astype(np.float32)).batch(200)
+    history = tff.fit(_flow(), dataset, steps=60, progress=False)
+    assert history.steps == 60 and np.all(np.isfinite(history.loss))
+
+
+def test_epochs_count_full_batches():
+    history = tff.fit(_flow(), _banana_data(1000), epochs=3, batch_size=100, progress=False)
+    assert history.steps == 30
+
+
+def test_tf_keras_optimizer_with_a_learning_rate_schedule():
+    schedule = tf_keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=200)
+    flow = _flow()
+    history = tff.fit(flow, _banana_data(), optimizer=tf_keras.optimizers.Adam(schedule),
+                      steps=200, validation_split=0.2, progress=False)
+    assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_keras3_optimizer_with_a_learning_rate_schedule():
+    schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=200)
+    optimizer = tf.keras.optimizers.Adam(schedule)
+    tff.fit(_flow(), _banana_data(), optimizer=optimizer, steps=200, progress=False)
+    assert int(optimizer.iterations.numpy()) == 200
+
+
+def test_training_step_is_traced_once_including_a_short_last_chunk(monkeypatch):
+    traces = []
+    original = training._nll
+
+    def counting(distribution, x):
+        traces.append(1)
+        return original(distribution, x)
+
+    monkeypatch.setattr(training, "_nll", counting)
+    tff.fit(_flow(), _banana_data(), steps=350, steps_per_execution=100, progress=False)
+    assert len(traces) == 1
+
+
+def test_data_normalisation_is_exact_and_fitted_to_the_data():
+    data = _banana_data()
+    flow = _flow()
+    tff.fit(flow, data, steps=1, progress=False)
+    standardize = training.find_standardize_layers(flow.bijector)[0]
+    np.testing.assert_allclose(standardize.loc.numpy(), data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(standardize.log_scale.numpy()), data.std(0), rtol=1e-5)
+    tff.testing.assert_normalized(flow, (-15, -20), (40, 20), grid_size=400)
+
+
+def test_early_stopping_restores_the_best_weights():
+    rng = np.random.default_rng(0)
+    train = _banana_data(16, seed=1)  # tiny: the flow overfits quickly
+    val = _banana_data(2000, seed=2)
+    flow = tff.real_nvp(2, num_layers=4, hidden_units=(64, 64))
+    history = tff.fit(flow, train, validation_data=val, steps=3000, batch_size=16,
+                      optimizer=tf.keras.optimizers.Adam(1e-2), validation_every=50,
+                      early_stopping_patience=3, progress=False, seed=int(rng.integers(100)))
+    assert history.stopped_early and history.steps < 3000
+    assert history.best_step < history.steps
+    np.testing.assert_allclose(tff.metrics.nll(flow, val), history.best_val_loss, rtol=1e-5)
+
+
+def test_callbacks_see_logs_and_can_stop_training():
+    seen = []
+
+    def stop_at_200(step, logs):
+        seen.append((step, sorted(logs)))
+        return step >= 200
+
+    history = tff.fit(_flow(), _banana_data(), steps=1000, validation_split=0.1,
+                      validation_every=100, callbacks=[stop_at_200], progress=False)
+    assert history.steps == 200
+    assert seen == [(100, ["loss", "val_loss"]), (200, ["loss", "val_loss"])]
+
+
+def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_path):
+    data = _banana_data()
+    reference = _flow()
+    tff.fit(reference, data, steps=300, progress=False)
+
+    def killed_at_170(step, logs):
+        if step == 170:
+            raise KeyboardInterrupt
+
+    interrupted = _flow()
+    with pytest.raises(KeyboardInterrupt):
+        tff.fit(interrupted, data, steps=300, checkpoint_dir=str(tmp_path), checkpoint_every=50,
+                validation_every=10, callbacks=[killed_at_170], progress=False)
+    resumed = _flow()  # a new process would build the flow afresh
+    history = tff.fit(resumed, data, steps=300, checkpoint_dir=str(tmp_path),
+                      checkpoint_every=50, resume=True, progress=False)
+    assert history.steps == 300
+    x = tf.constant(_banana_data(500, seed=9))
+    np.testing.assert_allclose(resumed.log_prob(x), reference.log_prob(tf.identity(x)), atol=2e-4)
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
+    history = tff.fit(_flow(), _banana_data(), steps=100, checkpoint_dir=str(tmp_path / "new"),
+                      resume=True, progress=False)
+    assert history.steps == 100 and (tmp_path / "new" / "history.json").exists()
+
+
+def test_non_finite_loss_names_the_step_and_keeps_the_last_good_weights():
+    flow = _flow()
+    kept = {}
+
+    def poison_at_100(step, logs):
+        if step == 100:
+            kept["weights"] = [v.numpy() for v in flow.trainable_variables]
+            flow.trainable_variables[0].assign(np.full(flow.trainable_variables[0].shape, np.nan))
+
+    with pytest.raises(tff.NonFiniteLossError, match="at step 101"):
+        tff.fit(flow, _banana_data(), steps=300, validation_every=100,
+                callbacks=[poison_at_100], progress=False)
+    for variable, value in zip(flow.trainable_variables, kept["weights"]):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+@pytest.mark.parametrize("data, message", [
+    (np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), "row 1 is not finite"),
+    (np.array([[0.0, 1.0], [2.0, np.inf]]), "row 1 is not finite"),
+    (np.zeros((10, 3)), "event size 3 but the flow's event size is 2"),
+    (np.zeros((0, 2)), "is empty"),
+])
+def test_bad_data_is_explained(data, message):
+    with pytest.raises(ValueError, match=message):
+        tff.fit(_flow(), data, steps=10, progress=False)
+
+
+def test_batch_larger_than_the_data_is_explained_and_trains(capsys):
+    history = tff.fit(_flow(), _banana_data(50), steps=20, batch_size=256, progress=False)
+    assert "larger than the 50 training rows" in capsys.readouterr().out
+    assert history.steps == 20
+
+
+def test_non_positive_steps_are_rejected():
+    with pytest.raises(ValueError, match="steps must be positive"):
+        tff.fit(_flow(), _banana_data(), steps=0, progress=False)
+
+
+def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("TensorFlow initialised its devices before conftest could split the CPU")
+    data = _banana_data()
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    with strategy.scope():
+        mirrored = _flow()
+        optimizer = tf.keras.optimizers.Adam(1e-3)
+    tff.fit(mirrored, data, steps=150, optimizer=optimizer, strategy=strategy, progress=False)
+    single = _flow()
+    tff.fit(single, data, steps=150, jit_compile=False, progress=False)
+    test = _banana_data(4000, seed=7)
+    assert abs(tff.metrics.nll(mirrored, test) - tff.metrics.nll(single, test)) < 1e-3
