@@ -130,22 +130,30 @@ def _grid_entropy(
     lower: Sequence[float],
     upper: Sequence[float],
     spacing: float,
-    chunk: int = 16384,
+    chunk: int = 8192,
 ) -> float:
-    """`-sum_ij p(x_ij) log p(x_ij) h^2` over the midpoint grid of a box (float64)."""
-    xs = np.arange(lower[0] + spacing / 2.0, upper[0], spacing)
-    ys = np.arange(lower[1] + spacing / 2.0, upper[1], spacing)
+    """`-sum_ij p(x_ij) log p(x_ij) h_1 h_2` over a midpoint grid of a box (float64).
+
+    The box is cut into an even number of cells per axis with sides at most
+    `spacing`; `log_prob_fn` is traced once and evaluated on equal-size chunks.
+    """
+    axes = []
+    for lo, hi in zip(lower, upper, strict=True):
+        n = 2 * int(math.ceil((hi - lo) / spacing / 2.0))
+        h = (hi - lo) / n
+        axes.append((lo + h * (np.arange(n) + 0.5), h))
+    (xs, hx), (ys, hy) = axes
     grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1).reshape(-1, 2)
     num = grid.shape[0]
     chunk = min(chunk, num)
     grid = np.concatenate([grid, np.repeat(grid[-1:], (-num) % chunk, axis=0)])
-    compiled = tf.function(log_prob_fn, autograph=False)  # one trace: equal-size chunks
+    compiled = tf.function(log_prob_fn, autograph=False)
     lp = np.concatenate(
         [compiled(tf.constant(grid[i : i + chunk], tf.float64)).numpy() for i in range(0, num, chunk)]
     )[:num]
     p = np.exp(lp)
     keep = p > 0.0
-    return -float(np.sum(p[keep] * lp[keep])) * spacing**2
+    return -float(np.sum(p[keep] * lp[keep])) * hx * hy
 
 
 def _log_arc_average(
@@ -660,6 +668,8 @@ class TwoSpirals(Target2D):
     log_prob_method = "quadrature"
     entropy_method = "grid quadrature"
     _T_MAX = 3.0 * math.pi
+    _PANEL_NOISES = 10.0  # panel arc length, in units of `noise`
+    _PANEL_NODES = 32
     _BLOCK = 256
 
     def __init__(
@@ -705,7 +715,7 @@ class TwoSpirals(Target2D):
     def _quadrature_rule(self) -> tuple[np.ndarray, np.ndarray]:
         t_max = self._T_MAX
         total = self._arc_length(np.array(t_max))
-        num_panels = int(math.ceil(total / 3.0 / self._noise))
+        num_panels = int(math.ceil(total / 3.0 / (self._PANEL_NOISES * self._noise)))
         targets = np.linspace(0.0, total, num_panels + 1)
         lo, hi = np.zeros_like(targets), np.full_like(targets, t_max)
         for _ in range(80):  # bisection for the equal-arc-length panel edges
@@ -714,7 +724,7 @@ class TwoSpirals(Target2D):
             hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
         edges = 0.5 * (lo + hi)
         edges[0], edges[-1] = 0.0, t_max
-        nodes, weights = _gauss_legendre(8)
+        nodes, weights = _gauss_legendre(self._PANEL_NODES)
         widths = np.diff(edges)
         t = (edges[:-1, None] + widths[:, None] * nodes).ravel()
         w = (widths[:, None] * weights).ravel() * 2.0 * t / t_max**2
