@@ -15,6 +15,7 @@ import tfp_flows as tff
 from tfp_flows.bijectors import (
     AdditiveCoupling,
     AffineCoupling,
+    LULinear,
     Standardize,
     alternating_mask,
     random_mask,
@@ -57,6 +58,7 @@ REGISTRY = {
         n, tf_keras_conditioner(2 * _n_transformed(n), dtype), dtype=dtype),
     "additive_coupling": lambda n, dtype: AdditiveCoupling(n, hidden_units=(16,), seed=4, dtype=dtype),
     "standardize": _adapted_standardize,
+    "lu_linear": lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype),
     "real_nvp_chain": lambda n, dtype: tff.real_nvp(
         n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector,
     "nice_chain": lambda n, dtype: tff.nice(

@@ -1,10 +1,10 @@
 """``FlowModel``: Keras 3 ``compile`` / ``fit`` / ``evaluate`` / weights for a flow."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 import tfp_flows as tff
 from tfp_flows.datasets import Banana
 

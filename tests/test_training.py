@@ -186,6 +186,7 @@ def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():
         optimizer = tf.keras.optimizers.Adam(1e-3)
     tff.fit(mirrored, data, steps=150, optimizer=optimizer, strategy=strategy, progress=False)
     single = _flow()
-    tff.fit(single, data, steps=150, jit_compile=False, progress=False)
+    tff.fit(single, data, steps=150, optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=False,
+            progress=False)
     test = _banana_data(4000, seed=7)
     assert abs(tff.metrics.nll(mirrored, test) - tff.metrics.nll(single, test)) < 1e-3

@@ -1,5 +1,8 @@
 """tfp_flows: normalizing flows as first-class TensorFlow Probability bijectors.
 
+Names load on first use, so ``tfp-flows --help`` and its error messages do not
+wait for TensorFlow.
+
 #### Examples
 
 >>> import tfp_flows as tff
@@ -8,22 +11,36 @@
 TensorShape([4, 2])
 """
 
-from tfp_flows import bijectors, datasets, metrics, testing
-from tfp_flows.flows import coupling_flow, nice, real_nvp
-from tfp_flows.keras_model import FlowModel
-from tfp_flows.training import History, NonFiniteLossError, fit
+from __future__ import annotations
 
-__all__ = [
-    "FlowModel",
-    "History",
-    "NonFiniteLossError",
-    "bijectors",
-    "coupling_flow",
-    "datasets",
-    "fit",
-    "metrics",
-    "nice",
-    "real_nvp",
-    "testing",
-]
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_SUBMODULES = (
+    "bijectors", "datasets", "flows", "keras_model", "metrics", "plotting", "testing",
+    "training", "trajectory",
+)
+_NAMES = {
+    "FlowModel": "keras_model",
+    "History": "training",
+    "NonFiniteLossError": "training",
+    "coupling_flow": "flows",
+    "fit": "training",
+    "nice": "flows",
+    "real_nvp": "flows",
+}
+__all__ = sorted(_NAMES) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tfp_flows.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"tfp_flows.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'tfp_flows' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -22,6 +22,7 @@ and ``tf.distribute`` strategies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -37,7 +38,16 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.standardize import Standardize
 
-__all__ = ["History", "NonFiniteLossError", "fit", "check_data", "find_standardize_layers"]
+__all__ = [
+    "History",
+    "NonFiniteLossError",
+    "check_data",
+    "default_optimizer",
+    "find_standardize_layers",
+    "fit",
+]
+
+DEFAULT_LEARNING_RATE = 6e-3
 
 Callback = Callable[[int, dict[str, float]], "bool | None"]
 
@@ -162,9 +172,29 @@ class _ArraySource:
 
 # -- the compiled training step ------------------------------------------------------------------
 
+def default_optimizer(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
+    """Adam with a linear warm-up and a cosine decay to zero over ``steps``, ``clipnorm=1``.
+
+    ```none
+    lr(t) = learning_rate * t / w                                  t < w = min(200, steps / 10)
+    lr(t) = learning_rate * (1 + cos(pi * (t - w) / (steps - w))) / 2     afterwards
+    ```
+
+    #### Examples
+
+    >>> optimizer = default_optimizer(1000)
+    >>> float(optimizer.learning_rate) == 0.0  # warming up from zero
+    True
+    """
+    import keras
+
+    warmup = max(1, min(200, steps // 10))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate, warmup_steps=warmup)
+    return keras.optimizers.Adam(schedule, clipnorm=1.0)
+
+
 def _build_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> Any:
-    if optimizer is None:
-        optimizer = tf.keras.optimizers.Adam(1e-3)
     build = getattr(optimizer, "build", None)
     if build is not None and not getattr(optimizer, "built", True):
         build(list(variables))
@@ -265,6 +295,7 @@ def fit(
     data: Any,
     *,
     optimizer: Any = None,
+    learning_rate: float | None = None,
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int = 256,
@@ -290,7 +321,9 @@ def fit(
       data: a ``[n, event_size]`` NumPy array or tensor; a ``tf.data.Dataset``
         of batches; or a target distribution (each step then draws a fresh batch).
       optimizer: a Keras 3 or tf_keras optimizer (learning-rate schedules
-        welcome); default ``keras.optimizers.Adam(1e-3)``.
+        welcome); default :func:`default_optimizer` (Adam, warm-up then cosine
+        decay over ``steps``, gradient norm clipped at 1).
+      learning_rate: peak learning rate of the default optimizer.
       steps: number of optimizer steps; or give ``epochs`` (array data only).
       batch_size: rows per step (arrays and target distributions).
       validation_data: rows to compute the validation NLL on; or
@@ -372,8 +405,12 @@ def fit(
     if validation_every is None:  # about 20 validations, at chunk boundaries
         validation_every = max(1, round(steps / 20 / steps_per_execution)) * steps_per_execution
 
-    scope = strategy.scope() if strategy is not None else _null_scope()
+    if optimizer is not None and learning_rate is not None:
+        raise ValueError("give optimizer= or learning_rate=, not both.")
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
+        if optimizer is None:
+            optimizer = default_optimizer(steps, learning_rate or DEFAULT_LEARNING_RATE)
         optimizer = _build_optimizer(optimizer, variables)
 
     # How a step's input becomes a batch; all batches have the same shape.
@@ -485,14 +522,6 @@ def _next_batch(iterator, event_size: int, dtype: tf.DType) -> np.ndarray:
     if isinstance(batch, (tuple, list)):
         batch = batch[0]
     return check_data(np.asarray(batch), event_size, dtype, "dataset batch")
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _make_distributed_step(distribution, optimizer, variables, strategy, global_batch_size):

@@ -3,6 +3,7 @@
 from tfp_flows.bijectors.base import VectorBijector
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.masks import (
     alternating_mask,
     checkerboard_mask,
@@ -16,6 +17,7 @@ __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
     "Coupling",
+    "LULinear",
     "Standardize",
     "TrackedConditioner",
     "VectorBijector",
