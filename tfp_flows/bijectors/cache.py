@@ -41,7 +41,7 @@ __all__ = ["WeightAwareCache"]
 _TOKEN = "_tfp_flows_weights_token"
 
 
-def weights_fingerprint(module: tf.Module) -> bytes:
+def _weights_fingerprint(module: tf.Module) -> bytes:
     """Digest of the current values of every variable of ``module``."""
     digest = hashlib.blake2b(digest_size=16)
     for variable in module.variables:
@@ -55,7 +55,7 @@ class WeightAwareCache(cache_util.BijectorCacheWithGreedyAttrs):
     def _keyed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.bijector is None or not tf.executing_eagerly():
             return kwargs
-        token = (weights_fingerprint(self.bijector), record.could_possibly_record())
+        token = (_weights_fingerprint(self.bijector), record.could_possibly_record())
         return dict(kwargs, **{_TOKEN: token})
 
     def _lookup(self, input, forward_name, inverse_name, **kwargs):  # noqa: A002

@@ -32,7 +32,7 @@ __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 _name_counters: dict[str, itertools.count] = {}
 
 
-def unique_name(base: str) -> str:
+def _unique_name(base: str) -> str:
     """``base``, then ``base_1``, ``base_2``, ... on later calls."""
     index = next(_name_counters.setdefault(base, itertools.count()))
     return base if index == 0 else f"{base}_{index}"
@@ -204,7 +204,7 @@ class AffineCoupling(Coupling):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        name = name or unique_name("affine_coupling")
+        name = name or _unique_name("affine_coupling")
         super().__init__(
             mask, conditioner, hidden_units, activation, seed,
             is_constant_jacobian=False, validate_args=validate_args, dtype=dtype,
@@ -271,7 +271,7 @@ class AdditiveCoupling(Coupling):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        name = name or unique_name("additive_coupling")
+        name = name or _unique_name("additive_coupling")
         super().__init__(
             mask, conditioner, hidden_units, activation, seed,
             is_constant_jacobian=True, validate_args=validate_args, dtype=dtype,
