@@ -66,13 +66,13 @@ def _coupling_layers(
     prefix = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
-        if mixing == "lu" and i > 0:
-            layers.append(LULinear(event_size, dtype=layer_kwargs["dtype"], name=f"lu_linear_{i}"))
         layers.append(layer_class(
             alternating_mask(event_size, flip=i % 2 == 1),
             seed=None if seed is None else seed + i,
             name=f"{prefix}_{i}",
             **layer_kwargs))
+        if mixing == "lu":
+            layers.append(LULinear(event_size, dtype=layer_kwargs["dtype"], name=f"lu_linear_{i}"))
     return layers
 
 
@@ -96,15 +96,15 @@ def real_nvp(
     and on the second half when ``i`` is odd, so every entry is transformed.
     Each is an :class:`~tfp_flows.bijectors.AffineCoupling` with an MLP
     conditioner that starts at zero. With ``mixing="lu"`` (the default) a
-    learned :class:`~tfp_flows.bijectors.LULinear` map sits between
-    consecutive couplings, so they transform along learned directions rather
+    learned :class:`~tfp_flows.bijectors.LULinear` map follows every
+    coupling, so the couplings transform along learned directions rather
     than the coordinate axes (Glow's invertible 1x1 convolution; it adds
     ``event_size**2`` multiply-adds per point and layer). Every layer starts at
     the identity: a fresh flow is ``N(0, I)`` (up to the
     :class:`~tfp_flows.bijectors.Standardize` layer, identity until adapted).
 
     ```none
-    x = S(f_8(W_7 f_7(... W_1 f_1(z)))),   z ~ N(0, I)
+    x = S(W_8 f_8(W_7 f_7(... W_1 f_1(z)))),   z ~ N(0, I)
     log p(x) = log N(z; 0, I) - sum_i log|det df_i/dz| - sum_i log|det W_i| - log|det S|
     ```
 
@@ -129,8 +129,8 @@ def real_nvp(
     #### Examples
 
     >>> flow = real_nvp(event_size=2, num_layers=4, hidden_units=(32, 32))
-    >>> flow.event_shape, len(flow.trainable_variables)  # 4 x 7 coupling + 3 x 2 LU variables
-    (TensorShape([2]), 34)
+    >>> flow.event_shape, len(flow.trainable_variables)  # 4 x 7 coupling + 4 x 2 LU variables
+    (TensorShape([2]), 36)
     >>> float(flow.log_prob([[0.0, 0.0]])[0])  # a fresh flow is N(0, I)
     -1.8378770351409912
     """

@@ -401,10 +401,10 @@ def plot_trajectory(
     >>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
     >>> fig = plot_trajectory(flow, n=100)
     >>> [ax.get_title() for ax in fig.axes]
-    ['base N(0, I)', '1: affine_coupling_0', '2: lu_linear_1', '3: affine_coupling_1', '4: standardize']
+    ['base N(0, I)', '1: affine_coupling_0', '2: lu_linear_0', '3: affine_coupling_1', '4: lu_linear_1', '5: standardize']
     >>> fig = plot_trajectory(flow, direction="inverse", data=tff.datasets.Moons(), n=100)
     >>> fig.axes[-1].get_title()
-    '4: affine_coupling_0$^{-1}$'
+    '5: affine_coupling_0$^{-1}$'
     """
     if direction == "forward":
         start = _numpy(flow.distribution.sample(n, seed=_stateless_seed(seed)))

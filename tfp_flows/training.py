@@ -47,13 +47,19 @@ __all__ = [
     "fit",
 ]
 
-DEFAULT_LEARNING_RATE = 6e-3
+DEFAULT_LEARNING_RATE = 1e-2
 
 Callback = Callable[[int, dict[str, float]], "bool | None"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or inf; the flow keeps its last good weights."""
+    """The training loss became NaN or inf; the flow keeps its last good weights.
+
+    #### Examples
+
+    >>> str(NonFiniteLossError(step=120, loss=float("nan")))  # doctest: +ELLIPSIS
+    'the training loss became nan at step 120; training stopped and the flow keeps ...'
+    """
 
     def __init__(self, step: int, loss: float):
         self.step = step
@@ -66,7 +72,14 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class History:
-    """What ``fit`` measured: per-step training NLL and per-evaluation validation NLL (nats)."""
+    """What ``fit`` measured: per-step training NLL and per-evaluation validation NLL (nats).
+
+    #### Examples
+
+    >>> history = History(loss=[3.0, 2.5], val_steps=[2], val_loss=[2.6])
+    >>> history.steps, History.from_json(history.to_json()) == history
+    (2, True)
+    """
 
     loss: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
@@ -128,7 +141,14 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
 
 
 def find_standardize_layers(bijector: tfb.Bijector) -> list[Standardize]:
-    """Every :class:`Standardize` layer inside ``bijector`` (walking chains and inverts)."""
+    """Every :class:`Standardize` layer inside ``bijector`` (walking chains and inverts).
+
+    #### Examples
+
+    >>> from tfp_flows.flows import real_nvp
+    >>> [layer.name for layer in find_standardize_layers(real_nvp(2, num_layers=1).bijector)]
+    ['standardize']
+    """
     if isinstance(bijector, Standardize):
         return [bijector]
     found = []
@@ -331,7 +351,8 @@ def fit(
       validation_every: steps between validations (default: ``steps // 20``,
         at least ``steps_per_execution``).
       early_stopping_patience: stop after this many validations without a new
-        best validation NLL; ``restore_best_weights`` then restores the best.
+        best validation NLL; ``restore_best_weights`` then restores the weights
+        of the best validation (also when training ran to the end).
       callbacks: callables ``callback(step, logs) -> bool | None`` called at
         every log point with ``logs = {"loss": ..., "val_loss": ...}``; a
         ``True`` return stops training.
@@ -473,12 +494,13 @@ def fit(
             inputs = np.concatenate([inputs, np.repeat(inputs[-1:], chunk_size - count, 0)])
         losses = np.asarray(train_chunk(tf.constant(inputs), tf.constant(count)), np.float64)
         losses = losses.reshape(-1)[:count]
-        if not np.all(np.isfinite(losses)) or not _all_finite(variables):
-            bad = int(np.flatnonzero(~np.isfinite(losses))[0]) if not np.all(
-                np.isfinite(losses)) else len(losses) - 1
+        weights = _snapshot(distribution.variables)
+        finite = np.isfinite(losses)
+        if not finite.all() or not all(np.isfinite(w).all() for w in weights):
+            bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else count - 1
             _restore(distribution.variables, good_weights)
             raise NonFiniteLossError(step + bad + 1, float(losses[bad]))
-        good_weights = _snapshot(distribution.variables)
+        good_weights = weights
         history.loss.extend(float(v) for v in losses)
         step += count
         logs = {"loss": float(np.mean(losses))}
@@ -494,7 +516,7 @@ def fit(
                     bad_validations = 0
                 else:
                     bad_validations += 1
-            stop = any(bool(callback(step, dict(logs))) for callback in callbacks)
+            stop = any([bool(callback(step, dict(logs))) for callback in callbacks])
             if early_stopping_patience is not None and bad_validations > early_stopping_patience:
                 history.stopped_early = stop = True
         else:
@@ -508,13 +530,9 @@ def fit(
         if stop:
             break
     history.wall_time += time.perf_counter() - started
-    if restore_best_weights and best_weights is not None and history.stopped_early:
+    if restore_best_weights and best_weights is not None and early_stopping_patience is not None:
         _restore(distribution.variables, best_weights)
     return history
-
-
-def _all_finite(variables: Sequence[tf.Variable]) -> bool:
-    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables)
 
 
 def _next_batch(iterator, event_size: int, dtype: tf.DType) -> np.ndarray:

@@ -96,9 +96,9 @@ def chain_trajectory(
     >>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
     >>> z = tf.zeros([3, 2])
     >>> [name for name, _ in chain_trajectory(flow, z)]
-    ['input', 'affine_coupling_0', 'lu_linear_1', 'affine_coupling_1', 'standardize']
+    ['input', 'affine_coupling_0', 'lu_linear_0', 'affine_coupling_1', 'lu_linear_1', 'standardize']
     >>> [name for name, _ in chain_trajectory(flow, z, direction="inverse")]
-    ['input', 'standardize', 'affine_coupling_1', 'lu_linear_1', 'affine_coupling_0']
+    ['input', 'standardize', 'lu_linear_1', 'affine_coupling_1', 'lu_linear_0', 'affine_coupling_0']
     >>> chain_trajectory(flow, z)[-1][1].shape
     TensorShape([3, 2])
     """
