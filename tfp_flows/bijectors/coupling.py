@@ -75,6 +75,9 @@ class Coupling(VectorBijector):
         self._transformed_indices = np.flatnonzero(mask == 0).astype(np.int32)
         order = np.concatenate([self._conditioning_indices, self._transformed_indices])
         self._merge_indices = np.argsort(order).astype(np.int32)
+        # Two contiguous blocks (the alternating masks): slices instead of gathers.
+        self._split_at = int(np.argmax(mask != mask[0]))
+        self._is_two_blocks = bool(np.all(mask[self._split_at:] != mask[0]))
         n_a, n_b = len(self._conditioning_indices), len(self._transformed_indices)
         with tf.name_scope(name):
             if conditioner is None:
@@ -115,6 +118,13 @@ class Coupling(VectorBijector):
         return tf.reshape(params, tf.concat([batch_shape, [params.shape[-1]]], axis=0))
 
     def _transform(self, x: tf.Tensor, step) -> tuple[tf.Tensor, tf.Tensor]:
+        """Splits ``x`` by the mask, applies ``step`` to the transformed part, merges."""
+        if self._is_two_blocks:
+            first, second = x[..., :self._split_at], x[..., self._split_at:]
+            conditioning_first = self._mask[0] == 1
+            x_a, x_b = (first, second) if conditioning_first else (second, first)
+            y_b, ldj = step(x_b, self._params(x_a))
+            return tf.concat([x_a, y_b] if conditioning_first else [y_b, x_a], axis=-1), ldj
         x_a = tf.gather(x, self._conditioning_indices, axis=-1)
         x_b = tf.gather(x, self._transformed_indices, axis=-1)
         y_b, ldj = step(x_b, self._params(x_a))
