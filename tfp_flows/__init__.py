@@ -19,13 +19,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bijectors", "datasets", "flows", "keras_model", "metrics", "plotting", "testing",
-    "training", "trajectory",
+    "bijectors", "datasets", "flows", "keras_model", "metrics", "plotting", "standard_normal",
+    "testing", "training", "trajectory",
 )
 _NAMES = {
     "FlowModel": "keras_model",
     "History": "training",
     "NonFiniteLossError": "training",
+    "StandardNormal": "standard_normal",
     "coupling_flow": "flows",
     "fit": "training",
     "nice": "flows",

@@ -12,6 +12,7 @@ from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupl
 from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.bijectors.standardize import Standardize
+from tfp_flows.standard_normal import StandardNormal
 
 __all__ = ["coupling_flow", "nice", "real_nvp"]
 
@@ -45,7 +46,7 @@ def coupling_flow(
     bijectors = list(reversed(layers))
     if standardize:
         bijectors.insert(0, Standardize(event_size, dtype=dtype, name="standardize"))
-    base = tfd.MultivariateNormalDiag(loc=tf.zeros([event_size], dtype), name="base")
+    base = StandardNormal(loc=tf.zeros([event_size], dtype), name="base")
     return tfd.TransformedDistribution(base, tfb.Chain(bijectors, name=name), name=name)
 
 
