@@ -73,7 +73,8 @@ class FlowModel(keras.Model):
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.distribution.log_prob(x)
 
-    def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:  # noqa: D102
+    def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:
+        """``keras.Model.compile``; also builds the optimizer for the flow's variables."""
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self._flow_variables)
 
@@ -103,7 +104,8 @@ class FlowModel(keras.Model):
                               self.distribution.dtype, what)
         return x
 
-    def fit(self, x: Any = None, y: Any = None, **kwargs: Any):  # noqa: D102
+    def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
+        """``keras.Model.fit`` after checking the data and adapting ``Standardize`` to it."""
         x = self._checked(x, "data")
         if kwargs.get("validation_data") is not None:
             kwargs["validation_data"] = self._checked(kwargs["validation_data"], "validation data")
@@ -111,7 +113,8 @@ class FlowModel(keras.Model):
             _adapt(self.distribution, x)
         return super().fit(x, y, **kwargs)
 
-    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):  # noqa: D102
+    def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
+        """``keras.Model.evaluate`` after checking the data; returns the mean NLL (nats)."""
         return super().evaluate(self._checked(x, "data"), y, **kwargs)
 
     # -- weights: the flow's variables, not Keras's (empty) list ---------------------------
