@@ -117,9 +117,9 @@ def _save_figures(out: str, flow, target, history, entropy) -> None:
 
 
 def _write_json(path: str, value: Any) -> None:
-    with open(path + ".tmp", "w") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    from tfp_flows.training import _write_atomically
+
+    _write_atomically(path, json.dumps(value, indent=2))
 
 
 def train(args: argparse.Namespace) -> int:
