@@ -19,12 +19,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bijectors", "datasets", "flows", "keras_model", "metrics", "plotting", "standard_normal",
+    "bijectors", "checkpoints", "datasets", "flows", "keras_model", "metrics", "plotting", "standard_normal",
     "testing", "training", "trajectory",
 )
 _NAMES = {
     "FlowModel": "keras_model",
-    "History": "training",
+    "History": "checkpoints",
     "NonFiniteLossError": "training",
     "StandardNormal": "standard_normal",
     "coupling_flow": "flows",

@@ -117,9 +117,9 @@ def _save_figures(out: str, flow, target, history, entropy) -> None:
 
 
 def _write_json(path: str, value: Any) -> None:
-    from tfp_flows.training import _write_atomically
+    from tfp_flows.checkpoints import write_atomically
 
-    _write_atomically(path, json.dumps(value, indent=2))
+    write_atomically(path, json.dumps(value, indent=2))
 
 
 def train(args: argparse.Namespace) -> int:

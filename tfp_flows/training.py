@@ -23,12 +23,8 @@ and ``tf.distribute`` strategies.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +33,7 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.standardize import Standardize
+from tfp_flows.checkpoints import Checkpoints, History
 
 __all__ = [
     "History",
@@ -68,38 +65,6 @@ class NonFiniteLossError(FloatingPointError):
             f"the training loss became {loss} at step {step}; training stopped and the flow "
             f"keeps the last good weights (from before step {step}). Try a lower learning rate, "
             "gradient clipping (clipnorm=1.0 on the optimizer) or standardised data.")
-
-
-@dataclass
-class History:
-    """What ``fit`` measured: per-step training NLL and per-evaluation validation NLL (nats).
-
-    #### Examples
-
-    >>> history = History(loss=[3.0, 2.5], val_steps=[2], val_loss=[2.6])
-    >>> history.steps, History.from_json(history.to_json()) == history
-    (2, True)
-    """
-
-    loss: list[float] = field(default_factory=list)
-    val_steps: list[int] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    best_step: int | None = None
-    best_val_loss: float | None = None
-    stopped_early: bool = False
-    wall_time: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        """Number of optimizer steps taken so far (including those before a resume)."""
-        return len(self.loss)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> History:
-        return cls(**json.loads(text))
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -253,50 +218,6 @@ def _make_train_chunk(distribution, optimizer, variables, sample_batch, jit_comp
         return losses
 
     return tf.function(chunk, jit_compile=jit_compile, reduce_retracing=True)
-
-
-# -- checkpoints -----------------------------------------------------------------------------------
-
-def _write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-
-
-class _Checkpoints:
-    """Flow + optimizer + step, written every ``every`` steps; history beside it."""
-
-    def __init__(self, directory: str, distribution, optimizer, max_to_keep: int = 2):
-        os.makedirs(directory, exist_ok=True)
-        self.directory = directory
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        checkpoint = tf.train.Checkpoint(flow=distribution, optimizer=optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
-        self.history_path = os.path.join(directory, "history.json")
-
-    def save(self, step: int, history: History) -> None:
-        self.step.assign(step)
-        path = self.manager.save(checkpoint_number=step)
-        _write_atomically(self.history_path, json.dumps({"checkpoint": path, **asdict(history)}))
-
-    def restore(self) -> History | None:
-        """Restores the latest checkpoint; returns its history, or ``None`` if there is none."""
-        if self.manager.latest_checkpoint is None:
-            return None
-        self.manager.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
-        history = History()
-        if os.path.exists(self.history_path):
-            with open(self.history_path) as handle:
-                saved = json.load(handle)
-            saved.pop("checkpoint", None)
-            history = History(**saved)
-        step = int(self.step.numpy())
-        history.loss = history.loss[:step]
-        keep = [i for i, s in enumerate(history.val_steps) if s <= step]
-        history.val_steps = [history.val_steps[i] for i in keep]
-        history.val_loss = [history.val_loss[i] for i in keep]
-        return history
 
 
 # -- fit -----------------------------------------------------------------------------------------
@@ -461,7 +382,7 @@ def fit(
     checkpoints = None
     history = History()
     if checkpoint_dir is not None:
-        checkpoints = _Checkpoints(checkpoint_dir, distribution, optimizer)
+        checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer)
         if resume:
             history = checkpoints.restore() or history
     elif resume:
