@@ -15,7 +15,7 @@ from tfp_flows.trajectory import chain_trajectory, flatten_bijector
 @pytest.fixture(scope="module")
 def flow():
     """A small Real NVP whose couplings are not the identity and whose Standardize is adapted."""
-    flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=3, mixing=None)
+    flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=3, mixing=None, name="flow")
     tff.testing.perturb_weights(flow, scale=0.3, seed=1)
     standardize = flow.bijector.bijectors[0]
     standardize.adapt(np.array([[0.0, 1.0], [2.0, 5.0], [1.0, 3.0]]))
@@ -37,7 +37,7 @@ def test_forward_trajectory_ends_at_bijector_forward(flow):
     z = points()
     steps = chain_trajectory(flow, z)
     assert [name for name, _ in steps] == [
-        "input", "affine_coupling_0", "affine_coupling_1", "standardize"]
+        "input", "flow_affine_coupling_0", "flow_affine_coupling_1", "flow_standardize"]
     np.testing.assert_array_equal(steps[0][1], z)
     np.testing.assert_allclose(steps[-1][1], flow.bijector.forward(fresh(z)), atol=1e-5)
     # each step is the named layer applied to the previous value
@@ -52,7 +52,7 @@ def test_inverse_trajectory_ends_at_bijector_inverse(flow):
     x = points(seed=1) * 2.0 + 1.0
     steps = chain_trajectory(flow, x, direction="inverse")
     assert [name for name, _ in steps] == [
-        "input", "standardize", "affine_coupling_1", "affine_coupling_0"]
+        "input", "flow_standardize", "flow_affine_coupling_1", "flow_affine_coupling_0"]
     np.testing.assert_allclose(steps[-1][1], flow.bijector.inverse(fresh(x)), atol=1e-5)
     forward_steps = chain_trajectory(flow.bijector, steps[-1][1])
     np.testing.assert_allclose(forward_steps[-1][1], x, atol=1e-4)
@@ -77,7 +77,7 @@ def test_flow_chain_nested_in_a_chain(flow):
     z = points(seed=2)
     steps = chain_trajectory(outer, z)
     assert [name for name, _ in steps][1:] == [
-        "affine_coupling_0", "affine_coupling_1", "standardize", "outer_shift"]
+        "flow_affine_coupling_0", "flow_affine_coupling_1", "flow_standardize", "outer_shift"]
     np.testing.assert_allclose(steps[-1][1], outer.forward(fresh(z)), atol=1e-5)
 
 

@@ -19,15 +19,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bijectors", "checkpoints", "datasets", "flows", "keras_model", "metrics", "plotting", "standard_normal",
-    "testing", "training", "trajectory",
+    "bijectors", "checkpoints", "datasets", "flow", "flows", "keras_model", "metrics", "moments",
+    "plotting", "standard_normal", "testing", "training", "trajectory",
 )
 _NAMES = {
+    "Flow": "flow",
     "FlowModel": "keras_model",
     "History": "checkpoints",
+    "MomentEstimates": "moments",
     "NonFiniteLossError": "training",
     "StandardNormal": "standard_normal",
     "coupling_flow": "flows",
+    "estimate_moments": "moments",
     "fit": "training",
     "nice": "flows",
     "real_nvp": "flows",

@@ -8,10 +8,15 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.chain import FlowChain
+from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.bijectors.standardize import Standardize
+from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows.flow import Flow
+from tfp_flows.naming import unique_name
 from tfp_flows.standard_normal import StandardNormal
 
 __all__ = ["coupling_flow", "nice", "real_nvp"]
@@ -23,13 +28,18 @@ def coupling_flow(
     *,
     standardize: bool = True,
     dtype: tf.DType = tf.float32,
-    name: str = "flow",
+    name: str | None = None,
 ) -> tfd.TransformedDistribution:
     """Stacks ``layers`` on a standard normal base: ``x = S(f_L(... f_1(z)))``, ``z ~ N(0, I)``.
 
     ``layers[0]`` is applied first to the base sample. With ``standardize``, a
     :class:`~tfp_flows.bijectors.Standardize` layer ``S`` comes last, so
-    ``fit`` can match the data's mean and scale exactly. The log-density is
+    ``fit`` can match the data's mean and scale exactly. The layers are chained
+    in a :class:`~tfp_flows.bijectors.FlowChain`, whose cache never returns a
+    result computed with other weights. Without ``name``, the flow shows the
+    next free name ``flow``, ``flow_1``, ... but counts as unnamed in TFP's
+    joint distributions (they name it by position or by the argument that
+    refers to it, as for any unnamed distribution). The log-density is
 
     ```none
     log p(x) = log N(z; 0, I) + sum_l inverse_log_det_jacobian_l
@@ -42,12 +52,33 @@ def coupling_flow(
     >>> flow.sample(3, seed=0).shape
     TensorShape([3, 2])
     """
-    dtype = tf.as_dtype(dtype)
+    return _assemble(layers, event_size, standardize, dtype, name,
+                     default_name=name or unique_name("flow"))
+
+
+def _assemble(
+    layers: Sequence[tfb.Bijector],
+    event_size: int,
+    standardize: bool,
+    dtype: tf.DType,
+    name: str | None,
+    default_name: str,
+) -> tfd.TransformedDistribution:
+    """The flow ``Standardize(FlowChain(layers))(N(0, I))``, named ``name or default_name``."""
+    dtype = check_floating_dtype(dtype, name or default_name)
+    event_size = check_integer("event_size", event_size, minimum=1)
+    shown = name or default_name
     bijectors = list(reversed(layers))
     if standardize:
-        bijectors.insert(0, Standardize(event_size, dtype=dtype, name="standardize"))
-    base = StandardNormal(loc=tf.zeros([event_size], dtype), name="base")
-    return tfd.TransformedDistribution(base, tfb.Chain(bijectors, name=name), name=name)
+        bijectors.insert(0, Standardize(event_size, dtype=dtype, name=f"{shown}_standardize"))
+    base = StandardNormal(loc=tf.zeros([event_size], dtype), name=f"{shown}_base")
+    flow = Flow(base, FlowChain(bijectors, name=shown), name=name)
+    if name is None:
+        # TFP's joint distributions treat `parameters["name"] is None` as unnamed (two such
+        # flows never clash, and a lambda may call the flow by any argument name); show the
+        # builder's name instead of TFP's default "<bijector><base>".
+        flow._name = shown
+    return flow
 
 
 def _coupling_layers(
@@ -56,24 +87,29 @@ def _coupling_layers(
     num_layers: int,
     seed: int | None,
     mixing: str | None,
+    name: str,
     **layer_kwargs,
 ) -> list[tfb.Bijector]:
-    if event_size < 2:
-        raise ValueError(f"a coupling flow needs an event size of at least 2, got {event_size}.")
-    if num_layers < 1:
-        raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+    """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``."""
+    event_size = check_integer("event_size", event_size, minimum=2)
+    num_layers = check_integer("num_layers", num_layers, minimum=1)
+    if seed is not None:
+        seed = check_integer("seed", seed)
+    layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
+    layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
     if mixing not in (None, "lu"):
         raise ValueError(f"mixing must be 'lu' or None, got {mixing!r}.")
-    prefix = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
+    kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         layers.append(layer_class(
             alternating_mask(event_size, flip=i % 2 == 1),
             seed=None if seed is None else seed + i,
-            name=f"{prefix}_{i}",
+            name=f"{name}_{kind}_{i}",
             **layer_kwargs))
         if mixing == "lu":
-            layers.append(LULinear(event_size, dtype=layer_kwargs["dtype"], name=f"lu_linear_{i}"))
+            layers.append(LULinear(event_size, dtype=layer_kwargs["dtype"],
+                                   name=f"{name}_lu_linear_{i}"))
     return layers
 
 
@@ -89,7 +125,7 @@ def real_nvp(
     seed: int | None = 0,
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
-    name: str = "real_nvp",
+    name: str | None = None,
 ) -> tfd.TransformedDistribution:
     """Real NVP flow: ``num_layers`` affine couplings with alternating masks on ``N(0, I)``.
 
@@ -121,7 +157,9 @@ def real_nvp(
       seed: seed of the initialisation (layer ``i`` uses ``seed + i``).
       validate_args: check inputs are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
-      name: name of the distribution and of its ``tfb.Chain``.
+      name: name of the distribution, of its chain and (as a prefix) of its layers;
+        without it the flow shows the next free ``real_nvp``, ``real_nvp_1``, ...
+        and counts as unnamed in TFP's joint distributions.
 
     Returns:
       A ``tfd.TransformedDistribution``; its ``trainable_variables`` are every
@@ -135,11 +173,12 @@ def real_nvp(
     >>> float(flow.log_prob([[0.0, 0.0]])[0])  # a fresh flow is N(0, I)
     -1.8378770351409912
     """
+    shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
-        AffineCoupling, event_size, num_layers, seed, mixing, hidden_units=hidden_units,
+        AffineCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
         activation=activation, log_scale_bound=log_scale_bound, validate_args=validate_args,
         dtype=dtype)
-    return coupling_flow(layers, event_size, standardize=standardize, dtype=dtype, name=name)
+    return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
 def nice(
@@ -153,7 +192,7 @@ def nice(
     seed: int | None = 0,
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
-    name: str = "nice",
+    name: str | None = None,
 ) -> tfd.TransformedDistribution:
     """NICE flow: ``num_layers`` additive couplings with alternating masks on ``N(0, I)``.
 
@@ -167,7 +206,8 @@ def nice(
     >>> flow.sample(2, seed=0).shape
     TensorShape([2, 3])
     """
+    shown = name or unique_name("nice")
     layers = _coupling_layers(
-        AdditiveCoupling, event_size, num_layers, seed, mixing, hidden_units=hidden_units,
+        AdditiveCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
         activation=activation, validate_args=validate_args, dtype=dtype)
-    return coupling_flow(layers, event_size, standardize=standardize, dtype=dtype, name=name)
+    return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)

@@ -425,6 +425,7 @@ def plot_trajectory(
         if k == 0:
             labels.append("base N(0, I)" if direction == "forward" else "data")
         else:
+            name = name.removeprefix(f"{getattr(flow, 'name', '')}_")  # the title names the flow
             labels.append(f"{k}: {name}" + ("$^{-1}$" if direction == "inverse" else ""))
     indices = list(range(len(steps)))
     if max_panels is not None and max_panels < len(steps):

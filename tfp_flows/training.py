@@ -111,8 +111,8 @@ def find_standardize_layers(bijector: tfb.Bijector) -> list[Standardize]:
     #### Examples
 
     >>> from tfp_flows.flows import real_nvp
-    >>> [layer.name for layer in find_standardize_layers(real_nvp(2, num_layers=1).bijector)]
-    ['standardize']
+    >>> [layer.name for layer in find_standardize_layers(real_nvp(2, num_layers=1, name="flow").bijector)]
+    ['flow_standardize']
     """
     if isinstance(bijector, Standardize):
         return [bijector]

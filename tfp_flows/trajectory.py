@@ -93,12 +93,13 @@ def chain_trajectory(
     #### Examples
 
     >>> import tfp_flows as tff
-    >>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
+    >>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), name="nvp")
     >>> z = tf.zeros([3, 2])
-    >>> [name for name, _ in chain_trajectory(flow, z)]
-    ['input', 'affine_coupling_0', 'lu_linear_0', 'affine_coupling_1', 'lu_linear_1', 'standardize']
-    >>> [name for name, _ in chain_trajectory(flow, z, direction="inverse")]
-    ['input', 'standardize', 'lu_linear_1', 'affine_coupling_1', 'lu_linear_0', 'affine_coupling_0']
+    >>> [name for name, _ in chain_trajectory(flow, z)]  # doctest: +NORMALIZE_WHITESPACE
+    ['input', 'nvp_affine_coupling_0', 'nvp_lu_linear_0', 'nvp_affine_coupling_1',
+     'nvp_lu_linear_1', 'nvp_standardize']
+    >>> [name for name, _ in chain_trajectory(flow, z, direction="inverse")][:2]
+    ['input', 'nvp_standardize']
     >>> chain_trajectory(flow, z)[-1][1].shape
     TensorShape([3, 2])
     """

@@ -1,6 +1,7 @@
 """Bijectors of tfp_flows: coupling layers, their masks and conditioners."""
 
 from tfp_flows.bijectors.base import VectorBijector
+from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.linear import LULinear
@@ -17,6 +18,7 @@ __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
     "Coupling",
+    "FlowChain",
     "LULinear",
     "Standardize",
     "TrackedConditioner",

@@ -9,7 +9,13 @@
   layer once;
 - inputs of the wrong event size or dtype raise errors naming what was expected
   and what came; with ``validate_args=True`` non-finite inputs raise;
-- batch shape ``[]`` (the parameters are network weights, not batched).
+- batch shape ``[]`` (the parameters are network weights, not batched);
+- a layer equals only itself (``==`` and ``hash`` by identity): its weights are
+  variables, not ``parameters``, and TFP keys its caches by bijector equality,
+  so two layers built alike must never share a cache entry;
+- ``copy(**overrides)`` shares the layer's variables, as TFP's ``copy`` of a
+  bijector parametrised by ``tf.Variable`` s does (``copy.deepcopy`` gives an
+  independent layer with the same current values).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.cache import WeightAwareCache
+from tfp_flows.checks import check_floating_dtype, check_integer
 
 __all__ = ["VectorBijector"]
 
@@ -59,12 +66,12 @@ class VectorBijector(tfb.Bijector):
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
     ):
-        self._event_size = int(event_size)
+        self._event_size = check_integer(f"{name}: event_size", event_size, minimum=1)
         super().__init__(
             forward_min_event_ndims=1,
             is_constant_jacobian=is_constant_jacobian,
             validate_args=validate_args,
-            dtype=tf.as_dtype(dtype),
+            dtype=check_floating_dtype(dtype, name),
             parameters=parameters,
             name=name,
         )
@@ -83,6 +90,33 @@ class VectorBijector(tfb.Bijector):
 
     def _batch_shape_tensor(self, x_event_ndims):
         return tf.constant([], dtype=tf.int32)
+
+    # -- identity: equality, hashing, copies ------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def copy(self, **override_parameters_kwargs: Any) -> VectorBijector:
+        """A new layer from ``parameters`` (with overrides) that shares this layer's variables.
+
+        Overrides that keep the variables' shapes (``name``, ``validate_args``)
+        give a layer with the same weights; overrides that change a variable's
+        shape raise ``ValueError`` (build a new layer instead).
+        """
+        copied = super().copy(**override_parameters_kwargs)
+        for attribute, value in vars(self).items():
+            if isinstance(value, tf.Variable):
+                theirs = getattr(copied, attribute, None)
+                if theirs is not None and theirs.shape != value.shape:
+                    raise ValueError(
+                        f"{self.name}.copy({', '.join(override_parameters_kwargs)}): the copy "
+                        f"shares this layer's variables, but variable {attribute!r} would change "
+                        f"shape from {value.shape} to {theirs.shape}; build a new layer instead.")
+                setattr(copied, attribute, value)
+        return copied
 
     # -- input checks that name what was expected and what came ----------------------------
 

@@ -1,19 +1,37 @@
-"""A bijector cache that never returns results computed with other weights.
+"""Bijector caches that never return results computed with other weights.
 
-TFP caches ``forward``/``inverse`` results keyed by the *identity* of the input
-tensor. For a bijector with trainable weights that is a trap: an eager training
-loop that evaluates ``log_prob(x)`` on the same data tensor after every
-optimizer step gets the value of the *first* step back. :class:`WeightAwareCache`
-adds a fingerprint of the bijector's variables (and whether a gradient tape is
-recording) to every cache key when running eagerly, so an entry is only reused
-while the weights it was computed with are unchanged. Inside ``tf.function`` a
-cache entry lives for one trace, where the fingerprint is not needed.
+TFP caches ``forward``/``inverse`` results keyed by the bijector (by equality)
+and the *identity* of the input tensor. For a bijector with trainable weights
+that is a trap twice over:
 
-The cache is "greedy": the bijector's ``_augmented_forward`` /
+- an eager training loop that evaluates ``log_prob(x)`` on the same data tensor
+  after every optimizer step gets the value of the *first* step back, and
+  ``log_prob(s)`` of samples drawn before an update returns the old density;
+- inside ``tf.function``, a value cached before a variable was assigned is
+  returned after the assignment.
+
+The caches here add a *weights state* to every cache key (:func:`weights_state`):
+
+```none
+eager:           (blake2b digest of every variable's value, gradient tape recording?)
+tf.function:     (the graph, number of variable writes traced into it so far)
+```
+
+so an entry is reused only while the weights it was computed with are
+unchanged. Both are conservative: any variable write traced into the graph
+(an optimizer step, an ``assign``) invalidates the graph's entries, and a
+function traced once keeps its entries for one trace. Which *bijector* an entry
+belongs to is TFP's business: the package's bijectors compare equal only to
+themselves (see :class:`~tfp_flows.bijectors.VectorBijector`), so two flows
+never answer each other's calls.
+
+:class:`WeightAwareCache` is "greedy": the bijector's ``_augmented_forward`` /
 ``_augmented_inverse`` return ``(output, {"ildj": ...})``, so one conditioner
 pass gives both the transformed value and the log-det-Jacobian, and
 ``TransformedDistribution.log_prob`` (which calls ``inverse`` and then
 ``inverse_log_det_jacobian``) runs the conditioner once.
+:class:`WeightAwareValueCache` caches values only, for compositions
+(:class:`~tfp_flows.bijectors.FlowChain`).
 
 #### Examples
 
@@ -30,15 +48,25 @@ True
 from __future__ import annotations
 
 import hashlib
+import weakref
 from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.eager import record
 from tensorflow_probability.python.internal import cache_util
 
-__all__ = ["WeightAwareCache"]
+__all__ = ["WeightAwareCache", "WeightAwareValueCache", "weights_state"]
 
-_TOKEN = "_tfp_flows_weights_token"
+_TOKEN = "_tfp_flows_weights_state"
+
+# Ops that take a variable handle without writing to it.
+_READ_ONLY_RESOURCE_OPS = frozenset({
+    "ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VariableShape",
+    "VarIsInitializedOp", "Identity", "Placeholder", "VarHandleOp", "DestroyResourceOp",
+})
+
+# graph -> (number of operations scanned, variable writes among them)
+_graph_writes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _weights_fingerprint(module: tf.Module) -> bytes:
@@ -49,14 +77,52 @@ def _weights_fingerprint(module: tf.Module) -> bytes:
     return digest.digest()
 
 
-class WeightAwareCache(cache_util.BijectorCacheWithGreedyAttrs):
-    """Greedy-attribute bijector cache keyed also by the current weights."""
+def _writes_variables(operation: tf.Operation) -> bool:
+    if operation.type in _READ_ONLY_RESOURCE_OPS:
+        return False
+    return any(t.dtype == tf.resource for t in operation.inputs)
+
+
+def _variable_writes(graph: tf.Graph) -> int:
+    """Number of operations in ``graph`` so far that may write a variable (conservative)."""
+    scanned, writes = _graph_writes.get(graph, (0, 0))
+    operations = graph.get_operations()
+    if len(operations) > scanned:
+        writes += sum(_writes_variables(op) for op in operations[scanned:])
+        _graph_writes[graph] = (len(operations), writes)
+    return writes
+
+
+def weights_state(module: tf.Module) -> tuple:
+    """A hashable token that changes whenever ``module``'s weights may have changed.
+
+    Eagerly, a digest of every variable's value and whether a gradient tape
+    records (a result cached outside a tape has no gradient). While tracing a
+    ``tf.function``, the graph and the number of variable writes traced into
+    it so far.
+
+    #### Examples
+
+    >>> v = tf.Variable([1.0, 2.0])
+    >>> module = tf.Module(); module.v = v
+    >>> before = weights_state(module)
+    >>> _ = v.assign([1.0, 3.0])
+    >>> weights_state(module) == before
+    False
+    """
+    if tf.executing_eagerly():
+        return ("eager", _weights_fingerprint(module), record.could_possibly_record())
+    graph = tf.compat.v1.get_default_graph()
+    return ("graph", id(graph), _variable_writes(graph))
+
+
+class _WeightsKeyed:
+    """Adds :func:`weights_state` of the bound bijector to every cache key."""
 
     def _keyed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if self.bijector is None or not tf.executing_eagerly():
+        if self.bijector is None:
             return kwargs
-        token = (_weights_fingerprint(self.bijector), record.could_possibly_record())
-        return dict(kwargs, **{_TOKEN: token})
+        return dict(kwargs, **{_TOKEN: weights_state(self.bijector)})
 
     def _lookup(self, input, forward_name, inverse_name, **kwargs):  # noqa: A002
         return super()._lookup(input, forward_name, inverse_name, **self._keyed(kwargs))
@@ -67,3 +133,11 @@ class WeightAwareCache(cache_util.BijectorCacheWithGreedyAttrs):
     def _invoke(self, input, fn_name, kwargs, attributes):  # noqa: A002
         kwargs = {k: v for k, v in kwargs.items() if k != _TOKEN}
         return super()._invoke(input, fn_name, kwargs, attributes)
+
+
+class WeightAwareCache(_WeightsKeyed, cache_util.BijectorCacheWithGreedyAttrs):
+    """Greedy-attribute bijector cache keyed also by the current weights."""
+
+
+class WeightAwareValueCache(_WeightsKeyed, cache_util.BijectorCache):
+    """Value cache keyed also by the current weights (for chains of layers)."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["MLP", "TrackedConditioner", "get_activation"]
+__all__ = ["MLP", "TrackedConditioner", "check_hidden_units", "get_activation"]
 
 _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "relu": tf.nn.relu,
@@ -58,6 +58,31 @@ def get_activation(activation: str | Callable[[tf.Tensor], tf.Tensor]) -> Callab
         raise ValueError(
             f"unknown activation {activation!r}; expected a callable or one of "
             f"{sorted(_ACTIVATIONS)}.") from None
+
+
+def check_hidden_units(hidden_units: Any) -> tuple[int, ...]:
+    """``hidden_units`` as a tuple of positive ints, or an error naming what came.
+
+    #### Examples
+
+    >>> check_hidden_units([64, 64])
+    (64, 64)
+    >>> check_hidden_units("64")
+    Traceback (most recent call last):
+    ...
+    TypeError: hidden_units must be a sequence of positive integers such as (64, 64), got '64' (str).
+    """
+    expected = "a sequence of positive integers such as (64, 64)"
+    if isinstance(hidden_units, (str, bytes)) or not isinstance(hidden_units, Sequence):
+        raise TypeError(f"hidden_units must be {expected}, got {hidden_units!r} "
+                        f"({type(hidden_units).__name__}).")
+    for width in hidden_units:
+        if isinstance(width, (bool, np.bool_)) or not isinstance(width, (int, np.integer)):
+            raise TypeError(f"hidden_units must be {expected}, got {tuple(hidden_units)!r}.")
+        if width < 1:
+            raise ValueError(f"hidden_units must be {expected}, got {tuple(hidden_units)!r} "
+                             f"(a layer of width {width} would ignore its input).")
+    return tuple(int(width) for width in hidden_units)
 
 
 class MLP(tf.Module):
@@ -98,7 +123,7 @@ class MLP(tf.Module):
     ):
         super().__init__(name=name)
         self._activation = get_activation(activation)
-        sizes = [int(input_size), *(int(u) for u in hidden_units), int(output_size)]
+        sizes = [int(input_size), *check_hidden_units(hidden_units), int(output_size)]
         rng = np.random.default_rng(seed)
         kernels, biases = [], []
         with self.name_scope:
@@ -113,6 +138,14 @@ class MLP(tf.Module):
                 biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
         self.kernels = kernels
         self.biases = biases
+
+    def check_sizes(self, input_size: int, output_size: int, owner: str) -> None:
+        """Raises ``ValueError`` unless this MLP maps ``input_size`` to ``output_size`` entries."""
+        sizes = (self.kernels[0].shape[0], self.kernels[-1].shape[1])
+        if sizes != (input_size, output_size):
+            raise ValueError(
+                f"{owner}: the conditioner must map {input_size} inputs to {output_size} "
+                f"outputs, but this MLP maps {sizes[0]} to {sizes[1]}.")
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         h = x
@@ -173,18 +206,29 @@ class TrackedConditioner(tf.Module):
         if not callable(network):
             raise TypeError(f"a conditioner must be callable, got {type(network).__name__}.")
         self.network = network
-        probe = self._concat(network(tf.zeros([1, input_size], dtype=dtype)))
-        if probe.dtype != dtype:
+        self._input_size, self._output_size = int(input_size), int(output_size)
+        probe_rows = 3  # a batch that neither broadcasts from nor to the output's
+        probe = self._concat(network(tf.zeros([probe_rows, input_size], dtype=dtype)))
+        if not tf.is_tensor(probe) or probe.dtype != dtype:
+            what = probe.dtype.name if tf.is_tensor(probe) else type(probe).__name__
             raise TypeError(
-                f"the conditioner returns {probe.dtype.name} but the bijector's dtype is "
-                f"{tf.as_dtype(dtype).name}; build the network with dtype={tf.as_dtype(dtype).name}.")
-        if probe.shape[-1] != output_size:
+                f"the conditioner must return a {tf.as_dtype(dtype).name} tensor (the bijector's "
+                f"dtype), got {what}; build the network with dtype={tf.as_dtype(dtype).name}.")
+        if probe.shape.as_list() != [probe_rows, output_size]:
             raise ValueError(
-                f"the conditioner must map {input_size} inputs to {output_size} outputs, "
-                f"got {probe.shape[-1]} outputs.")
+                f"the conditioner must map inputs of shape [batch, {input_size}] to outputs of "
+                f"shape [batch, {output_size}], got shape {probe.shape.as_list()} for "
+                f"{probe_rows} input rows.")
         if not isinstance(network, tf.Module):
             # Keras 3 (or any non-Module) network: track its variables explicitly.
             self.network_variables = _keras3_variables(network)
+
+    def check_sizes(self, input_size: int, output_size: int, owner: str) -> None:
+        """Raises ``ValueError`` unless this conditioner was checked for these sizes."""
+        if (self._input_size, self._output_size) != (input_size, output_size):
+            raise ValueError(
+                f"{owner}: the conditioner must map {input_size} inputs to {output_size} "
+                f"outputs, but it was built for {self._input_size} to {self._output_size}.")
 
     @staticmethod
     def _concat(output: Any) -> tf.Tensor:

@@ -16,7 +16,6 @@ sum over the transformed entries.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,17 +25,10 @@ import tensorflow as tf
 from tfp_flows.bijectors.base import VectorBijector
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
+from tfp_flows.checks import check_floating_dtype, check_positive_float
+from tfp_flows.naming import unique_name
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
-
-_name_counters: dict[str, itertools.count] = {}
-
-
-def _unique_name(base: str) -> str:
-    """``base``, then ``base_1``, ``base_2``, ... on later calls."""
-    index = next(_name_counters.setdefault(base, itertools.count()))
-    return base if index == 0 else f"{base}_{index}"
-
 
 class Coupling(VectorBijector):
     """Base class of coupling layers: masking, conditioner, caching and checks.
@@ -66,9 +58,7 @@ class Coupling(VectorBijector):
         name: str,
         parameters: dict[str, Any],
     ):
-        dtype = tf.as_dtype(dtype)
-        if not dtype.is_floating:
-            raise TypeError(f"a coupling layer needs a floating dtype, got {dtype.name}.")
+        dtype = check_floating_dtype(dtype, name)
         mask = alternating_mask(mask) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
         self._mask = mask
         self._conditioning_indices = np.flatnonzero(mask == 1).astype(np.int32)
@@ -84,7 +74,9 @@ class Coupling(VectorBijector):
                 conditioner = MLP(
                     n_a, self.params_per_entry * n_b, hidden_units=hidden_units,
                     activation=activation, seed=seed, dtype=dtype, name="mlp")
-            elif not isinstance(conditioner, (MLP, TrackedConditioner)):
+            elif isinstance(conditioner, (MLP, TrackedConditioner)):
+                conditioner.check_sizes(n_a, self.params_per_entry * n_b, owner=name)
+            else:
                 conditioner = TrackedConditioner(
                     conditioner, n_a, self.params_per_entry * n_b, dtype=dtype)
         self._conditioner = conditioner
@@ -214,7 +206,8 @@ class AffineCoupling(Coupling):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        name = name or _unique_name("affine_coupling")
+        name = name or unique_name("affine_coupling")
+        check_positive_float(f"{name}: log_scale_bound", log_scale_bound)
         super().__init__(
             mask, conditioner, hidden_units, activation, seed,
             is_constant_jacobian=False, validate_args=validate_args, dtype=dtype,
@@ -245,8 +238,13 @@ class AdditiveCoupling(Coupling):
     ```none
     forward:  y_a = x_a,   y_b = x_b + t(x_a)
     inverse:  x_a = y_a,   x_b = y_b - t(y_a)
-    forward_log_det_jacobian = inverse_log_det_jacobian = 0   (constant Jacobian)
+    forward_log_det_jacobian = inverse_log_det_jacobian = 0   (volume preserving)
     ```
+
+    The Jacobian *determinant* is 1 everywhere, but the Jacobian *matrix*
+    depends on ``x_a`` (the map is not affine), so ``is_constant_jacobian`` is
+    ``False``: TFP's closed-form ``mean()``/``covariance()`` of affine maps do
+    not apply; estimate moments with :func:`tfp_flows.estimate_moments`.
 
     Args: as :class:`AffineCoupling`, but the conditioner maps
     ``[batch, n_a] -> [batch, n_b]`` and there is no log-scale.
@@ -255,8 +253,8 @@ class AdditiveCoupling(Coupling):
 
     >>> import tensorflow as tf
     >>> layer = AdditiveCoupling(mask=3, seed=0)
-    >>> layer.is_constant_jacobian
-    True
+    >>> layer.is_constant_jacobian  # volume preserving, but not affine
+    False
     >>> layer.inverse_log_det_jacobian(tf.ones([4, 3]), event_ndims=1).numpy().tolist()
     [0.0, 0.0, 0.0, 0.0]
 
@@ -281,10 +279,10 @@ class AdditiveCoupling(Coupling):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        name = name or _unique_name("additive_coupling")
+        name = name or unique_name("additive_coupling")
         super().__init__(
             mask, conditioner, hidden_units, activation, seed,
-            is_constant_jacobian=True, validate_args=validate_args, dtype=dtype,
+            is_constant_jacobian=False, validate_args=validate_args, dtype=dtype,
             name=name, parameters=parameters)
 
     def _couple(self, x_b, params):

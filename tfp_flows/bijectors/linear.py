@@ -24,7 +24,9 @@ class LULinear(VectorBijector):
     forward_log_det_jacobian = sum(log_diag) = -inverse_log_det_jacobian
     ```
 
-    Starts at the identity (``P = I`` unless ``permutation`` is given).
+    Starts at the identity (``P = I`` unless ``permutation`` is given). The map
+    is linear, so ``is_constant_jacobian`` is ``True`` and a flow of such layers
+    has TFP's closed-form ``mean()`` and ``covariance()``.
 
     Args:
       event_size: size of the event.
@@ -50,7 +52,8 @@ class LULinear(VectorBijector):
         name: str = "lu_linear",
     ):
         parameters = dict(locals())
-        super().__init__(event_size, dtype=dtype, parameters=parameters, name=name)
+        super().__init__(event_size, is_constant_jacobian=True, dtype=dtype,
+                         parameters=parameters, name=name)
         permutation = np.arange(event_size) if permutation is None else np.asarray(permutation)
         if sorted(permutation.tolist()) != list(range(event_size)):
             raise ValueError(f"permutation must reorder range({event_size}), got {permutation}.")

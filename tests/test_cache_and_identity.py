@@ -1,0 +1,214 @@
+"""No stale or cross-flow results: caches keyed by the weights, layers equal only to themselves.
+
+Every test compares against a *fresh copy* of the input tensor (``tf.identity``), which no
+cache has seen, so it computes the true value with the current weights.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows as tff
+from tfp_flows import testing
+from tfp_flows.bijectors import AffineCoupling, FlowChain, LULinear, Standardize
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+MODES = {
+    "eager": lambda f: f,
+    "function": tf.function,
+    "xla": lambda f: tf.function(f, jit_compile=True),
+}
+
+
+def _flow(seed=0, **kwargs):
+    return tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=seed, **kwargs)
+
+
+def _move(variables, by=0.3):
+    for variable in variables:
+        if variable.dtype.is_floating:
+            variable.assign_add(tf.fill(variable.shape, tf.cast(by, variable.dtype)))
+
+
+# -- item 0: stale results at the flow level ------------------------------------------------------
+
+def test_log_prob_of_samples_drawn_before_a_weight_update_is_the_true_one():
+    flow = _flow()
+    testing.perturb_weights(flow)
+    samples = flow.sample(64, seed=1)
+    _move(flow.trainable_variables)
+    np.testing.assert_allclose(flow.log_prob(samples), flow.log_prob(tf.identity(samples)),
+                               rtol=1e-6)
+
+
+def test_chain_forward_of_a_tensor_seen_before_a_weight_update_is_the_true_one():
+    flow = _flow()
+    x = tf.random.stateless_normal([16, 2], seed=[1, 2])
+    before = flow.bijector.forward(x)
+    _move(flow.trainable_variables)
+    after = flow.bijector.forward(x)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, flow.bijector.forward(tf.identity(x)), rtol=1e-6)
+    np.testing.assert_allclose(flow.bijector.inverse_log_det_jacobian(after, 1),
+                               flow.bijector.inverse_log_det_jacobian(tf.identity(after), 1),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["function", "xla"])
+def test_inside_one_compiled_function_an_assignment_invalidates_cached_results(mode):
+    flow = _flow()
+    testing.perturb_weights(flow)
+    variables = flow.trainable_variables
+
+    def sample_update_score(seed):
+        samples = flow.sample(32, seed=seed)
+        for variable in variables:
+            variable.assign_add(tf.fill(variable.shape, 0.2))
+        return flow.log_prob(samples), samples
+
+    log_prob, samples = MODES[mode](sample_update_score)(tf.constant([3, 4]))
+    np.testing.assert_allclose(log_prob, flow.log_prob(tf.identity(samples)), rtol=1e-5)
+
+
+def test_the_cache_still_serves_log_prob_of_a_flows_own_samples_while_weights_are_unchanged():
+    flow = _flow()
+    testing.perturb_weights(flow)
+    z = tf.random.stateless_normal([8, 2], seed=[5, 5])
+    x = flow.bijector.forward(z)
+    # with the cache, inverse(x) is exactly the z that made x (no round-trip error) ...
+    np.testing.assert_array_equal(flow.bijector.inverse(x), z)
+    # ... which a fresh tensor, computed through every layer's inverse, is not
+    assert not np.array_equal(flow.bijector.inverse(tf.identity(x)), z)
+
+
+def test_an_eager_training_loop_on_one_tensor_reports_the_true_loss_every_step():
+    flow = _flow()
+    data = tf.constant(tff.datasets.Banana().sample(256, seed=0))
+    optimizer = tf.keras.optimizers.Adam(1e-2)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(data))
+        optimizer.apply_gradients(zip(tape.gradient(loss, flow.trainable_variables),
+                                      flow.trainable_variables))
+        np.testing.assert_allclose(-tf.reduce_mean(flow.log_prob(data)),
+                                   -tf.reduce_mean(flow.log_prob(tf.identity(data))), rtol=1e-6)
+
+
+# -- item 1: equality and cross-flow results ------------------------------------------------------
+
+def test_layers_built_alike_compare_equal_only_to_themselves():
+    a, b = LULinear(2), LULinear(2)
+    assert a != b and a == a and hash(a) != hash(b)
+    assert AffineCoupling(2, seed=0) != AffineCoupling(2, seed=0)
+    assert Standardize(2) != Standardize(2)
+    first, second = _flow(), _flow()
+    assert first.bijector != second.bijector and first.bijector == first.bijector
+    assert len({first.bijector, second.bijector, first.bijector}) == 2
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_two_flows_built_alike_never_answer_each_others_calls(mode):
+    first, second = _flow(), _flow()
+    _move(second.trainable_variables, by=0.5)  # differ only in their weights (LU ones included)
+    x = tf.constant([[0.3, 0.1], [-1.0, 2.0]])
+    both = MODES[mode](lambda x: (first.log_prob(x), second.log_prob(x)))
+    got_first, got_second = both(x)
+    np.testing.assert_allclose(got_first, first.log_prob(tf.identity(x)), rtol=1e-5)
+    np.testing.assert_allclose(got_second, second.log_prob(tf.identity(x)), rtol=1e-5)
+    assert not np.allclose(got_first, got_second)
+
+
+def test_two_lu_layers_in_one_compiled_function_keep_their_own_weights():
+    a, b = LULinear(2), LULinear(2)
+    b.log_diag.assign([1.0, -0.5])
+    b.lower_upper.assign([[0.0, 2.0], [0.7, 0.0]])
+    x = tf.constant([[1.0, 2.0]])
+    ya, yb = tf.function(lambda x: (a.forward(x), b.forward(x)))(x)
+    np.testing.assert_allclose(ya, x)
+    np.testing.assert_allclose(yb, b.forward(tf.identity(x)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_a_mixture_of_two_flows_is_the_weighted_sum_of_their_densities(mode):
+    first, second = _flow(seed=0), _flow(seed=0)
+    testing.perturb_weights(first, seed=1)
+    testing.perturb_weights(second, seed=2)
+    mixture = tfd.Mixture(tfd.Categorical(probs=[0.3, 0.7]), [first, second])
+    x = tf.random.stateless_normal([10, 2], seed=[7, 7])
+    got = MODES[mode](mixture.log_prob)(x)
+    expected = np.logaddexp(np.log(0.3) + first.log_prob(tf.identity(x)),
+                            np.log(0.7) + second.log_prob(tf.identity(x)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_kl_divergence_between_different_flows_is_not_a_closed_form_zero():
+    first, second = _flow(), _flow()
+    lu_layers = [b for b in second.bijector.bijectors if isinstance(b, LULinear)]
+    _move([layer.log_diag for layer in lu_layers], by=0.4)
+    with pytest.raises(NotImplementedError):
+        tfd.kl_divergence(first, second)  # TFP's closed form needs equal bijectors
+    assert float(tfd.kl_divergence(first, first)) == 0.0
+
+
+def test_variational_inference_with_one_flow_as_prior_and_another_as_surrogate():
+    prior, surrogate = _flow(seed=0), _flow(seed=0)
+    testing.perturb_weights(prior, seed=3)
+    def loss():
+        return tfp.vi.monte_carlo_variational_loss(
+            prior.log_prob, surrogate, sample_size=256, seed=[1, 2])
+
+    compiled = tf.function(loss)()
+    np.testing.assert_allclose(compiled, loss(), rtol=1e-5)  # eager keys on weight digests
+    # and it is the Monte Carlo KL(surrogate || prior) (to within 4 standard errors)
+    z, surrogate_log_prob = surrogate.experimental_sample_and_log_prob(4096, seed=[5, 6])
+    terms = surrogate_log_prob - prior.log_prob(tf.identity(z))
+    assert abs(float(compiled) - float(tf.reduce_mean(terms))) < 4 * float(
+        tf.math.reduce_std(terms)) * (1 / 256 + 1 / 4096) ** 0.5
+    trace = tfp.vi.fit_surrogate_posterior(
+        prior.log_prob, surrogate, tf.keras.optimizers.Adam(1e-2), num_steps=30,
+        sample_size=64, seed=[3, 4])
+    assert np.all(np.isfinite(trace)) and float(trace[-5:].numpy().mean()) < float(trace[0])
+
+
+# -- item 3: copy() ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: LULinear(3, permutation=[2, 0, 1]),
+    lambda: AffineCoupling(3, hidden_units=(8,), seed=0),
+    lambda: tff.bijectors.AdditiveCoupling(3, hidden_units=(8,), seed=0),
+    lambda: Standardize(3),
+], ids=["lu_linear", "affine_coupling", "additive_coupling", "standardize"])
+def test_copy_keeps_the_trained_weights_and_deepcopy_is_independent(make):
+    layer = make()
+    testing.perturb_weights(layer, seed=4)
+    if isinstance(layer, Standardize):
+        layer.adapt(np.random.default_rng(0).normal(2.0, 3.0, size=(50, 3)))
+    x = tf.random.stateless_normal([5, 3], seed=[8, 8])
+    copied = layer.copy(name="renamed")
+    assert copied.name == "renamed" and copied != layer
+    np.testing.assert_array_equal(copied.forward(x), layer.forward(tf.identity(x)))
+    assert {id(v) for v in copied.variables} == {id(v) for v in layer.variables}
+    independent = copy.deepcopy(layer)
+    np.testing.assert_array_equal(independent.forward(x), layer.forward(tf.identity(x)))
+    _move(layer.variables)
+    np.testing.assert_array_equal(copied.forward(x), layer.forward(tf.identity(x)))  # shared
+    assert not np.allclose(independent.forward(x), layer.forward(tf.identity(x)))
+
+
+def test_copy_that_would_reshape_the_shared_weights_is_refused():
+    with pytest.raises(ValueError, match="would change shape"):
+        LULinear(3).copy(event_size=4)
+
+
+def test_copied_flow_chain_and_flow_keep_the_weights():
+    flow = _flow()
+    testing.perturb_weights(flow)
+    x = tf.random.stateless_normal([5, 2], seed=[9, 9])
+    assert isinstance(flow.bijector.copy(), FlowChain)
+    np.testing.assert_array_equal(flow.bijector.copy().forward(x),
+                                  flow.bijector.forward(tf.identity(x)))
+    np.testing.assert_array_equal(flow.copy().log_prob(x), flow.log_prob(tf.identity(x)))
