@@ -212,3 +212,24 @@ def test_copied_flow_chain_and_flow_keep_the_weights():
     np.testing.assert_array_equal(flow.bijector.copy().forward(x),
                                   flow.bijector.forward(tf.identity(x)))
     np.testing.assert_array_equal(flow.copy().log_prob(x), flow.log_prob(tf.identity(x)))
+
+
+def test_a_users_compiled_training_loop_scores_an_outer_tensor_with_the_current_weights():
+    flow = _flow()
+    optimizer = tf.keras.optimizers.Adam(1e-2)
+    optimizer.build(flow.trainable_variables)
+    data = tf.constant(tff.datasets.Banana().sample(128, seed=1))
+
+    @tf.function
+    def train(x):
+        before = tf.reduce_mean(flow.log_prob(x))  # cached in the outer graph
+        for _ in tf.range(5):  # a while loop: its body is another graph
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(flow.log_prob(x))
+            gradients = tape.gradient(loss, flow.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, flow.trainable_variables))
+        return before, tf.reduce_mean(flow.log_prob(x))
+
+    before, after = train(data)
+    np.testing.assert_allclose(after, tf.reduce_mean(flow.log_prob(tf.identity(data))), rtol=1e-6)
+    assert after > before  # five steps of ascent on the log-likelihood
