@@ -29,6 +29,14 @@ def test_properties_hold_in_every_mode(name, event_size, dtype):
         assert errors["round_trip"] < 1e-10
 
 
+@pytest.mark.parametrize("mode", testing.MODES)
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_no_stale_results_after_a_weight_change(name, mode):
+    bijector = _perturbed(name, 3, tf.float64)
+    x = tf.random.stateless_normal([8, 3], seed=[2, 2], dtype=tf.float64)
+    testing.assert_cache_follows_weights(bijector, x, mode)
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_weights_moved_away_from_identity(name):
     """The suite checks real transformations, not the identity of a fresh flow."""

@@ -177,6 +177,54 @@ def assert_log_det_matches_autodiff(
     return _fail_if(_max_abs(fldj, log_abs_det), atol, "log-det vs autodiff Jacobian", "eager")
 
 
+def assert_declared_constant_jacobian(
+    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None
+) -> float:
+    """If ``bijector.is_constant_jacobian``, its autodiff Jacobian *matrix* is the same at every row.
+
+    TFP reads the flag as "affine" (closed-form ``mean()``/``covariance()``), so
+    a volume-preserving but nonlinear map must not declare it. Returns the
+    largest difference between the rows' Jacobians (0 when not declared).
+    """
+    if not bijector.is_constant_jacobian:
+        return 0.0
+    atol = (1e-8 if x.dtype == tf.float64 else 1e-4) if atol is None else atol
+    x = _fresh(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = bijector.forward(x)
+    jacobians = np.asarray(tape.batch_jacobian(y, x))
+    return _fail_if(_max_abs(jacobians, jacobians[:1]), atol,
+                    "is_constant_jacobian=True but the Jacobian varies with x", "eager")
+
+
+def assert_cache_follows_weights(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager") -> None:
+    """After a weight change, results for a tensor seen before equal those for a fresh copy.
+
+    Moves every floating variable of ``bijector`` by 0.1 between two calls on
+    the same tensor (inside one function in the compiled modes), then compares
+    ``forward``, ``inverse`` and both log-dets with those of a fresh tensor.
+    """
+    variables = [v for v in bijector.variables if v.dtype.is_floating]
+
+    def seen_then_moved(t):
+        y, x_back = bijector.forward(t), bijector.inverse(t)
+        del y, x_back  # cached now
+        for variable in variables:
+            variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
+        return {"forward": bijector.forward(t), "inverse": bijector.inverse(t),
+                "fldj": bijector.forward_log_det_jacobian(t, 1),
+                "ildj": bijector.inverse_log_det_jacobian(t, 1)}
+
+    seen = _compile(seen_then_moved, mode)(_fresh(x))
+    fresh = {"forward": bijector.forward(_fresh(x)), "inverse": bijector.inverse(_fresh(x)),
+             "fldj": bijector.forward_log_det_jacobian(_fresh(x), 1),
+             "ildj": bijector.inverse_log_det_jacobian(_fresh(x), 1)}
+    for key, value in fresh.items():
+        _fail_if(_max_abs(seen[key], value), 10 * default_tolerance(x.dtype),
+                 f"{key} of a tensor seen before a weight change (stale cache)", mode)
+
+
 def assert_modes_agree(
     bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
     modes: tuple[str, ...] = MODES, _values=None,
@@ -261,7 +309,7 @@ def check_bijector(
     >>> layer = AdditiveCoupling(2, seed=0)
     >>> perturb_weights(layer)
     >>> sorted(check_bijector(layer, tf.random.stateless_normal([8, 2], seed=[1, 2])))
-    ['autodiff_log_det', 'gradients', 'log_det_consistent', 'modes_agree', 'round_trip']
+    ['autodiff_log_det', 'constant_jacobian', 'gradients', 'log_det_consistent', 'modes_agree', 'round_trip']
     """
     values = {mode: evaluate(bijector, x, mode) for mode in modes}
     results = {"round_trip": 0.0, "log_det_consistent": 0.0}
@@ -276,6 +324,7 @@ def check_bijector(
     results["modes_agree"] = assert_modes_agree(
         bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values)
     results["autodiff_log_det"] = assert_log_det_matches_autodiff(bijector, x, atol=autodiff_atol)
+    results["constant_jacobian"] = assert_declared_constant_jacobian(bijector, x)
     if bijector.trainable_variables:  # e.g. a fitted normalisation has none
         results["gradients"] = float(assert_all_variables_get_gradients(bijector, x))
     return results
