@@ -33,8 +33,9 @@ VALIDATION = Banana().sample(200, seed=1).numpy()
 def _fit(folder, steps, flow=None, **kwargs):
     """Tiny deterministic training on the banana: validation every 10 steps, a checkpoint
     every 20."""
-    return tff.fit(flow or _flow(), Banana(), steps=steps, batch_size=64, checkpoint_dir=str(folder),
-                   checkpoint_every=20, validation_data=VALIDATION, validation_every=10,
+    return tff.fit(flow or _flow(), Banana(), steps=steps, batch_size=64,
+                   checkpoint_dir=str(folder), checkpoint_every=20,
+                   validation_data=VALIDATION, validation_every=10,
                    progress=False, seed=0, **kwargs)
 
 
@@ -95,6 +96,9 @@ def test_resume_with_other_metadata_names_the_setting(tmp_path):
     _fit(tmp_path, 20, checkpoint_metadata={"target": "banana", "seed": 0})
     with pytest.raises(CheckpointMismatchError, match="seed: 0 in the checkpoint, 1 now"):
         _fit(tmp_path, 40, resume=True, checkpoint_metadata={"target": "banana", "seed": 1})
+    assert restore_flow(str(tmp_path), _flow()) == 20  # without metadata: only the flow checked
+    with pytest.raises(CheckpointMismatchError, match="target: 'banana' in the checkpoint, None"):
+        restore_flow(str(tmp_path), _flow(), metadata={"seed": 0})
 
 
 def test_resume_continues_from_the_checkpoints_step_with_its_history(run):
@@ -123,7 +127,8 @@ def test_a_missing_or_garbled_state_file_finds_the_checkpoints_by_listing(run, s
         (folder / "checkpoint").write_text(state)
     history, seen = _steps_trained(folder, 60, resume=True)
     assert seen == [50, 60] and history.loss[:40] == original.loss  # not restarted from 0
-    assert "using the checkpoints found in the folder: ['ckpt-20', 'ckpt-40']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "using the checkpoints found in the folder: ['ckpt-20', 'ckpt-40']" in err
     assert tf.train.latest_checkpoint(str(folder)).endswith("ckpt-60")
 
 
@@ -194,7 +199,8 @@ def test_a_live_runs_lock_keeps_a_second_run_out(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         _write_lock(tmp_path, other.pid)
-        with pytest.raises(RunFolderBusyError, match=f"in use by another run \\(process {other.pid}"):
+        busy = f"in use by another run \\(process {other.pid}"
+        with pytest.raises(RunFolderBusyError, match=busy):
             _fit(tmp_path, 20)
         assert json.loads((tmp_path / ".lock").read_text())["pid"] == other.pid
         assert list_checkpoints(str(tmp_path)) == []

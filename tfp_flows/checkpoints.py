@@ -179,7 +179,8 @@ def _variable_differences(saved: Sequence[Mapping], current: Sequence[Mapping]) 
            f"{_describe(current_by_name[name])} in the flow"
            for name in saved_by_name if name in current_by_name
            and saved_by_name[name] != current_by_name[name]]
-    out += [f"{name} only in the checkpoint" for name in saved_by_name if name not in current_by_name]
+    out += [f"{name} only in the checkpoint"
+            for name in saved_by_name if name not in current_by_name]
     out += [f"{name} only in the flow" for name in current_by_name if name not in saved_by_name]
     return out
 
@@ -187,10 +188,10 @@ def _variable_differences(saved: Sequence[Mapping], current: Sequence[Mapping]) 
 def _mismatch(prefix: str, saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
     """Why ``saved`` (a checkpoint's record) does not describe ``expected``, or ``None``."""
     parts = []
-    saved_meta, meta = saved.get("metadata") or {}, expected.get("metadata") or {}
-    settings = [f"{key}: {saved_meta.get(key)!r} in the checkpoint, {meta.get(key)!r} now"
-                for key in sorted(set(saved_meta) | set(meta))
-                if saved_meta.get(key) != meta.get(key)]
+    saved_meta, meta = saved.get("metadata") or {}, expected.get("metadata")
+    settings = [] if meta is None else [
+        f"{key}: {saved_meta.get(key)!r} in the checkpoint, {meta.get(key)!r} now"
+        for key in sorted(set(saved_meta) | set(meta)) if saved_meta.get(key) != meta.get(key)]
     if settings:
         parts.append("settings differ (" + "; ".join(settings) + ")")
     variables = _variable_differences(saved["variables"], expected["variables"])
@@ -207,8 +208,9 @@ def _mismatch(prefix: str, saved: Mapping[str, Any], expected: Mapping[str, Any]
 
 
 def _record(distribution: tf.Module, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The record of ``distribution``; ``metadata=None`` records (and checks) no metadata."""
     return {"format": RECORD_FORMAT, "variables": variable_signature(distribution),
-            "metadata": json.loads(json.dumps(dict(metadata or {})))}
+            "metadata": None if metadata is None else json.loads(json.dumps(dict(metadata)))}
 
 
 # -- the folder --------------------------------------------------------------------------------
@@ -307,6 +309,8 @@ def _read_record(prefix: str) -> tuple[dict[str, Any], int, History]:
         record = json.loads(reader.get_tensor("record" + _VALUE).decode())
         step = int(reader.get_tensor("step" + _VALUE))
         history = History(**json.loads(reader.get_tensor("history" + _VALUE).decode()))
+        if not isinstance(record, dict) or not isinstance(record.get("variables"), list):
+            raise TypeError("no list of variables")
     except (KeyError, TypeError, ValueError) as error:
         raise _Unreadable(f"its record is garbled ({error})") from None
     if history.steps != step:
@@ -332,7 +336,10 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
             reason = _mismatch(prefix, record, expected)
             if reason is not None:
                 raise CheckpointMismatchError(reason)
-            status = checkpoint.restore(prefix)
+            try:
+                status = checkpoint.restore(prefix)
+            except tf.errors.OpError as error:
+                raise _Unreadable(str(error).splitlines()[0][:200]) from None
             status.assert_existing_objects_matched()
             status.expect_partial()
         except _Unreadable as error:
@@ -341,7 +348,9 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
             _warn(f"checkpoint {prefix} is unreadable ({error}); falling back to the previous "
                   "checkpoint" + (" and setting it aside as *.corrupt" if set_aside else ""))
             continue
-        except AssertionError as error:
+        except (AssertionError, ValueError) as error:  # e.g. another optimizer
+            if isinstance(error, CheckpointMismatchError):
+                raise
             raise CheckpointMismatchError(
                 f"checkpoint {prefix} does not match the objects being restored: "
                 f"{str(error).splitlines()[0][:300]}") from None
@@ -362,7 +371,8 @@ def restore_flow(directory: str, distribution: tf.Module,
 
     Read-only: nothing in the folder is written. Raises
     :class:`CheckpointMismatchError` if the checkpoint holds a different flow
-    or different ``metadata``; returns ``None`` if the folder holds no checkpoint.
+    or, when ``metadata`` is given, different metadata; returns ``None`` if the
+    folder holds no checkpoint.
 
     #### Examples
 
@@ -526,7 +536,7 @@ class Checkpoints:
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.lock = RunFolderLock(directory)
-        self.record = _record(distribution, metadata)
+        self.record = _record(distribution, metadata or {})
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self._record_text = tf.Variable("", dtype=tf.string, trainable=False, name="record")
         self._history_text = tf.Variable("", dtype=tf.string, trainable=False, name="history")

@@ -153,7 +153,8 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
     if needed > MAX_TRAINING_BYTES:
         raise CommandError(
             f"{label('layers')} {config['layers']}, {label('hidden')} {hidden} and "
-            f"{label('batch_size')} {config['batch_size']} need about {needed / 2**30:,.1f} GiB to train "
+            f"{label('batch_size')} {config['batch_size']} need about {needed / 2**30:,.1f} GiB "
+            "to train "
             f"({parameters:,} parameters: {4 * parameters / 2**30:,.1f} GiB as float32, x4 with "
             f"gradients and Adam's moments, plus activations); the limit is "
             f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: use fewer or narrower layers or smaller "
