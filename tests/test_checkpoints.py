@@ -238,3 +238,12 @@ def test_a_crafted_state_file_never_deletes_files_outside_the_folder(tmp_path, c
     assert all(victim.read_text() == "keep me" for victim in victims)
     assert "ignoring it (never touching" in capsys.readouterr().err
     assert [step for step, _ in list_checkpoints(str(folder))] == [60, 80]
+
+
+def test_restore_flow_falls_back_from_a_corrupt_newest_checkpoint_without_writing(run, capsys):
+    folder, _ = run
+    (folder / "ckpt-40.index").write_bytes(b"garbage")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert restore_flow(str(folder), _flow()) == 20
+    assert "ckpt-40 is unreadable" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # read-only

@@ -309,7 +309,12 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
 
 def _restore(run_dir: str):
     """The run's flow restored from its newest checkpoint, verified against ``config.json``."""
-    from tfp_flows.checkpoints import CheckpointError, list_checkpoints, restore_flow
+    from tfp_flows.checkpoints import (
+        CheckpointError,
+        CheckpointMismatchError,
+        list_checkpoints,
+        restore_flow,
+    )
 
     checkpoint_dir = os.path.join(run_dir, "checkpoint")
     if not os.path.exists(os.path.join(run_dir, "config.json")) or not list_checkpoints(
@@ -320,8 +325,10 @@ def _restore(run_dir: str):
     flow = _build_flow(config)
     try:
         restore_flow(checkpoint_dir, flow, metadata=_recorded(config))
-    except CheckpointError as error:
+    except CheckpointMismatchError as error:
         raise CommandError(f"{error} (is {os.path.join(run_dir, 'config.json')} edited?)") from None
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
     return flow, config
 
 
