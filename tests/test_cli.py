@@ -2,13 +2,18 @@
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tfp_flows.cli import main
+from tfp_flows.cli import _parameter_count, main
+from tfp_flows.flows import real_nvp
+
+SMALL = ["--steps", "20", "--layers", "2", "--hidden", "8", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +58,12 @@ def test_sample_writes_files(run_dir, tmp_path, suffix):
     assert samples.shape == (50, 2) and np.all(np.isfinite(samples))
 
 
-def test_resume_continues_to_more_steps(run_dir):
+def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir):
+    config = (run_dir / "config.json").read_bytes()
     assert main(["train", "banana", "--steps", "400", "--layers", "4", "--hidden", "32", "32",
                  "--out", str(run_dir), "--resume", "--quiet"]) == 0
     assert json.loads((run_dir / "metrics.json").read_text())["steps"] == 400
+    assert (run_dir / "config.json").read_bytes() == config
 
 
 def test_targets_lists_every_target(capsys):
@@ -67,8 +74,40 @@ def test_targets_lists_every_target(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "nowhere"], "unknown target 'nowhere'; valid targets: banana"),
-    (["train", "--steps", "0"], "--steps must be positive, got 0"),
-    (["train", "--steps", "-5"], "--steps must be positive, got -5"),
+    (["train", "--steps", "0"], "--steps must be a positive integer up to 1,000,000,000, got 0"),
+    (["train", "--steps", "-5"], "--steps must be a positive integer up to 1,000,000,000, got -5"),
+    (["train", "--steps", "10000000000"], "--steps must be a positive integer up to"),
+    (["train", "--layers", "0"], "--layers must be a positive integer up to 1,000, got 0"),
+    (["train", "--layers", "1001"], "--layers must be a positive integer up to 1,000, got 1001"),
+    (["train", "--batch-size", "0"], "--batch-size must be a positive integer up to"),
+    (["train", "--batch-size", "10000000"],
+     "--batch-size must be a positive integer up to 1,000,000"),
+    (["train", "--hidden", "-4"], "--hidden must be one or more positive integers, got [-4]"),
+    (["train", "--hidden", "8", "0"], "--hidden must be one or more positive integers, got [8, 0]"),
+    (["train", "--hidden", "100000", "100000", "--layers", "8"],
+     "--layers 8, --hidden [100000, 100000] and --batch-size 256 need about 1,196.7 GiB to train "
+     "(80,004,000,072 parameters: 298.0 GiB as float32"),
+    (["train", "--noise", "nan"], "--noise must be a finite number >= 0, got nan"),
+    (["train", "--noise", "inf"], "--noise must be a finite number >= 0, got inf"),
+    (["train", "--noise", "-0.1"], "--noise must be a finite number >= 0, got -0.1"),
+    (["train", "moons", "--noise", "0"],
+     "target 'moons' rejects --noise 0.0: noise must be positive"),
+    (["train", "banana", "--noise", "0.1"], "target 'banana' takes no --noise"),
+    (["train", "--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
+    (["train", "--learning-rate=-1e-3"], "--learning-rate must be a finite number > 0"),
+    (["train", "--learning-rate", "nan"], "--learning-rate must be a finite number > 0, got nan"),
+    (["train", "--learning-rate", "inf"], "--learning-rate must be a finite number > 0, got inf"),
+    (["train", "--seed", "-1"], "--seed must be an integer from 0 to 2,147,483,647, got -1"),
+    (["train", "--layers", "2.5"], "argument --layers: invalid int value: '2.5' "
+                                   "(see 'tfp-flows train --help')"),
+    (["train", "--bogus"], "unrecognized arguments: --bogus (see 'tfp-flows --help')"),
+    ([], "the following arguments are required: command"),
+    (["sample", "/nonexistent/run", "-n", "1e12", "-o", "x.npy"],
+     "argument -n: invalid int value: '1e12' (see 'tfp-flows sample --help')"),
+    (["sample", "/nonexistent/run", "-n", "1000000000000", "-o", "x.npy"],
+     "-n must be an integer from 1 to 10,000,000, got 1000000000000"),
+    (["sample", "/nonexistent/run", "-n", "0", "-o", "x.npy"], "-n must be an integer from 1"),
+    (["sample", "/nonexistent/run", "-o", "x.txt"], "must end in .npy or .csv, got 'x.txt'"),
     (["evaluate", "/nonexistent/run"], "holds no trained run"),
     (["sample", "/nonexistent/run", "-o", "x.npy"], "holds no trained run"),
     (["train", "--out", "/proc/forbidden/run", "--steps", "1"], "cannot write to output folder"),
@@ -85,3 +124,136 @@ def test_python_dash_m_is_the_same_command():
     assert result.returncode == 2
     assert result.stderr.startswith("tfp-flows: error: unknown target")
     assert result.stderr.count("\n") == 1  # one line, no TensorFlow start-up noise
+
+
+def test_the_parameter_estimate_is_the_built_flows_parameter_count():
+    for layers, hidden in [(2, [8]), (3, [16, 8]), (1, [5, 7, 3])]:
+        flow = real_nvp(2, num_layers=layers, hidden_units=tuple(hidden))
+        built = sum(int(np.prod(v.shape)) for v in flow.trainable_variables)
+        assert _parameter_count(layers, hidden) == built, (layers, hidden)
+
+
+# -- run folders: resume what was saved, or say why not ------------------------------------------
+
+def _assert_one_line_error(capsys, *messages):
+    err = capsys.readouterr().err
+    assert err.startswith("tfp-flows: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for message in messages:
+        assert message in err, err
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert main(["train", "banana", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy)
+    return copy
+
+
+def test_resume_with_other_settings_is_refused_naming_them(run_copy, capsys):
+    config = (run_copy / "config.json").read_bytes()
+    assert main(["train", "banana", "--steps", "40", "--layers", "3", "--hidden", "8",
+                 "--seed", "1", "--quiet", "--out", str(run_copy), "--resume"]) == 2
+    _assert_one_line_error(capsys, "--resume with settings that differ from",
+                           "layers 2 in config.json, 3 given; seed 0 in config.json, 1 given")
+    assert (run_copy / "config.json").read_bytes() == config
+    assert sorted(p.name for p in (run_copy / "checkpoint").glob("ckpt-*.index")) == [
+        "ckpt-20.index"]
+
+
+def test_train_without_resume_refuses_a_folder_holding_a_run(run_copy, capsys):
+    config = (run_copy / "config.json").read_bytes()
+    assert main(["train", "banana", *SMALL, "--layers", "3", "--out", str(run_copy)]) == 2
+    _assert_one_line_error(capsys, "already holds a run; continue it with --resume")
+    assert (run_copy / "config.json").read_bytes() == config
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"layers": 3}, "settings differ (layers: 2 in the checkpoint, 3 now)"),
+    ({"hidden": [16]}, "settings differ (hidden: [8] in the checkpoint, [16] now)"),
+    ({"target": "moons"}, "settings differ (target: 'banana' in the checkpoint, 'moons' now)"),
+])
+@pytest.mark.parametrize("command", [["evaluate"], ["sample", "-o", "samples.npy"]])
+def test_evaluate_and_sample_refuse_a_config_edited_after_training(
+        run_copy, edit, message, command, capsys, tmp_path):
+    config = json.loads((run_copy / "config.json").read_text())
+    (run_copy / "config.json").write_text(json.dumps({**config, **edit}))
+    argv = [command[0], str(run_copy), *[str(tmp_path / a) if a.endswith(".npy") else a
+                                          for a in command[1:]]]
+    assert main(argv) == 2
+    _assert_one_line_error(capsys, "does not hold this flow", message, "config.json edited?")
+    assert not (tmp_path / "samples.npy").exists()
+
+
+def test_resume_takes_the_history_from_the_checkpoint_not_a_corrupt_history_json(run_copy):
+    (run_copy / "checkpoint" / "history.json").write_text("{garbled")
+    assert main(["train", "banana", *SMALL, "--steps", "40", "--out", str(run_copy),
+                 "--resume"]) == 0
+    history = json.loads((run_copy / "checkpoint" / "history.json").read_text())
+    assert history["checkpoint"] == "ckpt-40" and len(history["loss"]) == 40
+    assert json.loads((run_copy / "metrics.json").read_text())["steps"] == 40
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{garbled", "config.json is not valid JSON (Expecting property name"),
+    ("[1, 2]", "config.json must hold a JSON object, got list"),
+    (json.dumps({"target": "banana", "noise": None, "layers": -1, "hidden": [8], "steps": 20,
+                 "batch_size": 256, "learning_rate": None, "seed": 0}),
+     "config.json: layers must be a positive integer up to 1,000, got -1"),
+    (json.dumps({"target": "banana", "noise": None, "layers": 2, "hidden": [8], "steps": 20,
+                 "batch_size": 256, "learning_rate": None}),
+     "config.json: seed must be an integer from 0 to 2,147,483,647, got None"),
+])
+@pytest.mark.parametrize("command", ["evaluate", "resume"])
+def test_a_corrupt_config_json_is_a_one_line_error(run_copy, content, message, command, capsys):
+    (run_copy / "config.json").write_text(content)
+    argv = (["evaluate", str(run_copy)] if command == "evaluate" else
+            ["train", "banana", *SMALL, "--out", str(run_copy), "--resume"])
+    assert main(argv) == 2
+    _assert_one_line_error(capsys, message)
+
+
+def test_sample_to_a_folder_is_a_one_line_error(small_run, tmp_path, capsys):
+    (tmp_path / "somedir.npy").mkdir()
+    assert main(["sample", str(small_run), "-o", str(tmp_path / "somedir.npy")]) == 2
+    _assert_one_line_error(capsys, "somedir.npy' is a folder; give a file name")
+
+
+def test_a_non_finite_loss_is_a_one_line_error(tmp_path, capsys):
+    assert main(["train", "banana", *SMALL, "--learning-rate", "1e30",
+                 "--out", str(tmp_path / "run")]) == 2
+    _assert_one_line_error(capsys, "the training loss became nan at step")
+
+
+def test_a_second_run_in_a_busy_folder_is_refused(tmp_path, capsys):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / ".lock").write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        assert main(["train", "banana", *SMALL, "--out", str(out)]) == 2
+        _assert_one_line_error(capsys, f"is in use by another run (process {other.pid}")
+        assert not (out / "config.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_crafted_state_file_in_the_run_folder_deletes_nothing_outside(tmp_path):
+    victim = tmp_path / "outside" / "precious.index"
+    victim.parent.mkdir()
+    victim.write_text("keep me")
+    state = tmp_path / "run" / "checkpoint" / "checkpoint"
+    state.parent.mkdir(parents=True)
+    state.write_text(f'model_checkpoint_path: "{victim.with_suffix("")}"\n'
+                     f'all_model_checkpoint_paths: "{victim.with_suffix("")}"\n'
+                     "all_model_checkpoint_timestamps: 2.0\nlast_preserved_timestamp: 1.0\n")
+    assert main(["train", "banana", *SMALL, "--steps", "2000", "--out", str(tmp_path / "run")]) == 0
+    assert victim.read_text() == "keep me"

@@ -12,6 +12,15 @@ A run folder holds ``config.json`` (how to rebuild the flow), ``checkpoint/``,
 an exact density, steps, wall time, settings) and the figures ``loss.png``,
 ``density.png``, ``samples.png`` and ``trajectory.png``.
 
+Every checkpoint records the settings it was trained with (all of
+``config.json`` but ``steps``). ``train`` refuses a folder that already holds a
+run unless ``--resume`` is given; ``--resume`` refuses settings that differ from
+the folder's ``config.json`` (naming them; only ``--steps`` may change) and
+never rewrites it. ``evaluate`` and ``sample`` refuse a ``config.json`` that no
+longer matches the checkpoint. One run writes to a folder at a time (a lock
+file). Every failure is one line ``tfp-flows: error: ...`` on stderr and exit
+status 2.
+
 #### Examples
 
 >>> main(["targets"])  # doctest: +ELLIPSIS
@@ -25,18 +34,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["main"]
 
 TEST_SAMPLES = 20_000
+MAX_LAYERS = 1_000
+MAX_STEPS = 1_000_000_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_SAMPLES = 10_000_000
+SAMPLE_CHUNK = 100_000
+MAX_TRAINING_BYTES = 4 * 2**30
+EVENT_SIZE = 2
+# settings that may change on --resume; every other setting is recorded in the checkpoints
+RESUMABLE_SETTINGS = ("steps",)
 
 
 class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` whose usage errors are one line (``CommandError``), not a usage block."""
+
+    def error(self, message: str):
+        raise CommandError(f"{message} (see '{self.prog} --help')")
 
 
 def _target_names() -> list[str]:
@@ -55,12 +81,95 @@ def _make_target(name: str, noise: float | None):
         return get_target(name, **kwargs)
     except TypeError as error:
         raise CommandError(f"target {name!r} takes no --noise ({error})") from None
+    except ValueError as error:
+        raise CommandError(f"target {name!r} rejects --noise {noise}: {error}") from None
+
+
+def _parameter_count(layers: int, hidden: Sequence[int], event_size: int = EVENT_SIZE) -> int:
+    """Trainable parameters of ``real_nvp(event_size, layers, hidden)`` without building it.
+
+    Per coupling: an MLP ``[d_a, *hidden, 2 d_b]`` (kernels and biases), ``d_b``
+    log-scale bounds, and the LU mixing map's ``event_size**2 + event_size``
+    entries (``d_a = event_size // 2``, ``d_b = event_size - d_a``).
+
+    >>> _parameter_count(2, [8])  # 2 x (mlp 1-8-2: 34, bound 1, LU 6)
+    82
+    """
+    d_a = event_size // 2
+    d_b = event_size - d_a
+    sizes = [d_a, *hidden, 2 * d_b]
+    mlp = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    return layers * (mlp + d_b + event_size**2 + event_size)
+
+
+def _training_bytes(layers: int, hidden: Sequence[int], batch_size: int) -> tuple[int, int]:
+    """``(parameters, bytes)``: float32 parameters x 4 (weights, gradients, Adam's two moments)
+    plus about 3 activations per hidden unit, example and layer kept for the gradient."""
+    parameters = _parameter_count(layers, hidden)
+    activations = 3 * batch_size * layers * (sum(hidden) + 2 * EVENT_SIZE)
+    return parameters, 4 * (4 * parameters + activations)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag) -> None:
+    """Raises ``CommandError`` naming the first setting out of range (``label(name)``)."""
+    def bad(name: str, rule: str) -> CommandError:
+        return CommandError(f"{label(name)} must be {rule}, got {config.get(name)!r}")
+
+    def integer(name: str, low: int, high: int) -> None:
+        value = config.get(name)
+        if not _is_int(value) or not low <= value <= high:
+            raise bad(name, f"a positive integer up to {high:,}" if low == 1
+                      else f"an integer from {low} to {high:,}")
+
+    if not isinstance(config.get("target"), str):
+        raise bad("target", "a target name")
+    noise = config.get("noise")
+    if noise is not None and (not _is_number(noise) or not math.isfinite(noise) or noise < 0):
+        raise bad("noise", "a finite number >= 0")
+    integer("layers", 1, MAX_LAYERS)
+    hidden = config.get("hidden")
+    if (not isinstance(hidden, list) or not hidden
+            or not all(_is_int(h) and h >= 1 for h in hidden)):
+        raise bad("hidden", "one or more positive integers")
+    integer("steps", 1, MAX_STEPS)
+    integer("batch_size", 1, MAX_BATCH_SIZE)
+    rate = config.get("learning_rate")
+    if rate is not None and (not _is_number(rate) or not math.isfinite(rate) or rate <= 0):
+        raise bad("learning_rate", "a finite number > 0")
+    integer("seed", 0, 2**31 - 1)
+    parameters, needed = _training_bytes(config["layers"], hidden, config["batch_size"])
+    if needed > MAX_TRAINING_BYTES:
+        raise CommandError(
+            f"{label('layers')} {config['layers']}, {label('hidden')} {hidden} and "
+            f"{label('batch_size')} {config['batch_size']} need about {needed / 2**30:,.1f} GiB "
+            "to train "
+            f"({parameters:,} parameters: {4 * parameters / 2**30:,.1f} GiB as float32, x4 with "
+            f"gradients and Adam's moments, plus activations); the limit is "
+            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: use fewer or narrower layers or smaller "
+            "batches")
+
+
+def _recorded(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a checkpoint records: all but those a resume may change."""
+    return {k: v for k, v in config.items() if k not in RESUMABLE_SETTINGS}
 
 
 def _build_flow(config: dict[str, Any]):
     from tfp_flows.flows import real_nvp
 
-    return real_nvp(2, num_layers=config["layers"], hidden_units=tuple(config["hidden"]),
+    return real_nvp(EVENT_SIZE, num_layers=config["layers"], hidden_units=tuple(config["hidden"]),
                     seed=config["seed"])
 
 
@@ -122,28 +231,73 @@ def _write_json(path: str, value: Any) -> None:
     write_atomically(path, json.dumps(value, indent=2))
 
 
+def _read_config(run_dir: str) -> dict[str, Any]:
+    """The run's ``config.json``, checked like the command line's settings."""
+    path = os.path.join(run_dir, "config.json")
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{path} is not a JSON file ({error.reason})") from None
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{path} is not valid JSON ({error.msg} at line {error.lineno} "
+                           f"column {error.colno})") from None
+    if not isinstance(config, dict):
+        raise CommandError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    _check_settings(config, lambda name: f"{path}: {name}")
+    return config
+
+
+def _settings_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    return [f"{key} {saved.get(key)!r} in config.json, {given.get(key)!r} given"
+            for key in sorted(set(saved) | set(given))
+            if key not in RESUMABLE_SETTINGS and saved.get(key) != given.get(key)]
+
+
 def train(args: argparse.Namespace) -> int:
     """``tfp-flows train``: fit, then write the checkpoint, metrics and figures."""
-    if args.steps <= 0:
-        raise CommandError(f"--steps must be positive, got {args.steps}")
-    if args.batch_size <= 0:
-        raise CommandError(f"--batch-size must be positive, got {args.batch_size}")
-    if args.layers <= 0:
-        raise CommandError(f"--layers must be positive, got {args.layers}")
-    target = _make_target(args.target, args.noise)
-    out = _writable_folder(args.out or os.path.join("runs", args.target))
     config = {"target": args.target, "noise": args.noise, "layers": args.layers,
               "hidden": list(args.hidden), "steps": args.steps, "batch_size": args.batch_size,
               "learning_rate": args.learning_rate, "seed": args.seed}
-    _write_json(os.path.join(out, "config.json"), config)
+    _check_settings(config)
+    target = _make_target(args.target, args.noise)
+    out = _writable_folder(args.out or os.path.join("runs", args.target))
 
+    from tfp_flows.checkpoints import CheckpointError, RunFolderLock
+    from tfp_flows.training import NonFiniteLossError
+
+    try:
+        with RunFolderLock(out):
+            return _train_in(out, config, target, args)
+    except (CheckpointError, NonFiniteLossError) as error:
+        raise CommandError(str(error)) from None
+
+
+def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace) -> int:
+    """``train`` inside the locked run folder ``out``."""
+    from tfp_flows.checkpoints import list_checkpoints
     from tfp_flows.training import fit
 
+    checkpoint_dir = os.path.join(out, "checkpoint")
+    config_path = os.path.join(out, "config.json")
+    if args.resume and os.path.exists(config_path):
+        differences = _settings_differences(_read_config(out), config)
+        if differences:
+            raise CommandError(f"--resume with settings that differ from {config_path}: "
+                               + "; ".join(differences) + " (only --steps may change on --resume)")
+    elif list_checkpoints(checkpoint_dir):
+        if not args.resume:
+            raise CommandError(f"{out} already holds a run; continue it with --resume (and a "
+                               "larger --steps) or train into another --out")
+        raise CommandError(f"{out} holds checkpoints but no config.json; cannot resume them: "
+                           "train into another --out")
+    else:
+        _write_json(config_path, config)
     flow = _build_flow(config)
     history = fit(flow, target, steps=args.steps, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, seed=args.seed,
-                  checkpoint_dir=os.path.join(out, "checkpoint"), resume=args.resume,
-                  progress=not args.quiet)
+                  checkpoint_dir=checkpoint_dir, resume=args.resume,
+                  checkpoint_metadata=_recorded(config), progress=not args.quiet)
     metrics = _metrics(flow, target, config, seed=10_000 + args.seed)
     metrics.update(steps=history.steps, wall_time_s=history.wall_time)
     _write_json(os.path.join(out, "metrics.json"), metrics)
@@ -154,17 +308,27 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _restore(run_dir: str):
-    import tensorflow as tf
+    """The run's flow restored from its newest checkpoint, verified against ``config.json``."""
+    from tfp_flows.checkpoints import (
+        CheckpointError,
+        CheckpointMismatchError,
+        list_checkpoints,
+        restore_flow,
+    )
 
-    config_path = os.path.join(run_dir, "config.json")
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoint"))
-    if not os.path.exists(config_path) or checkpoint is None:
+    checkpoint_dir = os.path.join(run_dir, "checkpoint")
+    if not os.path.exists(os.path.join(run_dir, "config.json")) or not list_checkpoints(
+            checkpoint_dir):
         raise CommandError(f"{run_dir!r} holds no trained run (no config.json and checkpoint/); "
                            "create one with 'tfp-flows train --out RUN_DIR'")
-    with open(config_path) as handle:
-        config = json.load(handle)
+    config = _read_config(run_dir)
     flow = _build_flow(config)
-    tf.train.Checkpoint(flow=flow).restore(checkpoint).expect_partial()
+    try:
+        restore_flow(checkpoint_dir, flow, metadata=_recorded(config))
+    except CheckpointMismatchError as error:
+        raise CommandError(f"{error} (is {os.path.join(run_dir, 'config.json')} edited?)") from None
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
     return flow, config
 
 
@@ -179,18 +343,27 @@ def evaluate(args: argparse.Namespace) -> int:
 def sample(args: argparse.Namespace) -> int:
     """``tfp-flows sample``: ``n`` samples of the trained flow to ``.npy`` or ``.csv``."""
     import numpy as np
+    from tensorflow_probability import random as tfp_random
 
-    if args.n <= 0:
-        raise CommandError(f"-n must be positive, got {args.n}")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise CommandError(f"-n must be an integer from 1 to {MAX_SAMPLES:,}, got {args.n}")
     if not args.output.endswith((".npy", ".csv")):
         raise CommandError(f"the output file must end in .npy or .csv, got {args.output!r}")
+    if os.path.isdir(args.output):
+        raise CommandError(f"the output {args.output!r} is a folder; give a file name")
     flow, _ = _restore(args.run_dir)
-    samples = flow.sample(args.n, seed=args.seed).numpy()
+    chunks = -(-args.n // SAMPLE_CHUNK)
+    seeds = tfp_random.split_seed(args.seed, n=chunks) if chunks > 1 else [args.seed]
+    samples = np.concatenate([flow.sample(min(SAMPLE_CHUNK, args.n - i * SAMPLE_CHUNK),
+                                          seed=seeds[i]).numpy() for i in range(chunks)])
     _writable_folder(os.path.dirname(os.path.abspath(args.output)))
-    if args.output.endswith(".npy"):
-        np.save(args.output, samples)
-    else:
-        np.savetxt(args.output, samples, delimiter=",", header="x1,x2", comments="")
+    try:
+        if args.output.endswith(".npy"):
+            np.save(args.output, samples)
+        else:
+            np.savetxt(args.output, samples, delimiter=",", header="x1,x2", comments="")
+    except OSError as error:
+        raise CommandError(f"cannot write {args.output!r}: {error.strerror or error}") from None
     print(f"wrote {args.n} samples to {args.output}")
     return 0
 
@@ -211,13 +384,15 @@ def targets(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfp-flows", description="Normalizing flows for TensorFlow Probability.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("train", help="train a Real NVP flow on a target")
     p.add_argument("target", nargs="?", default="moons", help="target name (default: moons)")
-    p.add_argument("--noise", type=float, default=None, help="noise of the target, where it has one")
-    p.add_argument("--layers", type=int, default=8, help="coupling layers (default 8)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="noise of the target, where it has one (finite, >= 0)")
+    p.add_argument("--layers", type=int, default=8,
+                   help=f"coupling layers, 1 to {MAX_LAYERS} (default 8)")
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                    help="hidden units per conditioner layer (default 64 64)")
     p.add_argument("--steps", type=int, default=5000, help="optimizer steps (default 5000)")
@@ -226,7 +401,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="peak learning rate (default: fit's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default runs/TARGET)")
-    p.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the folder's run (same settings; only --steps may change)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=train)
     p = commands.add_parser("evaluate", help="recompute a run's metrics from its checkpoint")
@@ -234,7 +410,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=evaluate)
     p = commands.add_parser("sample", help="write samples of a trained run")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=1000, help="number of samples")
+    p.add_argument("-n", type=int, default=1000,
+                   help=f"number of samples, 1 to {MAX_SAMPLES:,} (default 1000)")
     p.add_argument("-o", "--output", required=True, help="output file, .npy or .csv")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=sample)
@@ -269,13 +446,16 @@ def _import_tensorflow_quietly() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``tfp-flows`` with ``argv``; returns the exit status (errors: one line, status 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
-    _import_tensorflow_quietly()
     try:
+        args = _parser().parse_args(argv)
+        _import_tensorflow_quietly()
         return args.run(args)
     except CommandError as error:
-        print(f"tfp-flows: error: {error}", file=sys.stderr)
-        return 2
+        message = str(error)
+    except OSError as error:  # the environment (disk full, permissions), not a bug
+        message = f"{error.strerror or error}: {error.filename!r}" if error.filename else str(error)
+    print(f"tfp-flows: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -249,6 +249,7 @@ def fit(
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 1000,
     resume: bool = False,
+    checkpoint_metadata: dict[str, Any] | None = None,
     steps_per_execution: int = 100,
     jit_compile: bool = True,
     strategy: tf.distribute.Strategy | None = None,
@@ -279,7 +280,13 @@ def fit(
         ``True`` return stops training.
       checkpoint_dir: where to write checkpoints (flow, optimizer, step,
         history) every ``checkpoint_every`` steps; with ``resume=True``
-        training continues from the latest one there.
+        training continues from the latest one there. A checkpoint records the
+        flow's variables (names, shapes, dtypes) and ``checkpoint_metadata``;
+        resuming into a different flow or metadata raises
+        ``CheckpointMismatchError``, and a fresh run (``resume=False``) refuses
+        a folder holding checkpoints. See :mod:`tfp_flows.checkpoints`.
+      checkpoint_metadata: JSON-able settings recorded in every checkpoint
+        (e.g. the command line's configuration) and checked on resume.
       steps_per_execution: optimizer steps per compiled call.
       jit_compile: compile the training step with XLA.
       strategy: a ``tf.distribute`` strategy whose scope the flow was built in.
@@ -382,9 +389,9 @@ def fit(
     checkpoints = None
     history = History()
     if checkpoint_dir is not None:
-        checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer)
-        if resume:
-            history = checkpoints.restore() or history
+        checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer,
+                                  metadata=checkpoint_metadata)
+        history = checkpoints.begin(resume=resume)
     elif resume:
         raise ValueError("resume=True needs checkpoint_dir=.")
 
@@ -451,6 +458,8 @@ def fit(
         if stop:
             break
     history.wall_time += time.perf_counter() - started
+    if checkpoints is not None:
+        checkpoints.close()
     if restore_best_weights and best_weights is not None and early_stopping_patience is not None:
         _restore(distribution.variables, best_weights)
     return history
