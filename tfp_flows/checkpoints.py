@@ -153,15 +153,24 @@ def _warn(message: str) -> None:
 # -- what a checkpoint holds ---------------------------------------------------------------------
 
 def variable_signature(module: tf.Module) -> list[dict[str, Any]]:
-    """Name, shape and dtype of every variable of ``module``, in ``module.variables`` order.
+    """Path, shape and dtype of every variable of ``module``, in ``module.variables`` order.
+
+    The name is the attribute path from ``module`` to the variable (as the
+    checkpoint's object graph finds it), not ``variable.name``: variable names
+    carry the name scopes of the flow that created them, which differ between
+    two flows built alike (``real_nvp``, ``real_nvp_1``, ...).
 
     #### Examples
 
     >>> from tfp_flows.flows import real_nvp
     >>> variable_signature(real_nvp(2, num_layers=1, hidden_units=(8,)))[-1]
-    {'name': 'affine_coupling_0/mlp/kernel_1', 'shape': [8, 2], 'dtype': 'float32'}
+    {'name': 'bijector/bijectors/2/conditioner/kernels/1', 'shape': [8, 2], 'dtype': 'float32'}
     """
-    return [{"name": v.name.rsplit(":", 1)[0], "shape": v.shape.as_list(), "dtype": v.dtype.name}
+    paths: dict[int, str] = {}
+    for path, variable in module._flatten(  # noqa: SLF001 (tf.Module's own walk, with paths)
+            predicate=lambda value: isinstance(value, tf.Variable), with_path=True):
+        paths.setdefault(id(variable), "/".join(str(part).lstrip("_") for part in path))
+    return [{"name": paths[id(v)], "shape": v.shape.as_list(), "dtype": v.dtype.name}
             for v in module.variables]
 
 
