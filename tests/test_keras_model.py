@@ -1,5 +1,7 @@
 """``FlowModel``: Keras 3 ``compile`` / ``fit`` / ``evaluate`` / weights for a flow."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -78,3 +80,112 @@ def test_nan_in_the_data_is_named():
 def test_wrong_number_of_weights_is_explained():
     with pytest.raises(ValueError, match="expected .* weight arrays, got 1"):
         _model().set_weights([np.zeros(2)])
+
+
+# -- non-finite guard, infinite datasets, argument checks -------------------------------------
+
+def _tiny(standardize=True, learning_rate=1e-2):
+    flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0, standardize=standardize)
+    model = tff.FlowModel(flow)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return model
+
+
+def _state(model):
+    return model.get_weights() + [v.numpy() for v in model.optimizer.variables]
+
+
+class _Record(keras.callbacks.Callback):
+    """The model's and optimizer's state after every optimizer step."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.flow_model, self.seen = model, {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen[int(self.flow_model.optimizer.iterations)] = _state(self.flow_model)
+
+
+def test_a_nan_row_in_a_dataset_stops_training_and_keeps_the_last_good_state():
+    data = _data(512)
+    data[4 * 64 + 10] = np.nan  # in the 5th batch of 64
+    model = _tiny(standardize=False)
+    record = _Record(model)
+    with pytest.raises(tff.NonFiniteLossError, match="at step 5 ") as raised:
+        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=2, verbose=0,
+                  callbacks=[record])
+    # the state step 5 started from is suspect too: the one kept is from after step 3
+    assert raised.value.kept_step == 3 and int(model.optimizer.iterations) == 3
+    for now, then in zip(_state(model), record.seen[3]):
+        np.testing.assert_array_equal(now, then)
+
+
+def test_a_nan_row_among_the_first_batches_is_named_before_training():
+    data = _data(512)
+    data[4 * 64 + 10] = np.nan
+    model = _tiny()
+    with pytest.raises(ValueError, match="data batch 4 row 10 is not finite"):
+        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=1, verbose=0)
+    assert not model.distribution.bijector.bijectors[0].adapted.numpy()
+
+
+def test_after_a_divergence_the_same_optimizer_trains_at_a_lower_learning_rate():
+    data = _data(512)
+    model = _tiny(learning_rate=1e30)
+    with pytest.raises(tff.NonFiniteLossError) as raised:
+        model.fit(data, epochs=1, batch_size=64, verbose=0)
+    assert (raised.value.step, raised.value.kept_step) == (2, 0)
+    assert all(np.isfinite(v).all() for v in _state(model))
+    model.optimizer.learning_rate = 1e-2
+    losses = model.fit(data, epochs=3, batch_size=64, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.2
+
+
+def test_an_infinite_dataset_needs_a_number_of_steps():
+    endless = tf.data.Dataset.from_tensor_slices(_data(256)).batch(64).repeat()
+    model = _tiny()
+    with pytest.raises(ValueError, match=r"steps_per_epoch must be a positive integer when data "
+                                         r"is an infinite tf.data.Dataset .*, got None"):
+        model.fit(endless, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_steps must be a positive integer when "
+                                         "validation data is an infinite"):
+        model.fit(endless, epochs=1, steps_per_epoch=2, validation_data=endless, verbose=0)
+    with pytest.raises(ValueError, match="steps must be a positive integer when data is an infinite"):
+        model.evaluate(endless, verbose=0)
+    model.fit(endless, epochs=1, steps_per_epoch=3, verbose=0)
+    assert int(model.optimizer.iterations) == 3
+
+
+def test_a_dataset_is_cast_to_the_flow_dtype_and_adapts_standardize():
+    data = _data(512)  # float32 samples; the dataset gives float64
+    model = _tiny()
+    losses = model.fit(tf.data.Dataset.from_tensor_slices(data.astype(np.float64)).batch(64),
+                       epochs=2, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses))
+    standardize = model.distribution.bijector.bijectors[0]
+    np.testing.assert_allclose(standardize.loc.numpy(), data.astype(np.float64).mean(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": 1.5}, TypeError, "epochs must be a positive integer, got 1.5 (float)."),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0."),
+    ({"steps_per_epoch": 2.0}, TypeError, "steps_per_epoch must be a positive integer, got 2.0"),
+    ({"validation_split": True}, TypeError,
+     "validation_split must be a number in [0, 1), got True (bool)."),
+    ({"x": tf.data.Dataset.from_tensor_slices({"x": np.zeros((4, 2))}).batch(2)}, TypeError,
+     "data must be a tf.data.Dataset of dense [batch, 2] tensors, got elements of type dict"),
+    ({"x": np.array([["a", "b"]])}, TypeError, "data must be real numbers, got dtype <U1."),
+])
+def test_bad_fit_arguments_are_named(kwargs, error, message):
+    model = _tiny()
+    kwargs = {"x": _data(64), "epochs": 1, "verbose": 0, **kwargs}
+    with pytest.raises(error, match=re.escape(message)):
+        model.fit(**kwargs)
+    assert int(model.optimizer.iterations) == 0
+
+
+def test_zero_steps_per_execution_is_named():
+    model = tff.FlowModel(tff.real_nvp(2, num_layers=2, hidden_units=(8,)))
+    with pytest.raises(ValueError, match=re.escape(
+            "steps_per_execution must be a positive integer, got 0.")):
+        model.compile(optimizer="adam", steps_per_execution=0)

@@ -146,11 +146,77 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_weights():
             kept["weights"] = [v.numpy() for v in flow.trainable_variables]
             flow.trainable_variables[0].assign(np.full(flow.trainable_variables[0].shape, np.nan))
 
-    with pytest.raises(tff.NonFiniteLossError, match="at step 101"):
+    with pytest.raises(tff.NonFiniteLossError, match="at step 101") as raised:
         tff.fit(flow, _banana_data(), steps=300, validation_every=100,
                 callbacks=[poison_at_100], progress=False)
+    assert raised.value.kept_step == 100
     for variable, value in zip(flow.trainable_variables, kept["weights"]):
         np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def _tiny_flow():
+    return tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0)
+
+
+def _optimizer_is_finite(optimizer):
+    return all(np.isfinite(v.numpy()).all() for v in optimizer.variables)
+
+
+def test_after_a_non_finite_loss_the_same_optimizer_trains_at_a_lower_learning_rate():
+    flow, data = _tiny_flow(), _banana_data(1000)
+    optimizer = tf.keras.optimizers.Adam(1e30)  # the first update throws the weights to ~1e30
+    with pytest.raises(tff.NonFiniteLossError) as raised:
+        tff.fit(flow, data, optimizer=optimizer, steps=40, batch_size=100,
+                steps_per_execution=10, progress=False)
+    # step 1 is finite but leaves weights whose loss is NaN: the state kept is from before it
+    assert (raised.value.step, raised.value.kept_step) == (2, 0)
+    assert int(optimizer.iterations.numpy()) == 0 and _optimizer_is_finite(optimizer)
+    # nothing was trained, so the flow is as it came: its Standardize is not adapted
+    assert not training.find_standardize_layers(flow.bijector)[0].adapted.numpy()
+    optimizer.learning_rate = 1e-2
+    history = tff.fit(flow, data, optimizer=optimizer, steps=40, batch_size=100,
+                      steps_per_execution=10, jit_compile=False, progress=False)
+    assert np.all(np.isfinite(history.loss))
+    assert np.mean(history.loss[-10:]) < np.mean(history.loss[:10]) - 0.2
+
+
+class _NanLearningRateFrom(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """1e-3 until optimizer step ``step`` (1-based), NaN from there on."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __call__(self, iteration):
+        return tf.where(iteration >= self.step - 1, np.nan, 1e-3)
+
+
+def test_the_error_names_the_first_bad_step_and_restores_the_optimizer_too():
+    flow, data = _tiny_flow(), _banana_data(1000)
+    optimizer = tf.keras.optimizers.Adam(_NanLearningRateFrom(37))
+    seen = {}
+
+    def record(step, logs):
+        seen[step] = [v.numpy() for v in list(flow.trainable_variables) + optimizer.variables]
+
+    with pytest.raises(tff.NonFiniteLossError, match="at step 37 ") as raised:
+        # step 37's loss is finite; its update makes the weights NaN (step 38's loss NaN)
+        tff.fit(flow, data, optimizer=optimizer, steps=60, batch_size=100,
+                steps_per_execution=20, validation_every=20, callbacks=[record], progress=False)
+    assert raised.value.kept_step == 20 and "state after step 20" in str(raised.value)
+    assert int(optimizer.iterations.numpy()) == 20
+    for variable, value in zip(list(flow.trainable_variables) + optimizer.variables, seen[20]):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_a_dataset_adapts_standardize_from_its_first_batches():
+    data = _banana_data(1000)
+    flow = _tiny_flow()
+    endless = tf.data.Dataset.from_tensor_slices(data).batch(100).repeat()
+    tff.fit(flow, endless, steps=2, jit_compile=False, progress=False)  # reads 100 batches:
+    # 10 passes over `data`
+    standardize = training.find_standardize_layers(flow.bijector)[0]
+    np.testing.assert_allclose(standardize.loc.numpy(), data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(standardize.log_scale.numpy()), data.std(0), rtol=1e-5)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -168,11 +234,6 @@ def test_batch_larger_than_the_data_is_explained_and_trains(capsys):
     history = tff.fit(_flow(), _banana_data(50), steps=20, batch_size=256, progress=False)
     assert "larger than the 50 training rows" in capsys.readouterr().out
     assert history.steps == 20
-
-
-def test_non_positive_steps_are_rejected():
-    with pytest.raises(ValueError, match="steps must be positive"):
-        tff.fit(_flow(), _banana_data(), steps=0, progress=False)
 
 
 def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():

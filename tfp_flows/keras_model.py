@@ -14,6 +14,11 @@ NLL, ``predict`` returning ``log_prob``, and ``save_weights`` / ``load_weights``
 Keras 3 does not see the flow's ``tf.Variable`` s on its own; this model trains
 ``distribution.trainable_variables`` in its own ``train_step`` and routes
 ``get_weights`` / ``set_weights`` / ``save_weights`` / ``load_weights`` to them.
+Inputs are checked before Keras sees them (arrays row by row, datasets by
+their element spec; an infinite dataset needs ``steps_per_epoch``), and a
+guard in ``train_step`` stops training with
+:class:`~tfp_flows.NonFiniteLossError` at the first non-finite step, keeping
+the last good weights and optimizer state.
 tf_keras (Keras 2) users train with :func:`tfp_flows.fit`, which takes tf_keras
 optimizers, or write the same four-line ``train_step`` in a ``tf_keras.Model``.
 
@@ -30,6 +35,11 @@ optimizers, or write the same four-line ``train_step`` in a ``tf_keras.Model``.
 True
 >>> round(model.evaluate(data, verbose=0), 3) == round(-float(np.mean(model.predict(data, verbose=0))), 3)
 True
+>>> endless = tf.data.Dataset.from_tensor_slices(data).batch(128).repeat()
+>>> model.fit(endless, epochs=1, verbose=0)
+Traceback (most recent call last):
+...
+ValueError: steps_per_epoch must be a positive integer when data is an infinite tf.data.Dataset (one that repeats forever), got None; pass steps_per_epoch=..., or give the dataset an end (repeat(count)).
 """
 
 from __future__ import annotations
@@ -42,17 +52,38 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.training import _adapt, check_data
+from tfp_flows.training import (
+    NonFiniteLossError,
+    _adapt,
+    _all_finite,
+    _optimizer_variables,
+    check_data,
+    check_dataset,
+    check_integer,
+    check_number,
+    dataset_rows,
+)
 
 __all__ = ["FlowModel"]
+
+# keras.Model.fit arguments that must be integers, with their least value.
+_INTEGER_FIT_ARGUMENTS = {"batch_size": 1, "epochs": 1, "initial_epoch": 0, "steps_per_epoch": 1,
+                          "validation_steps": 1, "validation_batch_size": 1, "validation_freq": 1}
 
 
 class FlowModel(keras.Model):
     """Keras 3 model around a flow: ``call(x) = log_prob(x)``, loss = mean NLL.
 
+    Training stops with :class:`~tfp_flows.NonFiniteLossError` at the first
+    step whose loss, gradients or updated state (weights, optimizer moments)
+    are NaN or inf; that step is undone, so the flow and the optimizer keep
+    their last good state.
+
     Args:
       distribution: the flow (any ``tfd.Distribution`` with trainable variables).
-      adapt: fit the flow's ``Standardize`` layer to the data of the first ``fit``.
+      adapt: fit the flow's ``Standardize`` layer to the data of the first ``fit``
+        (an array, or the first batches of a ``tf.data.Dataset``: at most 100
+        batches or 100 000 rows).
       **kwargs: passed to ``keras.Model``.
     """
 
@@ -62,6 +93,9 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "distribution", distribution)
         object.__setattr__(self, "_flow_variables", list(distribution.trainable_variables))
         object.__setattr__(self, "_all_flow_variables", list(distribution.variables))
+        object.__setattr__(self, "_guarded", [])  # (variable, backup) pairs, set by compile
+        object.__setattr__(self, "_bad_step", tf.Variable(-1, dtype=tf.int64, trainable=False))
+        object.__setattr__(self, "_bad_loss", tf.Variable(0.0, dtype=tf.float64, trainable=False))
         self._adapt_on_fit = adapt
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -75,8 +109,13 @@ class FlowModel(keras.Model):
 
     def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:
         """``keras.Model.compile``; also builds the optimizer for the flow's variables."""
+        if "steps_per_execution" in kwargs:
+            check_integer("steps_per_execution", kwargs["steps_per_execution"])
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self._flow_variables)
+        state = self._flow_variables + _optimizer_variables(self.optimizer)
+        object.__setattr__(self, "_guarded", [
+            (v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state])
 
     @staticmethod
     def _x(data):
@@ -84,12 +123,44 @@ class FlowModel(keras.Model):
         return x
 
     def train_step(self, data):
+        """One guarded optimizer step; a step that makes anything non-finite is undone.
+
+        ```none
+        step s from state W: loss(W), grad(W) finite  ->  backup <- W;  W <- update(W)
+        W, or loss(W), grad(W), not finite            ->  W <- backup;  stop (first bad s)
+        ```
+
+        ``backup`` is the last state a finite step started from (``W`` includes
+        the optimizer's moments and step counter), so a state that an update
+        made finite but useless (a NaN loss next) is not kept either.
+        """
         x = self._x(data)
+        step = tf.cast(self.optimizer.iterations, tf.int64) + 1  # before this update
         with tf.GradientTape() as tape:
             loss = -tf.reduce_mean(self.distribution.log_prob(x))
         gradients = tape.gradient(loss, self._flow_variables)
+        started_well = _all_finite([loss, *gradients]) & (self._bad_step < 0)
+
+        def check_in():
+            for variable, backup in self._guarded:
+                backup.assign(variable)
+            return tf.constant(True)
+
+        tf.cond(started_well, check_in, lambda: tf.constant(False))
         self.optimizer.apply_gradients(zip(gradients, self._flow_variables))
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        good = started_well & _all_finite([variable for variable, _ in self._guarded])
+
+        def undo():
+            for variable, backup in self._guarded:
+                variable.assign(backup)
+            first = self._bad_step < 0  # record the first bad step only
+            self._bad_step.assign(tf.where(first, step, self._bad_step))
+            self._bad_loss.assign(tf.where(first, tf.cast(loss, tf.float64), self._bad_loss))
+            return tf.constant(False)
+
+        good = tf.cond(good, lambda: tf.constant(True), undo)
+        weight = tf.where(good, tf.cast(tf.shape(x)[0], loss.dtype), 0.0)
+        self.loss_tracker.update_state(tf.where(good, loss, 0.0), sample_weight=weight)
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
@@ -98,24 +169,88 @@ class FlowModel(keras.Model):
         self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         return {"loss": self.loss_tracker.result()}
 
-    def _checked(self, x: Any, what: str) -> Any:
-        if isinstance(x, (np.ndarray, list)) or tf.is_tensor(x):
-            return check_data(x, int(self.distribution.event_shape[-1]),
-                              self.distribution.dtype, what)
+    # -- inputs: checked before Keras sees them ----------------------------------------------
+
+    def _checked(self, x: Any, what: str, steps: tuple[str, Any] | None = None) -> Any:
+        """Checks arrays and datasets; casts a dataset to the flow's dtype.
+
+        ``steps`` is ``(name, value)`` of the argument that bounds an infinite dataset.
+        """
+        event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
+        if isinstance(x, tf.data.Dataset):
+            check_dataset(x, event_size, what)
+            if steps is not None and steps[1] is None and (
+                    int(x.cardinality()) == int(tf.data.INFINITE_CARDINALITY)):
+                raise ValueError(
+                    f"{steps[0]} must be a positive integer when {what} is an infinite "
+                    "tf.data.Dataset (one that repeats forever), got None; pass "
+                    f"{steps[0]}=..., or give the dataset an end (repeat(count)).")
+            spec = x.element_spec
+            if (spec[0] if isinstance(spec, tuple) else spec).dtype != dtype:
+                x = x.map(lambda first, *rest: (tf.cast(first, dtype), *rest) if rest
+                          else tf.cast(first, dtype))
+            return x
+        if isinstance(x, (np.ndarray, list, tuple, dict, tf.SparseTensor, tf.RaggedTensor)) or (
+                tf.is_tensor(x)):
+            return check_data(x, event_size, dtype, what)
         return x
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
-        """``keras.Model.fit`` after checking the data and adapting ``Standardize`` to it."""
-        x = self._checked(x, "data")
+        """``keras.Model.fit`` after checking the data and adapting ``Standardize`` to it.
+
+        Raises:
+          TypeError, ValueError: bad data or arguments (named), e.g. an infinite
+            dataset without ``steps_per_epoch``, or ``epochs=1.5``.
+          NonFiniteLossError: training became non-finite; the flow and the
+            optimizer keep their state from before the bad step.
+        """
+        for name, minimum in _INTEGER_FIT_ARGUMENTS.items():
+            if kwargs.get(name) is not None:
+                kwargs[name] = check_integer(name, kwargs[name], minimum)
+        if "validation_split" in kwargs:
+            check_number("validation_split", kwargs["validation_split"], "a number in [0, 1)",
+                         lambda v: 0.0 <= v < 1.0)
+        x = self._checked(x, "data", ("steps_per_epoch", kwargs.get("steps_per_epoch")))
         if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = self._checked(kwargs["validation_data"], "validation data")
-        if self._adapt_on_fit and isinstance(x, np.ndarray):
-            _adapt(self.distribution, x)
-        return super().fit(x, y, **kwargs)
+            kwargs["validation_data"] = self._checked(
+                kwargs["validation_data"], "validation data",
+                ("validation_steps", kwargs.get("validation_steps")))
+        if not self._guarded:
+            raise ValueError("FlowModel.fit needs a compiled model, got none: call "
+                             "model.compile(optimizer=...) first.")
+        undo_adapt = _adapt(self.distribution, self._adaptation_rows(x))
+        self._bad_step.assign(-1)
+        for variable, backup in self._guarded:  # the state to fall back to on a first bad step
+            backup.assign(variable)
+        start = int(self.optimizer.iterations)
+        callbacks = [*(kwargs.pop("callbacks", None) or []), _StopOnNonFinite(self)]
+        try:
+            return super().fit(x, y, callbacks=callbacks, **kwargs)
+        except BaseException:
+            if int(self.optimizer.iterations) == start:  # nothing trained: as it came
+                undo_adapt()
+            raise
+
+    def _adaptation_rows(self, x: Any) -> Any:
+        """What ``Standardize`` is fitted to: the array, the dataset's first batches, or none."""
+        if not self._adapt_on_fit:
+            return None
+        if isinstance(x, np.ndarray):
+            return x
+        if isinstance(x, tf.data.Dataset):
+            event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
+            return lambda: dataset_rows(x, event_size, dtype)
+        return None
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
         """``keras.Model.evaluate`` after checking the data; returns the mean NLL (nats)."""
-        return super().evaluate(self._checked(x, "data"), y, **kwargs)
+        return super().evaluate(self._checked(x, "data", ("steps", kwargs.get("steps"))), y,
+                                **kwargs)
+
+    def predict(self, x: Any, **kwargs: Any):
+        """``keras.Model.predict`` after checking the data; returns ``log_prob`` per row."""
+        return super().predict(self._checked(x, "data", ("steps", kwargs.get("steps"))),
+                               **kwargs)
 
     # -- weights: the flow's variables, not Keras's (empty) list ---------------------------
 
@@ -145,3 +280,18 @@ class FlowModel(keras.Model):
         """Reads weights written by :meth:`save_weights` into the flow's variables."""
         with h5py.File(filepath, "r") as handle:
             self.set_weights([handle[key][()] for key in sorted(handle.keys())])
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Raises :class:`NonFiniteLossError` after the batch in which ``FlowModel`` undid a step."""
+
+    def __init__(self, model: FlowModel):
+        super().__init__()
+        self._flow_model = model
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        model = self._flow_model
+        step = int(model._bad_step.numpy())
+        if step >= 0:
+            raise NonFiniteLossError(step, float(model._bad_loss.numpy()),
+                                     kept_step=int(model.optimizer.iterations))

@@ -16,13 +16,15 @@ Around it: exact data normalisation (every not yet adapted
 :class:`~tfp_flows.bijectors.Standardize` layer of the flow is fitted to the
 training data), validation data or split, early stopping with best-weights
 restore, a progress bar, user callbacks, atomic checkpoints with ``resume``, a
-clear error on a non-finite loss that leaves the last good weights in place,
-and ``tf.distribute`` strategies.
+clear error on a non-finite loss that leaves the last good weights and optimizer
+state in place, and ``tf.distribute`` strategies. Every argument and the data
+are checked before anything changes; errors name what was expected and what came.
 """
 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,41 +41,126 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "check_data",
+    "check_dataset",
     "default_optimizer",
     "find_standardize_layers",
     "fit",
 ]
 
 DEFAULT_LEARNING_RATE = 1e-2
+ADAPT_MAX_ROWS = 100_000  # rows that fit a Standardize layer: from a target or a dataset's start
+ADAPT_MAX_BATCHES = 100
 
 Callback = Callable[[int, dict[str, float]], "bool | None"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or inf; the flow keeps its last good weights.
+    """Training became non-finite; the flow and its optimizer keep their last good state.
+
+    ``step`` is the first optimizer step whose loss, gradient or updated state
+    (weights, optimizer moments) was NaN or inf; ``kept_step`` the step whose
+    state the flow and the optimizer were put back to.
 
     #### Examples
 
-    >>> str(NonFiniteLossError(step=120, loss=float("nan")))  # doctest: +ELLIPSIS
-    'the training loss became nan at step 120; training stopped and the flow keeps ...'
+    >>> str(NonFiniteLossError(step=120, loss=float("nan"), kept_step=100))  # doctest: +ELLIPSIS
+    'training became non-finite at step 120 (loss nan): ... their state after step 100...'
     """
 
-    def __init__(self, step: int, loss: float):
+    def __init__(self, step: int, loss: float, kept_step: int | None = None):
         self.step = step
         self.loss = loss
+        self.kept_step = step - 1 if kept_step is None else kept_step
         super().__init__(
-            f"the training loss became {loss} at step {step}; training stopped and the flow "
-            f"keeps the last good weights (from before step {step}). Try a lower learning rate, "
-            "gradient clipping (clipnorm=1.0 on the optimizer) or standardised data.")
+            f"training became non-finite at step {step} (loss {loss}): a NaN or inf loss, "
+            f"gradient, weight or optimizer moment. Training stopped; the flow and the optimizer "
+            f"are back to their state after step {self.kept_step}, the last one checked good, so "
+            "fit can be called again with the same optimizer. Try a lower learning rate, "
+            "gradient clipping (clipnorm=1.0 on the optimizer) or standardised data, and look "
+            "for NaN or inf rows in the data.")
+
+
+# -- arguments -------------------------------------------------------------------------------------
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_integer(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer ``>= minimum``; else a ``TypeError``/``ValueError``.
+
+    ``bool`` and ``float`` values (even ``10.0``) are refused: they are usually a
+    mistake, and a silent ``int()`` would hide it.
+
+    #### Examples
+
+    >>> check_integer("steps", 10.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: steps must be a positive integer, got 10.5 (float).
+    >>> check_integer("steps_per_execution", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps_per_execution must be a positive integer, got 0.
+    """
+    expected = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be {expected}, got {value}.")
+    return int(value)
+
+
+def check_number(name: str, value: Any, expected: str, valid: Callable[[float], bool]) -> float:
+    """``value`` as a ``float`` if it is a real number (not a ``bool``) for which ``valid`` holds.
+
+    #### Examples
+
+    >>> check_number("learning_rate", -1e-3, "a positive finite number", lambda v: 0 < v < np.inf)
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must be a positive finite number, got -0.001.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
+    if not valid(float(value)):
+        raise ValueError(f"{name} must be {expected}, got {value}.")
+    return float(value)
+
+
+def _positive_learning_rate(name: str, value: Any) -> float:
+    return check_number(name, value, "a positive finite number", lambda v: 0 < v < np.inf)
+
+
+def _check_optimizer_learning_rate(optimizer: Any) -> None:
+    """Refuses an optimizer whose constant learning rate is zero, negative or not finite."""
+    value = getattr(optimizer, "_learning_rate", None)  # Keras 3 and tf_keras
+    if value is None or callable(value):  # a schedule: its value changes with the step
+        return
+    try:
+        rate = float(np.asarray(value))
+    except (TypeError, ValueError):
+        return
+    _positive_learning_rate("the optimizer's learning rate", rate)
 
 
 # -- data ------------------------------------------------------------------------------------------
 
+def _is_real(dtype: Any) -> bool:
+    """Integer or floating point (not bool, complex, string or object)."""
+    dtype = np.dtype(dtype)
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
 def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") -> np.ndarray:
     """Returns ``data`` as a ``[n, event_size]`` array of ``dtype`` after checking it.
 
-    Raises ``ValueError`` naming the problem: no rows, a wrong event size (both
-    sizes named), or non-finite entries (the first bad row named).
+    Raises ``TypeError`` for what is not a dense array of real numbers (a
+    ``tf.data.Dataset``, sparse or ragged tensors, strings, bools, complex
+    numbers) and ``ValueError`` naming the problem: a ragged nested list, no
+    rows, a wrong event size (both sizes named), or entries that are not finite
+    or beyond the range of ``dtype`` (the first bad row named).
 
     #### Examples
 
@@ -81,8 +168,23 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
     Traceback (most recent call last):
     ...
     ValueError: data row 1 is not finite: [ 2. nan]; remove or impute non-finite rows before training (1 such rows).
+    >>> check_data([[0.0, 1e300]], 2, tf.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: data row 0 must fit in float32 (|x| <= 3.4e+38), got [0.e+000 1.e+300]; rescale the data or build the flow with dtype=tf.float64 (1 such rows).
     """
-    array = np.asarray(data)
+    if isinstance(data, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
+        raise TypeError(
+            f"{what} must be a dense [n, {event_size}] array of real numbers, got a "
+            f"{type(data).__name__}.")
+    try:
+        array = np.asarray(data)
+    except ValueError as error:  # nested sequences of unequal lengths
+        raise ValueError(
+            f"{what} must be a [n, {event_size}] array, got a nested sequence of unequal "
+            f"lengths ({error}).") from None
+    if not _is_real(array.dtype):
+        raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
     if array.ndim == 1 and event_size == 1:
         array = array[:, None]
     if array.ndim != 2:
@@ -94,15 +196,92 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
             f"(shape {array.shape}).")
     if array.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {array.shape}); a flow needs at least one row.")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{what} must be numeric, got dtype {array.dtype}.")
     bad = ~np.all(np.isfinite(array), axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{what} row {row} is not finite: {array[row]}; remove or impute non-finite rows "
             f"before training ({int(bad.sum())} such rows).")
-    return array.astype(tf.as_dtype(dtype).as_numpy_dtype, copy=False)
+    with np.errstate(over="ignore"):
+        cast = array.astype(tf.as_dtype(dtype).as_numpy_dtype, copy=False)
+    bad = ~np.all(np.isfinite(cast), axis=1)
+    if bad.any():  # finite in the input's dtype, beyond the flow's
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} row {row} must fit in {tf.as_dtype(dtype).name} (|x| <= "
+            f"{np.finfo(cast.dtype).max:.3g}), got {array[row]}; rescale the data or build the "
+            f"flow with dtype=tf.float64 ({int(bad.sum())} such rows).")
+    return cast
+
+
+def check_dataset(dataset: tf.data.Dataset, event_size: int, what: str = "data") -> None:
+    """Checks that ``dataset`` yields dense ``[batch, event_size]`` batches of real numbers.
+
+    Elements may be ``(x, ...)`` tuples (Keras style); ``x`` is checked. Raises
+    ``TypeError`` for dict, ragged or sparse elements or a non-real dtype, and
+    ``ValueError`` for unbatched or wrongly shaped elements or an empty dataset.
+    The values themselves are checked batch by batch as they come.
+
+    #### Examples
+
+    >>> check_dataset(tf.data.Dataset.from_tensor_slices(tf.zeros([8, 2])), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: data must be a tf.data.Dataset of [batch, 2] batches, got elements of shape (2,); batch it, e.g. dataset.batch(256).
+    """
+    spec = dataset.element_spec
+    if isinstance(spec, tuple) and spec:
+        spec = spec[0]
+    hints = {
+        dict: "map it to the tensor of rows, e.g. dataset.map(lambda d: d['x'])",
+        tf.RaggedTensorSpec: "every row must have the event size: make it dense first",
+        tf.SparseTensorSpec: "make it dense first: dataset.map(tf.sparse.to_dense)",
+    }
+    if not isinstance(spec, tf.TensorSpec):
+        hint = next((h for kind, h in hints.items() if isinstance(spec, kind)),
+                    "give a dataset of tensors")
+        raise TypeError(
+            f"{what} must be a tf.data.Dataset of dense [batch, {event_size}] tensors, got "
+            f"elements of type {type(spec).__name__}; {hint}.")
+    if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
+        raise TypeError(f"{what} must be a tf.data.Dataset of real numbers, got dtype "
+                        f"{spec.dtype.name}.")
+    shape = spec.shape
+    if shape.rank is not None and (shape.rank != 2 or shape[-1] not in (None, event_size)):
+        hint = ("batch it, e.g. dataset.batch(256)" if shape.rank == 1
+                else f"each row must have {event_size} entries")
+        raise ValueError(
+            f"{what} must be a tf.data.Dataset of [batch, {event_size}] batches, got elements "
+            f"of shape {tuple(shape.as_list())}; {hint}.")
+    if int(dataset.cardinality()) == 0:
+        raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
+
+
+def dataset_rows(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
+                 max_rows: int = ADAPT_MAX_ROWS, max_batches: int = ADAPT_MAX_BATCHES,
+                 what: str = "data") -> np.ndarray:
+    """The rows of the first batches of ``dataset`` (at most ``max_batches`` / about ``max_rows``).
+
+    Each batch is checked with :func:`check_data`; an empty dataset raises.
+    This is how ``fit`` adapts a :class:`Standardize` layer to a dataset.
+
+    #### Examples
+
+    >>> ds = tf.data.Dataset.from_tensor_slices(tf.ones([10, 2])).batch(4).repeat()
+    >>> dataset_rows(ds, 2, tf.float32, max_rows=6).shape  # two batches of 4
+    (8, 2)
+    """
+    batches, rows = [], 0
+    for batch in dataset.take(max_batches):
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        batches.append(check_data(batch, event_size, dtype, f"{what} batch {len(batches)}"))
+        rows += batches[-1].shape[0]
+        if rows >= max_rows:
+            break
+    if not batches:
+        raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
+    return np.concatenate(batches)
 
 
 def find_standardize_layers(bijector: tfb.Bijector) -> list[Standardize]:
@@ -125,13 +304,24 @@ def find_standardize_layers(bijector: tfb.Bijector) -> list[Standardize]:
     return found
 
 
-def _adapt(distribution: tfd.Distribution, data: np.ndarray) -> None:
+def _adapt(distribution: tfd.Distribution,
+           rows: np.ndarray | Callable[[], np.ndarray] | None) -> Callable[[], None]:
+    """Adapts the flow's one not yet adapted ``Standardize`` layer; returns ``undo()``.
+
+    ``rows`` is an array, a function returning one (called only if a layer
+    needs it), or ``None`` (nothing to adapt to). ``undo()`` puts the layer
+    back to its state before.
+    """
     bijector = getattr(distribution, "bijector", None)
-    if bijector is None:
-        return
+    if bijector is None or rows is None:
+        return lambda: None
     layers = [s for s in find_standardize_layers(bijector) if not bool(s.adapted.numpy())]
-    if len(layers) == 1:  # the flow's last layer maps standardised to data coordinates
-        layers[0].adapt(data)
+    if len(layers) != 1:  # the flow's last layer maps standardised to data coordinates
+        return lambda: None
+    layer = layers[0]
+    before = _snapshot(layer.variables)
+    layer.adapt(rows() if callable(rows) else rows)
+    return lambda: _restore(layer.variables, before)
 
 
 class _ArraySource:
@@ -195,26 +385,48 @@ def _nll(distribution: tfd.Distribution, x: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_mean(distribution.log_prob(x))
 
 
+def _all_finite(tensors: Sequence[Any]) -> tf.Tensor:
+    """One boolean: every floating-point entry of ``tensors`` is finite (``None`` s skipped)."""
+    checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors
+              if t is not None and tf.as_dtype(t.dtype).is_floating]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def _optimizer_variables(optimizer: Any) -> list[Any]:
+    variables = getattr(optimizer, "variables", ())
+    return list(variables() if callable(variables) else variables)  # tf_keras legacy: a method
+
+
 def _make_train_chunk(distribution, optimizer, variables, sample_batch, jit_compile):
-    """``chunk(inputs, count) -> losses``: ``count`` optimizer steps in one compiled call."""
+    """``chunk(inputs, count) -> losses``: up to ``count`` optimizer steps in one compiled call.
+
+    The loop stops after the first step whose loss, gradients or updated state
+    (the variables and the optimizer's moments) are not all finite, and reports
+    that step's loss as NaN: the first non-finite entry of ``losses`` is the
+    first bad step.
+    """
+    state = list(variables) + _optimizer_variables(optimizer)
 
     def one_step(x):
         with tf.GradientTape() as tape:
             loss = _nll(distribution, x)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
-        return loss
+        finite = _all_finite([loss, *gradients, *state])  # the state as updated
+        return tf.where(finite, loss, tf.constant(np.nan, loss.dtype)), finite
 
     def chunk(inputs, count):
         # `inputs` always has the same shape (padded); the first `count` rows are used,
         # so a short last chunk reuses the compiled function instead of retracing.
         losses = tf.zeros([inputs.shape[0]], distribution.dtype)
 
-        def body(i, losses):
-            loss = one_step(sample_batch(inputs[i]))
-            return i + 1, tf.tensor_scatter_nd_update(losses, [[i]], [loss])
+        def body(i, finite, losses):
+            loss, finite = one_step(sample_batch(inputs[i]))
+            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [loss])
 
-        _, losses = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), losses))
+        _, _, losses = tf.while_loop(
+            lambda i, finite, _: (i < count) & finite, body,
+            (tf.constant(0), tf.constant(True), losses))
         return losses
 
     return tf.function(chunk, jit_compile=jit_compile, reduce_retracing=True)
@@ -222,13 +434,25 @@ def _make_train_chunk(distribution, optimizer, variables, sample_batch, jit_comp
 
 # -- fit -----------------------------------------------------------------------------------------
 
-def _snapshot(variables: Sequence[tf.Variable]) -> list[np.ndarray]:
+def _snapshot(variables: Sequence[Any]) -> list[np.ndarray]:
     return [v.numpy() for v in variables]
 
 
-def _restore(variables: Sequence[tf.Variable], values: Sequence[np.ndarray]) -> None:
+def _restore(variables: Sequence[Any], values: Sequence[np.ndarray]) -> None:
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def _finite(values: Sequence[np.ndarray]) -> bool:
+    return all(np.isfinite(v).all() for v in values)
+
+
+def _finite_step(distribution: tfd.Distribution, variables: Sequence[tf.Variable],
+                 x: tf.Tensor) -> bool:
+    """Whether the loss on ``x`` and its gradients are finite at the current weights."""
+    with tf.GradientTape() as tape:
+        loss = _nll(distribution, x)
+    return bool(_all_finite([loss, *tape.gradient(loss, variables)]))
 
 
 def fit(
@@ -261,20 +485,22 @@ def fit(
     Args:
       distribution: a flow (any ``tfd.Distribution`` with trainable variables).
       data: a ``[n, event_size]`` NumPy array or tensor; a ``tf.data.Dataset``
-        of batches; or a target distribution (each step then draws a fresh batch).
+        of ``[batch, event_size]`` batches (or ``(x, ...)`` tuples); or a target
+        distribution (each step then draws a fresh batch).
       optimizer: a Keras 3 or tf_keras optimizer (learning-rate schedules
         welcome); default :func:`default_optimizer` (Adam, warm-up then cosine
         decay over ``steps``, gradient norm clipped at 1).
-      learning_rate: peak learning rate of the default optimizer.
+      learning_rate: peak learning rate of the default optimizer (positive).
       steps: number of optimizer steps; or give ``epochs`` (array data only).
       batch_size: rows per step (arrays and target distributions).
       validation_data: rows to compute the validation NLL on; or
-      validation_split: the fraction of array ``data`` held out for validation.
+      validation_split: the fraction of array ``data`` held out for validation
+        (arrays only: a dataset or a target takes ``validation_data``).
       validation_every: steps between validations (default: ``steps // 20``,
         at least ``steps_per_execution``).
       early_stopping_patience: stop after this many validations without a new
-        best validation NLL; ``restore_best_weights`` then restores the weights
-        of the best validation (also when training ran to the end).
+        best validation NLL (needs validation data); ``restore_best_weights``
+        then restores the weights of the best validation.
       callbacks: callables ``callback(step, logs) -> bool | None`` called at
         every log point with ``logs = {"loss": ..., "val_loss": ...}``; a
         ``True`` return stops training.
@@ -291,14 +517,28 @@ def fit(
       jit_compile: compile the training step with XLA.
       strategy: a ``tf.distribute`` strategy whose scope the flow was built in.
       progress: show a Keras progress bar.
-      seed: seed of the batch order / target samples.
+      seed: seed of the batch order / target samples (a non-negative integer).
+
+    The flow's not yet adapted :class:`~tfp_flows.bijectors.Standardize` layer
+    is fitted to the training rows of an array, to ``min(100 000, 100 *
+    batch_size)`` samples of a target, or to the first batches of a dataset (at
+    most 100 batches or 100 000 rows: shuffle an ordered dataset first). If
+    ``fit`` fails before its first ``steps_per_execution`` steps are done, that
+    adaptation is undone: the flow is as it came.
 
     Returns:
       The :class:`History`: ``loss`` per step, ``val_loss`` per validation.
 
     Raises:
-      ValueError: for bad data (NaN/inf rows, wrong event size, no rows) or settings.
-      NonFiniteLossError: the loss became NaN or inf (the flow keeps its last good weights).
+      TypeError: an argument or the data of the wrong type (``steps=10.5``,
+        strings, a dict-structured dataset, ...).
+      ValueError: bad data (NaN/inf rows, values beyond the flow's dtype, a
+        wrong event size, no rows, a constant column) or settings that cannot
+        work together (``validation_split`` with a dataset, early stopping
+        without validation data, ``steps`` and ``epochs``, ...).
+      NonFiniteLossError: training became NaN or inf; the flow and the
+        optimizer keep their last good state, so a retry (with a lower learning
+        rate) can reuse the same optimizer.
 
     #### Examples
 
@@ -309,24 +549,76 @@ def fit(
     >>> history = fit(flow, data, steps=300, validation_split=0.2, progress=False)
     >>> history.steps, len(history.val_loss), history.val_loss[-1] < history.val_loss[0]
     (300, 3, True)
+    >>> fit(flow, data, steps=300, learning_rate=-1e-3)
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must be a positive finite number, got -0.001.
     """
     event_size = int(distribution.event_shape[-1])
     dtype = distribution.dtype
     variables = list(distribution.trainable_variables)
     if not variables:
         raise ValueError("the distribution has no trainable variables; nothing to fit.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+
+    # Settings: all checked before anything changes.
+    batch_size = check_integer("batch_size", batch_size)
+    steps = None if steps is None else check_integer("steps", steps)
+    epochs = None if epochs is None else check_integer("epochs", epochs)
+    if validation_every is not None:
+        validation_every = check_integer("validation_every", validation_every)
+    if early_stopping_patience is not None:
+        early_stopping_patience = check_integer(
+            "early_stopping_patience", early_stopping_patience, minimum=0)
+    checkpoint_every = check_integer("checkpoint_every", checkpoint_every)
+    steps_per_execution = check_integer("steps_per_execution", steps_per_execution)
+    seed = check_integer("seed", seed, minimum=0)
+    validation_split = check_number(
+        "validation_split", validation_split, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+    if learning_rate is not None:
+        learning_rate = _positive_learning_rate("learning_rate", learning_rate)
+    if optimizer is not None and learning_rate is not None:
+        raise ValueError("give optimizer= or learning_rate=, not both.")
+    if optimizer is not None:
+        _check_optimizer_learning_rate(optimizer)
+    if isinstance(callbacks, str) or not all(callable(c) for c in callbacks):
+        raise TypeError("callbacks must be a sequence of callables callback(step, logs), got "
+                        f"{callbacks!r}.")
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give steps= or epochs=, not both; got steps={steps}, epochs={epochs}.")
+    if steps is None and epochs is None:
+        raise ValueError("give steps= or epochs=.")
 
     # The data source: a target distribution, a tf.data.Dataset, or an array.
     is_target = isinstance(data, tfd.Distribution)
     is_dataset = isinstance(data, tf.data.Dataset)
+    kind = "a target distribution" if is_target else "a tf.data.Dataset"
+    if (is_target or is_dataset) and validation_split:
+        raise ValueError(
+            f"validation_split must be 0 when data is {kind} (it cannot be split), got "
+            f"{validation_split}; pass held-out rows as validation_data= instead.")
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_data= or validation_split=, not both.")
+    if early_stopping_patience is not None and validation_data is None and not validation_split:
+        raise ValueError(
+            f"early_stopping_patience={early_stopping_patience} needs validation data, got none; "
+            "pass validation_data= or validation_split=.")
+    if (is_target or is_dataset) and epochs is not None:
+        raise ValueError(f"epochs= needs array data, got {kind}; give steps= instead.")
+    if is_dataset and strategy is not None:
+        raise ValueError("strategy= needs array data or a target distribution.")
     source = None
-    if not is_target and not is_dataset:
+    if is_dataset:
+        check_dataset(data, event_size)
+
+        def rows():
+            return dataset_rows(data, event_size, dtype)
+    elif is_target:
+        def rows():
+            samples = data.sample(min(ADAPT_MAX_ROWS, 100 * batch_size), seed=seed)
+            return check_data(samples, event_size, dtype, "target samples")
+    else:
         array = check_data(data, event_size, dtype)
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}.")
+        if validation_split:
             order = np.random.default_rng([seed, 10**6]).permutation(array.shape[0])
             n_val = max(1, int(round(validation_split * array.shape[0])))
             if n_val >= array.shape[0]:
@@ -337,29 +629,20 @@ def fit(
                   f"rows; using batches of {array.shape[0]}.")
             batch_size = array.shape[0]
         source = _ArraySource(array, batch_size, seed)
-        _adapt(distribution, array)
-    elif is_target:
-        _adapt(distribution, np.asarray(data.sample(min(100_000, 100 * batch_size), seed=seed)))
+        rows = array
     if validation_data is not None:
         validation_data = tf.constant(check_data(validation_data, event_size, dtype, "validation data"))
 
     if steps is None:
-        if epochs is None:
-            raise ValueError("give steps= or epochs=.")
-        if source is None:
-            raise ValueError("epochs= needs array data; give steps= for a dataset or a target.")
         steps = epochs * source.batches_per_epoch
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}.")
     if validation_every is None:  # about 20 validations, at chunk boundaries
         validation_every = max(1, round(steps / 20 / steps_per_execution)) * steps_per_execution
 
-    if optimizer is not None and learning_rate is not None:
-        raise ValueError("give optimizer= or learning_rate=, not both.")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         if optimizer is None:
-            optimizer = default_optimizer(steps, learning_rate or DEFAULT_LEARNING_RATE)
+            optimizer = default_optimizer(
+                steps, DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
         optimizer = _build_optimizer(optimizer, variables)
 
     # How a step's input becomes a batch; all batches have the same shape.
@@ -373,8 +656,6 @@ def fit(
         def sample_batch(x):
             return x
     if strategy is not None:
-        if is_dataset:
-            raise ValueError("strategy= needs array data or a target distribution.")
         chunk_size = 1
         distributed_step = _make_distributed_step(
             distribution, optimizer, variables, strategy, batch_size)
@@ -395,17 +676,23 @@ def fit(
     elif resume:
         raise ValueError("resume=True needs checkpoint_dir=.")
 
+    # After a resume the restored Standardize is adapted already and stays as saved.
+    undo_adapt = _adapt(distribution, rows)
+
     progress_bar = None
     if progress:
         import keras
 
         progress_bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "val_loss"])
     dataset_iterator = iter(data.repeat()) if is_dataset else None
-    good_weights = _snapshot(distribution.variables)
+    # The flow's and the optimizer's state after the last chunk (`latest`) and at the start
+    # of the chunk before, which a finite step has started from since (`checked`).
+    state = list(distribution.variables) + _optimizer_variables(optimizer)
+    latest = checked = (history.steps, _snapshot(state))
     best_weights = None
     bad_validations = 0
     started = time.perf_counter()
-    step = history.steps
+    first_step = step = history.steps
     while step < steps:
         count = min(chunk_size, steps - step)
         # stop at log, validation and checkpoint boundaries
@@ -422,13 +709,21 @@ def fit(
             inputs = np.concatenate([inputs, np.repeat(inputs[-1:], chunk_size - count, 0)])
         losses = np.asarray(train_chunk(tf.constant(inputs), tf.constant(count)), np.float64)
         losses = losses.reshape(-1)[:count]
-        weights = _snapshot(distribution.variables)
+        now = _snapshot(state)
         finite = np.isfinite(losses)
-        if not finite.all() or not all(np.isfinite(w).all() for w in weights):
+        if not finite.all() or not _finite(now):
             bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else count - 1
-            _restore(distribution.variables, good_weights)
-            raise NonFiniteLossError(step + bad + 1, float(losses[bad]))
-        good_weights = weights
+            # A later step of the chunk started from `latest` finitely; if the first step
+            # failed, `latest` is kept only if a step from it is finite (else it is suspect).
+            _restore(state, latest[1])
+            batch = sample_batch(tf.constant(inputs[0]))
+            kept_step, kept = latest if bad > 0 or _finite_step(distribution, variables, batch) \
+                else checked
+            _restore(state, kept)
+            if kept_step == first_step:  # nothing trained: leave the flow as it came
+                undo_adapt()
+            raise NonFiniteLossError(step + bad + 1, float(losses[bad]), kept_step=kept_step)
+        checked, latest = latest, (step + count, now)
         history.loss.extend(float(v) for v in losses)
         step += count
         logs = {"loss": float(np.mean(losses))}
@@ -466,7 +761,10 @@ def fit(
 
 
 def _next_batch(iterator, event_size: int, dtype: tf.DType) -> np.ndarray:
-    batch = next(iterator)
+    try:
+        batch = next(iterator)
+    except StopIteration:  # a dataset whose cardinality was unknown, and empty
+        raise ValueError("data must yield at least one batch, got an empty tf.data.Dataset.") from None
     if isinstance(batch, (tuple, list)):
         batch = batch[0]
     return check_data(np.asarray(batch), event_size, dtype, "dataset batch")

@@ -53,13 +53,39 @@ class Standardize(VectorBijector):
                 tf.zeros([event_size], dtype), trainable=False, name="log_scale")
             self.adapted = tf.Variable(False, trainable=False, name="adapted")
 
-    def adapt(self, data: Any, min_scale: float = 1e-6) -> None:
-        """Sets ``loc`` to the mean of ``data`` and ``scale`` to its standard deviation."""
-        data = np.asarray(data, dtype=self.dtype.as_numpy_dtype).reshape(-1, self.loc.shape[0])
-        if data.shape[0] == 0:
-            raise ValueError("Standardize.adapt needs at least one data row, got none.")
-        self.loc.assign(data.mean(axis=0))
-        self.log_scale.assign(np.log(np.maximum(data.std(axis=0), min_scale)))
+    def adapt(self, data: Any) -> None:
+        """Sets ``loc`` to the mean of ``data`` and ``scale`` to its standard deviation.
+
+        ```none
+        loc_j = (1/n) sum_i x_ij,    scale_j = sqrt((1/n) sum_i (x_ij - loc_j)^2)
+        ```
+
+        The statistics are computed in float64 from the values the layer will
+        see (``data`` cast to the layer's dtype) and checked before anything is
+        assigned: on any error the layer keeps its previous state.
+
+        Args:
+          data: ``[n, event_size]`` real numbers, ``n >= 2``.
+
+        Raises:
+          TypeError: ``data`` is not real numbers.
+          ValueError: a wrong shape, fewer than 2 rows, a non-finite value or one
+            beyond the layer dtype's range, a constant column (no scale to
+            standardise by), or a scale the layer's dtype cannot hold.
+
+        #### Examples
+
+        >>> layer = Standardize(2)
+        >>> layer.adapt([[1.0, 5.0], [3.0, 5.0]])
+        Traceback (most recent call last):
+        ...
+        ValueError: Standardize.adapt: data column 1 must vary, got the constant 5 in all 2 rows; drop the column (a constant has no density a flow can fit), add noise to it (dequantise), or build the flow without standardisation (standardize=False).
+        >>> bool(layer.adapted.numpy())  # unchanged by the failed call
+        False
+        """
+        loc, log_scale = _statistics(data, self.loc.shape[0], self.dtype)
+        self.loc.assign(loc)
+        self.log_scale.assign(log_scale)
         self.adapted.assign(True)
 
     def _ldj(self, x):
@@ -70,3 +96,73 @@ class Standardize(VectorBijector):
 
     def _inverse_and_ildj(self, x):
         return (x - self.loc) * tf.exp(-self.log_scale), -self._ldj(x)
+
+
+def _statistics(data: Any, event_size: int, dtype: tf.DType) -> tuple[np.ndarray, np.ndarray]:
+    """``(loc, log_scale)`` of ``data`` in ``dtype``, computed in float64 and checked."""
+    what = "Standardize.adapt: data"
+    array = np.asarray(data)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
+                                   or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
+    if array.ndim == 0 or array.shape[-1] != event_size:
+        raise ValueError(f"{what} must have shape [n, {event_size}], got shape {array.shape}.")
+    array = array.reshape(-1, event_size).astype(np.float64)
+    n = array.shape[0]
+    if n < 2:
+        raise ValueError(
+            f"{what} must have at least 2 rows to estimate a scale, got {n}; pass more rows, or "
+            "build the flow without standardisation (standardize=False).")
+    info = np.finfo(dtype.as_numpy_dtype)
+    bad = ~np.isfinite(array) | (np.abs(array) > info.max)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        value = array[row, column]
+        if np.isfinite(value):
+            raise ValueError(
+                f"{what} must fit in {dtype.name} (|x| <= {info.max:.3g}), got {value:.6g} in row "
+                f"{row}, column {column}; rescale the data or build the flow with "
+                "dtype=tf.float64.")
+        raise ValueError(f"{what} must be finite, got {value} in row {row}, column {column}; "
+                         "remove or impute non-finite rows.")
+    array = array.astype(dtype.as_numpy_dtype).astype(np.float64)  # the values the layer sees
+    constant = np.flatnonzero(array.min(axis=0) == array.max(axis=0))
+    if constant.size:
+        columns = (f"column {constant[0]}" if constant.size == 1
+                   else f"columns {constant.tolist()}")
+        values = ", ".join(f"{array[0, j]:.6g}" for j in constant)
+        constants = "the constant" if constant.size == 1 else "the constants"
+        raise ValueError(
+            f"{what} {columns} must vary, got {constants} {values} in all {n} rows; drop the "
+            "column (a constant has no density a flow can fit), add noise to it (dequantise), or "
+            "build the flow without standardisation (standardize=False).")
+    loc, scale = _mean_and_std(array)
+    # exp(log_scale), exp(-log_scale) and the standardised data must all be finite in `dtype`.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        log_scale = np.log(scale).astype(dtype.as_numpy_dtype)
+        loc_d = loc.astype(dtype.as_numpy_dtype)
+        usable = (np.isfinite(np.exp(log_scale)) & (np.exp(log_scale) > 0)
+                  & np.isfinite(np.exp(-log_scale))
+                  & np.all(np.isfinite((array.astype(dtype.as_numpy_dtype) - loc_d)
+                                       * np.exp(-log_scale)), axis=0))
+    if not usable.all():
+        column = int(np.flatnonzero(~usable)[0])
+        raise ValueError(
+            f"{what} column {column} must have a standard deviation {dtype.name} can hold "
+            f"together with its inverse, got {scale[column]:.6g}; rescale the data or build the "
+            "flow with dtype=tf.float64.")
+    return loc_d, log_scale
+
+
+def _mean_and_std(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations in float64, without overflow for |x| near 1e308."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        loc = array.mean(axis=0)
+        scale = np.sqrt(np.mean(np.square(array - loc), axis=0))
+    if np.all(np.isfinite(loc)) and np.all(np.isfinite(scale)):
+        return loc, scale
+    size = np.max(np.abs(array), axis=0)  # > 0: constant columns were refused
+    unit = array / size
+    unit_loc = unit.mean(axis=0)
+    with np.errstate(over="ignore"):
+        return size * unit_loc, size * np.sqrt(np.mean(np.square(unit - unit_loc), axis=0))
