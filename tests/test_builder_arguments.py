@@ -59,12 +59,13 @@ def test_a_builders_name_reaches_the_flow_its_chain_and_its_layers():
     ({"hidden_units": "64"}, TypeError, "hidden_units must be a sequence of positive integers"),
     ({"hidden_units": (64.0,)}, TypeError, "hidden_units must be a sequence of positive integers"),
     ({"hidden_units": 64}, TypeError, "hidden_units must be a sequence of positive integers"),
-    ({"log_scale_bound": float("nan")}, ValueError, "log_scale_bound must be a finite number > 0"),
-    ({"log_scale_bound": -1.0}, ValueError, "log_scale_bound must be a finite number > 0"),
-    ({"num_layers": 2.5}, TypeError, r"num_layers must be an integer >= 1, got 2.5 \(float\)"),
-    ({"num_layers": 0}, ValueError, "num_layers must be an integer >= 1, got 0"),
-    ({"num_layers": True}, TypeError, "num_layers must be an integer >= 1"),
-    ({"seed": 1.5}, TypeError, "seed must be an integer"),
+    ({"log_scale_bound": float("nan")}, ValueError, "log_scale_bound must be a positive finite number"),
+    ({"log_scale_bound": -1.0}, ValueError, "log_scale_bound must be a positive finite number"),
+    ({"num_layers": 2.5}, TypeError, r"num_layers must be a positive integer, got 2.5 \(float\)"),
+    ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
+    ({"num_layers": True}, TypeError, "num_layers must be a positive integer"),
+    ({"seed": 1.5}, TypeError, "seed must be a non-negative integer"),
+    ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
     ({"dtype": tf.float16}, TypeError, "supports dtypes float32 and float64, got float16"),
     ({"dtype": tf.bfloat16}, TypeError, "supports dtypes float32 and float64, got bfloat16"),
     ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
@@ -108,3 +109,11 @@ def test_values_of_the_wrong_dtype_name_both_dtypes():
         flow.prob(tf.zeros([1, 2], tf.float64))
     with pytest.raises(ValueError, match=r"expected outputs with event size 2 .* \(event size 3\)"):
         flow.log_prob(tf.zeros([1, 3]))
+
+
+def test_standalone_layers_take_unique_default_names():
+    from tfp_flows.bijectors import LULinear, Standardize
+
+    for make in (lambda: LULinear(2), lambda: Standardize(2), lambda: AffineCoupling(2)):
+        first, second = make(), make()
+        assert first.name != second.name

@@ -199,9 +199,15 @@ def test_copy_keeps_the_trained_weights_and_deepcopy_is_independent(make):
     assert not np.allclose(independent.forward(x), layer.forward(tf.identity(x)))
 
 
-def test_copy_that_would_reshape_the_shared_weights_is_refused():
-    with pytest.raises(ValueError, match="would change shape"):
-        LULinear(3).copy(event_size=4)
+@pytest.mark.parametrize("make, override", [
+    (lambda: LULinear(3), {"event_size": 4}),
+    (lambda: AffineCoupling(3, hidden_units=(8,)), {"log_scale_bound": 5.0}),
+    (lambda: AffineCoupling(3, hidden_units=(8,)), {"hidden_units": (16,)}),
+    (lambda: AffineCoupling(3, hidden_units=(8,)), {"dtype": tf.float64}),
+])
+def test_copy_refuses_overrides_that_the_shared_weights_would_ignore(make, override):
+    with pytest.raises(ValueError, match=f"takes only name= and validate_args=, got {list(override)[0]}"):
+        make().copy(**override)
 
 
 def test_copied_flow_chain_and_flow_keep_the_weights():
@@ -233,3 +239,58 @@ def test_a_users_compiled_training_loop_scores_an_outer_tensor_with_the_current_
     before, after = train(data)
     np.testing.assert_allclose(after, tf.reduce_mean(flow.log_prob(tf.identity(data))), rtol=1e-6)
     assert after > before  # five steps of ascent on the log-likelihood
+
+
+# -- gradient tapes: a cached result is useless to a tape that did not record it ---------------
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_a_loss_logged_before_the_tape_does_not_take_the_gradients_away(mode):
+    flow = _flow()
+    testing.perturb_weights(flow)
+    x = tf.random.stateless_normal([16, 2], seed=[4, 4])
+
+    def logged_then_differentiated(x):
+        logged = tf.reduce_mean(flow.log_prob(x))
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x))
+        return logged, tape.gradient(loss, flow.trainable_variables)
+
+    _, gradients = MODES[mode](logged_then_differentiated)(x)
+    assert all(g is not None for g in gradients)
+
+
+def test_a_second_tape_on_the_same_tensor_gets_its_gradients():
+    flow = _flow()
+    testing.perturb_weights(flow)
+    x = tf.random.stateless_normal([16, 2], seed=[4, 5])
+    gradients = []
+    for _ in range(2):  # e.g. gradient accumulation over the same batch
+        with tf.GradientTape() as tape:
+            z = flow.bijector.inverse(x)
+            loss = tf.reduce_mean(z**2)
+        gradients.append(tape.gradient(loss, flow.trainable_variables))
+    assert all(g is not None for g in gradients[1])
+    for first, second in zip(*gradients):
+        np.testing.assert_allclose(first, second, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_under_a_tape_log_prob_still_runs_each_conditioner_once(mode, monkeypatch):
+    flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), mixing=None)
+    conditioners = [layer.conditioner for layer in flow.bijector.bijectors[1:]]
+    original = type(conditioners[0]).__call__
+    calls = []
+
+    def counting(self, h):
+        calls.append(conditioners.index(self))
+        return original(self, h)
+
+    monkeypatch.setattr(type(conditioners[0]), "__call__", counting)
+
+    def loss_and_gradients(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x))
+        return loss, tape.gradient(loss, flow.trainable_variables)
+
+    MODES[mode](loss_and_gradients)(tf.random.stateless_normal([4, 2], seed=[1, 9]))
+    assert sorted(calls) == [0, 1]

@@ -1,6 +1,7 @@
 """Run folders: resume what was saved or say why not, never touch files outside the folder."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -90,6 +91,17 @@ def test_resume_into_another_architecture_names_the_difference_and_restores_noth
         np.testing.assert_array_equal(old, new)  # not even a partial restore
     assert [step for step, _ in list_checkpoints(str(folder))] == [20, 40]  # nothing written
     assert not (folder / ".lock").exists()  # and the folder is free again
+
+
+def test_resume_with_another_optimizer_is_refused_and_leaves_the_flow_as_it_was(run):
+    folder, _ = run
+    flow = _flow()
+    before = [v.numpy().copy() for v in flow.variables]
+    with pytest.raises(CheckpointMismatchError, match="does not match the objects"):
+        _fit(folder, 60, flow=flow, resume=True,
+             optimizer=tf.keras.optimizers.SGD(1e-3, momentum=0.9))
+    for old, variable in zip(before, flow.variables):
+        np.testing.assert_array_equal(old, variable.numpy())  # restored values put back
 
 
 def test_resume_with_other_metadata_names_the_setting(tmp_path):
@@ -247,3 +259,18 @@ def test_restore_flow_falls_back_from_a_corrupt_newest_checkpoint_without_writin
     assert restore_flow(str(folder), _flow()) == 20
     assert "ckpt-40 is unreadable" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # read-only
+
+
+def test_after_a_resume_the_best_weights_are_tracked_from_the_resumed_step(run):
+    folder, _ = run
+    flow = _flow()
+    history = _fit(folder, 60, flow=flow, resume=True, early_stopping_patience=100)
+    assert history.best_step is not None and history.best_step > 40  # never a step before
+    np.testing.assert_allclose(tff.metrics.nll(flow, VALIDATION), history.best_val_loss,
+                               rtol=1e-5)  # the weights restored are the ones best_step names
+
+
+def test_a_lock_with_this_pid_on_another_host_is_not_taken_for_our_own(tmp_path):
+    (tmp_path / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": "elsewhere"}))
+    with pytest.raises(RunFolderBusyError, match="on host elsewhere"):
+        _fit(tmp_path, 20)

@@ -229,7 +229,7 @@ def test_sample_to_a_folder_is_a_one_line_error(small_run, tmp_path, capsys):
 def test_a_non_finite_loss_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "banana", *SMALL, "--learning-rate", "1e30",
                  "--out", str(tmp_path / "run")]) == 2
-    _assert_one_line_error(capsys, "the training loss became nan at step")
+    _assert_one_line_error(capsys, "training became non-finite at step")
 
 
 def test_a_second_run_in_a_busy_folder_is_refused(tmp_path, capsys):

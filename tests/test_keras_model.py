@@ -189,3 +189,25 @@ def test_zero_steps_per_execution_is_named():
     with pytest.raises(ValueError, match=re.escape(
             "steps_per_execution must be a positive integer, got 0.")):
         model.compile(optimizer="adam", steps_per_execution=0)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "nan"])
+def test_a_corrupt_weights_file_is_refused_and_loads_nothing(tmp_path, damage):
+    model = _model()
+    path = tmp_path / "flow.weights.h5"
+    if damage == "garbage":
+        path.write_bytes(b"\x89HDF\r\n not really a weights file" * 10)
+        message = "is not a weights file written by FlowModel.save_weights"
+    else:
+        model.save_weights(str(path))
+        import h5py
+
+        with h5py.File(path, "r+") as handle:
+            last = sorted(handle.keys())[-1]
+            handle[last][...] = np.nan
+        message = "holds NaN or inf values"
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=message):
+        model.load_weights(str(path))
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)

@@ -64,11 +64,11 @@ def test_a_nonlinear_volume_preserving_flow_refuses_closed_forms_and_is_estimate
     assert abs(moments.entropy - np.log(2 * np.pi * np.e)) < 4 * moments.entropy_stderr
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_samples": 1}, "num_samples must be an integer >= 2"),
-    ({"num_samples": 10.5}, "num_samples must be an integer >= 2"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"num_samples": 1}, ValueError, "num_samples must be an integer >= 2, got 1"),
+    ({"num_samples": 10.5}, TypeError, "num_samples must be an integer >= 2, got 10.5"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0"),
 ])
-def test_bad_estimate_arguments_are_explained(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_estimate_arguments_are_explained(kwargs, error, message):
+    with pytest.raises(error, match=message):
         tff.estimate_moments(tff.real_nvp(2, num_layers=1, hidden_units=(4,)), **kwargs)

@@ -123,6 +123,7 @@ def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_pat
     with pytest.raises(KeyboardInterrupt):
         tff.fit(interrupted, data, steps=300, checkpoint_dir=str(tmp_path), checkpoint_every=50,
                 validation_every=10, callbacks=[killed_at_170], progress=False)
+    assert not (tmp_path / ".lock").exists()  # the interrupted run freed its folder
     resumed = _flow()  # a new process would build the flow afresh
     history = tff.fit(resumed, data, steps=300, checkpoint_dir=str(tmp_path),
                       checkpoint_every=50, resume=True, progress=False)

@@ -327,6 +327,13 @@ def _read_record(prefix: str) -> tuple[dict[str, Any], int, History]:
     return record, step, history
 
 
+def _variables_of(checkpoint: tf.train.Checkpoint) -> list[Any]:
+    """Every variable a restore of ``checkpoint`` may write (TF and Keras 3 variables)."""
+    return [obj for obj in tf.train.TrackableView(checkpoint).descendants()
+            if isinstance(obj, tf.Variable) or (
+                hasattr(obj, "assign") and hasattr(obj, "numpy") and hasattr(obj, "shape"))]
+
+
 def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: Mapping[str, Any],
                     set_aside: bool) -> tuple[str, int, History] | None:
     """Restores the newest readable checkpoint matching ``expected`` into ``checkpoint``.
@@ -338,6 +345,13 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
     entries = list_checkpoints(directory)
     if not entries:
         return None
+    # A restore writes variables before it can tell a mismatch: put them back on failure.
+    before = [(variable, variable.numpy()) for variable in _variables_of(checkpoint)]
+
+    def put_back() -> None:
+        for variable, value in before:
+            variable.assign(value)
+
     problems, unreadable = [], []
     for _, prefix in reversed(entries):
         try:
@@ -352,12 +366,14 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
             status.assert_existing_objects_matched()
             status.expect_partial()
         except _Unreadable as error:
+            put_back()
             problems.append(f"{os.path.basename(prefix)}: {error}")
             unreadable.append(prefix)
             _warn(f"checkpoint {prefix} is unreadable ({error}); falling back to the previous "
                   "checkpoint" + (" and setting it aside as *.corrupt" if set_aside else ""))
             continue
         except (AssertionError, ValueError) as error:  # e.g. another optimizer
+            put_back()
             if isinstance(error, CheckpointMismatchError):
                 raise
             raise CheckpointMismatchError(
@@ -479,13 +495,14 @@ class RunFolderLock:
             if owner is None:
                 continue  # released in between: try again
             pid, owner_host = owner.get("pid"), owner.get("host", host)
-            if pid is not None and pid != os.getpid() and (owner_host != host or _pid_alive(pid)):
+            own = pid == os.getpid() and owner_host == host  # not the same pid on another host
+            if pid is not None and not own and (owner_host != host or _pid_alive(pid)):
                 where = "" if owner_host == host else f" on host {owner_host}"
                 raise RunFolderBusyError(
                     f"{directory} is in use by another run (process {pid}{where}, lock file "
                     f"{self.path}); wait for it to finish or use another folder. If that process "
                     "is gone, delete the lock file.")
-            if pid != os.getpid():  # this process may take its own lock again
+            if not own:  # this process may take its own lock again
                 _warn(f"taking over the stale lock {self.path} of "
                       + (f"process {pid}, which no longer exists" if pid is not None
                          else f"an unknown owner ({owner.get('garbled')!r})"))

@@ -5,7 +5,7 @@
 >>> check_integer("num_layers", 2.5, minimum=1)
 Traceback (most recent call last):
 ...
-TypeError: num_layers must be an integer >= 1, got 2.5 (float).
+TypeError: num_layers must be a positive integer, got 2.5 (float).
 >>> check_floating_dtype("float16", "real_nvp").name
 Traceback (most recent call last):
 ...
@@ -15,34 +15,71 @@ TypeError: real_nvp supports dtypes float32 and float64, got float16.
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["check_floating_dtype", "check_integer", "check_positive_float"]
+__all__ = [
+    "check_floating_dtype", "check_integer", "check_number", "check_positive_float",
+    "check_tensor_dtype",
+]
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
 
 
-def check_integer(name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an ``int``; ``TypeError`` for non-integers (and bools), ``ValueError`` below ``minimum``."""
-    expected = "an integer" if minimum is None else f"an integer >= {minimum}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__}).")
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_integer(name: str, value: Any, minimum: int | None = 1) -> int:
+    """``value`` as an ``int`` if it is an integer ``>= minimum``; else a ``TypeError``/``ValueError``.
+
+    ``bool`` and ``float`` values (even ``10.0``) are refused: they are usually a
+    mistake, and a silent ``int()`` would hide it.
+
+    #### Examples
+
+    >>> check_integer("steps", 10.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: steps must be a positive integer, got 10.5 (float).
+    >>> check_integer("steps_per_execution", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps_per_execution must be a positive integer, got 0.
+    """
+    expected = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be {expected}, got {value}.")
     return int(value)
 
 
-def check_positive_float(name: str, value: Any) -> float:
-    """``value`` as a finite ``float > 0``; ``ValueError`` naming what came otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a finite number > 0, got {value!r} "
-                        f"({type(value).__name__}).")
-    if not math.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}.")
+def check_number(name: str, value: Any, expected: str, valid: Callable[[float], bool]) -> float:
+    """``value`` as a ``float`` if it is a real number (not a ``bool``) for which ``valid`` holds.
+
+    #### Examples
+
+    >>> check_number("learning_rate", -1e-3, "a positive finite number", lambda v: 0 < v < np.inf)
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must be a positive finite number, got -0.001.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
+    if not valid(float(value)):
+        raise ValueError(f"{name} must be {expected}, got {value}.")
     return float(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """``value`` as a finite ``float > 0``, or an error naming what came."""
+    return check_number(name, value, "a positive finite number", lambda v: 0 < v < math.inf)
 
 
 def check_floating_dtype(dtype: Any, owner: str) -> tf.DType:
@@ -54,3 +91,20 @@ def check_floating_dtype(dtype: Any, owner: str) -> tf.DType:
     if dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{owner} supports dtypes float32 and float64, got {dtype.name}.")
     return dtype
+
+
+def check_tensor_dtype(value: Any, expected: tf.DType, owner: str, what: str) -> None:
+    """``TypeError`` naming both dtypes and the fix if ``value`` is a tensor of another dtype.
+
+    #### Examples
+
+    >>> check_tensor_dtype(tf.zeros([1], tf.float64), tf.float32, "flow", "values")
+    Traceback (most recent call last):
+    ...
+    TypeError: flow: expected values of dtype float32, got float64; cast them with tf.cast(x, tf.float32) or build the flow with dtype=tf.float64.
+    """
+    if tf.is_tensor(value) and value.dtype != expected:
+        raise TypeError(
+            f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; cast "
+            f"them with tf.cast(x, tf.{expected.name}) or build the flow with "
+            f"dtype=tf.{value.dtype.name}.")

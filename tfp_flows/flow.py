@@ -6,6 +6,10 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
 
 - values of the wrong dtype get an error naming both dtypes and the fix, not
   TFP's generic tensor-conversion message;
+- ``log_prob``, ``prob`` and ``experimental_sample_and_log_prob`` are each one
+  :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
+  layers still run each conditioner once, and no later call reuses a result
+  the tape did not record;
 - ``mean``/``mode``/``stddev``/``variance``/``covariance``/``entropy`` are TFP's
   closed forms when every layer is affine (``is_constant_jacobian``), and
   otherwise raise ``NotImplementedError`` pointing at
@@ -37,10 +41,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
 from tensorflow_probability.python.distributions.transformed_distribution import (
     _TransformedDistribution,
 )
+
+from tfp_flows.bijectors.cache import call_scope
+from tfp_flows.checks import check_tensor_dtype
 
 __all__ = ["Flow"]
 
@@ -48,20 +54,26 @@ __all__ = ["Flow"]
 class Flow(_TransformedDistribution):
     """A ``tfd.TransformedDistribution`` with dtype checks and honest moments."""
 
-    def _check_dtype(self, value: Any) -> None:
-        if tf.is_tensor(value) and value.dtype != self.dtype:
-            raise TypeError(
-                f"{self.name}: expected values of dtype {self.dtype.name}, got "
-                f"{value.dtype.name}; cast them with tf.cast(x, tf.{self.dtype.name}) or build "
-                f"the flow with dtype=tf.{value.dtype.name}.")
-
     def _call_log_prob(self, value, name, **kwargs):
-        self._check_dtype(value)
-        return super()._call_log_prob(value, name, **kwargs)
+        check_tensor_dtype(value, self.dtype, self.name, "values")
+        with call_scope():
+            return super()._call_log_prob(value, name, **kwargs)
 
     def _call_prob(self, value, name, **kwargs):
-        self._check_dtype(value)
-        return super()._call_prob(value, name, **kwargs)
+        check_tensor_dtype(value, self.dtype, self.name, "values")
+        with call_scope():
+            return super()._call_prob(value, name, **kwargs)
+
+    def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
+        with call_scope():
+            return super()._call_sample_and_log_prob(sample_shape, seed, **kwargs)
+
+    def copy(self, **override_parameters_kwargs: Any) -> Flow:
+        """TFP's ``copy``; an unnamed flow's copy keeps the name the builder showed."""
+        copied = super().copy(**override_parameters_kwargs)
+        if "name" not in override_parameters_kwargs and self.parameters.get("name") is None:
+            copied._name = self._name
+        return copied
 
     def _no_closed_form(self, what: str) -> None:
         if not self.bijector.is_constant_jacobian:

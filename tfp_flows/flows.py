@@ -94,7 +94,7 @@ def _coupling_layers(
     event_size = check_integer("event_size", event_size, minimum=2)
     num_layers = check_integer("num_layers", num_layers, minimum=1)
     if seed is not None:
-        seed = check_integer("seed", seed)
+        seed = check_integer("seed", seed, minimum=0)
     layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
     layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
     if mixing not in (None, "lu"):

@@ -52,17 +52,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.training import (
-    NonFiniteLossError,
-    _adapt,
-    _all_finite,
-    _optimizer_variables,
-    check_data,
-    check_dataset,
-    check_integer,
-    check_number,
-    dataset_rows,
-)
+from tfp_flows.checks import check_integer, check_number
+from tfp_flows.data_checks import check_data, check_dataset, dataset_rows
+from tfp_flows.training import NonFiniteLossError, _adapt, _all_finite, _optimizer_variables
 
 __all__ = ["FlowModel"]
 
@@ -265,6 +257,10 @@ class FlowModel(keras.Model):
             if tuple(variable.shape) != np.shape(value):
                 raise ValueError(f"weight {variable.name} has shape {tuple(variable.shape)}, "
                                  f"got {np.shape(value)}.")
+            if variable.dtype.is_floating and not np.all(np.isfinite(value)):
+                raise ValueError(f"weight {variable.name} holds NaN or inf values; the weights "
+                                 "are corrupt (nothing was loaded).")
+        for variable, value in zip(self._all_flow_variables, weights):
             variable.assign(value)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
@@ -277,9 +273,21 @@ class FlowModel(keras.Model):
                 dataset.attrs["name"] = variable.name
 
     def load_weights(self, filepath: str, **kwargs: Any) -> None:
-        """Reads weights written by :meth:`save_weights` into the flow's variables."""
-        with h5py.File(filepath, "r") as handle:
-            self.set_weights([handle[key][()] for key in sorted(handle.keys())])
+        """Reads weights written by :meth:`save_weights` into the flow's variables.
+
+        All or nothing: a file that is not such a weights file, holds another
+        number or shape of weights, or non-finite values raises ``ValueError``
+        and leaves the flow as it was.
+        """
+        try:
+            with h5py.File(filepath, "r") as handle:
+                weights = [np.asarray(handle[key][()]) for key in sorted(handle.keys())]
+        except FileNotFoundError:
+            raise
+        except (OSError, KeyError, TypeError) as error:
+            raise ValueError(f"{filepath!r} is not a weights file written by "
+                             f"FlowModel.save_weights ({error}).") from None
+        self.set_weights(weights)
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

@@ -24,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.checks import check_integer
+
 __all__ = ["MomentEstimates", "estimate_moments"]
 
 
@@ -70,9 +72,8 @@ def estimate_moments(
     >>> bool(np.all(np.abs(moments.stddev - [2.0, 0.5]) < 4 * moments.stddev_stderr))
     True
     """
-    for name, value, low in (("num_samples", num_samples, 2), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    num_samples = check_integer("num_samples", num_samples, minimum=2)
+    batch_size = check_integer("batch_size", batch_size)
     samples, log_probs = [], []
     for k, start in enumerate(range(0, num_samples, batch_size)):
         count = min(batch_size, num_samples - start)

@@ -24,7 +24,6 @@ are checked before anything changes; errors name what was expected and what came
 from __future__ import annotations
 
 import contextlib
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,20 +35,18 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.checkpoints import Checkpoints, History
+from tfp_flows.checks import check_integer, check_number, check_positive_float
+from tfp_flows.data_checks import ADAPT_MAX_ROWS, check_data, check_dataset, dataset_rows
 
 __all__ = [
     "History",
     "NonFiniteLossError",
-    "check_data",
-    "check_dataset",
     "default_optimizer",
     "find_standardize_layers",
     "fit",
 ]
 
 DEFAULT_LEARNING_RATE = 1e-2
-ADAPT_MAX_ROWS = 100_000  # rows that fit a Standardize layer: from a target or a dataset's start
-ADAPT_MAX_BATCHES = 100
 
 Callback = Callable[[int, dict[str, float]], "bool | None"]
 
@@ -80,59 +77,6 @@ class NonFiniteLossError(FloatingPointError):
             "for NaN or inf rows in the data.")
 
 
-# -- arguments -------------------------------------------------------------------------------------
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def check_integer(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum``; else a ``TypeError``/``ValueError``.
-
-    ``bool`` and ``float`` values (even ``10.0``) are refused: they are usually a
-    mistake, and a silent ``int()`` would hide it.
-
-    #### Examples
-
-    >>> check_integer("steps", 10.5)
-    Traceback (most recent call last):
-    ...
-    TypeError: steps must be a positive integer, got 10.5 (float).
-    >>> check_integer("steps_per_execution", 0)
-    Traceback (most recent call last):
-    ...
-    ValueError: steps_per_execution must be a positive integer, got 0.
-    """
-    expected = {0: "a non-negative integer", 1: "a positive integer"}.get(
-        minimum, f"an integer >= {minimum}")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be {expected}, got {value}.")
-    return int(value)
-
-
-def check_number(name: str, value: Any, expected: str, valid: Callable[[float], bool]) -> float:
-    """``value`` as a ``float`` if it is a real number (not a ``bool``) for which ``valid`` holds.
-
-    #### Examples
-
-    >>> check_number("learning_rate", -1e-3, "a positive finite number", lambda v: 0 < v < np.inf)
-    Traceback (most recent call last):
-    ...
-    ValueError: learning_rate must be a positive finite number, got -0.001.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
-    if not valid(float(value)):
-        raise ValueError(f"{name} must be {expected}, got {value}.")
-    return float(value)
-
-
-def _positive_learning_rate(name: str, value: Any) -> float:
-    return check_number(name, value, "a positive finite number", lambda v: 0 < v < np.inf)
-
-
 def _check_optimizer_learning_rate(optimizer: Any) -> None:
     """Refuses an optimizer whose constant learning rate is zero, negative or not finite."""
     value = getattr(optimizer, "_learning_rate", None)  # Keras 3 and tf_keras
@@ -142,146 +86,7 @@ def _check_optimizer_learning_rate(optimizer: Any) -> None:
         rate = float(np.asarray(value))
     except (TypeError, ValueError):
         return
-    _positive_learning_rate("the optimizer's learning rate", rate)
-
-
-# -- data ------------------------------------------------------------------------------------------
-
-def _is_real(dtype: Any) -> bool:
-    """Integer or floating point (not bool, complex, string or object)."""
-    dtype = np.dtype(dtype)
-    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
-
-
-def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") -> np.ndarray:
-    """Returns ``data`` as a ``[n, event_size]`` array of ``dtype`` after checking it.
-
-    Raises ``TypeError`` for what is not a dense array of real numbers (a
-    ``tf.data.Dataset``, sparse or ragged tensors, strings, bools, complex
-    numbers) and ``ValueError`` naming the problem: a ragged nested list, no
-    rows, a wrong event size (both sizes named), or entries that are not finite
-    or beyond the range of ``dtype`` (the first bad row named).
-
-    #### Examples
-
-    >>> check_data([[0.0, 1.0], [2.0, float("nan")]], 2, tf.float32)
-    Traceback (most recent call last):
-    ...
-    ValueError: data row 1 is not finite: [ 2. nan]; remove or impute non-finite rows before training (1 such rows).
-    >>> check_data([[0.0, 1e300]], 2, tf.float32)
-    Traceback (most recent call last):
-    ...
-    ValueError: data row 0 must fit in float32 (|x| <= 3.4e+38), got [0.e+000 1.e+300]; rescale the data or build the flow with dtype=tf.float64 (1 such rows).
-    """
-    if isinstance(data, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
-        raise TypeError(
-            f"{what} must be a dense [n, {event_size}] array of real numbers, got a "
-            f"{type(data).__name__}.")
-    try:
-        array = np.asarray(data)
-    except ValueError as error:  # nested sequences of unequal lengths
-        raise ValueError(
-            f"{what} must be a [n, {event_size}] array, got a nested sequence of unequal "
-            f"lengths ({error}).") from None
-    if not _is_real(array.dtype):
-        raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
-    if array.ndim == 1 and event_size == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ValueError(
-            f"{what} must have shape [n, {event_size}], got an array of shape {array.shape}.")
-    if array.shape[1] != event_size:
-        raise ValueError(
-            f"{what} has event size {array.shape[1]} but the flow's event size is {event_size} "
-            f"(shape {array.shape}).")
-    if array.shape[0] == 0:
-        raise ValueError(f"{what} is empty (shape {array.shape}); a flow needs at least one row.")
-    bad = ~np.all(np.isfinite(array), axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{what} row {row} is not finite: {array[row]}; remove or impute non-finite rows "
-            f"before training ({int(bad.sum())} such rows).")
-    with np.errstate(over="ignore"):
-        cast = array.astype(tf.as_dtype(dtype).as_numpy_dtype, copy=False)
-    bad = ~np.all(np.isfinite(cast), axis=1)
-    if bad.any():  # finite in the input's dtype, beyond the flow's
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{what} row {row} must fit in {tf.as_dtype(dtype).name} (|x| <= "
-            f"{np.finfo(cast.dtype).max:.3g}), got {array[row]}; rescale the data or build the "
-            f"flow with dtype=tf.float64 ({int(bad.sum())} such rows).")
-    return cast
-
-
-def check_dataset(dataset: tf.data.Dataset, event_size: int, what: str = "data") -> None:
-    """Checks that ``dataset`` yields dense ``[batch, event_size]`` batches of real numbers.
-
-    Elements may be ``(x, ...)`` tuples (Keras style); ``x`` is checked. Raises
-    ``TypeError`` for dict, ragged or sparse elements or a non-real dtype, and
-    ``ValueError`` for unbatched or wrongly shaped elements or an empty dataset.
-    The values themselves are checked batch by batch as they come.
-
-    #### Examples
-
-    >>> check_dataset(tf.data.Dataset.from_tensor_slices(tf.zeros([8, 2])), 2)
-    Traceback (most recent call last):
-    ...
-    ValueError: data must be a tf.data.Dataset of [batch, 2] batches, got elements of shape (2,); batch it, e.g. dataset.batch(256).
-    """
-    spec = dataset.element_spec
-    if isinstance(spec, tuple) and spec:
-        spec = spec[0]
-    hints = {
-        dict: "map it to the tensor of rows, e.g. dataset.map(lambda d: d['x'])",
-        tf.RaggedTensorSpec: "every row must have the event size: make it dense first",
-        tf.SparseTensorSpec: "make it dense first: dataset.map(tf.sparse.to_dense)",
-    }
-    if not isinstance(spec, tf.TensorSpec):
-        hint = next((h for kind, h in hints.items() if isinstance(spec, kind)),
-                    "give a dataset of tensors")
-        raise TypeError(
-            f"{what} must be a tf.data.Dataset of dense [batch, {event_size}] tensors, got "
-            f"elements of type {type(spec).__name__}; {hint}.")
-    if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
-        raise TypeError(f"{what} must be a tf.data.Dataset of real numbers, got dtype "
-                        f"{spec.dtype.name}.")
-    shape = spec.shape
-    if shape.rank is not None and (shape.rank != 2 or shape[-1] not in (None, event_size)):
-        hint = ("batch it, e.g. dataset.batch(256)" if shape.rank == 1
-                else f"each row must have {event_size} entries")
-        raise ValueError(
-            f"{what} must be a tf.data.Dataset of [batch, {event_size}] batches, got elements "
-            f"of shape {tuple(shape.as_list())}; {hint}.")
-    if int(dataset.cardinality()) == 0:
-        raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
-
-
-def dataset_rows(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
-                 max_rows: int = ADAPT_MAX_ROWS, max_batches: int = ADAPT_MAX_BATCHES,
-                 what: str = "data") -> np.ndarray:
-    """The rows of the first batches of ``dataset`` (at most ``max_batches`` / about ``max_rows``).
-
-    Each batch is checked with :func:`check_data`; an empty dataset raises.
-    This is how ``fit`` adapts a :class:`Standardize` layer to a dataset.
-
-    #### Examples
-
-    >>> ds = tf.data.Dataset.from_tensor_slices(tf.ones([10, 2])).batch(4).repeat()
-    >>> dataset_rows(ds, 2, tf.float32, max_rows=6).shape  # two batches of 4
-    (8, 2)
-    """
-    batches, rows = [], 0
-    for batch in dataset.take(max_batches):
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        batches.append(check_data(batch, event_size, dtype, f"{what} batch {len(batches)}"))
-        rows += batches[-1].shape[0]
-        if rows >= max_rows:
-            break
-    if not batches:
-        raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
-    return np.concatenate(batches)
+    check_positive_float("the optimizer's learning rate", rate)
 
 
 def find_standardize_layers(bijector: tfb.Bijector) -> list[Standardize]:
@@ -469,7 +274,7 @@ def fit(
     validation_every: int | None = None,
     early_stopping_patience: int | None = None,
     restore_best_weights: bool = True,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | None = (),
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 1000,
     resume: bool = False,
@@ -506,7 +311,8 @@ def fit(
         ``True`` return stops training.
       checkpoint_dir: where to write checkpoints (flow, optimizer, step,
         history) every ``checkpoint_every`` steps; with ``resume=True``
-        training continues from the latest one there. A checkpoint records the
+        training continues from the latest one there (the best weights of early
+        stopping are then tracked from the resumed step on). A checkpoint records the
         flow's variables (names, shapes, dtypes) and ``checkpoint_metadata``;
         resuming into a different flow or metadata raises
         ``CheckpointMismatchError``, and a fresh run (``resume=False``) refuses
@@ -575,11 +381,12 @@ def fit(
     validation_split = check_number(
         "validation_split", validation_split, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
     if learning_rate is not None:
-        learning_rate = _positive_learning_rate("learning_rate", learning_rate)
+        learning_rate = check_positive_float("learning_rate", learning_rate)
     if optimizer is not None and learning_rate is not None:
         raise ValueError("give optimizer= or learning_rate=, not both.")
     if optimizer is not None:
         _check_optimizer_learning_rate(optimizer)
+    callbacks = () if callbacks is None else callbacks
     if isinstance(callbacks, str) or not all(callable(c) for c in callbacks):
         raise TypeError("callbacks must be a sequence of callables callback(step, logs), got "
                         f"{callbacks!r}.")
@@ -673,88 +480,93 @@ def fit(
         checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer,
                                   metadata=checkpoint_metadata)
         history = checkpoints.begin(resume=resume)
+        # A checkpoint holds the latest weights, not the best: after a resume the best
+        # weights are tracked afresh, so best_step never names weights that are gone.
+        history.best_step = history.best_val_loss = None
     elif resume:
         raise ValueError("resume=True needs checkpoint_dir=.")
 
-    # After a resume the restored Standardize is adapted already and stays as saved.
-    undo_adapt = _adapt(distribution, rows)
+    try:  # the run folder's lock is released however training ends
+        # After a resume the restored Standardize is adapted already and stays as saved.
+        undo_adapt = _adapt(distribution, rows)
 
-    progress_bar = None
-    if progress:
-        import keras
+        progress_bar = None
+        if progress:
+            import keras
 
-        progress_bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "val_loss"])
-    dataset_iterator = iter(data.repeat()) if is_dataset else None
-    # The flow's and the optimizer's state after the last chunk (`latest`) and at the start
-    # of the chunk before, which a finite step has started from since (`checked`).
-    state = list(distribution.variables) + _optimizer_variables(optimizer)
-    latest = checked = (history.steps, _snapshot(state))
-    best_weights = None
-    bad_validations = 0
-    started = time.perf_counter()
-    first_step = step = history.steps
-    while step < steps:
-        count = min(chunk_size, steps - step)
-        # stop at log, validation and checkpoint boundaries
-        count = min(count, validation_every - step % validation_every)
+            progress_bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "val_loss"])
+        dataset_iterator = iter(data.repeat()) if is_dataset else None
+        # The flow's and the optimizer's state after the last chunk (`latest`) and at the start
+        # of the chunk before, which a finite step has started from since (`checked`).
+        state = list(distribution.variables) + _optimizer_variables(optimizer)
+        latest = checked = (history.steps, _snapshot(state))
+        best_weights = None
+        bad_validations = 0
+        started = time.perf_counter()
+        first_step = step = history.steps
+        while step < steps:
+            count = min(chunk_size, steps - step)
+            # stop at log, validation and checkpoint boundaries
+            count = min(count, validation_every - step % validation_every)
+            if checkpoints is not None:
+                count = min(count, checkpoint_every - step % checkpoint_every)
+            if source is not None:
+                inputs = source.indices(step, count)
+            elif is_target:
+                inputs = np.stack([[seed, step + k] for k in range(count)]).astype(np.int32)
+            else:
+                inputs = _next_batch(dataset_iterator, event_size, dtype)[None]
+            if len(inputs) < chunk_size:  # pad to the compiled shape; only `count` rows are used
+                inputs = np.concatenate([inputs, np.repeat(inputs[-1:], chunk_size - count, 0)])
+            losses = np.asarray(train_chunk(tf.constant(inputs), tf.constant(count)), np.float64)
+            losses = losses.reshape(-1)[:count]
+            now = _snapshot(state)
+            finite = np.isfinite(losses)
+            if not finite.all() or not _finite(now):
+                bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else count - 1
+                # A later step of the chunk started from `latest` finitely; if the first step
+                # failed, `latest` is kept only if a step from it is finite (else it is suspect).
+                _restore(state, latest[1])
+                batch = sample_batch(tf.constant(inputs[0]))
+                kept_step, kept = latest if bad > 0 or _finite_step(distribution, variables, batch) \
+                    else checked
+                _restore(state, kept)
+                if kept_step == first_step:  # nothing trained: leave the flow as it came
+                    undo_adapt()
+                raise NonFiniteLossError(step + bad + 1, float(losses[bad]), kept_step=kept_step)
+            checked, latest = latest, (step + count, now)
+            history.loss.extend(float(v) for v in losses)
+            step += count
+            logs = {"loss": float(np.mean(losses))}
+            if step % validation_every == 0 or step == steps:
+                if validation_data is not None:
+                    val_loss = float(evaluate(validation_data))
+                    history.val_steps.append(step)
+                    history.val_loss.append(val_loss)
+                    logs["val_loss"] = val_loss
+                    if history.best_val_loss is None or val_loss < history.best_val_loss:
+                        history.best_val_loss, history.best_step = val_loss, step
+                        best_weights = _snapshot(distribution.variables)
+                        bad_validations = 0
+                    else:
+                        bad_validations += 1
+                stop = any([bool(callback(step, dict(logs))) for callback in callbacks])
+                if early_stopping_patience is not None and bad_validations > early_stopping_patience:
+                    history.stopped_early = stop = True
+            else:
+                stop = False
+            if progress_bar is not None:
+                progress_bar.update(step, values=list(logs.items()))
+            if checkpoints is not None and (step % checkpoint_every == 0 or step == steps or stop):
+                history.wall_time += time.perf_counter() - started
+                started = time.perf_counter()
+                checkpoints.save(step, history)
+            if stop:
+                break
+        history.wall_time += time.perf_counter() - started
+    finally:
         if checkpoints is not None:
-            count = min(count, checkpoint_every - step % checkpoint_every)
-        if source is not None:
-            inputs = source.indices(step, count)
-        elif is_target:
-            inputs = np.stack([[seed, step + k] for k in range(count)]).astype(np.int32)
-        else:
-            inputs = _next_batch(dataset_iterator, event_size, dtype)[None]
-        if len(inputs) < chunk_size:  # pad to the compiled shape; only `count` rows are used
-            inputs = np.concatenate([inputs, np.repeat(inputs[-1:], chunk_size - count, 0)])
-        losses = np.asarray(train_chunk(tf.constant(inputs), tf.constant(count)), np.float64)
-        losses = losses.reshape(-1)[:count]
-        now = _snapshot(state)
-        finite = np.isfinite(losses)
-        if not finite.all() or not _finite(now):
-            bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else count - 1
-            # A later step of the chunk started from `latest` finitely; if the first step
-            # failed, `latest` is kept only if a step from it is finite (else it is suspect).
-            _restore(state, latest[1])
-            batch = sample_batch(tf.constant(inputs[0]))
-            kept_step, kept = latest if bad > 0 or _finite_step(distribution, variables, batch) \
-                else checked
-            _restore(state, kept)
-            if kept_step == first_step:  # nothing trained: leave the flow as it came
-                undo_adapt()
-            raise NonFiniteLossError(step + bad + 1, float(losses[bad]), kept_step=kept_step)
-        checked, latest = latest, (step + count, now)
-        history.loss.extend(float(v) for v in losses)
-        step += count
-        logs = {"loss": float(np.mean(losses))}
-        if step % validation_every == 0 or step == steps:
-            if validation_data is not None:
-                val_loss = float(evaluate(validation_data))
-                history.val_steps.append(step)
-                history.val_loss.append(val_loss)
-                logs["val_loss"] = val_loss
-                if history.best_val_loss is None or val_loss < history.best_val_loss:
-                    history.best_val_loss, history.best_step = val_loss, step
-                    best_weights = _snapshot(distribution.variables)
-                    bad_validations = 0
-                else:
-                    bad_validations += 1
-            stop = any([bool(callback(step, dict(logs))) for callback in callbacks])
-            if early_stopping_patience is not None and bad_validations > early_stopping_patience:
-                history.stopped_early = stop = True
-        else:
-            stop = False
-        if progress_bar is not None:
-            progress_bar.update(step, values=list(logs.items()))
-        if checkpoints is not None and (step % checkpoint_every == 0 or step == steps or stop):
-            history.wall_time += time.perf_counter() - started
-            started = time.perf_counter()
-            checkpoints.save(step, history)
-        if stop:
-            break
-    history.wall_time += time.perf_counter() - started
-    if checkpoints is not None:
-        checkpoints.close()
+            checkpoints.close()
     if restore_best_weights and best_weights is not None and early_stopping_patience is not None:
         _restore(distribution.variables, best_weights)
     return history

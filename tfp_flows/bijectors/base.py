@@ -26,7 +26,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.cache import WeightAwareCache
-from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows.checks import check_floating_dtype, check_integer, check_tensor_dtype
 
 __all__ = ["VectorBijector"]
 
@@ -100,33 +100,29 @@ class VectorBijector(tfb.Bijector):
         return id(self)
 
     def copy(self, **override_parameters_kwargs: Any) -> VectorBijector:
-        """A new layer from ``parameters`` (with overrides) that shares this layer's variables.
+        """A new layer from ``parameters`` that shares this layer's variables (its weights).
 
-        Overrides that keep the variables' shapes (``name``, ``validate_args``)
-        give a layer with the same weights; overrides that change a variable's
-        shape raise ``ValueError`` (build a new layer instead).
+        Only ``name`` and ``validate_args`` may be overridden: every other
+        setting (sizes, dtype, bounds, the conditioner) is fixed by the shared
+        weights, so an override would be silently ignored; it raises
+        ``ValueError`` instead (build a new layer with those settings).
         """
+        ignored = sorted(set(override_parameters_kwargs) - {"name", "validate_args"})
+        if ignored:
+            raise ValueError(
+                f"{self.name}.copy() shares this layer's weights and takes only name= and "
+                f"validate_args=, got {', '.join(ignored)}; build a new layer with those "
+                "settings instead.")
         copied = super().copy(**override_parameters_kwargs)
         for attribute, value in vars(self).items():
             if isinstance(value, tf.Variable):
-                theirs = getattr(copied, attribute, None)
-                if theirs is not None and theirs.shape != value.shape:
-                    raise ValueError(
-                        f"{self.name}.copy({', '.join(override_parameters_kwargs)}): the copy "
-                        f"shares this layer's variables, but variable {attribute!r} would change "
-                        f"shape from {value.shape} to {theirs.shape}; build a new layer instead.")
                 setattr(copied, attribute, value)
         return copied
 
     # -- input checks that name what was expected and what came ----------------------------
 
     def _check_dtype(self, value: Any, what: str) -> None:
-        dtype = getattr(value, "dtype", None)
-        if tf.is_tensor(value) and tf.as_dtype(dtype) != self.dtype:
-            raise TypeError(
-                f"{self.name}: expected {what} of dtype {self.dtype.name}, got "
-                f"{tf.as_dtype(dtype).name}; cast the data with tf.cast(x, tf.{self.dtype.name}) "
-                f"or build the flow with dtype=tf.{tf.as_dtype(dtype).name}.")
+        check_tensor_dtype(value, self.dtype, self.name, what)
 
     def _check(self, x: tf.Tensor, what: str) -> tf.Tensor:
         """Checks the event size (statically) and, with ``validate_args``, finiteness."""

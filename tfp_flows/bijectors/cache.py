@@ -13,14 +13,20 @@ that is a trap twice over:
 The caches here add a *weights state* to every cache key (:func:`weights_state`):
 
 ```none
-eager:           (blake2b digest of every variable's value, gradient tape recording?)
+eager:           blake2b digest of every variable's value
 tf.function:     (the graph, number of variable writes traced into it so far)
 ```
 
 so an entry is reused only while the weights it was computed with are
 unchanged. Both are conservative: any variable write traced into the graph
 (an optimizer step, an ``assign``) invalidates the graph's entries, and a
-function traced once keeps its entries for one trace. Which *bijector* an entry
+function traced once keeps its entries for one trace.
+
+A result is also useless to a gradient tape that did not record its
+computation. While a tape may record, an entry is reused only within one
+:func:`call_scope` (one ``log_prob``, ``prob`` or ``sample_and_log_prob`` of a
+:class:`~tfp_flows.Flow`, where ``inverse`` and ``inverse_log_det_jacobian``
+share one pass); outside a scope, nothing is reused under a tape. Which *bijector* an entry
 belongs to is TFP's business: the package's bijectors compare equal only to
 themselves (see :class:`~tfp_flows.bijectors.VectorBijector`), so two flows
 never answer each other's calls.
@@ -47,23 +53,55 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.eager import record
 from tensorflow_probability.python.internal import cache_util
 
-__all__ = ["WeightAwareCache", "WeightAwareValueCache", "weights_state"]
+__all__ = ["WeightAwareCache", "WeightAwareValueCache", "call_scope", "weights_state"]
 
 _TOKEN = "_tfp_flows_weights_state"
 
 # Ops that take a variable handle without writing to it.
 _READ_ONLY_RESOURCE_OPS = frozenset({
     "ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VariableShape",
-    "VarIsInitializedOp", "Identity", "Placeholder", "VarHandleOp", "DestroyResourceOp",
+    "VarIsInitializedOp", "Identity", "DestroyResourceOp",
 })
+
+_scope: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "tfp_flows_cache_call_scope", default=None)
+
+
+@contextlib.contextmanager
+def call_scope() -> Iterator[None]:
+    """Lets results be reused under a gradient tape for the duration of one user-level call.
+
+    #### Examples
+
+    >>> with call_scope():
+    ...     inside = _recording_key()
+    >>> inside == _recording_key()  # no tape records: the scope does not matter
+    True
+    """
+    token = _scope.set(object())
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def _recording_key() -> object:
+    """``False`` when no tape records; else the current call scope (a fresh one if none)."""
+    if not record.could_possibly_record():
+        return False
+    scope = _scope.get()
+    return object() if scope is None else scope
 
 # graph -> (number of operations scanned, variable writes among them)
 _graph_writes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -96,8 +134,7 @@ def _variable_writes(graph: tf.Graph) -> int:
 def weights_state(module: tf.Module) -> tuple:
     """A hashable token that changes whenever ``module``'s weights may have changed.
 
-    Eagerly, a digest of every variable's value and whether a gradient tape
-    records (a result cached outside a tape has no gradient). While tracing a
+    Eagerly, a digest of every variable's value. While tracing a
     ``tf.function``, the graph and the number of variable writes traced into
     it so far.
 
@@ -111,7 +148,7 @@ def weights_state(module: tf.Module) -> tuple:
     False
     """
     if tf.executing_eagerly():
-        return ("eager", _weights_fingerprint(module), record.could_possibly_record())
+        return ("eager", _weights_fingerprint(module))
     graph = tf.compat.v1.get_default_graph()
     return ("graph", id(graph), _variable_writes(graph))
 
@@ -122,7 +159,7 @@ class _WeightsKeyed:
     def _keyed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.bijector is None:
             return kwargs
-        return dict(kwargs, **{_TOKEN: weights_state(self.bijector)})
+        return dict(kwargs, **{_TOKEN: (weights_state(self.bijector), _recording_key())})
 
     def _lookup(self, input, forward_name, inverse_name, **kwargs):  # noqa: A002
         return super()._lookup(input, forward_name, inverse_name, **self._keyed(kwargs))

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import VectorBijector
+from tfp_flows.naming import unique_name
 
 __all__ = ["LULinear"]
 
@@ -32,7 +33,7 @@ class LULinear(VectorBijector):
       event_size: size of the event.
       permutation: optional fixed permutation of ``range(event_size)`` for ``P``.
       dtype: ``tf.float32`` or ``tf.float64``.
-      name: layer name.
+      name: layer name (default: the next free ``lu_linear``, ``lu_linear_1``, ...).
 
     #### Examples
 
@@ -49,9 +50,10 @@ class LULinear(VectorBijector):
         event_size: int,
         permutation: np.ndarray | None = None,
         dtype: tf.DType = tf.float32,
-        name: str = "lu_linear",
+        name: str | None = None,
     ):
         parameters = dict(locals())
+        name = name or unique_name("lu_linear")
         super().__init__(event_size, is_constant_jacobian=True, dtype=dtype,
                          parameters=parameters, name=name)
         permutation = np.arange(event_size) if permutation is None else np.asarray(permutation)

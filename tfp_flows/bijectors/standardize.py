@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import VectorBijector
+from tfp_flows.naming import unique_name
 
 __all__ = ["Standardize"]
 
@@ -25,12 +26,13 @@ class Standardize(VectorBijector):
     identity (0 and 0). ``adapt(data)`` sets them to the data's mean and
     ``log(std)``, so a flow ending in this layer learns in standardised
     coordinates while its ``log_prob`` stays exact in the data's coordinates.
-    ``fit`` adapts every not yet adapted ``Standardize`` of a flow before training.
+    ``fit`` and ``FlowModel.fit`` adapt a flow's ``Standardize`` layer before training
+    when the flow has exactly one that is not adapted yet.
 
     Args:
       event_size: size of the event.
       dtype: ``tf.float32`` or ``tf.float64``.
-      name: layer name.
+      name: layer name (default: the next free ``standardize``, ``standardize_1``, ...).
 
     #### Examples
 
@@ -43,8 +45,9 @@ class Standardize(VectorBijector):
     2.3025851249694824
     """
 
-    def __init__(self, event_size: int, dtype: tf.DType = tf.float32, name: str = "standardize"):
+    def __init__(self, event_size: int, dtype: tf.DType = tf.float32, name: str | None = None):
         parameters = dict(locals())
+        name = name or unique_name("standardize")
         super().__init__(
             event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name)
         with tf.name_scope(name):
@@ -60,9 +63,10 @@ class Standardize(VectorBijector):
         loc_j = (1/n) sum_i x_ij,    scale_j = sqrt((1/n) sum_i (x_ij - loc_j)^2)
         ```
 
-        The statistics are computed in float64 from the values the layer will
-        see (``data`` cast to the layer's dtype) and checked before anything is
-        assigned: on any error the layer keeps its previous state.
+        The statistics are computed from the values the layer will see
+        (``data`` cast to the layer's dtype), in that dtype, or in float64 where
+        that overflows (an outlier of 1e20 in float32), and checked before
+        anything is assigned: on any error the layer keeps its previous state.
 
         Args:
           data: ``[n, event_size]`` real numbers, ``n >= 2``.
@@ -136,7 +140,13 @@ def _statistics(data: Any, event_size: int, dtype: tf.DType) -> tuple[np.ndarray
             f"{what} {columns} must vary, got {constants} {values} in all {n} rows; drop the "
             "column (a constant has no density a flow can fit), add noise to it (dequantise), or "
             "build the flow without standardisation (standardize=False).")
-    loc, scale = _mean_and_std(array)
+    # In the layer's dtype when that is finite (the statistics training has always used: the
+    # trained flows and the benchmark figures stay bit for bit); in float64 when it overflows.
+    with np.errstate(over="ignore", invalid="ignore"):
+        native = array.astype(dtype.as_numpy_dtype)
+        loc, scale = native.mean(axis=0), native.std(axis=0)
+    if not (np.all(np.isfinite(loc)) and np.all(np.isfinite(scale))):
+        loc, scale = _mean_and_std(array)
     # exp(log_scale), exp(-log_scale) and the standardised data must all be finite in `dtype`.
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         log_scale = np.log(scale).astype(dtype.as_numpy_dtype)
