@@ -103,6 +103,7 @@ def _recording_key() -> object:
     scope = _scope.get()
     return object() if scope is None else scope
 
+
 # graph -> (number of operations scanned, variable writes among them)
 _graph_writes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
