@@ -294,3 +294,26 @@ def test_under_a_tape_log_prob_still_runs_each_conditioner_once(mode, monkeypatc
 
     MODES[mode](loss_and_gradients)(tf.random.stateless_normal([4, 2], seed=[1, 9]))
     assert sorted(calls) == [0, 1]
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_neutra_style_mcmc_through_a_flow_chain_reports_the_true_target_log_prob(mode):
+    flow = _flow()
+    testing.perturb_weights(flow)
+    target = tfd.MultivariateNormalDiag([1.0, -1.0], [2.0, 0.5])
+    kernel = tfp.mcmc.TransformedTransitionKernel(
+        tfp.mcmc.HamiltonianMonteCarlo(target.log_prob, step_size=0.1, num_leapfrog_steps=3),
+        bijector=flow.bijector)
+
+    def run(seed):
+        return tfp.mcmc.sample_chain(
+            5, current_state=tf.constant([0.5, -0.5]), kernel=kernel, seed=seed,
+            trace_fn=lambda _, results: results.inner_results.accepted_results.target_log_prob)
+
+    for seed in ([1, 2], [3, 4]):  # the weights move between the two runs
+        states, traced = MODES[mode](run)(tf.constant(seed))
+        z = flow.bijector.inverse(tf.identity(states))
+        expected = target.log_prob(tf.identity(states)) + flow.bijector.forward_log_det_jacobian(
+            tf.identity(z), 1)
+        np.testing.assert_allclose(traced, expected, rtol=1e-4, atol=1e-4)
+        _move(flow.trainable_variables, by=0.05)
