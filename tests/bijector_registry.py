@@ -2,24 +2,42 @@
 
 The property suite (``test_bijector_properties.py``) runs ``tfp_flows.testing``
 over this registry: a new bijector is checked by adding one line here.
+Conditional layers declare their ``context_size``; layers on image-shaped
+events declare the event shape they build for a given ``n``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tf_keras
+from tensorflow_probability import bijectors as tfb
 
 import tfp_flows as tff
 from tfp_flows.bijectors import (
     AdditiveCoupling,
     AffineCoupling,
+    Coupling,
     LULinear,
     Standardize,
     alternating_mask,
+    checkerboard_mask,
     random_mask,
 )
+from tfp_flows.bijectors.transformers import BijectorTransformer
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How to build one bijector for an event of ``n`` entries (or an image with ``n`` rows)."""
+
+    build: Callable[[int, tf.DType], tfb.Bijector]
+    context_size: int = 0
+    event_shape: Callable[[int], tuple[int, ...]] = lambda n: (n,)
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
@@ -48,19 +66,62 @@ def _adapted_standardize(n: int, dtype: tf.DType) -> Standardize:
     return layer
 
 
+def sinh_arcsinh() -> BijectorTransformer:
+    """A user's elementwise TFP bijector as a transformer (bounded skewness and tail weight).
+
+    Bounded parameters keep inputs of 1e4 finite: |y| <= sinh(2 * asinh(1e4) + 2) ~ 1e9.
+    """
+    return BijectorTransformer(
+        lambda p: tfb.SinhArcsinh(skewness=2.0 * tf.tanh(p[..., 0]),
+                                  tailweight=0.5 + 1.5 * tf.sigmoid(p[..., 1])),
+        params_per_entry=2)
+
+
+def spline(bins: int = 4, bound: float = 4.0) -> BijectorTransformer:
+    """``tfb.RationalQuadraticSpline`` as a transformer: 3 * bins - 1 parameters per entry."""
+
+    def bijector_fn(p):
+        widths = tf.nn.softmax(p[..., :bins]) * (2 * bound - 1e-2 * bins) + 1e-2
+        heights = tf.nn.softmax(p[..., bins:2 * bins]) * (2 * bound - 1e-2 * bins) + 1e-2
+        slopes = tf.nn.softplus(p[..., 2 * bins:]) + 1e-2
+        return tfb.RationalQuadraticSpline(widths, heights, slopes, range_min=-bound)
+
+    return BijectorTransformer(bijector_fn, params_per_entry=3 * bins - 1)
+
+
 REGISTRY = {
-    "affine_coupling": lambda n, dtype: AffineCoupling(n, hidden_units=(16, 16), seed=1, dtype=dtype),
-    "affine_coupling_random_mask": lambda n, dtype: AffineCoupling(
-        random_mask(n, seed=3), hidden_units=(16,), activation="tanh", seed=2, dtype=dtype),
-    "affine_coupling_keras3": lambda n, dtype: AffineCoupling(
-        n, keras3_conditioner(2 * _n_transformed(n), dtype), dtype=dtype),
-    "affine_coupling_tf_keras": lambda n, dtype: AffineCoupling(
-        n, tf_keras_conditioner(2 * _n_transformed(n), dtype), dtype=dtype),
-    "additive_coupling": lambda n, dtype: AdditiveCoupling(n, hidden_units=(16,), seed=4, dtype=dtype),
-    "standardize": _adapted_standardize,
-    "lu_linear": lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype),
-    "real_nvp_chain": lambda n, dtype: tff.real_nvp(
-        n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector,
-    "nice_chain": lambda n, dtype: tff.nice(
-        n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector,
+    "affine_coupling": Entry(lambda n, dtype: AffineCoupling(
+        n, hidden_units=(16, 16), seed=1, dtype=dtype)),
+    "affine_coupling_random_mask": Entry(lambda n, dtype: AffineCoupling(
+        random_mask(n, seed=3), hidden_units=(16,), activation="tanh", seed=2, dtype=dtype)),
+    "affine_coupling_keras3": Entry(lambda n, dtype: AffineCoupling(
+        n, keras3_conditioner(2 * _n_transformed(n), dtype), dtype=dtype)),
+    "affine_coupling_tf_keras": Entry(lambda n, dtype: AffineCoupling(
+        n, tf_keras_conditioner(2 * _n_transformed(n), dtype), dtype=dtype)),
+    "additive_coupling": Entry(lambda n, dtype: AdditiveCoupling(
+        n, hidden_units=(16,), seed=4, dtype=dtype)),
+    "standardize": Entry(_adapted_standardize),
+    "lu_linear": Entry(lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype)),
+    "real_nvp_chain": Entry(lambda n, dtype: tff.real_nvp(
+        n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector),
+    "nice_chain": Entry(lambda n, dtype: tff.nice(
+        n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector),
+    # transformers from TFP bijectors, through the adapter
+    "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
+        n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),
+    # conditional layers (conditional flows, through FlowChain: test_conditional_flows.py)
+    "additive_coupling_context": Entry(lambda n, dtype: AdditiveCoupling(
+        n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype), context_size=1),
+    "affine_coupling_keras3_context": Entry(lambda n, dtype: AffineCoupling(
+        n, keras3_conditioner(2 * _n_transformed(n), dtype), context_size=3, dtype=dtype),
+        context_size=3),
+    "coupling_spline_context": Entry(lambda n, dtype: Coupling(
+        random_mask(n, seed=1), spline(), context_size=2, hidden_units=(16,), seed=11, dtype=dtype), context_size=2),
+    # image-shaped events [H, W, C]
+    "affine_coupling_checkerboard": Entry(lambda n, dtype: AffineCoupling(
+        checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype),
+        event_shape=lambda n: (n, 2, 1)),
+    "affine_coupling_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
+        checkerboard_mask((n, 2, 2), flip=True), context_size=1, hidden_units=(16,), seed=14,
+        dtype=dtype), context_size=1, event_shape=lambda n: (n, 2, 2)),
 }

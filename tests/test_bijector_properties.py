@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from bijector_registry import REGISTRY
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows import testing
 
@@ -12,9 +13,26 @@ DTYPES = (tf.float32, tf.float64)
 
 
 def _perturbed(name, event_size, dtype):
-    bijector = REGISTRY[name](event_size, dtype)
+    bijector = REGISTRY[name].build(event_size, dtype)
     testing.perturb_weights(bijector, scale=0.1, seed=11)
     return bijector
+
+
+def _inputs(name, n, batch, dtype, seed, scale=1.0):
+    """``x`` of shape ``[batch, *event]`` and, for a conditional entry, a context ``[batch, k]``."""
+    entry = REGISTRY[name]
+    x = scale * tf.random.stateless_normal([batch, *entry.event_shape(n)], seed=[n, seed],
+                                           dtype=dtype)
+    context = None
+    if entry.context_size:
+        context = tf.random.stateless_normal([batch, entry.context_size], seed=[n, seed + 1],
+                                             dtype=dtype)
+    return x, context
+
+
+def _base(name, n, dtype):
+    shape = REGISTRY[name].event_shape(n)
+    return tfd.Independent(tfd.Normal(tf.zeros(shape, dtype), 1.0), len(shape))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
@@ -22,8 +40,8 @@ def _perturbed(name, event_size, dtype):
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_properties_hold_in_every_mode(name, event_size, dtype):
     bijector = _perturbed(name, event_size, dtype)
-    x = 2.0 * tf.random.stateless_normal([32, event_size], seed=[event_size, 7], dtype=dtype)
-    errors = testing.check_bijector(bijector, x)
+    x, context = _inputs(name, event_size, 32, dtype, seed=7, scale=2.0)
+    errors = testing.check_bijector(bijector, x, context=context)
     if dtype == tf.float64:
         assert errors["autodiff_log_det"] < 1e-8
         assert errors["round_trip"] < 1e-10
@@ -33,40 +51,49 @@ def test_properties_hold_in_every_mode(name, event_size, dtype):
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_no_stale_results_after_a_weight_change(name, mode):
     bijector = _perturbed(name, 3, tf.float64)
-    x = tf.random.stateless_normal([8, 3], seed=[2, 2], dtype=tf.float64)
-    testing.assert_cache_follows_weights(bijector, x, mode)
+    x, context = _inputs(name, 3, 8, tf.float64, seed=2)
+    testing.assert_cache_follows_weights(bijector, x, mode, context=context)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_weights_moved_away_from_identity(name):
     """The suite checks real transformations, not the identity of a fresh flow."""
     bijector = _perturbed(name, 3, tf.float64)
-    x = tf.random.stateless_normal([16, 3], seed=[1, 1], dtype=tf.float64)
-    assert np.max(np.abs(bijector.forward(x) - x)) > 1e-2
+    x, context = _inputs(name, 3, 16, tf.float64, seed=1)
+    kwargs = {} if context is None else {"context": context}
+    assert np.max(np.abs(bijector.forward(x, **kwargs) - x)) > 1e-2
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+VECTOR_ENTRIES = sorted(name for name, entry in REGISTRY.items() if entry.event_shape(2) == (2,))
+
+
+@pytest.mark.parametrize("name", VECTOR_ENTRIES)
 def test_2d_flow_density_integrates_to_one(name):
-    from tensorflow_probability import distributions as tfd
+    """At a fixed context for a conditional layer (image layers have no 2-entry event)."""
+    from tfp_flows import Flow
+    from tfp_flows.bijectors import FlowChain
 
     bijector = _perturbed(name, 2, tf.float64)
     if name == "standardize":  # its adapted scale of 5 needs a wider box
         low, high = (-30.0, -30.0), (40.0, 40.0)
     else:
         low, high = (-12.0, -12.0), (12.0, 12.0)
-    flow = tfd.TransformedDistribution(
-        tfd.MultivariateNormalDiag(tf.zeros(2, tf.float64)), bijector)
+    flow = Flow(_base(name, 2, tf.float64), FlowChain([bijector]))
+    if REGISTRY[name].context_size:
+        flow = flow.condition(tf.fill([REGISTRY[name].context_size], tf.constant(0.7, tf.float64)))
     integral = testing.assert_normalized(flow, low, high, grid_size=500)
     assert abs(integral - 1.0) < 1e-2
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_large_inputs_give_finite_outputs_and_densities(name):
-    from tensorflow_probability import distributions as tfd
-
     bijector = _perturbed(name, 3, tf.float32)
-    x = tf.constant([[1e3, -1e4, 5e3], [-1e4, 1e4, 1e3]], tf.float32)
-    flow = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(tf.zeros(3)), bijector)
-    assert np.all(np.isfinite(bijector.forward(x)))
-    assert np.all(np.isfinite(bijector.inverse(x)))
-    assert np.all(np.isfinite(flow.log_prob(x)))
+    x, context = _inputs(name, 3, 2, tf.float32, seed=3)
+    x = tf.sign(x) * tf.constant(1e4) * tf.abs(tf.random.stateless_uniform(
+        tf.shape(x), seed=[4, 4], minval=0.1, maxval=1.0))
+    kwargs = {} if context is None else {"context": 1e3 * context}
+    flow = tfd.TransformedDistribution(_base(name, 3, tf.float32), bijector)
+    assert np.all(np.isfinite(bijector.forward(x, **kwargs)))
+    assert np.all(np.isfinite(bijector.inverse(x, **kwargs)))
+    lp = flow.log_prob(x, bijector_kwargs=kwargs)
+    assert np.all(np.isfinite(lp))

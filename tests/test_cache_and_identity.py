@@ -281,9 +281,9 @@ def test_under_a_tape_log_prob_still_runs_each_conditioner_once(mode, monkeypatc
     original = type(conditioners[0]).__call__
     calls = []
 
-    def counting(self, h):
+    def counting(self, h, context=None):
         calls.append(conditioners.index(self))
-        return original(self, h)
+        return original(self, h, context)
 
     monkeypatch.setattr(type(conditioners[0]), "__call__", counting)
 

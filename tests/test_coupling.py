@@ -24,10 +24,10 @@ def _count_conditioner_calls(layer, monkeypatch):
     conditioner = layer.conditioner
     original = type(conditioner).__call__
 
-    def counting(self, x):
+    def counting(self, x, context=None):
         if self is conditioner:
             calls.append(1)
-        return original(self, x)
+        return original(self, x, context)
 
     monkeypatch.setattr(type(conditioner), "__call__", counting)
     return calls
@@ -48,7 +48,7 @@ def test_mask_helpers_cover_every_entry_across_a_flip():
     ([1, 1, 1], "no transformed entries"),
     ([0, 0], "no conditioning entries"),
     ([1, 2], "only 0 and 1"),
-    ([[1, 0]], "one-dimensional"),
+    (np.array(1), "rank >= 1"),
 ])
 def test_bad_masks_raise_value_error_saying_what_is_wrong(mask, message):
     with pytest.raises(ValueError, match=message):
@@ -56,7 +56,7 @@ def test_bad_masks_raise_value_error_saying_what_is_wrong(mask, message):
 
 
 def test_mask_of_wrong_length_names_both_lengths():
-    with pytest.raises(ValueError, match="length 3 but the event size is 4"):
+    with pytest.raises(ValueError, match="3 entries but the event size is 4"):
         validate_mask([1, 0, 1], event_size=4)
 
 
@@ -154,7 +154,7 @@ def test_eager_function_and_xla_give_the_same_log_prob():
 
 def test_wrong_event_size_names_both_sizes():
     flow = tff.real_nvp(3, num_layers=2, hidden_units=(8,))
-    with pytest.raises(ValueError, match=r"event size 3 .* got shape \[4, 5\] \(event size 5\)"):
+    with pytest.raises(ValueError, match=r"event shape \[3\], got shape \[4, 5\]"):
         flow.log_prob(tf.zeros([4, 5]))
 
 

@@ -164,7 +164,7 @@ def variable_signature(module: tf.Module) -> list[dict[str, Any]]:
 
     >>> from tfp_flows.flows import real_nvp
     >>> variable_signature(real_nvp(2, num_layers=1, hidden_units=(8,)))[-1]
-    {'name': 'bijector/bijectors/2/conditioner/kernels/1', 'shape': [8, 2], 'dtype': 'float32'}
+    {'name': 'bijector/bijectors/2/transformer/log_scale_bound', 'shape': [1], 'dtype': 'float32'}
     """
     paths: dict[int, str] = {}
     for path, variable in module._flatten(  # noqa: SLF001 (tf.Module's own walk, with paths)

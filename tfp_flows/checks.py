@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "check_floating_dtype", "check_integer", "check_number", "check_positive_float",
-    "check_tensor_dtype",
+    "check_context", "check_event_shape", "check_floating_dtype", "check_integer", "check_number",
+    "check_positive_float", "check_tensor_dtype",
 ]
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
@@ -108,3 +108,58 @@ def check_tensor_dtype(value: Any, expected: tf.DType, owner: str, what: str) ->
             f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; cast "
             f"them with tf.cast(x, tf.{expected.name}) or build the flow with "
             f"dtype=tf.{value.dtype.name}.")
+
+
+def check_event_shape(event_shape: Any, name: str) -> tuple[int, ...]:
+    """An event shape (an int for vectors, or a sequence of positive ints) as a tuple.
+
+    #### Examples
+
+    >>> check_event_shape(3, "event_shape"), check_event_shape([8, 8, 1], "event_shape")
+    ((3,), (8, 8, 1))
+    >>> check_event_shape([], "event_shape")
+    Traceback (most recent call last):
+    ...
+    ValueError: event_shape must be a positive integer or a non-empty sequence of them, got [] (list).
+    """
+    if isinstance(event_shape, tf.TensorShape):
+        event_shape = event_shape.as_list()
+    if isinstance(event_shape, (int, np.integer)) and not isinstance(event_shape, bool):
+        return (check_integer(name, event_shape, minimum=1),)
+    expected = "a positive integer or a non-empty sequence of them"
+    if isinstance(event_shape, (str, bytes)) or not isinstance(event_shape, (tuple, list)) or (
+            not event_shape):
+        raise ValueError(f"{name} must be {expected}, got {_describe(event_shape)}.")
+    return tuple(check_integer(name, size, minimum=1) for size in event_shape)
+
+
+def check_context(context: Any, context_size: int, dtype: tf.DType, owner: str) -> tf.Tensor:
+    """``context`` as a tensor of ``dtype`` and shape ``[..., context_size]``, or a clear error.
+
+    #### Examples
+
+    >>> check_context([[0.5]], 1, tf.float32, "flow").shape
+    TensorShape([1, 1])
+    >>> check_context([0.5, 1.0], 1, tf.float32, "flow")
+    Traceback (most recent call last):
+    ...
+    ValueError: flow: expected a context of shape [..., 1], got shape [2].
+    """
+    check_tensor_dtype(context, dtype, owner, "a context")
+    if not tf.is_tensor(context):
+        array = np.asarray(context)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{owner}: expected a numeric context, got {_describe(context)}.")
+        typed = isinstance(context, (np.ndarray, np.generic))  # Python numbers carry no dtype
+        if typed and array.dtype.kind == "f" and array.dtype != dtype.as_numpy_dtype:
+            raise TypeError(
+                f"{owner}: expected a context of dtype {dtype.name}, got {array.dtype.name}; "
+                f"cast it with np.asarray(c, np.{dtype.name}) or build the flow with "
+                f"dtype=tf.{array.dtype.name}.")
+        context = tf.constant(array, dtype=dtype)
+    if context.shape.rank == 0 or (
+            context.shape.rank is not None and context.shape[-1] not in (None, context_size)):
+        raise ValueError(
+            f"{owner}: expected a context of shape [..., {context_size}], got shape "
+            f"{context.shape.as_list()}.")
+    return context

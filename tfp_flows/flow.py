@@ -6,6 +6,14 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
 
 - values of the wrong dtype get an error naming both dtypes and the fix, not
   TFP's generic tensor-conversion message;
+- a *conditional* flow (layers with ``context_size = k > 0``) takes
+  ``context=c`` of shape ``[..., k]`` in ``log_prob``, ``prob``, ``sample``
+  and ``experimental_sample_and_log_prob``, broadcast against the batch: ``c``
+  of shape ``[m, k]`` acts as a batch of ``m`` distributions, so
+  ``sample(n, context=c)`` has shape ``[n, m, *event]``. Every conditional
+  layer receives the same ``c``; :meth:`Flow.condition` binds a context and
+  returns an unconditional distribution (for ``tfp.vi``, ``tfp.mcmc``, or a
+  joint distribution);
 - ``log_prob``, ``prob`` and ``experimental_sample_and_log_prob`` are each one
   :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
   layers still run each conditioner once, and no later call reuses a result
@@ -17,7 +25,7 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
   never a closed form that does not hold.
 
 ```none
-x = f(z),  z ~ base          log q(x) = log base(f^{-1}(x)) + log|det J_{f^{-1}}(x)|
+x = f(z; c),  z ~ base       log q(x | c) = log base(f^{-1}(x; c)) + log|det J_{f^{-1}}(x; c)|
 ```
 
 #### Examples
@@ -35,38 +43,170 @@ TypeError: real_nvp...: expected values of dtype float32, got float64; ...
 Traceback (most recent call last):
 ...
 NotImplementedError: real_nvp...: the mean of a flow with non-affine layers has no closed form; ...
+>>> conditional = tff.real_nvp(2, num_layers=2, hidden_units=(8,), context_size=1)
+>>> conditional.sample(5, seed=0, context=[[0.1], [0.2], [0.3]]).shape
+TensorShape([5, 3, 2])
+>>> given = conditional.condition([0.2])      # a plain distribution over x
+>>> given.log_prob(tf.zeros([4, 2])).shape, given.batch_shape
+(TensorShape([4]), TensorShape([]))
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 from tensorflow_probability.python.distributions.transformed_distribution import (
     _TransformedDistribution,
 )
+from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors.cache import call_scope
-from tfp_flows.checks import check_tensor_dtype
+from tfp_flows.bijectors.chain import context_size_of
+from tfp_flows.checks import check_context, check_tensor_dtype
 
 __all__ = ["Flow"]
 
 
 class Flow(_TransformedDistribution):
-    """A ``tfd.TransformedDistribution`` with dtype checks and honest moments."""
+    """A ``tfd.TransformedDistribution`` with dtype checks, a context and honest moments.
+
+    Args:
+      distribution: the base distribution.
+      bijector: the flow's bijector (a :class:`~tfp_flows.bijectors.FlowChain`).
+      kwargs_split_fn, validate_args, parameters, name: as
+        ``tfd.TransformedDistribution``.
+      context: a context bound to every call (see :meth:`condition`); ``None``
+        for a flow that takes ``context=`` per call (or needs none).
+    """
+
+    def __init__(
+        self,
+        distribution: tfd.Distribution,
+        bijector: tfb.Bijector,
+        kwargs_split_fn: Any = None,
+        validate_args: bool = False,
+        parameters: dict[str, Any] | None = None,
+        name: str | None = None,
+        context: Any = None,
+    ):
+        parameters = dict(locals()) if parameters is None else parameters
+        self._context_size = context_size_of(bijector)
+        super().__init__(distribution, bijector, kwargs_split_fn=kwargs_split_fn,
+                         validate_args=validate_args, parameters=parameters, name=name)
+        self._context = None
+        if context is not None:
+            if not self._context_size:
+                raise ValueError(f"{self.name}: this flow is unconditional (context_size=0); "
+                                 f"there is no context to bind.")
+            self._context = check_context(context, self._context_size, self.dtype, self.name)
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        # `context` is not a batch parameter: a bound context's batch shape is added by
+        # `_batch_shape`.
+        return _TransformedDistribution._parameter_properties(dtype, num_classes=num_classes)
+
+    @property
+    def context_size(self) -> int:
+        """Width ``k`` of the context ``[..., k]`` the flow takes (0: unconditional)."""
+        return self._context_size
+
+    @property
+    def context(self) -> tf.Tensor | None:
+        """The context bound by :meth:`condition`, or ``None``."""
+        return self._context
+
+    def condition(self, context: Any, name: str | None = None) -> Flow:
+        """This flow with ``context`` bound: an unconditional ``tfd.Distribution`` of ``x``.
+
+        Shares every layer (and variable) with this flow. A context of shape
+        ``[m, k]`` gives a batch of ``m`` distributions (``batch_shape == [m]``).
+
+        #### Examples
+
+        >>> import tfp_flows as tff
+        >>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), context_size=1)
+        >>> posterior = flow.condition([0.5])
+        >>> posterior.sample(3, seed=1).shape, posterior.context_size
+        (TensorShape([3, 2]), 1)
+        """
+        if self._context is not None:
+            raise ValueError(f"{self.name} already has a bound context.")
+        conditioned = Flow(self.distribution, self.bijector, validate_args=self.validate_args,
+                           name=name or self.parameters.get("name"), context=context)
+        if name is None and self.parameters.get("name") is None:
+            conditioned._name = self._name
+        return conditioned
+
+    def _context_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``."""
+        context = kwargs.pop("context", None)
+        if self._context is not None:
+            if context is not None:
+                raise ValueError(f"{self.name}: this flow has a bound context (condition()); "
+                                 f"it takes no context= per call.")
+            context = self._context
+        if context is None:
+            if self._context_size:
+                raise ValueError(
+                    f"{self.name}: this flow is conditional: pass context= of shape "
+                    f"[..., {self._context_size}], or bind one with flow.condition(c).")
+            return kwargs
+        if not self._context_size:
+            raise ValueError(f"{self.name}: this flow is unconditional (context_size=0), but a "
+                             f"context was given.")
+        context = check_context(context, self._context_size, self.dtype, self.name)
+        bijector_kwargs = dict(kwargs.get("bijector_kwargs", {}), context=context)
+        return dict(kwargs, bijector_kwargs=bijector_kwargs)
+
+    def _with_context_batch(self, sample_shape: Any, kwargs: dict[str, Any]) -> Any:
+        """``sample_shape`` extended by the batch shape of a per-call context.
+
+        (A bound context is part of ``batch_shape``: TFP broadcasts the base to it.)
+        """
+        context = kwargs.get("bijector_kwargs", {}).get("context")
+        if context is None or self._context is not None:
+            return sample_shape
+        sample_shape = ps.reshape(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32), [-1])
+        return ps.concat([sample_shape, ps.shape(context)[:-1]], axis=0)
 
     def _call_log_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
+        kwargs = self._context_kwargs(kwargs)
         with call_scope():
             return super()._call_log_prob(value, name, **kwargs)
 
     def _call_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
+        kwargs = self._context_kwargs(kwargs)
         with call_scope():
             return super()._call_prob(value, name, **kwargs)
 
+    def _call_sample_n(self, sample_shape, seed, **kwargs):
+        kwargs = self._context_kwargs(kwargs)
+        return super()._call_sample_n(self._with_context_batch(sample_shape, kwargs), seed,
+                                      **kwargs)
+
     def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
+        kwargs = self._context_kwargs(kwargs)
         with call_scope():
-            return super()._call_sample_and_log_prob(sample_shape, seed, **kwargs)
+            return super()._call_sample_and_log_prob(
+                self._with_context_batch(sample_shape, kwargs), seed, **kwargs)
+
+    def _batch_shape(self):
+        shape = super()._batch_shape()
+        if self._context is None:
+            return shape
+        return tf.broadcast_static_shape(shape, self._context.shape[:-1])
+
+    def _batch_shape_tensor(self):
+        shape = super()._batch_shape_tensor()
+        if self._context is None:
+            return shape
+        return ps.broadcast_shape(shape, ps.shape(self._context)[:-1])
 
     def copy(self, **override_parameters_kwargs: Any) -> Flow:
         """TFP's ``copy``; an unnamed flow's copy keeps the name the builder showed."""
@@ -76,7 +216,7 @@ class Flow(_TransformedDistribution):
         return copied
 
     def _no_closed_form(self, what: str) -> None:
-        if not self.bijector.is_constant_jacobian:
+        if self._context_size or not self.bijector.is_constant_jacobian:
             raise NotImplementedError(
                 f"{self.name}: the {what} of a flow with non-affine layers has no closed form; "
                 f"estimate it with tfp_flows.estimate_moments(flow) (Monte Carlo, with standard "

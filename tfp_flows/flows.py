@@ -32,7 +32,8 @@ def coupling_flow(
 ) -> tfd.TransformedDistribution:
     """Stacks ``layers`` on a standard normal base: ``x = S(f_L(... f_1(z)))``, ``z ~ N(0, I)``.
 
-    ``layers[0]`` is applied first to the base sample. With ``standardize``, a
+    ``layers[0]`` is applied first to the base sample. Conditional layers make a
+    conditional flow (they must agree on ``context_size``). With ``standardize``, a
     :class:`~tfp_flows.bijectors.Standardize` layer ``S`` comes last, so
     ``fit`` can match the data's mean and scale exactly. The layers are chained
     in a :class:`~tfp_flows.bijectors.FlowChain`, whose cache never returns a
@@ -93,6 +94,8 @@ def _coupling_layers(
     """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``."""
     event_size = check_integer("event_size", event_size, minimum=2)
     num_layers = check_integer("num_layers", num_layers, minimum=1)
+    layer_kwargs["context_size"] = check_integer(
+        "context_size", layer_kwargs["context_size"], minimum=0)
     if seed is not None:
         seed = check_integer("seed", seed, minimum=0)
     layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
@@ -123,6 +126,7 @@ def real_nvp(
     mixing: str | None = "lu",
     standardize: bool = True,
     seed: int | None = 0,
+    context_size: int = 0,
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
@@ -155,6 +159,10 @@ def real_nvp(
         the classic alternating-mask Real NVP.
       standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
       seed: seed of the initialisation (layer ``i`` uses ``seed + i``).
+      context_size: width ``k`` of a context ``c`` (0: unconditional). With
+        ``k > 0`` every coupling's conditioner also reads ``c``, and the flow
+        is a conditional density ``q(x | c)``: ``flow.log_prob(x, context=c)``,
+        ``flow.sample(n, seed=s, context=c)``, ``flow.condition(c)``.
       validate_args: check inputs are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: name of the distribution, of its chain and (as a prefix) of its layers;
@@ -176,8 +184,8 @@ def real_nvp(
     shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
         AffineCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
-        activation=activation, log_scale_bound=log_scale_bound, validate_args=validate_args,
-        dtype=dtype)
+        activation=activation, log_scale_bound=log_scale_bound, context_size=context_size,
+        validate_args=validate_args, dtype=dtype)
     return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
@@ -190,6 +198,7 @@ def nice(
     mixing: str | None = "lu",
     standardize: bool = True,
     seed: int | None = 0,
+    context_size: int = 0,
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
@@ -198,7 +207,8 @@ def nice(
 
     Additive couplings preserve volume, so apart from the ``Standardize`` and
     ``LULinear`` layers (``mixing="lu"``, the default) the density is
-    ``log p(x) = log N(f^{-1}(x); 0, I)``.
+    ``log p(x) = log N(f^{-1}(x); 0, I)``. Arguments as :func:`real_nvp`
+    (without ``log_scale_bound``).
 
     #### Examples
 
@@ -209,5 +219,6 @@ def nice(
     shown = name or unique_name("nice")
     layers = _coupling_layers(
         AdditiveCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
-        activation=activation, validate_args=validate_args, dtype=dtype)
+        activation=activation, context_size=context_size, validate_args=validate_args,
+        dtype=dtype)
     return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)

@@ -7,7 +7,10 @@ be reported. :func:`check_bijector` runs them all in eager mode, in
 tensors (a new tensor for every call, so a bijector cache cannot hide a wrong
 inverse or log-det-Jacobian).
 
-The properties, for a bijector ``f`` acting on vectors (``event_ndims=1``):
+The properties, for a bijector ``f`` acting on events of rank
+``f.forward_min_event_ndims`` (vectors, or images ``[H, W, C]``), and for a
+conditional bijector at a given context ``c`` (every check takes
+``context=c``, shape ``[..., k]``, passed to every call):
 
 ```none
 finite:        f(x), f^{-1}(y), log|det J_f(x)| are finite
@@ -17,6 +20,7 @@ autodiff:      log|det J_f(x)| = log|det(d f(x) / d x)|   (tf.GradientTape.batch
 normalised:    integral of exp(log p(x)) dx = 1            (2-D flows, on a grid)
 gradients:     every trainable variable gets a finite gradient of the NLL
 modes agree:   eager = tf.function = XLA
+no stale cache: results follow the weights and the context, never an earlier call's
 ```
 
 #### Examples
@@ -43,6 +47,9 @@ from tensorflow_probability import distributions as tfd
 __all__ = [
     "MODES",
     "assert_all_variables_get_gradients",
+    "assert_cache_follows_context",
+    "assert_cache_follows_weights",
+    "assert_declared_constant_jacobian",
     "assert_finite",
     "assert_log_det_consistent",
     "assert_log_det_matches_autodiff",
@@ -99,12 +106,22 @@ def _fail_if(error: float, tolerance: float, what: str, mode: str) -> float:
     return error
 
 
+def _kwargs(context: tf.Tensor | None) -> dict[str, tf.Tensor]:
+    return {} if context is None else {"context": context}
+
+
+def _ndims(bijector: tfb.Bijector) -> int:
+    return int(bijector.forward_min_event_ndims)
+
+
 def _identity(t: tf.Tensor) -> tf.Tensor:
     """A new tensor object (cache miss) with the same value, inside or outside a graph."""
     return tf.identity(t)
 
 
-def evaluate(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager") -> dict[str, np.ndarray]:
+def evaluate(
+    bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", context: tf.Tensor | None = None
+) -> dict[str, np.ndarray]:
     """Everything the checks need, from one (compiled) function of fresh tensors.
 
     Returns ``forward``, ``inverse`` (both at ``x``), ``there_and_back`` =
@@ -113,19 +130,23 @@ def evaluate(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager") -> dict[
     no cache keyed by tensor identity can answer.
     """
 
-    def everything(t):
-        y = bijector.forward(t)
-        x_inv = bijector.inverse(_identity(t))
+    nd = _ndims(bijector)
+
+    def everything(t, c):
+        kw = _kwargs(c)
+        y = bijector.forward(t, **kw)
+        x_inv = bijector.inverse(_identity(t), **kw)
         return {
             "forward": y,
             "inverse": x_inv,
-            "there_and_back": bijector.inverse(_identity(y)),
-            "back_and_there": bijector.forward(_identity(x_inv)),
-            "fldj": bijector.forward_log_det_jacobian(_identity(t), 1),
-            "ildj_of_forward": bijector.inverse_log_det_jacobian(_identity(y), 1),
+            "there_and_back": bijector.inverse(_identity(y), **kw),
+            "back_and_there": bijector.forward(_identity(x_inv), **kw),
+            "fldj": bijector.forward_log_det_jacobian(_identity(t), nd, **kw),
+            "ildj_of_forward": bijector.inverse_log_det_jacobian(_identity(y), nd, **kw),
         }
 
-    return {k: np.asarray(v) for k, v in _compile(everything, mode)(_fresh(x)).items()}
+    values = _compile(everything, mode)(_fresh(x), context)
+    return {k: np.asarray(v) for k, v in values.items()}
 
 
 def assert_finite(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", _values=None) -> None:
@@ -158,27 +179,36 @@ def assert_log_det_consistent(
     return _fail_if(error, atol, "fldj(x) = -ildj(f(x))", mode)
 
 
-def assert_log_det_matches_autodiff(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None
-) -> float:
-    """``forward_log_det_jacobian(x)`` equals ``log|det|`` of the autodiff Jacobian.
-
-    Uses ``tf.GradientTape.batch_jacobian`` on ``x`` of shape ``[batch, n]``;
-    run it in float64 for a tight tolerance (default 1e-8; 1e-3 in float32).
-    """
-    atol = (1e-8 if x.dtype == tf.float64 else 1e-3) if atol is None else atol
+def _jacobians(bijector: tfb.Bijector, x: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
+    """Autodiff Jacobians ``[batch, n, n]`` of the flattened event, ``x`` of shape ``[batch, *event]``."""
     x = _fresh(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = bijector.forward(x)
+        y = bijector.forward(x, **_kwargs(context))
+        y = tf.reshape(y, [tf.shape(y)[0], -1])
     jacobian = tape.batch_jacobian(y, x)
-    _, log_abs_det = tf.linalg.slogdet(jacobian)
-    fldj = bijector.forward_log_det_jacobian(_fresh(x), 1)
+    return tf.reshape(jacobian, [tf.shape(y)[0], y.shape[-1], -1])
+
+
+def assert_log_det_matches_autodiff(
+    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
+    context: tf.Tensor | None = None,
+) -> float:
+    """``forward_log_det_jacobian(x)`` equals ``log|det|`` of the autodiff Jacobian.
+
+    Uses ``tf.GradientTape.batch_jacobian`` on ``x`` of shape ``[batch, *event]``
+    (the event flattened); run it in float64 for a tight tolerance (default
+    1e-8; 1e-3 in float32).
+    """
+    atol = (1e-8 if x.dtype == tf.float64 else 1e-3) if atol is None else atol
+    _, log_abs_det = tf.linalg.slogdet(_jacobians(bijector, x, context))
+    fldj = bijector.forward_log_det_jacobian(_fresh(x), _ndims(bijector), **_kwargs(context))
     return _fail_if(_max_abs(fldj, log_abs_det), atol, "log-det vs autodiff Jacobian", "eager")
 
 
 def assert_declared_constant_jacobian(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None
+    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
+    context: tf.Tensor | None = None,
 ) -> float:
     """If ``bijector.is_constant_jacobian``, its autodiff Jacobian *matrix* is the same at every row.
 
@@ -189,16 +219,14 @@ def assert_declared_constant_jacobian(
     if not bijector.is_constant_jacobian:
         return 0.0
     atol = (1e-8 if x.dtype == tf.float64 else 1e-4) if atol is None else atol
-    x = _fresh(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = bijector.forward(x)
-    jacobians = np.asarray(tape.batch_jacobian(y, x))
+    jacobians = np.asarray(_jacobians(bijector, x, context))
     return _fail_if(_max_abs(jacobians, jacobians[:1]), atol,
                     "is_constant_jacobian=True but the Jacobian varies with x", "eager")
 
 
-def assert_cache_follows_weights(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager") -> None:
+def assert_cache_follows_weights(
+    bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", context: tf.Tensor | None = None
+) -> None:
     """After a weight change, results for a tensor seen before equal those for a fresh copy.
 
     Moves every floating variable of ``bijector`` by 0.1 between two calls on
@@ -207,22 +235,48 @@ def assert_cache_follows_weights(bijector: tfb.Bijector, x: tf.Tensor, mode: str
     """
     variables = [v for v in bijector.variables if v.dtype.is_floating]
 
-    def seen_then_moved(t):
+    def seen_then_moved(t, c):
         # TFP holds cached outputs weakly: keep them alive, or there is nothing to go stale
-        kept = (bijector.forward(t), bijector.inverse(t))
+        kept = (bijector.forward(t, **_kwargs(c)), bijector.inverse(t, **_kwargs(c)))
         for variable in variables:
             variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
-        return {"forward": bijector.forward(t), "inverse": bijector.inverse(t),
-                "fldj": bijector.forward_log_det_jacobian(t, 1),
-                "ildj": bijector.inverse_log_det_jacobian(t, 1)}, kept
+        return _all_four(bijector, t, c), kept
 
-    seen, _ = _compile(seen_then_moved, mode)(_fresh(x))
-    fresh = {"forward": bijector.forward(_fresh(x)), "inverse": bijector.inverse(_fresh(x)),
-             "fldj": bijector.forward_log_det_jacobian(_fresh(x), 1),
-             "ildj": bijector.inverse_log_det_jacobian(_fresh(x), 1)}
+    seen, _ = _compile(seen_then_moved, mode)(_fresh(x), context)
+    _compare_with_fresh(bijector, x, context, seen, "a tensor seen before a weight change", mode)
+
+
+def assert_cache_follows_context(
+    bijector: tfb.Bijector, x: tf.Tensor, context: tf.Tensor, mode: str = "eager"
+) -> None:
+    """Results for a tensor seen with one context equal a fresh tensor's under another context.
+
+    Calls the conditional ``bijector`` on ``x`` with ``context``, then on the
+    same tensor with ``context + 1`` (inside one function in the compiled
+    modes), and compares the second results with those of a fresh tensor.
+    """
+
+    def seen_then_other_context(t, c):
+        kept = (bijector.forward(t, context=c), bijector.inverse(t, context=c))
+        return _all_four(bijector, t, c + 1), kept
+
+    seen, _ = _compile(seen_then_other_context, mode)(_fresh(x), context)
+    _compare_with_fresh(bijector, x, context + 1, seen,
+                        "a tensor seen before with another context", mode)
+
+
+def _all_four(bijector: tfb.Bijector, t: tf.Tensor, c: tf.Tensor | None) -> dict[str, tf.Tensor]:
+    nd, kw = _ndims(bijector), _kwargs(c)
+    return {"forward": bijector.forward(t, **kw), "inverse": bijector.inverse(t, **kw),
+            "fldj": bijector.forward_log_det_jacobian(t, nd, **kw),
+            "ildj": bijector.inverse_log_det_jacobian(t, nd, **kw)}
+
+
+def _compare_with_fresh(bijector, x, context, seen, what: str, mode: str) -> None:
+    fresh = {key: _all_four(bijector, _fresh(x), context)[key] for key in seen}
     for key, value in fresh.items():
         _fail_if(_max_abs(seen[key], value), 10 * default_tolerance(x.dtype),
-                 f"{key} of a tensor seen before a weight change (stale cache)", mode)
+                 f"{key} of {what} (stale cache)", mode)
 
 
 def assert_modes_agree(
@@ -242,7 +296,7 @@ def assert_modes_agree(
 
 
 def assert_all_variables_get_gradients(
-    target: tfb.Bijector | tfd.Distribution, x: tf.Tensor
+    target: tfb.Bijector | tfd.Distribution, x: tf.Tensor, context: tf.Tensor | None = None
 ) -> int:
     """Every trainable variable gets a finite, not-``None`` gradient of the NLL at ``x``.
 
@@ -253,13 +307,14 @@ def assert_all_variables_get_gradients(
     variables = target.trainable_variables
     if not variables:
         raise AssertionError(f"{getattr(target, 'name', target)} has no trainable variables")
+    kw = _kwargs(context)
     with tf.GradientTape() as tape:
         if isinstance(target, tfd.Distribution):
-            loss = -tf.reduce_mean(target.log_prob(_fresh(x)))
+            loss = -tf.reduce_mean(target.log_prob(_fresh(x), **kw))
         else:
-            z = target.inverse(_fresh(x))
-            loss = tf.reduce_mean(0.5 * tf.reduce_sum(z**2, axis=-1)
-                                  - target.inverse_log_det_jacobian(_fresh(x), 1))
+            z = target.inverse(_fresh(x), **kw)
+            ildj = target.inverse_log_det_jacobian(_fresh(x), _ndims(target), **kw)
+            loss = 0.5 * tf.reduce_mean(tf.square(z)) - tf.reduce_mean(ildj)
     gradients = tape.gradient(loss, variables)
     for variable, gradient in zip(variables, gradients):
         if gradient is None:
@@ -297,11 +352,14 @@ def check_bijector(
     atol: float | None = None,
     modes: tuple[str, ...] = MODES,
     autodiff_atol: float | None = None,
+    context: tf.Tensor | None = None,
 ) -> dict[str, float]:
-    """Runs every bijector property at ``x`` (shape ``[batch, n]``) in every mode.
+    """Runs every bijector property at ``x`` (shape ``[batch, *event]``) in every mode.
 
     Returns the largest error measured for each property. Perturb a fresh
-    flow's weights first (:func:`perturb_weights`).
+    flow's weights first (:func:`perturb_weights`). A conditional bijector is
+    checked at ``context`` (shape ``[batch, k]``), and its cache against
+    another context.
 
     #### Examples
 
@@ -311,7 +369,7 @@ def check_bijector(
     >>> sorted(check_bijector(layer, tf.random.stateless_normal([8, 2], seed=[1, 2])))
     ['autodiff_log_det', 'constant_jacobian', 'gradients', 'log_det_consistent', 'modes_agree', 'round_trip']
     """
-    values = {mode: evaluate(bijector, x, mode) for mode in modes}
+    values = {mode: evaluate(bijector, x, mode, context) for mode in modes}
     results = {"round_trip": 0.0, "log_det_consistent": 0.0}
     for mode in modes:
         assert_finite(bijector, x, mode, _values=values[mode])
@@ -323,8 +381,13 @@ def check_bijector(
                                       mode=mode, _values=values[mode]))
     results["modes_agree"] = assert_modes_agree(
         bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values)
-    results["autodiff_log_det"] = assert_log_det_matches_autodiff(bijector, x, atol=autodiff_atol)
-    results["constant_jacobian"] = assert_declared_constant_jacobian(bijector, x)
+    results["autodiff_log_det"] = assert_log_det_matches_autodiff(
+        bijector, x, atol=autodiff_atol, context=context)
+    results["constant_jacobian"] = assert_declared_constant_jacobian(bijector, x, context=context)
+    if context is not None:
+        for mode in modes:
+            assert_cache_follows_context(bijector, x, context, mode)
     if bijector.trainable_variables:  # e.g. a fitted normalisation has none
-        results["gradients"] = float(assert_all_variables_get_gradients(bijector, x))
+        results["gradients"] = float(
+            assert_all_variables_get_gradients(bijector, x, context=context))
     return results

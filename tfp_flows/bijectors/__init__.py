@@ -1,7 +1,15 @@
-"""Bijectors of tfp_flows: coupling layers, their masks and conditioners."""
+"""Bijectors of tfp_flows: layers, and the parts they are built from.
 
-from tfp_flows.bijectors.base import VectorBijector
-from tfp_flows.bijectors.chain import FlowChain
+A coupling layer (:mod:`~tfp_flows.bijectors.coupling`) is a mask
+(:mod:`~tfp_flows.bijectors.masks`), a transformer
+(:mod:`~tfp_flows.bijectors.transformers`) and a conditioner
+(:mod:`~tfp_flows.bijectors.conditioners`); every layer is a
+:class:`~tfp_flows.bijectors.base.FlowBijector`.
+"""
+
+from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors.base import FlowBijector, VectorBijector
+from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.linear import LULinear
@@ -12,19 +20,28 @@ from tfp_flows.bijectors.masks import (
     validate_mask,
 )
 from tfp_flows.bijectors.standardize import Standardize
+from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
 
 __all__ = [
     "MLP",
+    "Additive",
     "AdditiveCoupling",
+    "Affine",
     "AffineCoupling",
+    "BijectorTransformer",
     "Coupling",
+    "FlowBijector",
     "FlowChain",
     "LULinear",
     "Standardize",
     "TrackedConditioner",
+    "Transformer",
     "VectorBijector",
     "alternating_mask",
     "checkerboard_mask",
+    "context_size_of",
     "random_mask",
+    "takes_context",
+    "transformers",
     "validate_mask",
 ]

@@ -1,14 +1,23 @@
-"""Base class of the package's bijectors on vectors of a fixed event size.
+"""Base class of the package's bijectors: a fixed event shape, an optional context.
 
-:class:`VectorBijector` gives every subclass the same contract:
+:class:`FlowBijector` gives every subclass the same contract:
 
-- subclasses implement ``_forward_and_ildj(x) -> (y, ildj)`` and
-  ``_inverse_and_ildj(y) -> (x, ildj)``, the value and the log-det-Jacobian in
-  one pass (``ildj`` summed over the event); the :class:`WeightAwareCache`
-  hands the log-det to ``inverse_log_det_jacobian``, so ``log_prob`` runs each
-  layer once;
-- inputs of the wrong event size or dtype raise errors naming what was expected
-  and what came; with ``validate_args=True`` non-finite inputs raise;
+- subclasses implement ``_forward_and_ildj(x, **kwargs) -> (y, ildj)`` and
+  ``_inverse_and_ildj(y, **kwargs) -> (x, ildj)``, the value and the
+  log-det-Jacobian in one pass; both return the *inverse* log-det-Jacobian
+  ``ildj = log|det dx/dy|`` summed over the event (one sign for every hook in
+  the package); the :class:`WeightAwareCache` hands it to
+  ``inverse_log_det_jacobian`` and ``forward_log_det_jacobian``, so ``log_prob``
+  runs each layer once;
+- the event has a fixed shape (``event_shape``, rank >= 1; an int means a
+  vector); inputs of the wrong event shape or dtype raise errors naming what
+  was expected and what came; with ``validate_args=True`` non-finite inputs
+  raise;
+- a *conditional* layer (``context_size = k > 0``) takes ``context=c`` of shape
+  ``[..., k]`` in ``forward``, ``inverse`` and both log-dets, and its hooks
+  receive it as ``context``; a missing context, or a context given to an
+  unconditional layer, raises. Context tensors are part of TFP's cache key, so
+  a result computed with one context is never returned for another;
 - batch shape ``[]`` (the parameters are network weights, not batched);
 - a layer equals only itself (``==`` and ``hash`` by identity): its weights are
   variables, not ``parameters``, and TFP keys its caches by bijector equality,
@@ -20,26 +29,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.cache import WeightAwareCache
-from tfp_flows.checks import check_floating_dtype, check_integer, check_tensor_dtype
+from tfp_flows.checks import (
+    check_context,
+    check_event_shape,
+    check_floating_dtype,
+    check_integer,
+    check_tensor_dtype,
+)
 
-__all__ = ["VectorBijector"]
+__all__ = ["FlowBijector", "VectorBijector"]
 
 
-class VectorBijector(tfb.Bijector):
-    """A ``tfb.Bijector`` on the last axis, of size ``event_size``, with one-pass log-dets.
+class FlowBijector(tfb.Bijector):
+    """A ``tfb.Bijector`` on events of a fixed shape, with one-pass log-dets and a context.
 
-    Subclasses call ``super().__init__(event_size, ...)`` and implement
-    ``_forward_and_ildj`` and ``_inverse_and_ildj``; inputs reach them checked.
+    Subclasses call ``super().__init__(event_shape, ...)`` (an int for vectors)
+    and implement ``_forward_and_ildj`` and ``_inverse_and_ildj``; inputs reach
+    them checked. ``forward_min_event_ndims`` is the rank of ``event_shape``.
 
     #### Examples
 
-    >>> class Double(VectorBijector):
+    >>> class Double(FlowBijector):
     ...     def __init__(self):
     ...         super().__init__(2, parameters={}, name="double", is_constant_jacobian=True)
     ...     def _forward_and_ildj(self, x):
@@ -51,24 +69,27 @@ class VectorBijector(tfb.Bijector):
     >>> Double().forward(tf.zeros([1, 3]))
     Traceback (most recent call last):
     ...
-    ValueError: double: expected inputs with event size 2 in the last dimension, got shape [1, 3] (event size 3).
+    ValueError: double: expected inputs with event shape [2], got shape [1, 3].
     """
 
     _cache = WeightAwareCache(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
 
     def __init__(
         self,
-        event_size: int,
+        event_shape: int | Sequence[int],
         *,
         parameters: dict[str, Any],
         name: str,
         is_constant_jacobian: bool = False,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
+        context_size: int = 0,
     ):
-        self._event_size = check_integer(f"{name}: event_size", event_size, minimum=1)
+        self._event_shape = check_event_shape(event_shape, f"{name}: event_shape")
+        self._event_size = int(np.prod(self._event_shape))
+        self._context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
         super().__init__(
-            forward_min_event_ndims=1,
+            forward_min_event_ndims=len(self._event_shape),
             is_constant_jacobian=is_constant_jacobian,
             validate_args=validate_args,
             dtype=check_floating_dtype(dtype, name),
@@ -77,9 +98,19 @@ class VectorBijector(tfb.Bijector):
         )
 
     @property
+    def event_shape(self) -> tuple[int, ...]:
+        """Shape of the event this bijector acts on (rank >= 1)."""
+        return self._event_shape
+
+    @property
     def event_size(self) -> int:
-        """Size of the (flattened) event this bijector acts on."""
+        """Number of entries of the event (the product of ``event_shape``)."""
         return self._event_size
+
+    @property
+    def context_size(self) -> int:
+        """Width ``k`` of the context ``[..., k]`` it takes (0: unconditional)."""
+        return self._context_size
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
@@ -99,7 +130,7 @@ class VectorBijector(tfb.Bijector):
     def __hash__(self) -> int:
         return id(self)
 
-    def copy(self, **override_parameters_kwargs: Any) -> VectorBijector:
+    def copy(self, **override_parameters_kwargs: Any) -> FlowBijector:
         """A new layer from ``parameters`` that shares this layer's variables (its weights).
 
         Only ``name`` and ``validate_args`` may be overridden: every other
@@ -125,63 +156,95 @@ class VectorBijector(tfb.Bijector):
         check_tensor_dtype(value, self.dtype, self.name, what)
 
     def _check(self, x: tf.Tensor, what: str) -> tf.Tensor:
-        """Checks the event size (statically) and, with ``validate_args``, finiteness."""
-        size = x.shape[-1] if x.shape.rank else None
-        if x.shape.rank == 0 or (size is not None and size != self._event_size):
+        """Checks the event shape (statically) and, with ``validate_args``, finiteness."""
+        rank = len(self._event_shape)
+        trailing = x.shape[-rank:] if x.shape.rank is not None and x.shape.rank >= rank else None
+        if x.shape.rank is not None and (
+                trailing is None or not trailing.is_compatible_with(self._event_shape)):
             raise ValueError(
-                f"{self.name}: expected {what} with event size {self._event_size} in the last "
-                f"dimension, got shape {x.shape.as_list()} (event size {size}).")
+                f"{self.name}: expected {what} with event shape {list(self._event_shape)}, "
+                f"got shape {x.shape.as_list()}.")
         if self.validate_args:
             x = tf.debugging.assert_all_finite(
                 x, f"{self.name}: {what} must be finite (found NaN or inf).")
         return x
 
+    def _checked_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Checks the ``context`` keyword: present iff conditional, dtype and width."""
+        context = kwargs.get("context")
+        if self._context_size == 0:
+            if context is not None:
+                raise ValueError(
+                    f"{self.name}: this layer is unconditional (context_size=0) and takes no "
+                    f"context, got one of shape {np.shape(context)}.")
+            return {k: v for k, v in kwargs.items() if k != "context"}
+        if context is None:
+            raise ValueError(
+                f"{self.name}: this layer is conditional: pass context= of shape "
+                f"[..., {self._context_size}].")
+        context = check_context(context, self._context_size, self.dtype, self.name)
+        return dict(kwargs, context=context)
+
     def _call_forward(self, x, name, **kwargs):
         self._check_dtype(x, "inputs")
-        return super()._call_forward(x, name, **kwargs)
+        return super()._call_forward(x, name, **self._checked_kwargs(kwargs))
 
     def _call_inverse(self, y, name, **kwargs):
         self._check_dtype(y, "outputs")
-        return super()._call_inverse(y, name, **kwargs)
+        return super()._call_inverse(y, name, **self._checked_kwargs(kwargs))
 
     def _call_forward_log_det_jacobian(self, x, event_ndims, name, **kwargs):
         self._check_dtype(x, "inputs")
-        return super()._call_forward_log_det_jacobian(x, event_ndims, name, **kwargs)
+        return super()._call_forward_log_det_jacobian(
+            x, event_ndims, name, **self._checked_kwargs(kwargs))
 
     def _call_inverse_log_det_jacobian(self, y, event_ndims, name, **kwargs):
         self._check_dtype(y, "outputs")
-        return super()._call_inverse_log_det_jacobian(y, event_ndims, name, **kwargs)
+        return super()._call_inverse_log_det_jacobian(
+            y, event_ndims, name, **self._checked_kwargs(kwargs))
 
     # -- one pass for the value and the log-det ---------------------------------------------
 
-    def _forward_and_ildj(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _forward_and_ildj(self, x: tf.Tensor, **kwargs: Any) -> tuple[tf.Tensor, tf.Tensor]:
         raise NotImplementedError
 
-    def _inverse_and_ildj(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _inverse_and_ildj(self, y: tf.Tensor, **kwargs: Any) -> tuple[tf.Tensor, tf.Tensor]:
         raise NotImplementedError
 
-    def _augmented_forward(self, x):
-        y, ildj = self._forward_and_ildj(self._check(x, "inputs"))
+    def _check_context_values(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.validate_args and kwargs.get("context") is not None:
+            return dict(kwargs, context=tf.debugging.assert_all_finite(
+                kwargs["context"], f"{self.name}: the context must be finite (found NaN or inf)."))
+        return kwargs
+
+    def _augmented_forward(self, x, **kwargs):
+        y, ildj = self._forward_and_ildj(
+            self._check(x, "inputs"), **self._check_context_values(kwargs))
         return y, {"ildj": ildj}
 
-    def _augmented_inverse(self, y):
-        x, ildj = self._inverse_and_ildj(self._check(y, "outputs"))
+    def _augmented_inverse(self, y, **kwargs):
+        x, ildj = self._inverse_and_ildj(
+            self._check(y, "outputs"), **self._check_context_values(kwargs))
         return x, {"ildj": ildj}
 
-    def _forward(self, x):
-        return self._augmented_forward(x)[0]
+    def _forward(self, x, **kwargs):
+        return self._augmented_forward(x, **kwargs)[0]
 
-    def _inverse(self, y):
-        return self._augmented_inverse(y)[0]
+    def _inverse(self, y, **kwargs):
+        return self._augmented_inverse(y, **kwargs)[0]
 
-    def _inverse_log_det_jacobian(self, y):
-        attributes = self._cache.inverse_attributes(y)
+    def _inverse_log_det_jacobian(self, y, **kwargs):
+        attributes = self._cache.inverse_attributes(y, **kwargs)
         if "ildj" not in attributes:
-            attributes.update(self._augmented_inverse(y)[1])
+            attributes.update(self._augmented_inverse(y, **kwargs)[1])
         return attributes["ildj"]
 
-    def _forward_log_det_jacobian(self, x):
-        attributes = self._cache.forward_attributes(x)
+    def _forward_log_det_jacobian(self, x, **kwargs):
+        attributes = self._cache.forward_attributes(x, **kwargs)
         if "ildj" not in attributes:
-            attributes.update(self._augmented_forward(x)[1])
+            attributes.update(self._augmented_forward(x, **kwargs)[1])
         return -attributes["ildj"]
+
+
+VectorBijector = FlowBijector
+"""The name of :class:`FlowBijector` before layers carried event shapes (kept for users)."""

@@ -1,8 +1,11 @@
 """Conditioners: the networks that compute a coupling layer's parameters.
 
 A conditioner maps the conditioning part ``x_a`` of an event, shape
-``[batch, n_a]``, to the parameters of the transformed part, shape
-``[batch, k * n_b]``. :class:`MLP` is the default: a multilayer perceptron on
+``[batch, n_a]``, and the context, shape ``[batch, context_size]`` (``None``
+for an unconditional layer), to the parameters of the transformed part, shape
+``[batch, k * n_b]`` in ``k`` blocks of ``n_b`` (block ``j`` holds parameter
+``j`` of every transformed entry; see :mod:`tfp_flows.bijectors.transformers`).
+It is called as ``conditioner(x_a, context)``. :class:`MLP` is the default: a multilayer perceptron on
 plain ``tf.Variable`` s whose last layer starts at zero, so a fresh coupling
 layer is the identity. :class:`TrackedConditioner` adapts any user network — a
 Keras 3 layer or model, a tf_keras layer or model, a ``tf.Module`` or a plain
@@ -93,9 +96,13 @@ class MLP(tf.Module):
     With ``zero_init_output=True`` (the default) the last kernel and bias are
     zero, so the network outputs zeros until it is trained.
 
+    With ``context_size = k > 0`` the first layer reads ``[x_a, context]``
+    (concatenated, width ``n_a + k``).
+
     Args:
       input_size: width of the input ``n_a``.
       output_size: width of the output.
+      context_size: width of the context (0: unconditional).
       hidden_units: widths of the hidden layers.
       activation: name (``"relu"``, ``"tanh"``, ``"gelu"``, ...) or callable.
       zero_init_output: start the last layer at zero.
@@ -107,6 +114,9 @@ class MLP(tf.Module):
 
     >>> net = MLP(2, 4, hidden_units=(16, 16), activation="tanh", seed=1)
     >>> net(tf.zeros([5, 2])).shape
+    TensorShape([5, 4])
+    >>> conditional = MLP(2, 4, context_size=3, seed=1)
+    >>> conditional(tf.zeros([5, 2]), tf.zeros([5, 3])).shape
     TensorShape([5, 4])
     """
 
@@ -120,10 +130,13 @@ class MLP(tf.Module):
         seed: int | None = None,
         dtype: tf.DType = tf.float32,
         name: str = "mlp",
+        context_size: int = 0,
     ):
         super().__init__(name=name)
         self._activation = get_activation(activation)
-        sizes = [int(input_size), *check_hidden_units(hidden_units), int(output_size)]
+        self._sizes = (int(input_size), int(output_size), int(context_size))
+        sizes = [int(input_size) + int(context_size), *check_hidden_units(hidden_units),
+                 int(output_size)]
         rng = np.random.default_rng(seed)
         kernels, biases = [], []
         with self.name_scope:
@@ -139,22 +152,41 @@ class MLP(tf.Module):
         self.kernels = kernels
         self.biases = biases
 
-    def check_sizes(self, input_size: int, output_size: int, owner: str) -> None:
-        """Raises ``ValueError`` unless this MLP maps ``input_size`` to ``output_size`` entries."""
-        sizes = (self.kernels[0].shape[0], self.kernels[-1].shape[1])
-        if sizes != (input_size, output_size):
-            raise ValueError(
-                f"{owner}: the conditioner must map {input_size} inputs to {output_size} "
-                f"outputs, but this MLP maps {sizes[0]} to {sizes[1]}.")
+    def check_sizes(self, input_size: int, output_size: int, owner: str,
+                    context_size: int = 0) -> None:
+        """Raises ``ValueError`` unless this MLP maps these sizes (inputs, outputs, context)."""
+        _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "this MLP")
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        h = x
+    def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
+        h = _with_context(x, context, self._sizes[2], self.name)
         last = len(self.kernels) - 1
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             h = tf.matmul(h, kernel) + bias
             if i < last:
                 h = self._activation(h)
         return h
+
+
+def _check_sizes(built: tuple[int, int, int], needed: tuple[int, int, int], owner: str,
+                 what: str) -> None:
+    if tuple(built) != tuple(needed):
+        raise ValueError(
+            f"{owner}: the conditioner must map {needed[0]} inputs and a context of size "
+            f"{needed[2]} to {needed[1]} outputs, but {what} was built for {built[0]} inputs, "
+            f"a context of size {built[2]} and {built[1]} outputs.")
+
+
+def _with_context(x: tf.Tensor, context: tf.Tensor | None, context_size: int,
+                  owner: str) -> tf.Tensor:
+    """``x`` or ``[x, context]`` (concatenated on the last axis), checked against ``context_size``."""
+    if context_size == 0:
+        if context is not None:
+            raise ValueError(f"{owner}: this conditioner takes no context, got one of shape "
+                             f"{context.shape.as_list()}.")
+        return x
+    if context is None:
+        raise ValueError(f"{owner}: this conditioner needs a context of size {context_size}.")
+    return tf.concat([x, context], axis=-1)
 
 
 def _keras3_variables(network: Any) -> list[tf.Variable]:
@@ -171,17 +203,20 @@ def _keras3_variables(network: Any) -> list[tf.Variable]:
 class TrackedConditioner(tf.Module):
     """Wraps a user network so that its variables are tracked and its output checked.
 
-    The network is called once on zeros of shape ``[1, input_size]`` to build
-    it. Keras 3 layers keep their weights in ``keras.Variable`` objects that
+    The network is called once on zeros of shape ``[3, input_size + context_size]``
+    to build it and check its output. With a context it receives
+    ``[x_a, context]`` concatenated on the last axis. Keras 3 layers keep their weights in ``keras.Variable`` objects that
     ``tf.Module`` does not see; this wrapper stores the underlying
     ``tf.Variable`` s in an attribute, so ``trainable_variables``,
     ``tf.train.Checkpoint`` and ``tf.saved_model.save`` all find them.
 
     Args:
-      network: callable ``[batch, input_size] -> [batch, output_size]`` (or a
-        tuple of tensors whose last sizes add up to ``output_size``).
+      network: callable ``[batch, input_size + context_size] -> [batch, output_size]``
+        (or a tuple of ``k`` tensors of width ``output_size / k``, one per
+        parameter, which are concatenated as the ``k`` blocks).
       input_size: width of the conditioning input.
       output_size: expected width of the output.
+      context_size: width of the context (0: unconditional).
       dtype: expected output dtype.
       name: module name.
 
@@ -201,14 +236,16 @@ class TrackedConditioner(tf.Module):
         output_size: int,
         dtype: tf.DType = tf.float32,
         name: str = "conditioner",
+        context_size: int = 0,
     ):
         super().__init__(name=name)
         if not callable(network):
             raise TypeError(f"a conditioner must be callable, got {type(network).__name__}.")
         self.network = network
-        self._input_size, self._output_size = int(input_size), int(output_size)
+        self._sizes = (int(input_size), int(output_size), int(context_size))
         probe_rows = 3  # a batch that neither broadcasts from nor to the output's
-        probe = self._concat(network(tf.zeros([probe_rows, input_size], dtype=dtype)))
+        probe = self._concat(network(
+            tf.zeros([probe_rows, input_size + context_size], dtype=dtype)))
         if not tf.is_tensor(probe) or probe.dtype != dtype:
             what = probe.dtype.name if tf.is_tensor(probe) else type(probe).__name__
             raise TypeError(
@@ -216,19 +253,18 @@ class TrackedConditioner(tf.Module):
                 f"dtype), got {what}; build the network with dtype={tf.as_dtype(dtype).name}.")
         if probe.shape.as_list() != [probe_rows, output_size]:
             raise ValueError(
-                f"the conditioner must map inputs of shape [batch, {input_size}] to outputs of "
+                f"the conditioner must map inputs of shape [batch, {input_size + context_size}] "
+                f"({input_size} conditioning entries + a context of size {context_size}) to outputs of "
                 f"shape [batch, {output_size}], got shape {probe.shape.as_list()} for "
                 f"{probe_rows} input rows.")
         if not isinstance(network, tf.Module):
             # Keras 3 (or any non-Module) network: track its variables explicitly.
             self.network_variables = _keras3_variables(network)
 
-    def check_sizes(self, input_size: int, output_size: int, owner: str) -> None:
+    def check_sizes(self, input_size: int, output_size: int, owner: str,
+                    context_size: int = 0) -> None:
         """Raises ``ValueError`` unless this conditioner was checked for these sizes."""
-        if (self._input_size, self._output_size) != (input_size, output_size):
-            raise ValueError(
-                f"{owner}: the conditioner must map {input_size} inputs to {output_size} "
-                f"outputs, but it was built for {self._input_size} to {self._output_size}.")
+        _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "it")
 
     @staticmethod
     def _concat(output: Any) -> tf.Tensor:
@@ -236,5 +272,5 @@ class TrackedConditioner(tf.Module):
             return tf.concat(list(output), axis=-1)
         return output
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        return self._concat(self.network(x))
+    def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
+        return self._concat(self.network(_with_context(x, context, self._sizes[2], self.name)))

@@ -1,10 +1,21 @@
-"""Coupling bijectors: Real NVP (affine) and NICE (additive) coupling layers.
+"""Coupling layers: a mask, a transformer and a conditioner.
 
 A coupling layer splits the event ``x`` with a binary mask into a conditioning
 part ``x_a`` (mask 1), passed through unchanged, and a transformed part ``x_b``
-(mask 0), transformed elementwise with parameters computed from ``x_a`` by a
-conditioner network. Its Jacobian is triangular, so the log-determinant is a
-sum over the transformed entries.
+(mask 0), transformed elementwise by a :mod:`transformer
+<tfp_flows.bijectors.transformers>` whose parameters a :mod:`conditioner
+<tfp_flows.bijectors.conditioners>` computes from ``x_a`` (and the context ``c``
+of a conditional layer). The Jacobian is triangular, so the log-determinant
+is a sum over the transformed entries:
+
+```none
+params = conditioner(x_a, c)                   [..., k * n_b] -> [..., n_b, k]
+y_a = x_a,    y_b = tau(x_b; params)
+log|det J(x)| = sum_b log|d tau(x_b; params_b) / d x_b|
+```
+
+Events of any shape: the mask has the event's shape (for example a
+checkerboard over ``[H, W, C]``) and the layer acts on the flattened event.
 
 #### References
 
@@ -22,150 +33,240 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import VectorBijector
+from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
-from tfp_flows.checks import check_floating_dtype, check_positive_float
+from tfp_flows.bijectors.transformers import (
+    Additive,
+    Affine,
+    Transformer,
+    params_from_blocks,
+)
+from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.naming import unique_name
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 
-class Coupling(VectorBijector):
-    """Base class of coupling layers: masking, conditioner, caching and checks.
+Mask = int | Sequence[int] | np.ndarray
+Activation = str | Callable[[tf.Tensor], tf.Tensor]
 
-    Subclasses set ``params_per_entry`` (conditioner outputs per transformed
-    entry) and implement ``_couple(x_b, params) -> (y_b, fldj)`` and
-    ``_uncouple(y_b, params) -> (x_b, ildj)``, where ``fldj`` / ``ildj`` are
-    already summed over the event (shape = batch shape).
+
+def _broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``x`` ``[..., n]`` and ``context`` ``[..., k]`` broadcast to one batch shape."""
+    if x.shape[:-1].is_fully_defined() and x.shape[:-1] == context.shape[:-1]:
+        return x, context
+    batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(context)[:-1])
+    return (tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
+            tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)))
+
+
+def _as_mask(mask: Mask) -> np.ndarray:
+    """An event size (alternating halves) or a user mask, checked."""
+    return alternating_mask(int(mask)) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
+
+
+class Coupling(FlowBijector):
+    """A coupling layer from a mask, a transformer and a conditioner.
+
+    ```none
+    forward:  y_a = x_a,   y_b = tau(x_b; conditioner(x_a, c))
+    inverse:  x_a = y_a,   x_b = tau^{-1}(y_b; conditioner(y_a, c))
+    inverse_log_det_jacobian(y) = sum_b ildj_b        (the transformer's, summed)
+    ```
 
     The conditioner runs once for ``inverse`` plus ``inverse_log_det_jacobian``
     of the same tensor (as ``TransformedDistribution.log_prob`` does), see
-    :class:`~tfp_flows.bijectors.base.VectorBijector`.
-    """
+    :class:`~tfp_flows.bijectors.FlowBijector`. A conditional layer
+    (``context_size = k > 0``) broadcasts the context ``[..., k]`` against the
+    batch of its input.
 
-    params_per_entry: int = 1
+    Args:
+      mask: an event size (alternating halves, see ``alternating_mask``) or a
+        0/1 array of the event's shape (1 = conditioning, 0 = transformed).
+      transformer: a :class:`~tfp_flows.bijectors.transformers.Transformer`
+        (``Affine``, ``Additive``, or any elementwise TFP bijector through
+        ``BijectorTransformer``).
+      conditioner: ``None`` for the default :class:`MLP`, or a network mapping
+        ``[batch, n_a + k]`` (conditioning entries, then the context) to
+        ``[batch, p * n_b]`` (``p = transformer.params_per_entry`` blocks of
+        ``n_b``, or a tuple of ``p`` tensors ``[batch, n_b]``): a Keras 3 or
+        tf_keras layer or model, a ``tf.Module``, or a callable.
+      context_size: width ``k`` of the context (0: unconditional).
+      hidden_units, activation, seed: of the default MLP.
+      validate_args: check inputs and context are finite.
+      dtype: ``tf.float32`` or ``tf.float64``.
+      name: layer name (unique by default, so ``tfb.Chain`` can route kwargs).
+
+    #### Examples
+
+    A coupling layer with a sinh-arcsinh transformer, conditioned on a context:
+
+    >>> import tensorflow as tf
+    >>> from tensorflow_probability import bijectors as tfb
+    >>> from tfp_flows.bijectors.transformers import BijectorTransformer
+    >>> sinh_arcsinh = BijectorTransformer(
+    ...     lambda p: tfb.SinhArcsinh(p[..., 0], tf.nn.softplus(p[..., 1]) + 0.5),
+    ...     params_per_entry=2)
+    >>> layer = Coupling(mask=[1, 0, 0], transformer=sinh_arcsinh, context_size=1, seed=0)
+    >>> x, c = tf.constant([[0.5, -1.0, 2.0]]), tf.constant([[3.0]])
+    >>> y = layer.forward(x, context=c)
+    >>> bool(tf.reduce_all(tf.abs(layer.inverse(y, context=c) - x) < 1e-5))
+    True
+    """
 
     def __init__(
         self,
-        mask: int | Sequence[int] | np.ndarray,
-        conditioner: Callable[[tf.Tensor], Any] | None,
-        hidden_units: Sequence[int],
-        activation: str | Callable[[tf.Tensor], tf.Tensor],
-        seed: int | None,
-        is_constant_jacobian: bool,
-        validate_args: bool,
-        dtype: tf.DType,
-        name: str,
-        parameters: dict[str, Any],
+        mask: Mask,
+        transformer: Transformer,
+        conditioner: Callable[..., Any] | None = None,
+        *,
+        context_size: int = 0,
+        hidden_units: Sequence[int] = (64, 64),
+        activation: Activation = "relu",
+        seed: int | None = None,
+        validate_args: bool = False,
+        dtype: tf.DType = tf.float32,
+        name: str | None = None,
+        is_constant_jacobian: bool = False,
+        parameters: dict[str, Any] | None = None,
     ):
+        parameters = dict(locals()) if parameters is None else parameters
+        name = name or unique_name("coupling")
         dtype = check_floating_dtype(dtype, name)
-        mask = alternating_mask(mask) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
+        context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
+        if not isinstance(transformer, Transformer):
+            raise TypeError(
+                f"{name}: transformer must be a tfp_flows.bijectors.transformers.Transformer "
+                f"(wrap an elementwise TFP bijector in BijectorTransformer), got "
+                f"{type(transformer).__name__}.")
+        mask = _as_mask(mask)
+        flat = mask.reshape(-1)
         self._mask = mask
-        self._conditioning_indices = np.flatnonzero(mask == 1).astype(np.int32)
-        self._transformed_indices = np.flatnonzero(mask == 0).astype(np.int32)
+        self._conditioning_indices = np.flatnonzero(flat == 1).astype(np.int32)
+        self._transformed_indices = np.flatnonzero(flat == 0).astype(np.int32)
         order = np.concatenate([self._conditioning_indices, self._transformed_indices])
         self._merge_indices = np.argsort(order).astype(np.int32)
         # Two contiguous blocks (the alternating masks): slices instead of gathers.
-        self._split_at = int(np.argmax(mask != mask[0]))
-        self._is_two_blocks = bool(np.all(mask[self._split_at:] != mask[0]))
+        self._split_at = int(np.argmax(flat != flat[0]))
+        self._is_two_blocks = bool(np.all(flat[self._split_at:] != flat[0]))
         n_a, n_b = len(self._conditioning_indices), len(self._transformed_indices)
+        outputs = transformer.params_per_entry * n_b
         with tf.name_scope(name):
             if conditioner is None:
                 conditioner = MLP(
-                    n_a, self.params_per_entry * n_b, hidden_units=hidden_units,
-                    activation=activation, seed=seed, dtype=dtype, name="mlp")
+                    n_a, outputs, hidden_units=hidden_units, activation=activation, seed=seed,
+                    dtype=dtype, name="mlp", context_size=context_size)
             elif isinstance(conditioner, (MLP, TrackedConditioner)):
-                conditioner.check_sizes(n_a, self.params_per_entry * n_b, owner=name)
+                conditioner.check_sizes(n_a, outputs, owner=name, context_size=context_size)
             else:
                 conditioner = TrackedConditioner(
-                    conditioner, n_a, self.params_per_entry * n_b, dtype=dtype)
+                    conditioner, n_a, outputs, dtype=dtype, context_size=context_size)
         self._conditioner = conditioner
+        self._transformer = transformer
         parameters = dict(parameters, mask=mask, conditioner=conditioner, name=name)
         super().__init__(
-            len(mask),
+            mask.shape,
             is_constant_jacobian=is_constant_jacobian,
             validate_args=validate_args,
             dtype=dtype,
             parameters=parameters,
             name=name,
+            context_size=context_size,
         )
 
     @property
     def mask(self) -> np.ndarray:
-        """The 0/1 mask: 1 marks conditioning entries, 0 transformed entries."""
+        """The 0/1 mask of the event's shape: 1 marks conditioning entries, 0 transformed."""
         return self._mask
 
     @property
-    def conditioner(self) -> Callable[[tf.Tensor], tf.Tensor]:
-        """The network ``x_a -> params`` (an :class:`MLP` or a :class:`TrackedConditioner`)."""
+    def conditioner(self) -> Callable[..., tf.Tensor]:
+        """The network ``(x_a, context) -> params`` (an :class:`MLP` or a :class:`TrackedConditioner`)."""
         return self._conditioner
+
+    @property
+    def transformer(self) -> Transformer:
+        """The elementwise map of the transformed entries."""
+        return self._transformer
+
+    def copy(self, **override_parameters_kwargs: Any) -> Coupling:
+        copied = super().copy(**override_parameters_kwargs)
+        copied._transformer = self._transformer  # shares its variables, like the conditioner
+        return copied
 
     # -- the coupling mechanics -------------------------------------------------------------
 
-    def _params(self, x_a: tf.Tensor) -> tf.Tensor:
-        """Runs the conditioner on ``x_a`` of any batch shape."""
+    def _params(self, x_a: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
+        """The transformer's parameters ``[..., n_b, k]`` for ``x_a`` of any batch shape."""
         batch_shape = tf.shape(x_a)[:-1]
         flat = tf.reshape(x_a, [-1, x_a.shape[-1]])
-        params = self._conditioner(flat)
-        return tf.reshape(params, tf.concat([batch_shape, [params.shape[-1]]], axis=0))
+        if context is not None:
+            context = tf.reshape(context, [-1, self.context_size])
+        blocks = self._conditioner(flat, context)
+        blocks = tf.reshape(blocks, tf.concat([batch_shape, [blocks.shape[-1]]], axis=0))
+        return params_from_blocks(blocks, self._transformer.params_per_entry)
 
-    def _transform(self, x: tf.Tensor, step) -> tuple[tf.Tensor, tf.Tensor]:
+    def _transform(self, x: tf.Tensor, step: Callable, context: tf.Tensor | None):
         """Splits ``x`` by the mask, applies ``step`` to the transformed part, merges."""
+        rank = len(self.event_shape)
+        if rank > 1:
+            x = tf.reshape(x, tf.concat([tf.shape(x)[:-rank], [self.event_size]], axis=0))
+        if context is not None:
+            x, context = _broadcast_batch(x, context)
         if self._is_two_blocks:
             first, second = x[..., :self._split_at], x[..., self._split_at:]
-            conditioning_first = self._mask[0] == 1
+            conditioning_first = self._mask.reshape(-1)[0] == 1
             x_a, x_b = (first, second) if conditioning_first else (second, first)
-            y_b, ldj = step(x_b, self._params(x_a))
-            return tf.concat([x_a, y_b] if conditioning_first else [y_b, x_a], axis=-1), ldj
-        x_a = tf.gather(x, self._conditioning_indices, axis=-1)
-        x_b = tf.gather(x, self._transformed_indices, axis=-1)
-        y_b, ldj = step(x_b, self._params(x_a))
-        return tf.gather(tf.concat([x_a, y_b], axis=-1), self._merge_indices, axis=-1), ldj
+            y_b, ildj = step(x_b, self._params(x_a, context))
+            y = tf.concat([x_a, y_b] if conditioning_first else [y_b, x_a], axis=-1)
+        else:
+            x_a = tf.gather(x, self._conditioning_indices, axis=-1)
+            x_b = tf.gather(x, self._transformed_indices, axis=-1)
+            y_b, ildj = step(x_b, self._params(x_a, context))
+            y = tf.gather(tf.concat([x_a, y_b], axis=-1), self._merge_indices, axis=-1)
+        if rank > 1:
+            y = tf.reshape(y, tf.concat([tf.shape(y)[:-1], self.event_shape], axis=0))
+        return y, tf.reduce_sum(ildj, axis=-1)
 
-    def _forward_and_ildj(self, x):
-        y, fldj = self._transform(x, self._couple)
-        return y, -fldj
+    def _forward_and_ildj(self, x, context=None):
+        return self._transform(x, self._transformer.forward, context)
 
-    def _inverse_and_ildj(self, y):
-        return self._transform(y, self._uncouple)
-
-    def _couple(self, x_b, params):
-        raise NotImplementedError
-
-    def _uncouple(self, y_b, params):
-        raise NotImplementedError
+    def _inverse_and_ildj(self, y, context=None):
+        return self._transform(y, self._transformer.inverse, context)
 
 
 class AffineCoupling(Coupling):
     """Real NVP affine coupling layer with a bounded log-scale.
 
     With ``x_a`` the entries where ``mask == 1`` and ``x_b`` the others, and
-    ``(t, r) = conditioner(x_a)``:
+    ``(t, r) = conditioner(x_a, c)`` (the :class:`~tfp_flows.bijectors.transformers.Affine`
+    transformer):
 
     ```none
-    s(x_a)  = c * tanh(r)                      (bounded log-scale, c learned per entry)
+    s(x_a)  = b * tanh(r)                      (bounded log-scale, b learned per entry)
     forward:  y_a = x_a,   y_b = x_b * exp(s(x_a)) + t(x_a)
     inverse:  x_a = y_a,   x_b = (y_b - t(y_a)) * exp(-s(y_a))
     forward_log_det_jacobian(x) =  sum_b s(x_a)
     inverse_log_det_jacobian(y) = -sum_b s(y_a)
     ```
 
-    The bound ``c`` (``log_scale_bound``, one trainable value per transformed
-    entry, started at ``log_scale_bound`` ) keeps every layer's scale within
-    ``[exp(-|c|), exp(|c|)]``, so inputs of magnitude 1e4 still give finite
+    The bound ``b`` (``log_scale_bound``, one trainable value per transformed
+    entry, started at ``log_scale_bound``) keeps every layer's scale within
+    ``[exp(-|b|), exp(|b|)]``, so inputs of magnitude 1e4 still give finite
     outputs and log-densities. The default conditioner is an :class:`MLP` whose
     last layer starts at zero: a fresh layer is the identity.
 
     Args:
       mask: an event size (alternating halves, see ``alternating_mask``) or a
-        0/1 mask over the event (1 = conditioning, 0 = transformed).
+        0/1 mask of the event's shape (1 = conditioning, 0 = transformed).
       conditioner: ``None`` for the default MLP, or a network mapping
-        ``[batch, n_a] -> [batch, 2 * n_b]`` (shift first, raw log-scale
-        second; or a tuple ``(shift, raw_log_scale)``): a Keras 3 layer or
-        model, a tf_keras layer or model, a ``tf.Module``, or a callable.
+        ``[batch, n_a + context_size] -> [batch, 2 * n_b]`` (shift first, raw
+        log-scale second; or a tuple ``(shift, raw_log_scale)``): a Keras 3 layer
+        or model, a tf_keras layer or model, a ``tf.Module``, or a callable.
+      context_size: width of the context of a conditional layer (0: unconditional).
       hidden_units: hidden widths of the default MLP.
       activation: activation of the default MLP.
-      log_scale_bound: initial value of the learned bound ``c``.
+      log_scale_bound: initial value of the learned bound ``b``.
       seed: seed of the default MLP's initialisation.
       validate_args: check inputs are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
@@ -190,15 +291,14 @@ class AffineCoupling(Coupling):
          using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
     """
 
-    params_per_entry = 2
-
     def __init__(
         self,
-        mask: int | Sequence[int] | np.ndarray,
-        conditioner: Callable[[tf.Tensor], Any] | None = None,
+        mask: Mask,
+        conditioner: Callable[..., Any] | None = None,
         *,
+        context_size: int = 0,
         hidden_units: Sequence[int] = (64, 64),
-        activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu",
+        activation: Activation = "relu",
         log_scale_bound: float = 2.0,
         seed: int | None = None,
         validate_args: bool = False,
@@ -207,33 +307,27 @@ class AffineCoupling(Coupling):
     ):
         parameters = dict(locals())
         name = name or unique_name("affine_coupling")
-        check_positive_float(f"{name}: log_scale_bound", log_scale_bound)
+        dtype = check_floating_dtype(dtype, name)
+        num_transformed = int(np.sum(_as_mask(mask) == 0))
+        with tf.name_scope(name):
+            transformer = Affine(num_transformed, log_scale_bound, dtype=dtype,
+                                 name=f"{name}_affine")
         super().__init__(
-            mask, conditioner, hidden_units, activation, seed,
-            is_constant_jacobian=False, validate_args=validate_args, dtype=dtype,
-            name=name, parameters=parameters)
-        with tf.name_scope(self.name):
-            self.log_scale_bound = tf.Variable(
-                tf.fill([len(self._transformed_indices)], tf.cast(log_scale_bound, self.dtype)),
-                name="log_scale_bound")
+            mask, transformer, conditioner, context_size=context_size,
+            hidden_units=hidden_units, activation=activation, seed=seed,
+            validate_args=validate_args, dtype=dtype, name=name, parameters=parameters)
 
-    def _shift_and_log_scale(self, params):
-        shift, raw = tf.split(params, 2, axis=-1)
-        return shift, self.log_scale_bound * tf.math.tanh(raw)
-
-    def _couple(self, x_b, params):
-        shift, log_scale = self._shift_and_log_scale(params)
-        return x_b * tf.exp(log_scale) + shift, tf.reduce_sum(log_scale, axis=-1)
-
-    def _uncouple(self, y_b, params):
-        shift, log_scale = self._shift_and_log_scale(params)
-        return (y_b - shift) * tf.exp(-log_scale), -tf.reduce_sum(log_scale, axis=-1)
+    @property
+    def log_scale_bound(self) -> tf.Variable:
+        """The learned bounds ``b`` of the log-scales, one per transformed entry."""
+        return self._transformer.log_scale_bound
 
 
 class AdditiveCoupling(Coupling):
     """NICE additive coupling layer: volume preserving.
 
-    With ``t = conditioner(x_a)``:
+    With ``t = conditioner(x_a, c)`` (the :class:`~tfp_flows.bijectors.transformers.Additive`
+    transformer):
 
     ```none
     forward:  y_a = x_a,   y_b = x_b + t(x_a)
@@ -247,7 +341,7 @@ class AdditiveCoupling(Coupling):
     not apply; estimate moments with :func:`tfp_flows.estimate_moments`.
 
     Args: as :class:`AffineCoupling`, but the conditioner maps
-    ``[batch, n_a] -> [batch, n_b]`` and there is no log-scale.
+    ``[batch, n_a + context_size] -> [batch, n_b]`` and there is no log-scale.
 
     #### Examples
 
@@ -264,15 +358,14 @@ class AdditiveCoupling(Coupling):
          Independent Components Estimation. https://arxiv.org/abs/1410.8516
     """
 
-    params_per_entry = 1
-
     def __init__(
         self,
-        mask: int | Sequence[int] | np.ndarray,
-        conditioner: Callable[[tf.Tensor], Any] | None = None,
+        mask: Mask,
+        conditioner: Callable[..., Any] | None = None,
         *,
+        context_size: int = 0,
         hidden_units: Sequence[int] = (64, 64),
-        activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu",
+        activation: Activation = "relu",
         seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
@@ -281,12 +374,6 @@ class AdditiveCoupling(Coupling):
         parameters = dict(locals())
         name = name or unique_name("additive_coupling")
         super().__init__(
-            mask, conditioner, hidden_units, activation, seed,
-            is_constant_jacobian=False, validate_args=validate_args, dtype=dtype,
-            name=name, parameters=parameters)
-
-    def _couple(self, x_b, params):
-        return x_b + params, tf.zeros(tf.shape(x_b)[:-1], dtype=x_b.dtype)
-
-    def _uncouple(self, y_b, params):
-        return y_b - params, tf.zeros(tf.shape(y_b)[:-1], dtype=y_b.dtype)
+            mask, Additive(name=f"{name}_additive"), conditioner, context_size=context_size,
+            hidden_units=hidden_units, activation=activation, seed=seed,
+            validate_args=validate_args, dtype=dtype, name=name, parameters=parameters)

@@ -3,8 +3,9 @@
 A coupling layer reads the entries where ``mask == 1`` (the conditioning part
 ``x_a``, passed through unchanged) and transforms the entries where
 ``mask == 0`` (the transformed part ``x_b``) with parameters computed from
-``x_a``. Every helper returns a 1-D ``numpy`` array of 0/1 ``int32`` over the
-flattened event, checked by :func:`validate_mask`.
+``x_a``. Every helper returns a ``numpy`` array of 0/1 ``int32`` of the
+event's shape (1-D for vectors, ``[H, W, C]`` for images), checked by
+:func:`validate_mask`.
 
 #### Examples
 
@@ -13,7 +14,8 @@ array([1, 1, 0, 0, 0], dtype=int32)
 >>> alternating_mask(5, flip=True)
 array([0, 0, 1, 1, 1], dtype=int32)
 >>> checkerboard_mask((2, 2))
-array([1, 0, 0, 1], dtype=int32)
+array([[1, 0],
+       [0, 1]], dtype=int32)
 """
 
 from __future__ import annotations
@@ -31,15 +33,15 @@ __all__ = [
 
 
 def validate_mask(mask: Sequence[int] | np.ndarray, event_size: int | None = None) -> np.ndarray:
-    """Checks a user mask and returns it as a 1-D ``int32`` array of 0/1.
+    """Checks a user mask and returns it as an ``int32`` array of 0/1 of the event's shape.
 
-    A valid mask is one-dimensional, holds only 0 and 1, has at least one
-    conditioning entry (1) and at least one transformed entry (0), and, when
-    ``event_size`` is given, has exactly that length.
+    A valid mask has rank >= 1 (the event's shape), holds only 0 and 1, has at
+    least one conditioning entry (1) and at least one transformed entry (0),
+    and, when ``event_size`` is given, has exactly that many entries.
 
     Args:
-      mask: sequence of 0/1 (booleans are accepted).
-      event_size: expected length, or ``None`` to accept any length ``>= 2``.
+      mask: (nested) sequence or array of 0/1 (booleans are accepted).
+      event_size: expected number of entries, or ``None`` to accept any ``>= 2``.
 
     Returns:
       The mask as ``np.ndarray`` of ``int32``.
@@ -57,16 +59,16 @@ def validate_mask(mask: Sequence[int] | np.ndarray, event_size: int | None = Non
     ValueError: mask [1 1] has no transformed entries (0); a coupling layer needs at least one.
     """
     array = np.asarray(mask)
-    if array.ndim != 1:
-        raise ValueError(f"mask must be one-dimensional over the event, got shape {array.shape}.")
+    if array.ndim == 0:
+        raise ValueError(f"mask must have the event's shape (rank >= 1), got the scalar {array}.")
     if array.dtype == bool:
         array = array.astype(np.int32)
     if not np.all((array == 0) | (array == 1)):
         raise ValueError(f"mask must hold only 0 and 1, got {array}.")
     array = array.astype(np.int32)
-    if event_size is not None and array.shape[0] != event_size:
+    if event_size is not None and array.size != event_size:
         raise ValueError(
-            f"mask has length {array.shape[0]} but the event size is {event_size}.")
+            f"mask has {array.size} entries but the event size is {event_size}.")
     if not np.any(array == 1):
         raise ValueError(
             f"mask {array} has no conditioning entries (1); a coupling layer needs at least one.")
@@ -95,17 +97,17 @@ def alternating_mask(event_size: int, flip: bool = False) -> np.ndarray:
 
 
 def checkerboard_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
-    """Checkerboard over an image-shaped event, flattened in row-major order.
+    """Checkerboard over an image-shaped event ``[H, W, ...]``, of that shape.
 
     Entry ``(i, j, ...)`` conditions when ``(i + j) % 2 == 0`` (every channel of
-    a pixel shares its colour). The flow sees the flattened event of size
-    ``prod(shape)``.
+    a pixel shares its colour).
 
     #### Examples
 
     >>> checkerboard_mask((2, 3))
-    array([1, 0, 1, 0, 1, 0], dtype=int32)
-    >>> checkerboard_mask((2, 2, 2), flip=True)
+    array([[1, 0, 1],
+           [0, 1, 0]], dtype=int32)
+    >>> checkerboard_mask((2, 2, 2), flip=True).reshape(-1)
     array([0, 0, 1, 1, 1, 1, 0, 0], dtype=int32)
     """
     shape = tuple(int(s) for s in shape)
@@ -113,8 +115,7 @@ def checkerboard_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
         raise ValueError(f"checkerboard_mask needs an image shape (height, width[, ...]), got {shape}.")
     rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     board = ((rows + cols) % 2 == 0).astype(np.int32)
-    board = np.broadcast_to(board.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape)
-    mask = board.reshape(-1)
+    mask = np.broadcast_to(board.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape)
     return validate_mask(1 - mask if flip else mask)
 
 
