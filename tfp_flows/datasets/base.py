@@ -180,8 +180,8 @@ class ConditionalTarget(tfd.Distribution):
     TensorShape([4, 3, 2])
     """
 
-    event_size: ClassVar[int] = 2
-    context_size: ClassVar[int] = 1
+    event_size: int = 2
+    context_size: int = 1
 
     def __init__(self, *, dtype: Any, parameters: dict[str, Any], name: str) -> None:
         dtype = tf.as_dtype(dtype)
