@@ -6,7 +6,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import doctest  # noqa: E402
 import functools  # noqa: E402
+import importlib  # noqa: E402
 import math  # noqa: E402
+import pkgutil  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -517,8 +519,16 @@ def test_pinwheel_is_volume_preserving_swirl_of_a_mixture():
 
 
 def test_docstring_examples():
-    result = doctest.testmod(
-        datasets, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
-    )
-    assert result.attempted > 10
-    assert result.failed == 0
+    # The package and each of its modules (one per target family).
+    modules = [datasets] + [
+        importlib.import_module(f"{datasets.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(datasets.__path__)
+    ]
+    attempted = 0
+    for module in modules:
+        result = doctest.testmod(
+            module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+        )
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted > 10
