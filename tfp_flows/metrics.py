@@ -23,8 +23,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import tensorflow as tf
 from tensorflow_probability import distributions as tfd
+
+from tfp_flows.evaluation import batched_log_prob
 
 __all__ = ["Estimate", "kl_gap", "nll"]
 
@@ -39,14 +40,12 @@ class Estimate(NamedTuple):
         return f"{self.mean:.4f} ± {self.stderr:.4f}"
 
 
-def _log_prob(distribution: tfd.Distribution, x: Any, batch_size: int) -> np.ndarray:
-    x = tf.convert_to_tensor(x, dtype=distribution.dtype)
-    parts = [distribution.log_prob(x[i:i + batch_size]) for i in range(0, int(x.shape[0]), batch_size)]
-    return np.concatenate([np.asarray(p, np.float64) for p in parts])
-
-
-def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536) -> float:
+def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
+        context: Any = None) -> float:
     """Mean negative log-likelihood of the rows of ``x`` under ``distribution``, in nats.
+
+    ``-(1/n) sum_i log q(x_i | c_i)`` with a ``context`` (``[n, context_size]``,
+    or one row broadcast to all); see :func:`tfp_flows.evaluation.batched_log_prob`.
 
     #### Examples
 
@@ -54,7 +53,8 @@ def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536) -> floa
     >>> round(nll(tfp.distributions.MultivariateNormalDiag([0.0, 0.0]), [[0.0, 0.0]]), 4)
     1.8379
     """
-    return float(-np.mean(_log_prob(distribution, x, batch_size)))
+    return float(-np.mean(batched_log_prob(distribution, x, context=context,
+                                           batch_size=batch_size)))
 
 
 def kl_gap(
@@ -66,5 +66,6 @@ def kl_gap(
 ) -> Estimate:
     """``KL(target || distribution)`` on ``n`` fresh target samples, with its standard error."""
     x = target.sample(n, seed=seed)
-    diff = _log_prob(target, x, batch_size) - _log_prob(distribution, x, batch_size)
+    diff = (batched_log_prob(target, x, batch_size=batch_size)
+            - batched_log_prob(distribution, x, batch_size=batch_size))
     return Estimate(float(np.mean(diff)), float(np.std(diff) / np.sqrt(n)))
