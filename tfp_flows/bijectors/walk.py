@@ -46,10 +46,11 @@ from tensorflow_probability import distributions as tfd
 
 __all__ = ["Layer", "as_bijector", "flatten", "walk"]
 
-# ``tfb.Chain(...)`` returns an instance of the private base class ``_Chain`` (not of
-# ``tfb.Chain``) when its bijectors are not composite tensors, e.g. Keras-backed layers;
-# ``FlowChain`` extends ``_Chain``.
+# ``tfb.Chain(...)`` and ``tfb.Invert(...)`` return instances of the private base classes
+# ``_Chain`` / ``_Invert`` (not of ``tfb.Chain`` / ``tfb.Invert``) when their bijectors are not
+# composite tensors, e.g. a flow's layers; ``FlowChain`` extends ``_Chain``.
 CHAIN_TYPES = tuple(c for c in tfb.Chain.__mro__ if c.__name__ in ("Chain", "_Chain"))
+INVERT_TYPES = tuple(c for c in tfb.Invert.__mro__ if c.__name__ in ("Invert", "_Invert"))
 
 
 class Layer(NamedTuple):
@@ -92,7 +93,7 @@ def walk(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> list[Layer]:
 
 
 def _walk(bijector: tfb.Bijector, inverted: bool) -> list[Layer]:
-    if isinstance(bijector, tfb.Invert):
+    if isinstance(bijector, INVERT_TYPES):
         return _walk(bijector.bijector, not inverted)
     if isinstance(bijector, CHAIN_TYPES):
         forward_order = list(reversed(list(bijector.bijectors)))
