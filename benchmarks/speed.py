@@ -17,7 +17,7 @@ Ours is ``tff.real_nvp(d, mixing=None, standardize=False, activation="relu")``
 (the same architecture) and, as a second row, ``tff.real_nvp(d)`` (defaults:
 gelu, an LU linear layer after every coupling, a Standardize layer). Training throughput
 is the steady state of the compiled chunk that ``tff.fit`` runs
-(``tfp_flows.training._make_train_chunk``: 100 optimizer steps per XLA call in
+(``tfp_flows.training.make_train_chunk``: 100 optimizer steps per XLA call in
 a ``tf.while_loop``, fit's default optimizer, batches gathered from the data
 inside the call); a separate table times whole ``tff.fit`` calls.
 
@@ -46,11 +46,12 @@ import tensorflow_probability as tfp  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
 from tfp_flows import training  # noqa: E402
+from tfp_flows.training import fitting  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 HIDDEN = 64
 N_DATA = 100_000
-ORIGINAL_MAKE_TRAIN_CHUNK = training._make_train_chunk
+ORIGINAL_MAKE_TRAIN_CHUNK = training.make_train_chunk
 
 
 # -- machine, memory -----------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def count_lu_layers(flow) -> int:
 # -- trainers ----------------------------------------------------------------------------------------
 
 class OursTrainer:
-    """fit's compiled chunk (``_make_train_chunk``) with fit's default optimizer."""
+    """fit's compiled chunk (``make_train_chunk``) with fit's default optimizer."""
 
     max_steps = 100  # fit's steps_per_execution
 
@@ -255,7 +256,7 @@ class OursTrainer:
         for layer in training.find_standardize_layers(flow.bijector):
             layer.adapt(data)
         optimizer = optimizer or training.default_optimizer(10**7)
-        optimizer = training._build_optimizer(optimizer, variables)
+        optimizer = training.build_optimizer(optimizer, variables)
         source = tf.constant(data)
         self.chunk = ORIGINAL_MAKE_TRAIN_CHUNK(
             flow, optimizer, variables, lambda rows: tf.gather(source, rows), jit)
@@ -359,7 +360,7 @@ def section_training(args, matmul: Matmul, results: dict) -> None:
     data = make_data(d)
     print("\n## Training throughput (event size 2, 8 layers, hidden 64-64)\n")
     print("Steady state, first call (trace + XLA compile) excluded. Ours: fit's compiled chunk "
-          f"(`_make_train_chunk`, up to 100 steps per call, fit's default Adam with clipnorm=1). "
+          f"(`make_train_chunk`, up to 100 steps per call, fit's default Adam with clipnorm=1). "
           "TFP: one `tf.function(jit_compile=True)` Adam step per Python call. "
           f"Median over {args.reps} interleaved repetitions of ~{args.chunk_seconds:.2f} s each; "
           "the matmul reference (2048^3, jit) is interleaved with them.\n")
@@ -542,7 +543,7 @@ def section_fit(args, results: dict) -> None:
 
         return timed
 
-    training._make_train_chunk = timed_make
+    fitting.make_train_chunk = timed_make  # what fit calls
     try:
         for name in args.fit_flows:
             for batch_size, steps in zip(args.train_batches, args.fit_steps):
@@ -563,7 +564,7 @@ def section_fit(args, results: dict) -> None:
                 print(f"| {name} | {batch_size} | {steps} | {wall:.1f} | {calls[0][1] - calls[0][0]:.1f} "
                       f"| {steady:,.0f} | {1e3 * between:.1f} | {ref_rate:,.0f} |")
     finally:
-        training._make_train_chunk = ORIGINAL_MAKE_TRAIN_CHUNK
+        fitting.make_train_chunk = ORIGINAL_MAKE_TRAIN_CHUNK
 
 
 def section_scaling(args, results: dict) -> None:

@@ -63,13 +63,13 @@ def test_keras3_optimizer_with_a_learning_rate_schedule():
 
 def test_training_step_is_traced_once_including_a_short_last_chunk(monkeypatch):
     traces = []
-    original = training._nll
+    original = training.MaximumLikelihood.__call__
 
-    def counting(distribution, x):
+    def counting(self, distribution, batch):
         traces.append(1)
-        return original(distribution, x)
+        return original(self, distribution, batch)
 
-    monkeypatch.setattr(training, "_nll", counting)
+    monkeypatch.setattr(training.MaximumLikelihood, "__call__", counting)
     tff.fit(_flow(), _banana_data(), steps=350, steps_per_execution=100, progress=False)
     assert len(traces) == 1
 

@@ -19,13 +19,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bijectors", "checkpoints", "datasets", "flow", "flows", "keras_model", "metrics", "moments",
-    "plotting", "standard_normal", "testing", "training", "trajectory",
+    "bijectors", "checkpoints", "datasets", "evaluation", "flow", "flows", "keras_model", "metrics",
+    "moments", "plotting", "seeds", "standard_normal", "testing", "training", "trajectory",
 )
 _NAMES = {
     "Flow": "flow",
     "FlowModel": "keras_model",
-    "History": "checkpoints",
+    "History": "training",
     "MomentEstimates": "moments",
     "NonFiniteLossError": "training",
     "StandardNormal": "standard_normal",

@@ -12,7 +12,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_data", "check_dataset", "dataset_rows"]
+__all__ = [
+    "ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_context", "check_context_spec", "check_data",
+    "check_dataset", "dataset_rows",
+]
 
 ADAPT_MAX_ROWS = 100_000  # rows that fit a Standardize layer: from a target or a dataset's start
 ADAPT_MAX_BATCHES = 100
@@ -83,6 +86,68 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
             f"{np.finfo(cast.dtype).max:.3g}), got {array[row]}; rescale the data or build the "
             f"flow with dtype=tf.float64 ({int(bad.sum())} such rows).")
     return cast
+
+
+def check_context(context: Any, rows: int, dtype: tf.DType, what: str = "context",
+                  context_size: int | None = None) -> np.ndarray:
+    """Returns ``context`` as a ``[rows, context_size]`` array of ``dtype`` after checking it.
+
+    The context of a conditional flow is checked like the data (see
+    :func:`check_data`: dense, real, finite, within ``dtype``), and must be 2-D
+    with one row per data row (and ``context_size`` columns, when given).
+
+    #### Examples
+
+    >>> check_context(np.zeros([5, 1]), rows=4, dtype=tf.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: context must have one row per data row: expected 4 rows, got 5 (shape (5, 1)).
+    >>> check_context(np.zeros([4]), rows=4, dtype=tf.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: context must have shape [n, context_size], got an array of shape (4,); a single context column is context[:, None].
+    """
+    if isinstance(context, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
+        raise TypeError(f"{what} must be a dense [n, context_size] array of real numbers, got a "
+                        f"{type(context).__name__}.")
+    try:
+        array = np.asarray(context)
+    except ValueError as error:
+        raise ValueError(f"{what} must be a [n, context_size] array, got a nested sequence of "
+                         f"unequal lengths ({error}).") from None
+    if array.ndim != 2:
+        hint = "; a single context column is context[:, None]" if array.ndim == 1 else ""
+        raise ValueError(f"{what} must have shape [n, context_size], got an array of shape "
+                         f"{array.shape}{hint}.")
+    if context_size is not None and array.shape[1] != context_size:
+        raise ValueError(f"{what} has {array.shape[1]} columns but the flow's context size is "
+                         f"{context_size} (shape {array.shape}).")
+    if array.shape[0] != rows:
+        raise ValueError(f"{what} must have one row per data row: expected {rows} rows, got "
+                         f"{array.shape[0]} (shape {array.shape}).")
+    return check_data(array, array.shape[1], dtype, what)
+
+
+def check_context_spec(spec: Any, what: str = "data") -> None:
+    """Checks the context part of a dataset's ``(x, context)`` elements: dense ``[batch, k]`` reals.
+
+    #### Examples
+
+    >>> check_context_spec(tf.TensorSpec([None], tf.float32))
+    Traceback (most recent call last):
+    ...
+    ValueError: data must yield (x, context) with context of shape [batch, context_size], got context elements of shape (None,).
+    """
+    if not isinstance(spec, tf.TensorSpec):
+        raise TypeError(f"{what} must yield (x, context) with a dense context tensor, got context "
+                        f"elements of type {type(spec).__name__}.")
+    if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
+        raise TypeError(f"{what} must yield (x, context) with a real-valued context, got dtype "
+                        f"{spec.dtype.name}.")
+    if spec.shape.rank is not None and spec.shape.rank != 2:
+        raise ValueError(f"{what} must yield (x, context) with context of shape [batch, "
+                         f"context_size], got context elements of shape "
+                         f"{tuple(spec.shape.as_list())}.")
 
 
 def check_dataset(dataset: tf.data.Dataset, event_size: int, what: str = "data") -> None:

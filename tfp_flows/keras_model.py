@@ -1,7 +1,8 @@
 """``FlowModel``: a Keras 3 ``Model`` that trains a flow by maximum likelihood.
 
 ```none
-loss = -(1/B) sum_i log q(x_i)        (nats; the flow's negative log-likelihood)
+loss = -(1/B) sum_i log q(x_i)             (nats; the flow's negative log-likelihood)
+loss = -(1/B) sum_i log q(x_i | c_i)       (a conditional flow, with a context c)
 ```
 
 It makes Keras's whole training surface work for a TFP distribution: ``compile``
@@ -19,6 +20,12 @@ their element spec; an infinite dataset needs ``steps_per_epoch``), and a
 guard in ``train_step`` stops training with
 :class:`~tfp_flows.NonFiniteLossError` at the first non-finite step, keeping
 the last good weights and optimizer state.
+A conditional flow's context goes where Keras puts a model's second input or
+its targets -- ``FlowModel`` has no targets, so a ``y`` *is* the context:
+``model.fit((x, c))``, ``model.fit(x, c)``, a ``tf.data.Dataset`` of ``(x, c)``
+batches, ``validation_data=(x_val, c_val)``, ``model.evaluate(x, c)`` and
+``model.predict((x, c))``. ``c`` has shape ``[n, context_size]``, one row per
+row of ``x``; without one, ``log_prob`` is called with no ``context`` keyword.
 tf_keras (Keras 2) users train with :func:`tfp_flows.fit`, which takes tf_keras
 optimizers, or write the same four-line ``train_step`` in a ``tf_keras.Model``.
 
@@ -53,8 +60,19 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.checks import check_integer, check_number
-from tfp_flows.data_checks import check_data, check_dataset, dataset_rows
-from tfp_flows.training import NonFiniteLossError, _adapt, _all_finite, _optimizer_variables
+from tfp_flows.data_checks import (
+    check_context,
+    check_context_spec,
+    check_data,
+    check_dataset,
+    dataset_rows,
+)
+from tfp_flows.evaluation import check_takes_context, log_prob
+from tfp_flows.training.losses import MaximumLikelihood
+from tfp_flows.training.optimizers import optimizer_variables
+from tfp_flows.training.sources import Batch
+from tfp_flows.training.standardization import adapt_standardize
+from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
 __all__ = ["FlowModel"]
 
@@ -65,6 +83,9 @@ _INTEGER_FIT_ARGUMENTS = {"batch_size": 1, "epochs": 1, "initial_epoch": 0, "ste
 
 class FlowModel(keras.Model):
     """Keras 3 model around a flow: ``call(x) = log_prob(x)``, loss = mean NLL.
+
+    ``call((x, c)) = log_prob(x, context=c)`` for a conditional flow; see the
+    module docstring for where Keras's methods take the context.
 
     Training stops with :class:`~tfp_flows.NonFiniteLossError` at the first
     step whose loss, gradients or updated state (weights, optimizer moments)
@@ -88,6 +109,7 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_guarded", [])  # (variable, backup) pairs, set by compile
         object.__setattr__(self, "_bad_step", tf.Variable(-1, dtype=tf.int64, trainable=False))
         object.__setattr__(self, "_bad_loss", tf.Variable(0.0, dtype=tf.float64, trainable=False))
+        object.__setattr__(self, "_loss", MaximumLikelihood())
         self._adapt_on_fit = adapt
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -96,8 +118,9 @@ class FlowModel(keras.Model):
     def metrics(self) -> list:
         return [self.loss_tracker]
 
-    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        return self.distribution.log_prob(x)
+    def call(self, x: Any, training: bool = False) -> tf.Tensor:
+        x, context = _pair(x)
+        return log_prob(self.distribution, x, context)
 
     def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:
         """``keras.Model.compile``; also builds the optimizer for the flow's variables."""
@@ -105,17 +128,19 @@ class FlowModel(keras.Model):
             check_integer("steps_per_execution", kwargs["steps_per_execution"])
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self._flow_variables)
-        state = self._flow_variables + _optimizer_variables(self.optimizer)
+        state = self._flow_variables + optimizer_variables(self.optimizer)
         object.__setattr__(self, "_guarded", [
             (v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state])
 
     @staticmethod
-    def _x(data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return x
+    def _batch(data: Any) -> Batch:
+        """Keras's ``(x,)``, ``(x, c)`` or ``((x, c),)`` as a :class:`Batch` (a ``y`` is the context)."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, context = _pair(x)
+        return Batch(x, y if context is None else context)
 
     def train_step(self, data):
-        """One guarded optimizer step; a step that makes anything non-finite is undone.
+        """One guarded optimizer step (:func:`~tfp_flows.training.step.gradient_step`); a step that makes anything non-finite is undone.
 
         ```none
         step s from state W: loss(W), grad(W) finite  ->  backup <- W;  W <- update(W)
@@ -126,21 +151,21 @@ class FlowModel(keras.Model):
         the optimizer's moments and step counter), so a state that an update
         made finite but useless (a NaN loss next) is not kept either.
         """
-        x = self._x(data)
+        batch = self._batch(data)
         step = tf.cast(self.optimizer.iterations, tf.int64) + 1  # before this update
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(self.distribution.log_prob(x))
-        gradients = tape.gradient(loss, self._flow_variables)
-        started_well = _all_finite([loss, *gradients]) & (self._bad_step < 0)
+        healthy = self._bad_step < 0
 
         def check_in():
             for variable, backup in self._guarded:
                 backup.assign(variable)
             return tf.constant(True)
 
-        tf.cond(started_well, check_in, lambda: tf.constant(False))
-        self.optimizer.apply_gradients(zip(gradients, self._flow_variables))
-        good = started_well & _all_finite([variable for variable, _ in self._guarded])
+        outcome = gradient_step(
+            self.distribution, self._loss, self.optimizer, self._flow_variables, batch,
+            state=[variable for variable, _ in self._guarded],
+            before_update=lambda finite: tf.cond(
+                finite & healthy, check_in, lambda: tf.constant(False)))
+        loss = outcome.loss
 
         def undo():
             for variable, backup in self._guarded:
@@ -150,23 +175,25 @@ class FlowModel(keras.Model):
             self._bad_loss.assign(tf.where(first, tf.cast(loss, tf.float64), self._bad_loss))
             return tf.constant(False)
 
-        good = tf.cond(good, lambda: tf.constant(True), undo)
-        weight = tf.where(good, tf.cast(tf.shape(x)[0], loss.dtype), 0.0)
+        good = tf.cond(outcome.finite & healthy, lambda: tf.constant(True), undo)
+        weight = tf.where(good, tf.cast(tf.shape(batch.x)[0], loss.dtype), 0.0)
         self.loss_tracker.update_state(tf.where(good, loss, 0.0), sample_weight=weight)
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
-        x = self._x(data)
-        loss = -tf.reduce_mean(self.distribution.log_prob(x))
-        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        batch = self._batch(data)
+        loss = self._loss(self.distribution, batch)
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(batch.x)[0])
         return {"loss": self.loss_tracker.result()}
 
     # -- inputs: checked before Keras sees them ----------------------------------------------
 
-    def _checked(self, x: Any, what: str, steps: tuple[str, Any] | None = None) -> Any:
-        """Checks arrays and datasets; casts a dataset to the flow's dtype.
+    def _checked(self, x: Any, what: str, steps: tuple[str, Any] | None = None,
+                 y: Any = None) -> tuple[Any, Any]:
+        """Checks ``x`` and its context (in ``x = (x, c)`` or ``y``); casts a dataset to the flow's dtype.
 
-        ``steps`` is ``(name, value)`` of the argument that bounds an infinite dataset.
+        ``steps`` is ``(name, value)`` of the argument that bounds an infinite
+        dataset. Returns the checked ``(x, y)``.
         """
         event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
         if isinstance(x, tf.data.Dataset):
@@ -178,14 +205,29 @@ class FlowModel(keras.Model):
                     "tf.data.Dataset (one that repeats forever), got None; pass "
                     f"{steps[0]}=..., or give the dataset an end (repeat(count)).")
             spec = x.element_spec
-            if (spec[0] if isinstance(spec, tuple) else spec).dtype != dtype:
-                x = x.map(lambda first, *rest: (tf.cast(first, dtype), *rest) if rest
-                          else tf.cast(first, dtype))
-            return x
+            specs = spec if isinstance(spec, tuple) else (spec,)
+            if len(specs) >= 2:
+                check_context_spec(specs[1], what)
+            if any(s.dtype != dtype for s in specs[:2]):  # x and the context; weights as they are
+                def cast(*element):
+                    cast_part = [tf.cast(part, dtype) for part in element[:2]]
+                    return tuple(cast_part) + element[2:] if len(element) > 1 else cast_part[0]
+                x = x.map(cast)
+            return x, y
+        x, context = _pair(x)
+        if context is not None and y is not None:
+            raise ValueError(f"give the context of {what} once, as (x, context) or as y, not both.")
         if isinstance(x, (np.ndarray, list, tuple, dict, tf.SparseTensor, tf.RaggedTensor)) or (
                 tf.is_tensor(x)):
-            return check_data(x, event_size, dtype, what)
-        return x
+            x = check_data(x, event_size, dtype, what)
+            if context is not None or y is not None:
+                checked = check_context(y if context is None else context, x.shape[0], dtype,
+                                        f"{what} context")
+                check_takes_context(self.distribution, x[:1], checked[:1])
+                if context is not None:
+                    return (x, checked), None
+                return x, checked
+        return x, y
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
         """``keras.Model.fit`` after checking the data and adapting ``Standardize`` to it.
@@ -202,15 +244,16 @@ class FlowModel(keras.Model):
         if "validation_split" in kwargs:
             check_number("validation_split", kwargs["validation_split"], "a number in [0, 1)",
                          lambda v: 0.0 <= v < 1.0)
-        x = self._checked(x, "data", ("steps_per_epoch", kwargs.get("steps_per_epoch")))
+        x, y = self._checked(x, "data", ("steps_per_epoch", kwargs.get("steps_per_epoch")), y)
         if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = self._checked(
+            validation, _ = self._checked(
                 kwargs["validation_data"], "validation data",
                 ("validation_steps", kwargs.get("validation_steps")))
+            kwargs["validation_data"] = validation
         if not self._guarded:
             raise ValueError("FlowModel.fit needs a compiled model, got none: call "
                              "model.compile(optimizer=...) first.")
-        undo_adapt = _adapt(self.distribution, self._adaptation_rows(x))
+        undo_adapt = adapt_standardize(self.distribution, self._adaptation_rows(x))
         self._bad_step.assign(-1)
         for variable, backup in self._guarded:  # the state to fall back to on a first bad step
             backup.assign(variable)
@@ -227,6 +270,7 @@ class FlowModel(keras.Model):
         """What ``Standardize`` is fitted to: the array, the dataset's first batches, or none."""
         if not self._adapt_on_fit:
             return None
+        x, _ = _pair(x)
         if isinstance(x, np.ndarray):
             return x
         if isinstance(x, tf.data.Dataset):
@@ -235,14 +279,20 @@ class FlowModel(keras.Model):
         return None
 
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
-        """``keras.Model.evaluate`` after checking the data; returns the mean NLL (nats)."""
-        return super().evaluate(self._checked(x, "data", ("steps", kwargs.get("steps"))), y,
-                                **kwargs)
+        """``keras.Model.evaluate`` after checking the data; returns the mean NLL (nats).
+
+        A conditional flow takes ``evaluate((x, c))`` or ``evaluate(x, c)``.
+        """
+        x, y = self._checked(x, "data", ("steps", kwargs.get("steps")), y)
+        return super().evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, **kwargs: Any):
-        """``keras.Model.predict`` after checking the data; returns ``log_prob`` per row."""
-        return super().predict(self._checked(x, "data", ("steps", kwargs.get("steps"))),
-                               **kwargs)
+        """``keras.Model.predict`` after checking the data; returns ``log_prob`` per row.
+
+        A conditional flow takes ``predict((x, c))``.
+        """
+        x, _ = self._checked(x, "data", ("steps", kwargs.get("steps")))
+        return super().predict(x, **kwargs)
 
     # -- weights: the flow's variables, not Keras's (empty) list ---------------------------
 
@@ -303,3 +353,16 @@ class _StopOnNonFinite(keras.callbacks.Callback):
         if step >= 0:
             raise NonFiniteLossError(step, float(model._bad_loss.numpy()),
                                      kept_step=int(model.optimizer.iterations))
+
+
+def _pair(x: Any) -> tuple[Any, Any]:
+    """``(x, context)`` if ``x`` is a pair whose first member is 2-D (rows), else ``(x, None)``.
+
+    A pair of rows (``((0.0, 1.0), (2.0, 3.0))``) has a 1-D first member and stays data.
+    """
+    if isinstance(x, (tuple, list)) and len(x) == 2:
+        first = x[0]
+        rank = first.shape.rank if tf.is_tensor(first) else np.ndim(first)
+        if rank == 2:
+            return x[0], x[1]
+    return x, None

@@ -37,6 +37,8 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.datasets import has_exact_log_prob
+from tfp_flows.evaluation import batched_log_prob
+from tfp_flows.seeds import stateless_seed
 from tfp_flows.trajectory import chain_trajectory
 
 __all__ = [
@@ -56,13 +58,6 @@ _DATA_COLOR = "tab:orange"
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-def _stateless_seed(seed: int | Any) -> tf.Tensor:
-    """``int s -> [s, 0]``: TFP treats a Python int seed as *stateful* (not reproducible)."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return tf.constant([int(seed), 0], dtype=tf.int32)
-    return seed
-
 
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
@@ -85,7 +80,7 @@ def _figure_of(ax: Axes) -> Figure:
 def _as_points(data: Any, n: int, seed: int) -> np.ndarray:
     """``data`` rows as a ``[m, 2]`` array; a distribution is sampled ``n`` times."""
     if isinstance(data, tfd.Distribution):
-        data = data.sample(n, seed=_stateless_seed(seed))
+        data = data.sample(n, seed=stateless_seed(seed))
     points = _numpy(data)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"expected points of shape [n, 2], got shape {points.shape}.")
@@ -103,16 +98,6 @@ def _robust_limits(points: np.ndarray, quantile: float = 0.005, margin: float = 
     width = np.maximum(hi - lo, 1e-6)
     lo, hi = lo - margin * width, hi + margin * width
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
-
-
-def _log_prob_batched(distribution: tfd.Distribution, points: np.ndarray,
-                      batch_size: int) -> np.ndarray:
-    dtype = distribution.dtype
-    parts = [
-        _numpy(distribution.log_prob(tf.constant(points[i:i + batch_size], dtype=dtype)))
-        for i in range(0, points.shape[0], batch_size)
-    ]
-    return np.concatenate(parts).astype(np.float64)
 
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -272,7 +257,7 @@ def plot_density(
 
     panels = [("model", distribution)] + ([("target", target)] if show_target else [])
     densities = [
-        np.exp(_log_prob_batched(d, points, batch_size)).reshape(grid_size, grid_size)
+        np.exp(batched_log_prob(d, points, batch_size=batch_size)).reshape(grid_size, grid_size)
         for _, d in panels
     ]
     finite_max = [np.max(d[np.isfinite(d)], initial=0.0) for d in densities]
@@ -328,7 +313,7 @@ def plot_samples(
         fig, (ax,) = _new_figure(panel_size=(5.0, 4.6))
     else:
         fig = _figure_of(ax)
-    samples = _as_points(distribution.sample(n, seed=_stateless_seed(seed)), n, seed)
+    samples = _as_points(distribution.sample(n, seed=stateless_seed(seed)), n, seed)
     points = [samples]
     if data is not None:
         data_points = _as_points(data, n, seed + 1)
@@ -407,7 +392,7 @@ def plot_trajectory(
     '5: affine_coupling_0$^{-1}$'
     """
     if direction == "forward":
-        start = _numpy(flow.distribution.sample(n, seed=_stateless_seed(seed)))
+        start = _numpy(flow.distribution.sample(n, seed=stateless_seed(seed)))
         background = None if data is None else _as_points(data, n, seed + 1)
     elif direction == "inverse":
         if data is None:
@@ -537,7 +522,7 @@ def plot_change_of_variables(
         integrals[f"{key}_naive"] = _trapezoid(naive, x)
         integrals[f"{key}_corrected"] = _trapezoid(corrected, x)
 
-        samples = t + s * _numpy(base.sample(n, seed=_stateless_seed(seed + i)))
+        samples = t + s * _numpy(base.sample(n, seed=stateless_seed(seed + i)))
         view = sorted([t + s * (-0.5 if key == "uniform" else -4.0),
                        t + s * (1.5 if key == "uniform" else 4.0)])
         view = [min(view[0], -0.5 if key == "uniform" else -4.0),
@@ -632,7 +617,7 @@ def plot_bijector_chain_1d(
     """
     stages = _chain_1d_stages()
     base = tfd.Normal(np.float64(0.0), np.float64(1.0))
-    z = base.sample(n, seed=_stateless_seed(seed))
+    z = base.sample(n, seed=stateless_seed(seed))
     fig, axes = _new_figure(2, len(stages), panel_size=(3.9, 3.3))
     density_axes, map_axes = axes[:len(stages)], axes[len(stages):]
 

@@ -30,22 +30,23 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.walk import as_bijector, flatten
+
 __all__ = ["chain_trajectory", "flatten_bijector"]
 
 _DIRECTIONS = ("forward", "inverse")
-
-# ``tfb.Chain(...)`` returns an instance of the private base class ``_Chain`` (not of
-# ``tfb.Chain``) when its bijectors are not composite tensors, e.g. Keras-backed layers.
-_CHAIN_TYPES = tuple(c for c in tfb.Chain.__mro__ if c.__name__ in ("Chain", "_Chain"))
 
 
 def flatten_bijector(flow_or_bijector: tfd.TransformedDistribution | tfb.Bijector) -> list[tfb.Bijector]:
     """The layers of a flow in the order the forward pass applies them (base -> data).
 
+    The package's one chain walker, :func:`tfp_flows.bijectors.walk.flatten`:
     ``tfb.Chain([b_0, ..., b_{L-1}])`` computes ``b_0(b_1(...b_{L-1}(x)))``, so
     its forward order is ``b_{L-1}, ..., b_0``; nested chains are flattened
-    recursively. Any other bijector (``tfb.Invert`` of a chain included) is a
-    single layer. A ``tfd.TransformedDistribution`` contributes its ``.bijector``.
+    recursively, and ``tfb.Invert`` of a chain is pushed down to its layers
+    (``Invert(Chain([a, b]))`` gives ``[Invert(a), Invert(b)]``). Any other
+    bijector is a single layer. A ``tfd.TransformedDistribution`` contributes
+    its ``.bijector``.
 
     #### Examples
 
@@ -53,13 +54,7 @@ def flatten_bijector(flow_or_bijector: tfd.TransformedDistribution | tfb.Bijecto
     >>> [b.name for b in flatten_bijector(tfb.Chain([tfb.Shift(1.0), inner]))]
     ['scale', 'exp', 'shift']
     """
-    bijector = _as_bijector(flow_or_bijector)
-    if isinstance(bijector, _CHAIN_TYPES):
-        layers: list[tfb.Bijector] = []
-        for child in reversed(list(bijector.bijectors)):
-            layers.extend(flatten_bijector(child))
-        return layers
-    return [bijector]
+    return flatten(flow_or_bijector)
 
 
 def chain_trajectory(
@@ -105,8 +100,8 @@ def chain_trajectory(
     """
     if direction not in _DIRECTIONS:
         raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}.")
-    bijector = _as_bijector(flow_or_bijector)
-    layers = flatten_bijector(bijector)
+    bijector = as_bijector(flow_or_bijector)
+    layers = flatten(bijector)
     dtype = bijector.dtype
     if dtype is None and isinstance(flow_or_bijector, tfd.Distribution):
         dtype = flow_or_bijector.dtype
@@ -122,13 +117,3 @@ def chain_trajectory(
             steps.append((layer.name, value))
     return steps
 
-
-def _as_bijector(flow_or_bijector: tfd.TransformedDistribution | tfb.Bijector) -> tfb.Bijector:
-    if isinstance(flow_or_bijector, tfb.Bijector):
-        return flow_or_bijector
-    bijector = getattr(flow_or_bijector, "bijector", None)
-    if isinstance(bijector, tfb.Bijector):
-        return bijector
-    raise TypeError(
-        "expected a tfd.TransformedDistribution or a tfb.Bijector, got "
-        f"{type(flow_or_bijector).__name__}.")

@@ -53,7 +53,7 @@ TensorShape([5, 2])
 """
 
 from tfp_flows.datasets.banana import Banana
-from tfp_flows.datasets.base import ConditionalTarget, Target2D, stateless_seed
+from tfp_flows.datasets.base import ConditionalTarget, Target2D
 from tfp_flows.datasets.checkerboard import Checkerboard
 from tfp_flows.datasets.conditional_banana import ConditionalBanana
 from tfp_flows.datasets.eight_gaussians import EightGaussians
@@ -69,6 +69,7 @@ from tfp_flows.datasets.registry import (
 )
 from tfp_flows.datasets.rings import Rings
 from tfp_flows.datasets.spirals import TwoSpirals
+from tfp_flows.seeds import stateless_seed
 
 __all__ = [
     "CONDITIONAL_TARGETS",

@@ -1,0 +1,68 @@
+"""Training flows: ``fit`` and the parts it is made of, one concept per module.
+
+| module | what it holds |
+|---|---|
+| :mod:`~tfp_flows.training.fitting` | :func:`fit`, the public training function composed of the parts below |
+| :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data`` and target-distribution sources |
+| :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood` |
+| :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
+| :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_step` |
+| :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
+| :mod:`~tfp_flows.training.standardization` | :func:`find_standardize_layers`, :func:`adapt_standardize` |
+| :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
+| :mod:`~tfp_flows.training.checkpoints` | :class:`History`, :class:`Checkpoints`, run-folder locks |
+
+#### Examples
+
+>>> import numpy as np
+>>> import tfp_flows as tff
+>>> flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
+>>> data = np.random.default_rng(0).normal(size=(512, 2))
+>>> fit(flow, data, steps=20, progress=False).steps
+20
+"""
+
+from tfp_flows.training.checkpoints import History
+from tfp_flows.training.fitting import Callback, fit
+from tfp_flows.training.loop import make_distributed_step, make_train_chunk
+from tfp_flows.training.losses import Loss, MaximumLikelihood
+from tfp_flows.training.optimizers import (
+    DEFAULT_LEARNING_RATE,
+    build_optimizer,
+    default_optimizer,
+    optimizer_variables,
+)
+from tfp_flows.training.sources import (
+    ArraySource,
+    Batch,
+    DatasetSource,
+    DataSource,
+    TargetSource,
+)
+from tfp_flows.training.standardization import adapt_standardize, find_standardize_layers
+from tfp_flows.training.step import NonFiniteLossError, StepOutcome, all_finite, gradient_step
+
+__all__ = [
+    "DEFAULT_LEARNING_RATE",
+    "ArraySource",
+    "Batch",
+    "Callback",
+    "DataSource",
+    "DatasetSource",
+    "History",
+    "Loss",
+    "MaximumLikelihood",
+    "NonFiniteLossError",
+    "StepOutcome",
+    "TargetSource",
+    "adapt_standardize",
+    "all_finite",
+    "build_optimizer",
+    "default_optimizer",
+    "find_standardize_layers",
+    "fit",
+    "gradient_step",
+    "make_distributed_step",
+    "make_train_chunk",
+    "optimizer_variables",
+]

@@ -1,0 +1,139 @@
+"""The compiled multi-step training loop: up to ``count`` gradient steps in one ``tf.function`` call.
+
+```none
+chunk(inputs, count):                     # inputs: a nest of tensors, leading dimension C >= count
+    for i in 0 .. count - 1, while finite:
+        batch_i = make_batch(inputs[i])   # e.g. gather rows, or sample a target with seed i
+        loss_i, finite = gradient_step(batch_i)
+    return [loss_0, ..., loss_{count-1}, 0, ...]     (a non-finite step's loss reported as NaN)
+```
+
+The loop is a ``tf.while_loop`` inside one (by default XLA-compiled)
+``tf.function``: it is traced once, there is no Python work per step, and a
+short last chunk reuses the compiled function (``inputs`` keeps its shape,
+only the first ``count`` entries are used). :func:`make_distributed_step` is
+the same gradient step under a ``tf.distribute`` strategy.
+
+#### Examples
+
+>>> import keras
+>>> import numpy as np
+>>> import tensorflow_probability as tfp
+>>> from tfp_flows.training.sources import Batch
+>>> loc = tf.Variable(0.0)
+>>> normal = tfp.distributions.Normal(loc, 1.0)
+>>> optimizer = keras.optimizers.SGD(0.1)
+>>> data = tf.constant(np.full([4, 8], 3.0, np.float32))
+>>> chunk = make_train_chunk(normal, optimizer, [loc], lambda i: Batch(data[i]), jit_compile=False)
+>>> losses = chunk(tf.range(4), tf.constant(3))   # three steps of the four inputs
+>>> losses.shape, int(optimizer.iterations)
+(TensorShape([4]), 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability import distributions as tfd
+
+from tfp_flows.training.losses import Loss, MaximumLikelihood
+from tfp_flows.training.optimizers import optimizer_variables
+from tfp_flows.training.sources import Batch, as_batch
+from tfp_flows.training.step import gradient_step
+
+__all__ = ["make_distributed_step", "make_train_chunk"]
+
+
+def make_train_chunk(
+    distribution: tfd.Distribution,
+    optimizer: Any,
+    variables: Sequence[tf.Variable],
+    make_batch: Callable[[Any], Batch | tf.Tensor],
+    jit_compile: bool = True,
+    loss: Loss | None = None,
+) -> Callable[[Any, tf.Tensor], tf.Tensor]:
+    """``chunk(inputs, count) -> losses``: up to ``count`` optimizer steps in one compiled call.
+
+    Args:
+      distribution: the distribution being trained.
+      optimizer: a built Keras 3 or tf_keras optimizer.
+      variables: the variables to train.
+      make_batch: one step's inputs (``inputs[i]``, mapped over a nest) -> a
+        :class:`~tfp_flows.training.sources.Batch` (or a tensor ``x``).
+      jit_compile: compile with XLA.
+      loss: ``loss(distribution, batch)``; default :class:`MaximumLikelihood`.
+
+    The loop stops after the first step whose loss, gradients or updated state
+    (the variables and the optimizer's moments) are not all finite, and reports
+    that step's loss as NaN: the first non-finite entry of ``losses`` is the
+    first bad step.
+    """
+    loss = MaximumLikelihood() if loss is None else loss
+    state = list(variables) + optimizer_variables(optimizer)
+
+    def one_step(batch):
+        outcome = gradient_step(distribution, loss, optimizer, variables, batch, state=state)
+        value = tf.cast(outcome.loss, distribution.dtype)
+        return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype)), outcome.finite
+
+    def chunk(inputs, count):
+        # `inputs` always has the same shape (padded); the first `count` entries are used,
+        # so a short last chunk reuses the compiled function instead of retracing.
+        size = tf.nest.flatten(inputs)[0].shape[0]
+        losses = tf.zeros([size], distribution.dtype)
+
+        def body(i, finite, losses):
+            step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
+            value, finite = one_step(as_batch(make_batch(step_inputs)))
+            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
+
+        _, _, losses = tf.while_loop(
+            lambda i, finite, _: (i < count) & finite, body,
+            (tf.constant(0), tf.constant(True), losses))
+        return losses
+
+    return tf.function(chunk, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def make_distributed_step(
+    distribution: tfd.Distribution,
+    optimizer: Any,
+    variables: Sequence[tf.Variable],
+    strategy: tf.distribute.Strategy,
+    loss: Loss | None = None,
+) -> Callable[[Batch], tf.Tensor]:
+    """``step(batch) -> [loss]``: one step under ``strategy``, each replica on its slice of the batch.
+
+    With ``R`` replicas each computes the loss on its ``B / R`` rows and the
+    gradient of ``loss / R``; the strategy sums the replicas' gradients, so the
+    update equals one device's on the whole batch. The returned loss is the
+    replicas' mean, NaN if any replica's step was not finite.
+    """
+    loss = MaximumLikelihood() if loss is None else loss
+    replicas = strategy.num_replicas_in_sync
+    state = list(variables) + optimizer_variables(optimizer)
+
+    def split(tensor):
+        parts = tf.split(tensor, replicas)
+        return strategy.experimental_distribute_values_from_function(
+            lambda context: parts[context.replica_id_in_sync_group])
+
+    @tf.function
+    def step(batch):
+        batch = as_batch(batch)
+
+        def replica_step(x, context=None):
+            outcome = gradient_step(distribution, loss, optimizer, variables,
+                                    Batch(x, context, batch.seed), state=state,
+                                    loss_scale=1.0 / replicas)
+            value = tf.cast(outcome.loss, distribution.dtype) / replicas
+            return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype))
+
+        args = [split(t) for t in (batch.x, batch.context) if t is not None]
+        losses = strategy.run(replica_step, args=tuple(args))
+        return tf.reshape(strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None), [1])
+
+    return step

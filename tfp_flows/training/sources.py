@@ -1,0 +1,201 @@
+"""Where training batches come from: arrays, ``tf.data`` datasets, or a target distribution.
+
+Every source yields :class:`Batch` es ``(x, context)``, ``context`` being
+``None`` for unconditional data. A training step is fed in two halves, so that
+many steps run in one compiled call with no Python work per step:
+
+```none
+host:   inputs = source.step_inputs(step, count)     # NumPy, leading dimension `count`
+graph:  batch  = source.batch(inputs[k])             # one step's Batch, inside tf.function
+```
+
+* :class:`ArraySource` -- rows of in-memory arrays ``x`` (and ``context``):
+  the inputs are row indices, a fresh permutation of all rows each epoch (the
+  last partial batch is dropped, so every batch has the same shape);
+* :class:`TargetSource` -- a distribution sampled afresh at every step: the
+  inputs are stateless seeds ``[seed, step]``;
+* :class:`DatasetSource` -- a ``tf.data.Dataset`` of ``x`` or ``(x, context)``
+  batches: the inputs are the next batch (one step per call).
+
+#### Examples
+
+>>> import numpy as np
+>>> source = ArraySource(np.arange(12.0).reshape(6, 2), batch_size=2, seed=0,
+...                      context=np.arange(6.0)[:, None])
+>>> batch = source.batch(source.step_inputs(0, 1)[0])
+>>> bool(np.all(batch.x.numpy()[:, 0] == 2 * batch.context.numpy()[:, 0]))  # rows stay paired
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability import distributions as tfd
+
+from tfp_flows.data_checks import (
+    ADAPT_MAX_ROWS,
+    check_context,
+    check_context_spec,
+    check_data,
+    check_dataset,
+    dataset_rows,
+)
+
+__all__ = ["ArraySource", "Batch", "DataSource", "DatasetSource", "TargetSource", "as_batch"]
+
+
+class Batch(NamedTuple):
+    """One step's data: rows ``x``, their ``context`` (``None``: unconditional), a step ``seed``.
+
+    ``seed`` is the step's stateless seed where the source has one (a target
+    distribution), for losses that draw their own samples.
+    """
+
+    x: Any
+    context: Any = None
+    seed: Any = None
+
+
+def as_batch(value: Any) -> Batch:
+    """``value`` as a :class:`Batch`: a ``Batch`` as it is, a tensor as ``Batch(x=value)``."""
+    return value if isinstance(value, Batch) else Batch(value)
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """What ``fit`` needs of a source of training batches."""
+
+    description: str          # "an array", "a tf.data.Dataset", ... (for error messages)
+    max_steps_per_call: int | None  # None: any number of steps per compiled call
+
+    def step_inputs(self, step: int, count: int) -> Any:
+        """Host side: the inputs of steps ``step .. step + count - 1`` (a nest, leading dim ``count``)."""
+
+    def batch(self, inputs: Any) -> Batch:
+        """Graph side: one step's inputs as a :class:`Batch`."""
+
+    def adaptation_rows(self) -> np.ndarray:
+        """Rows to fit a ``Standardize`` layer to."""
+
+
+class ArraySource:
+    """Fixed-shape batches from in-memory arrays: a fresh permutation of the rows each epoch.
+
+    Args:
+      x: ``[n, event_size]`` rows (checked already, in the flow's dtype).
+      batch_size: rows per step (at most ``n``).
+      seed: seed of the permutations: epoch ``e`` uses ``default_rng([seed, e])``.
+      context: ``None`` or ``[n, context_size]`` rows, shuffled with ``x``.
+    """
+
+    description = "an array"
+    max_steps_per_call = None
+
+    def __init__(self, x: np.ndarray, batch_size: int, seed: int, context: np.ndarray | None = None):
+        self.rows = x
+        self.x = tf.constant(x)
+        self.context = None if context is None else tf.constant(context)
+        self.n = x.shape[0]
+        self.batch_size = batch_size
+        self.batches_per_epoch = self.n // batch_size
+        self.seed = seed
+
+    def step_inputs(self, step: int, count: int) -> np.ndarray:
+        """Row indices ``[count, batch_size]`` of the batches of steps ``step .. step + count - 1``."""
+        out = np.empty([count, self.batch_size], np.int32)
+        for k in range(count):
+            epoch, position = divmod(step + k, self.batches_per_epoch)
+            if k == 0 or position == 0:
+                permutation = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            out[k] = permutation[position * self.batch_size:(position + 1) * self.batch_size]
+        return out
+
+    indices = step_inputs  # the name before the training package
+
+    def batch(self, rows: tf.Tensor) -> Batch:
+        context = None if self.context is None else tf.gather(self.context, rows)
+        return Batch(tf.gather(self.x, rows), context)
+
+    def adaptation_rows(self) -> np.ndarray:
+        return self.rows
+
+
+class TargetSource:
+    """A target distribution sampled afresh at every step with the stateless seed ``[seed, step]``."""
+
+    description = "a target distribution"
+    max_steps_per_call = None
+
+    def __init__(self, target: tfd.Distribution, batch_size: int, seed: int, event_size: int,
+                 dtype: tf.DType):
+        self.target = target
+        self.batch_size = batch_size
+        self.seed = seed
+        self.event_size = event_size
+        self.dtype = dtype
+
+    def step_inputs(self, step: int, count: int) -> np.ndarray:
+        return np.array([[self.seed, step + k] for k in range(count)], np.int32)
+
+    def batch(self, seed: tf.Tensor) -> Batch:
+        return Batch(tf.cast(self.target.sample(self.batch_size, seed=seed), self.dtype), seed=seed)
+
+    def adaptation_rows(self) -> np.ndarray:
+        samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size), seed=self.seed)
+        return check_data(samples, self.event_size, self.dtype, "target samples")
+
+
+class DatasetSource:
+    """Batches of a ``tf.data.Dataset`` yielding ``x`` or ``(x, context)``, one step per call.
+
+    Each batch is checked as it comes (finite, the event size, context rows
+    matching); the dataset is repeated, so a finite one is cycled.
+    """
+
+    description = "a tf.data.Dataset"
+    max_steps_per_call = 1
+
+    def __init__(self, dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
+                 what: str = "data"):
+        check_dataset(dataset, event_size, what)
+        spec = dataset.element_spec
+        self.conditional = False
+        if isinstance(spec, tuple):
+            if len(spec) > 2:
+                raise ValueError(
+                    f"{what} must yield x or (x, context) elements, got tuples of {len(spec)}; "
+                    "map it to (x, context), e.g. dataset.map(lambda x, c, *_: (x, c)).")
+            if len(spec) == 2:
+                check_context_spec(spec[1], what)
+                self.conditional = True
+        self.dataset = dataset
+        self.event_size = event_size
+        self.dtype = dtype
+        self.what = what
+        self._iterator = None
+
+    def step_inputs(self, step: int, count: int) -> tuple[np.ndarray, ...]:
+        if self._iterator is None:
+            self._iterator = iter(self.dataset.repeat())
+        try:
+            element = next(self._iterator)
+        except StopIteration:  # a dataset whose cardinality was unknown, and empty
+            raise ValueError(f"{self.what} must yield at least one batch, got an empty "
+                             "tf.data.Dataset.") from None
+        if not isinstance(element, (tuple, list)):
+            element = (element,)
+        x = check_data(np.asarray(element[0]), self.event_size, self.dtype, f"{self.what} batch")
+        if not self.conditional:
+            return (x[None],)
+        context = check_context(np.asarray(element[1]), x.shape[0], self.dtype,
+                                f"{self.what} batch context")
+        return (x[None], context[None])
+
+    def batch(self, inputs: tuple[tf.Tensor, ...]) -> Batch:
+        return Batch(*inputs)
+
+    def adaptation_rows(self) -> np.ndarray:
+        return dataset_rows(self.dataset, self.event_size, self.dtype, what=self.what)
