@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.evaluation import batched_log_prob
@@ -103,6 +104,9 @@ def conditional_kl_gap(
         raise ValueError(f"context must be one context vector of shape [context_size], got "
                          f"shape {list(np.shape(context))}.")
     x = target.sample(n, seed=seed, context=context)
+    model_dtype = getattr(distribution, "dtype", None) or x.dtype
+    context = tf.constant(np.asarray(context), dtype=x.dtype)
     diff = (batched_log_prob(target, x, context=context, batch_size=batch_size)
-            - batched_log_prob(distribution, x, context=context, batch_size=batch_size))
+            - batched_log_prob(distribution, tf.cast(x, model_dtype),
+                               context=tf.cast(context, model_dtype), batch_size=batch_size))
     return Estimate(float(np.mean(diff)), float(np.std(diff) / np.sqrt(n)))
