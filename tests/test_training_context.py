@@ -56,7 +56,9 @@ def test_distributed_fit_with_a_context():
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.skip("TensorFlow initialised its devices before conftest could split the CPU")
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    # no collective ops: their instance keys collide with another MirroredStrategy's in the process
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
     x, c = linear_gaussian_data()
     with strategy.scope():
         model = LinearGaussian()
