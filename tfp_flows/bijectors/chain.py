@@ -24,9 +24,9 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.bijectors.chain import _Chain
-from tensorflow_probability.python.bijectors.invert import _Invert
 
 from tfp_flows.bijectors.cache import WeightAwareValueCache
+from tfp_flows.bijectors.walk import walk
 from tfp_flows.checks import check_context
 
 __all__ = ["FlowChain", "context_size_of", "takes_context"]
@@ -35,9 +35,8 @@ __all__ = ["FlowChain", "context_size_of", "takes_context"]
 def context_size_of(bijector: tfb.Bijector) -> int:
     """Width of the context ``bijector`` takes: 0 for unconditional bijectors.
 
-    Looks through ``tfb.Invert`` and chains (whose conditional layers must agree);
-    ``tfb.Invert(b)`` and ``tfb.Chain(bs)`` of bijectors that are not composite
-    tensors return TFP's ``_Invert`` / ``_Chain``, hence the private base classes.
+    Looks at every layer (:func:`~tfp_flows.bijectors.walk.walk`: through chains
+    and ``tfb.Invert``); the conditional layers must agree on the width.
 
     #### Examples
 
@@ -45,29 +44,13 @@ def context_size_of(bijector: tfb.Bijector) -> int:
     >>> context_size_of(tfb.Invert(AffineCoupling(2, context_size=3))), context_size_of(tfb.Exp())
     (3, 0)
     """
-    if isinstance(bijector, _Invert):
-        return context_size_of(bijector.bijector)
-    if isinstance(bijector, tfb.Composition):
-        sizes = {context_size_of(b) for b in bijector.bijectors} - {0}
-        if len(sizes) > 1:
-            raise ValueError(
-                f"{bijector.name}: its conditional layers take contexts of different sizes "
-                f"{sorted(sizes)}; one context must serve every layer.")
-        return sizes.pop() if sizes else 0
-    return int(getattr(bijector, "context_size", 0) or 0)
-
-
-def _first_dtype(bijector: tfb.Bijector) -> tf.DType | None:
-    """The dtype of the first layer that declares one (chains themselves may not)."""
-    if bijector.dtype is not None:
-        return bijector.dtype
-    if isinstance(bijector, _Invert):
-        return _first_dtype(bijector.bijector)
-    if isinstance(bijector, tfb.Composition):
-        for layer in bijector.bijectors:
-            if (dtype := _first_dtype(layer)) is not None:
-                return dtype
-    return None
+    sizes = {int(getattr(layer.bijector, "context_size", 0) or 0) for layer in walk(bijector)}
+    sizes.discard(0)
+    if len(sizes) > 1:
+        raise ValueError(
+            f"{bijector.name}: its conditional layers take contexts of different sizes "
+            f"{sorted(sizes)}; one context must serve every layer.")
+    return sizes.pop() if sizes else 0
 
 
 def takes_context(bijector: tfb.Bijector) -> bool:
@@ -105,7 +88,8 @@ class FlowChain(_Chain):
     def __init__(self, bijectors: Any, **kwargs: Any):
         super().__init__(bijectors, **kwargs)
         self._context_size = context_size_of(self)
-        self._context_dtype = _first_dtype(self) or tf.float32
+        dtypes = [layer.bijector.dtype for layer in walk(self) if layer.bijector.dtype is not None]
+        self._context_dtype = dtypes[0] if dtypes else tf.float32
 
     @property
     def context_size(self) -> int:
