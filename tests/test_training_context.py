@@ -15,6 +15,7 @@ from conditional_toys import LOG_2PI, KwargsRecorder, LinearGaussian, linear_gau
 from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
+from tfp_flows.seeds import stateless_seed
 
 BEST_NLL = 0.5 * LOG_2PI + 0.5  # E[-log N(x; w c, 1)] at the true w
 
@@ -118,6 +119,66 @@ def _refused(error, message, data=None, **kwargs):
 ])
 def test_bad_context_is_named_and_nothing_trains(kwargs, error, message):
     _refused(error, message, **kwargs)
+
+
+# -- a conditional target: fresh (x, context) pairs at every step ---------------------------------
+
+class PairsToy:
+    """Anything with ``sample_pairs(n, seed) -> (x, c)``: ``c ~ U(-2, 2)``, ``x | c ~ N(1.5 c, 1)``."""
+
+    def sample_pairs(self, n, seed):
+        seed = stateless_seed(seed)
+        c = tf.random.stateless_uniform([n, 1], seed=seed, minval=-2.0, maxval=2.0)
+        return 1.5 * c + tf.random.stateless_normal([n, 1], seed=seed + [0, 1]), c
+
+
+def test_fit_draws_fresh_pairs_from_a_conditional_target_at_every_step():
+    model = LinearGaussian()
+
+    def mean_x_times_c(distribution, batch):  # the step's pairs, seen through the loss
+        return tf.reduce_mean(batch.x * batch.context) + 0.0 * distribution.w
+
+    history = _fit(model, PairsToy(), loss=mean_x_times_c, steps=7, batch_size=16, seed=3,
+                   steps_per_execution=3, jit_compile=False)  # XLA draws other numbers
+    expected = []
+    for step in range(7):  # step k's pairs are sample_pairs(batch_size, seed=[seed, k])
+        x, c = PairsToy().sample_pairs(16, seed=tf.constant([3, step]))
+        expected.append(float(tf.reduce_mean(x * c)))
+    np.testing.assert_allclose(history.loss, expected, rtol=1e-5)
+    assert len(set(np.round(history.loss, 6))) == 7  # a fresh batch every step
+
+
+def test_fit_learns_the_context_weight_from_a_conditional_target():
+    model = LinearGaussian()
+    history = _fit(model, PairsToy(), validation_data=linear_gaussian_data(300, seed=1),
+                   validation_every=50)
+    assert float(model.w.numpy()) == pytest.approx(1.5, abs=0.1)
+    assert history.val_loss[-1] == pytest.approx(BEST_NLL, abs=0.1)
+
+
+def test_a_conditional_flow_learns_the_conditional_banana_from_its_pairs():
+    target = tff.datasets.ConditionalBanana(b_range=(0.05, 0.5))
+    flow = tff.real_nvp(2, num_layers=2, hidden_units=(16,), context_size=1, seed=0)
+
+    def gaps():
+        return [tff.metrics.conditional_kl_gap(flow, target, context=[b], n=2000, seed=1).mean
+                for b in (0.1, 0.4)]
+
+    before = gaps()
+    tff.fit(flow, target, steps=300, batch_size=256, seed=0, progress=False)
+    after = gaps()
+    assert all(a < 0.5 * b for a, b in zip(after, before)), (before, after)
+
+
+def test_a_conditional_target_is_refused_with_a_context_a_split_or_an_unconditional_flow():
+    _refused(ValueError, "context= needs array data, got a conditional target; a conditional "
+             "target draws its own contexts (sample_pairs).", data=PairsToy())
+    _refused(ValueError, "validation_split must be 0 when data is a conditional target",
+             data=PairsToy(), context=None, validation_split=0.1)
+    normal = tfd.Independent(tfd.Normal(tf.Variable([0.0]), 1.0), 1)
+    with pytest.raises(TypeError, match="a context needs a conditional distribution"):
+        tff.fit(normal, PairsToy(), steps=5, progress=False)
+    np.testing.assert_array_equal(normal.trainable_variables[0].numpy(), [0.0])
 
 
 def test_context_with_a_dataset_or_target_is_refused():

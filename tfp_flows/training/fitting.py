@@ -9,8 +9,9 @@ loss(theta) = -(1/B) sum_{i=1..B} log q_theta(x_i | c_i)        (log q_theta(x_i
 minimised with a Keras 3 or tf_keras optimizer. ``fit`` puts the parts together:
 
 * a data source (:mod:`~tfp_flows.training.sources`): arrays (with an optional
-  context), a ``tf.data.Dataset`` of ``x`` or ``(x, context)`` batches, or a
-  target distribution sampled afresh at every step;
+  context), a ``tf.data.Dataset`` of ``x`` or ``(x, context)`` batches, a
+  target distribution sampled afresh at every step, or a conditional target
+  whose ``(x, context)`` pairs are drawn afresh at every step;
 * the compiled loop (:mod:`~tfp_flows.training.loop`): ``steps_per_execution``
   gradient steps (:mod:`~tfp_flows.training.step`) per ``tf.function`` call,
   XLA by default, traced once, every batch of the same shape;
@@ -49,7 +50,15 @@ from tfp_flows.training.optimizers import (
     default_optimizer,
     optimizer_variables,
 )
-from tfp_flows.training.sources import ArraySource, Batch, DatasetSource, DataSource, TargetSource
+from tfp_flows.training.sources import (
+    ArraySource,
+    Batch,
+    ConditionalTargetSource,
+    DatasetSource,
+    DataSource,
+    TargetSource,
+    is_conditional_target,
+)
 from tfp_flows.training.standardization import adapt_standardize
 from tfp_flows.training.state import all_finite_arrays, restore, snapshot
 from tfp_flows.training.step import NonFiniteLossError, all_finite
@@ -93,8 +102,12 @@ def fit(
         a conditional flow (``log_prob(x, context=c)``) when a context is given.
       data: a ``[n, event_size]`` NumPy array or tensor; a ``tf.data.Dataset``
         of ``[batch, event_size]`` batches or of ``(x, context)`` tuples of
-        ``[batch, event_size]`` and ``[batch, context_size]`` batches; or a
-        target distribution (each step then draws a fresh batch).
+        ``[batch, event_size]`` and ``[batch, context_size]`` batches; a
+        target distribution (each step then draws a fresh batch); or a
+        conditional target, anything with ``sample_pairs(n, seed) -> (x,
+        context)`` (``tff.datasets.ConditionalBanana``,
+        ``LinearGaussianSimulator``): each step then draws ``batch_size``
+        fresh pairs, and a conditional flow learns ``q(x | context)``.
       context: with array ``data``, a ``[n, context_size]`` array: row ``i``
         is the context of data row ``i`` (shuffled and split with it). Default
         ``None``: no ``context`` keyword is passed to ``log_prob`` at all.
@@ -103,7 +116,7 @@ def fit(
         decay over ``steps``, gradient norm clipped at 1).
       learning_rate: peak learning rate of the default optimizer (positive).
       steps: number of optimizer steps; or give ``epochs`` (array data only).
-      batch_size: rows per step (arrays and target distributions).
+      batch_size: rows per step (arrays and targets).
       validation_data: rows to compute the validation NLL on (``(x, context)``
         when training with a context); or
       validation_split: the fraction of array ``data`` (and of its context)
@@ -326,9 +339,10 @@ def _check_source_settings(data: Any, context: Any, validation_data: Any, valida
                            early_stopping_patience: int | None, epochs: int | None,
                            strategy: Any) -> None:
     """Refuses settings that do not fit the kind of data (before any data is read)."""
-    is_target = isinstance(data, tfd.Distribution)
+    is_target = isinstance(data, tfd.Distribution) or is_conditional_target(data)
     is_dataset = isinstance(data, tf.data.Dataset)
-    kind = "a target distribution" if is_target else "a tf.data.Dataset"
+    kind = ("a conditional target" if is_conditional_target(data)
+            else "a target distribution" if is_target else "a tf.data.Dataset")
     if (is_target or is_dataset) and validation_split:
         raise ValueError(
             f"validation_split must be 0 when data is {kind} (it cannot be split), got "
@@ -345,7 +359,8 @@ def _check_source_settings(data: Any, context: Any, validation_data: Any, valida
         raise ValueError("strategy= needs array data or a target distribution.")
     if (is_target or is_dataset) and context is not None:
         hint = ("yield (x, context) batches from the dataset instead" if is_dataset
-                else "give arrays of rows and their context")
+                else "a conditional target draws its own contexts (sample_pairs)"
+                if is_conditional_target(data) else "give arrays of rows and their context")
         raise ValueError(f"context= needs array data, got {kind}; {hint}.")
 
 
@@ -357,6 +372,10 @@ def _make_source(distribution: tfd.Distribution, data: Any, context: Any, valida
     if isinstance(data, tf.data.Dataset):
         source: DataSource = DatasetSource(data, event_size, dtype)
         conditional = source.conditional
+    elif is_conditional_target(data):
+        source = ConditionalTargetSource(data, batch_size, seed, event_size, dtype)
+        conditional = True
+        check_takes_context(distribution, *(rows[:1] for rows in source.example))
     elif isinstance(data, tfd.Distribution):
         source, conditional = TargetSource(data, batch_size, seed, event_size, dtype), False
     else:

@@ -14,6 +14,9 @@ graph:  batch  = source.batch(inputs[k])             # one step's Batch, inside 
   last partial batch is dropped, so every batch has the same shape);
 * :class:`TargetSource` -- a distribution sampled afresh at every step: the
   inputs are stateless seeds ``[seed, step]``;
+* :class:`ConditionalTargetSource` -- a conditional target's ``(x, context)``
+  pairs (``target.sample_pairs(batch_size, seed)``) drawn afresh at every
+  step, with the same stateless seeds;
 * :class:`DatasetSource` -- a ``tf.data.Dataset`` of ``x`` or ``(x, context)``
   batches: the inputs are the next batch (one step per call).
 
@@ -44,7 +47,8 @@ from tfp_flows.data_checks import (
     dataset_rows,
 )
 
-__all__ = ["ArraySource", "Batch", "DataSource", "DatasetSource", "TargetSource", "as_batch"]
+__all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
+           "TargetSource", "as_batch", "is_conditional_target"]
 
 
 class Batch(NamedTuple):
@@ -62,6 +66,18 @@ class Batch(NamedTuple):
 def as_batch(value: Any) -> Batch:
     """``value`` as a :class:`Batch`: a ``Batch`` as it is, a tensor as ``Batch(x=value)``."""
     return value if isinstance(value, Batch) else Batch(value)
+
+
+def is_conditional_target(data: Any) -> bool:
+    """Whether ``data`` draws its own training pairs: it has ``sample_pairs(n, seed)``.
+
+    #### Examples
+
+    >>> from tfp_flows.datasets import Banana, ConditionalBanana
+    >>> is_conditional_target(ConditionalBanana()), is_conditional_target(Banana())
+    (True, False)
+    """
+    return callable(getattr(data, "sample_pairs", None))
 
 
 @runtime_checkable
@@ -146,6 +162,53 @@ class TargetSource:
     def adaptation_rows(self) -> np.ndarray:
         samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size), seed=self.seed)
         return check_data(samples, self.event_size, self.dtype, "target samples")
+
+
+class ConditionalTargetSource(TargetSource):
+    """A conditional target's training pairs, drawn afresh at every step: ``(x, context)``.
+
+    ``target.sample_pairs(batch_size, seed)`` (any object with that method, e.g.
+    :class:`~tfp_flows.datasets.ConditionalBanana` or
+    :class:`~tfp_flows.datasets.LinearGaussianSimulator`) returns ``x`` of shape
+    ``[batch_size, event_size]`` and its context ``[batch_size, context_size]``
+    (one context per row, from the target's context law); it is called inside
+    the compiled loop with the stateless seed ``[seed, step]``, like
+    :class:`TargetSource`. Pairs drawn with ``seed`` are checked once on the
+    host when the source is made (shapes, finite values).
+
+    #### Examples
+
+    >>> from tfp_flows.datasets import ConditionalBanana
+    >>> source = ConditionalTargetSource(ConditionalBanana(), batch_size=4, seed=0,
+    ...                                  event_size=2, dtype=tf.float32)
+    >>> batch = source.batch(tf.constant(source.step_inputs(0, 1)[0]))
+    >>> batch.x.shape, batch.context.shape
+    (TensorShape([4, 2]), TensorShape([4, 1]))
+    """
+
+    description = "a conditional target"
+
+    def __init__(self, target: Any, batch_size: int, seed: int, event_size: int,
+                 dtype: tf.DType):
+        super().__init__(target, batch_size, seed, event_size, dtype)
+        self.example = self._checked_pairs(min(batch_size, 16))
+
+    def batch(self, seed: tf.Tensor) -> Batch:
+        x, context = self.target.sample_pairs(self.batch_size, seed=seed)
+        return Batch(tf.cast(x, self.dtype), tf.cast(context, self.dtype), seed=seed)
+
+    def adaptation_rows(self) -> np.ndarray:
+        return self._checked_pairs(min(ADAPT_MAX_ROWS, 100 * self.batch_size))[0]
+
+    def _checked_pairs(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` pairs drawn with ``seed`` on the host, checked like array data and context."""
+        pairs = self.target.sample_pairs(n, seed=self.seed)
+        if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2):
+            raise ValueError("a conditional target's sample_pairs(n, seed) must return a pair "
+                             f"(x, context), got a {type(pairs).__name__}.")
+        x = check_data(np.asarray(pairs[0]), self.event_size, self.dtype, "target samples")
+        context = check_context(np.asarray(pairs[1]), x.shape[0], self.dtype, "target context")
+        return x, context
 
 
 class DatasetSource:
