@@ -1,7 +1,7 @@
 """The notebooks in notebooks/ run top to bottom (small budgets) and are committed without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel of the current environment with
-``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the four take about a minute together
+``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the five take a minute or two together
 on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
 shows the failing cell and its traceback.
 """
@@ -21,6 +21,7 @@ EXPECTED = [
     "02_banana.ipynb",
     "03_moons.ipynb",
     "04_your_own_bijector.ipynb",
+    "05_conditional_flows.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 
@@ -29,7 +30,7 @@ def _ids(path: Path) -> str:
     return path.stem
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
     assert [path.name for path in NOTEBOOKS] == EXPECTED
 
 
