@@ -3,7 +3,7 @@
 | module | what it holds |
 |---|---|
 | :mod:`~tfp_flows.training.fitting` | :func:`fit`, the public training function composed of the parts below |
-| :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data`` and target-distribution sources |
+| :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood` |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_step` |
@@ -35,6 +35,7 @@ from tfp_flows.training.optimizers import (
 from tfp_flows.training.sources import (
     ArraySource,
     Batch,
+    ConditionalTargetSource,
     DatasetSource,
     DataSource,
     TargetSource,
@@ -47,6 +48,7 @@ __all__ = [
     "ArraySource",
     "Batch",
     "Callback",
+    "ConditionalTargetSource",
     "DataSource",
     "DatasetSource",
     "History",
