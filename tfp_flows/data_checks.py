@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_context", "check_context_spec", "check_data",
+    "ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_context_rows", "check_context_spec", "check_data",
     "check_dataset", "dataset_rows",
 ]
 
@@ -88,7 +88,7 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
     return cast
 
 
-def check_context(context: Any, rows: int, dtype: tf.DType, what: str = "context",
+def check_context_rows(context: Any, rows: int, dtype: tf.DType, what: str = "context",
                   context_size: int | None = None) -> np.ndarray:
     """Returns ``context`` as a ``[rows, context_size]`` array of ``dtype`` after checking it.
 
@@ -98,11 +98,11 @@ def check_context(context: Any, rows: int, dtype: tf.DType, what: str = "context
 
     #### Examples
 
-    >>> check_context(np.zeros([5, 1]), rows=4, dtype=tf.float32)
+    >>> check_context_rows(np.zeros([5, 1]), rows=4, dtype=tf.float32)
     Traceback (most recent call last):
     ...
     ValueError: context must have one row per data row: expected 4 rows, got 5 (shape (5, 1)).
-    >>> check_context(np.zeros([4]), rows=4, dtype=tf.float32)
+    >>> check_context_rows(np.zeros([4]), rows=4, dtype=tf.float32)
     Traceback (most recent call last):
     ...
     ValueError: context must have shape [n, context_size], got an array of shape (4,); a single context column is context[:, None].

@@ -61,7 +61,7 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.checks import check_integer, check_number
 from tfp_flows.data_checks import (
-    check_context,
+    check_context_rows,
     check_context_spec,
     check_data,
     check_dataset,
@@ -221,7 +221,7 @@ class FlowModel(keras.Model):
                 tf.is_tensor(x)):
             x = check_data(x, event_size, dtype, what)
             if context is not None or y is not None:
-                checked = check_context(y if context is None else context, x.shape[0], dtype,
+                checked = check_context_rows(y if context is None else context, x.shape[0], dtype,
                                         f"{what} context")
                 check_takes_context(self.distribution, x[:1], checked[:1])
                 if context is not None:

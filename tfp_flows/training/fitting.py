@@ -38,7 +38,7 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.checks import check_integer, check_number, check_positive_float
-from tfp_flows.data_checks import check_context, check_data
+from tfp_flows.data_checks import check_context_rows, check_data
 from tfp_flows.evaluation import check_takes_context
 from tfp_flows.training.checkpoints import Checkpoints, History
 from tfp_flows.training.loop import make_distributed_step, make_train_chunk
@@ -380,7 +380,7 @@ def _make_source(distribution: tfd.Distribution, data: Any, context: Any, valida
         source, conditional = TargetSource(data, batch_size, seed, event_size, dtype), False
     else:
         x = check_data(data, event_size, dtype)
-        c = None if context is None else check_context(context, x.shape[0], dtype)
+        c = None if context is None else check_context_rows(context, x.shape[0], dtype)
         conditional = c is not None
         if c is not None:
             check_takes_context(distribution, x[:1], c[:1])
@@ -410,7 +410,7 @@ def _validation_batch(validation_data: Any, conditional: bool, event_size: int,
         raise ValueError("validation_data must be a pair (x, context) when training with a "
                          f"context, got a {type(validation_data).__name__}.")
     x = check_data(validation_data[0], event_size, dtype, "validation data")
-    c = check_context(validation_data[1], x.shape[0], dtype, "validation context")
+    c = check_context_rows(validation_data[1], x.shape[0], dtype, "validation context")
     return Batch(tf.constant(x), tf.constant(c))
 
 

@@ -40,7 +40,7 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.data_checks import (
     ADAPT_MAX_ROWS,
-    check_context,
+    check_context_rows,
     check_context_spec,
     check_data,
     check_dataset,
@@ -207,7 +207,7 @@ class ConditionalTargetSource(TargetSource):
             raise ValueError("a conditional target's sample_pairs(n, seed) must return a pair "
                              f"(x, context), got a {type(pairs).__name__}.")
         x = check_data(np.asarray(pairs[0]), self.event_size, self.dtype, "target samples")
-        context = check_context(np.asarray(pairs[1]), x.shape[0], self.dtype, "target context")
+        context = check_context_rows(np.asarray(pairs[1]), x.shape[0], self.dtype, "target context")
         return x, context
 
 
@@ -253,7 +253,7 @@ class DatasetSource:
         x = check_data(np.asarray(element[0]), self.event_size, self.dtype, f"{self.what} batch")
         if not self.conditional:
             return (x[None],)
-        context = check_context(np.asarray(element[1]), x.shape[0], self.dtype,
+        context = check_context_rows(np.asarray(element[1]), x.shape[0], self.dtype,
                                 f"{self.what} batch context")
         return (x[None], context[None])
 
