@@ -25,7 +25,7 @@ from tfp_flows.seeds import stateless_seed
 
 tfd = tfp.distributions
 
-__all__ = ["ConditionalTarget", "Target2D", "check_event"]
+__all__ = ["ConditionalTarget", "FixedTarget", "Target2D", "check_event"]
 
 # Numerical entropies, keyed by target class and parameters (dtype excluded).
 _ENTROPY_CACHE: dict[tuple, float] = {}
@@ -37,7 +37,28 @@ def check_event(x: tf.Tensor, size: int = 2) -> None:
         raise ValueError(f"Expected events of shape [..., {size}], got shape {x.shape}.")
 
 
-class Target2D(tfd.Distribution):
+class FixedTarget(tfd.Distribution):
+    """A target whose parameters are fixed Python constants (no batch, no trainable state)."""
+
+    def __init__(self, *, dtype: Any, parameters: dict[str, Any], name: str) -> None:
+        dtype = tf.as_dtype(dtype)
+        if dtype not in (tf.float32, tf.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}.")
+        super().__init__(
+            dtype=dtype,
+            reparameterization_type=tfd.NOT_REPARAMETERIZED,
+            validate_args=False,
+            allow_nan_stats=True,
+            parameters=parameters,
+            name=name,
+        )
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        return {}  # all parameters are fixed Python constants
+
+
+class Target2D(FixedTarget):
     """Base class of the 2-D toy targets: scalar batch, event shape `[2]`.
 
     Subclasses implement `_sample_stateless(n, seed)` (with an `int32[2]`
@@ -62,22 +83,6 @@ class Target2D(tfd.Distribution):
     log_prob_method: ClassVar[str] = "closed form"
     entropy_method: ClassVar[str] = "closed form"
 
-    def __init__(self, *, dtype: Any, parameters: dict[str, Any], name: str) -> None:
-        dtype = tf.as_dtype(dtype)
-        if dtype not in (tf.float32, tf.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}.")
-        super().__init__(
-            dtype=dtype,
-            reparameterization_type=tfd.NOT_REPARAMETERIZED,
-            validate_args=False,
-            allow_nan_stats=True,
-            parameters=parameters,
-            name=name,
-        )
-
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        return {}  # all parameters are fixed Python constants
 
     def _event_shape(self) -> tf.TensorShape:
         return tf.TensorShape([2])
@@ -127,7 +132,7 @@ class Target2D(tfd.Distribution):
         return tf.random.stateless_normal(shape, seed=seed, dtype=self.dtype)
 
 
-class ConditionalTarget(tfd.Distribution):
+class ConditionalTarget(FixedTarget):
     """Base class of the conditional targets `p(x | c)`: scalar batch, event `[event_size]`.
 
     Every method that depends on the context takes it as the keyword
@@ -168,22 +173,6 @@ class ConditionalTarget(tfd.Distribution):
     event_size: int = 2
     context_size: int = 1
 
-    def __init__(self, *, dtype: Any, parameters: dict[str, Any], name: str) -> None:
-        dtype = tf.as_dtype(dtype)
-        if dtype not in (tf.float32, tf.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}.")
-        super().__init__(
-            dtype=dtype,
-            reparameterization_type=tfd.NOT_REPARAMETERIZED,
-            validate_args=False,
-            allow_nan_stats=True,
-            parameters=parameters,
-            name=name,
-        )
-
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        return {}  # all parameters are fixed Python constants
 
     def _event_shape(self) -> tf.TensorShape:
         return tf.TensorShape([self.event_size])
