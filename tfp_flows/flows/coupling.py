@@ -1,4 +1,4 @@
-"""Flow builders: small factories that return a ``tfd.TransformedDistribution``."""
+"""Coupling flows: ``real_nvp`` (affine couplings) and ``nice`` (additive couplings)."""
 
 from __future__ import annotations
 
@@ -8,78 +8,15 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.masks import alternating_mask
-from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.flow import Flow
+from tfp_flows.flows.stack import assemble
 from tfp_flows.naming import unique_name
-from tfp_flows.standard_normal import StandardNormal
 
-__all__ = ["coupling_flow", "nice", "real_nvp"]
-
-
-def coupling_flow(
-    layers: Sequence[tfb.Bijector],
-    event_size: int,
-    *,
-    standardize: bool = True,
-    dtype: tf.DType = tf.float32,
-    name: str | None = None,
-) -> tfd.TransformedDistribution:
-    """Stacks ``layers`` on a standard normal base: ``x = S(f_L(... f_1(z)))``, ``z ~ N(0, I)``.
-
-    ``layers[0]`` is applied first to the base sample. Conditional layers make a
-    conditional flow (they must agree on ``context_size``). With ``standardize``, a
-    :class:`~tfp_flows.bijectors.Standardize` layer ``S`` comes last, so
-    ``fit`` can match the data's mean and scale exactly. The layers are chained
-    in a :class:`~tfp_flows.bijectors.FlowChain`, whose cache never returns a
-    result computed with other weights. Without ``name``, the flow shows the
-    next free name ``flow``, ``flow_1``, ... but counts as unnamed in TFP's
-    joint distributions (they name it by position or by the argument that
-    refers to it, as for any unnamed distribution). The log-density is
-
-    ```none
-    log p(x) = log N(z; 0, I) + sum_l inverse_log_det_jacobian_l
-    ```
-
-    #### Examples
-
-    >>> layers = [AffineCoupling(2, seed=0), AffineCoupling([0, 1], seed=1)]
-    >>> flow = coupling_flow(layers, event_size=2)
-    >>> flow.sample(3, seed=0).shape
-    TensorShape([3, 2])
-    """
-    return _assemble(layers, event_size, standardize, dtype, name,
-                     default_name=name or unique_name("flow"))
-
-
-def _assemble(
-    layers: Sequence[tfb.Bijector],
-    event_size: int,
-    standardize: bool,
-    dtype: tf.DType,
-    name: str | None,
-    default_name: str,
-) -> tfd.TransformedDistribution:
-    """The flow ``Standardize(FlowChain(layers))(N(0, I))``, named ``name or default_name``."""
-    dtype = check_floating_dtype(dtype, name or default_name)
-    event_size = check_integer("event_size", event_size, minimum=1)
-    shown = name or default_name
-    bijectors = list(reversed(layers))
-    if standardize:
-        bijectors.insert(0, Standardize(event_size, dtype=dtype, name=f"{shown}_standardize"))
-    base = StandardNormal(loc=tf.zeros([event_size], dtype), name=f"{shown}_base")
-    flow = Flow(base, FlowChain(bijectors, name=shown), name=name)
-    if name is None:
-        # TFP's joint distributions treat `parameters["name"] is None` as unnamed (two such
-        # flows never clash, and a lambda may call the flow by any argument name); show the
-        # builder's name instead of TFP's default "<bijector><base>".
-        flow._name = shown
-    return flow
+__all__ = ["nice", "real_nvp"]
 
 
 def _coupling_layers(
@@ -186,7 +123,7 @@ def real_nvp(
         AffineCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
         activation=activation, log_scale_bound=log_scale_bound, context_size=context_size,
         validate_args=validate_args, dtype=dtype)
-    return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)
+    return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
 def nice(
@@ -221,4 +158,4 @@ def nice(
         AdditiveCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
         activation=activation, context_size=context_size, validate_args=validate_args,
         dtype=dtype)
-    return _assemble(layers, event_size, standardize, dtype, name, default_name=shown)
+    return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

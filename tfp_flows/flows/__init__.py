@@ -1,0 +1,16 @@
+"""Flow builders: small factories that return a ``tfd.TransformedDistribution``.
+
+One module per family; each builder stacks layers on a standard normal base
+through :func:`~tfp_flows.flows.stack.assemble`.
+
+#### Examples
+
+>>> from tfp_flows.flows import real_nvp
+>>> real_nvp(2, num_layers=2, hidden_units=(8,)).event_shape
+TensorShape([2])
+"""
+
+from tfp_flows.flows.coupling import nice, real_nvp
+from tfp_flows.flows.stack import coupling_flow
+
+__all__ = ["coupling_flow", "nice", "real_nvp"]
