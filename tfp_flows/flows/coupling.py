@@ -10,9 +10,9 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
-from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows.flows.mixing import check_mixing, mixing_layer
 from tfp_flows.flows.stack import assemble
 from tfp_flows.naming import unique_name
 
@@ -37,8 +37,7 @@ def _coupling_layers(
         seed = check_integer("seed", seed, minimum=0)
     layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
     layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
-    if mixing not in (None, "lu"):
-        raise ValueError(f"mixing must be 'lu' or None, got {mixing!r}.")
+    check_mixing(mixing)
     kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
@@ -47,9 +46,9 @@ def _coupling_layers(
             seed=None if seed is None else seed + i,
             name=f"{name}_{kind}_{i}",
             **layer_kwargs))
-        if mixing == "lu":
-            layers.append(LULinear(event_size, dtype=layer_kwargs["dtype"],
-                                   name=f"{name}_lu_linear_{i}"))
+        mixer = mixing_layer(mixing, event_size, i, layer_kwargs["dtype"], name, seed)
+        if mixer is not None:
+            layers.append(mixer)
     return layers
 
 
