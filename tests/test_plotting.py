@@ -156,6 +156,33 @@ def test_density_without_target_or_exact_log_prob(flow, monkeypatch):
     assert [ax.get_title() for ax in fig.axes[:1]] == ["model"] and len(fig.axes) == 2
 
 
+def test_densities_side_by_side_share_one_scale_and_clip_the_log_floor(flow, tmp_path):
+    limits = ((-2.0, 4.0), (-1.0, 7.0))
+    other = tfd.MultivariateNormalDiag(loc=[1.0, 3.0], scale_diag=[0.3, 0.5])
+    target = tff.datasets.Banana()
+    fig = plotting.plot_densities({"flow": flow, "gaussian": other}, target=target,
+                                  limits=limits, grid_size=12, log_scale=True, floor=1e-3)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["flow", "gaussian", "target"]
+    assert len(fig.axes) == 4  # three panels and one colourbar
+    xs = -2.0 + 6.0 * (np.arange(12) + 0.5) / 12
+    ys = -1.0 + 8.0 * (np.arange(12) + 0.5) / 12
+    grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+    logs = [d.log_prob(grid).numpy().reshape(12, 12).T for d in (flow, other, target)]
+    top = max(v.max() for v in logs)
+    for ax, values in zip(fig.axes[:3], logs):
+        expected = np.maximum(values, top + np.log(1e-3)) / np.log(10.0)
+        np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), expected, rtol=1e-5)
+        np.testing.assert_allclose(ax.images[0].get_clim(),
+                                   [(top + np.log(1e-3)) / np.log(10), top / np.log(10)],
+                                   rtol=1e-5)
+    linear = plotting.plot_densities({"flow": flow}, limits=limits, grid_size=12)
+    np.testing.assert_allclose(np.asarray(linear.axes[0].images[0].get_array()),
+                               np.exp(logs[0]), rtol=1e-5, atol=1e-8)
+    fig.savefig(tmp_path / "densities.png")
+    with pytest.raises(ValueError, match="at least one model"):
+        plotting.plot_densities({})
+
+
 # -- plot_samples ------------------------------------------------------------------------------
 
 def test_samples_scatter_model_over_data(flow, tmp_path):
