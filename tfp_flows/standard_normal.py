@@ -16,7 +16,9 @@ class StandardNormal(tfd.MultivariateNormalDiag):
     ``z ~ N(0, I)`` is drawn with ``tf.random.stateless_normal(..., alg="philox")``.
     TFP's default ``alg="auto_select"`` compiles under XLA on the CPU to a
     generator about 20 times slower, which was about half of a flow's sampling
-    time (``benchmarks/README.md``). Densities are untouched; samples remain a
+    time (``benchmarks/README.md``). ``experimental_sample_and_log_prob`` (what
+    ``tfp.vi.fit_surrogate_posterior`` calls through the flow) draws the same
+    way: the same samples as ``sample`` for the same seed. Densities are untouched; samples remain a
     deterministic function of the (stateless) seed.
 
     #### Examples
@@ -25,6 +27,14 @@ class StandardNormal(tfd.MultivariateNormalDiag):
     >>> base.sample(3, seed=0).shape, float(base.log_prob([0.0, 0.0]))
     (TensorShape([3, 2]), -1.8378770351409912)
     """
+
+    def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
+        # TFP's route (MultivariateNormalDiag -> Sample(Normal)) draws with its own slow
+        # generator; `TransformedDistribution.experimental_sample_and_log_prob` (the path of
+        # `tfp.vi`) calls this, so draw with Philox here too and score the draw:
+        # log N(x; loc, I) = -|x - loc|^2 / 2 - (d / 2) log(2 pi).
+        x = self._call_sample_n(sample_shape, seed, **kwargs)
+        return x, self.log_prob(x)
 
     def _call_sample_n(self, sample_shape, seed, **kwargs):
         sample_shape = ps.reshape(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32), [-1])
