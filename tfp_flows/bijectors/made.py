@@ -55,7 +55,8 @@ class MADE(tf.Module):
 
     ```none
     input degrees     d_0(i) = o[i] + 1                         in 1..n
-    hidden degrees    d_l(u) = 1 + (u mod max(n - 1, 1))        cycling 1..n-1 (layer l >= 1)
+    hidden degrees    d_l(u) = a + (u mod max(n - a, 1))        cycling a..n-1 (layer l >= 1)
+                      a = 1, or a = 0 with a context (degree-0 units see only the context)
     output degrees    d_L(j * n + i) = o[i] + 1                 block j = parameter j of entry i
     hidden masks      M_l[u, v] = [d_l(v) >= d_{l-1}(u)]
     output mask       M_L[u, v] = [d_L(v) >  d_{L-1}(u)]
@@ -64,9 +65,11 @@ class MADE(tf.Module):
 
     so output ``j * n + i`` depends on input ``m`` only if ``o[m] < o[i]`` (and
     on every input with ``o[m] < o[i]`` when every hidden layer has at least
-    ``n - 1`` units). The context ``c`` (``[..., context_size]``) feeds every
-    unit of the first layer through the unmasked kernel ``V``, so outputs may
-    depend on it freely. The output is ``[..., k * n]`` in ``k`` blocks of
+    ``n - a`` units: the degrees are deterministic, ``seed`` fixes only the
+    weights). The context ``c`` (``[..., context_size]``) feeds every unit of
+    the first layer through the unmasked kernel ``V``; the degree-0 units carry
+    it to every output, so every entry's parameters, also the first entry's,
+    may depend on it freely (needs a hidden layer). The output is ``[..., k * n]`` in ``k`` blocks of
     ``n``, the layout of :func:`~tfp_flows.bijectors.transformers.params_from_blocks`.
     Hidden kernels are Glorot-uniform (``seed``), biases zero; with
     ``zero_init_output`` the last layer starts at zero, so a fresh
@@ -126,7 +129,9 @@ class MADE(tf.Module):
         self._num_entries, self._params_per_entry = n, k
         self._input_order = check_input_order(input_order, n, f"{name}: input_order")
         input_degrees = self._input_order + 1
-        hidden_degrees = [1 + np.arange(width) % max(n - 1, 1) for width in hidden_units]
+        # Degree-0 units (with a context) read only the context and reach every output.
+        lowest = 0 if self._context_size else 1
+        hidden_degrees = [lowest + np.arange(width) % max(n - lowest, 1) for width in hidden_units]
         output_degrees = np.tile(input_degrees, k)
         self._degrees = [input_degrees, *hidden_degrees, output_degrees]
         masks = [(d_out[None, :] >= d_in[:, None]).astype(np.float64)
