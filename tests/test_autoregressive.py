@@ -309,3 +309,15 @@ def test_bad_builder_arguments_are_named(builder, kwargs, error, message):
     kwargs = {"event_size": 3, **kwargs}
     with pytest.raises(error, match=message):
         builder(**kwargs)
+
+
+def test_a_copy_shares_the_made_and_the_transformer():
+    layer = MaskedAutoregressive(3, Affine(3), input_order=[2, 0, 1], hidden_units=(8,), seed=0)
+    testing.perturb_weights(layer)
+    copied = layer.copy(name="copied")
+    assert copied.made is layer.made and copied.transformer is layer.transformer
+    assert copied != layer and copied.input_order.tolist() == [2, 0, 1]
+    x = tf.random.stateless_normal([4, 3], seed=[9, 9])
+    np.testing.assert_allclose(copied.forward(x), layer.forward(tf.identity(x)), atol=1e-6)
+    with pytest.raises(ValueError, match="takes only name= and validate_args="):
+        layer.copy(one_pass="forward")
