@@ -23,12 +23,13 @@ from tfp_flows.bijectors import (
     AffineCoupling,
     Coupling,
     LULinear,
+    MaskedAutoregressive,
     Standardize,
     alternating_mask,
     checkerboard_mask,
     random_mask,
 )
-from tfp_flows.bijectors.transformers import BijectorTransformer
+from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,21 @@ REGISTRY = {
         n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector),
     "nice_chain": Entry(lambda n, dtype: tff.nice(
         n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector),
+    # autoregressive layers (MADE conditioners): MAF and IAF
+    "maf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
+        n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype)),
+    "iaf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
+        n, Affine(n, dtype=dtype), one_pass="forward", input_order=np.arange(n)[::-1].copy(),
+        hidden_units=(16,), seed=16, dtype=dtype)),
+    "maf_additive": Entry(lambda n, dtype: MaskedAutoregressive(
+        n, Additive(), hidden_units=(16, 16), activation="tanh", seed=17, dtype=dtype)),
+    "maf_affine_context": Entry(lambda n, dtype: MaskedAutoregressive(
+        n, Affine(n, dtype=dtype), context_size=2, hidden_units=(16,), seed=18, dtype=dtype),
+        context_size=2),
+    "maf_chain": Entry(lambda n, dtype: tff.maf(
+        n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector),
+    "iaf_chain": Entry(lambda n, dtype: tff.iaf(
+        n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector),
     # transformers from TFP bijectors, through the adapter
     "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
         n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),

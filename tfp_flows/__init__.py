@@ -32,6 +32,8 @@ _NAMES = {
     "coupling_flow": "flows",
     "estimate_moments": "moments",
     "fit": "training",
+    "iaf": "flows",
+    "maf": "flows",
     "nice": "flows",
     "real_nvp": "flows",
 }

@@ -8,11 +8,13 @@ A coupling layer (:mod:`~tfp_flows.bijectors.coupling`) is a mask
 """
 
 from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.base import FlowBijector, VectorBijector
 from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.linear import LULinear
+from tfp_flows.bijectors.made import MADE
 from tfp_flows.bijectors.masks import (
     alternating_mask,
     checkerboard_mask,
@@ -23,6 +25,7 @@ from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
 
 __all__ = [
+    "MADE",
     "MLP",
     "Additive",
     "AdditiveCoupling",
@@ -33,6 +36,7 @@ __all__ = [
     "FlowBijector",
     "FlowChain",
     "LULinear",
+    "MaskedAutoregressive",
     "Standardize",
     "TrackedConditioner",
     "Transformer",

@@ -10,7 +10,8 @@ through :func:`~tfp_flows.flows.stack.assemble`.
 TensorShape([2])
 """
 
+from tfp_flows.flows.autoregressive import iaf, maf
 from tfp_flows.flows.coupling import nice, real_nvp
 from tfp_flows.flows.stack import coupling_flow
 
-__all__ = ["coupling_flow", "nice", "real_nvp"]
+__all__ = ["coupling_flow", "iaf", "maf", "nice", "real_nvp"]
