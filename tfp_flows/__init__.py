@@ -33,6 +33,8 @@ _NAMES = {
     "estimate_moments": "moments",
     "fit": "training",
     "nice": "flows",
+    "planar": "flows",
+    "radial": "flows",
     "real_nvp": "flows",
 }
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)
