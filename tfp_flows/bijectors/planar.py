@@ -164,7 +164,7 @@ class Planar(FlowBijector):
     step (``w = u = b = 0`` is a saddle: every gradient vanishes there).
 
     A conditional layer (``context_size = k > 0``) adds the output of an
-    :class:`~tfp_flows.bijectors.MLP` ``c -> (du, dw, db)`` (last layer at zero)
+    :class:`~tfp_flows.bijectors.MLP` ``context -> (du, dw, db)`` (last layer at zero)
     to ``(u, w, b)``: one planar map per context, as in amortised variational
     inference. The context broadcasts against the batch.
 
@@ -227,7 +227,7 @@ class Planar(FlowBijector):
 
     @property
     def conditioner(self) -> MLP | None:
-        """The context network ``c -> (du, dw, db)`` (``None`` for an unconditional layer)."""
+        """The context network ``context -> (du, dw, db)`` (``None`` for an unconditional layer)."""
         return self._conditioner
 
     def copy(self, **override_parameters_kwargs: Any) -> Planar:
