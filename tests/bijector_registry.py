@@ -24,6 +24,9 @@ from tfp_flows.bijectors import (
     Coupling,
     LULinear,
     MaskedAutoregressive,
+    Permute,
+    Planar,
+    Radial,
     Standardize,
     alternating_mask,
     checkerboard_mask,
@@ -133,6 +136,19 @@ REGISTRY = {
         context_size=3),
     "coupling_spline_context": Entry(lambda n, dtype: Coupling(
         random_mask(n, seed=1), spline(), context_size=2, hidden_units=(16,), seed=11, dtype=dtype), context_size=2),
+    # planar and radial flows (Rezende & Mohamed, 2015), permutations
+    "planar": Entry(lambda n, dtype: Planar(n, seed=20, dtype=dtype)),
+    "planar_context": Entry(lambda n, dtype: Planar(
+        n, context_size=2, hidden_units=(16,), seed=21, dtype=dtype), context_size=2),
+    "radial": Entry(lambda n, dtype: Radial(n, seed=22, dtype=dtype)),
+    "radial_context": Entry(lambda n, dtype: Radial(
+        n, context_size=2, hidden_units=(16,), seed=23, dtype=dtype), context_size=2),
+    "permute_reverse": Entry(lambda n, dtype: Permute.reverse(n, dtype=dtype)),
+    "permute_random": Entry(lambda n, dtype: Permute.random(n, seed=5, dtype=dtype)),
+    "planar_chain": Entry(lambda n, dtype: tff.planar(
+        n, num_layers=3, seed=24, dtype=dtype).bijector),
+    "radial_chain": Entry(lambda n, dtype: tff.radial(
+        n, num_layers=3, seed=25, dtype=dtype).bijector),
     # image-shaped events [H, W, C]
     "affine_coupling_checkerboard": Entry(lambda n, dtype: AffineCoupling(
         checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype),

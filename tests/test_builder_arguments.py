@@ -69,7 +69,7 @@ def test_a_builders_name_reaches_the_flow_its_chain_and_its_layers():
     ({"dtype": tf.float16}, TypeError, "supports dtypes float32 and float64, got float16"),
     ({"dtype": tf.bfloat16}, TypeError, "supports dtypes float32 and float64, got bfloat16"),
     ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
-    ({"mixing": "glow"}, ValueError, "mixing must be one of None, 'lu', got 'glow'"),
+    ({"mixing": "glow"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'glow'"),
 ])
 def test_bad_builder_arguments_are_explained_at_build_time(kwargs, error, message):
     arguments = {"num_layers": 2, "hidden_units": (8,), **kwargs}

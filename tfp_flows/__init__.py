@@ -35,6 +35,8 @@ _NAMES = {
     "iaf": "flows",
     "maf": "flows",
     "nice": "flows",
+    "planar": "flows",
+    "radial": "flows",
     "real_nvp": "flows",
 }
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)

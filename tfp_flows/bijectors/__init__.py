@@ -21,6 +21,9 @@ from tfp_flows.bijectors.masks import (
     random_mask,
     validate_mask,
 )
+from tfp_flows.bijectors.permutation import Permute
+from tfp_flows.bijectors.planar import Planar
+from tfp_flows.bijectors.radial import Radial
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
 
@@ -37,6 +40,9 @@ __all__ = [
     "FlowChain",
     "LULinear",
     "MaskedAutoregressive",
+    "Permute",
+    "Planar",
+    "Radial",
     "Standardize",
     "TrackedConditioner",
     "Transformer",

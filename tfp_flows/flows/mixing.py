@@ -6,6 +6,8 @@ layer after each one changes which coordinates the next layer sees.
 | ``mixing`` | layer after transform ``i`` |
 |---|---|
 | ``"lu"`` | a learned :class:`~tfp_flows.bijectors.LULinear` map (Glow's 1x1 convolution) |
+| ``"reverse"`` | :meth:`Permute.reverse <tfp_flows.bijectors.Permute.reverse>`: the event in reverse order |
+| ``"random"`` | :meth:`Permute.random <tfp_flows.bijectors.Permute.random>`: a fixed random order, seeded by ``seed + i`` |
 | ``None`` | nothing (the builder's own alternation, for example of coupling masks) |
 
 #### Examples
@@ -13,6 +15,8 @@ layer after each one changes which coordinates the next layer sees.
 >>> import tensorflow as tf
 >>> mixing_layer("lu", event_size=3, index=0, dtype=tf.float32, name="flow").name
 'flow_lu_linear_0'
+>>> mixing_layer("random", event_size=3, index=1, dtype=tf.float32, name="flow", seed=0).name
+'flow_permute_1'
 >>> mixing_layer(None, event_size=3, index=0, dtype=tf.float32, name="flow") is None
 True
 """
@@ -23,10 +27,11 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.linear import LULinear
+from tfp_flows.bijectors.permutation import Permute
 
 __all__ = ["MIXINGS", "check_mixing", "mixing_layer"]
 
-MIXINGS = (None, "lu")
+MIXINGS = (None, "lu", "reverse", "random")
 
 
 def check_mixing(mixing: str | None) -> str | None:
@@ -47,9 +52,15 @@ def mixing_layer(
 ) -> tfb.Bijector | None:
     """The mixing layer after transform ``index`` of the flow ``name`` (``None``: no layer).
 
-    ``seed`` (plus ``index``) fixes a random mixing layer; the learned ones start
-    at the identity.
+    ``seed + index`` fixes a random permutation (``seed=None``: unseeded); the
+    learned layers start at the identity.
     """
-    if check_mixing(mixing) == "lu":
+    mixing = check_mixing(mixing)
+    if mixing == "lu":
         return LULinear(event_size, dtype=dtype, name=f"{name}_lu_linear_{index}")
+    if mixing == "reverse":
+        return Permute.reverse(event_size, dtype=dtype, name=f"{name}_permute_{index}")
+    if mixing == "random":
+        return Permute.random(event_size, seed=None if seed is None else seed + index,
+                              dtype=dtype, name=f"{name}_permute_{index}")
     return None
