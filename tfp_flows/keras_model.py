@@ -69,10 +69,10 @@ from tfp_flows.data_checks import (
     dataset_rows,
 )
 from tfp_flows.evaluation import check_takes_context, log_prob
+from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.losses import MaximumLikelihood
 from tfp_flows.training.optimizers import optimizer_variables
 from tfp_flows.training.sources import Batch, dataset_pairs
-from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
 __all__ = ["FlowModel"]

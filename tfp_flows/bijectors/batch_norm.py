@@ -49,6 +49,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.adaptive import feature_statistics
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.cache import WeightAwareCache
 from tfp_flows.checks import check_number
 from tfp_flows.naming import unique_name
 
@@ -104,6 +105,21 @@ def training_mode() -> Iterator[BatchStatistics]:
         _recording.reset(token)
 
 
+_MODE = "_tfp_flows_batch_norm_training"
+
+
+class _ModeAwareCache(WeightAwareCache):
+    """The weight-aware cache with the mode in every key: a result of a training-mode call
+    (batch statistics) is never returned outside training, nor the reverse."""
+
+    def _keyed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(super()._keyed(kwargs), **{_MODE: _recording.get() is not None})
+
+    def _invoke(self, input, fn_name, kwargs, attributes):  # noqa: A002
+        kwargs = {k: v for k, v in kwargs.items() if k != _MODE}
+        return super()._invoke(input, fn_name, kwargs, attributes)
+
+
 class BatchNorm(FlowBijector):
     """Batch normalisation with moving statistics: an exact affine map outside training.
 
@@ -145,6 +161,8 @@ class BatchNorm(FlowBijector):
     [1]: Laurent Dinh, Jascha Sohl-Dickstein, Samy Bengio. Density estimation
          using Real NVP. ICLR 2017, section 3.7. https://arxiv.org/abs/1605.08803
     """
+
+    _cache = _ModeAwareCache(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.checks import check_integer, check_number, check_positive_float
 from tfp_flows.data_checks import check_context_rows, check_data
 from tfp_flows.evaluation import check_takes_context
+from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.checkpoints import Checkpoints, History
 from tfp_flows.training.loop import make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood
@@ -60,7 +61,6 @@ from tfp_flows.training.sources import (
     TargetSource,
     is_conditional_target,
 )
-from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.state import all_finite_arrays, restore, snapshot
 from tfp_flows.training.step import NonFiniteLossError, all_finite
 
