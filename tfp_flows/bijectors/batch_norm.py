@@ -188,10 +188,13 @@ class BatchNorm(FlowBijector):
                                     lambda v: v > 0.0)
         features = self.event_shape[-1]
         with tf.name_scope(name):
+            # MEAN: under a tf.distribute strategy the replicas' updates are averaged.
             self.moving_mean = tf.Variable(
-                tf.zeros([features], self.dtype), trainable=False, name="moving_mean")
+                tf.zeros([features], self.dtype), trainable=False, name="moving_mean",
+                aggregation=tf.VariableAggregation.MEAN)
             self.moving_variance = tf.Variable(
-                tf.ones([features], self.dtype), trainable=False, name="moving_variance")
+                tf.ones([features], self.dtype), trainable=False, name="moving_variance",
+                aggregation=tf.VariableAggregation.MEAN)
             self.loc = self.log_scale = None
             if affine:
                 self.loc = tf.Variable(tf.zeros([features], self.dtype), name="loc")
