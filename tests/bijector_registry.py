@@ -19,8 +19,10 @@ from tensorflow_probability import bijectors as tfb
 
 import tfp_flows as tff
 from tfp_flows.bijectors import (
+    ActNorm,
     AdditiveCoupling,
     AffineCoupling,
+    BatchNorm,
     Coupling,
     LULinear,
     MaskedAutoregressive,
@@ -70,6 +72,25 @@ def _adapted_standardize(n: int, dtype: tf.DType) -> Standardize:
     return layer
 
 
+def _adapted(layer: tfb.Bijector) -> tfb.Bijector:
+    """``layer`` adapted to data of mean 1 and scale 2 (per feature): statistics other than 0 and 1.
+
+    (Small enough for the 2-D density of the property suite to fit in its +-12 box.)
+    """
+    shape = (100, *layer.event_shape)
+    layer.adapt(np.random.default_rng(0).normal(1.0, 2.0, size=shape))
+    return layer
+
+
+def _batch_norm(event_shape: tuple[int, ...], dtype: tf.DType) -> BatchNorm:
+    """An adapted ``BatchNorm`` whose trainable affine part is not the identity either."""
+    layer = _adapted(BatchNorm(event_shape, dtype=dtype))
+    features = event_shape[-1]
+    layer.loc.assign(np.linspace(-0.5, 0.5, features))
+    layer.log_scale.assign(np.linspace(0.3, -0.3, features))
+    return layer
+
+
 def sinh_arcsinh() -> BijectorTransformer:
     """A user's elementwise TFP bijector as a transformer (bounded skewness and tail weight).
 
@@ -105,6 +126,12 @@ REGISTRY = {
     "additive_coupling": Entry(lambda n, dtype: AdditiveCoupling(
         n, hidden_units=(16,), seed=4, dtype=dtype)),
     "standardize": Entry(_adapted_standardize),
+    "actnorm": Entry(lambda n, dtype: _adapted(ActNorm(n, dtype=dtype))),
+    "actnorm_image": Entry(lambda n, dtype: _adapted(ActNorm((n, 2, 2), dtype=dtype)),
+                           event_shape=lambda n: (n, 2, 2)),
+    "batch_norm": Entry(lambda n, dtype: _batch_norm((n,), dtype)),
+    "batch_norm_image": Entry(lambda n, dtype: _batch_norm((n, 2, 2), dtype),
+                              event_shape=lambda n: (n, 2, 2)),
     "lu_linear": Entry(lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype)),
     "real_nvp_chain": Entry(lambda n, dtype: tff.real_nvp(
         n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector),

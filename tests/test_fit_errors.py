@@ -1,7 +1,7 @@
 """``tfp_flows.fit``: every bad argument or input raises one error naming what was expected.
 
-All of these fail before training starts, and the flow is left as it came (its
-``Standardize`` layer not adapted).
+All of these fail before training starts, and the flow is left as it came (none
+of its adaptive layers -- ``Standardize``, ``ActNorm`` -- adapted).
 """
 
 import re
@@ -12,11 +12,11 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows as tff
-from tfp_flows.training import find_standardize_layers
+from tfp_flows.training import find_adaptive_layers
 
 
 def _flow():
-    return tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0)
+    return tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0, normalization="actnorm")
 
 
 def _data(n=200):
@@ -28,7 +28,8 @@ def _assert_refused(error, message, data=None, **kwargs):
     kwargs = {"steps": 10, "progress": False, **kwargs}
     with pytest.raises(error, match=re.escape(message)):
         tff.fit(flow, _data() if data is None else data, **kwargs)
-    assert not find_standardize_layers(flow.bijector)[0].adapted.numpy()
+    layers = find_adaptive_layers(flow.bijector)
+    assert len(layers) == 3 and not any(layer.bijector.adapted.numpy() for layer in layers)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -69,10 +69,10 @@ from tfp_flows.data_checks import (
     dataset_rows,
 )
 from tfp_flows.evaluation import check_takes_context, log_prob
+from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.losses import MaximumLikelihood
 from tfp_flows.training.optimizers import optimizer_variables
-from tfp_flows.training.sources import Batch
-from tfp_flows.training.standardization import adapt_standardize
+from tfp_flows.training.sources import Batch, dataset_pairs
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
 __all__ = ["FlowModel"]
@@ -95,9 +95,10 @@ class FlowModel(keras.Model):
 
     Args:
       distribution: the flow (any ``tfd.Distribution`` with trainable variables).
-      adapt: fit the flow's ``Standardize`` layer to the data of the first ``fit``
-        (an array, or the first batches of a ``tf.data.Dataset``: at most 100
-        batches or 100 000 rows).
+      adapt: fit the flow's adaptive layers (``Standardize``, ``ActNorm``,
+        ``BatchNorm``: :func:`~tfp_flows.training.adapt_layers`) to the data of
+        the first ``fit`` (an array with its context, or the first batches of a
+        ``tf.data.Dataset``: at most 100 batches or 100 000 rows).
       **kwargs: passed to ``keras.Model``.
     """
 
@@ -129,7 +130,8 @@ class FlowModel(keras.Model):
             check_integer("steps_per_execution", kwargs["steps_per_execution"])
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self._flow_variables)
-        state = self._flow_variables + optimizer_variables(self.optimizer)
+        # Every flow variable (BatchNorm's moving statistics too) and the optimizer's.
+        state = self._all_flow_variables + optimizer_variables(self.optimizer)
         object.__setattr__(self, "_guarded", [
             (v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state])
 
@@ -231,7 +233,11 @@ class FlowModel(keras.Model):
         return x, y
 
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
-        """``keras.Model.fit`` after checking the data and adapting ``Standardize`` to it.
+        """``keras.Model.fit`` after checking the data and adapting the flow's adaptive layers to it.
+
+        ``BatchNorm`` layers normalise by batch statistics in the training
+        steps and update their moving averages; ``evaluate``, ``predict`` and
+        the validation use the moving averages.
 
         Raises:
           TypeError, ValueError: bad data or arguments (named), e.g. an infinite
@@ -254,7 +260,7 @@ class FlowModel(keras.Model):
         if not self._guarded:
             raise ValueError("FlowModel.fit needs a compiled model, got none: call "
                              "model.compile(optimizer=...) first.")
-        undo_adapt = adapt_standardize(self.distribution, self._adaptation_rows(x))
+        undo_adapt = adapt_layers(self.distribution, self._adaptation_rows(x, y))
         self._bad_step.assign(-1)
         for variable, backup in self._guarded:  # the state to fall back to on a first bad step
             backup.assign(variable)
@@ -267,15 +273,20 @@ class FlowModel(keras.Model):
                 undo_adapt()
             raise
 
-    def _adaptation_rows(self, x: Any) -> Any:
-        """What ``Standardize`` is fitted to: the array, the dataset's first batches, or none."""
+    def _adaptation_rows(self, x: Any, y: Any = None) -> Any:
+        """What the adaptive layers are fitted to: ``(rows, context)`` of the array or the
+        dataset's first batches, or none."""
         if not self._adapt_on_fit:
             return None
-        x, _ = _pair(x)
+        x, context = _pair(x)
+        context = y if context is None else context
         if isinstance(x, np.ndarray):
-            return x
+            return x, None if context is None else np.asarray(context)
         if isinstance(x, tf.data.Dataset):
             event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
+            if isinstance(x.element_spec, tuple) and len(x.element_spec) >= 2:
+                pairs = x.map(lambda x_, c, *_: (x_, c))
+                return lambda: dataset_pairs(pairs, event_size, dtype)
             return lambda: dataset_rows(x, event_size, dtype)
         return None
 

@@ -8,8 +8,11 @@ A coupling layer (:mod:`~tfp_flows.bijectors.coupling`) is a mask
 """
 
 from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors.actnorm import ActNorm
+from tfp_flows.bijectors.adaptive import Adaptive, is_adaptive
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.base import FlowBijector, VectorBijector
+from tfp_flows.bijectors.batch_norm import BatchNorm, training_mode
 from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
@@ -30,10 +33,13 @@ from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransform
 __all__ = [
     "MADE",
     "MLP",
+    "ActNorm",
+    "Adaptive",
     "Additive",
     "AdditiveCoupling",
     "Affine",
     "AffineCoupling",
+    "BatchNorm",
     "BijectorTransformer",
     "Coupling",
     "FlowBijector",
@@ -50,8 +56,10 @@ __all__ = [
     "alternating_mask",
     "checkerboard_mask",
     "context_size_of",
+    "is_adaptive",
     "random_mask",
     "takes_context",
+    "training_mode",
     "transformers",
     "validate_mask",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from tfp_flows.bijectors.adaptive import feature_statistics
 from tfp_flows.bijectors.base import VectorBijector
 from tfp_flows.naming import unique_name
 
@@ -26,8 +26,10 @@ class Standardize(VectorBijector):
     identity (0 and 0). ``adapt(data)`` sets them to the data's mean and
     ``log(std)``, so a flow ending in this layer learns in standardised
     coordinates while its ``log_prob`` stays exact in the data's coordinates.
-    ``fit`` and ``FlowModel.fit`` adapt a flow's ``Standardize`` layer before training
-    when the flow has exactly one that is not adapted yet.
+    It follows the adaptation protocol (:mod:`~tfp_flows.bijectors.adaptive`):
+    ``fit`` and ``FlowModel.fit`` adapt every not yet adapted ``Standardize``
+    (and ``ActNorm``, ``BatchNorm``) layer of a flow before training
+    (:func:`~tfp_flows.training.adapt_layers`).
 
     Args:
       event_size: size of the event.
@@ -87,7 +89,9 @@ class Standardize(VectorBijector):
         >>> bool(layer.adapted.numpy())  # unchanged by the failed call
         False
         """
-        loc, log_scale = _statistics(data, self.loc.shape[0], self.dtype)
+        loc, log_scale = feature_statistics(
+            data, self.event_shape, self.dtype, "Standardize.adapt: data",
+            "build the flow without standardisation (standardize=False)")
         self.loc.assign(loc)
         self.log_scale.assign(log_scale)
         self.adapted.assign(True)
@@ -100,79 +104,3 @@ class Standardize(VectorBijector):
 
     def _inverse_and_ildj(self, x):
         return (x - self.loc) * tf.exp(-self.log_scale), -self._ldj(x)
-
-
-def _statistics(data: Any, event_size: int, dtype: tf.DType) -> tuple[np.ndarray, np.ndarray]:
-    """``(loc, log_scale)`` of ``data`` in ``dtype``, computed in float64 and checked."""
-    what = "Standardize.adapt: data"
-    array = np.asarray(data)
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
-    if array.ndim == 0 or array.shape[-1] != event_size:
-        raise ValueError(f"{what} must have shape [n, {event_size}], got shape {array.shape}.")
-    array = array.reshape(-1, event_size).astype(np.float64)
-    n = array.shape[0]
-    if n < 2:
-        raise ValueError(
-            f"{what} must have at least 2 rows to estimate a scale, got {n}; pass more rows, or "
-            "build the flow without standardisation (standardize=False).")
-    info = np.finfo(dtype.as_numpy_dtype)
-    bad = ~np.isfinite(array) | (np.abs(array) > info.max)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        value = array[row, column]
-        if np.isfinite(value):
-            raise ValueError(
-                f"{what} must fit in {dtype.name} (|x| <= {info.max:.3g}), got {value:.6g} in row "
-                f"{row}, column {column}; rescale the data or build the flow with "
-                "dtype=tf.float64.")
-        raise ValueError(f"{what} must be finite, got {value} in row {row}, column {column}; "
-                         "remove or impute non-finite rows.")
-    array = array.astype(dtype.as_numpy_dtype).astype(np.float64)  # the values the layer sees
-    constant = np.flatnonzero(array.min(axis=0) == array.max(axis=0))
-    if constant.size:
-        columns = (f"column {constant[0]}" if constant.size == 1
-                   else f"columns {constant.tolist()}")
-        values = ", ".join(f"{array[0, j]:.6g}" for j in constant)
-        constants = "the constant" if constant.size == 1 else "the constants"
-        raise ValueError(
-            f"{what} {columns} must vary, got {constants} {values} in all {n} rows; drop the "
-            "column (a constant has no density a flow can fit), add noise to it (dequantise), or "
-            "build the flow without standardisation (standardize=False).")
-    # In the layer's dtype when that is finite (the statistics training has always used: the
-    # trained flows and the benchmark figures stay bit for bit); in float64 when it overflows.
-    with np.errstate(over="ignore", invalid="ignore"):
-        native = array.astype(dtype.as_numpy_dtype)
-        loc, scale = native.mean(axis=0), native.std(axis=0)
-    if not (np.all(np.isfinite(loc)) and np.all(np.isfinite(scale))):
-        loc, scale = _mean_and_std(array)
-    # exp(log_scale), exp(-log_scale) and the standardised data must all be finite in `dtype`.
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        log_scale = np.log(scale).astype(dtype.as_numpy_dtype)
-        loc_d = loc.astype(dtype.as_numpy_dtype)
-        usable = (np.isfinite(np.exp(log_scale)) & (np.exp(log_scale) > 0)
-                  & np.isfinite(np.exp(-log_scale))
-                  & np.all(np.isfinite((array.astype(dtype.as_numpy_dtype) - loc_d)
-                                       * np.exp(-log_scale)), axis=0))
-    if not usable.all():
-        column = int(np.flatnonzero(~usable)[0])
-        raise ValueError(
-            f"{what} column {column} must have a standard deviation {dtype.name} can hold "
-            f"together with its inverse, got {scale[column]:.6g}; rescale the data or build the "
-            "flow with dtype=tf.float64.")
-    return loc_d, log_scale
-
-
-def _mean_and_std(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations in float64, without overflow for |x| near 1e308."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        loc = array.mean(axis=0)
-        scale = np.sqrt(np.mean(np.square(array - loc), axis=0))
-    if np.all(np.isfinite(loc)) and np.all(np.isfinite(scale)):
-        return loc, scale
-    size = np.max(np.abs(array), axis=0)  # > 0: constant columns were refused
-    unit = array / size
-    unit_loc = unit.mean(axis=0)
-    with np.errstate(over="ignore"):
-        return size * unit_loc, size * np.sqrt(np.mean(np.square(unit - unit_loc), axis=0))

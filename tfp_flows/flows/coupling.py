@@ -8,6 +8,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import alternating_mask
@@ -26,6 +27,7 @@ def _coupling_layers(
     seed: int | None,
     mixing: str | None,
     name: str,
+    normalization: str | None = None,
     **layer_kwargs,
 ) -> list[tfb.Bijector]:
     """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``."""
@@ -38,9 +40,13 @@ def _coupling_layers(
     layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
     layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
     check_mixing(mixing)
+    _check_normalization(normalization)
     kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
+        if normalization == "actnorm":
+            layers.append(ActNorm(event_size, validate_args=layer_kwargs["validate_args"],
+                                  dtype=layer_kwargs["dtype"], name=f"{name}_actnorm_{i}"))
         layers.append(layer_class(
             alternating_mask(event_size, flip=i % 2 == 1),
             seed=None if seed is None else seed + i,
@@ -52,6 +58,15 @@ def _coupling_layers(
     return layers
 
 
+NORMALIZATIONS = (None, "actnorm")
+
+
+def _check_normalization(normalization: str | None) -> None:
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}.")
+
+
 def real_nvp(
     event_size: int,
     num_layers: int = 8,
@@ -60,6 +75,7 @@ def real_nvp(
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "gelu",
     log_scale_bound: float = 2.0,
     mixing: str | None = "lu",
+    normalization: str | None = None,
     standardize: bool = True,
     seed: int | None = 0,
     context_size: int = 0,
@@ -93,6 +109,10 @@ def real_nvp(
       log_scale_bound: initial bound ``c`` of each layer's log-scale ``c * tanh(r)``.
       mixing: ``"lu"`` for learned linear maps between couplings, ``None`` for
         the classic alternating-mask Real NVP.
+      normalization: ``"actnorm"`` puts an :class:`~tfp_flows.bijectors.ActNorm`
+        before each coupling (on its base side, as in Glow's steps),
+        which ``fit`` initialises on the data as it arrives there; ``None``
+        (default) for none.
       standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
       seed: seed of the initialisation (layer ``i`` uses ``seed + i``).
       context_size: width ``k`` of a context ``c`` (0: unconditional). With
@@ -119,7 +139,8 @@ def real_nvp(
     """
     shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
-        AffineCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
+        AffineCoupling, event_size, num_layers, seed, mixing, shown, normalization,
+        hidden_units=hidden_units,
         activation=activation, log_scale_bound=log_scale_bound, context_size=context_size,
         validate_args=validate_args, dtype=dtype)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
@@ -132,6 +153,7 @@ def nice(
     *,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "gelu",
     mixing: str | None = "lu",
+    normalization: str | None = None,
     standardize: bool = True,
     seed: int | None = 0,
     context_size: int = 0,
@@ -143,7 +165,8 @@ def nice(
 
     Additive couplings preserve volume, so apart from the ``Standardize`` and
     ``LULinear`` layers (``mixing="lu"``, the default) the density is
-    ``log p(x) = log N(f^{-1}(x); 0, I)``. Arguments as :func:`real_nvp`
+    ``log p(x) = log N(f^{-1}(x); 0, I)`` (and the ``ActNorm`` layers' constant
+    log-det with ``normalization="actnorm"``). Arguments as :func:`real_nvp`
     (without ``log_scale_bound``).
 
     #### Examples
@@ -154,7 +177,8 @@ def nice(
     """
     shown = name or unique_name("nice")
     layers = _coupling_layers(
-        AdditiveCoupling, event_size, num_layers, seed, mixing, shown, hidden_units=hidden_units,
+        AdditiveCoupling, event_size, num_layers, seed, mixing, shown, normalization,
+        hidden_units=hidden_units,
         activation=activation, context_size=context_size, validate_args=validate_args,
         dtype=dtype)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

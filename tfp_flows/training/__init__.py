@@ -8,7 +8,7 @@
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
-| :mod:`~tfp_flows.training.standardization` | :func:`find_standardize_layers`, :func:`adapt_standardize` |
+| :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
 | :mod:`~tfp_flows.training.checkpoints` | :class:`History`, :class:`Checkpoints`, run-folder locks |
 
@@ -22,6 +22,12 @@
 20
 """
 
+from tfp_flows.training.adaptation import (
+    adapt_layers,
+    adapt_standardize,
+    find_adaptive_layers,
+    find_standardize_layers,
+)
 from tfp_flows.training.checkpoints import History
 from tfp_flows.training.fitting import Callback, fit
 from tfp_flows.training.loop import make_distributed_step, make_train_chunk
@@ -40,7 +46,6 @@ from tfp_flows.training.sources import (
     DataSource,
     TargetSource,
 )
-from tfp_flows.training.standardization import adapt_standardize, find_standardize_layers
 from tfp_flows.training.step import NonFiniteLossError, StepOutcome, all_finite, gradient_step
 
 __all__ = [
@@ -57,10 +62,12 @@ __all__ = [
     "NonFiniteLossError",
     "StepOutcome",
     "TargetSource",
+    "adapt_layers",
     "adapt_standardize",
     "all_finite",
     "build_optimizer",
     "default_optimizer",
+    "find_adaptive_layers",
     "find_standardize_layers",
     "fit",
     "gradient_step",

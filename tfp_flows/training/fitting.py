@@ -15,8 +15,9 @@ minimised with a Keras 3 or tf_keras optimizer. ``fit`` puts the parts together:
 * the compiled loop (:mod:`~tfp_flows.training.loop`): ``steps_per_execution``
   gradient steps (:mod:`~tfp_flows.training.step`) per ``tf.function`` call,
   XLA by default, traced once, every batch of the same shape;
-* around it, on the host: exact data normalisation
-  (:mod:`~tfp_flows.training.standardization`), validation data or split,
+* around it, on the host: data-dependent initialisation of every adaptive
+  layer (``Standardize``, ``ActNorm``, ``BatchNorm``:
+  :mod:`~tfp_flows.training.adaptation`), validation data or split,
   early stopping with best-weights restore, a progress bar, user callbacks,
   atomic checkpoints with ``resume`` (:mod:`~tfp_flows.training.checkpoints`),
   a clear error on a non-finite loss that leaves the last good weights and
@@ -40,6 +41,7 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.checks import check_integer, check_number, check_positive_float
 from tfp_flows.data_checks import check_context_rows, check_data
 from tfp_flows.evaluation import check_takes_context
+from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.checkpoints import Checkpoints, History
 from tfp_flows.training.loop import make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood
@@ -59,7 +61,6 @@ from tfp_flows.training.sources import (
     TargetSource,
     is_conditional_target,
 )
-from tfp_flows.training.standardization import adapt_standardize
 from tfp_flows.training.state import all_finite_arrays, restore, snapshot
 from tfp_flows.training.step import NonFiniteLossError, all_finite
 
@@ -149,12 +150,16 @@ def fit(
         :mod:`~tfp_flows.training.losses`); default
         :class:`~tfp_flows.training.losses.MaximumLikelihood`.
 
-    The flow's not yet adapted :class:`~tfp_flows.bijectors.Standardize` layer
-    is fitted to the training rows of an array, to ``min(100 000, 100 *
-    batch_size)`` samples of a target, or to the first batches of a dataset (at
-    most 100 batches or 100 000 rows: shuffle an ordered dataset first). If
-    ``fit`` fails before its first ``steps_per_execution`` steps are done, that
-    adaptation is undone: the flow is as it came.
+    Every not yet adapted adaptive layer of the flow (``Standardize``,
+    ``ActNorm``, ``BatchNorm``: :func:`~tfp_flows.training.adapt_layers`) is
+    fitted, each to the data as it arrives at it, to the training rows of an
+    array (with their context), to ``min(100 000, 100 * batch_size)`` samples
+    (pairs) of a target, or to the first batches of a dataset (at most 100
+    batches or 100 000 rows: shuffle an ordered dataset first). If ``fit``
+    fails before its first ``steps_per_execution`` steps are done, that
+    adaptation is undone: the flow is as it came. ``BatchNorm`` layers use
+    batch statistics in the training steps and update their moving averages;
+    validation uses the moving averages.
 
     Returns:
       The :class:`History`: ``loss`` per step, ``val_loss`` per validation.
@@ -263,8 +268,8 @@ def fit(
         raise ValueError("resume=True needs checkpoint_dir=.")
 
     try:  # the run folder's lock is released however training ends
-        # After a resume the restored Standardize is adapted already and stays as saved.
-        undo_adapt = adapt_standardize(distribution, source.adaptation_rows)
+        # After a resume the restored adaptive layers are adapted already and stay as saved.
+        undo_adapt = adapt_layers(distribution, source.adaptation_data)
 
         progress_bar = None
         if progress:

@@ -39,6 +39,7 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.data_checks import (
+    ADAPT_MAX_BATCHES,
     ADAPT_MAX_ROWS,
     check_context_rows,
     check_context_spec,
@@ -48,7 +49,7 @@ from tfp_flows.data_checks import (
 )
 
 __all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
-           "TargetSource", "as_batch", "is_conditional_target"]
+           "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
 
 
 class Batch(NamedTuple):
@@ -94,7 +95,10 @@ class DataSource(Protocol):
         """Graph side: one step's inputs as a :class:`Batch`."""
 
     def adaptation_rows(self) -> np.ndarray:
-        """Rows to fit a ``Standardize`` layer to."""
+        """Rows to fit the flow's adaptive layers to (``Standardize``, ``ActNorm``, ...)."""
+
+    def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(rows, context)`` to fit the adaptive layers to (``context`` ``None``: unconditional)."""
 
 
 class ArraySource:
@@ -112,6 +116,7 @@ class ArraySource:
 
     def __init__(self, x: np.ndarray, batch_size: int, seed: int, context: np.ndarray | None = None):
         self.rows = x
+        self.context_rows = context
         self.x = tf.constant(x)
         self.context = None if context is None else tf.constant(context)
         self.n = x.shape[0]
@@ -138,6 +143,9 @@ class ArraySource:
     def adaptation_rows(self) -> np.ndarray:
         return self.rows
 
+    def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.rows, self.context_rows
+
 
 class TargetSource:
     """A target distribution sampled afresh at every step with the stateless seed ``[seed, step]``."""
@@ -162,6 +170,9 @@ class TargetSource:
     def adaptation_rows(self) -> np.ndarray:
         samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size), seed=self.seed)
         return check_data(samples, self.event_size, self.dtype, "target samples")
+
+    def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.adaptation_rows(), None
 
 
 class ConditionalTargetSource(TargetSource):
@@ -198,7 +209,10 @@ class ConditionalTargetSource(TargetSource):
         return Batch(tf.cast(x, self.dtype), tf.cast(context, self.dtype), seed=seed)
 
     def adaptation_rows(self) -> np.ndarray:
-        return self._checked_pairs(min(ADAPT_MAX_ROWS, 100 * self.batch_size))[0]
+        return self.adaptation_data()[0]
+
+    def adaptation_data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._checked_pairs(min(ADAPT_MAX_ROWS, 100 * self.batch_size))
 
     def _checked_pairs(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` pairs drawn with ``seed`` on the host, checked like array data and context."""
@@ -262,3 +276,34 @@ class DatasetSource:
 
     def adaptation_rows(self) -> np.ndarray:
         return dataset_rows(self.dataset, self.event_size, self.dtype, what=self.what)
+
+    def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.conditional:
+            return self.adaptation_rows(), None
+        return dataset_pairs(self.dataset, self.event_size, self.dtype, self.what)
+
+
+def dataset_pairs(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
+                  what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """The ``(x, context)`` rows of the first batches of a dataset of ``(x, context)`` batches.
+
+    As :func:`~tfp_flows.data_checks.dataset_rows` (at most ``ADAPT_MAX_BATCHES``
+    batches, about ``ADAPT_MAX_ROWS`` rows, each batch checked), with the context.
+
+    #### Examples
+
+    >>> ds = tf.data.Dataset.from_tensor_slices((tf.ones([10, 2]), tf.zeros([10, 1]))).batch(4)
+    >>> [part.shape for part in dataset_pairs(ds, 2, tf.float32)]
+    [(10, 2), (10, 1)]
+    """
+    xs, contexts, rows = [], [], 0
+    for x, context in dataset.take(ADAPT_MAX_BATCHES):
+        xs.append(check_data(x, event_size, dtype, f"{what} batch {len(xs)}"))
+        contexts.append(check_context_rows(np.asarray(context), xs[-1].shape[0], dtype,
+                                           f"{what} batch {len(contexts)} context"))
+        rows += xs[-1].shape[0]
+        if rows >= ADAPT_MAX_ROWS:
+            break
+    if not xs:
+        raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
+    return np.concatenate(xs), np.concatenate(contexts)

@@ -4,8 +4,14 @@
 loss = L(q_theta, batch)                       # e.g. -(1/B) sum_i log q_theta(x_i | c_i)
 g    = d(scale * loss) / d theta
 theta, optimizer state  <-  optimizer.apply_gradients(g)
+moving statistics of BatchNorm layers  <-  moved towards the batch's (recorded by the loss)
 finite = loss, g, and the state after the update are all finite
 ```
+
+The loss runs inside :func:`~tfp_flows.bijectors.training_mode`: a
+:class:`~tfp_flows.bijectors.BatchNorm` layer normalises by the batch's
+statistics there, and its moving averages move after the optimizer update
+(every other layer is unaffected).
 
 The step reports whether it stayed finite; what to do about a bad step (put
 the state back, stop) is its caller's: ``fit`` restores host snapshots, and
@@ -34,6 +40,7 @@ from typing import Any, NamedTuple
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.batch_norm import training_mode
 from tfp_flows.training.losses import Loss
 from tfp_flows.training.sources import Batch
 
@@ -121,7 +128,7 @@ def gradient_step(
     Returns:
       A :class:`StepOutcome`.
     """
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as tape, training_mode() as batch_statistics:
         value = loss(distribution, batch)
         scaled = value if loss_scale == 1.0 else value * tf.cast(loss_scale, value.dtype)
     gradients = tape.gradient(scaled, variables)
@@ -129,5 +136,6 @@ def gradient_step(
     if before_update is not None:
         before_update(gradients_finite)
     optimizer.apply_gradients(zip(gradients, variables))
-    finite = gradients_finite & all_finite(list(variables if state is None else state))
+    moved = batch_statistics.apply()
+    finite = gradients_finite & all_finite(list(variables if state is None else state) + moved)
     return StepOutcome(value, gradients_finite, finite)
