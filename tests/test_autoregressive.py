@@ -301,7 +301,7 @@ def test_a_made_of_the_wrong_size_or_type_is_named():
     ({"transformer": 3}, TypeError, "transformer must be .* got int"),
     ({"transformer": lambda n, dtype, name: "affine"}, TypeError,
      "factory must return a tfp_flows.bijectors.transformers.Transformer, got str"),
-    ({"mixing": "permute"}, ValueError, "mixing must be one of None, 'lu', got 'permute'"),
+    ({"mixing": "permute"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'permute'"),
     ({"dtype": tf.int32}, TypeError, "int32"),
 ])
 @pytest.mark.parametrize("builder", [tff.maf, tff.iaf])

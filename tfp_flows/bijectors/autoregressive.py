@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.coupling import _broadcast_batch
+from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
 from tfp_flows.bijectors.made import MADE
 from tfp_flows.bijectors.transformers import Transformer, params_from_blocks
 from tfp_flows.checks import check_floating_dtype, check_integer
@@ -188,14 +187,14 @@ class MaskedAutoregressive(FlowBijector):
     def _in_one_pass(self, u: tf.Tensor, step: Callable, context: tf.Tensor | None):
         """``step(u, p(u, c))``: the conditioning entries are the input's own."""
         if context is not None:
-            u, context = _broadcast_batch(u, context)
+            u, context = broadcast_batch(u, context)
         result, ildj = step(u, self._params(u, context))
         return result, tf.reduce_sum(ildj, axis=-1)
 
     def _in_n_passes(self, u: tf.Tensor, step: Callable, context: tf.Tensor | None):
         """The fixed point ``r = step(u, p(r, c))``, exact after ``n`` passes from ``r = 0``."""
         if context is not None:
-            u, context = _broadcast_batch(u, context)
+            u, context = broadcast_batch(u, context)
 
         def one_step(i, result, ildj):
             result, ildj = step(u, self._params(result, context))

@@ -45,7 +45,27 @@ from tfp_flows.checks import (
     check_tensor_dtype,
 )
 
-__all__ = ["FlowBijector", "VectorBijector"]
+__all__ = ["FlowBijector", "VectorBijector", "broadcast_batch"]
+
+
+def broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``x`` ``[..., n]`` and ``context`` ``[..., k]`` broadcast to one batch shape.
+
+    What a conditional layer does before its network reads ``[x, context]``
+    row by row (a context ``[m, k]`` with ``x`` ``[s, m, n]`` conditions every
+    sample on its own row).
+
+    #### Examples
+
+    >>> x, c = broadcast_batch(tf.zeros([5, 3, 2]), tf.ones([3, 1]))
+    >>> x.shape, c.shape
+    (TensorShape([5, 3, 2]), TensorShape([5, 3, 1]))
+    """
+    if x.shape[:-1].is_fully_defined() and x.shape[:-1] == context.shape[:-1]:
+        return x, context
+    batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(context)[:-1])
+    return (tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
+            tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)))
 
 
 class FlowBijector(tfb.Bijector):

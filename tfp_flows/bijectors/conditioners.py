@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["MLP", "TrackedConditioner", "check_hidden_units", "get_activation"]
+__all__ = [
+    "MLP", "TrackedConditioner", "amortised_parameters", "check_hidden_units", "get_activation",
+]
 
 _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "relu": tf.nn.relu,
@@ -274,3 +276,26 @@ class TrackedConditioner(tf.Module):
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         return self._concat(self.network(_with_context(x, context, self._sizes[2], self.name)))
+
+
+def amortised_parameters(raw: tf.Tensor, conditioner: MLP | None,
+                         context: tf.Tensor | None) -> tf.Tensor:
+    """A layer's parameters ``raw`` ``[p]``, plus ``conditioner(context)`` ``[..., p]`` if conditional.
+
+    Amortised parameters (Rezende & Mohamed 2015): one network maps each
+    context to its own correction of the shared parameters.
+
+    ```none
+    params(c) = raw + conditioner(c)          (raw alone without a context)
+    ```
+
+    #### Examples
+
+    >>> net = MLP(input_size=1, output_size=3, hidden_units=(4,), seed=0)  # starts at zero
+    >>> amortised_parameters(tf.ones([3]), net, tf.zeros([2, 1])).numpy().tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    if context is None:
+        return raw
+    out = conditioner(tf.reshape(context, [-1, context.shape[-1]]))
+    return raw + tf.reshape(out, tf.concat([tf.shape(context)[:-1], [raw.shape[-1]]], axis=0))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
 from tfp_flows.bijectors.transformers import (
@@ -49,15 +49,6 @@ __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 
 Mask = int | Sequence[int] | np.ndarray
 Activation = str | Callable[[tf.Tensor], tf.Tensor]
-
-
-def _broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """``x`` ``[..., n]`` and ``context`` ``[..., k]`` broadcast to one batch shape."""
-    if x.shape[:-1].is_fully_defined() and x.shape[:-1] == context.shape[:-1]:
-        return x, context
-    batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(context)[:-1])
-    return (tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
-            tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)))
 
 
 def _as_mask(mask: Mask) -> np.ndarray:
@@ -212,7 +203,7 @@ class Coupling(FlowBijector):
         if rank > 1:
             x = tf.reshape(x, tf.concat([tf.shape(x)[:-rank], [self.event_size]], axis=0))
         if context is not None:
-            x, context = _broadcast_batch(x, context)
+            x, context = broadcast_batch(x, context)
         if self._is_two_blocks:
             first, second = x[..., :self._split_at], x[..., self._split_at:]
             conditioning_first = self._mask.reshape(-1)[0] == 1

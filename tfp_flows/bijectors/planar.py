@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.conditioners import MLP
+from tfp_flows.bijectors.conditioners import MLP, amortised_parameters
 from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.naming import unique_name
 
@@ -124,15 +124,6 @@ def _solve_along_w(t: tf.Tensor, c: tf.Tensor, b: tf.Tensor, steps: int) -> tf.T
     alpha, best, best_residual = loop[1], loop[5], loop[6]
     residual = tf.abs(alpha + c * tf.tanh(alpha + b) - t)
     return tf.where(residual < best_residual, alpha, best)  # the closest iterate
-
-
-def _amortised(raw: tf.Tensor, conditioner: MLP | None, context: tf.Tensor | None) -> tf.Tensor:
-    """``raw`` ``[p]``, plus ``conditioner(context)`` ``[..., p]`` for a conditional layer."""
-    if context is None:
-        return raw
-    flat = tf.reshape(context, [-1, context.shape[-1]])
-    out = conditioner(flat)
-    return raw + tf.reshape(out, tf.concat([tf.shape(context)[:-1], [raw.shape[-1]]], axis=0))
 
 
 class Planar(FlowBijector):
@@ -245,7 +236,7 @@ class Planar(FlowBijector):
         """
         n = self.event_size
         raw = tf.concat([self.u, self.w, self.b[None]], axis=0)
-        params = _amortised(raw, self._conditioner, context)
+        params = amortised_parameters(raw, self._conditioner, context)
         u, w, b = params[..., :n], params[..., n:2 * n], params[..., 2 * n]
         u_hat, c = planar_constraint(u, w)
         return u_hat, w, b, c

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.conditioners import MLP
+from tfp_flows.bijectors.conditioners import MLP, amortised_parameters
 from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.naming import unique_name
 
@@ -40,15 +40,6 @@ def _norm(z: tf.Tensor) -> tf.Tensor:
     positive = squared > 0
     return tf.where(positive, tf.sqrt(tf.where(positive, squared, tf.ones_like(squared))),
                     tf.zeros_like(squared))
-
-
-def _amortised(raw: tf.Tensor, conditioner: MLP | None, context: tf.Tensor | None) -> tf.Tensor:
-    """``raw`` ``[p]``, plus ``conditioner(context)`` ``[..., p]`` for a conditional layer."""
-    if context is None:
-        return raw
-    flat = tf.reshape(context, [-1, context.shape[-1]])
-    out = conditioner(flat)
-    return raw + tf.reshape(out, tf.concat([tf.shape(context)[:-1], [raw.shape[-1]]], axis=0))
 
 
 class Radial(FlowBijector):
@@ -158,7 +149,7 @@ class Radial(FlowBijector):
         """
         d = self.event_size
         raw = tf.concat([self.center, self.raw_alpha[None], self.raw_beta[None]], axis=0)
-        params = _amortised(raw, self._conditioner, context)
+        params = amortised_parameters(raw, self._conditioner, context)
         alpha = tf.math.softplus(params[..., d])
         beta = tf.math.softplus(params[..., d + 1]) - alpha
         return params[..., :d], alpha, beta
