@@ -148,7 +148,8 @@ def maf(
       transformer: ``"affine"`` (bounded log-scale, the default),
         ``"additive"`` (volume preserving), or a callable
         ``(num_entries, dtype, name) -> Transformer`` (for example a spline).
-      mixing: ``None`` (the default: order reversal only) or ``"lu"``.
+      mixing: ``None`` (the default: order reversal only), ``"lu"``, ``"reverse"``
+        or ``"random"`` (see :mod:`tfp_flows.flows.mixing`).
       standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
       seed: seed of the initialisation (layer ``i`` uses ``seed + i``).
       context_size: width ``k`` of a context ``c`` (0: unconditional); with

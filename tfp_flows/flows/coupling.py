@@ -108,7 +108,8 @@ def real_nvp(
       activation: conditioner activation (default ``"gelu"``).
       log_scale_bound: initial bound ``c`` of each layer's log-scale ``c * tanh(r)``.
       mixing: ``"lu"`` for learned linear maps between couplings, ``None`` for
-        the classic alternating-mask Real NVP.
+        the classic alternating-mask Real NVP, ``"reverse"`` / ``"random"`` for
+        fixed permutations (see :mod:`tfp_flows.flows.mixing`).
       normalization: ``"actnorm"`` puts an :class:`~tfp_flows.bijectors.ActNorm`
         before each coupling (on its base side, as in Glow's steps),
         which ``fit`` initialises on the data as it arrives there; ``None``
