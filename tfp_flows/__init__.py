@@ -33,6 +33,7 @@ _NAMES = {
     "estimate_moments": "moments",
     "fit": "training",
     "nice": "flows",
+    "nsf": "flows",
     "real_nvp": "flows",
 }
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)

@@ -11,6 +11,7 @@ TensorShape([2])
 """
 
 from tfp_flows.flows.coupling import nice, real_nvp
+from tfp_flows.flows.spline import nsf
 from tfp_flows.flows.stack import coupling_flow
 
-__all__ = ["coupling_flow", "nice", "real_nvp"]
+__all__ = ["coupling_flow", "nice", "nsf", "real_nvp"]
