@@ -34,7 +34,12 @@ from tfp_flows.bijectors import (
     checkerboard_mask,
     random_mask,
 )
-from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer
+from tfp_flows.bijectors.transformers import (
+    Additive,
+    Affine,
+    BijectorTransformer,
+    RationalQuadraticSpline,
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,14 @@ REGISTRY = {
     # transformers from TFP bijectors, through the adapter
     "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
         n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),
+    # rational-quadratic splines (bound 3: the suite's inputs of scale 2 fall inside and outside)
+    "coupling_rq_spline": Entry(lambda n, dtype: Coupling(
+        n, RationalQuadraticSpline(bins=5, bound=3.0), hidden_units=(16,), seed=15, dtype=dtype)),
+    "coupling_rq_spline_context": Entry(lambda n, dtype: Coupling(
+        random_mask(n, seed=2), RationalQuadraticSpline(bins=5, bound=3.0), context_size=2,
+        hidden_units=(16,), seed=16, dtype=dtype), context_size=2),
+    "nsf_chain": Entry(lambda n, dtype: tff.nsf(
+        n, num_layers=3, hidden_units=(16,), bins=5, bound=3.0, seed=17, dtype=dtype).bijector),
     # conditional layers (conditional flows, through FlowChain: test_conditional_flows.py)
     "additive_coupling_context": Entry(lambda n, dtype: AdditiveCoupling(
         n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype), context_size=1),

@@ -35,6 +35,7 @@ _NAMES = {
     "iaf": "flows",
     "maf": "flows",
     "nice": "flows",
+    "nsf": "flows",
     "planar": "flows",
     "radial": "flows",
     "real_nvp": "flows",

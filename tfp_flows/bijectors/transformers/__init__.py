@@ -8,5 +8,6 @@ from tfp_flows.bijectors.transformers.additive import Additive
 from tfp_flows.bijectors.transformers.affine import Affine
 from tfp_flows.bijectors.transformers.base import Transformer, params_from_blocks
 from tfp_flows.bijectors.transformers.from_bijector import BijectorTransformer
+from tfp_flows.bijectors.transformers.spline import RationalQuadraticSpline
 
-__all__ = ["Additive", "Affine", "BijectorTransformer", "Transformer", "params_from_blocks"]
+__all__ = ["Additive", "Affine", "BijectorTransformer", "RationalQuadraticSpline", "Transformer", "params_from_blocks"]
