@@ -157,6 +157,9 @@ REGISTRY = {
         n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector),
     "iaf_chain": Entry(lambda n, dtype: tff.iaf(
         n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector),
+    "nsf_autoregressive_chain": Entry(lambda n, dtype: tff.nsf(
+        n, num_layers=2, hidden_units=(16,), bins=4, bound=3.0, autoregressive=True, seed=21,
+        dtype=dtype).bijector),
     # transformers from TFP bijectors, through the adapter
     "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
         n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),

@@ -9,7 +9,7 @@ from bijector_registry import spline
 import tfp_flows as tff
 from tfp_flows import testing
 from tfp_flows.bijectors import MADE, FlowChain, MaskedAutoregressive
-from tfp_flows.bijectors.transformers import Additive, Affine
+from tfp_flows.bijectors.transformers import Additive, Affine, RationalQuadraticSpline
 from tfp_flows.datasets import Banana
 
 
@@ -219,6 +219,28 @@ def test_a_transformer_factory_plugs_in_a_spline():
     assert np.all(np.isfinite(flow.log_prob(x)))
 
 
+@pytest.mark.parametrize("build", [
+    lambda: tff.nsf(3, num_layers=2, hidden_units=(8,), bins=5, bound=3.0, autoregressive=True,
+                    mixing=None, name="q"),
+    lambda: tff.maf(3, num_layers=2, hidden_units=(8,), transformer="spline", name="q"),
+], ids=["nsf_autoregressive", "maf_spline"])
+def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, monkeypatch):
+    flow = build()
+    layers = [b for b in reversed(flow.bijector.bijectors) if isinstance(b, MaskedAutoregressive)]
+    assert [b.name for b in layers] == ["q_maf_0", "q_maf_1"]
+    assert all(isinstance(b.transformer, RationalQuadraticSpline) for b in layers)
+    assert all(b.one_pass == "inverse" for b in layers)
+    testing.perturb_weights(flow, scale=0.3, seed=2)
+    x = 2.0 * tf.random.stateless_normal([64, 3], seed=[1, 2])
+    calls = _count_made_calls(monkeypatch)
+    log_prob = flow.log_prob(x)
+    assert len(calls) == 2  # one MADE pass per layer
+    assert np.all(np.isfinite(log_prob))
+    z = flow.bijector.inverse(tf.identity(x))
+    np.testing.assert_allclose(flow.bijector.forward(tf.identity(z)), x, atol=1e-4)
+    assert np.max(np.abs(z - x)) > 1e-2  # the splines really moved the points
+
+
 def test_additive_maf_is_volume_preserving():
     flow = tff.maf(3, num_layers=2, hidden_units=(8,), transformer="additive", standardize=False)
     testing.perturb_weights(flow)
@@ -296,8 +318,8 @@ def test_a_made_of_the_wrong_size_or_type_is_named():
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"event_size": 1}, ValueError, "event_size must be an integer >= 2, got 1"),
     ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"transformer": "spline"}, ValueError, "transformer must be 'affine', 'additive' or a "
-                                            "callable .* got 'spline'"),
+    ({"transformer": "quadratic"}, ValueError, "transformer must be 'affine', 'additive', "
+                                               "'spline' or a callable .* got 'quadratic'"),
     ({"transformer": 3}, TypeError, "transformer must be .* got int"),
     ({"transformer": lambda n, dtype, name: "affine"}, TypeError,
      "factory must return a tfp_flows.bijectors.transformers.Transformer, got str"),

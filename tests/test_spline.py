@@ -187,7 +187,7 @@ def test_spline_arguments_are_checked(kwargs, error, message):
     ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
     ({"min_derivative": -0.1}, ValueError, r"min_derivative must be a number in \(0, 1\)"),
     ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"mixing": "random"}, ValueError, "mixing must be one of None, 'lu', got 'random'"),
+    ({"mixing": "glow"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'glow'"),
     ({"hidden_units": (0,)}, ValueError, "width 0 would ignore its input"),
     ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
 ])

@@ -10,20 +10,19 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
-from tfp_flows.bijectors.conditioners import check_hidden_units
-from tfp_flows.bijectors.transformers import Additive, Affine, Transformer
-from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows.bijectors.transformers import Additive, Affine, RationalQuadraticSpline, Transformer
 from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble
+from tfp_flows.flows.stack import assemble, check_builder_arguments
 from tfp_flows.naming import unique_name
 
-__all__ = ["TRANSFORMERS", "iaf", "maf", "make_transformer"]
+__all__ = ["TRANSFORMERS", "autoregressive_layers", "iaf", "maf", "make_transformer"]
 
 TransformerFactory = Callable[[int, tf.DType, str], Transformer]
 
 TRANSFORMERS: dict[str, TransformerFactory] = {
     "affine": lambda num_entries, dtype, name: Affine(num_entries, dtype=dtype, name=name),
     "additive": lambda num_entries, dtype, name: Additive(name=name),
+    "spline": lambda num_entries, dtype, name: RationalQuadraticSpline(name=name),
 }
 """The transformers a builder knows by name: ``(num_entries, dtype, name) -> Transformer``."""
 
@@ -37,10 +36,10 @@ def make_transformer(
 
     >>> make_transformer("affine", 3, tf.float32, "t").params_per_entry
     2
-    >>> make_transformer("spline", 3, tf.float32, "t")
+    >>> make_transformer("quadratic", 3, tf.float32, "t")
     Traceback (most recent call last):
     ...
-    ValueError: transformer must be 'affine', 'additive' or a callable (num_entries, dtype, name) -> Transformer, got 'spline'.
+    ValueError: transformer must be 'affine', 'additive', 'spline' or a callable (num_entries, dtype, name) -> Transformer, got 'quadratic'.
     """
     expected = (f"{', '.join(repr(k) for k in TRANSFORMERS)} or a callable "
                 "(num_entries, dtype, name) -> Transformer")
@@ -60,7 +59,7 @@ def make_transformer(
     return made
 
 
-def _autoregressive_layers(
+def autoregressive_layers(
     one_pass: str,
     event_size: int,
     num_layers: int,
@@ -75,13 +74,8 @@ def _autoregressive_layers(
     name: str,
 ) -> list[tfb.Bijector]:
     """The layers of an autoregressive flow ``name``, each ``{name}_{kind}_{i}``."""
-    event_size = check_integer("event_size", event_size, minimum=2)
-    num_layers = check_integer("num_layers", num_layers, minimum=1)
-    context_size = check_integer("context_size", context_size, minimum=0)
-    if seed is not None:
-        seed = check_integer("seed", seed, minimum=0)
-    hidden_units = check_hidden_units(hidden_units)
-    dtype = check_floating_dtype(dtype, name)
+    event_size, num_layers, seed, hidden_units, context_size, dtype = check_builder_arguments(
+        name, event_size, num_layers, seed, hidden_units, context_size, dtype)
     check_mixing(mixing)
     kind = "maf" if one_pass == "inverse" else "iaf"
     layers: list[tfb.Bijector] = []
@@ -146,8 +140,10 @@ def maf(
         units per layer let every entry depend on all the entries before it).
       activation: MADE activation (default ``"gelu"``).
       transformer: ``"affine"`` (bounded log-scale, the default),
-        ``"additive"`` (volume preserving), or a callable
-        ``(num_entries, dtype, name) -> Transformer`` (for example a spline).
+        ``"additive"`` (volume preserving), ``"spline"`` (a default
+        :class:`~tfp_flows.bijectors.transformers.RationalQuadraticSpline`; for
+        other bins and bounds use ``tff.nsf(..., autoregressive=True)``), or a
+        callable ``(num_entries, dtype, name) -> Transformer``.
       mixing: ``None`` (the default: order reversal only), ``"lu"``, ``"reverse"``
         or ``"random"`` (see :mod:`tfp_flows.flows.mixing`).
       standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
@@ -176,7 +172,7 @@ def maf(
          Flow for Density Estimation. NeurIPS 2017. https://arxiv.org/abs/1705.07057
     """
     shown = name or unique_name("maf")
-    layers = _autoregressive_layers(
+    layers = autoregressive_layers(
         "inverse", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
         context_size, validate_args, dtype, shown)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
@@ -224,7 +220,7 @@ def iaf(
          Autoregressive Flow. NeurIPS 2016. https://arxiv.org/abs/1606.04934
     """
     shown = name or unique_name("iaf")
-    layers = _autoregressive_layers(
+    layers = autoregressive_layers(
         "forward", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
         context_size, validate_args, dtype, shown)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

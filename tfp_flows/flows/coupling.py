@@ -9,12 +9,10 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.actnorm import ActNorm
-from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import alternating_mask
-from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble
+from tfp_flows.flows.stack import assemble, check_builder_arguments
 from tfp_flows.naming import unique_name
 
 __all__ = ["nice", "real_nvp"]
@@ -31,14 +29,11 @@ def _coupling_layers(
     **layer_kwargs,
 ) -> list[tfb.Bijector]:
     """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``."""
-    event_size = check_integer("event_size", event_size, minimum=2)
-    num_layers = check_integer("num_layers", num_layers, minimum=1)
-    layer_kwargs["context_size"] = check_integer(
-        "context_size", layer_kwargs["context_size"], minimum=0)
-    if seed is not None:
-        seed = check_integer("seed", seed, minimum=0)
-    layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
-    layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
+    event_size, num_layers, seed, *_ = checked = check_builder_arguments(
+        name, event_size, num_layers, seed, layer_kwargs["hidden_units"],
+        layer_kwargs["context_size"], layer_kwargs["dtype"])
+    layer_kwargs.update(hidden_units=checked.hidden_units, context_size=checked.context_size,
+                        dtype=checked.dtype)
     check_mixing(mixing)
     _check_normalization(normalization)
     kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"

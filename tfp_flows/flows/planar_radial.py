@@ -8,11 +8,9 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.planar import Planar
 from tfp_flows.bijectors.radial import Radial
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.flows.stack import assemble
+from tfp_flows.flows.stack import assemble, check_builder_arguments
 from tfp_flows.naming import unique_name
 
 __all__ = ["planar", "radial"]
@@ -30,14 +28,11 @@ def _layers(
     **layer_kwargs,
 ) -> list[tfb.Bijector]:
     """The layers of the flow ``name``, each named ``{name}_{kind}_{i}`` and seeded ``seed + i``."""
-    event_size = check_integer("event_size", event_size, minimum=1)
-    num_layers = check_integer("num_layers", num_layers, minimum=1)
-    layer_kwargs["context_size"] = check_integer(
-        "context_size", layer_kwargs["context_size"], minimum=0)
-    if seed is not None:
-        seed = check_integer("seed", seed, minimum=0)
-    layer_kwargs["hidden_units"] = check_hidden_units(layer_kwargs["hidden_units"])
-    layer_kwargs["dtype"] = check_floating_dtype(layer_kwargs["dtype"], name)
+    event_size, num_layers, seed, *_ = checked = check_builder_arguments(
+        name, event_size, num_layers, seed, layer_kwargs["hidden_units"],
+        layer_kwargs["context_size"], layer_kwargs["dtype"], min_event_size=1)
+    layer_kwargs.update(hidden_units=checked.hidden_units, context_size=checked.context_size,
+                        dtype=checked.dtype)
     return [layer_class(event_size, seed=None if seed is None else seed + i,
                         name=f"{name}_{kind}_{i}", **layer_kwargs)
             for i in range(num_layers)]

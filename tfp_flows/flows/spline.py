@@ -1,4 +1,4 @@
-"""Neural spline flows: ``nsf`` (rational-quadratic spline couplings)."""
+"""Neural spline flows: ``nsf`` (rational-quadratic spline couplings, or autoregressive splines)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.bijectors.transformers import RationalQuadraticSpline
-from tfp_flows.checks import check_floating_dtype, check_integer, check_positive_float
+from tfp_flows.checks import check_integer, check_positive_float
+from tfp_flows.flows.autoregressive import autoregressive_layers
 from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble
+from tfp_flows.flows.stack import assemble, check_builder_arguments
 from tfp_flows.naming import unique_name
 
 __all__ = ["nsf"]
@@ -30,6 +30,7 @@ def nsf(
     min_derivative: float = 1e-3,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "gelu",
     mixing: str | None = "lu",
+    autoregressive: bool = False,
     standardize: bool = True,
     seed: int | None = 0,
     context_size: int = 0,
@@ -65,7 +66,13 @@ def nsf(
       min_derivative: minimum derivative of the splines at their interior knots.
       activation: conditioner activation (default ``"gelu"``).
       mixing: ``"lu"`` for learned linear maps between couplings, ``None`` for
-        alternating masks only.
+        alternating masks only, ``"reverse"`` / ``"random"`` for permutations.
+      autoregressive: ``True`` for the autoregressive variant (RQ-NSF (AR) of
+        the paper): every layer is a MAF-style
+        :class:`~tfp_flows.bijectors.MaskedAutoregressive` whose MADE computes
+        the spline parameters of entry ``i`` from the entries before it, so
+        every entry is transformed in every layer; ``log_prob`` takes one pass,
+        ``sample`` ``event_size`` passes (successive layers reverse the order).
       standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
       seed: seed of the initialisation (layer ``i`` uses ``seed + i``).
       context_size: width ``k`` of a context ``c`` (0: unconditional); with
@@ -93,16 +100,18 @@ def nsf(
          Spline Flows. NeurIPS 2019. https://arxiv.org/abs/1906.04032
     """
     shown = name or unique_name("nsf")
-    event_size = check_integer("event_size", event_size, minimum=2)
-    num_layers = check_integer("num_layers", num_layers, minimum=1)
-    context_size = check_integer("context_size", context_size, minimum=0)
-    if seed is not None:
-        seed = check_integer("seed", seed, minimum=0)
-    hidden_units = check_hidden_units(hidden_units)
-    dtype = check_floating_dtype(dtype, shown)
+    event_size, num_layers, seed, hidden_units, context_size, dtype = check_builder_arguments(
+        shown, event_size, num_layers, seed, hidden_units, context_size, dtype)
     check_mixing(mixing)
     bins = check_integer("bins", bins, minimum=2)
     bound = check_positive_float("bound", bound)
+    if autoregressive:
+        layers = autoregressive_layers(
+            "inverse", event_size, num_layers, hidden_units, activation,
+            lambda n, dtype, name: RationalQuadraticSpline(
+                bins, bound, min_derivative=min_derivative, name=name),
+            mixing, seed, context_size, validate_args, dtype, shown)
+        return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         layer_name = f"{shown}_rq_spline_coupling_{i}"

@@ -3,19 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.chain import FlowChain
+from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.flow import Flow
 from tfp_flows.naming import unique_name
 from tfp_flows.standard_normal import StandardNormal
 
-__all__ = ["assemble", "coupling_flow"]
+__all__ = ["BuilderArguments", "assemble", "check_builder_arguments", "coupling_flow"]
+
+
+class BuilderArguments(NamedTuple):
+    """The arguments every builder takes, checked (see :func:`check_builder_arguments`)."""
+
+    event_size: int
+    num_layers: int
+    seed: int | None
+    hidden_units: tuple[int, ...]
+    context_size: int
+    dtype: tf.DType
+
+
+def check_builder_arguments(
+    name: str,
+    event_size: int,
+    num_layers: int,
+    seed: int | None,
+    hidden_units: Sequence[int],
+    context_size: int,
+    dtype: tf.DType,
+    min_event_size: int = 2,
+) -> BuilderArguments:
+    """Checks the arguments every builder shares; errors name what was expected and what came.
+
+    #### Examples
+
+    >>> check_builder_arguments("flow", 2, 4, 0, [8], 0, tf.float32).hidden_units
+    (8,)
+    >>> check_builder_arguments("flow", 1, 4, 0, [8], 0, tf.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: event_size must be an integer >= 2, got 1.
+    """
+    return BuilderArguments(
+        event_size=check_integer("event_size", event_size, minimum=min_event_size),
+        num_layers=check_integer("num_layers", num_layers, minimum=1),
+        seed=None if seed is None else check_integer("seed", seed, minimum=0),
+        hidden_units=check_hidden_units(hidden_units),
+        context_size=check_integer("context_size", context_size, minimum=0),
+        dtype=check_floating_dtype(dtype, name),
+    )
 
 
 def coupling_flow(
