@@ -222,14 +222,15 @@ def test_conditional_nsf_depends_on_its_context():
     assert np.all(np.isfinite([first, second])) and abs(float(first[0] - second[0])) > 1e-3
 
 
-def test_nsf_trains_on_the_banana_below_the_best_gaussian():
-    """The best Gaussian for the banana (covariance diag(33, 16)) has NLL 5.97 nats; the
-    standardize and linear layers alone cannot go below it, the splines must bend."""
+def test_nsf_trains_on_the_banana_close_to_its_entropy():
+    """The best Gaussian for the banana (covariance diag(33, 16)) has NLL 5.97 nats, the
+    banana's entropy is log(2 pi e) + log(4) = 4.22: the standardize and linear layers alone
+    cannot go below 5.97, the splines must bend to come within 0.3 nats of 4.22."""
     target = tff.datasets.Banana()
     flow = tff.nsf(2, num_layers=2, hidden_units=(16,), seed=0)
     history = tff.fit(flow, target, steps=300, seed=0, progress=False)
     x = target.sample(4000, seed=1)
     nll = -float(tf.reduce_mean(flow.log_prob(x)))
-    gaussian = 0.5 * (2 * np.log(2 * np.pi * np.e) + np.log(33.0 * 16.0))
-    assert nll < gaussian - 0.3, (nll, gaussian)
+    entropy = np.log(2 * np.pi * np.e) + np.log(4.0)
+    assert nll < entropy + 0.3, (nll, entropy)
     assert np.all(np.isfinite(history.loss))

@@ -25,8 +25,8 @@ def nsf(
     num_layers: int = 6,
     hidden_units: Sequence[int] = (64, 64),
     *,
-    bins: int = 8,
-    bound: float = 4.0,
+    bins: int = 16,
+    bound: float = 8.0,
     min_derivative: float = 1e-3,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "gelu",
     mixing: str | None = "lu",
@@ -62,7 +62,9 @@ def nsf(
       hidden_units: hidden widths of each conditioner MLP.
       bins: number of spline bins ``K`` (>= 2).
       bound: half-width ``B`` of the interval the splines act on (> 0); the
-        data are standardized first, so ``B`` is in standard deviations.
+        data are standardized first, so ``B`` is in standard deviations. The
+        default 8 covers the banana's long arm (a quadratic shift reaching
+        ~6 standard deviations), which identity tails cannot model.
       min_derivative: minimum derivative of the splines at their interior knots.
       activation: conditioner activation (default ``"gelu"``).
       mixing: ``"lu"`` for learned linear maps between couplings, ``None`` for
