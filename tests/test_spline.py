@@ -234,3 +234,37 @@ def test_nsf_trains_on_the_banana_close_to_its_entropy():
     entropy = np.log(2 * np.pi * np.e) + np.log(4.0)
     assert nll < entropy + 0.3, (nll, entropy)
     assert np.all(np.isfinite(history.loss))
+
+
+@pytest.mark.parametrize("mode", ["eager", "xla"])
+def test_a_trained_looking_nsf_flow_is_finite_with_gradients_on_its_knots_and_at_1e4(mode):
+    """The flow-level promise: log q(x) and its gradients (w.r.t. x and every weight) are finite
+    at |x| = 1e4 and at points whose first inverse step lands exactly on the spline's y-knots."""
+    flow = tff.nsf(3, num_layers=2, hidden_units=(8,), bins=BINS, bound=BOUND, mixing=None,
+                   standardize=False, seed=1)
+    tff.testing.perturb_weights(flow, scale=0.5, seed=4)
+    data_side = flow.bijector.bijectors[0]  # the last coupling: the first one log_prob inverts
+    assert isinstance(data_side, Coupling)
+    conditioning = np.flatnonzero(data_side.mask == 1)
+    transformed = np.flatnonzero(data_side.mask == 0)
+    x_a = tf.constant([[0.3] * len(conditioning)] * (BINS + 1))
+    params = tff.bijectors.transformers.params_from_blocks(
+        data_side.conditioner(x_a), data_side.transformer.params_per_entry)
+    _, y_knots, _ = data_side.transformer.spline(params)   # [K + 1, n_b, K + 1]
+    on_knots = np.zeros([BINS + 1, 3], np.float32)
+    on_knots[:, conditioning] = 0.3
+    on_knots[:, transformed] = np.stack([y_knots[k, :, k] for k in range(BINS + 1)])
+    far = np.array([[1e4, -1e4, 1e4], [-1e4, 1e4, 5e3]], np.float32)
+
+    def log_prob_and_gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            log_prob = flow.log_prob(x)
+        return log_prob, tape.gradient(log_prob, [x, *flow.trainable_variables])
+
+    run = log_prob_and_gradients if mode == "eager" else tf.function(
+        log_prob_and_gradients, jit_compile=True)
+    for points in (on_knots, far):
+        log_prob, gradients = run(tf.constant(points))
+        assert np.all(np.isfinite(log_prob)), (points, log_prob)
+        assert all(np.all(np.isfinite(g)) for g in gradients)
