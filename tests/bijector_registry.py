@@ -49,6 +49,9 @@ class Entry:
     build: Callable[[int, tf.DType], tfb.Bijector]
     context_size: int = 0
     event_shape: Callable[[int], tuple[int, ...]] = lambda n: (n,)
+    composite: bool = False
+    """A builder's chain of layers that have entries of their own: the suite checks the chain
+    at one event size (its layers are checked at every size)."""
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
@@ -139,9 +142,9 @@ REGISTRY = {
                               event_shape=lambda n: (n, 2, 2)),
     "lu_linear": Entry(lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype)),
     "real_nvp_chain": Entry(lambda n, dtype: tff.real_nvp(
-        n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector),
+        n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector, composite=True),
     "nice_chain": Entry(lambda n, dtype: tff.nice(
-        n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector),
+        n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector, composite=True),
     # autoregressive layers (MADE conditioners): MAF and IAF
     "maf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
         n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype)),
@@ -154,12 +157,12 @@ REGISTRY = {
         n, Affine(n, dtype=dtype), context_size=2, hidden_units=(16,), seed=18, dtype=dtype),
         context_size=2),
     "maf_chain": Entry(lambda n, dtype: tff.maf(
-        n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector),
+        n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector, composite=True),
     "iaf_chain": Entry(lambda n, dtype: tff.iaf(
-        n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector),
+        n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector, composite=True),
     "nsf_autoregressive_chain": Entry(lambda n, dtype: tff.nsf(
         n, num_layers=2, hidden_units=(16,), bins=4, bound=3.0, autoregressive=True, seed=21,
-        dtype=dtype).bijector),
+        dtype=dtype).bijector, composite=True),
     # transformers from TFP bijectors, through the adapter
     "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
         n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),
@@ -170,7 +173,7 @@ REGISTRY = {
         random_mask(n, seed=2), RationalQuadraticSpline(bins=5, bound=3.0), context_size=2,
         hidden_units=(16,), seed=16, dtype=dtype), context_size=2),
     "nsf_chain": Entry(lambda n, dtype: tff.nsf(
-        n, num_layers=3, hidden_units=(16,), bins=5, bound=3.0, seed=17, dtype=dtype).bijector),
+        n, num_layers=3, hidden_units=(16,), bins=5, bound=3.0, seed=17, dtype=dtype).bijector, composite=True),
     # conditional layers (conditional flows, through FlowChain: test_conditional_flows.py)
     "additive_coupling_context": Entry(lambda n, dtype: AdditiveCoupling(
         n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype), context_size=1),
@@ -189,9 +192,9 @@ REGISTRY = {
     "permute_reverse": Entry(lambda n, dtype: Permute.reverse(n, dtype=dtype)),
     "permute_random": Entry(lambda n, dtype: Permute.random(n, seed=5, dtype=dtype)),
     "planar_chain": Entry(lambda n, dtype: tff.planar(
-        n, num_layers=3, seed=24, dtype=dtype).bijector),
+        n, num_layers=3, seed=24, dtype=dtype).bijector, composite=True),
     "radial_chain": Entry(lambda n, dtype: tff.radial(
-        n, num_layers=3, seed=25, dtype=dtype).bijector),
+        n, num_layers=3, seed=25, dtype=dtype).bijector, composite=True),
     # image-shaped events [H, W, C]
     "affine_coupling_checkerboard": Entry(lambda n, dtype: AffineCoupling(
         checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype),
