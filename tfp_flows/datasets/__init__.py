@@ -24,6 +24,11 @@ Conditional targets (`ConditionalTarget`: `log_prob(x, context=c)`,
 | `conditional_banana` | `ConditionalBanana`       | `x` [2] / curvature `b` [1] | `conditional_banana` |
 | `linear_gaussian`    | `LinearGaussianSimulator` | `theta` [p] / `x` [m]      | `linear_gaussian`   |
 
+Posteriors with ground truth for variational inference and MCMC
+(`InferenceTarget`: a joint distribution `model` and the exact posterior
+`mean` and `stddev` of every part; module `inference`): `banana_posterior()`
+(2-D), `neals_funnel(dims=10)`, `ill_conditioned_gaussian(dims=100)`.
+
 "Quadrature" log-densities are one-dimensional integrals over a curve
 parameter evaluated with Gauss-Legendre rules whose error is far below
 `1e-6` nats wherever the density is not astronomically small (see each class).
@@ -57,6 +62,12 @@ from tfp_flows.datasets.base import ConditionalTarget, Target2D
 from tfp_flows.datasets.checkerboard import Checkerboard
 from tfp_flows.datasets.conditional_banana import ConditionalBanana
 from tfp_flows.datasets.eight_gaussians import EightGaussians
+from tfp_flows.datasets.inference import (
+    InferenceTarget,
+    banana_posterior,
+    ill_conditioned_gaussian,
+    neals_funnel,
+)
 from tfp_flows.datasets.linear_gaussian import LinearGaussianSimulator
 from tfp_flows.datasets.moons import Moons, make_moons
 from tfp_flows.datasets.pinwheel import Pinwheel
@@ -79,15 +90,19 @@ __all__ = [
     "ConditionalBanana",
     "ConditionalTarget",
     "EightGaussians",
+    "InferenceTarget",
     "LinearGaussianSimulator",
     "Moons",
     "Pinwheel",
     "Rings",
     "Target2D",
     "TwoSpirals",
+    "banana_posterior",
     "get_conditional_target",
     "get_target",
     "has_exact_log_prob",
+    "ill_conditioned_gaussian",
     "make_moons",
+    "neals_funnel",
     "stateless_seed",
 ]
