@@ -215,6 +215,16 @@ class Flow(_TransformedDistribution):
             copied._name = self._name
         return copied
 
+    def _default_event_space_bijector(self):
+        # The layers map R^n onto R^n: on a base supported on all of R^n (the standard normal)
+        # the flow is too, and its event space needs no bijector. TFP's default would put the
+        # flow's own layers there, so that a flow prior inside a model hands its weights to
+        # anything fitted in the model's unconstrained space (a surrogate posterior).
+        base = self.distribution.experimental_default_event_space_bijector()
+        if isinstance(base, tfb.Identity):
+            return base
+        return super()._default_event_space_bijector()
+
     def _no_closed_form(self, what: str) -> None:
         if self._context_size or not self.bijector.is_constant_jacobian:
             raise NotImplementedError(

@@ -1,10 +1,31 @@
 """Flows as posteriors: surrogate posteriors for TFP models, fitting by reverse KL, NeuTra HMC.
 
-* :func:`surrogate_posterior` -- a flow over the unconstrained space of a
-  (pinned) ``tfd.JointDistribution*``, pushed into the model's structure and
-  support, for ``tfp.vi.fit_surrogate_posterior`` or :func:`tfp_flows.fit`.
+| name | what it is |
+|---|---|
+| :func:`surrogate_posterior` | a flow over a (pinned) model's unconstrained space, pushed into the model's structure and support; for ``tfp.vi.fit_surrogate_posterior`` |
+| :func:`fit_surrogate` | fits it by reverse KL (maximum ELBO) through :func:`tfp_flows.fit`'s compiled loop |
+
+#### Examples
+
+>>> import tensorflow_probability as tfp
+>>> import tfp_flows as tff
+>>> tfd = tfp.distributions
+>>> model = tfd.JointDistributionNamed(dict(scale=tfd.HalfNormal(1.0), loc=tfd.Normal(0.0, 1.0),
+...                                         y=lambda scale, loc: tfd.Normal(loc, scale)))
+>>> surrogate = tff.inference.surrogate_posterior(model.experimental_pin(y=0.3))
+>>> float(surrogate.sample(seed=0)["scale"]) > 0
+True
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
+from tfp_flows.inference.surrogate import (
+    DEFAULT_SURROGATE,
+    SURROGATE_BUILDERS,
+    SurrogatePosterior,
+    surrogate_posterior,
+)
+
+__all__ = ["DEFAULT_SURROGATE", "DEFAULT_VI_LEARNING_RATE", "SURROGATE_BUILDERS",
+           "SurrogatePosterior", "fit_surrogate", "surrogate_posterior"]

@@ -4,7 +4,7 @@
 |---|---|
 | :mod:`~tfp_flows.training.fitting` | :func:`fit`, the public training function composed of the parts below |
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
-| :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood` |
+| :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
@@ -31,7 +31,7 @@ from tfp_flows.training.adaptation import (
 from tfp_flows.training.checkpoints import History
 from tfp_flows.training.fitting import Callback, fit
 from tfp_flows.training.loop import make_distributed_step, make_train_chunk
-from tfp_flows.training.losses import Loss, MaximumLikelihood
+from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
 from tfp_flows.training.optimizers import (
     DEFAULT_LEARNING_RATE,
     build_optimizer,
@@ -59,6 +59,7 @@ __all__ = [
     "History",
     "Loss",
     "MaximumLikelihood",
+    "ReverseKL",
     "NonFiniteLossError",
     "StepOutcome",
     "TargetSource",

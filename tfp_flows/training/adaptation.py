@@ -129,6 +129,8 @@ def adapt_layers(
         return lambda: None
     if callable(rows):
         rows = rows()
+        if rows is None:  # a source without data (reverse KL): nothing to adapt to
+            return lambda: None
     if isinstance(rows, tuple) and len(rows) == 2 and context is None:
         rows, context = rows
     undos: list[Callable[[], None]] = []

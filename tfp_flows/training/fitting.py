@@ -58,6 +58,7 @@ from tfp_flows.training.sources import (
     ConditionalTargetSource,
     DatasetSource,
     DataSource,
+    SeedSource,
     TargetSource,
     is_conditional_target,
 )
@@ -96,7 +97,7 @@ def fit(
     seed: int = 0,
     loss: Loss | None = None,
 ) -> History:
-    """Trains ``distribution`` by maximum likelihood on ``data``; returns its :class:`History`.
+    """Trains ``distribution`` on ``data`` (maximum likelihood, or ``loss``); returns its :class:`History`.
 
     Args:
       distribution: a flow (any ``tfd.Distribution`` with trainable variables);
@@ -108,7 +109,10 @@ def fit(
         conditional target, anything with ``sample_pairs(n, seed) -> (x,
         context)`` (``tff.datasets.ConditionalBanana``,
         ``LinearGaussianSimulator``): each step then draws ``batch_size``
-        fresh pairs, and a conditional flow learns ``q(x | context)``.
+        fresh pairs, and a conditional flow learns ``q(x | context)``; or
+        ``None``, with a loss that draws its own samples (variational
+        inference: ``loss=ReverseKL(target)``; see
+        :func:`tfp_flows.inference.fit_surrogate`).
       context: with array ``data``, a ``[n, context_size]`` array: row ``i``
         is the context of data row ``i`` (shuffled and split with it). Default
         ``None``: no ``context`` keyword is passed to ``log_prob`` at all.
@@ -227,7 +231,7 @@ def fit(
     if steps is None and epochs is None:
         raise ValueError("give steps= or epochs=.")
     _check_source_settings(data, context, validation_data, validation_split,
-                           early_stopping_patience, epochs, strategy)
+                           early_stopping_patience, epochs, strategy, loss)
 
     source, validation = _make_source(distribution, data, context, validation_data,
                                       validation_split, batch_size, seed)
@@ -342,8 +346,23 @@ def fit(
 
 def _check_source_settings(data: Any, context: Any, validation_data: Any, validation_split: float,
                            early_stopping_patience: int | None, epochs: int | None,
-                           strategy: Any) -> None:
+                           strategy: Any, loss: Loss) -> None:
     """Refuses settings that do not fit the kind of data (before any data is read)."""
+    draws_samples = bool(getattr(loss, "draws_samples", False))
+    if draws_samples != (data is None):
+        raise ValueError(
+            f"{loss!r} draws its own samples: give data=None." if draws_samples else
+            f"data=None needs a loss that draws its own samples (e.g. tff.training.ReverseKL("
+            f"target)), got {loss!r}.")
+    if data is None:
+        given = [name for name, value in [
+            ("context", context), ("validation_data", validation_data), ("epochs", epochs),
+            ("strategy", strategy), ("early_stopping_patience", early_stopping_patience),
+            ("validation_split", validation_split or None)] if value is not None]
+        if given:
+            raise ValueError(f"fitting by {loss!r} has no data; {', '.join(given)} cannot be used "
+                             "with it (give steps=).")
+        return
     is_target = isinstance(data, tfd.Distribution) or is_conditional_target(data)
     is_dataset = isinstance(data, tf.data.Dataset)
     kind = ("a conditional target" if is_conditional_target(data)
@@ -373,6 +392,8 @@ def _make_source(distribution: tfd.Distribution, data: Any, context: Any, valida
                  validation_split: float, batch_size: int, seed: int,
                  ) -> tuple[DataSource, Batch | None]:
     """The checked training source and validation batch (``None``: no validation)."""
+    if data is None:
+        return SeedSource(seed), None
     event_size, dtype = int(distribution.event_shape[-1]), distribution.dtype
     if isinstance(data, tf.data.Dataset):
         source: DataSource = DatasetSource(data, event_size, dtype)

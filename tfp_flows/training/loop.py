@@ -47,6 +47,11 @@ from tfp_flows.training.step import gradient_step
 __all__ = ["make_distributed_step", "make_train_chunk"]
 
 
+def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
+    """The dtype losses are reported in: the distribution's (its first part's, if structured)."""
+    return tf.as_dtype(tf.nest.flatten(distribution.dtype)[0])
+
+
 def make_train_chunk(
     distribution: tfd.Distribution,
     optimizer: Any,
@@ -73,17 +78,18 @@ def make_train_chunk(
     """
     loss = MaximumLikelihood() if loss is None else loss
     state = list(variables) + optimizer_variables(optimizer)
+    dtype = loss_dtype(distribution)
 
     def one_step(batch):
         outcome = gradient_step(distribution, loss, optimizer, variables, batch, state=state)
-        value = tf.cast(outcome.loss, distribution.dtype)
+        value = tf.cast(outcome.loss, dtype)
         return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype)), outcome.finite
 
     def chunk(inputs, count):
         # `inputs` always has the same shape (padded); the first `count` entries are used,
         # so a short last chunk reuses the compiled function instead of retracing.
         size = tf.nest.flatten(inputs)[0].shape[0]
-        losses = tf.zeros([size], distribution.dtype)
+        losses = tf.zeros([size], dtype)
 
         def body(i, finite, losses):
             step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
@@ -129,7 +135,7 @@ def make_distributed_step(
             outcome = gradient_step(distribution, loss, optimizer, variables,
                                     Batch(x, context, batch.seed), state=state,
                                     loss_scale=1.0 / replicas)
-            value = tf.cast(outcome.loss, distribution.dtype) / replicas
+            value = tf.cast(outcome.loss, loss_dtype(distribution)) / replicas
             return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype))
 
         args = [split(t) for t in (batch.x, batch.context) if t is not None]

@@ -10,10 +10,18 @@ MaximumLikelihood:   loss(theta) = -(1/B) sum_{i=1..B} log q_theta(x_i | c_i)   
 ```
 
 (``log q_theta(x_i)`` when the batch has no context: the ``context`` keyword is
-then not passed at all). A loss that needs no data -- the reverse KL / negative
-ELBO of a flow fitted to an unnormalised target,
-``-(1/B) sum_i [log p(z_i) - log q(z_i)]`` with ``z_i ~ q`` -- has the same
-shape: it draws its samples with the batch's ``seed`` (and ``context``).
+then not passed at all). A loss that needs no data draws its own samples with
+the batch's ``seed``: the reverse KL to an unnormalised target ``p~``, i.e. the
+negative ELBO of variational inference,
+
+```none
+ReverseKL:   loss(theta) = -(1/S) sum_{s=1..S} [log p~(z_s) - log q_theta(z_s)],   z_s ~ q_theta
+           = KL(q_theta || p) - log Z   (>= -log Z, Z = the target's normalising constant)
+```
+
+(``experimental_sample_and_log_prob``: the draws are reparametrised, so the
+gradient flows through ``z_s``). ``fit(q, None, loss=ReverseKL(p~))`` trains
+with it; a loss marks that it needs no data with ``draws_samples = True``.
 
 #### Examples
 
@@ -27,15 +35,17 @@ shape: it draws its samples with the batch's ``seed`` (and ``context``).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
+from tensorflow_probability.python.internal import nest_util
 
 from tfp_flows.evaluation import log_prob
 from tfp_flows.training.sources import Batch
 
-__all__ = ["Loss", "MaximumLikelihood"]
+__all__ = ["Loss", "MaximumLikelihood", "ReverseKL"]
 
 
 @runtime_checkable
@@ -64,3 +74,54 @@ class MaximumLikelihood:
 
     def __repr__(self) -> str:
         return "MaximumLikelihood()"
+
+
+class ReverseKL:
+    """The negative ELBO of ``sample_size`` reparametrised draws: ``(1/S) sum_s [log q(z_s) - log p~(z_s)]``.
+
+    Args:
+      target: the unnormalised target ``log p~``: a pinned joint distribution
+        (its ``unnormalized_log_prob``), a distribution (its ``log_prob``), or a
+        callable called with the draws' parts as ``tfp.vi`` does (a dict as
+        keyword arguments, a list or tuple as positional ones, else one argument).
+      sample_size: draws per step ``S`` (a positive integer).
+
+    The draws come from ``distribution.experimental_sample_and_log_prob`` with
+    the step's seed (``Batch.seed``); the loss needs no data (``fit(q, None,
+    loss=ReverseKL(...))``).
+
+    #### Examples
+
+    >>> import tensorflow_probability as tfp
+    >>> from tfp_flows.training.sources import Batch
+    >>> q = tfp.distributions.Normal(0.0, 1.0)
+    >>> loss = ReverseKL(tfp.distributions.Normal(0.0, 1.0), sample_size=4)
+    >>> float(loss(q, Batch(None, seed=tf.constant([1, 2]))))  # q = p: KL = 0 for every draw
+    0.0
+    """
+
+    name = "neg_elbo"
+    draws_samples = True
+
+    def __init__(self, target: Any, sample_size: int = 256):
+        from tfp_flows.checks import check_integer
+
+        if hasattr(target, "unnormalized_log_prob"):
+            self.target_log_prob: Callable[[Any], tf.Tensor] = target.unnormalized_log_prob
+        elif isinstance(target, tfd.Distribution):
+            self.target_log_prob = target.log_prob
+        elif callable(target):
+            self.target_log_prob = lambda z: nest_util.call_fn(target, z)
+        else:
+            raise TypeError("target must be a (pinned) distribution or a callable returning the "
+                            f"unnormalised log density, got {type(target).__name__}.")
+        self.target = target
+        self.sample_size = check_integer("sample_size", sample_size)
+
+    def __call__(self, distribution: tfd.Distribution, batch: Batch) -> tf.Tensor:
+        draws, log_q = distribution.experimental_sample_and_log_prob(
+            self.sample_size, seed=batch.seed)
+        return tf.reduce_mean(log_q - tf.cast(self.target_log_prob(draws), log_q.dtype))
+
+    def __repr__(self) -> str:
+        return f"ReverseKL({self.target!r}, sample_size={self.sample_size})"

@@ -18,7 +18,10 @@ graph:  batch  = source.batch(inputs[k])             # one step's Batch, inside 
   pairs (``target.sample_pairs(batch_size, seed)``) drawn afresh at every
   step, with the same stateless seeds;
 * :class:`DatasetSource` -- a ``tf.data.Dataset`` of ``x`` or ``(x, context)``
-  batches: the inputs are the next batch (one step per call).
+  batches: the inputs are the next batch (one step per call);
+* :class:`SeedSource` -- no data at all, for a loss that draws its own samples
+  (:class:`~tfp_flows.training.losses.ReverseKL`): each step gets only its
+  stateless seed ``[seed, step]``.
 
 #### Examples
 
@@ -49,7 +52,7 @@ from tfp_flows.data_checks import (
 )
 
 __all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
-           "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
+           "SeedSource", "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
 
 
 class Batch(NamedTuple):
@@ -147,22 +150,53 @@ class ArraySource:
         return self.rows, self.context_rows
 
 
-class TargetSource:
-    """A target distribution sampled afresh at every step with the stateless seed ``[seed, step]``."""
+class SeedSource:
+    """No data: each step's :class:`Batch` holds only its stateless seed ``[seed, step]``.
 
-    description = "a target distribution"
+    For losses that draw their own samples (``draws_samples = True``, e.g.
+    :class:`~tfp_flows.training.losses.ReverseKL`); there is nothing to adapt
+    a flow's adaptive layers to, so they stay as they are.
+
+    #### Examples
+
+    >>> source = SeedSource(seed=3)
+    >>> source.step_inputs(10, 2).tolist()
+    [[3, 10], [3, 11]]
+    >>> source.batch(tf.constant([3, 10])).x is None
+    True
+    """
+
+    description = "no data (a loss that draws its own samples)"
     max_steps_per_call = None
 
-    def __init__(self, target: tfd.Distribution, batch_size: int, seed: int, event_size: int,
-                 dtype: tf.DType):
-        self.target = target
-        self.batch_size = batch_size
+    def __init__(self, seed: int):
         self.seed = seed
-        self.event_size = event_size
-        self.dtype = dtype
 
     def step_inputs(self, step: int, count: int) -> np.ndarray:
         return np.array([[self.seed, step + k] for k in range(count)], np.int32)
+
+    def batch(self, seed: tf.Tensor) -> Batch:
+        return Batch(None, seed=seed)
+
+    def adaptation_rows(self) -> None:
+        return None
+
+    def adaptation_data(self) -> None:
+        return None
+
+
+class TargetSource(SeedSource):
+    """A target distribution sampled afresh at every step with the stateless seed ``[seed, step]``."""
+
+    description = "a target distribution"
+
+    def __init__(self, target: tfd.Distribution, batch_size: int, seed: int, event_size: int,
+                 dtype: tf.DType):
+        super().__init__(seed)
+        self.target = target
+        self.batch_size = batch_size
+        self.event_size = event_size
+        self.dtype = dtype
 
     def batch(self, seed: tf.Tensor) -> Batch:
         return Batch(tf.cast(self.target.sample(self.batch_size, seed=seed), self.dtype), seed=seed)

@@ -1,0 +1,250 @@
+"""Surrogate posteriors for TFP models (tff.inference): structure, support, exact densities, VI."""
+
+import collections
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows as tff
+from tfp_flows.inference import fit_surrogate, surrogate_posterior
+
+tfd, tfb = tfp.distributions, tfp.bijectors
+SMALL = dict(num_layers=2, hidden_units=(16,))
+
+
+def _constrained_model(kind, dtype):
+    """A model with a positive scale, a simplex, a correlation matrix and a free vector."""
+    one = tf.constant(1.0, dtype)
+    parts = dict(
+        scale=tfd.LogNormal(0 * one, one),
+        weights=tfd.Dirichlet(tf.ones([3], dtype)),
+        correlation=tfd.LKJ(3, 2 * one),
+        loc=tfd.Sample(tfd.Normal(0 * one, one), 2),
+    )
+    if kind == "dict":
+        model = tfd.JointDistributionNamed(dict(
+            parts, y=lambda scale, loc: tfd.Independent(tfd.Normal(loc, scale[..., None]), 1)))
+        return model.experimental_pin(y=tf.constant([0.5, -0.3], dtype))
+    if kind == "list":
+        model = tfd.JointDistributionSequential([
+            parts["scale"], parts["weights"], parts["correlation"], parts["loc"],
+            lambda loc, correlation, weights, scale: tfd.Independent(
+                tfd.Normal(loc, scale[..., None]), 1)])
+        return model.experimental_pin(None, None, None, None, tf.constant([0.5, -0.3], dtype))
+    Root = tfd.JointDistributionCoroutine.Root
+
+    def program():
+        scale = yield Root(parts["scale"])
+        yield Root(parts["weights"])
+        yield Root(parts["correlation"])
+        loc = yield Root(parts["loc"])
+        yield tfd.Independent(tfd.Normal(loc, scale[..., None]), 1)
+
+    model = tfd.JointDistributionCoroutine(program)
+    return model.experimental_pin(**{model._flat_resolve_names()[-1]: tf.constant([0.5, -0.3],
+                                                                                   dtype)})
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["dict", "list", "namedtuple"])
+def test_draws_have_the_models_structure_and_lie_in_its_support(kind, dtype):
+    pinned = _constrained_model(kind, dtype)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    # 2 (loc) + 1 (scale) + 2 (simplex of 3) + 3 (3x3 correlation) unconstrained numbers
+    assert surrogate.flow.event_shape == [8]
+    draws = surrogate.sample(50, seed=1)
+    reference = pinned.sample_unpinned(50, seed=1)
+    assert type(draws) is type(reference)
+    assert tf.nest.map_structure(lambda t: t.shape, draws) == tf.nest.map_structure(
+        lambda t: t.shape, reference)
+    assert all(t.dtype == dtype for t in tf.nest.flatten(draws))
+    named = draws if isinstance(draws, dict) else dict(zip(
+        ["scale", "weights", "correlation", "loc"], tuple(draws)))
+    assert np.all(named["scale"].numpy() > 0)
+    weights = named["weights"].numpy()
+    assert np.all(weights > 0) and np.allclose(weights.sum(-1), 1, atol=1e-5)
+    correlation = named["correlation"].numpy()
+    assert np.allclose(correlation, np.swapaxes(correlation, -1, -2), atol=1e-5)
+    assert np.allclose(np.diagonal(correlation, axis1=-2, axis2=-1), 1, atol=1e-5)
+    assert np.all(np.linalg.eigvalsh(correlation.astype(np.float64)) > 0)
+    draws, log_q = surrogate.experimental_sample_and_log_prob(20, seed=2)
+    assert np.allclose(log_q, surrogate.log_prob(draws), atol=1e-3 if dtype == tf.float32
+                       else 1e-9)
+    assert np.all(np.isfinite(pinned.unnormalized_log_prob(draws)))
+
+
+def test_log_prob_is_the_flows_density_pushed_through_the_event_space_bijector():
+    """A Gaussian 'flow' gives a surrogate whose density is known in closed form.
+
+    Parts are flattened in tf.nest order (loc, scale): u_0 -> loc, u_1 -> log(scale)."""
+    model = tfd.JointDistributionNamed(dict(
+        scale=tfd.LogNormal(tf.constant(0.0, tf.float64), 1.0),
+        loc=tfd.Normal(tf.constant(0.0, tf.float64), 1.0),
+        y=lambda scale, loc: tfd.Normal(loc, scale))).experimental_pin(y=0.5)
+    gaussian = tfd.MultivariateNormalDiag(tf.constant([0.3, -0.2], tf.float64),
+                                          tf.constant([1.5, 0.4], tf.float64))
+    surrogate = surrogate_posterior(model, gaussian)
+    draws = surrogate.sample(100, seed=3)
+    expected = (tfd.Normal(tf.constant(0.3, tf.float64), 1.5).log_prob(draws["loc"])
+                + tfd.LogNormal(tf.constant(-0.2, tf.float64), 0.4).log_prob(draws["scale"]))
+    np.testing.assert_allclose(surrogate.log_prob(draws), expected, rtol=0, atol=1e-12)
+    assert surrogate.trainable_variables == ()
+
+
+def _conjugate_model(dtype):
+    """rate ~ Gamma(2, 1), y_i ~ Poisson(rate); mu ~ N(0, 1), z_j ~ N(mu, 1): exact posteriors."""
+    counts = tf.constant([3.0, 5.0, 2.0, 4.0, 6.0], dtype)
+    values = tf.constant([0.8, 1.4, 0.3], dtype)
+    model = tfd.JointDistributionNamed(dict(
+        rate=tfd.Gamma(tf.constant(2.0, dtype), 1.0),
+        mu=tfd.Normal(tf.constant(0.0, dtype), 1.0),
+        counts=lambda rate: tfd.Sample(tfd.Poisson(rate), 5),
+        values=lambda mu: tfd.Sample(tfd.Normal(mu, tf.constant(1.0, dtype)), 3)))
+    pinned = model.experimental_pin(counts=counts, values=values)
+    rate = tfd.Gamma(2.0 + float(tf.reduce_sum(counts)), 1.0 + 5.0)
+    mu = tfd.Normal(float(tf.reduce_sum(values)) / 4.0, 0.5)
+    return pinned, {"rate": rate, "mu": mu}
+
+
+def _assert_moments_close(surrogate, truth, tolerance, seed):
+    draws = surrogate.sample(40_000, seed=seed)
+    for name, posterior in truth.items():
+        sd = float(posterior.stddev())
+        mean_error = abs(float(tf.reduce_mean(draws[name])) - float(posterior.mean())) / sd
+        sd_error = abs(float(tf.math.reduce_std(draws[name])) - sd) / sd
+        assert mean_error < tolerance and sd_error < tolerance, (name, mean_error, sd_error)
+
+
+def test_fit_surrogate_recovers_an_exact_posterior_on_a_constrained_model():
+    """Through tff.fit's compiled loop (float64, XLA): means and sds within 0.05 true sds."""
+    pinned, truth = _conjugate_model(tf.float64)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    history = fit_surrogate(surrogate, pinned, steps=1500, progress=False, seed=1)
+    assert np.all(np.isfinite(history.loss))
+    assert np.mean(history.loss[-100:]) < np.mean(history.loss[:100])
+    _assert_moments_close(surrogate, truth, 0.05, seed=5)
+
+
+def test_tfp_vi_fits_the_surrogate_under_xla_in_float32():
+    pinned, truth = _conjugate_model(tf.float32)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    losses = tfp.vi.fit_surrogate_posterior(
+        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(1e-3), num_steps=1500,
+        sample_size=256, jit_compile=True, seed=tf.constant([1, 2]))
+    assert np.all(np.isfinite(losses))
+    _assert_moments_close(surrogate, truth, 0.05, seed=6)
+
+
+def test_every_flow_family_builds_a_surrogate():
+    pinned, _ = _conjugate_model(tf.float32)
+    for name in tff.inference.SURROGATE_BUILDERS:
+        surrogate = surrogate_posterior(pinned, name, num_layers=2, hidden_units=(8,))
+        draws, log_q = surrogate.experimental_sample_and_log_prob(3, seed=0)
+        assert draws["rate"].shape == [3] and np.all(draws["rate"].numpy() > 0), name
+        assert np.all(np.isfinite(log_q)), name
+        assert surrogate.trainable_variables, name
+
+
+def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_was():
+    """The issue's failure: a flow as a prior inside a JointDistribution, another as surrogate."""
+    prior = tff.real_nvp(2, num_layers=2, hidden_units=(16,), seed=3)
+    tff.fit(prior, tff.datasets.Banana(), steps=100, progress=False, jit_compile=False)
+    assert isinstance(prior.experimental_default_event_space_bijector(), tfb.Identity)
+    model = tfd.JointDistributionNamed(dict(
+        z=prior, y=lambda z: tfd.Independent(tfd.Normal(z, 1.0), 1)))
+    pinned = model.experimental_pin(y=tf.constant([4.0, 2.0]))
+    prior_weights = [v.numpy().copy() for v in prior.trainable_variables]
+    surrogate = surrogate_posterior(pinned, "real_nvp", **SMALL)
+    prior_ids = {id(v) for v in prior.trainable_variables}
+    assert not prior_ids & {id(v) for v in surrogate.trainable_variables}
+    # tfp.vi trains every variable the loss touches unless told which: the prior's too.
+    losses = tfp.vi.fit_surrogate_posterior(
+        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(1e-3), num_steps=300,
+        sample_size=64, jit_compile=True, seed=tf.constant([4, 5]),
+        trainable_variables=surrogate.trainable_variables)
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-30:]) < np.mean(losses[:30])
+    history = fit_surrogate(surrogate, pinned, steps=100, progress=False, jit_compile=False)
+    assert np.all(np.isfinite(history.loss))
+    for before, after in zip(prior_weights, prior.trainable_variables):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_fit_keeps_the_last_good_weights_when_the_target_turns_non_finite():
+    pinned, _ = _conjugate_model(tf.float32)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    before = [v.numpy().copy() for v in surrogate.trainable_variables]
+
+    def broken(**parts):
+        return pinned.unnormalized_log_prob(parts) + np.nan
+
+    with pytest.raises(tff.NonFiniteLossError):
+        fit_surrogate(surrogate, broken, steps=20, progress=False, jit_compile=False)
+    for value, variable in zip(before, surrogate.trainable_variables):
+        np.testing.assert_array_equal(value, variable.numpy())
+
+
+def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
+    pinned, _ = _conjugate_model(tf.float32)
+    run = dict(steps_per_execution=50, progress=False, jit_compile=False,
+               checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    first = surrogate_posterior(pinned, **SMALL)
+    fit_surrogate(first, pinned, steps=100, **run)
+    second = surrogate_posterior(pinned, **SMALL, seed=9)
+    history = fit_surrogate(second, pinned, steps=200, resume=True, **run)
+    assert history.steps == 200 and len(history.loss) == 200
+    straight = surrogate_posterior(pinned, **SMALL)
+    fit_surrogate(straight, pinned, steps=200, steps_per_execution=50, progress=False,
+                  jit_compile=False)
+    for resumed, direct in zip(second.trainable_variables, straight.trainable_variables):
+        np.testing.assert_allclose(resumed.numpy(), direct.numpy(), rtol=1e-5, atol=1e-6)
+
+
+Pair = collections.namedtuple("Pair", ["a", "b"])
+
+
+def test_bad_models_and_flows_get_errors_naming_what_was_expected():
+    pinned, _ = _conjugate_model(tf.float32)
+    batched = tfd.JointDistributionNamed(dict(a=tfd.Normal(tf.zeros(2), 1.0), b=tfd.Normal(0., 1.)))
+    with pytest.raises(ValueError, match="scalar batch shape"):
+        surrogate_posterior(batched)
+    mixed = tfd.JointDistributionNamed(dict(a=tfd.Normal(0.0, 1.0),
+                                            b=tfd.Normal(tf.constant(0.0, tf.float64), 1.0)))
+    with pytest.raises(TypeError, match="one floating dtype"):
+        surrogate_posterior(mixed)
+    counts = tfd.JointDistributionNamed(dict(a=tfd.Normal(0.0, 1.0), b=tfd.Poisson(1.0)))
+    with pytest.raises(ValueError, match="discrete part"):
+        surrogate_posterior(counts)
+    with pytest.raises(ValueError, match="at least 2"):
+        surrogate_posterior(tfd.JointDistributionNamed(dict(a=tfd.Normal(0.0, 1.0))))
+    with pytest.raises(ValueError, match="flow must be one of"):
+        surrogate_posterior(pinned, "glow")
+    with pytest.raises(ValueError, match=r"event shape \[2\]"):
+        surrogate_posterior(pinned, tff.real_nvp(3, num_layers=1, hidden_units=(4,)))
+    with pytest.raises(TypeError, match="dtype=float32"):
+        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,),
+                                                 dtype=tf.float64))
+    with pytest.raises(TypeError, match="need a flow family"):
+        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,)),
+                            num_layers=3)
+    with pytest.raises(ValueError, match="conditional flow"):
+        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,),
+                                                 context_size=1))
+    with pytest.raises(TypeError, match="must be a TFP distribution"):
+        surrogate_posterior(Pair(1.0, 2.0))
+
+
+def test_fit_refuses_settings_that_need_data_when_fitting_by_reverse_kl():
+    pinned, _ = _conjugate_model(tf.float32)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    reverse_kl = tff.training.ReverseKL(pinned)
+    with pytest.raises(ValueError, match="give data=None"):
+        tff.fit(surrogate, np.zeros([10, 2], np.float32), loss=reverse_kl, steps=5)
+    with pytest.raises(ValueError, match="draws its own samples"):
+        tff.fit(surrogate, None, steps=5)
+    with pytest.raises(ValueError, match="validation_data"):
+        tff.fit(surrogate, None, loss=reverse_kl, steps=5, validation_data=np.zeros([4, 2]))
+    with pytest.raises(ValueError, match="learning_rate"):
+        fit_surrogate(surrogate, pinned, steps=5, learning_rate=-1.0)

@@ -1,0 +1,83 @@
+"""``fit_surrogate``: variational inference through ``tff.fit``'s compiled loop.
+
+Maximises the ELBO of a surrogate ``q`` against an unnormalised target ``p~``
+(a pinned model) by minimising the reverse KL,
+
+```none
+loss(theta) = (1/S) sum_{s=1..S} [log q_theta(z_s) - log p~(z_s)],   z_s ~ q_theta (reparametrised)
+ELBO = -loss <= log Z,  with equality iff q = p~ / Z
+```
+
+with :func:`tfp_flows.fit`'s machinery: many steps per XLA-compiled call,
+progress bar, callbacks, checkpoints with ``resume``, and the guard that stops
+on a non-finite loss with the last good weights in place. The default
+optimizer is Adam at ``1e-3`` (constant): variational fits of flows are
+sensitive to the learning rate (on the 10-D funnel, 1e-2 left a NeuTra chain
+with R-hat 1.69 where 1e-3 gave 1.01).
+
+#### Examples
+
+>>> import tensorflow_probability as tfp
+>>> from tfp_flows.inference.surrogate import surrogate_posterior
+>>> tfd = tfp.distributions
+>>> model = tfd.JointDistributionNamed(dict(
+...     mu=tfd.Sample(tfd.Normal(0.0, 1.0), 2),
+...     y=lambda mu: tfd.Independent(tfd.Normal(mu, 1.0), 1)))
+>>> pinned = model.experimental_pin(y=[1.0, 2.0])   # posterior: N(y / 2, I / 2)
+>>> surrogate = surrogate_posterior(pinned, num_layers=2, hidden_units=(8,))
+>>> history = fit_surrogate(surrogate, pinned, steps=200, progress=False, jit_compile=False)
+>>> history.steps, history.loss[-1] < history.loss[0]
+(200, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tensorflow_probability import distributions as tfd
+
+from tfp_flows.training import History, ReverseKL, fit
+
+__all__ = ["DEFAULT_VI_LEARNING_RATE", "fit_surrogate"]
+
+DEFAULT_VI_LEARNING_RATE = 1e-3
+
+
+def fit_surrogate(
+    surrogate: tfd.Distribution,
+    target: Any,
+    *,
+    steps: int,
+    sample_size: int = 256,
+    optimizer: Any = None,
+    learning_rate: float = DEFAULT_VI_LEARNING_RATE,
+    **fit_kwargs: Any,
+) -> History:
+    """Fits ``surrogate`` to ``target`` by reverse KL (maximum ELBO) with :func:`tfp_flows.fit`.
+
+    Args:
+      surrogate: the distribution to fit (e.g. :func:`surrogate_posterior`).
+      target: the unnormalised target: a pinned joint distribution, a
+        distribution, or a callable ``log p~`` (called with the draws' parts as
+        ``tfp.vi`` does).
+      steps: optimizer steps.
+      sample_size: draws per step.
+      optimizer: a Keras 3 or tf_keras optimizer; default Adam at
+        ``learning_rate`` (constant).
+      learning_rate: the default optimizer's learning rate.
+      **fit_kwargs: passed to :func:`tfp_flows.fit` (``seed``, ``progress``,
+        ``callbacks``, ``checkpoint_dir``, ``resume``, ``steps_per_execution``,
+        ``jit_compile``, ...).
+
+    Returns:
+      The :class:`~tfp_flows.training.History`; ``loss`` is the negative ELBO
+      estimate of every step (nats).
+    """
+    if optimizer is None:
+        import keras
+
+        from tfp_flows.checks import check_positive_float
+
+        optimizer = keras.optimizers.Adam(check_positive_float("learning_rate", learning_rate))
+    return fit(surrogate, None, loss=ReverseKL(target, sample_size), optimizer=optimizer,
+               steps=steps, **fit_kwargs)
