@@ -25,9 +25,13 @@ Conditional targets (`ConditionalTarget`: `log_prob(x, context=c)`,
 | `linear_gaussian`    | `LinearGaussianSimulator` | `theta` [p] / `x` [m]      | `linear_gaussian`   |
 
 Posteriors with ground truth for variational inference and MCMC
-(`InferenceTarget`: a joint distribution `model` and the exact posterior
-`mean` and `stddev` of every part; module `inference`): `banana_posterior()`
-(2-D), `neals_funnel(dims=10)`, `ill_conditioned_gaussian(dims=100)`.
+(`InferenceTarget`: a joint distribution `model` and the true posterior
+`mean` and `stddev` of every part, with their standard errors):
+`banana_posterior()` (2-D), `neals_funnel(dims=10)`,
+`ill_conditioned_gaussian(dims=100)` (exact moments; module `inference`) and
+`eight_schools()` (10-D, pinned at the data, a positive `stddev`: reference
+moments from a long NUTS run that `eight_schools_reference` regenerates, with
+their Monte Carlo standard errors; module `eight_schools`).
 
 "Quadrature" log-densities are one-dimensional integrals over a curve
 parameter evaluated with Gauss-Legendre rules whose error is far below
@@ -62,6 +66,7 @@ from tfp_flows.datasets.base import ConditionalTarget, Target2D
 from tfp_flows.datasets.checkerboard import Checkerboard
 from tfp_flows.datasets.conditional_banana import ConditionalBanana
 from tfp_flows.datasets.eight_gaussians import EightGaussians
+from tfp_flows.datasets.eight_schools import eight_schools
 from tfp_flows.datasets.inference import (
     InferenceTarget,
     banana_posterior,
@@ -98,6 +103,7 @@ __all__ = [
     "Target2D",
     "TwoSpirals",
     "banana_posterior",
+    "eight_schools",
     "get_conditional_target",
     "get_target",
     "has_exact_log_prob",

@@ -12,6 +12,9 @@ and standard deviation of every part, computed in closed form, and a
 | :func:`neals_funnel` | 10 | ``v ~ N(0, 3^2)``, ``x_i ~ N(0, e^v)`` | scales over ~6 orders of magnitude |
 | :func:`ill_conditioned_gaussian` | 100 | ``x ~ N(0, Sigma)``, condition number 1e4 | stiff, rotated |
 
+Eight Schools, whose moments come from a long NUTS run (stated with their
+Monte Carlo standard errors), lives in :mod:`tfp_flows.datasets.eight_schools`.
+
 #### Examples
 
 >>> target = neals_funnel()
@@ -36,20 +39,35 @@ __all__ = ["InferenceTarget", "banana_posterior", "ill_conditioned_gaussian", "n
 
 @dataclass(frozen=True)
 class InferenceTarget:
-    """A posterior with its exact moments.
+    """A posterior with its true (exact or reference) moments.
 
     Attributes:
       name: short name.
-      model: a ``tfd.JointDistribution*`` whose ``log_prob`` is the target density.
+      model: a ``tfd.JointDistribution*`` whose ``log_prob`` (or, for a pinned
+        model, ``unnormalized_log_prob``) is the target density.
       mean: the true posterior mean of every part, a dict ``{name: tensor}`` like
         the model's samples.
       stddev: the true posterior standard deviations, the same dict.
+      mean_standard_error: the standard error of each entry of ``mean``, the same
+        dict; zeros (the default) mean the moment is exact. A target whose
+        moments come from a long MCMC run (``eight_schools``) states its Monte
+        Carlo standard errors here.
+      stddev_standard_error: the same for ``stddev``.
     """
 
     name: str
     model: tfd.Distribution
     mean: dict[str, tf.Tensor]
     stddev: dict[str, tf.Tensor]
+    mean_standard_error: dict[str, tf.Tensor] | None = None
+    stddev_standard_error: dict[str, tf.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        for field, moments in (("mean_standard_error", self.mean),
+                               ("stddev_standard_error", self.stddev)):
+            if getattr(self, field) is None:
+                object.__setattr__(self, field, {name: tf.zeros_like(value)
+                                                 for name, value in moments.items()})
 
     def standardized_errors(self, mean: dict, stddev: dict) -> dict[str, dict[str, np.ndarray]]:
         """Errors of estimated moments (dicts like ``mean``) in units of the true standard deviation.
