@@ -111,3 +111,22 @@ def test_large_inputs_give_finite_outputs_and_densities(name):
     assert np.all(np.isfinite(bijector.inverse(x, **kwargs)))
     lp = flow.log_prob(x, bijector_kwargs=kwargs)
     assert np.all(np.isfinite(lp))
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_copy_shares_the_weights_and_answers_alike(name):
+    """``copy()`` is a new layer on the same weights: equal outputs now and after they move."""
+    bijector = _perturbed(name, 3, tf.float64)
+    x, context = _inputs(name, 3, 8, tf.float64, seed=5)
+    kwargs = {} if context is None else {"context": context}
+    copied = bijector.copy(name="copied")
+    assert {id(v) for v in copied.trainable_variables} == {
+        id(v) for v in bijector.trainable_variables}
+    np.testing.assert_array_equal(copied.forward(x, **kwargs), bijector.forward(x, **kwargs))
+    for variable in bijector.trainable_variables:
+        variable.assign_add(0.1 * tf.ones_like(variable))
+    np.testing.assert_array_equal(copied.forward(tf.identity(x), **kwargs),
+                                  bijector.forward(tf.identity(x), **kwargs))
+    np.testing.assert_array_equal(
+        copied.inverse_log_det_jacobian(tf.identity(x), event_ndims=len(x.shape) - 1, **kwargs),
+        bijector.inverse_log_det_jacobian(tf.identity(x), event_ndims=len(x.shape) - 1, **kwargs))

@@ -12,7 +12,6 @@ XLA-compatible).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -171,11 +170,6 @@ class MaskedAutoregressive(FlowBijector):
     def input_order(self) -> np.ndarray:
         """``input_order[i]``: the position of entry ``i`` in the autoregressive order."""
         return self._made.input_order
-
-    def copy(self, **override_parameters_kwargs: Any) -> MaskedAutoregressive:
-        copied = super().copy(**override_parameters_kwargs)
-        copied._transformer = self._transformer  # shares its variables, like the MADE
-        return copied
 
     # -- the autoregressive mechanics -------------------------------------------------------
 

@@ -165,8 +165,9 @@ class FlowBijector(tfb.Bijector):
                 f"validate_args=, got {', '.join(ignored)}; build a new layer with those "
                 "settings instead.")
         copied = super().copy(**override_parameters_kwargs)
+        # The weights: variables, and the modules holding them (conditioner, transformer, MADE).
         for attribute, value in vars(self).items():
-            if isinstance(value, tf.Variable):
+            if isinstance(value, (tf.Variable, tf.Module)):
                 setattr(copied, attribute, value)
         return copied
 

@@ -180,11 +180,6 @@ class Coupling(FlowBijector):
         """The elementwise map of the transformed entries."""
         return self._transformer
 
-    def copy(self, **override_parameters_kwargs: Any) -> Coupling:
-        copied = super().copy(**override_parameters_kwargs)
-        copied._transformer = self._transformer  # shares its variables, like the conditioner
-        return copied
-
     # -- the coupling mechanics -------------------------------------------------------------
 
     def _params(self, x_a: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:

@@ -21,7 +21,6 @@ of the paper): then ``1 + c sech^2 >= 0`` and the map is monotone along ``w``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -220,11 +219,6 @@ class Planar(FlowBijector):
     def conditioner(self) -> MLP | None:
         """The context network ``context -> (du, dw, db)`` (``None`` for an unconditional layer)."""
         return self._conditioner
-
-    def copy(self, **override_parameters_kwargs: Any) -> Planar:
-        copied = super().copy(**override_parameters_kwargs)
-        copied._conditioner = self._conditioner  # shares its variables, like u, w and b
-        return copied
 
     def constrained_parameters(
         self, context: tf.Tensor | None = None,

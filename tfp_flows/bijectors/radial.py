@@ -19,7 +19,6 @@ inverse has a closed form: a quadratic in ``r``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -133,11 +132,6 @@ class Radial(FlowBijector):
     def conditioner(self) -> MLP | None:
         """The context network ``c -> (dx0, draw_alpha, draw_beta)`` (``None``: unconditional)."""
         return self._conditioner
-
-    def copy(self, **override_parameters_kwargs: Any) -> Radial:
-        copied = super().copy(**override_parameters_kwargs)
-        copied._conditioner = self._conditioner  # shares its variables, like center, raw_alpha, raw_beta
-        return copied
 
     def constrained_parameters(
         self, context: tf.Tensor | None = None,
