@@ -31,7 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "MLP", "TrackedConditioner", "amortised_parameters", "check_hidden_units", "get_activation",
+    "MLP", "TrackedConditioner", "amortised_network", "amortised_parameters", "check_hidden_units",
+    "get_activation",
 ]
 
 _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
@@ -276,6 +277,27 @@ class TrackedConditioner(tf.Module):
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         return self._concat(self.network(_with_context(x, context, self._sizes[2], self.name)))
+
+
+def amortised_network(context_size: int, num_parameters: int, hidden_units: Sequence[int],
+                      activation: Any, seed: int | None, dtype: tf.DType) -> MLP | None:
+    """The context MLP ``c -> d params`` of an amortised layer (last layer at zero), ``None`` if k = 0.
+
+    Seeded with ``seed + 1`` (the layer's own parameters use ``seed``); see
+    :func:`amortised_parameters`.
+
+    #### Examples
+
+    >>> amortised_network(0, 5, (8,), "tanh", 0, tf.float32) is None
+    True
+    >>> amortised_network(2, 5, (8,), "tanh", 0, tf.float32)(tf.ones([4, 2])).shape
+    TensorShape([4, 5])
+    """
+    if not context_size:
+        return None
+    return MLP(context_size, num_parameters, hidden_units=hidden_units, activation=activation,
+               zero_init_output=True, seed=None if seed is None else seed + 1, dtype=dtype,
+               name="context_mlp")
 
 
 def amortised_parameters(raw: tf.Tensor, conditioner: MLP | None,

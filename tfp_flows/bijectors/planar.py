@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.conditioners import MLP, amortised_parameters
+from tfp_flows.bijectors.conditioners import MLP, amortised_network, amortised_parameters
 from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.naming import unique_name
 
@@ -208,12 +208,8 @@ class Planar(FlowBijector):
             self.w = tf.Variable(rng.normal(0.0, 1.0 / np.sqrt(event_size), [event_size]),
                                  dtype=dtype, name="w")
             self.b = tf.Variable(tf.zeros([], dtype), name="b")
-            self._conditioner = None
-            if context_size:
-                self._conditioner = MLP(
-                    context_size, 2 * event_size + 1, hidden_units=hidden_units,
-                    activation=activation, zero_init_output=True,
-                    seed=None if seed is None else seed + 1, dtype=dtype, name="context_mlp")
+            self._conditioner = amortised_network(
+                context_size, 2 * event_size + 1, hidden_units, activation, seed, dtype)
 
     @property
     def conditioner(self) -> MLP | None:

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.conditioners import MLP, amortised_parameters
+from tfp_flows.bijectors.conditioners import MLP, amortised_network, amortised_parameters
 from tfp_flows.checks import check_floating_dtype, check_integer
 from tfp_flows.naming import unique_name
 
@@ -121,12 +121,8 @@ class Radial(FlowBijector):
             self.center = tf.Variable(rng.normal(size=[event_size]), dtype=dtype, name="center")
             self.raw_alpha = tf.Variable(_SOFTPLUS_INVERSE_OF_ONE, dtype=dtype, name="raw_alpha")
             self.raw_beta = tf.Variable(_SOFTPLUS_INVERSE_OF_ONE, dtype=dtype, name="raw_beta")
-            self._conditioner = None
-            if context_size:
-                self._conditioner = MLP(
-                    context_size, event_size + 2, hidden_units=hidden_units,
-                    activation=activation, zero_init_output=True,
-                    seed=None if seed is None else seed + 1, dtype=dtype, name="context_mlp")
+            self._conditioner = amortised_network(
+                context_size, event_size + 2, hidden_units, activation, seed, dtype)
 
     @property
     def conditioner(self) -> MLP | None:
