@@ -72,6 +72,7 @@ def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
     result = neutra(target, surrogate, kernel="hmc", num_leapfrog_steps=3, num_results=500,
                     num_burnin_steps=200, seed=3)
     assert result.max_r_hat < 1.05
+    assert result.summary().startswith(f"NeuTra HMC: max R-hat {result.max_r_hat:.3f}")
     draws = result.draws.numpy().reshape(-1, 3).astype(np.float64)
     stddev = np.sqrt(np.diag(scale_tril @ scale_tril.T))
     ess = result.ess

@@ -374,7 +374,9 @@ def neutra(
     budget, started from the same points, runs in the flow's output space, still
     through the outer bijectors (a model's structure and constraining bijectors),
     i.e. plain HMC / NUTS on the model's unconstrained space -- the comparison
-    NeuTra is measured against.
+    NeuTra is measured against. (A surrogate that is one transformed
+    distribution whose bijector holds both the flow and the structure, as TFP's
+    ``build_split_flow_surrogate_posterior`` builds, has no separate flow to drop.)
 
     Args:
       target: a (pinned) ``tfd.JointDistribution*`` (or any distribution; its
@@ -498,7 +500,7 @@ def neutra(
             traced["leapfrogs"] = unnest.get_innermost(results, "leapfrogs_taken")
         return traced
 
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def run(seed):
         init_seed, chain_seed = tfp.random.split_seed(seed, n=2)
         z = base.sample(num_chains, seed=init_seed)
