@@ -4,6 +4,9 @@
 |---|---|
 | :func:`surrogate_posterior` | a flow over a (pinned) model's unconstrained space, pushed into the model's structure and support; for ``tfp.vi.fit_surrogate_posterior`` |
 | :func:`fit_surrogate` | fits it by reverse KL (maximum ELBO) through :func:`tfp_flows.fit`'s compiled loop |
+| :func:`neutra` | NeuTra HMC / NUTS in a trained surrogate's base space (and ``plain=True``: the same sampler without the flow); R-hat, ESS per gradient evaluation |
+| :func:`neutra_bijector` | a surrogate's transport ``f`` and base distribution |
+| :func:`chain_diagnostics` | R-hat and cross-chain ESS of draws in any structure |
 
 #### Examples
 
@@ -19,7 +22,9 @@ True
 
 from __future__ import annotations
 
+from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
+from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
 from tfp_flows.inference.surrogate import (
     DEFAULT_SURROGATE,
     SURROGATE_BUILDERS,
@@ -28,4 +33,6 @@ from tfp_flows.inference.surrogate import (
 )
 
 __all__ = ["DEFAULT_SURROGATE", "DEFAULT_VI_LEARNING_RATE", "SURROGATE_BUILDERS",
-           "SurrogatePosterior", "fit_surrogate", "surrogate_posterior"]
+           "ChainDiagnostics", "NeutraResult", "SurrogatePosterior", "Transport",
+           "chain_diagnostics", "fit_surrogate", "neutra", "neutra_bijector",
+           "surrogate_posterior"]

@@ -45,7 +45,7 @@ from tensorflow_probability.python.internal import nest_util
 from tfp_flows.evaluation import log_prob
 from tfp_flows.training.sources import Batch
 
-__all__ = ["Loss", "MaximumLikelihood", "ReverseKL"]
+__all__ = ["Loss", "MaximumLikelihood", "ReverseKL", "target_log_prob_fn"]
 
 
 @runtime_checkable
@@ -74,6 +74,31 @@ class MaximumLikelihood:
 
     def __repr__(self) -> str:
         return "MaximumLikelihood()"
+
+
+def target_log_prob_fn(target: Any) -> Callable[[Any], tf.Tensor]:
+    """``value -> log p~(value)`` for an unnormalised target, however it is given.
+
+    A pinned joint distribution (or any distribution with
+    ``unnormalized_log_prob``) uses that; another distribution its ``log_prob``;
+    a callable is called with the value's parts as ``tfp.vi`` calls it (a dict
+    as keyword arguments, a list or tuple -- not a namedtuple -- as positional
+    arguments, anything else as one argument).
+
+    #### Examples
+
+    >>> fn = target_log_prob_fn(lambda a, b: a + b)
+    >>> float(fn([1.0, 2.0])), float(target_log_prob_fn(lambda a, b: a * b)({"a": 2.0, "b": 3.0}))
+    (3.0, 6.0)
+    """
+    if hasattr(target, "unnormalized_log_prob"):
+        return target.unnormalized_log_prob
+    if isinstance(target, tfd.Distribution):
+        return target.log_prob
+    if callable(target):
+        return lambda value: nest_util.call_fn(target, value)
+    raise TypeError("target must be a (pinned) distribution or a callable returning the "
+                    f"unnormalised log density, got {type(target).__name__}.")
 
 
 class ReverseKL:
@@ -106,15 +131,7 @@ class ReverseKL:
     def __init__(self, target: Any, sample_size: int = 256):
         from tfp_flows.checks import check_integer
 
-        if hasattr(target, "unnormalized_log_prob"):
-            self.target_log_prob: Callable[[Any], tf.Tensor] = target.unnormalized_log_prob
-        elif isinstance(target, tfd.Distribution):
-            self.target_log_prob = target.log_prob
-        elif callable(target):
-            self.target_log_prob = lambda z: nest_util.call_fn(target, z)
-        else:
-            raise TypeError("target must be a (pinned) distribution or a callable returning the "
-                            f"unnormalised log density, got {type(target).__name__}.")
+        self.target_log_prob = target_log_prob_fn(target)
         self.target = target
         self.sample_size = check_integer("sample_size", sample_size)
 
