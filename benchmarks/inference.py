@@ -138,6 +138,28 @@ class UnboundedAffine(Transformer):
         return (y - params[..., 0]) * tf.exp(-params[..., 1]), -params[..., 1]
 
 
+class ShiftFirstAffine(Affine):
+    """Prototype: ``y = (x + t) * exp(s)``, the shift applied before the scale (as TFP's IAF,
+    ``Invert(MAF)``: ``x = (z - t) * exp(-s)``); ``s = c * tanh(r)``, or ``s = r`` if unbounded."""
+
+    def __init__(self, *args, unbounded: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._unbounded = unbounded
+
+    def shift_and_log_scale(self, params):
+        if self._unbounded:  # the unused bound gets a zero gradient (None would stop tfp.vi)
+            return params[..., 0], params[..., 1] + 0.0 * self.log_scale_bound
+        return super().shift_and_log_scale(params)
+
+    def forward(self, x, params):
+        shift, log_scale = self.shift_and_log_scale(params)
+        return (x + shift) * tf.exp(log_scale), -log_scale
+
+    def inverse(self, y, params):
+        shift, log_scale = self.shift_and_log_scale(params)
+        return y * tf.exp(-log_scale) - shift, -log_scale
+
+
 def parse_value(text: str):
     for kind in (int, float):
         try:
@@ -169,7 +191,15 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
     """``surrogate_posterior(model)``: the defaults, or a candidate (``bound=``, ``init=``)."""
     bound = kwargs.pop("bound", None)
     init = kwargs.pop("init", "zero")
-    if bound is not None:
+    shift = kwargs.pop("shift", "outside")
+    if shift == "inside":
+        b = 2.0 if bound is None else float(bound)
+        kwargs["transformer"] = lambda k, dt, name: ShiftFirstAffine(
+            k, dtype=dt, name=name, unbounded=bool(np.isinf(b)),
+            log_scale_bound=1.0 if np.isinf(b) else b)
+    elif shift != "outside":
+        raise SystemExit(f"shift must be 'outside' or 'inside', got {shift!r}")
+    elif bound is not None:
         bound = float(bound)
         if np.isinf(bound):
             kwargs["transformer"] = lambda k, dt, name: UnboundedAffine(name=name)
