@@ -192,6 +192,7 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
     bound = kwargs.pop("bound", None)
     init = kwargs.pop("init", "zero")
     shift = kwargs.pop("shift", "outside")
+    first = kwargs.pop("first", "natural")
     if shift == "inside":
         b = 2.0 if bound is None else float(bound)
         kwargs["transformer"] = lambda k, dt, name: ShiftFirstAffine(
@@ -208,6 +209,10 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
                                                                log_scale_bound=bound)
     if family is not None:
         kwargs["flow"] = family
+    if first == "reversed":  # prototype: the layers in the opposite order (iaf / maf only)
+        kwargs["flow"] = reversed_first(kwargs.get("flow", "iaf"), seed)
+    elif first != "natural":
+        raise SystemExit(f"first must be 'natural' or 'reversed', got {first!r}")
     surrogate = tff.inference.surrogate_posterior(model, seed=seed, **kwargs)
     if init == "random":  # Glorot-uniform output kernels, as tf_keras' Dense
         rng = np.random.default_rng(1000 + seed)
@@ -220,6 +225,23 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
     elif init != "zero":
         raise SystemExit(f"init must be 'zero' or 'random', got {init!r}")
     return surrogate
+
+
+def reversed_first(family: str, seed: int):
+    """A builder like ``tff.iaf`` / ``tff.maf`` whose first layer (next to the base) runs in
+    reversed order and whose last in natural order when ``num_layers`` is even (TFP's
+    ``[MAF, Permute, MAF]`` pattern, seen from the output's coordinates)."""
+    from tfp_flows.flows.autoregressive import autoregressive_layers
+    from tfp_flows.flows.stack import assemble
+
+    def build(n, dtype, num_layers=5, hidden_units=(64, 64), activation="gelu",
+              transformer="affine"):
+        layers = autoregressive_layers(
+            "forward" if family == "iaf" else "inverse", n, num_layers, hidden_units, activation,
+            transformer, None, seed, 0, False, dtype, f"{family}_rev")
+        return assemble(layers[::-1], n, False, dtype, None, default_name=f"{family}_rev")
+
+    return build
 
 
 def make_methods(names, candidates) -> dict:
