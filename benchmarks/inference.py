@@ -18,9 +18,12 @@ machine noise hits all alike):
    - candidates from ``--candidates``: ``family:key=value,...`` -- builder keyword arguments of
      ``tff.<family>`` (``num_layers=3``, ``activation=relu``, ``hidden=64-64``), plus
      ``bound=B`` (the affine transformer's initial log-scale bound ``c``,
-     ``s = c * tanh(r)``; ``bound=inf`` prototypes an unbounded ``s = r``, as TFP's) and
-     ``init=random`` (prototype: the MADEs' output kernels Glorot-uniform instead of zero, as
-     TFP's ``AutoregressiveNetwork``);
+     ``s = c * tanh(r)``; ``bound=inf`` prototypes an unbounded ``s = r``, as TFP's), and
+     three prototypes of TFP's choices: ``init=random`` (the MADEs' output kernels
+     Glorot-uniform instead of zero), ``shift=inside`` (``y = (x + t) * exp(s)``, TFP's
+     ``Invert(MAF)`` form, instead of ``y = x * exp(s) + t``) and ``first=reversed`` (the layer
+     next to the base in reversed order: with 2 layers, TFP's ``[IAF, Permute, IAF]`` seen
+     from the output's coordinates);
 
 2. fits it with ``tfp.vi.fit_surrogate_posterior(log_prob, surrogate,
    keras.optimizers.Adam(1e-3), num_steps=STEPS, sample_size=256, jit_compile=True,
