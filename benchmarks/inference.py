@@ -264,7 +264,7 @@ def evaluate(target, surrogate, seed: int) -> dict:
     """ELBO (and its standard error) and the largest standardized moment errors, on fresh draws."""
     log_prob = target_log_prob_fn(target.model)
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def draws_and_ratio():
         draws, log_q = surrogate.experimental_sample_and_log_prob(
             EVAL_DRAWS, seed=tf.constant([seed, 987654], tf.int32))
@@ -303,7 +303,7 @@ def time_steps(target, surrogate, steps_per_call: int, repeats: int, seed: int) 
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
     optimizer.build(variables)
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def run(call_seed):
         def body(i, _):
             with tf.GradientTape() as tape:
