@@ -148,8 +148,8 @@ REGISTRY = {
     # autoregressive layers (MADE conditioners): MAF and IAF
     "maf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
         n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype)),
-    "iaf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
-        n, Affine(n, dtype=dtype), one_pass="forward", input_order=np.arange(n)[::-1].copy(),
+    "iaf_affine": Entry(lambda n, dtype: MaskedAutoregressive(  # TFP's form: (x + t) e^s
+        n, Affine(n, dtype=dtype, shift_inside=True), one_pass="forward", input_order=np.arange(n)[::-1].copy(),
         hidden_units=(16,), seed=16, dtype=dtype)),
     "maf_additive": Entry(lambda n, dtype: MaskedAutoregressive(
         n, Additive(), hidden_units=(16, 16), activation="tanh", seed=17, dtype=dtype)),
