@@ -150,8 +150,8 @@ def test_every_flow_family_builds_a_surrogate():
 
 def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_was():
     """The issue's failure: a flow as a prior inside a JointDistribution, another as surrogate."""
-    prior = tff.real_nvp(2, num_layers=2, hidden_units=(16,), seed=3)
-    tff.fit(prior, tff.datasets.Banana(), steps=100, progress=False, jit_compile=False)
+    prior = tff.real_nvp(2, num_layers=2, hidden_units=(16,), seed=3, standardize=False)
+    tff.testing.perturb_weights(prior, seed=3)  # a prior that is not the identity
     assert isinstance(prior.experimental_default_event_space_bijector(), tfb.Identity)
     model = tfd.JointDistributionNamed(dict(
         z=prior, y=lambda z: tfd.Independent(tfd.Normal(z, 1.0), 1)))
@@ -162,11 +162,11 @@ def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_
     assert not prior_ids & {id(v) for v in surrogate.trainable_variables}
     # tfp.vi trains every variable the loss touches unless told which: the prior's too.
     losses = tfp.vi.fit_surrogate_posterior(
-        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(1e-3), num_steps=300,
-        sample_size=64, jit_compile=True, seed=tf.constant([4, 5]),
+        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(3e-3), num_steps=150,
+        sample_size=64, seed=tf.constant([4, 5]),
         trainable_variables=surrogate.trainable_variables)
-    assert np.all(np.isfinite(losses)) and np.mean(losses[-30:]) < np.mean(losses[:30])
-    history = fit_surrogate(surrogate, pinned, steps=100, progress=False, jit_compile=False)
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-20:]) < np.mean(losses[:20])
+    history = fit_surrogate(surrogate, pinned, steps=50, progress=False, jit_compile=False)
     assert np.all(np.isfinite(history.loss))
     for before, after in zip(prior_weights, prior.trainable_variables):
         np.testing.assert_array_equal(before, after.numpy())
