@@ -136,9 +136,11 @@ def neals_funnel(dims: int = 10, dtype: tf.DType = tf.float32) -> InferenceTarge
     """
     dtype = check_floating_dtype(dtype, "neals_funnel")
     dims = check_integer("dims", dims, minimum=2)
-    model = tfd.JointDistributionNamedAutoBatched(dict(
+    # Batched by hand (not AutoBatched: its sampling with a stateless seed is a Python loop).
+    model = tfd.JointDistributionNamed(dict(
         v=tfd.Normal(tf.constant(0.0, dtype), 3.0),
-        x=lambda v: tfd.Normal(tf.zeros([dims - 1], dtype), tf.exp(v / 2.0)),
+        x=lambda v: tfd.Independent(
+            tfd.Normal(tf.zeros([dims - 1], dtype), tf.exp(v / 2.0)[..., tf.newaxis]), 1),
     ), name="neals_funnel")
     return InferenceTarget(
         "funnel", model,
