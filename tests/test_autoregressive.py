@@ -318,8 +318,9 @@ def test_a_made_of_the_wrong_size_or_type_is_named():
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"event_size": 1}, ValueError, "event_size must be an integer >= 2, got 1"),
     ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"transformer": "quadratic"}, ValueError, "transformer must be 'affine', 'additive', "
-                                               "'spline' or a callable .* got 'quadratic'"),
+    ({"transformer": "quadratic"}, ValueError, "transformer must be 'affine', "
+                                               "'unbounded_affine', 'additive', 'spline' or a "
+                                               "callable .* got 'quadratic'"),
     ({"transformer": 3}, TypeError, "transformer must be .* got int"),
     ({"transformer": lambda n, dtype, name: "affine"}, TypeError,
      "factory must return a tfp_flows.bijectors.transformers.Transformer, got str"),
@@ -343,3 +344,16 @@ def test_a_copy_shares_the_made_and_the_transformer():
     np.testing.assert_allclose(copied.forward(x), layer.forward(tf.identity(x)), atol=1e-6)
     with pytest.raises(ValueError, match="takes only name= and validate_args="):
         layer.copy(one_pass="forward")
+
+
+def test_the_unbounded_affine_of_vi_surrogates_passes_the_property_checks():
+    """TFP's form (x + t) e^s with s unbounded (``transformer="unbounded_affine"``): not in the
+    registry, whose finite-at-1e4 check an unbounded scale cannot pass by design."""
+    layer = tff.iaf(3, num_layers=1, hidden_units=(8,), transformer="unbounded_affine",
+                    standardize=False, dtype=tf.float64).bijector
+    testing.perturb_weights(layer, scale=0.5, seed=2)
+    transformer = next(iter(layer.bijectors))._transformer
+    assert transformer.log_scale_bound is None and transformer.shift_inside
+    x = tf.random.stateless_normal([16, 3], seed=[3, 3], dtype=tf.float64)
+    errors = testing.check_bijector(layer, x)
+    assert errors["autodiff_log_det"] < 1e-8 and errors["round_trip"] < 1e-10

@@ -21,6 +21,9 @@ TransformerFactory = Callable[[int, tf.DType, str], Transformer]
 
 TRANSFORMERS: dict[str, TransformerFactory] = {
     "affine": lambda num_entries, dtype, name: Affine(num_entries, dtype=dtype, name=name),
+    # TFP's MAF / IAF form, (x + t) e^s with s unbounded: the VI surrogates' default
+    "unbounded_affine": lambda num_entries, dtype, name: Affine(
+        num_entries, log_scale_bound=None, shift_inside=True, dtype=dtype, name=name),
     "additive": lambda num_entries, dtype, name: Additive(name=name),
     "spline": lambda num_entries, dtype, name: RationalQuadraticSpline(name=name),
 }
@@ -39,7 +42,7 @@ def make_transformer(
     >>> make_transformer("quadratic", 3, tf.float32, "t")
     Traceback (most recent call last):
     ...
-    ValueError: transformer must be 'affine', 'additive', 'spline' or a callable (num_entries, dtype, name) -> Transformer, got 'quadratic'.
+    ValueError: transformer must be 'affine', 'unbounded_affine', 'additive', 'spline' or a callable (num_entries, dtype, name) -> Transformer, got 'quadratic'.
     """
     expected = (f"{', '.join(repr(k) for k in TRANSFORMERS)} or a callable "
                 "(num_entries, dtype, name) -> Transformer")
@@ -140,7 +143,8 @@ def maf(
         units per layer let every entry depend on all the entries before it).
       activation: MADE activation (default ``"gelu"``).
       transformer: ``"affine"`` (bounded log-scale, the default),
-        ``"additive"`` (volume preserving), ``"spline"`` (a default
+        ``"unbounded_affine"`` (TFP's ``(x + t) e^s``, unbounded ``s``; for
+        variational surrogates), ``"additive"`` (volume preserving), ``"spline"`` (a default
         :class:`~tfp_flows.bijectors.transformers.RationalQuadraticSpline`; for
         other bins and bounds use ``tff.nsf(..., autoregressive=True)``), or a
         callable ``(num_entries, dtype, name) -> Transformer``.

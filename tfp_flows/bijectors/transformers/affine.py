@@ -29,11 +29,15 @@ class Affine(Transformer):
     form trained to a better ELBO (``benchmarks/README.md``, ``inference.py``).
 
     Every scale stays within ``[exp(-|c_i|), exp(|c_i|)]``, so inputs of
-    magnitude 1e4 still give finite outputs and log-densities.
+    magnitude 1e4 still give finite outputs and log-densities. With
+    ``log_scale_bound=None`` the log-scale is unbounded, ``s_i = r_i`` (as in
+    TFP's MAF / IAF): no such guarantee, but no saturation either -- for a
+    variational surrogate, whose inputs are base draws, that trained to better
+    ELBOs (``benchmarks/README.md``, ``inference.py``).
 
     Args:
       num_entries: number of entries ``n`` it transforms (one bound each).
-      log_scale_bound: initial value of every bound ``c_i``.
+      log_scale_bound: initial value of every bound ``c_i``; ``None``: unbounded.
       shift_inside: use ``y = (x + t) * exp(s)`` instead of ``x * exp(s) + t``.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: module name.
@@ -48,6 +52,9 @@ class Affine(Transformer):
     >>> inside = Affine(1, log_scale_bound=2.0, shift_inside=True)
     >>> round(float(inside.forward(tf.constant([[1.0]]), params)[0][0, 0]), 4)  # (1 + 1) * e^2
     14.7781
+    >>> unbounded = Affine(1, log_scale_bound=None)
+    >>> float(unbounded.forward(tf.constant([[1.0]]), tf.constant([[[0.0, 3.0]]]))[1][0, 0])  # -s
+    -3.0
     """
 
     params_per_entry = 2
@@ -55,7 +62,7 @@ class Affine(Transformer):
     def __init__(
         self,
         num_entries: int,
-        log_scale_bound: float = 2.0,
+        log_scale_bound: float | None = 2.0,
         dtype: tf.DType = tf.float32,
         name: str = "affine",
         shift_inside: bool = False,
@@ -63,14 +70,19 @@ class Affine(Transformer):
         super().__init__(name=name)
         self.shift_inside = bool(shift_inside)
         num_entries = check_integer("num_entries", num_entries, minimum=1)
-        check_positive_float("log_scale_bound", log_scale_bound)
         dtype = check_floating_dtype(dtype, name)
-        with self.name_scope:
-            self.log_scale_bound = tf.Variable(
-                tf.fill([num_entries], tf.cast(log_scale_bound, dtype)), name="log_scale_bound")
+        self.log_scale_bound = None
+        if log_scale_bound is not None:
+            check_positive_float("log_scale_bound", log_scale_bound)
+            with self.name_scope:
+                self.log_scale_bound = tf.Variable(
+                    tf.fill([num_entries], tf.cast(log_scale_bound, dtype)),
+                    name="log_scale_bound")
 
     def shift_and_log_scale(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(t, s)`` with ``s = c * tanh(r)``, each of shape ``[..., n]``."""
+        """``(t, s)`` with ``s = c * tanh(r)`` (``s = r`` if unbounded), each of shape ``[..., n]``."""
+        if self.log_scale_bound is None:
+            return params[..., 0], params[..., 1]
         return params[..., 0], self.log_scale_bound * tf.math.tanh(params[..., 1])
 
     def forward(self, x, params):
