@@ -36,6 +36,7 @@ from typing import Any
 
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.checks import check_positive_float
 from tfp_flows.training import History, ReverseKL, fit
 
 __all__ = ["DEFAULT_VI_LEARNING_RATE", "fit_surrogate"]
@@ -75,8 +76,6 @@ def fit_surrogate(
     """
     if optimizer is None:
         import keras
-
-        from tfp_flows.checks import check_positive_float
 
         optimizer = keras.optimizers.Adam(check_positive_float("learning_rate", learning_rate))
     return fit(surrogate, None, loss=ReverseKL(target, sample_size), optimizer=optimizer,

@@ -72,7 +72,7 @@ from tensorflow_probability.python.internal import unnest
 
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.checks import check_floating_dtype, check_integer, check_number, check_positive_float
-from tfp_flows.inference.diagnostics import chain_diagnostics
+from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.seeds import stateless_seed
 from tfp_flows.training.losses import target_log_prob_fn
 
@@ -89,7 +89,7 @@ class Transport(NamedTuple):
 
 
 @dataclass(frozen=True)
-class NeutraResult:
+class NeutraResult(ChainDiagnostics):
     """Draws and diagnostics of a NeuTra (or plain) HMC / NUTS run.
 
     Attributes:
@@ -112,8 +112,6 @@ class NeutraResult:
     """
 
     draws: Any
-    r_hat: Any
-    ess: Any
     ess_per_gradient: Any
     num_gradient_evaluations: int
     acceptance_rate: float
@@ -121,16 +119,6 @@ class NeutraResult:
     wall_time: float
     kernel: str
     plain: bool
-
-    @property
-    def max_r_hat(self) -> float:
-        """The worst R-hat over every entry of every part."""
-        return float(max(np.max(r) for r in tf.nest.flatten(self.r_hat)))
-
-    @property
-    def min_ess(self) -> float:
-        """The smallest ESS over every entry of every part."""
-        return float(min(np.min(e) for e in tf.nest.flatten(self.ess)))
 
     @property
     def min_ess_per_gradient(self) -> float:

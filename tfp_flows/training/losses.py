@@ -42,6 +42,7 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 from tensorflow_probability.python.internal import nest_util
 
+from tfp_flows.checks import check_integer
 from tfp_flows.evaluation import log_prob
 from tfp_flows.training.sources import Batch
 
@@ -129,8 +130,6 @@ class ReverseKL:
     draws_samples = True
 
     def __init__(self, target: Any, sample_size: int = 256):
-        from tfp_flows.checks import check_integer
-
         self.target_log_prob = target_log_prob_fn(target)
         self.target = target
         self.sample_size = check_integer("sample_size", sample_size)
