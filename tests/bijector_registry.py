@@ -56,17 +56,21 @@ class Entry:
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
     """A small Keras 3 network (its variables are invisible to tf.Module on their own)."""
-    return keras.Sequential([
-        keras.layers.Dense(16, activation="tanh", dtype=dtype.name),
-        keras.layers.Dense(n_out, dtype=dtype.name),
+    return keras.Sequential([  # seeded initialisers: the registry is the same on every run
+        keras.layers.Dense(16, activation="tanh", dtype=dtype.name,
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=31)),
+        keras.layers.Dense(n_out, dtype=dtype.name,
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=32)),
     ])
 
 
 def tf_keras_conditioner(n_out: int, dtype: tf.DType) -> tf_keras.Model:
     """A small tf_keras (Keras 2) network."""
     return tf_keras.Sequential([
-        tf_keras.layers.Dense(16, activation="tanh", dtype=dtype.name),
-        tf_keras.layers.Dense(n_out, dtype=dtype.name),
+        tf_keras.layers.Dense(16, activation="tanh", dtype=dtype.name,
+                              kernel_initializer=tf_keras.initializers.GlorotUniform(seed=33)),
+        tf_keras.layers.Dense(n_out, dtype=dtype.name,
+                              kernel_initializer=tf_keras.initializers.GlorotUniform(seed=34)),
     ])
 
 
