@@ -284,11 +284,19 @@ def evaluate(target, surrogate, seed: int) -> dict:
     )
 
 
-def fit(target, surrogate, steps: int, seed: int) -> float:
+def learning_rate(schedule: str, steps: int):
+    """Adam's learning rate: ``LEARNING_RATE`` throughout, or cosine-decayed from it to 0."""
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
+    return LEARNING_RATE
+
+
+def fit(target, surrogate, steps: int, seed: int, schedule: str = "constant") -> float:
     """``tfp.vi.fit_surrogate_posterior``, identical for every method; returns the wall time."""
     started = time.perf_counter()
     losses = tfp.vi.fit_surrogate_posterior(
-        target_log_prob_fn(target.model), surrogate, keras.optimizers.Adam(LEARNING_RATE),
+        target_log_prob_fn(target.model), surrogate,
+        keras.optimizers.Adam(learning_rate(schedule, steps)),
         num_steps=steps, sample_size=SAMPLE_SIZE, jit_compile=True,
         seed=tf.constant([seed, 12345], tf.int32),
         trainable_variables=surrogate.trainable_variables)
@@ -401,7 +409,7 @@ def run_vi(args) -> None:
     print(f"- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}; TF {tf.__version__}, TFP "
           f"{tfp.__version__}, Keras {keras.__version__}, Python {platform.python_version()}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"- steps {args.steps}, Adam({LEARNING_RATE}), sample_size {SAMPLE_SIZE}, ELBO on "
+    print(f"- steps {args.steps}, Adam({LEARNING_RATE}, {args.schedule}), sample_size {SAMPLE_SIZE}, ELBO on "
           f"{EVAL_DRAWS} draws; ms/step: {args.timing_steps} steps per compiled call, median of "
           f"{args.timing_repeats} calls; ours = surrogate_posterior(model) = "
           f"{tff.inference.DEFAULT_SURROGATE}", flush=True)
@@ -411,7 +419,7 @@ def run_vi(args) -> None:
         for seed in args.seeds:
             for method, build in methods.items():
                 surrogate = build(target.model, seed)
-                fit_s = fit(target, surrogate, args.steps, seed)
+                fit_s = fit(target, surrogate, args.steps, seed, args.schedule)
                 scores = evaluate(target, surrogate, seed)
                 ms_step, compile_s = time_steps(target, surrogate, args.timing_steps,
                                                 args.timing_repeats, seed)
@@ -443,6 +451,8 @@ def main() -> None:
                              '"iaf:num_layers=3,activation=relu,bound=5", "iaf:init=random")')
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                        help="Adam's learning rate for every method: constant, or cosine decay to 0")
     parser.add_argument("--timing-steps", type=int, default=200)
     parser.add_argument("--timing-repeats", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print each fit as it finishes")

@@ -196,8 +196,13 @@ def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
     pinned, _ = _conjugate_model(tf.float32)
     run = dict(steps_per_execution=50, progress=False, jit_compile=False,
                checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    def interrupt(step, logs):
+        if step > 100:  # killed after the checkpoint at step 100
+            raise KeyboardInterrupt
+
     first = surrogate_posterior(pinned, **SMALL)
-    fit_surrogate(first, pinned, steps=100, **run)
+    with pytest.raises(KeyboardInterrupt):  # a 200-step run (its cosine decay) cut at step 100
+        fit_surrogate(first, pinned, steps=200, callbacks=[interrupt], **run)
     second = surrogate_posterior(pinned, **SMALL, seed=9)
     history = fit_surrogate(second, pinned, steps=200, resume=True, **run)
     assert history.steps == 200 and len(history.loss) == 200
@@ -254,3 +259,8 @@ def test_fit_refuses_settings_that_need_data_when_fitting_by_reverse_kl():
         tff.fit(surrogate, None, loss=reverse_kl, steps=5, validation_data=np.zeros([4, 2]))
     with pytest.raises(ValueError, match="learning_rate"):
         fit_surrogate(surrogate, pinned, steps=5, learning_rate=-1.0)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        fit_surrogate(surrogate, pinned, steps=5, schedule="linear")
+    with pytest.raises(ValueError, match="with your own optimizer"):
+        fit_surrogate(surrogate, pinned, steps=5, optimizer=keras.optimizers.Adam(),
+                      learning_rate=0.1)

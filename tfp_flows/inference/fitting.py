@@ -11,9 +11,19 @@ ELBO = -loss <= log Z,  with equality iff q = p~ / Z
 with :func:`tfp_flows.fit`'s machinery: many steps per XLA-compiled call,
 progress bar, callbacks, checkpoints with ``resume``, and the guard that stops
 on a non-finite loss with the last good weights in place. The default
-optimizer is Adam at ``1e-3`` (constant): variational fits of flows are
-sensitive to the learning rate (on the 10-D funnel, 1e-2 left a NeuTra chain
-with R-hat 1.69 where 1e-3 gave 1.01).
+optimizer is Adam with its learning rate cosine-decayed from ``1e-3`` to 0
+over the run,
+
+```none
+lr(t) = 1e-3 * (1 + cos(pi * t / steps)) / 2,   t = 0, ..., steps - 1
+```
+
+Variational fits of flows are sensitive to the learning rate (on the 10-D
+funnel, a constant 1e-2 left a NeuTra chain with R-hat 1.69 where 1e-3 gave
+1.01), and the decay removes most of the gradient noise of the last steps: at
+2000 steps on the banana the largest error of the posterior standard
+deviations fell from 0.09-0.16 to 0.04-0.07 true standard deviations (3 seeds,
+``benchmarks/inference.py --schedule cosine`` against ``constant``).
 
 #### Examples
 
@@ -39,9 +49,10 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.checks import check_positive_float
 from tfp_flows.training import History, ReverseKL, fit
 
-__all__ = ["DEFAULT_VI_LEARNING_RATE", "fit_surrogate"]
+__all__ = ["DEFAULT_VI_LEARNING_RATE", "VI_SCHEDULES", "fit_surrogate"]
 
 DEFAULT_VI_LEARNING_RATE = 1e-3
+VI_SCHEDULES = ("cosine", "constant")
 
 
 def fit_surrogate(
@@ -52,6 +63,7 @@ def fit_surrogate(
     sample_size: int = 256,
     optimizer: Any = None,
     learning_rate: float = DEFAULT_VI_LEARNING_RATE,
+    schedule: str = "cosine",
     **fit_kwargs: Any,
 ) -> History:
     """Fits ``surrogate`` to ``target`` by reverse KL (maximum ELBO) with :func:`tfp_flows.fit`.
@@ -64,8 +76,11 @@ def fit_surrogate(
       steps: optimizer steps.
       sample_size: draws per step.
       optimizer: a Keras 3 or tf_keras optimizer; default Adam at
-        ``learning_rate`` (constant).
-      learning_rate: the default optimizer's learning rate.
+        ``learning_rate``, following ``schedule``.
+      learning_rate: the default optimizer's (initial) learning rate.
+      schedule: the default optimizer's learning rate over the run:
+        ``"cosine"`` (decayed to 0 at ``steps``; a resumed run continues the
+        same curve, so give it the same ``steps``) or ``"constant"``.
       **fit_kwargs: passed to :func:`tfp_flows.fit` (``seed``, ``progress``,
         ``callbacks``, ``checkpoint_dir``, ``resume``, ``steps_per_execution``,
         ``jit_compile``, ...).
@@ -77,6 +92,14 @@ def fit_surrogate(
     if optimizer is None:
         import keras
 
-        optimizer = keras.optimizers.Adam(check_positive_float("learning_rate", learning_rate))
+        learning_rate = check_positive_float("learning_rate", learning_rate)
+        if schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+        elif schedule != "constant":
+            raise ValueError(f"schedule must be one of {VI_SCHEDULES}, got {schedule!r}.")
+        optimizer = keras.optimizers.Adam(learning_rate)
+    elif schedule != "cosine" or learning_rate != DEFAULT_VI_LEARNING_RATE:
+        raise ValueError("learning_rate and schedule set the default optimizer; with your own "
+                         "optimizer=, set its learning rate there.")
     return fit(surrogate, None, loss=ReverseKL(target, sample_size), optimizer=optimizer,
                steps=steps, **fit_kwargs)
