@@ -13,7 +13,7 @@ that is a trap twice over:
 The caches here add a *weights state* to every cache key (:func:`weights_state`):
 
 ```none
-eager:           blake2b digest of every variable's value
+eager:           (version of v for every variable v)      O(number of variables), not of weights
 tf.function:     (the graph, number of variable writes traced into it so far)
 ```
 
@@ -21,6 +21,25 @@ so an entry is reused only while the weights it was computed with are
 unchanged. Both are conservative: any variable write traced into the graph
 (an optimizer step, an ``assign``) invalidates the graph's entries, and a
 function traced once keeps its entries for one trace.
+
+Eagerly, a variable's *version* changes whenever its value may have changed,
+without looking at the values. The cache keeps the tensor of the variable's
+last read (``ReadVariableOp`` returns the variable's buffer itself, not a
+copy), so that buffer is shared. TensorFlow never writes into a shared
+variable buffer: every write (``assign*``, ``scatter_*``, the fused
+``ResourceApply*`` kernels of tf_keras optimizers, Keras 3 optimizer updates,
+checkpoint restores, a ``tf.function`` or XLA computation that updates the
+variable) either copies the buffer first (copy-on-write) or puts a new one in
+its place. A variable whose buffer address differs from the kept read's has
+therefore been written since (the kept read holds the old buffer, so its
+address cannot be reused), and gets a new version; an equal address means no
+write happened. A variable whose address cannot be read (no DLPack for its
+device or dtype) gets a new version at every call. The price: a variable that
+is written after an eager call is copied once by its next write, and its old
+buffer lives until the next eager call looks at it.
+
+Within one :func:`call_scope` (no variable is written during one
+``log_prob``) a module's state is computed once.
 
 A result is also useless to a gradient tape that did not record its
 computation. While a tape may record, an entry is reused only within one
@@ -55,13 +74,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
+import ctypes
+import itertools
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import tensorflow as tf
 from tensorflow.python.eager import record
+from tensorflow.python.ops import gen_resource_variable_ops
 from tensorflow_probability.python.internal import cache_util
 
 __all__ = ["WeightAwareCache", "WeightAwareValueCache", "call_scope", "weights_state"]
@@ -74,7 +95,16 @@ _READ_ONLY_RESOURCE_OPS = frozenset({
     "VarIsInitializedOp", "Identity", "DestroyResourceOp",
 })
 
-_scope: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+class _Scope:
+    """One user-level call; ``states`` maps ``id(module)`` to its eager weights state."""
+
+    __slots__ = ("states",)
+
+    def __init__(self) -> None:
+        self.states: dict[int, tuple] = {}
+
+
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
     "tfp_flows_cache_call_scope", default=None)
 
 
@@ -89,7 +119,7 @@ def call_scope() -> Iterator[None]:
     >>> inside == _recording_key()  # no tape records: the scope does not matter
     True
     """
-    token = _scope.set(object())
+    token = _scope.set(_Scope())
     try:
         yield
     finally:
@@ -108,12 +138,68 @@ def _recording_key() -> object:
 _graph_writes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _weights_fingerprint(module: tf.Module) -> bytes:
-    """Digest of the current values of every variable of ``module``."""
-    digest = hashlib.blake2b(digest_size=16)
-    for variable in module.variables:
-        digest.update(variable.numpy().tobytes())
-    return digest.digest()
+_versions = itertools.count()
+_PyCapsule_GetPointer = ctypes.pythonapi.PyCapsule_GetPointer
+_PyCapsule_GetPointer.restype = ctypes.c_void_p
+_PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def _buffer_address(value: tf.Tensor) -> int | None:
+    """Address of the device buffer behind an eager tensor (via DLPack); ``None`` if unknown."""
+    try:
+        capsule = tf.experimental.dlpack.to_dlpack(value)
+    except Exception:  # a device or dtype without DLPack
+        return None
+    managed = _PyCapsule_GetPointer(capsule, b"dltensor")  # DLManagedTensor*: DLTensor first,
+    return ctypes.c_void_p.from_address(managed).value     # whose first field is `void* data`
+
+
+def _read(variable: tf.Variable) -> tf.Tensor:
+    handle = getattr(variable, "_handle", None)
+    if handle is not None and getattr(variable, "_distribute_strategy", None) is None:
+        return gen_resource_variable_ops.read_variable_op(handle, variable.dtype)  # no copy
+    return tf.convert_to_tensor(variable)
+
+
+class _Watch:
+    """The last read of one variable (kept, so its buffer stays shared) and its version."""
+
+    __slots__ = ("address", "read", "reference", "shape", "version")
+
+    def __init__(self, variable: tf.Variable):
+        key = id(variable)
+        self.reference = weakref.ref(variable, lambda _: _watches.pop(key, None))
+        self.read = self.address = self.shape = None
+        self.version = -1
+
+    def version_now(self, variable: tf.Variable) -> int:
+        read = _read(variable)
+        address = _buffer_address(read)
+        if address is None or address != self.address or read.shape != self.shape:
+            self.read, self.address, self.shape = read, address, read.shape
+            self.version = next(_versions)
+        return self.version
+
+
+_watches: dict[int, _Watch] = {}
+
+
+def _variable_version(variable: tf.Variable) -> int:
+    """A number that changes whenever ``variable`` may have been written (eagerly)."""
+    watch = _watches.get(id(variable))
+    if watch is None or watch.reference() is not variable:
+        watch = _watches[id(variable)] = _Watch(variable)
+    return watch.version_now(variable)
+
+
+def _eager_weights_state(module: tf.Module) -> tuple:
+    scope = _scope.get()
+    if scope is not None and id(module) in scope.states:
+        return scope.states[id(module)]
+    state = ("eager", *(_variable_version(v) for v in module.variables))
+    if scope is not None:
+        scope.states[id(module)] = state
+    return state
 
 
 def _writes_variables(operation: tf.Operation) -> bool:
@@ -135,7 +221,7 @@ def _variable_writes(graph: tf.Graph) -> int:
 def weights_state(module: tf.Module) -> tuple:
     """A hashable token that changes whenever ``module``'s weights may have changed.
 
-    Eagerly, a digest of every variable's value. While tracing a
+    Eagerly, the versions of the variables (see the module docstring). While tracing a
     ``tf.function``, the graph and the number of variable writes traced into
     it so far.
 
@@ -149,7 +235,7 @@ def weights_state(module: tf.Module) -> tuple:
     False
     """
     if tf.executing_eagerly():
-        return ("eager", _weights_fingerprint(module))
+        return _eager_weights_state(module)
     graph = tf.compat.v1.get_default_graph()
     return ("graph", id(graph), _variable_writes(graph))
 

@@ -6,7 +6,7 @@
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
-| :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_step` |
+| :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
@@ -30,7 +30,7 @@ from tfp_flows.training.adaptation import (
 )
 from tfp_flows.training.checkpoints import History
 from tfp_flows.training.fitting import Callback, fit
-from tfp_flows.training.loop import make_distributed_step, make_train_chunk
+from tfp_flows.training.loop import make_distributed_chunk, make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
 from tfp_flows.training.optimizers import (
     DEFAULT_LEARNING_RATE,
@@ -72,6 +72,7 @@ __all__ = [
     "find_standardize_layers",
     "fit",
     "gradient_step",
+    "make_distributed_chunk",
     "make_distributed_step",
     "make_train_chunk",
     "optimizer_variables",

@@ -43,7 +43,7 @@ from tfp_flows.data_checks import check_context_rows, check_data
 from tfp_flows.evaluation import check_takes_context
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.checkpoints import Checkpoints, History
-from tfp_flows.training.loop import make_distributed_step, make_train_chunk
+from tfp_flows.training.loop import make_distributed_chunk, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood
 from tfp_flows.training.optimizers import (
     DEFAULT_LEARNING_RATE,
@@ -147,7 +147,12 @@ def fit(
         (e.g. the command line's configuration) and checked on resume.
       steps_per_execution: optimizer steps per compiled call.
       jit_compile: compile the training step with XLA.
-      strategy: a ``tf.distribute`` strategy whose scope the flow was built in.
+      strategy: a ``tf.distribute`` strategy whose scope the flow was built in
+        (``MirroredStrategy``, or ``MultiWorkerMirroredStrategy`` with every
+        worker running the same ``fit`` on the same data and seed:
+        ``batch_size`` is the global batch, split across all replicas, a
+        multiple of their number; only the chief writes checkpoints; see
+        :mod:`~tfp_flows.training.multi_worker`).
       progress: show a Keras progress bar.
       seed: seed of the batch order / target samples (a non-negative integer).
       loss: ``loss(distribution, batch) -> scalar`` to minimise (see
@@ -233,6 +238,9 @@ def fit(
     _check_source_settings(data, context, validation_data, validation_split,
                            early_stopping_patience, epochs, strategy, loss)
 
+    if strategy is not None and batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"batch_size must be a multiple of the strategy's "
+                         f"{strategy.num_replicas_in_sync} replicas in sync, got {batch_size}.")
     source, validation = _make_source(distribution, data, context, validation_data,
                                       validation_split, batch_size, seed)
     if steps is None:
@@ -247,21 +255,21 @@ def fit(
                 steps, DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
         optimizer = build_optimizer(optimizer, variables)
 
+    chunk_size = source.max_steps_per_call or steps_per_execution
     if strategy is not None:
-        chunk_size = 1
-        distributed_step = make_distributed_step(distribution, optimizer, variables, strategy, loss)
-
-        def train_chunk(inputs, count):
-            return distributed_step(source.batch(tf.nest.map_structure(lambda t: t[0], inputs)))
+        train_chunk = make_distributed_chunk(
+            distribution, optimizer, variables, strategy, source.batch, loss)
     else:
-        chunk_size = source.max_steps_per_call or steps_per_execution
         train_chunk = make_train_chunk(
             distribution, optimizer, variables, source.batch, jit_compile, loss)
     evaluate = tf.function(lambda batch: loss(distribution, batch))
 
     checkpoints = None
     history = History()
-    if checkpoint_dir is not None:
+    if checkpoint_dir is not None and strategy is not None and resume and _multi_worker(strategy):
+        raise ValueError("resume=True is not supported under a multi-worker strategy yet: only "
+                         "the chief writes checkpoints; resume with one worker.")
+    if checkpoint_dir is not None and (strategy is None or strategy.extended.should_checkpoint):
         checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer,
                                   metadata=checkpoint_metadata)
         history = checkpoints.begin(resume=resume)
@@ -342,6 +350,12 @@ def fit(
     if restore_best_weights and best_weights is not None and early_stopping_patience is not None:
         restore(distribution.variables, best_weights)
     return history
+
+
+def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` spans several worker processes (``MultiWorkerMirroredStrategy``)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is not None and len(resolver.cluster_spec().as_dict().get("worker", ())) > 1
 
 
 def _check_source_settings(data: Any, context: Any, validation_data: Any, validation_split: float,

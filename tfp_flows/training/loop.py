@@ -11,8 +11,8 @@ chunk(inputs, count):                     # inputs: a nest of tensors, leading d
 The loop is a ``tf.while_loop`` inside one (by default XLA-compiled)
 ``tf.function``: it is traced once, there is no Python work per step, and a
 short last chunk reuses the compiled function (``inputs`` keeps its shape,
-only the first ``count`` entries are used). :func:`make_distributed_step` is
-the same gradient step under a ``tf.distribute`` strategy.
+only the first ``count`` entries are used). :func:`make_distributed_chunk` is
+the same loop under a ``tf.distribute`` strategy.
 
 #### Examples
 
@@ -44,7 +44,7 @@ from tfp_flows.training.optimizers import optimizer_variables
 from tfp_flows.training.sources import Batch, as_batch
 from tfp_flows.training.step import gradient_step
 
-__all__ = ["make_distributed_step", "make_train_chunk"]
+__all__ = ["make_distributed_chunk", "make_distributed_step", "make_train_chunk"]
 
 
 def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
@@ -104,6 +104,69 @@ def make_train_chunk(
     return tf.function(chunk, jit_compile=jit_compile, reduce_retracing=True)
 
 
+def make_distributed_chunk(
+    distribution: tfd.Distribution,
+    optimizer: Any,
+    variables: Sequence[tf.Variable],
+    strategy: tf.distribute.Strategy,
+    make_batch: Callable[[Any], Batch | tf.Tensor],
+    loss: Loss | None = None,
+) -> Callable[[Any, tf.Tensor], tf.Tensor]:
+    """``chunk(inputs, count) -> losses``: :func:`make_train_chunk` under a ``tf.distribute`` strategy.
+
+    Every step's batch is the *global* batch (``make_batch(inputs[i])``, the same
+    on every worker: same data, same seed); with ``R`` replicas in sync (over
+    all workers) replica ``r`` takes rows ``r B / R .. (r + 1) B / R - 1``,
+    computes the gradient of ``loss / R`` on them, and the strategy sums the
+    replicas' gradients (an all-reduce across workers for
+    ``MultiWorkerMirroredStrategy``), so every replica applies the update of
+    one device on the whole batch. A step's loss is the replicas' mean, NaN if
+    any replica's step was not finite; the loop stops after it, as
+    :func:`make_train_chunk`'s does. Up to ``count`` steps run in one
+    ``tf.function`` call (a ``tf.while_loop``, not XLA-compiled: the
+    cross-replica all-reduce is not an XLA op on CPU). ``B`` must be a multiple
+    of ``R``.
+    """
+    loss = MaximumLikelihood() if loss is None else loss
+    replicas = strategy.num_replicas_in_sync
+    state = list(variables) + optimizer_variables(optimizer)
+    dtype = loss_dtype(distribution)
+
+    def split(tensor):
+        parts = tf.split(tensor, replicas)
+        return strategy.experimental_distribute_values_from_function(
+            lambda context: parts[context.replica_id_in_sync_group])
+
+    def one_step(batch):
+        def replica_step(x, context=None):
+            outcome = gradient_step(distribution, loss, optimizer, variables,
+                                    Batch(x, context, batch.seed), state=state,
+                                    loss_scale=1.0 / replicas)
+            value = tf.cast(outcome.loss, dtype) / replicas
+            return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype))
+
+        args = [split(t) for t in (batch.x, batch.context) if t is not None]
+        losses = strategy.run(replica_step, args=tuple(args))
+        value = strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+        return value, tf.math.is_finite(value)
+
+    def chunk(inputs, count):
+        size = tf.nest.flatten(inputs)[0].shape[0]
+        losses = tf.zeros([size], dtype)
+
+        def body(i, finite, losses):
+            step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
+            value, finite = one_step(as_batch(make_batch(step_inputs)))
+            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
+
+        _, _, losses = tf.while_loop(
+            lambda i, finite, _: (i < count) & finite, body,
+            (tf.constant(0), tf.constant(True), losses))
+        return losses
+
+    return tf.function(chunk, reduce_retracing=True)
+
+
 def make_distributed_step(
     distribution: tfd.Distribution,
     optimizer: Any,
@@ -111,35 +174,14 @@ def make_distributed_step(
     strategy: tf.distribute.Strategy,
     loss: Loss | None = None,
 ) -> Callable[[Batch], tf.Tensor]:
-    """``step(batch) -> [loss]``: one step under ``strategy``, each replica on its slice of the batch.
+    """``step(batch) -> [loss]``: one step of :func:`make_distributed_chunk` on a given batch."""
+    chunk = make_distributed_chunk(
+        distribution, optimizer, variables, strategy,
+        lambda parts: Batch(parts["x"], parts.get("context"), parts.get("seed")), loss)
 
-    With ``R`` replicas each computes the loss on its ``B / R`` rows and the
-    gradient of ``loss / R``; the strategy sums the replicas' gradients, so the
-    update equals one device's on the whole batch. The returned loss is the
-    replicas' mean, NaN if any replica's step was not finite.
-    """
-    loss = MaximumLikelihood() if loss is None else loss
-    replicas = strategy.num_replicas_in_sync
-    state = list(variables) + optimizer_variables(optimizer)
-
-    def split(tensor):
-        parts = tf.split(tensor, replicas)
-        return strategy.experimental_distribute_values_from_function(
-            lambda context: parts[context.replica_id_in_sync_group])
-
-    @tf.function
-    def step(batch):
-        batch = as_batch(batch)
-
-        def replica_step(x, context=None):
-            outcome = gradient_step(distribution, loss, optimizer, variables,
-                                    Batch(x, context, batch.seed), state=state,
-                                    loss_scale=1.0 / replicas)
-            value = tf.cast(outcome.loss, loss_dtype(distribution)) / replicas
-            return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype))
-
-        args = [split(t) for t in (batch.x, batch.context) if t is not None]
-        losses = strategy.run(replica_step, args=tuple(args))
-        return tf.reshape(strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None), [1])
+    def step(batch: Batch | tf.Tensor) -> tf.Tensor:
+        parts = {name: tf.expand_dims(value, 0)
+                 for name, value in as_batch(batch)._asdict().items() if value is not None}
+        return chunk(parts, tf.constant(1))
 
     return step
