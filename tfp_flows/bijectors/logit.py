@@ -33,7 +33,8 @@ class Logit(FlowBijector):
 
     A density on pixels: with a flow ``q`` on ``y``, ``tfb.Invert(Logit(...))``
     on top of it gives ``p(x) = q(y(x)) |det dy/dx|``, a density on the
-    dequantised pixels (``tfp_flows.dequantization.logit_flow`` builds it).
+    dequantised pixels
+    (``tfp_flows.dequantization.with_logit_preprocessing`` builds it).
     That density lives on the wider interval above, so it integrates to
     ``q(y in [logit(alpha), logit(1 - alpha)]^D) <= 1`` over ``[0, 1]^D``: the
     mass a model puts outside is lost, and bits/dim computed from ``p`` are

@@ -96,7 +96,7 @@ def _check_split(split: str) -> str:
     return split
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _split_indices(split: str) -> np.ndarray:
     _, labels = _load()
     order = np.random.RandomState(_SPLIT_SEED).permutation(len(labels))
