@@ -19,8 +19,8 @@ train      = the remaining 1,197
 ```
 
 Evenly spaced picks along a label-sorted order give every digit its share of
-each split to within one image (the test and validation splits hold 29-31
-images of each digit). Within a split, the images keep the order of
+the test and the validation split to within one image (29-31 images of each
+digit), and of the training split to within two. Within a split, the images keep the order of
 ``load_digits``. ``RandomState`` is NumPy's legacy generator, whose stream is
 frozen across NumPy versions.
 
