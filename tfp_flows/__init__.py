@@ -19,8 +19,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "bijectors", "checkpoints", "datasets", "evaluation", "flow", "flows", "inference", "keras_model",
-    "metrics",
+    "bijectors", "checkpoints", "datasets", "dequantization", "evaluation", "flow", "flows",
+    "inference", "keras_model", "metrics",
     "moments", "plotting", "seeds", "standard_normal", "testing", "training", "trajectory",
 )
 _NAMES = {

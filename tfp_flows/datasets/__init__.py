@@ -33,6 +33,11 @@ Posteriors with ground truth for variational inference and MCMC
 moments from a long NUTS run that `eight_schools_reference` regenerates, with
 their Monte Carlo standard errors; module `eight_schools`).
 
+Real data: `digits(split)`, scikit-learn's 8x8 handwritten digits as
+`[n, 8, 8, 1]` float32 grey levels `0..16` with a fixed, stratified
+train/validation/test split of 1,197 / 300 / 300 images (module `digits`;
+needs scikit-learn: `pip install "tfp-flows[digits]"`).
+
 "Quadrature" log-densities are one-dimensional integrals over a curve
 parameter evaluated with Gauss-Legendre rules whose error is far below
 `1e-6` nats wherever the density is not astronomically small (see each class).
@@ -65,6 +70,13 @@ from tfp_flows.datasets.banana import Banana
 from tfp_flows.datasets.base import ConditionalTarget, Target2D
 from tfp_flows.datasets.checkerboard import Checkerboard
 from tfp_flows.datasets.conditional_banana import ConditionalBanana
+from tfp_flows.datasets.digits import (
+    DIGITS_LEVELS,
+    DIGITS_SHAPE,
+    DIGITS_SPLIT_SIZES,
+    digits,
+    digits_split_indices,
+)
 from tfp_flows.datasets.eight_gaussians import EightGaussians
 from tfp_flows.datasets.eight_schools import eight_schools
 from tfp_flows.datasets.inference import (
@@ -89,6 +101,9 @@ from tfp_flows.seeds import stateless_seed
 
 __all__ = [
     "CONDITIONAL_TARGETS",
+    "DIGITS_LEVELS",
+    "DIGITS_SHAPE",
+    "DIGITS_SPLIT_SIZES",
     "TARGETS",
     "Banana",
     "Checkerboard",
@@ -103,6 +118,8 @@ __all__ = [
     "Target2D",
     "TwoSpirals",
     "banana_posterior",
+    "digits",
+    "digits_split_indices",
     "eight_schools",
     "get_conditional_target",
     "get_target",
