@@ -7,6 +7,7 @@ weights or its :class:`~tfp_flows.bijectors.Standardize` statistics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import tensorflow as tf
 
 __all__ = [
     "ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_context_rows", "check_context_spec", "check_data",
-    "check_dataset", "dataset_rows",
+    "check_dataset", "dataset_rows", "event_shape_of",
 ]
 
 ADAPT_MAX_ROWS = 100_000  # rows that fit a Standardize layer: from a target or a dataset's start
@@ -27,8 +28,30 @@ def _is_real(dtype: Any) -> bool:
     return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
-def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") -> np.ndarray:
-    """Returns ``data`` as a ``[n, event_size]`` array of ``dtype`` after checking it.
+def event_shape_of(event: int | Sequence[int]) -> tuple[int, ...]:
+    """An event size (``n``: vectors) or an event shape (e.g. ``(8, 8, 1)``: images) as a tuple.
+
+    #### Examples
+
+    >>> event_shape_of(2), event_shape_of((8, 8, 1)), event_shape_of(tf.TensorShape([3]))
+    ((2,), (8, 8, 1), (3,))
+    """
+    if isinstance(event, (int, np.integer)):
+        return (int(event),)
+    return tuple(int(d) for d in event)
+
+
+def _rows_shape(event: int | Sequence[int], batch: str = "n") -> str:
+    """``"[n, 2]"`` or ``"[n, 8, 8, 1]"``: how a batch of events is shaped, for messages."""
+    return "[" + ", ".join([batch, *map(str, event_shape_of(event))]) + "]"
+
+
+def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
+               what: str = "data") -> np.ndarray:
+    """Returns ``data`` as a ``[n, *event_shape]`` array of ``dtype`` after checking it.
+
+    ``event_size`` is the flow's event size ``d`` (rows ``[n, d]``) or its
+    event shape (e.g. ``(8, 8, 1)``: images ``[n, 8, 8, 1]``).
 
     Raises ``TypeError`` for what is not a dense array of real numbers (a
     ``tf.data.Dataset``, sparse or ragged tensors, strings, bools, complex
@@ -46,31 +69,39 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
     Traceback (most recent call last):
     ...
     ValueError: data row 0 must fit in float32 (|x| <= 3.4e+38), got [0.e+000 1.e+300]; rescale the data or build the flow with dtype=tf.float64 (1 such rows).
+    >>> check_data(np.zeros([5, 8, 8]), (8, 8, 1), tf.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: data must have shape [n, 8, 8, 1], got an array of shape (5, 8, 8).
     """
+    event_shape = event_shape_of(event_size)
+    expected = _rows_shape(event_shape)
     if isinstance(data, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
         raise TypeError(
-            f"{what} must be a dense [n, {event_size}] array of real numbers, got a "
+            f"{what} must be a dense {expected} array of real numbers, got a "
             f"{type(data).__name__}.")
     try:
         array = np.asarray(data)
     except ValueError as error:  # nested sequences of unequal lengths
         raise ValueError(
-            f"{what} must be a [n, {event_size}] array, got a nested sequence of unequal "
+            f"{what} must be a {expected} array, got a nested sequence of unequal "
             f"lengths ({error}).") from None
     if not _is_real(array.dtype):
         raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
-    if array.ndim == 1 and event_size == 1:
+    if array.ndim == 1 and event_shape == (1,):
         array = array[:, None]
-    if array.ndim != 2:
+    if array.ndim != 1 + len(event_shape):
+        raise ValueError(f"{what} must have shape {expected}, got an array of shape {array.shape}.")
+    if array.shape[1:] != event_shape:
+        kind, got, flows = (("size", array.shape[1], event_shape[0]) if len(event_shape) == 1
+                            else ("shape", array.shape[1:], event_shape))
         raise ValueError(
-            f"{what} must have shape [n, {event_size}], got an array of shape {array.shape}.")
-    if array.shape[1] != event_size:
-        raise ValueError(
-            f"{what} has event size {array.shape[1]} but the flow's event size is {event_size} "
+            f"{what} has event {kind} {got} but the flow's event {kind} is {flows} "
             f"(shape {array.shape}).")
     if array.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {array.shape}); a flow needs at least one row.")
-    bad = ~np.all(np.isfinite(array), axis=1)
+    event_axes = tuple(range(1, array.ndim))
+    bad = ~np.all(np.isfinite(array), axis=event_axes)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
@@ -78,7 +109,7 @@ def check_data(data: Any, event_size: int, dtype: tf.DType, what: str = "data") 
             f"before training ({int(bad.sum())} such rows).")
     with np.errstate(over="ignore"):
         cast = array.astype(tf.as_dtype(dtype).as_numpy_dtype, copy=False)
-    bad = ~np.all(np.isfinite(cast), axis=1)
+    bad = ~np.all(np.isfinite(cast), axis=event_axes)
     if bad.any():  # finite in the input's dtype, beyond the flow's
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
@@ -150,8 +181,9 @@ def check_context_spec(spec: Any, what: str = "data") -> None:
                          f"{tuple(spec.shape.as_list())}.")
 
 
-def check_dataset(dataset: tf.data.Dataset, event_size: int, what: str = "data") -> None:
-    """Checks that ``dataset`` yields dense ``[batch, event_size]`` batches of real numbers.
+def check_dataset(dataset: tf.data.Dataset, event_size: int | Sequence[int],
+                  what: str = "data") -> None:
+    """Checks that ``dataset`` yields dense ``[batch, *event_shape]`` batches of real numbers.
 
     Elements may be ``(x, ...)`` tuples (Keras style); ``x`` is checked. Raises
     ``TypeError`` for dict, ragged or sparse elements or a non-real dtype, and
@@ -177,23 +209,25 @@ def check_dataset(dataset: tf.data.Dataset, event_size: int, what: str = "data")
         hint = next((h for kind, h in hints.items() if isinstance(spec, kind)),
                     "give a dataset of tensors")
         raise TypeError(
-            f"{what} must be a tf.data.Dataset of dense [batch, {event_size}] tensors, got "
+            f"{what} must be a tf.data.Dataset of dense {_rows_shape(event_size, 'batch')} tensors, got "
             f"elements of type {type(spec).__name__}; {hint}.")
     if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
         raise TypeError(f"{what} must be a tf.data.Dataset of real numbers, got dtype "
                         f"{spec.dtype.name}.")
-    shape = spec.shape
-    if shape.rank is not None and (shape.rank != 2 or shape[-1] not in (None, event_size)):
-        hint = ("batch it, e.g. dataset.batch(256)" if shape.rank == 1
-                else f"each row must have {event_size} entries")
+    shape, event_shape = spec.shape, event_shape_of(event_size)
+    if shape.rank is not None and (shape.rank != 1 + len(event_shape) or not all(
+            d in (None, e) for d, e in zip(shape.as_list()[1:], event_shape))):
+        hint = ("batch it, e.g. dataset.batch(256)" if shape.rank == len(event_shape)
+                else f"each row must have {event_shape[0]} entries" if len(event_shape) == 1
+                else f"each event must have shape {event_shape}")
         raise ValueError(
-            f"{what} must be a tf.data.Dataset of [batch, {event_size}] batches, got elements "
-            f"of shape {tuple(shape.as_list())}; {hint}.")
+            f"{what} must be a tf.data.Dataset of {_rows_shape(event_shape, 'batch')} batches, "
+            f"got elements of shape {tuple(shape.as_list())}; {hint}.")
     if int(dataset.cardinality()) == 0:
         raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
 
 
-def dataset_rows(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
+def dataset_rows(dataset: tf.data.Dataset, event_size: int | Sequence[int], dtype: tf.DType,
                  max_rows: int = ADAPT_MAX_ROWS, max_batches: int = ADAPT_MAX_BATCHES,
                  what: str = "data") -> np.ndarray:
     """The rows of the first batches of ``dataset`` (at most ``max_batches`` / about ``max_rows``).

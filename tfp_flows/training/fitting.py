@@ -408,7 +408,9 @@ def _make_source(distribution: tfd.Distribution, data: Any, context: Any, valida
     """The checked training source and validation batch (``None``: no validation)."""
     if data is None:
         return SeedSource(seed), None
-    event_size, dtype = int(distribution.event_shape[-1]), distribution.dtype
+    # a vector flow's event size, or an image flow's event shape
+    event_shape, dtype = tuple(distribution.event_shape.as_list()), distribution.dtype
+    event_size = event_shape[0] if len(event_shape) == 1 else event_shape
     if isinstance(data, tf.data.Dataset):
         source: DataSource = DatasetSource(data, event_size, dtype)
         conditional = source.conditional
