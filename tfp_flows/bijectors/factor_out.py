@@ -25,6 +25,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.bijectors.squeeze import squeeze_2x2, unsqueeze_2x2
+from tfp_flows.bijectors.walk import walk
 from tfp_flows.naming import unique_name
 
 __all__ = ["FactorOut"]
@@ -126,7 +127,8 @@ class FactorOut(FlowBijector):
                 f"{name}: inner maps {list(inner_shape)} to {out_shape}; FactorOut needs an "
                 f"output of the same shape or that shape squeezed k times "
                 f"[H / 2^k, W / 2^k, 4^k C].")
-        dtype = inner.dtype if inner.dtype is not None else tf.float32
+        dtypes = [layer.bijector.dtype for layer in walk(inner) if layer.bijector.dtype is not None]
+        dtype = dtypes[0] if dtypes else tf.float32
         self._inner = inner
         self._split = inner_shape[-1]
         super().__init__(
