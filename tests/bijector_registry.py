@@ -132,20 +132,22 @@ def spline(bins: int = 4, bound: float = 4.0) -> BijectorTransformer:
 
 
 def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
-    """Two scales of Real NVP on ``[4, 4, n]`` (``n >= 2``), nested ``FactorOut`` s, conv couplings.
+    """Two scales of Real NVP on ``[4, 4, n]`` (``n >= 2``): nested ``FactorOut`` s and squeezes.
 
     ``x [4, 4, n]`` -> the first ``m = n // 2`` channels: a checkerboard coupling, a squeeze
     to ``[2, 2, 4m]``, then half of those: a squeeze to ``[1, 1, 8m]`` and a channel coupling.
+    (MLP conditioners: the conv conditioner has its own entry, and XLA compiles convolutions
+    in float64 slowly.)
     """
     m = n // 2
-    conv = dict(hidden_channels=4, num_blocks=1, context_size=context_size, dtype=dtype)
+    mlp = dict(hidden_units=(8,), context_size=context_size, dtype=dtype)
     coarse = FlowChain([
-        AffineCoupling(channel_mask((1, 1, 8 * m)), "conv", seed=41, **conv),
+        AffineCoupling(channel_mask((1, 1, 8 * m)), seed=41, **mlp),
         Squeeze((2, 2, 2 * m), dtype=dtype)])
     fine = FlowChain([
         FactorOut(coarse, (2, 2, 4 * m)),
         Squeeze((4, 4, m), dtype=dtype),
-        AffineCoupling(checkerboard_mask((4, 4, m)), "conv", seed=42, **conv)])
+        AffineCoupling(checkerboard_mask((4, 4, m)), seed=42, **mlp)])
     return FactorOut(fine, (4, 4, n))
 
 
@@ -243,7 +245,7 @@ REGISTRY = {
     "affine_coupling_conv_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
         checkerboard_mask((n, 4, 1)), "conv", context_size=2, hidden_channels=4, num_blocks=1,
         seed=38, dtype=dtype), context_size=2, event_shape=lambda n: (n, 4, 1)),
-    # (its layers: a channel-mask conv coupling, squeezes, nested factor-outs, checked at size 3)
+    # (its layers have entries of their own: checked at size 3)
     "multiscale_context": Entry(lambda n, dtype: multiscale(n, dtype, context_size=1),
                                 context_size=1, event_shape=lambda n: (4, 4, n), composite=True),
 }

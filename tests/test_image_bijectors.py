@@ -243,3 +243,27 @@ def test_conv_conditioner_errors():
     network = ConvResNet(1, 2, hidden_channels=4, context_size=1, seed=0)
     with pytest.raises(ValueError, match="needs a context of size 1"):
         network(tf.zeros([1, 2, 2, 1]))
+
+
+# -- tracking: the weights of nested layers -------------------------------------------------
+
+
+def test_a_multiscale_chain_tracks_and_restores_every_nested_weight(tmp_path):
+    from bijector_registry import multiscale
+
+    def build():
+        flow = tfd.TransformedDistribution(
+            tfd.Independent(tfd.Normal(tf.zeros([4, 4, 2], tf.float64), 1.0), 3),
+            multiscale(2, tf.float64, context_size=1))
+        return flow
+
+    flow, other = build(), build()
+    perturb_weights(flow.bijector, scale=0.3, seed=14)
+    # 2 couplings: MLP kernels and biases (2 + 2) and a log-scale bound each
+    assert len(flow.trainable_variables) == 10
+    x, c = _normal([3, 4, 4, 2], seed=15), _normal([3, 1], seed=16)
+    kwargs = {"bijector_kwargs": {"context": c}}
+    path = tf.train.Checkpoint(flow=flow).write(str(tmp_path / "ckpt"))
+    assert np.max(np.abs(other.log_prob(x, **kwargs) - flow.log_prob(x, **kwargs))) > 1e-3
+    tf.train.Checkpoint(flow=other).read(path).assert_consumed()
+    np.testing.assert_array_equal(other.log_prob(x, **kwargs), flow.log_prob(x, **kwargs))
