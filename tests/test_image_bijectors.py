@@ -22,7 +22,7 @@ from tfp_flows.bijectors import (
     channel_mask,
     checkerboard_mask,
 )
-from tfp_flows.testing import perturb_weights
+from tfp_flows.testing import assert_all_variables_get_gradients, perturb_weights
 
 
 def _normal(shape, seed, dtype=tf.float64):
@@ -204,6 +204,14 @@ def test_a_fresh_conv_coupling_is_the_identity(mask):
     kernels = [v for v in layer.trainable_variables if "kernel" in v.name]
     assert [tuple(k.shape[:2]) for k in kernels] == [(3, 3)] * 6
     assert convs.conv_in[0].shape == (3, 3, mask.shape[-1] + 2, 4)  # context as 2 channels
+
+
+def test_every_weight_of_a_conv_coupling_gets_a_gradient():
+    layer = AffineCoupling(channel_mask((2, 2, 4)), "conv", context_size=1, hidden_channels=4,
+                           num_blocks=2, seed=4, dtype=tf.float64)
+    perturb_weights(layer, scale=0.1, seed=5)
+    x, c = _normal([3, 2, 2, 4], seed=17), _normal([3, 1], seed=18)
+    assert assert_all_variables_get_gradients(layer, x, context=c) == 2 * 6 + 1  # + the bound
 
 
 def test_image_conditioner_reads_each_parameter_off_its_pixel_and_channel():
