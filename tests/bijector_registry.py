@@ -23,14 +23,19 @@ from tfp_flows.bijectors import (
     AdditiveCoupling,
     AffineCoupling,
     BatchNorm,
+    Conv1x1,
     Coupling,
+    FactorOut,
+    FlowChain,
     LULinear,
     MaskedAutoregressive,
     Permute,
     Planar,
     Radial,
+    Squeeze,
     Standardize,
     alternating_mask,
+    channel_mask,
     checkerboard_mask,
     random_mask,
 )
@@ -126,6 +131,26 @@ def spline(bins: int = 4, bound: float = 4.0) -> BijectorTransformer:
     return BijectorTransformer(bijector_fn, params_per_entry=3 * bins - 1)
 
 
+def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
+    """Two scales of Real NVP on ``[4, 4, n]`` (``n >= 2``): nested ``FactorOut`` s and squeezes.
+
+    ``x [4, 4, n]`` -> the first ``m = n // 2`` channels: a checkerboard coupling, a squeeze
+    to ``[2, 2, 4m]``, then half of those: a squeeze to ``[1, 1, 8m]`` and a channel coupling.
+    (MLP conditioners: the conv conditioner has its own entry, and XLA compiles convolutions
+    in float64 slowly.)
+    """
+    m = n // 2
+    mlp = dict(hidden_units=(8,), context_size=context_size, dtype=dtype)
+    coarse = FlowChain([
+        AffineCoupling(channel_mask((1, 1, 8 * m)), seed=41, **mlp),
+        Squeeze((2, 2, 2 * m), dtype=dtype)])
+    fine = FlowChain([
+        FactorOut(coarse, (2, 2, 4 * m)),
+        Squeeze((4, 4, m), dtype=dtype),
+        AffineCoupling(checkerboard_mask((4, 4, m)), seed=42, **mlp)])
+    return FactorOut(fine, (4, 4, n))
+
+
 REGISTRY = {
     "affine_coupling": Entry(lambda n, dtype: AffineCoupling(
         n, hidden_units=(16, 16), seed=1, dtype=dtype)),
@@ -206,4 +231,20 @@ REGISTRY = {
     "affine_coupling_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
         checkerboard_mask((n, 2, 2), flip=True), context_size=1, hidden_units=(16,), seed=14,
         dtype=dtype), context_size=1, event_shape=lambda n: (n, 2, 2)),
+    # the multiscale architecture: squeeze, factor-out, 1x1 convolutions, conv conditioners
+    "squeeze": Entry(lambda n, dtype: Squeeze((2, 4, n), dtype=dtype),
+                     event_shape=lambda n: (2, 4, n)),
+    "conv1x1": Entry(lambda n, dtype: Conv1x1((2, 2, n), seed=36, dtype=dtype),
+                     event_shape=lambda n: (2, 2, n)),
+    "factor_out": Entry(lambda n, dtype: FactorOut(Conv1x1((n, 2, 2), seed=37, dtype=dtype),
+                                                   (n, 2, 4)),
+                        event_shape=lambda n: (n, 2, 4)),
+    # (no residual block: XLA compiles each float64 convolution slowly; test_image_bijectors
+    # checks the blocks' gradients)
+    "affine_coupling_conv_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
+        checkerboard_mask((n, 4, 1)), "conv", context_size=2, hidden_channels=4, num_blocks=0,
+        seed=38, dtype=dtype), context_size=2, event_shape=lambda n: (n, 4, 1)),
+    # (its layers have entries of their own: checked at size 3)
+    "multiscale_context": Entry(lambda n, dtype: multiscale(n, dtype, context_size=1),
+                                context_size=1, event_shape=lambda n: (4, 4, n), composite=True),
 }

@@ -10,7 +10,10 @@ inverse or log-det-Jacobian).
 The properties, for a bijector ``f`` acting on events of rank
 ``f.forward_min_event_ndims`` (vectors, or images ``[H, W, C]``), and for a
 conditional bijector at a given context ``c`` (every check takes
-``context=c``, shape ``[..., k]``, passed to every call):
+``context=c``, shape ``[..., k]``, passed to every call). A bijector whose
+output event has another shape than its input (a squeeze
+``[H, W, C] -> [H/2, W/2, 4C]``, as ``forward_event_shape`` says) is checked
+at ``x`` and, on the output side, at ``y = x`` reshaped to the output shape:
 
 ```none
 finite:        f(x), f^{-1}(y), log|det J_f(x)| are finite
@@ -59,6 +62,7 @@ __all__ = [
     "check_bijector",
     "default_tolerance",
     "evaluate",
+    "output_point",
     "perturb_weights",
 ]
 
@@ -114,6 +118,19 @@ def _ndims(bijector: tfb.Bijector) -> int:
     return int(bijector.forward_min_event_ndims)
 
 
+def output_point(bijector: tfb.Bijector, x: tf.Tensor) -> tf.Tensor:
+    """``x`` as a point of the output space: ``x`` itself, or reshaped to ``forward_event_shape``.
+
+    For a bijector that rearranges its event (same size, another shape), the
+    values of ``x`` in the output's shape: where the output-side checks
+    (``inverse``, ``inverse_log_det_jacobian``) are evaluated.
+    """
+    output_shape = tf.TensorShape(bijector.forward_event_shape(x.shape))
+    if output_shape == x.shape:
+        return x
+    return tf.reshape(x, output_shape)
+
+
 def _identity(t: tf.Tensor) -> tf.Tensor:
     """A new tensor object (cache miss) with the same value, inside or outside a graph."""
     return tf.identity(t)
@@ -124,18 +141,19 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """Everything the checks need, from one (compiled) function of fresh tensors.
 
-    Returns ``forward``, ``inverse`` (both at ``x``), ``there_and_back`` =
-    ``f^{-1}(f(x))``, ``back_and_there`` = ``f(f^{-1}(x))``, ``fldj`` at ``x`` and
+    Returns ``forward`` at ``x``, ``inverse`` at ``u`` = :func:`output_point`
+    of ``x`` (``x`` itself unless the event changes shape), ``there_and_back`` =
+    ``f^{-1}(f(x))``, ``back_and_there`` = ``f(f^{-1}(u))``, ``fldj`` at ``x`` and
     ``ildj_of_forward`` = ``ildj(f(x))``. Each call gets a new tensor object so
     no cache keyed by tensor identity can answer.
     """
 
     nd = _ndims(bijector)
 
-    def everything(t, c):
+    def everything(t, u, c):
         kw = _kwargs(c)
         y = bijector.forward(t, **kw)
-        x_inv = bijector.inverse(_identity(t), **kw)
+        x_inv = bijector.inverse(_identity(u), **kw)
         return {
             "forward": y,
             "inverse": x_inv,
@@ -145,7 +163,7 @@ def evaluate(
             "ildj_of_forward": bijector.inverse_log_det_jacobian(_identity(y), nd, **kw),
         }
 
-    values = _compile(everything, mode)(_fresh(x), context)
+    values = _compile(everything, mode)(_fresh(x), _fresh(output_point(bijector, x)), context)
     return {k: np.asarray(v) for k, v in values.items()}
 
 
@@ -161,10 +179,11 @@ def assert_round_trip(
     bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None, mode: str = "eager",
     _values=None,
 ) -> float:
-    """``inverse(forward(x)) ~= x`` and ``forward(inverse(x)) ~= x``; returns the max error."""
+    """``inverse(forward(x)) ~= x`` and ``forward(inverse(u)) ~= u`` (``u``: :func:`output_point`)."""
     atol = default_tolerance(x.dtype) if atol is None else atol
     values = evaluate(bijector, x, mode) if _values is None else _values
-    error = max(_max_abs(values["there_and_back"], x), _max_abs(values["back_and_there"], x))
+    error = max(_max_abs(values["there_and_back"], x),
+                _max_abs(values["back_and_there"], output_point(bijector, x)))
     return _fail_if(error, atol, "round trip", mode)
 
 
@@ -235,14 +254,15 @@ def assert_cache_follows_weights(
     """
     variables = [v for v in bijector.variables if v.dtype.is_floating]
 
-    def seen_then_moved(t, c):
+    def seen_then_moved(t, u, c):
         # TFP holds cached outputs weakly: keep them alive, or there is nothing to go stale
-        kept = (bijector.forward(t, **_kwargs(c)), bijector.inverse(t, **_kwargs(c)))
+        kept = (bijector.forward(t, **_kwargs(c)), bijector.inverse(u, **_kwargs(c)))
         for variable in variables:
             variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
-        return _all_four(bijector, t, c), kept
+        return _all_four(bijector, t, u, c), kept
 
-    seen, _ = _compile(seen_then_moved, mode)(_fresh(x), context)
+    seen, _ = _compile(seen_then_moved, mode)(
+        _fresh(x), _fresh(output_point(bijector, x)), context)
     _compare_with_fresh(bijector, x, context, seen, "a tensor seen before a weight change", mode)
 
 
@@ -256,24 +276,28 @@ def assert_cache_follows_context(
     modes), and compares the second results with those of a fresh tensor.
     """
 
-    def seen_then_other_context(t, c):
-        kept = (bijector.forward(t, context=c), bijector.inverse(t, context=c))
-        return _all_four(bijector, t, c + 1), kept
+    def seen_then_other_context(t, u, c):
+        kept = (bijector.forward(t, context=c), bijector.inverse(u, context=c))
+        return _all_four(bijector, t, u, c + 1), kept
 
-    seen, _ = _compile(seen_then_other_context, mode)(_fresh(x), context)
+    seen, _ = _compile(seen_then_other_context, mode)(
+        _fresh(x), _fresh(output_point(bijector, x)), context)
     _compare_with_fresh(bijector, x, context + 1, seen,
                         "a tensor seen before with another context", mode)
 
 
-def _all_four(bijector: tfb.Bijector, t: tf.Tensor, c: tf.Tensor | None) -> dict[str, tf.Tensor]:
+def _all_four(bijector: tfb.Bijector, t: tf.Tensor, u: tf.Tensor,
+              c: tf.Tensor | None) -> dict[str, tf.Tensor]:
+    """``forward`` and ``fldj`` at ``t``, ``inverse`` and ``ildj`` at ``u`` (output side)."""
     nd, kw = _ndims(bijector), _kwargs(c)
-    return {"forward": bijector.forward(t, **kw), "inverse": bijector.inverse(t, **kw),
+    return {"forward": bijector.forward(t, **kw), "inverse": bijector.inverse(u, **kw),
             "fldj": bijector.forward_log_det_jacobian(t, nd, **kw),
-            "ildj": bijector.inverse_log_det_jacobian(t, nd, **kw)}
+            "ildj": bijector.inverse_log_det_jacobian(u, nd, **kw)}
 
 
 def _compare_with_fresh(bijector, x, context, seen, what: str, mode: str) -> None:
-    fresh = {key: _all_four(bijector, _fresh(x), context)[key] for key in seen}
+    fresh = {key: _all_four(bijector, _fresh(x), _fresh(output_point(bijector, x)),
+                            context)[key] for key in seen}
     for key, value in fresh.items():
         _fail_if(_max_abs(seen[key], value), 10 * default_tolerance(x.dtype),
                  f"{key} of {what} (stale cache)", mode)
@@ -312,8 +336,9 @@ def assert_all_variables_get_gradients(
         if isinstance(target, tfd.Distribution):
             loss = -tf.reduce_mean(target.log_prob(_fresh(x), **kw))
         else:
-            z = target.inverse(_fresh(x), **kw)
-            ildj = target.inverse_log_det_jacobian(_fresh(x), _ndims(target), **kw)
+            y = output_point(target, x)
+            z = target.inverse(_fresh(y), **kw)
+            ildj = target.inverse_log_det_jacobian(_fresh(y), _ndims(target), **kw)
             loss = 0.5 * tf.reduce_mean(tf.square(z)) - tf.reduce_mean(ildj)
     gradients = tape.gradient(loss, variables)
     for variable, gradient in zip(variables, gradients):

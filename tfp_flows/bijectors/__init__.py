@@ -3,8 +3,12 @@
 A coupling layer (:mod:`~tfp_flows.bijectors.coupling`) is a mask
 (:mod:`~tfp_flows.bijectors.masks`), a transformer
 (:mod:`~tfp_flows.bijectors.transformers`) and a conditioner
-(:mod:`~tfp_flows.bijectors.conditioners`); every layer is a
-:class:`~tfp_flows.bijectors.base.FlowBijector`.
+(:mod:`~tfp_flows.bijectors.conditioners`; on images
+:mod:`~tfp_flows.bijectors.conv_resnet`); every layer is a
+:class:`~tfp_flows.bijectors.base.FlowBijector`. Image layers on events
+``[H, W, C]``: :class:`Squeeze`, :class:`FactorOut` (the multiscale
+architecture), :class:`Conv1x1`, :class:`ActNorm`, :class:`BatchNorm`, and
+couplings on :func:`checkerboard_mask` / :func:`channel_mask`.
 """
 
 from tfp_flows.bijectors import transformers
@@ -15,11 +19,16 @@ from tfp_flows.bijectors.base import FlowBijector, VectorBijector
 from tfp_flows.bijectors.batch_norm import BatchNorm, training_mode
 from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
+from tfp_flows.bijectors.conv1x1 import Conv1x1
+from tfp_flows.bijectors.conv_resnet import ConvResNet
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from tfp_flows.bijectors.factor_out import FactorOut
+from tfp_flows.bijectors.image_conditioner import ImageConditioner
 from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.made import MADE
 from tfp_flows.bijectors.masks import (
     alternating_mask,
+    channel_mask,
     checkerboard_mask,
     random_mask,
     validate_mask,
@@ -27,6 +36,7 @@ from tfp_flows.bijectors.masks import (
 from tfp_flows.bijectors.permutation import Permute
 from tfp_flows.bijectors.planar import Planar
 from tfp_flows.bijectors.radial import Radial
+from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
 
@@ -41,19 +51,25 @@ __all__ = [
     "AffineCoupling",
     "BatchNorm",
     "BijectorTransformer",
+    "Conv1x1",
+    "ConvResNet",
     "Coupling",
+    "FactorOut",
     "FlowBijector",
     "FlowChain",
+    "ImageConditioner",
     "LULinear",
     "MaskedAutoregressive",
     "Permute",
     "Planar",
     "Radial",
+    "Squeeze",
     "Standardize",
     "TrackedConditioner",
     "Transformer",
     "VectorBijector",
     "alternating_mask",
+    "channel_mask",
     "checkerboard_mask",
     "context_size_of",
     "is_adaptive",

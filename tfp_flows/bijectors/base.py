@@ -12,7 +12,9 @@
 - the event has a fixed shape (``event_shape``, rank >= 1; an int means a
   vector); inputs of the wrong event shape or dtype raise errors naming what
   was expected and what came; with ``validate_args=True`` non-finite inputs
-  raise;
+  raise; a layer that rearranges its event (a squeeze ``[H, W, C] -> [H/2, W/2, 4C]``)
+  declares ``output_event_shape`` (same rank and size; ``forward_event_shape``
+  and ``inverse_event_shape`` follow it);
 - a *conditional* layer (``context_size = k > 0``) takes ``context=c`` of shape
   ``[..., k]`` in ``forward``, ``inverse`` and both log-dets, and its hooks
   receive it as ``context``; a missing context, or a context given to an
@@ -104,9 +106,17 @@ class FlowBijector(tfb.Bijector):
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
         context_size: int = 0,
+        output_event_shape: int | Sequence[int] | None = None,
     ):
         self._event_shape = check_event_shape(event_shape, f"{name}: event_shape")
         self._event_size = int(np.prod(self._event_shape))
+        self._output_event_shape = self._event_shape if output_event_shape is None else (
+            check_event_shape(output_event_shape, f"{name}: output_event_shape"))
+        if (len(self._output_event_shape) != len(self._event_shape)
+                or int(np.prod(self._output_event_shape)) != self._event_size):
+            raise ValueError(
+                f"{name}: output_event_shape {list(self._output_event_shape)} must have the rank "
+                f"and the size of event_shape {list(self._event_shape)}.")
         self._context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
         super().__init__(
             forward_min_event_ndims=len(self._event_shape),
@@ -121,6 +131,11 @@ class FlowBijector(tfb.Bijector):
     def event_shape(self) -> tuple[int, ...]:
         """Shape of the event this bijector acts on (rank >= 1)."""
         return self._event_shape
+
+    @property
+    def output_event_shape(self) -> tuple[int, ...]:
+        """Shape of the event ``forward`` returns (``event_shape`` unless the layer rearranges it)."""
+        return self._output_event_shape
 
     @property
     def event_size(self) -> int:
@@ -141,6 +156,33 @@ class FlowBijector(tfb.Bijector):
 
     def _batch_shape_tensor(self, x_event_ndims):
         return tf.constant([], dtype=tf.int32)
+
+    # -- event shapes (only a layer that rearranges its event changes them) ----------------
+
+    def _swap_event(self, shape: tf.TensorShape, old: tuple[int, ...],
+                    new: tuple[int, ...]) -> tf.TensorShape:
+        shape = tf.TensorShape(shape)
+        if old == new or shape.rank is None:
+            return shape
+        return shape[:shape.rank - len(old)].concatenate(new)
+
+    def _swap_event_tensor(self, shape: tf.Tensor, old: tuple[int, ...],
+                           new: tuple[int, ...]) -> tf.Tensor:
+        if old == new:
+            return shape
+        return tf.concat([shape[:tf.size(shape) - len(old)], tf.constant(new, shape.dtype)], 0)
+
+    def _forward_event_shape(self, input_shape):
+        return self._swap_event(input_shape, self._event_shape, self._output_event_shape)
+
+    def _inverse_event_shape(self, output_shape):
+        return self._swap_event(output_shape, self._output_event_shape, self._event_shape)
+
+    def _forward_event_shape_tensor(self, input_shape):
+        return self._swap_event_tensor(input_shape, self._event_shape, self._output_event_shape)
+
+    def _inverse_event_shape_tensor(self, output_shape):
+        return self._swap_event_tensor(output_shape, self._output_event_shape, self._event_shape)
 
     # -- identity: equality, hashing, copies ------------------------------------------------
 
@@ -178,12 +220,13 @@ class FlowBijector(tfb.Bijector):
 
     def _check(self, x: tf.Tensor, what: str) -> tf.Tensor:
         """Checks the event shape (statically) and, with ``validate_args``, finiteness."""
-        rank = len(self._event_shape)
+        expected = self._output_event_shape if what == "outputs" else self._event_shape
+        rank = len(expected)
         trailing = x.shape[-rank:] if x.shape.rank is not None and x.shape.rank >= rank else None
         if x.shape.rank is not None and (
-                trailing is None or not trailing.is_compatible_with(self._event_shape)):
+                trailing is None or not trailing.is_compatible_with(expected)):
             raise ValueError(
-                f"{self.name}: expected {what} with event shape {list(self._event_shape)}, "
+                f"{self.name}: expected {what} with event shape {list(expected)}, "
                 f"got shape {x.shape.as_list()}.")
         if self.validate_args:
             x = tf.debugging.assert_all_finite(

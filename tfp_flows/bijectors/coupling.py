@@ -16,6 +16,11 @@ log|det J(x)| = sum_b log|d tau(x_b; params_b) / d x_b|
 
 Events of any shape: the mask has the event's shape (for example a
 checkerboard over ``[H, W, C]``) and the layer acts on the flattened event.
+On an image mask, ``conditioner="conv"`` computes the parameters with a
+convolutional residual network on the masked image
+(:class:`~tfp_flows.bijectors.ConvResNet` through
+:class:`~tfp_flows.bijectors.ImageConditioner`) instead of an MLP on the
+flattened conditioning entries.
 
 #### References
 
@@ -35,6 +40,8 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
 from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
+from tfp_flows.bijectors.conv_resnet import ConvResNet
+from tfp_flows.bijectors.image_conditioner import ImageConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
 from tfp_flows.bijectors.transformers import (
     Additive,
@@ -49,11 +56,31 @@ __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 
 Mask = int | Sequence[int] | np.ndarray
 Activation = str | Callable[[tf.Tensor], tf.Tensor]
+Conditioner = Callable[..., Any] | str | None
+_CONDITIONERS = ("conv",)
 
 
 def _as_mask(mask: Mask) -> np.ndarray:
     """An event size (alternating halves) or a user mask, checked."""
     return alternating_mask(int(mask)) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
+
+
+def _named_conditioner(kind: str, mask: np.ndarray, params_per_entry: int, owner: str, *,
+                       hidden_channels: int, num_blocks: int, activation: Activation,
+                       context_size: int, seed: int | None, dtype: tf.DType) -> ImageConditioner:
+    """The conditioner named by ``kind``: ``"conv"``, a :class:`ConvResNet` on the masked image."""
+    if kind not in _CONDITIONERS:
+        raise ValueError(f"{owner}: unknown conditioner {kind!r}; expected None, a network, or "
+                         f"one of {list(_CONDITIONERS)}.")
+    if mask.ndim != 3:
+        raise ValueError(f"{owner}: conditioner='conv' needs an image mask of shape [H, W, C] "
+                         f"(checkerboard_mask or channel_mask), got a mask of shape "
+                         f"{list(mask.shape)}.")
+    channels = mask.shape[-1]
+    network = ConvResNet(channels, params_per_entry * channels, hidden_channels=hidden_channels,
+                         num_blocks=num_blocks, activation=activation,
+                         context_size=context_size, seed=seed, dtype=dtype)
+    return ImageConditioner(network, mask, params_per_entry, context_size=context_size)
 
 
 class Coupling(FlowBijector):
@@ -77,13 +104,18 @@ class Coupling(FlowBijector):
       transformer: a :class:`~tfp_flows.bijectors.transformers.Transformer`
         (``Affine``, ``Additive``, or any elementwise TFP bijector through
         ``BijectorTransformer``).
-      conditioner: ``None`` for the default :class:`MLP`, or a network mapping
+      conditioner: ``None`` for the default :class:`MLP`; ``"conv"`` (an image
+        mask ``[H, W, C]`` only) for a :class:`~tfp_flows.bijectors.ConvResNet`
+        on the masked image; or a network mapping
         ``[batch, n_a + k]`` (conditioning entries, then the context) to
         ``[batch, p * n_b]`` (``p = transformer.params_per_entry`` blocks of
         ``n_b``, or a tuple of ``p`` tensors ``[batch, n_b]``): a Keras 3 or
         tf_keras layer or model, a ``tf.Module``, or a callable.
       context_size: width ``k`` of the context (0: unconditional).
-      hidden_units, activation, seed: of the default MLP.
+      hidden_units, activation, seed: of the default MLP (activation and seed
+        also of the ``"conv"`` network).
+      hidden_channels, num_blocks: of the ``"conv"`` network (channels of its
+        hidden layers, residual blocks).
       validate_args: check inputs and context are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (unique by default, so ``tfb.Chain`` can route kwargs).
@@ -109,11 +141,13 @@ class Coupling(FlowBijector):
         self,
         mask: Mask,
         transformer: Transformer,
-        conditioner: Callable[..., Any] | None = None,
+        conditioner: Conditioner = None,
         *,
         context_size: int = 0,
         hidden_units: Sequence[int] = (64, 64),
         activation: Activation = "relu",
+        hidden_channels: int = 32,
+        num_blocks: int = 2,
         seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
@@ -143,11 +177,16 @@ class Coupling(FlowBijector):
         n_a, n_b = len(self._conditioning_indices), len(self._transformed_indices)
         outputs = transformer.params_per_entry * n_b
         with tf.name_scope(name):
-            if conditioner is None:
+            if isinstance(conditioner, str):
+                conditioner = _named_conditioner(
+                    conditioner, mask, transformer.params_per_entry, name,
+                    hidden_channels=hidden_channels, num_blocks=num_blocks,
+                    activation=activation, context_size=context_size, seed=seed, dtype=dtype)
+            elif conditioner is None:
                 conditioner = MLP(
                     n_a, outputs, hidden_units=hidden_units, activation=activation, seed=seed,
                     dtype=dtype, name="mlp", context_size=context_size)
-            elif isinstance(conditioner, (MLP, TrackedConditioner)):
+            if isinstance(conditioner, (MLP, TrackedConditioner, ImageConditioner)):
                 conditioner.check_sizes(n_a, outputs, owner=name, context_size=context_size)
             else:
                 conditioner = TrackedConditioner(
@@ -172,7 +211,8 @@ class Coupling(FlowBijector):
 
     @property
     def conditioner(self) -> Callable[..., tf.Tensor]:
-        """The network ``(x_a, context) -> params`` (an :class:`MLP` or a :class:`TrackedConditioner`)."""
+        """The network ``(x_a, context) -> params`` (an :class:`MLP`, an
+        :class:`~tfp_flows.bijectors.ImageConditioner` or a :class:`TrackedConditioner`)."""
         return self._conditioner
 
     @property
@@ -245,13 +285,17 @@ class AffineCoupling(Coupling):
     Args:
       mask: an event size (alternating halves, see ``alternating_mask``) or a
         0/1 mask of the event's shape (1 = conditioning, 0 = transformed).
-      conditioner: ``None`` for the default MLP, or a network mapping
+      conditioner: ``None`` for the default MLP; ``"conv"`` for a convolutional
+        residual network on the masked image (image masks ``[H, W, C]``:
+        ``checkerboard_mask``, ``channel_mask``); or a network mapping
         ``[batch, n_a + context_size] -> [batch, 2 * n_b]`` (shift first, raw
         log-scale second; or a tuple ``(shift, raw_log_scale)``): a Keras 3 layer
         or model, a tf_keras layer or model, a ``tf.Module``, or a callable.
       context_size: width of the context of a conditional layer (0: unconditional).
       hidden_units: hidden widths of the default MLP.
-      activation: activation of the default MLP.
+      activation: activation of the default MLP (or of the ``"conv"`` network).
+      hidden_channels, num_blocks: hidden channels and residual blocks of the
+        ``"conv"`` network.
       log_scale_bound: initial value of the learned bound ``b``.
       seed: seed of the default MLP's initialisation.
       validate_args: check inputs are finite.
@@ -271,6 +315,14 @@ class AffineCoupling(Coupling):
     >>> round(float(flow.log_prob(x)[0]), 4)
     -2.4629
 
+    On images, a checkerboard coupling whose parameters come from 3x3 convolutions:
+
+    >>> from tfp_flows.bijectors.masks import checkerboard_mask
+    >>> image_layer = AffineCoupling(checkerboard_mask((4, 4, 1)), "conv", hidden_channels=8,
+    ...                              num_blocks=1, seed=0)
+    >>> image_layer.forward(tf.ones([2, 4, 4, 1])).shape
+    TensorShape([2, 4, 4, 1])
+
     #### References
 
     [1]: Laurent Dinh, Jascha Sohl-Dickstein, Samy Bengio. Density estimation
@@ -280,11 +332,13 @@ class AffineCoupling(Coupling):
     def __init__(
         self,
         mask: Mask,
-        conditioner: Callable[..., Any] | None = None,
+        conditioner: Conditioner = None,
         *,
         context_size: int = 0,
         hidden_units: Sequence[int] = (64, 64),
         activation: Activation = "relu",
+        hidden_channels: int = 32,
+        num_blocks: int = 2,
         log_scale_bound: float = 2.0,
         seed: int | None = None,
         validate_args: bool = False,
@@ -300,8 +354,9 @@ class AffineCoupling(Coupling):
                                  name=f"{name}_affine")
         super().__init__(
             mask, transformer, conditioner, context_size=context_size,
-            hidden_units=hidden_units, activation=activation, seed=seed,
-            validate_args=validate_args, dtype=dtype, name=name, parameters=parameters)
+            hidden_units=hidden_units, activation=activation, hidden_channels=hidden_channels,
+            num_blocks=num_blocks, seed=seed, validate_args=validate_args, dtype=dtype, name=name,
+            parameters=parameters)
 
     @property
     def log_scale_bound(self) -> tf.Variable:
@@ -347,11 +402,13 @@ class AdditiveCoupling(Coupling):
     def __init__(
         self,
         mask: Mask,
-        conditioner: Callable[..., Any] | None = None,
+        conditioner: Conditioner = None,
         *,
         context_size: int = 0,
         hidden_units: Sequence[int] = (64, 64),
         activation: Activation = "relu",
+        hidden_channels: int = 32,
+        num_blocks: int = 2,
         seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
@@ -361,5 +418,6 @@ class AdditiveCoupling(Coupling):
         name = name or unique_name("additive_coupling")
         super().__init__(
             mask, Additive(name=f"{name}_additive"), conditioner, context_size=context_size,
-            hidden_units=hidden_units, activation=activation, seed=seed,
-            validate_args=validate_args, dtype=dtype, name=name, parameters=parameters)
+            hidden_units=hidden_units, activation=activation, hidden_channels=hidden_channels,
+            num_blocks=num_blocks, seed=seed, validate_args=validate_args, dtype=dtype, name=name,
+            parameters=parameters)

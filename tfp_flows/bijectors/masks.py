@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "alternating_mask",
+    "channel_mask",
     "checkerboard_mask",
     "random_mask",
     "validate_mask",
@@ -116,6 +117,36 @@ def checkerboard_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
     rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     board = ((rows + cols) % 2 == 0).astype(np.int32)
     mask = np.broadcast_to(board.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape)
+    return validate_mask(1 - mask if flip else mask)
+
+
+def channel_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
+    """Channel-wise mask over an image-shaped event ``[H, W, C]``, of that shape.
+
+    The first ``C // 2`` channels of every pixel condition (``1``), the other
+    ``C - C // 2`` are transformed (``0``); ``flip=True`` swaps the roles. Real
+    NVP alternates it with :func:`checkerboard_mask` after a squeeze
+    (:class:`~tfp_flows.bijectors.Squeeze`), which turns space into channels.
+
+    ```none
+    mask[h, w, c] = 1  if c < C // 2  else 0          (flip: 1 - mask)
+    ```
+
+    #### Examples
+
+    >>> channel_mask((1, 2, 4))
+    array([[[1, 1, 0, 0],
+            [1, 1, 0, 0]]], dtype=int32)
+    >>> channel_mask((2, 2, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: channel_mask needs an image shape (height, width, channels) with at least 2 channels, got (2, 2, 1).
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or shape[-1] < 2 or min(shape) < 1:
+        raise ValueError("channel_mask needs an image shape (height, width, channels) with at "
+                         f"least 2 channels, got {shape}.")
+    mask = np.broadcast_to((np.arange(shape[-1]) < shape[-1] // 2).astype(np.int32), shape)
     return validate_mask(1 - mask if flip else mask)
 
 
