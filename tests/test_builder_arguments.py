@@ -88,7 +88,9 @@ def test_bad_event_sizes_are_explained(event_size, error):
     (lambda x: tf.reduce_sum(x), ValueError, r"got shape \[\] for 3 input rows"),
     (lambda x: tf.zeros([1, 2]), ValueError, r"got shape \[1, 2\] for 3 input rows"),
     (lambda x: tf.zeros([3, 2], tf.float64), TypeError, "must return a float32 tensor .* got float64"),
-    ("not a network", TypeError, "a conditioner must be callable, got str"),
+    ("not a network", ValueError, r"unknown conditioner 'not a network'; expected None, a network, "
+                                  r"or one of \['conv'\]"),
+    (3, TypeError, "a conditioner must be callable, got int"),
 ])
 def test_conditioners_returning_the_wrong_thing_are_explained(network, error, message):
     with pytest.raises(error, match=message):

@@ -40,6 +40,7 @@ _NAMES = {
     "planar": "flows",
     "radial": "flows",
     "real_nvp": "flows",
+    "glow": "flows",
 }
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)
 

@@ -141,6 +141,17 @@ class FactorOut(FlowBijector):
         """The bijector applied to the first ``C // 2`` channels."""
         return self._inner
 
+    def inner_outputs(self, y: tf.Tensor) -> tf.Tensor:
+        """What the inner bijector's forward pass gave within this layer's output ``y``.
+
+        ``squeeze^k(y[..., :C // 2])``: the coordinates in which the inner
+        layers meet the data (``fit`` adapts an ``ActNorm`` inside to them).
+        """
+        y_1 = tf.convert_to_tensor(y, self.dtype)[..., :self._split]
+        for _ in range(self._squeezes):
+            y_1 = squeeze_2x2(y_1)
+        return y_1
+
     def _split_channels(self, x: tf.Tensor, context: tf.Tensor | None):
         if context is not None and not (x.shape[:-3].is_fully_defined()
                                         and x.shape[:-3] == context.shape[:-1]):

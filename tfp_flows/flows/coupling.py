@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
@@ -11,6 +12,7 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import alternating_mask
+from tfp_flows.flows.image import image_flow
 from tfp_flows.flows.mixing import check_mixing, mixing_layer
 from tfp_flows.flows.stack import assemble, check_builder_arguments
 from tfp_flows.naming import unique_name
@@ -63,7 +65,7 @@ def _check_normalization(normalization: str | None) -> None:
 
 
 def real_nvp(
-    event_size: int,
+    event_size: int | Sequence[int],
     num_layers: int = 8,
     hidden_units: Sequence[int] = (64, 64),
     *,
@@ -77,8 +79,18 @@ def real_nvp(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    **image_kwargs,
 ) -> tfd.TransformedDistribution:
     """Real NVP flow: ``num_layers`` affine couplings with alternating masks on ``N(0, I)``.
+
+    An image event shape ``(H, W, C)`` instead of an ``event_size`` builds the
+    multiscale image architecture of the paper
+    (:func:`~tfp_flows.flows.image.image_flow`: checkerboard and channel
+    couplings with convolutional conditioners, squeezes, half of the channels
+    factored out at each scale); it takes ``num_scales``, ``steps_per_scale``,
+    ``hidden_channels``, ``num_blocks`` and the shared arguments (``activation``,
+    ``log_scale_bound``, ``seed``, ``context_size``, ``validate_args``,
+    ``dtype``, ``name``), and refuses the vector-only ones.
 
     Coupling ``i`` conditions on the first half of the event when ``i`` is even
     and on the second half when ``i`` is odd, so every entry is transformed.
@@ -132,7 +144,24 @@ def real_nvp(
     (TensorShape([2]), 36)
     >>> float(flow.log_prob([[0.0, 0.0]])[0])  # a fresh flow is N(0, I)
     -1.8378770351409912
+    >>> real_nvp((8, 8, 1), hidden_channels=8).event_shape  # the multiscale image flow
+    TensorShape([8, 8, 1])
     """
+    if not isinstance(event_size, (int, np.integer)):
+        vector_only = dict(num_layers=(num_layers, 8), hidden_units=(tuple(hidden_units), (64, 64)),
+                           mixing=(mixing, "lu"), normalization=(normalization, None),
+                           standardize=(standardize, True))
+        given = sorted(k for k, (value, default) in vector_only.items() if value != default)
+        if given:
+            raise ValueError(f"real_nvp on the image event shape {tuple(event_size)}: {given} "
+                             "apply to vector events only; an image flow takes num_scales, "
+                             "steps_per_scale, hidden_channels and num_blocks.")
+        return image_flow(event_size, "real_nvp", activation=activation,
+                          log_scale_bound=log_scale_bound, seed=seed, context_size=context_size,
+                          validate_args=validate_args, dtype=dtype, name=name, **image_kwargs)
+    if image_kwargs:
+        raise TypeError(f"real_nvp on vectors got unexpected arguments {sorted(image_kwargs)} "
+                        "(image flows only: give an event shape (H, W, C)).")
     shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
         AffineCoupling, event_size, num_layers, seed, mixing, shown, normalization,

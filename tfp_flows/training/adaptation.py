@@ -16,7 +16,9 @@ rows_L = x;   for l = L, ..., 1:   if g_l is adaptive and not adapted: g_l.adapt
 
 (the walk stops after the last layer that needs adapting). A layer is
 adapted after the layers on its data side, so an ``ActNorm`` in the middle of
-a flow sees data already standardised by a ``Standardize`` after it. A
+a flow sees data already standardised by a ``Standardize`` after it. The
+layers inside a :class:`~tfp_flows.bijectors.FactorOut` (a multiscale image
+flow) are adapted the same way, to the part of the data that reaches them. A
 conditional layer's inverse needs the rows' context: pass it, or the error
 names the layer. An adaptive layer applied inverted (inside ``tfb.Invert``)
 is left alone: it maps the data *towards* its statistics' coordinates, so
@@ -54,6 +56,7 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.adaptive import is_adaptive
 from tfp_flows.bijectors.chain import context_size_of
+from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.walk import Layer, walk
 from tfp_flows.training.state import restore, snapshot
@@ -72,7 +75,14 @@ def find_adaptive_layers(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> l
     >>> [layer.bijector.name for layer in find_adaptive_layers(real_nvp(2, num_layers=1, name="f"))]
     ['f_standardize']
     """
-    return [layer for layer in walk(flow_or_bijector) if is_adaptive(layer.bijector)]
+    found = []
+    for layer in walk(flow_or_bijector):
+        if isinstance(layer.bijector, FactorOut):  # a multiscale flow's inner scales
+            found += [Layer(inner.bijector, inner.inverted != layer.inverted)
+                      for inner in find_adaptive_layers(layer.bijector.inner)]
+        elif is_adaptive(layer.bijector):
+            found.append(layer)
+    return found
 
 
 def find_standardize_layers(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> list[Standardize]:
@@ -122,9 +132,7 @@ def adapt_layers(
     if not isinstance(bijector, tfb.Bijector) or rows is None:
         return lambda: None
     data_side_first = list(reversed(walk(bijector)))
-    pending = [i for i, layer in enumerate(data_side_first)
-               if is_adaptive(layer.bijector) and not layer.inverted
-               and not bool(layer.bijector.adapted.numpy())]
+    pending = [i for i, layer in enumerate(data_side_first) if _needs_adapting(layer)]
     if not pending:
         return lambda: None
     if callable(rows):
@@ -143,7 +151,10 @@ def adapt_layers(
     try:
         for i, layer in enumerate(data_side_first[:pending[-1] + 1]):
             leaf = layer.bijector
-            if i in pending:
+            if i in pending and isinstance(leaf, FactorOut):  # the layers inside, on their rows
+                undos.append(adapt_layers(leaf.inner, leaf.inner_outputs(values).numpy(),
+                                          context=context))
+            elif i in pending:
                 before = snapshot(leaf.variables)
                 try:
                     leaf.adapt(values)
@@ -158,6 +169,16 @@ def adapt_layers(
         undo()
         raise
     return undo
+
+
+def _needs_adapting(layer: Layer) -> bool:
+    """An adaptive leaf not adapted yet (and not inverted), or a ``FactorOut`` holding one."""
+    leaf = layer.bijector
+    if layer.inverted:
+        return False
+    if isinstance(leaf, FactorOut):
+        return any(_needs_adapting(inner) for inner in walk(leaf.inner))
+    return is_adaptive(leaf) and not bool(leaf.adapted.numpy())
 
 
 def _inverse(layer: Layer, values: Any, context: Any) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""The multiscale image flows: ``tff.real_nvp((H, W, C))`` and ``tff.glow((H, W, C))``."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows as tff
+from tfp_flows import testing
+from tfp_flows.bijectors import FactorOut
+from tfp_flows.bijectors.walk import walk
+from tfp_flows.training import find_adaptive_layers
+
+tfd = tfp.distributions
+SMALL = dict(num_scales=1, steps_per_scale=1, hidden_channels=4, num_blocks=1)
+
+
+def _standard_normal(shape, dtype=tf.float32):
+    return tfd.Independent(tfd.Normal(tf.zeros(shape, dtype), 1.0), len(shape))
+
+
+@pytest.mark.parametrize("build", [tff.real_nvp, tff.glow], ids=["real_nvp", "glow"])
+def test_a_fresh_image_flow_is_the_standard_normal_on_the_image(build):
+    flow = build((8, 8, 1), hidden_channels=8, num_blocks=1)
+    x = tf.random.stateless_normal([4, 8, 8, 1], seed=[1, 2])
+    assert flow.event_shape == [8, 8, 1]
+    np.testing.assert_allclose(flow.log_prob(x), _standard_normal([8, 8, 1]).log_prob(x),
+                               atol=1e-4)
+    assert flow.sample(3, seed=0).shape == [3, 8, 8, 1]
+
+
+@pytest.mark.parametrize("architecture", ["real_nvp", "glow"])
+def test_log_det_equals_the_autodiff_jacobian_and_the_inverse_round_trips(architecture):
+    flow = tff.flows.image.image_flow((4, 4, 2), architecture, dtype=tf.float64, **SMALL)
+    testing.perturb_weights(flow.bijector, scale=0.2, seed=4)
+    z = tf.random.stateless_normal([32], seed=[3, 4], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        x = tf.reshape(flow.bijector.forward(tf.reshape(z, [4, 4, 2])), [-1])
+    jacobian = tape.jacobian(x, z).numpy()
+    fldj = flow.bijector.forward_log_det_jacobian(tf.reshape(z, [4, 4, 2]), event_ndims=3)
+    np.testing.assert_allclose(float(fldj), np.linalg.slogdet(jacobian)[1], rtol=1e-10, atol=1e-10)
+    back = flow.bijector.inverse(tf.reshape(x + 0.0, [4, 4, 2]))  # a new tensor: no cache
+    np.testing.assert_allclose(back.numpy().ravel(), z.numpy(), atol=1e-10)
+
+
+def test_the_multiscale_structure_factors_out_half_of_the_channels_at_each_scale():
+    flow = tff.real_nvp((8, 8, 1), num_scales=2, hidden_channels=4, num_blocks=0)
+    outer = [layer.bijector for layer in walk(flow) if isinstance(layer.bijector, FactorOut)]
+    assert [tuple(f.event_shape) for f in outer] == [(4, 4, 4)]
+    inner = [layer.bijector for layer in walk(outer[0].inner)
+             if isinstance(layer.bijector, FactorOut)]
+    assert [tuple(f.event_shape) for f in inner] == [(2, 2, 8)]
+
+
+def test_glow_adapts_the_actnorms_inside_every_scale_to_the_data():
+    flow = tff.glow((8, 8, 1), hidden_channels=4, num_blocks=0)
+    actnorms = find_adaptive_layers(flow)
+    assert len(actnorms) == 9  # 3 steps at each of 3 levels (2 scales + the last)
+    x = (3.0 * np.random.default_rng(0).normal(size=(256, 8, 8, 1)) + 2.0).astype(np.float32)
+    tff.fit(flow, x, steps=1, batch_size=32, progress=False, jit_compile=False)
+    assert all(bool(layer.bijector.adapted.numpy()) for layer in actnorms)
+    z = flow.bijector.inverse(tf.constant(x)).numpy()
+    assert abs(z.mean()) < 0.1 and abs(z.std() - 1.0) < 0.1  # data-dependent start: standardised
+
+
+def test_image_flow_trains_and_samples_conditionally():
+    flow = tff.real_nvp((4, 4, 1), context_size=1, **SMALL)
+    rng = np.random.default_rng(0)
+    context = rng.integers(0, 2, size=(256, 1)).astype(np.float32)
+    x = (rng.normal(size=(256, 4, 4, 1)) + 3.0 * context[:, :, None, None]).astype(np.float32)
+    history = tff.fit(flow, x, context=context, steps=60, batch_size=64, progress=False,
+                      jit_compile=False, learning_rate=1e-2)
+    assert history.loss[-1] < history.loss[0] - 5.0
+    means = [flow.sample(200, seed=1, context=[c]).numpy().mean() for c in (0.0, 1.0)]
+    assert means[1] - means[0] > 1.0
+
+
+def test_image_builders_refuse_what_does_not_apply():
+    with pytest.raises(ValueError, match=r"\['hidden_units', 'num_layers'\] apply to vector"):
+        tff.real_nvp((8, 8, 1), num_layers=4, hidden_units=(8,))
+    with pytest.raises(TypeError, match="num_scales"):
+        tff.real_nvp(2, num_scales=2)
+    with pytest.raises(ValueError, match="allows 2; use num_scales <= 1"):
+        tff.glow((4, 4, 1), num_scales=2)
+    with pytest.raises(ValueError, match=r"\(height, width, channels\)"):
+        tff.real_nvp((8, 8))
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        tff.flows.image.image_flow((8, 8, 1), "nice")
