@@ -220,3 +220,21 @@ def test_bits_per_dim_rejects_dequantised_or_misshaped_images():
         metrics.bits_per_dim(unit, test / 17.0)
     with pytest.raises(ValueError, match=r"expected images \[n, \*\[8, 8, 1\]\].*got shape \[4, 64\]"):
         metrics.bits_per_dim(unit, test.reshape(4, 64))
+
+
+def test_dequantized_images_draw_fresh_noise_and_score_the_mixture_of_boxes():
+    from tfp_flows.dequantization import DequantizedImages
+
+    images = np.array([[[[0.0]], [[3.0]]], [[[0.0]], [[3.0]]], [[[5.0]], [[1.0]]]])  # 2 alike
+    data = DequantizedImages(images, levels=17)
+    first, second = data.sample(500, seed=[0, 1]), data.sample(500, seed=[0, 2])
+    assert first.shape == [500, 2, 1, 1] and not np.allclose(first, second)
+    cells = np.floor(17.0 * first.numpy()).reshape(500, 2)
+    assert {tuple(c) for c in cells} == {(0.0, 3.0), (5.0, 1.0)}
+    assert 0.55 < np.mean(cells[:, 0] == 0.0) < 0.78  # picked 2 times in 3
+    log_p = data.log_prob(first).numpy()
+    expected = np.where(cells[:, 0] == 0.0, np.log(2 / 3), np.log(1 / 3)) + 2 * np.log(17.0)
+    np.testing.assert_allclose(log_p, expected, rtol=1e-5)
+    assert np.isneginf(data.log_prob(np.full([2, 1, 1], 0.5, np.float32)).numpy())
+    with pytest.raises(ValueError, match="expected discrete pixels"):
+        DequantizedImages(images + 0.5)
