@@ -440,10 +440,38 @@ def run_vi(args) -> None:
             print("\n".join(goals(rows, args.seeds, name)))
 
 
+def run_speed(args) -> None:
+    """ms per VI step only, in interleaved rounds (TFP 2-layer, TFP 3-layer, ours, ... again):
+    each round times every surrogate once, so a busy machine slows all of them alike."""
+    print(f"- ms per VI step: {args.timing_steps} steps per compiled call, median of "
+          f"{args.timing_repeats} calls per round, median over {args.rounds} interleaved rounds; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    builders = {"tfp_iaf (2 layers)": lambda model: tfp_iaf(model, 0),
+                "tfp_iaf (3 layers)": lambda model: tfp_iaf(model, 0, num_layers=3),
+                "ours": lambda model: tff.inference.surrogate_posterior(model, seed=0)}
+    print("\n| target | surrogate | ms/step | ratio to TFP's 2-layer IAF | ratio to TFP's 3-layer |")
+    print("|---|---|---:|---:|---:|")
+    for target_name in args.targets:
+        target = TARGETS[target_name]()
+        surrogates = {name: build(target.model) for name, build in builders.items()}
+        times: dict[str, list[float]] = {name: [] for name in surrogates}
+        for _ in range(args.rounds):
+            for name, surrogate in surrogates.items():
+                times[name].append(time_steps(target, surrogate, args.timing_steps,
+                                              args.timing_repeats, 0)[0])
+        ms = {name: float(np.median(t)) for name, t in times.items()}
+        two, three = ms["tfp_iaf (2 layers)"], ms["tfp_iaf (3 layers)"]
+        for name, value in ms.items():
+            print(f"| {target_name} | `{name}` | {value:.3f} | {value / two:.2f} | "
+                  f"{value / three:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["vi"], default="vi",
-                        help="vi: surrogates by ELBO, moment errors and speed (neutra: to come)")
+    parser.add_argument("--part", choices=["vi", "speed"], default="vi",
+                        help="vi: surrogates by ELBO, moment errors and speed; speed: ms per VI "
+                             "step only, interleaved rounds (neutra: benchmarks/neutra_vs_plain.py)")
+    parser.add_argument("--rounds", type=int, default=6, help="--part speed: interleaved rounds")
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
     parser.add_argument("--methods", nargs="*", choices=list(BASELINES), default=list(BASELINES))
     parser.add_argument("--candidates", nargs="*", default=[],
@@ -457,7 +485,7 @@ def main() -> None:
     parser.add_argument("--timing-repeats", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print each fit as it finishes")
     args = parser.parse_args()
-    {"vi": run_vi}[args.part](args)
+    {"vi": run_vi, "speed": run_speed}[args.part](args)
 
 
 if __name__ == "__main__":
