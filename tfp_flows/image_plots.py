@@ -76,7 +76,7 @@ def _image_flow(flow: Any, owner: str) -> tuple[int, int, int]:
     shape = flow.event_shape
     if shape.rank != 3 or not shape.is_fully_defined() or shape[-1] not in (1, 3):
         raise ValueError(f"{owner}: expected a flow on images [H, W, C] with C = 1 or 3 "
-                         f"(wrap a vector flow with tfb.Reshape), got event shape {shape}.")
+                         f"(wrap a vector flow with tfb.Reshape), got event shape {shape.as_list()}.")
     return tuple(int(d) for d in shape)
 
 
