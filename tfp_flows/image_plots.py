@@ -94,7 +94,9 @@ def _pixels(images: Any, shape: tuple[int, int, int], levels: int | None, owner:
 
 
 def _latent(flow: tfd.TransformedDistribution, pixels: tf.Tensor) -> tf.Tensor:
-    return flow.bijector.inverse(tf.cast(pixels, flow.dtype))
+    """``g^{-1}(v)`` as a new tensor: TFP's bijector cache would answer ``g`` of the returned
+    tensor with ``v`` itself, without computing anything."""
+    return tf.constant(flow.bijector.inverse(tf.cast(pixels, flow.dtype)).numpy())
 
 
 def _shown(pixels: Any) -> np.ndarray:
