@@ -332,8 +332,8 @@ def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Re
         validation_every=min(setting.validation_every, steps),
         early_stopping_patience=setting.patience, restore_best_weights=True,
         jit_compile=setting.jit_compile, progress=False, seed=0)
-    details = (f"{setting.details}; kept step {history.best_step} of {len(history.loss)} "
-               f"(early stopping)")
+    details = (f"{setting.details}; best validation at step {history.best_step} of "
+               f"{len(history.loss)} run (max {steps})")
     result = Result(setting.label, test_bits(model, data), 0.0, validation_bits(model, data),
                     details, model)
     return result._replace(seconds=time.perf_counter() - started,
