@@ -296,18 +296,18 @@ FLOWS: dict[str, FlowSetting] = {
         details="4 spline couplings, 8 bins, MLP 64-64, LU mixing; batch 128, lr 1e-3"),
     "real_nvp_image": FlowSetting(
         "real_nvp, multiscale ((8, 8, 1), logit)",
-        lambda: tff.real_nvp(SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=16,
+        lambda: tff.real_nvp(SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=32,
                              num_blocks=1, seed=0),
-        steps=3000, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
+        steps=2500, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
         jit_compile=False,
-        details="2 scales x 2 steps, conv 16 channels, 1 residual block; batch 64, lr 1e-3"),
+        details="2 scales x 2 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3"),
     "glow": FlowSetting(
         "glow ((8, 8, 1), logit)",
-        lambda: tff.glow(SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=16,
+        lambda: tff.glow(SHAPE, num_scales=2, steps_per_scale=3, hidden_channels=32,
                          num_blocks=1, seed=0),
-        steps=3000, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
+        steps=2500, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
         jit_compile=False,
-        details="2 scales x 2 steps, conv 16 channels, 1 residual block; batch 64, lr 1e-3"),
+        details="2 scales x 3 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3"),
 }
 
 
