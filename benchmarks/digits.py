@@ -43,7 +43,7 @@ were chosen on validation bits/dim in separate runs (benchmarks/README.md).
 0.8 / 1, test reconstructions and latent interpolations
 (:mod:`tfp_flows.image_plots`).
 
-    python benchmarks/digits.py                          # everything (~15 min on 2 idle cores)
+    python benchmarks/digits.py                          # everything (4-10 min on 2 cores)
     python benchmarks/digits.py --methods kde --spaces logit
     python benchmarks/digits.py --methods real_nvp_image --steps 50 --figures /tmp/digits
 """
