@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "bijectors", "checkpoints", "datasets", "dequantization", "evaluation", "flow", "flows",
+    "image_plots",
     "inference", "keras_model", "metrics",
     "moments", "plotting", "seeds", "standard_normal", "testing", "training", "trajectory",
 )
