@@ -46,9 +46,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow_probability import bijectors as tfb  # noqa: E402
+from tensorflow_probability import distributions as tfd  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
+from tfp_flows.bijectors.chain import FlowChain  # noqa: E402
 from tfp_flows.bijectors.logit import Logit  # noqa: E402
+from tfp_flows.dequantization import DequantizedImages, with_logit_preprocessing  # noqa: E402
 
 LEVELS = tff.datasets.DIGITS_LEVELS
 SHAPE = tff.datasets.DIGITS_SHAPE
@@ -61,6 +65,7 @@ class Data(NamedTuple):
     """The splits: dequantised training pixels ``[n, 8, 8, 1]`` and discrete validation/test images."""
 
     train: np.ndarray          # v = (x + u) / 17, float64
+    train_images: np.ndarray   # integer levels, float32 (the flows draw fresh noise from these)
     validation: np.ndarray     # integer levels, float32
     test: np.ndarray           # integer levels, float32
     num_samples: int           # noise draws per image when scoring
@@ -74,12 +79,15 @@ class Result(NamedTuple):
     seconds: float             # wall time of the whole method (search, fits, scoring)
     validation_bits_per_dim: float
     details: str               # the hyperparameters chosen
+    model: Any = None          # the trained density of the pixels (flows)
 
 
 def load(num_samples: int = 4, seed: int = 0) -> Data:
+    images = tff.datasets.digits("train")
     train = tff.dequantization.uniform_dequantize(
-        tff.datasets.digits("train"), levels=LEVELS, seed=seed, dtype=tf.float64).numpy()
-    return Data(train, tff.datasets.digits("validation"), tff.datasets.digits("test"), num_samples)
+        images, levels=LEVELS, seed=seed, dtype=tf.float64).numpy()
+    return Data(train, images, tff.datasets.digits("validation"), tff.datasets.digits("test"),
+                num_samples)
 
 
 def score(distribution: Any, x: np.ndarray, data: Data, split_seed: int) -> float:
@@ -226,6 +234,110 @@ def kde(data: Data, space: str) -> Result:
     return Result(f"KDE, Gaussian kernel ({space})", test_bits(density, data), 0.0, bits, label)
 
 
+# -- flows ---------------------------------------------------------------------------------------
+
+def flattened(vector_flow: tff.Flow) -> tff.Flow:
+    """A flow on ``R^64`` as a flow on ``[8, 8, 1]``: its samples reshaped, the density unchanged.
+
+    ```none
+    p_image(y) = p_vector(reshape(y, [64]))      (a reshape is a permutation-free relabelling:
+                                                  log|det| = 0, tfb.Reshape)
+    ```
+    """
+    return tff.Flow(vector_flow.distribution,
+                    FlowChain([tfb.Reshape(SHAPE, [D]), vector_flow.bijector],
+                              name=f"{vector_flow.name}_images"),
+                    name=f"{vector_flow.name}_images")
+
+
+class FlowSetting(NamedTuple):
+    """A flow row: the flow on logit space (event ``[8, 8, 1]``) and its training budget."""
+
+    label: str
+    build: Callable[[], tfd.Distribution]
+    steps: int
+    batch_size: int
+    learning_rate: float
+    details: str
+
+
+# Chosen on the validation split (separate runs, see benchmarks/README.md "Digits"); each is
+# trained once here with fit's default optimizer (Adam, warm-up then cosine decay from the
+# learning rate, gradient norm clipped at 1) and fit's seed 0.
+FLOWS: dict[str, FlowSetting] = {
+    "real_nvp_vector": FlowSetting(
+        "real_nvp, vector (64-D, logit)",
+        lambda: flattened(tff.real_nvp(D, num_layers=8, hidden_units=(128, 128), seed=0)),
+        steps=3000, batch_size=128, learning_rate=1e-3,
+        details="8 couplings, MLP 128-128, LU mixing; 3000 steps x 128, lr 1e-3"),
+    "nsf_vector": FlowSetting(
+        "nsf, vector (64-D, logit)",
+        lambda: flattened(tff.nsf(D, num_layers=4, hidden_units=(128, 128), seed=0)),
+        steps=2000, batch_size=128, learning_rate=1e-3,
+        details="4 spline couplings (16 bins), MLP 128-128, LU mixing; 2000 steps x 128, lr 1e-3"),
+    "real_nvp_image": FlowSetting(
+        "real_nvp, multiscale ((8, 8, 1), logit)",
+        lambda: tff.real_nvp(SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=16,
+                             num_blocks=1, seed=0),
+        steps=2000, batch_size=64, learning_rate=1e-3,
+        details="2 scales x 2 steps, conv 16 channels, 1 residual block; 2000 steps x 64, lr 1e-3"),
+    "glow": FlowSetting(
+        "glow ((8, 8, 1), logit)",
+        lambda: tff.glow(SHAPE, num_scales=1, steps_per_scale=4, hidden_channels=16,
+                         num_blocks=1, seed=0),
+        steps=2000, batch_size=64, learning_rate=1e-3,
+        details="1 scale x 4 steps, conv 16 channels, 1 residual block; 2000 steps x 64, lr 1e-3"),
+}
+
+
+def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Result:
+    """Fits ``with_logit_preprocessing(flow)`` on fresh dequantisation noise; scores it like the rest.
+
+    Every step draws a new batch of dequantised training images
+    (:class:`~tfp_flows.dequantization.DequantizedImages`: an image picked
+    uniformly, ``v = (x + u) / 17`` with fresh ``u``); the model is the density
+    of ``v`` of the module docstring's ``logit`` space (its ``log_prob``
+    includes the logit's log-det), scored with the same ``bits_per_dim`` calls.
+    ``seconds`` counts building, training (tracing and XLA compilation
+    included) and scoring.
+    """
+    started = time.perf_counter()
+    model = with_logit_preprocessing(setting.build(), alpha=ALPHA)
+    steps = setting.steps if steps is None else steps
+    tff.fit(model, DequantizedImages(data.train_images, levels=LEVELS), steps=steps,
+            batch_size=setting.batch_size, learning_rate=setting.learning_rate,
+            progress=False, seed=0)
+    details = setting.details if steps == setting.steps else f"{setting.details} [{steps} steps]"
+    result = Result(setting.label, test_bits(model, data), 0.0, validation_bits(model, data),
+                    details, model)
+    return result._replace(seconds=time.perf_counter() - started)
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+def write_figures(model: tfd.Distribution, data: Data, directory: str) -> list[str]:
+    """Samples at temperatures, reconstructions and interpolations of test digits, as PNGs."""
+    from tfp_flows import image_plots
+
+    os.makedirs(directory, exist_ok=True)
+    test, labels = tff.datasets.digits("test", return_labels=True)
+    firsts = [int(np.flatnonzero(labels == digit)[0]) for digit in range(10)]
+    seconds = [int(np.flatnonzero(labels == digit)[1]) for digit in range(10)]
+    figures = {
+        "digits_samples.png": image_plots.plot_temperature_samples(
+            model, temperatures=(0.7, 0.8, 1.0), num_images=40, columns=8, seed=0),
+        "digits_reconstructions.png": image_plots.plot_reconstructions(
+            model, test[firsts + seconds], levels=LEVELS, columns=10),
+        "digits_interpolations.png": image_plots.plot_latent_interpolations(
+            model, test[firsts[:5]], test[firsts[5:]], levels=LEVELS, num_steps=9),
+    }
+    paths = []
+    for name, figure in figures.items():
+        paths.append(os.path.join(directory, name))
+        figure.savefig(paths[-1], dpi=110)
+    return paths
+
+
 METHODS: dict[str, Callable[[Data, str], Result]] = {
     "gaussian": gaussian,
     "gmm": gaussian_mixture,
@@ -243,24 +355,38 @@ def table(results: list[Result]) -> str:
 
 
 def main() -> None:
+    started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--spaces", nargs="+", default=list(SPACES), choices=list(SPACES))
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, *FLOWS],
+                        choices=[*METHODS, *FLOWS])
+    parser.add_argument("--spaces", nargs="+", default=list(SPACES), choices=list(SPACES),
+                        help="spaces of the baselines (the flows work in logit space)")
     parser.add_argument("--num-samples", type=int, default=4,
                         help="uniform noise draws per validation/test image (default 4)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train every flow this many steps (smoke runs; default: its own)")
+    parser.add_argument("--figures", metavar="DIR", default=None,
+                        help="write the figures of the multiscale real_nvp to DIR")
     args = parser.parse_args()
+    if args.figures and "real_nvp_image" not in args.methods:
+        parser.error("--figures draws the multiscale flow: add real_nvp_image to --methods")
     data = load(num_samples=args.num_samples)
     print(f"digits: train {len(data.train)}, validation {len(data.validation)}, test "
           f"{len(data.test)}; uniform density = log2(17) = {np.log2(LEVELS):.4f} bits/dim")
     results = []
     for name in args.methods:
-        for space in args.spaces:
-            result = METHODS[name](data, space)
+        runs = ([train_flow(FLOWS[name], data, args.steps)] if name in FLOWS
+                else (METHODS[name](data, space) for space in args.spaces))
+        for result in runs:
             print(f"{result.name}: {result.bits_per_dim:.4f} bits/dim ({result.seconds:.1f} s)",
                   flush=True)
             results.append(result)
+            if args.figures and name == "real_nvp_image":
+                for path in write_figures(result.model, data, args.figures):
+                    print(f"  wrote {path}")
     print()
     print(table(results))
+    print(f"\ntotal wall time: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
