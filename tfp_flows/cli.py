@@ -2,6 +2,7 @@
 
 ```none
 tfp-flows train [TARGET]            train real_nvp on TARGET (default: moons), write a run folder
+tfp-flows train digits              the multiscale Real NVP on handwritten digits (bits per dim)
 tfp-flows evaluate RUN_DIR          recompute the metrics from the run's checkpoint
 tfp-flows sample RUN_DIR -n N -o F  write N samples to F (.npy or .csv)
 tfp-flows targets                   list the targets
@@ -10,7 +11,9 @@ tfp-flows targets                   list the targets
 A run folder holds ``config.json`` (how to rebuild the flow), ``checkpoint/``,
 ``metrics.json`` (test NLL, the target's entropy, the KL gap where the target has
 an exact density, steps, wall time, settings) and the figures ``loss.png``,
-``density.png``, ``samples.png`` and ``trajectory.png``.
+``density.png``, ``samples.png`` and ``trajectory.png``. A ``digits`` run
+(:mod:`tfp_flows.cli_images`) reports bits per dimension instead and shows
+samples, reconstructions and latent interpolations.
 
 Every checkpoint records the settings it was trained with (all of
 ``config.json`` but ``steps``). ``train`` refuses a folder that already holds a
@@ -50,6 +53,7 @@ MAX_SAMPLES = 10_000_000
 SAMPLE_CHUNK = 100_000
 MAX_TRAINING_BYTES = 4 * 2**30
 EVENT_SIZE = 2
+VECTOR_DEFAULTS = {"layers": 8, "hidden": [64, 64], "steps": 5000, "batch_size": 256}
 # settings that may change on --resume; every other setting is recorded in the checkpoints
 RESUMABLE_SETTINGS = ("steps",)
 
@@ -66,16 +70,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _target_names() -> list[str]:
+    from tfp_flows.cli_images import IMAGE_TARGETS
     from tfp_flows.datasets import TARGETS
 
-    return sorted(TARGETS)
+    return sorted([*TARGETS, *IMAGE_TARGETS])
+
+
+def _is_image(name: str) -> bool:
+    from tfp_flows.cli_images import IMAGE_TARGETS
+
+    return name in IMAGE_TARGETS
 
 
 def _make_target(name: str, noise: float | None):
+    from tfp_flows.cli_images import make_image_target
     from tfp_flows.datasets import get_target
 
     if name not in _target_names():
         raise CommandError(f"unknown target {name!r}; valid targets: {', '.join(_target_names())}")
+    if _is_image(name):
+        if noise is not None:
+            raise CommandError(f"target {name!r} takes no --noise (its noise is the uniform "
+                               "dequantisation of the pixels)")
+        try:
+            return make_image_target(name)
+        except ImportError as error:
+            raise CommandError(str(error)) from None
     kwargs = {} if noise is None else {"noise": noise}
     try:
         return get_target(name, **kwargs)
@@ -149,6 +169,11 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
     if rate is not None and (not _is_number(rate) or not math.isfinite(rate) or rate <= 0):
         raise bad("learning_rate", "a finite number > 0")
     integer("seed", 0, 2**31 - 1)
+    if _is_image(config["target"]):
+        if len(hidden) != 1:
+            raise bad("hidden", f"one number for {config['target']} (the hidden channels of "
+                      "each convolutional conditioner)")
+        return
     parameters, needed = _training_bytes(config["layers"], hidden, config["batch_size"])
     if needed > MAX_TRAINING_BYTES:
         raise CommandError(
@@ -167,8 +192,11 @@ def _recorded(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_flow(config: dict[str, Any]):
+    from tfp_flows.cli_images import build_image_flow
     from tfp_flows.flows import real_nvp
 
+    if _is_image(config["target"]):
+        return build_image_flow(config)
     return real_nvp(EVENT_SIZE, num_layers=config["layers"], hidden_units=tuple(config["hidden"]),
                     seed=config["seed"])
 
@@ -186,9 +214,12 @@ def _writable_folder(path: str) -> str:
 
 
 def _metrics(flow, target, config: dict[str, Any], seed: int) -> dict[str, Any]:
+    from tfp_flows.cli_images import image_metrics
     from tfp_flows.datasets import has_exact_log_prob
     from tfp_flows.metrics import kl_gap, nll
 
+    if _is_image(config["target"]):
+        return image_metrics(flow, config)
     test = target.sample(TEST_SAMPLES, seed=seed)
     result: dict[str, Any] = {"test_nll": nll(flow, test), "test_samples": TEST_SAMPLES}
     try:
@@ -256,6 +287,12 @@ def _settings_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[
 
 def train(args: argparse.Namespace) -> int:
     """``tfp-flows train``: fit, then write the checkpoint, metrics and figures."""
+    from tfp_flows.cli_images import IMAGE_DEFAULTS
+
+    defaults = IMAGE_DEFAULTS if _is_image(args.target) else VECTOR_DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     config = {"target": args.target, "noise": args.noise, "layers": args.layers,
               "hidden": list(args.hidden), "steps": args.steps, "batch_size": args.batch_size,
               "learning_rate": args.learning_rate, "seed": args.seed}
@@ -301,6 +338,13 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
     metrics = _metrics(flow, target, config, seed=10_000 + args.seed)
     metrics.update(steps=history.steps, wall_time_s=history.wall_time)
     _write_json(os.path.join(out, "metrics.json"), metrics)
+    if _is_image(config["target"]):
+        from tfp_flows.cli_images import save_image_figures
+
+        save_image_figures(out, flow, history)
+        print(f"test {metrics['test_bits_per_dim']:.4f} bits/dim (validation "
+              f"{metrics['validation_bits_per_dim']:.4f}); results in {out}")
+        return 0
     _save_figures(out, flow, target, history, metrics["entropy"])
     gap = "" if metrics["kl_gap"] is None else f", KL gap {metrics['kl_gap']:.4f} nats"
     print(f"test NLL {metrics['test_nll']:.4f} nats{gap}; results in {out}")
@@ -361,7 +405,9 @@ def sample(args: argparse.Namespace) -> int:
         if args.output.endswith(".npy"):
             np.save(args.output, samples)
         else:
-            np.savetxt(args.output, samples, delimiter=",", header="x1,x2", comments="")
+            rows = samples.reshape(samples.shape[0], -1)  # an image per row: its pixels
+            header = ",".join(f"x{i + 1}" for i in range(rows.shape[1]))
+            np.savetxt(args.output, rows, delimiter=",", header=header, comments="")
     except OSError as error:
         raise CommandError(f"cannot write {args.output!r}: {error.strerror or error}") from None
     print(f"wrote {args.n} samples to {args.output}")
@@ -373,6 +419,9 @@ def targets(args: argparse.Namespace) -> int:
     from tfp_flows.datasets import get_target, has_exact_log_prob
 
     for name in _target_names():
+        if _is_image(name):
+            print(f"{name:16s} {'images 8x8x1':15s} test bits/dim (scikit-learn's digits)")
+            continue
         target = get_target(name)
         try:
             entropy = f"entropy {float(target.entropy()):.4f} nats"
@@ -391,12 +440,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", default="moons", help="target name (default: moons)")
     p.add_argument("--noise", type=float, default=None,
                    help="noise of the target, where it has one (finite, >= 0)")
-    p.add_argument("--layers", type=int, default=8,
-                   help=f"coupling layers, 1 to {MAX_LAYERS} (default 8)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
-                   help="hidden units per conditioner layer (default 64 64)")
-    p.add_argument("--steps", type=int, default=5000, help="optimizer steps (default 5000)")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
+    p.add_argument("--layers", type=int, default=None,
+                   help=f"coupling layers, 1 to {MAX_LAYERS} (default 8; digits: coupling "
+                        "steps per scale, default 2)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="hidden units per conditioner layer (default 64 64; digits: the "
+                        "conditioners' hidden channels, default 16)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps (default 5000; digits 3000)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="batch size (default 256; digits 64)")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="peak learning rate (default: fit's default)")
     p.add_argument("--seed", type=int, default=0)

@@ -52,6 +52,31 @@ def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
     return tf.as_dtype(tf.nest.flatten(distribution.dtype)[0])
 
 
+def _step_loop(one_step: Callable[[Batch], tuple[tf.Tensor, tf.Tensor]],
+               make_batch: Callable[[Any], Batch | tf.Tensor],
+               dtype: tf.DType) -> Callable[[Any, tf.Tensor], tf.Tensor]:
+    """``chunk(inputs, count)``: ``one_step`` on ``inputs[0], inputs[1], ...`` in a
+    ``tf.while_loop`` until ``count`` steps ran or one returned ``finite = False``."""
+
+    def chunk(inputs, count):
+        # `inputs` always has the same shape (padded); the first `count` entries are used,
+        # so a short last chunk reuses the compiled function instead of retracing.
+        size = tf.nest.flatten(inputs)[0].shape[0]
+        losses = tf.zeros([size], dtype)
+
+        def body(i, finite, losses):
+            step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
+            value, finite = one_step(as_batch(make_batch(step_inputs)))
+            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
+
+        _, _, losses = tf.while_loop(
+            lambda i, finite, _: (i < count) & finite, body,
+            (tf.constant(0), tf.constant(True), losses))
+        return losses
+
+    return chunk
+
+
 def make_train_chunk(
     distribution: tfd.Distribution,
     optimizer: Any,
@@ -85,23 +110,8 @@ def make_train_chunk(
         value = tf.cast(outcome.loss, dtype)
         return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype)), outcome.finite
 
-    def chunk(inputs, count):
-        # `inputs` always has the same shape (padded); the first `count` entries are used,
-        # so a short last chunk reuses the compiled function instead of retracing.
-        size = tf.nest.flatten(inputs)[0].shape[0]
-        losses = tf.zeros([size], dtype)
-
-        def body(i, finite, losses):
-            step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
-            value, finite = one_step(as_batch(make_batch(step_inputs)))
-            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
-
-        _, _, losses = tf.while_loop(
-            lambda i, finite, _: (i < count) & finite, body,
-            (tf.constant(0), tf.constant(True), losses))
-        return losses
-
-    return tf.function(chunk, jit_compile=jit_compile, reduce_retracing=True)
+    return tf.function(_step_loop(one_step, make_batch, dtype), jit_compile=jit_compile,
+                       reduce_retracing=True)
 
 
 def make_distributed_chunk(
@@ -150,21 +160,7 @@ def make_distributed_chunk(
         value = strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
         return value, tf.math.is_finite(value)
 
-    def chunk(inputs, count):
-        size = tf.nest.flatten(inputs)[0].shape[0]
-        losses = tf.zeros([size], dtype)
-
-        def body(i, finite, losses):
-            step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
-            value, finite = one_step(as_batch(make_batch(step_inputs)))
-            return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
-
-        _, _, losses = tf.while_loop(
-            lambda i, finite, _: (i < count) & finite, body,
-            (tf.constant(0), tf.constant(True), losses))
-        return losses
-
-    return tf.function(chunk, reduce_retracing=True)
+    return tf.function(_step_loop(one_step, make_batch, dtype), reduce_retracing=True)
 
 
 def make_distributed_step(
