@@ -23,6 +23,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.bijectors.conditioners import _check_sizes
+
 __all__ = ["ImageConditioner"]
 
 
@@ -73,13 +75,8 @@ class ImageConditioner(tf.Module):
     def check_sizes(self, input_size: int, output_size: int, owner: str,
                     context_size: int = 0) -> None:
         """Raises ``ValueError`` unless built for these sizes (inputs, outputs, context)."""
-        needed = (input_size, output_size, context_size)
-        if self._sizes != needed:
-            raise ValueError(
-                f"{owner}: the conditioner must map {needed[0]} inputs and a context of size "
-                f"{needed[2]} to {needed[1]} outputs, but this image conditioner was built for "
-                f"{self._sizes[0]} inputs, a context of size {self._sizes[2]} and "
-                f"{self._sizes[1]} outputs.")
+        _check_sizes(self._sizes, (input_size, output_size, context_size), owner,
+                     "this image conditioner")
 
     def __call__(self, x_a: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x_a`` ``[B, n_a]`` (and ``context`` ``[B, k]``) -> parameters ``[B, p * n_b]``."""
