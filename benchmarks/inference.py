@@ -1,8 +1,10 @@
 """Flows as posteriors (issue 11, item 5): VI with our surrogate against mean-field and TFP's IAF.
 
-``--part vi`` (the only part so far; ``--part neutra`` is reserved for NeuTra HMC vs plain
-HMC / NUTS). For each target and seed, every method in turn (``for seed: for method``, so
-machine noise hits all alike):
+``--part vi`` (the default), ``--part speed`` (ms per VI step only, interleaved rounds against
+TFP's 2- and 3-layer IAF) and ``--part neutra`` (NeuTra HMC / NUTS against the same sampler
+without the flow on the 10-D funnel: runs ``neutra_vs_plain.py`` in its own process, since that
+pins TensorFlow to one thread before it starts, and passes it every other option, e.g. ``--part neutra --seeds 0 1 2 --kernels hmc``). ``--part vi``: for each target
+and seed, every method in turn (``for seed: for method``, so machine noise hits all alike):
 
 1. builds a surrogate posterior (its initial weights seeded by the run's seed):
 
@@ -53,7 +55,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import platform
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -466,11 +471,18 @@ def run_speed(args) -> None:
                   f"{value / three:.2f} |", flush=True)
 
 
+def run_neutra(options: list[str]) -> None:
+    """``neutra_vs_plain.py`` with ``options``, in its own process (it pins TF's threads first)."""
+    script = pathlib.Path(__file__).with_name("neutra_vs_plain.py")
+    raise SystemExit(subprocess.call([sys.executable, str(script), *options]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["vi", "speed"], default="vi",
+    parser.add_argument("--part", choices=["vi", "speed", "neutra"], default="vi",
                         help="vi: surrogates by ELBO, moment errors and speed; speed: ms per VI "
-                             "step only, interleaved rounds (neutra: benchmarks/neutra_vs_plain.py)")
+                             "step only, interleaved rounds; neutra: benchmarks/neutra_vs_plain.py "
+                             "with every other option")
     parser.add_argument("--rounds", type=int, default=6, help="--part speed: interleaved rounds")
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
     parser.add_argument("--methods", nargs="*", choices=list(BASELINES), default=list(BASELINES))
@@ -484,7 +496,14 @@ def main() -> None:
     parser.add_argument("--timing-steps", type=int, default=200)
     parser.add_argument("--timing-repeats", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print each fit as it finishes")
-    args = parser.parse_args()
+    args, unknown = parser.parse_known_args()
+    if args.part == "neutra":
+        options = sys.argv[1:]
+        at = options.index("--part") if "--part" in options else None
+        run_neutra(options[:at] + options[at + 2:] if at is not None else
+                   [o for o in options if o != "--part=neutra"])
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     {"vi": run_vi, "speed": run_speed}[args.part](args)
 
 
