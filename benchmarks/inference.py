@@ -1,7 +1,7 @@
 """Flows as posteriors (issue 11, item 5): VI with our surrogate against mean-field and TFP's IAF.
 
 ``--part vi`` (the default), ``--part speed`` (ms per VI step only, interleaved rounds against
-TFP's 2- and 3-layer IAF) and ``--part neutra`` (NeuTra HMC / NUTS against the same sampler
+each of TFP's IAFs below) and ``--part neutra`` (NeuTra HMC / NUTS against the same sampler
 without the flow on the 10-D funnel: runs ``neutra_vs_plain.py`` in its own process, since that
 pins TensorFlow to one thread before it starts, and passes it every other option, e.g. ``--part neutra --seeds 0 1 2 --kernels hmc``). ``--part vi``: for each target
 and seed, every method in turn (``for seed: for method``, so machine noise hits all alike):
@@ -14,7 +14,10 @@ and seed, every method in turn (``for seed: for method``, so machine noise hits 
      hidden_units=[64, 64], activation="relu")))`` twice with a reversal between them, on
      ``N(0, I_n)`` over the flat unconstrained vector, pushed into the model's structure and
      support by ``tff.inference.surrogate_posterior(model, flow=<that distribution>)`` (so the
-     structure bijector is ours for every flow; only the flow differs);
+     structure bijector is ours for every flow; only the flow differs); ``tfp_iaf3``: the same
+     with 3 layers (the size of our default: 3 MADEs of 64-64); ``tfp_iaf_tutorial``: the IAF
+     surrogate of TFP's tutorial "Variational Inference and Joint Distributions" (2 layers of
+     hidden ``[256, 256]``, relu);
    - ``ours``: ``tff.inference.surrogate_posterior(model)`` with its defaults
      (``tff.inference.DEFAULT_SURROGATE``);
    - candidates from ``--candidates``: ``family:key=value,...`` -- builder keyword arguments of
@@ -88,7 +91,9 @@ TARGETS = {
     "eight_schools": eight_schools,
     "ill_conditioned": lambda: ill_conditioned_gaussian(100, 1e4),
 }
-BASELINES = ("mean_field", "tfp_iaf", "ours")
+TFP_IAFS = {"tfp_iaf": (2, (64, 64)), "tfp_iaf3": (3, (64, 64)), "tfp_iaf_tutorial": (2, (256, 256))}
+"""TFP's IAF surrogates by name: (number of IAF layers, hidden units of each MADE), relu."""
+BASELINES = ("mean_field", *TFP_IAFS, "ours")
 LEARNING_RATE = 1e-3
 SAMPLE_SIZE = 256
 EVAL_DRAWS = 16_384
@@ -132,6 +137,12 @@ def tfp_iaf(model, seed: int, num_layers: int = 2, hidden_units=(64, 64)):
                                        tfb.Chain(layers[::-1]), name="tfp_iaf")
     flow.sample(seed=seed)  # builds the Keras layers' variables
     return tff.inference.surrogate_posterior(model, flow=flow)
+
+
+def tfp_iaf_of_size(name: str):
+    """``(model, seed) -> surrogate``: TFP's IAF of the size ``TFP_IAFS[name]``."""
+    num_layers, hidden_units = TFP_IAFS[name]
+    return lambda model, seed: tfp_iaf(model, seed, num_layers, hidden_units)
 
 
 class UnboundedAffine(Transformer):
@@ -255,7 +266,10 @@ def reversed_first(family: str, seed: int):
 def make_methods(names, candidates) -> dict:
     methods = {}
     for name in names:
-        methods[name] = {"mean_field": mean_field, "tfp_iaf": tfp_iaf, "ours": ours}[name]
+        if name in TFP_IAFS:
+            methods[name] = tfp_iaf_of_size(name)
+        else:
+            methods[name] = {"mean_field": mean_field, "ours": ours}[name]
     for spec in candidates:
         family, kwargs = parse_candidate(spec)
         methods[spec] = (lambda f, kw: lambda model, seed: ours(model, seed, f, **dict(kw)))(
@@ -373,8 +387,10 @@ def medians(rows: list[dict]) -> list[dict]:
     return out
 
 
-def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours") -> list[str]:
-    """The issue's goals for ``ours_name``, per target over every seed (and on the median)."""
+def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours",
+          reference: str = "tfp_iaf") -> list[str]:
+    """The issue's goals for ``ours_name`` against TFP's IAF ``reference``, per target over every
+    seed (and on the median)."""
     lines = []
 
     def get(target, method, seed):
@@ -383,13 +399,13 @@ def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours") -> list[s
 
     targets = list(dict.fromkeys(r["target"] for r in rows))
     for target in targets:
-        pairs = [(get(target, ours_name, s), get(target, "tfp_iaf", s)) for s in seeds]
+        pairs = [(get(target, ours_name, s), get(target, reference, s)) for s in seeds]
         pairs = [(a, b) for a, b in pairs if a and b]
         if target in GOAL_ELBO_TARGETS and pairs:
             wins = sum(a["elbo"] >= b["elbo"] for a, b in pairs)
             ok = wins == len(pairs)
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: ELBO of `{ours_name}` >= "
-                         f"`tfp_iaf` in {wins}/{len(pairs)} seeds (" + ", ".join(
+                         f"`{reference}` in {wins}/{len(pairs)} seeds (" + ", ".join(
                              f"{a['elbo']:.4f} vs {b['elbo']:.4f}" for a, b in pairs) + ")")
         mine = [get(target, ours_name, s) for s in seeds]
         mine = [m for m in mine if m]
@@ -402,7 +418,7 @@ def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours") -> list[s
             ratios = [a["ms_step"] / b["ms_step"] for a, b in pairs]
             ok = float(np.median(ratios)) <= 1.0
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: ms/VI-step of `{ours_name}` <= "
-                         f"`tfp_iaf` (median ratio {np.median(ratios):.2f}; per seed "
+                         f"`{reference}` (median ratio {np.median(ratios):.2f}; per seed "
                          + ", ".join(f"{r:.2f}" for r in ratios) + ")")
     return lines
 
@@ -439,36 +455,36 @@ def run_vi(args) -> None:
     print(table(medians(rows), with_seed=False))
     print("\n### Per seed\n")
     print(table(rows, with_seed=True))
-    if "tfp_iaf" in methods:
-        for name in [m for m in methods if m not in ("mean_field", "tfp_iaf")]:
-            print(f"\n### Goals (issue 11) for `{name}`\n")
-            print("\n".join(goals(rows, args.seeds, name)))
+    for reference in [m for m in methods if m in TFP_IAFS]:
+        for name in [m for m in methods if m not in ("mean_field", *TFP_IAFS)]:
+            print(f"\n### Goals (issue 11) for `{name}` against `{reference}`\n")
+            print("\n".join(goals(rows, args.seeds, name, reference)))
 
 
 def run_speed(args) -> None:
-    """ms per VI step only, in interleaved rounds (TFP 2-layer, TFP 3-layer, ours, ... again):
-    each round times every surrogate once, so a busy machine slows all of them alike."""
+    """ms per VI step only, in interleaved rounds (each TFP IAF, ours, ... again): each round
+    times every surrogate once, so a busy machine slows all of them alike."""
     print(f"- ms per VI step: {args.timing_steps} steps per compiled call, median of "
           f"{args.timing_repeats} calls per round, median over {args.rounds} interleaved rounds; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    builders = {"tfp_iaf (2 layers)": lambda model: tfp_iaf(model, 0),
-                "tfp_iaf (3 layers)": lambda model: tfp_iaf(model, 0, num_layers=3),
-                "ours": lambda model: tff.inference.surrogate_posterior(model, seed=0)}
-    print("\n| target | surrogate | ms/step | ratio to TFP's 2-layer IAF | ratio to TFP's 3-layer |")
-    print("|---|---|---:|---:|---:|")
+    builders = {name: tfp_iaf_of_size(name) for name in TFP_IAFS}
+    builders["ours"] = lambda model, seed: tff.inference.surrogate_posterior(model, seed=seed)
+    print("\n| target | surrogate | ms/step | " + " | ".join(f"ratio to `{name}`" for name in TFP_IAFS)
+          + " |")
+    print("|---|---|---:|" + "---:|" * len(TFP_IAFS))
     for target_name in args.targets:
         target = TARGETS[target_name]()
-        surrogates = {name: build(target.model) for name, build in builders.items()}
+        surrogates = {name: build(target.model, 0) for name, build in builders.items()}
         times: dict[str, list[float]] = {name: [] for name in surrogates}
         for _ in range(args.rounds):
             for name, surrogate in surrogates.items():
                 times[name].append(time_steps(target, surrogate, args.timing_steps,
                                               args.timing_repeats, 0)[0])
         ms = {name: float(np.median(t)) for name, t in times.items()}
-        two, three = ms["tfp_iaf (2 layers)"], ms["tfp_iaf (3 layers)"]
         for name, value in ms.items():
-            print(f"| {target_name} | `{name}` | {value:.3f} | {value / two:.2f} | "
-                  f"{value / three:.2f} |", flush=True)
+            print(f"| {target_name} | `{name}` | {value:.3f} | "
+                  + " | ".join(f"{value / ms[reference]:.2f}" for reference in TFP_IAFS) + " |",
+                  flush=True)
 
 
 def run_neutra(options: list[str]) -> None:

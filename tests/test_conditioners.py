@@ -8,6 +8,7 @@ from bijector_registry import keras3_conditioner, tf_keras_conditioner
 
 import tfp_flows as tff
 from tfp_flows.bijectors import MLP, AffineCoupling
+from tfp_flows.bijectors.conditioners import get_activation
 
 tfd = tfp.distributions
 
@@ -121,3 +122,15 @@ def test_mlp_starts_at_zero_output_so_a_fresh_layer_is_the_identity():
     layer = AffineCoupling(5, seed=0)
     x = tf.random.stateless_normal([4, 5], seed=[0, 0])
     np.testing.assert_array_equal(layer.forward(x), x)
+
+
+def test_activation_names_give_the_functions_they_name():
+    x = tf.linspace(-8.0, 8.0, 1601)
+    gelu_tanh = get_activation("gelu_tanh")(x)
+    np.testing.assert_allclose(gelu_tanh, tf.nn.gelu(x, approximate=True), rtol=0, atol=0)
+    # The tanh form stays within 5e-4 of the exact x * Phi(x), which "gelu" names.
+    exact = x * 0.5 * (1.0 + tf.math.erf(x / np.sqrt(2.0)))
+    np.testing.assert_allclose(get_activation("gelu")(x), exact, atol=1e-6)
+    assert 1e-4 < np.max(np.abs(gelu_tanh - exact)) < 5e-4
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu_erf'.*'gelu_tanh'"):
+        get_activation("gelu_erf")

@@ -54,7 +54,16 @@ def test_the_densities_are_the_stated_formulas():
 
 def test_the_ill_conditioned_gaussian_has_the_stated_spectrum():
     target = datasets.ill_conditioned_gaussian(dims=10, condition_number=1e4, dtype=tf.float64)
-    covariance = target.model.model["x"].covariance().numpy()
+    x = tf.constant(np.linspace(-1.0, 2.0, 10), tf.float64)
+    with tf.GradientTape() as outer:   # the log-density is quadratic: its Hessian is -Sigma^{-1}
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            log_prob = target.model.log_prob({"x": x})
+        gradient = inner.gradient(log_prob, x)
+    covariance = np.linalg.inv(-outer.jacobian(gradient, x).numpy())
+    gaussian = tfd.MultivariateNormalTriL(tf.zeros(10, tf.float64), np.linalg.cholesky(covariance))
+    np.testing.assert_allclose(log_prob, gaussian.log_prob(x), rtol=1e-10)   # normalised
     eigenvalues = np.sort(np.linalg.eigvalsh(covariance))
     np.testing.assert_allclose(eigenvalues, 1e4 ** (np.arange(10) / 9 - 0.5), rtol=1e-8)
     np.testing.assert_allclose(target.stddev["x"], np.sqrt(np.diag(covariance)), rtol=1e-12)

@@ -25,6 +25,7 @@ callable holding ``tf.Variable`` s — and makes its variables visible to
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "tanh": tf.math.tanh,
     "elu": tf.nn.elu,
     "gelu": tf.nn.gelu,
+    "gelu_tanh": partial(tf.nn.gelu, approximate=True),
     "silu": tf.nn.silu,
     "swish": tf.nn.silu,
     "softplus": tf.math.softplus,
@@ -50,6 +52,10 @@ _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 
 def get_activation(activation: str | Callable[[tf.Tensor], tf.Tensor]) -> Callable:
     """Returns the activation function named by ``activation`` (or ``activation`` itself).
+
+    ``"gelu"`` is the exact ``x Phi(x)``; ``"gelu_tanh"`` its tanh approximation
+    ``x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``, within 5e-4 of it and cheaper
+    on CPU (XLA evaluates ``tanh`` faster than ``erf`` and its derivative).
 
     #### Examples
 

@@ -26,13 +26,14 @@ from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
 from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
 from tfp_flows.inference.surrogate import (
+    DEFAULT_DRAW_GROUPS,
     DEFAULT_SURROGATE,
     SURROGATE_BUILDERS,
     SurrogatePosterior,
     surrogate_posterior,
 )
 
-__all__ = ["DEFAULT_SURROGATE", "DEFAULT_VI_LEARNING_RATE", "SURROGATE_BUILDERS",
-           "ChainDiagnostics", "NeutraResult", "SurrogatePosterior", "Transport",
+__all__ = ["DEFAULT_DRAW_GROUPS", "DEFAULT_SURROGATE", "DEFAULT_VI_LEARNING_RATE",
+           "SURROGATE_BUILDERS", "ChainDiagnostics", "NeutraResult", "SurrogatePosterior", "Transport",
            "chain_diagnostics", "fit_surrogate", "neutra", "neutra_bijector",
            "surrogate_posterior"]
