@@ -64,6 +64,9 @@ def test_the_ill_conditioned_gaussian_has_the_stated_spectrum():
     covariance = np.linalg.inv(-outer.jacobian(gradient, x).numpy())
     gaussian = tfd.MultivariateNormalTriL(tf.zeros(10, tf.float64), np.linalg.cholesky(covariance))
     np.testing.assert_allclose(log_prob, gaussian.log_prob(x), rtol=1e-10)   # normalised
+    # A surrogate works in the model's event space: it must be x itself, not the whitened z.
+    event_space = target.model.experimental_default_event_space_bijector()
+    np.testing.assert_array_equal(event_space.forward({"x": x})["x"], x)
     eigenvalues = np.sort(np.linalg.eigvalsh(covariance))
     np.testing.assert_allclose(eigenvalues, 1e4 ** (np.arange(10) / 9 - 0.5), rtol=1e-8)
     np.testing.assert_allclose(target.stddev["x"], np.sqrt(np.diag(covariance)), rtol=1e-12)
