@@ -462,13 +462,14 @@ def run_vi(args) -> None:
 
 
 def run_speed(args) -> None:
-    """ms per VI step only, in interleaved rounds (each TFP IAF, ours, ... again): each round
-    times every surrogate once, so a busy machine slows all of them alike."""
+    """ms per VI step only, in interleaved rounds (each TFP IAF, ours, the candidates, ...
+    again): each round times every surrogate once, so a busy machine slows all of them alike.
+    Candidates may set ``surrogate_posterior``'s ``draw_groups`` (``"iaf:draw_groups=1"``)."""
     print(f"- ms per VI step: {args.timing_steps} steps per compiled call, median of "
           f"{args.timing_repeats} calls per round, median over {args.rounds} interleaved rounds; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     builders = {name: tfp_iaf_of_size(name) for name in TFP_IAFS}
-    builders["ours"] = lambda model, seed: tff.inference.surrogate_posterior(model, seed=seed)
+    builders.update(make_methods(["ours"], args.candidates))
     print("\n| target | surrogate | ms/step | " + " | ".join(f"ratio to `{name}`" for name in TFP_IAFS)
           + " |")
     print("|---|---|---:|" + "---:|" * len(TFP_IAFS))
