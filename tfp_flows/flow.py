@@ -18,6 +18,9 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
   :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
   layers still run each conditioner once, and no later call reuses a result
   the tape did not record;
+- ``Flow(..., draw_groups=g)`` runs the layers of ``experimental_sample_and_log_prob``
+  (the call of ``tfp.vi``) on ``g`` independent groups of the same draws, which XLA
+  computes on separate cores (``surrogate_posterior`` sets ``g = 2``);
 - ``mean``/``mode``/``stddev``/``variance``/``covariance``/``entropy`` are TFP's
   closed forms when every layer is affine (``is_constant_jacobian``), and
   otherwise raise ``NotImplementedError`` pointing at
@@ -86,7 +89,7 @@ class Flow(_TransformedDistribution):
         (when ``g`` divides ``N`` and ``N >= 2 g``; an unconditional flow with no batch
         shape). The draws and densities are the same; the groups are independent chains
         of small operations, which XLA runs on separate cores (on 2 cores a VI step of
-        the default surrogate took 0.62-0.87x the time with 2 groups:
+        the default surrogate took 0.62-0.64x the time with 2 groups:
         ``benchmarks/README.md``). 1: one batch.
     """
 

@@ -77,15 +77,17 @@ DEFAULT_SURROGATE: dict[str, Any] = dict(
 """The default surrogate: an IAF (one network pass to sample *and* score its own draws) of
 three layers of MADEs with hidden units 64-64 and tanh-approximated gelu, in TFP's affine form
 ``(x + t) e^s`` with an unbounded log-scale. Side by side with TFP's IAF surrogates over 3 seeds
-(``benchmarks/README.md``, ``inference.py``) on the banana, the 10-D funnel and Eight Schools,
-its ELBO was higher than each of them in every (target, seed) pair, and a VI step cost less time
-than TFP's IAF of the same size (3 MADEs of 64-64, relu); the package's bounded ``"affine"``
-lost the funnel in 3 of 3, and the exact gelu cost 10% more time for the same fit."""
+on the banana, the 10-D funnel and Eight Schools (``benchmarks/README.md``, ``inference.py``):
+its ELBO was higher than that of TFP's 2- and 3-layer 64-64 IAFs in 9 of 9 (target, seed) pairs
+and than the 2-layer 256-256 IAF of TFP's VI tutorial in 8 of 9, and a VI step (with
+:data:`DEFAULT_DRAW_GROUPS`) took 0.87-0.96x, 0.61-0.68x and 0.12-0.17x their time. The
+package's bounded ``"affine"`` lost the funnel in 3 of 3; the exact gelu fits the same and costs
+10% more time."""
 
 
 DEFAULT_DRAW_GROUPS = 2
 """``surrogate_posterior``'s default ``draw_groups``: on 2 cores, a VI step of the default
-surrogate took 0.62-0.87x the time of one group on the banana, the funnel and Eight Schools
+surrogate took 0.62-0.64x the time of one group on the funnel and Eight Schools
 (``benchmarks/README.md``); 4 groups were slower than 2 there."""
 
 
