@@ -101,25 +101,16 @@ def test_fresh_made_outputs_zeros_so_a_fresh_layer_is_the_identity():
 
 # -- one MADE pass in the fast direction -----------------------------------------------------
 
-def _count_made_calls(monkeypatch):
-    calls = []
-    original = MADE.__call__
-
-    def counting(self, x, context=None):
-        calls.append(self.name)
-        return original(self, x, context)
-
-    monkeypatch.setattr(MADE, "__call__", counting)
-    return calls
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
-def test_maf_log_prob_and_iaf_sample_run_each_made_once(mode, monkeypatch):
+def test_maf_log_prob_and_iaf_sample_run_each_made_once(mode, made_calls):
     n, num_layers = 4, 3
     maf = tff.maf(n, num_layers=num_layers, hidden_units=(8,))
     iaf = tff.iaf(n, num_layers=num_layers, hidden_units=(8,))
     compile_ = tf.function if mode == "function" else (lambda f: f)
-    calls = _count_made_calls(monkeypatch)
+    made_calls.clear()   # count from here on
+    calls = made_calls
     compile_(maf.log_prob)(tf.ones([5, n]))
     assert len(calls) == num_layers
     calls.clear()
@@ -130,11 +121,12 @@ def test_maf_log_prob_and_iaf_sample_run_each_made_once(mode, monkeypatch):
     assert len(calls) == num_layers
 
 
-def test_maf_sample_and_iaf_log_prob_take_n_passes_in_one_compiled_loop(monkeypatch):
+def test_maf_sample_and_iaf_log_prob_take_n_passes_in_one_compiled_loop(made_calls):
     n, num_layers = 4, 2
     maf = tff.maf(n, num_layers=num_layers, hidden_units=(8,))
     iaf = tff.iaf(n, num_layers=num_layers, hidden_units=(8,))
-    calls = _count_made_calls(monkeypatch)
+    made_calls.clear()   # count from here on
+    calls = made_calls
     maf.sample(3, seed=0)  # eagerly the loop body runs n times per layer
     assert len(calls) == n * num_layers
     calls.clear()
@@ -224,7 +216,7 @@ def test_a_transformer_factory_plugs_in_a_spline():
                     mixing=None, name="q"),
     lambda: tff.maf(3, num_layers=2, hidden_units=(8,), transformer="spline", name="q"),
 ], ids=["nsf_autoregressive", "maf_spline"])
-def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, monkeypatch):
+def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, made_calls):
     flow = build()
     layers = [b for b in reversed(flow.bijector.bijectors) if isinstance(b, MaskedAutoregressive)]
     assert [b.name for b in layers] == ["q_maf_0", "q_maf_1"]
@@ -232,7 +224,8 @@ def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, mo
     assert all(b.one_pass == "inverse" for b in layers)
     testing.perturb_weights(flow, scale=0.3, seed=2)
     x = 2.0 * tf.random.stateless_normal([64, 3], seed=[1, 2])
-    calls = _count_made_calls(monkeypatch)
+    made_calls.clear()   # count from here on
+    calls = made_calls
     log_prob = flow.log_prob(x)
     assert len(calls) == 2  # one MADE pass per layer
     assert np.all(np.isfinite(log_prob))
