@@ -79,7 +79,8 @@ def test_draws_have_the_models_structure_and_lie_in_its_support(kind, dtype):
 def test_log_prob_is_the_flows_density_pushed_through_the_event_space_bijector():
     """A Gaussian 'flow' gives a surrogate whose density is known in closed form.
 
-    Parts are flattened in tf.nest order (loc, scale): u_0 -> loc, u_1 -> log(scale)."""
+    Parts are listed in the model's draw order (y's parents in its arguments' order: scale,
+    loc), not tf.nest's (loc, scale): u_0 -> log(scale), u_1 -> loc."""
     model = tfd.JointDistributionNamed(dict(
         scale=tfd.LogNormal(tf.constant(0.0, tf.float64), 1.0),
         loc=tfd.Normal(tf.constant(0.0, tf.float64), 1.0),
@@ -88,8 +89,8 @@ def test_log_prob_is_the_flows_density_pushed_through_the_event_space_bijector()
                                           tf.constant([1.5, 0.4], tf.float64))
     surrogate = surrogate_posterior(model, gaussian)
     draws = surrogate.sample(100, seed=3)
-    expected = (tfd.Normal(tf.constant(0.3, tf.float64), 1.5).log_prob(draws["loc"])
-                + tfd.LogNormal(tf.constant(-0.2, tf.float64), 0.4).log_prob(draws["scale"]))
+    expected = (tfd.LogNormal(tf.constant(0.3, tf.float64), 1.5).log_prob(draws["scale"])
+                + tfd.Normal(tf.constant(-0.2, tf.float64), 0.4).log_prob(draws["loc"]))
     np.testing.assert_allclose(surrogate.log_prob(draws), expected, rtol=0, atol=1e-12)
     assert surrogate.trainable_variables == ()
 
@@ -264,3 +265,28 @@ def test_fit_refuses_settings_that_need_data_when_fitting_by_reverse_kl():
     with pytest.raises(ValueError, match="with your own optimizer"):
         fit_surrogate(surrogate, pinned, steps=5, optimizer=keras.optimizers.Adam(),
                       learning_rate=0.1)
+
+
+@pytest.mark.parametrize("kind", ["dict", "list", "namedtuple"])
+def test_the_flow_lists_the_parts_in_the_order_the_model_draws_them(kind):
+    """u lists the parts as the model draws them, not in tf.nest's sorted dict keys, so the
+    autoregressive layers condition each part on the parts drawn before it. The list and the
+    coroutine draw in their written order; JointDistributionNamed draws y's parents (scale, loc)
+    and y before the parts nothing depends on."""
+    pinned = _constrained_model(kind, tf.float64)
+    surrogate = surrogate_posterior(pinned, **SMALL)
+    draws = surrogate.sample(5, seed=2)
+    u = surrogate.bijector.inverse(draws).numpy()
+    unconstrained = pinned.experimental_default_event_space_bijector().inverse(draws)
+    names = ["scale", "weights", "correlation", "loc"]
+    parts = unconstrained if kind == "dict" else dict(zip(names, tf.nest.flatten(unconstrained)))
+    drawn = ["scale", "loc", "weights", "correlation"] if kind == "dict" else names
+    expected = np.concatenate([np.reshape(parts[name], [5, -1]) for name in drawn], axis=-1)
+    np.testing.assert_allclose(u, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_a_distribution_that_is_not_a_joint_one_keeps_its_vector_as_it_is():
+    model = tfd.MultivariateNormalDiag(tf.zeros(3), [1.0, 2.0, 3.0])
+    surrogate = surrogate_posterior(model, **SMALL)
+    draws = surrogate.sample(4, seed=3)
+    np.testing.assert_allclose(surrogate.bijector.inverse(draws), draws)

@@ -201,11 +201,14 @@ def surrogate_posterior(
                         f"{type(flow).__name__} {flow.name!r}; leave it out.")
     to_parts: list[tfb.Bijector]
     if tf.nest.is_nested(unconstrained):
+        order = _generative_order(model, unconstrained)
+        position = {part: at for at, part in enumerate(order)}  # nest index -> place in u
         to_parts = [
-            tfb.Restructure(tf.nest.pack_sequence_as(unconstrained, list(range(len(shapes))))),
-            tfb.JointMap([tfb.Reshape(shape, event_shape_in=[size])
-                          for shape, size in zip(shapes, sizes)]),
-            tfb.Split(sizes),
+            tfb.Restructure(tf.nest.pack_sequence_as(
+                unconstrained, [position[part] for part in range(len(shapes))])),
+            tfb.JointMap([tfb.Reshape(shapes[part], event_shape_in=[sizes[part]])
+                          for part in order]),
+            tfb.Split([sizes[part] for part in order]),
         ]
     else:
         to_parts = [tfb.Reshape(unconstrained, event_shape_in=[event_size])]
@@ -234,6 +237,25 @@ def _event_space(model: Any) -> tuple[tfb.Bijector, Any]:
             "space for a flow: a discrete part (Poisson, Bernoulli, ...)? Pin it to observed "
             "values or marginalise it out.")
     return event_space, event_space.inverse_event_shape(event_shape)
+
+
+def _generative_order(model: Any, unconstrained: Any) -> list[int]:
+    """The parts' indices in ``tf.nest.flatten`` order, listed in the order the model draws them.
+
+    A joint distribution draws its parts in a topological order of its graph
+    (``JointDistributionNamed`` resolves its dict's dependencies; a
+    ``JointDistributionSequential`` draws its list in order); ``tf.nest`` sorts a
+    dict's keys. Other distributions keep the ``tf.nest`` order.
+    """
+    nest_order = list(range(len(tf.nest.flatten(unconstrained))))
+    flatten = getattr(model, "_model_flatten", None)  # TFP's joint distributions (and pinned)
+    if flatten is None:
+        return nest_order
+    try:
+        order = [int(part) for part in flatten(tf.nest.pack_sequence_as(unconstrained, nest_order))]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return nest_order
+    return order if sorted(order) == nest_order else nest_order
 
 
 def _model_dtype(model: Any) -> tf.DType:
