@@ -405,8 +405,8 @@ def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours",
         if target in GOAL_ELBO_TARGETS and pairs:
             wins = sum(a["elbo"] >= b["elbo"] for a, b in pairs)
             # lower, but by less than twice the standard error of the difference of the estimates
-            ties = sum(b["elbo"] - a["elbo"] > 0 and b["elbo"] - a["elbo"] < 2 * np.hypot(
-                a["elbo_se"], b["elbo_se"]) for a, b in pairs)
+            ties = sum(0 < b["elbo"] - a["elbo"] < 2 * np.hypot(a["elbo_se"], b["elbo_se"])
+                       for a, b in pairs)
             ok = wins == len(pairs)
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: ELBO of `{ours_name}` >= "
                          f"`{reference}` in {wins}/{len(pairs)} seeds"
