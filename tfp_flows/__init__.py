@@ -14,9 +14,37 @@ TensorShape([4, 2])
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 __version__ = "0.1.0"
+
+# The install commands the import check below gives when TensorFlow or tf-keras is missing.
+_INSTALL_WITH_TENSORFLOW = 'pip install "tfp-flows[tf]"'
+_INSTALL_TF_KERAS_BESIDE_TENSORFLOW = 'pip install --no-deps "tf-keras>=2.21,<2.22"'
+
+
+def _check_tensorflow_stack() -> None:
+    """Refuse to import, in one line naming the command to run, without TensorFlow and tf-keras.
+
+    TensorFlow comes from the ``tf`` extra or from the TensorFlow distribution the user already
+    has (``tensorflow-cpu``, ``tensorflow[and-cuda]``, ...); TFP 0.25 needs ``tf_keras`` beside it.
+    Looks the modules up without importing them, so the CLI's ``--help`` stays fast.
+    """
+    missing = [name for name in ("tensorflow", "tf_keras") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    if missing == ["tf_keras"]:
+        advice = (f"beside the TensorFlow you have (tensorflow-cpu, ...) run "
+                  f"`{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`")
+    else:
+        advice = (f"run `{_INSTALL_WITH_TENSORFLOW}` (TensorFlow and tf-keras 2.21), or install "
+                  f"your TensorFlow 2.21 distribution and then `{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`")
+    raise ImportError(f"tfp_flows needs TensorFlow 2.21 and tf-keras 2.21, but "
+                      f"{' and '.join(missing)} cannot be imported: {advice}")
+
+
+_check_tensorflow_stack()
 
 _SUBMODULES = (
     "bijectors", "checkpoints", "datasets", "dequantization", "evaluation", "flow", "flows",

@@ -12,6 +12,7 @@ couplings on :func:`checkerboard_mask` / :func:`channel_mask`.
 """
 
 from tfp_flows.bijectors import transformers
+from tfp_flows.bijectors._numpy_compat import let_tfp_pad_accept_newshape
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.adaptive import Adaptive, is_adaptive
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
@@ -39,6 +40,9 @@ from tfp_flows.bijectors.radial import Radial
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
+
+# TFP 0.25's tfb.Pad (Dirichlet's and VonMisesFisher's event spaces) on NumPy >= 2.4
+let_tfp_pad_accept_newshape()
 
 __all__ = [
     "MADE",

@@ -1,0 +1,79 @@
+"""TFP 0.25's ``tfb.Pad`` on NumPy >= 2.4.
+
+``tfb.Pad.__init__`` in TFP 0.25 calls ``np.reshape(axis, newshape=[-1])``. NumPy 2.1
+deprecated the ``newshape`` keyword and NumPy 2.4 removed it, so on NumPy 2.4 every
+``Pad`` construction raises ``TypeError: reshape() got an unexpected keyword argument
+'newshape'``. TFP builds a ``Pad`` inside ``SoftmaxCentered`` (the event space of
+``Dirichlet``, ``RelaxedOneHotCategorical`` and other simplex distributions), inside
+``UnitVector`` (``VonMisesFisher``, ``PowerSpherical``, ``SphericalUniform``) and in
+``Deterministic``'s event space, so a model with such a part could not get a
+``tff.inference.surrogate_posterior`` (nor a ``tfp.vi`` one).
+
+:func:`let_tfp_pad_accept_newshape` hands TFP's ``pad`` module, and only that module, a view
+of NumPy whose ``reshape`` also takes ``newshape=``; every other name it reads is NumPy's
+own, so ``Pad`` computes exactly what it computes on NumPy < 2.4. It changes nothing where
+NumPy still takes ``newshape`` or where the ``pad`` module no longer reads NumPy through a
+module-level ``np`` (a TFP release that dropped the keyword). ``tfp_flows.bijectors`` calls
+it on import; calling it again is a no-op.
+
+#### Examples
+
+>>> import tensorflow_probability as tfp
+>>> import tfp_flows.bijectors
+>>> simplex = tfp.distributions.Dirichlet([1.0, 2.0, 3.0]).experimental_default_event_space_bijector()
+>>> [round(float(p), 4) for p in simplex.forward([0.0, 0.0])]
+[0.3333, 0.3333, 0.3333]
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def numpy_reshape_accepts_newshape() -> bool:
+    """Whether this NumPy's ``np.reshape`` still takes the ``newshape=`` keyword (NumPy < 2.4)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            np.reshape(np.zeros(1), newshape=[-1])
+        except TypeError:
+            return False
+    return True
+
+
+def _reshape(a: Any, *args: Any, newshape: Any = None, **kwargs: Any) -> np.ndarray:
+    """``np.reshape`` that also takes NumPy < 2.4's ``newshape=`` for the ``shape`` argument."""
+    if newshape is not None:
+        args = (newshape, *args)
+    return np.reshape(a, *args, **kwargs)
+
+
+class _NumpyWithNewshape(types.ModuleType):
+    """NumPy as seen by TFP's ``pad`` module: NumPy's names, and a ``reshape`` taking ``newshape``."""
+
+    reshape = staticmethod(_reshape)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+
+def let_tfp_pad_accept_newshape() -> bool:
+    """Make TFP's ``tfb.Pad`` constructible on NumPy >= 2.4; True if a change was made.
+
+    Idempotent. Does nothing (returns False) on NumPy < 2.4, when already applied, or when
+    TFP's ``pad`` module does not read NumPy through a module-level ``np``.
+    """
+    if numpy_reshape_accepts_newshape():
+        return False
+    from tensorflow_probability import bijectors as tfb
+
+    pad_module = sys.modules[tfb.Pad.__module__]
+    if getattr(pad_module, "np", None) is not np:
+        return False
+    pad_module.np = _NumpyWithNewshape("numpy", "NumPy, with reshape(newshape=) for tfb.Pad")
+    return True
