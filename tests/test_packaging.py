@@ -82,7 +82,7 @@ def test_dirichlet_event_space_bijector_maps_onto_the_simplex_and_back():
 
 
 def test_von_mises_fisher_event_space_bijector_maps_onto_the_sphere():
-    # tfb.UnitVector pads too
+    # its event space is built on SoftmaxCentered too
     bijector = tfd.VonMisesFisher([0.0, 0.0, 1.0], 1.0).experimental_default_event_space_bijector()
     y = bijector.forward(tf.constant([0.3, -0.7]))
     np.testing.assert_allclose(tf.norm(y), 1.0, rtol=1e-6)

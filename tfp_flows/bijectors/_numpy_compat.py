@@ -4,8 +4,8 @@
 deprecated the ``newshape`` keyword and NumPy 2.4 removed it, so on NumPy 2.4 every
 ``Pad`` construction raises ``TypeError: reshape() got an unexpected keyword argument
 'newshape'``. TFP builds a ``Pad`` inside ``SoftmaxCentered`` (the event space of
-``Dirichlet``, ``RelaxedOneHotCategorical`` and other simplex distributions), inside
-``UnitVector`` (``VonMisesFisher``, ``PowerSpherical``, ``SphericalUniform``) and in
+``Dirichlet`` and ``RelaxedOneHotCategorical``, and part of those of ``VonMisesFisher``,
+``PowerSpherical`` and ``SphericalUniform``), inside ``UnitVector`` and in
 ``Deterministic``'s event space, so a model with such a part could not get a
 ``tff.inference.surrogate_posterior`` (nor a ``tfp.vi`` one).
 
