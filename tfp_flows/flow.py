@@ -69,7 +69,12 @@ from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
-from tfp_flows.checks import check_context, check_integer, check_tensor_dtype
+from tfp_flows.checks import (
+    check_context,
+    check_context_batch,
+    check_integer,
+    check_tensor_dtype,
+)
 
 __all__ = ["Flow"]
 
@@ -160,8 +165,12 @@ class Flow(_TransformedDistribution):
             conditioned._name = self._name
         return conditioned
 
-    def _context_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``."""
+    def _context_kwargs(self, kwargs: dict[str, Any], value: Any = None) -> dict[str, Any]:
+        """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``.
+
+        With ``value`` (the points of ``log_prob``/``prob``), the context's batch
+        shape must broadcast against theirs (:func:`~tfp_flows.checks.check_context_batch`).
+        """
         context = kwargs.pop("context", None)
         if self._context is not None:
             if context is not None:
@@ -178,6 +187,8 @@ class Flow(_TransformedDistribution):
             raise ValueError(f"{self.name}: this flow is unconditional (context_size=0), but a "
                              f"context was given.")
         context = check_context(context, self._context_size, self.dtype, self.name)
+        if value is not None:
+            context = check_context_batch(value, self.event_shape.rank, context, self.name)
         bijector_kwargs = dict(kwargs.get("bijector_kwargs", {}), context=context)
         return dict(kwargs, bijector_kwargs=bijector_kwargs)
 
@@ -194,13 +205,13 @@ class Flow(_TransformedDistribution):
 
     def _call_log_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs)
+        kwargs = self._context_kwargs(kwargs, value)
         with call_scope():
             return super()._call_log_prob(value, name, **kwargs)
 
     def _call_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs)
+        kwargs = self._context_kwargs(kwargs, value)
         with call_scope():
             return super()._call_prob(value, name, **kwargs)
 
