@@ -139,8 +139,8 @@ def batched_log_prob(distribution: tfd.Distribution, x: Any, *, context: Any = N
     per_row = False
     if context is not None:
         context = _as_tensor(context, distribution.dtype, owner, "a context")
-        per_row = context_rows(x.shape, getattr(distribution.event_shape, "rank", None),
-                               context.shape, owner)
+        # the rows of x are the points: batch shape [n], whatever the event shape
+        per_row = context_rows(x.shape, x.shape.rank - 1, context.shape, owner)
     parts = []
     for start in range(0, n, batch_size):
         rows = slice(start, start + batch_size)
@@ -170,9 +170,11 @@ def check_takes_context(distribution: tfd.Distribution, x: Any, context: Any) ->
     ...
     TypeError: a context needs a conditional distribution (log_prob(x, context=c)), got Normal, which takes no context ...
     """
+    owner = getattr(distribution, "name", type(distribution).__name__)
+    x = _as_tensor(x, distribution.dtype, owner, "values")
+    context = _as_tensor(context, distribution.dtype, owner, "a context")
     try:
-        log_prob(distribution, tf.convert_to_tensor(x, distribution.dtype),
-                 tf.convert_to_tensor(context, distribution.dtype))
+        log_prob(distribution, x, context)
     except TypeError as error:
         if "context" not in str(error):
             raise

@@ -14,6 +14,16 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
   layer receives the same ``c``; :meth:`Flow.condition` binds a context and
   returns an unconditional distribution (for ``tfp.vi``, ``tfp.mcmc``, or a
   joint distribution);
+- the context broadcasting rule: in ``log_prob(x, context=c)`` and ``prob``
+  (and with a bound context) the batch shapes ``c.shape[:-1]`` and
+  ``x.shape[:-event_rank]`` broadcast by NumPy's rules (``[n, k]`` with
+  ``[n, d]`` pairs row ``i`` with point ``i``; ``[k]`` or ``[1, k]`` serves every
+  point); any other pair raises a ``ValueError`` naming both shapes (sizes
+  unknown while tracing: an ``InvalidArgumentError`` when the function runs);
+- one dtype rule for contexts (as for values): NumPy arrays and Python lists
+  are converted to the flow's dtype, a tensor of another dtype raises a
+  ``TypeError`` naming both dtypes and the cast; a context whose width is
+  unknown while tracing is checked when the function runs;
 - ``log_prob``, ``prob`` and ``experimental_sample_and_log_prob`` are each one
   :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
   layers still run each conditioner once, and no later call reuses a result

@@ -245,8 +245,8 @@ def bits_per_dim(
     n = int(x.shape[0]) if x.ndim else 0
     if n == 0:
         raise ValueError("bits_per_dim: expected at least one image, got none.")
-    per_row_context = context is not None and context_rows(
-        x.shape, distribution.event_shape.rank, np.shape(context) if not tf.is_tensor(context)
+    per_row_context = context is not None and context_rows(  # the images are the points: [n]
+        x.shape, len(x.shape) - 1, np.shape(context) if not tf.is_tensor(context)
         else context.shape, "bits_per_dim")
     seed = stateless_seed(seed)
     bounds = []
