@@ -147,7 +147,7 @@ def check_context(context: Any, context_size: int, dtype: tf.DType, owner: str) 
     """``context`` as a tensor of ``dtype`` and shape ``[..., context_size]``, or a clear error.
 
     One rule for every entry point (``log_prob``, ``prob``, ``sample``, ``condition``,
-    the layers, the metrics, ``fit``): NumPy arrays, NumPy scalars and Python
+    the layers, the metrics): NumPy arrays, NumPy scalars and Python
     lists or numbers are converted to ``dtype``; a tensor must already have
     ``dtype`` (a ``TypeError`` names both dtypes and the cast). The width is
     checked statically; a width unknown while tracing (``tf.TensorSpec([None,
