@@ -114,7 +114,7 @@ def test_every_conditional_layer_gets_the_context_through_invert_and_nested_chai
     (lambda f: f.log_prob(_x()), r"conditional: pass context= of shape \[..., 2\]"),
     (lambda f: f.sample(3, seed=0), r"conditional: pass context= of shape \[..., 2\]"),
     (lambda f: f.log_prob(_x(), context=[1.0]), r"expected a context of shape \[..., 2\], got shape \[1\]"),
-    (lambda f: f.log_prob(_x(), context=np.zeros(2)), "expected a context of dtype float32, got float64"),
+    (lambda f: f.log_prob(_x(), context=tf.zeros([2], tf.float64)), "expected a context of dtype float32, got float64"),
     (lambda f: f.bijector.forward(_x()), "pass context="),
     (lambda f: f.condition([1.0, 2.0]).log_prob(_x(), context=[1.0, 2.0]), "bound context"),
 ])
@@ -192,3 +192,123 @@ def test_fit_and_flow_model_train_a_conditional_flow_on_context_pairs():
     np.testing.assert_allclose(model.evaluate((x[:500], b[:500]), verbose=0),
                                -np.mean(model.distribution.log_prob(x[:500], context=b[:500])),
                                rtol=1e-4)
+
+
+def test_a_context_whose_batch_does_not_broadcast_against_the_points_names_both_shapes():
+    flow = _flow()
+    x, contexts = _x(5), tf.zeros([4, 2])
+    layer = next(b for b in flow.bijector.bijectors if getattr(b, "context_size", 0))
+    both_shapes = r"context of shape \[4, 2\] does not broadcast against points of shape \[5, 3\]"
+    calls = [
+        lambda: flow.log_prob(x, context=contexts),
+        lambda: flow.prob(x, context=contexts),
+        lambda: flow.condition(contexts).log_prob(x),          # a batch of 4 distributions
+        lambda: flow.bijector.forward(x, context=contexts),
+        lambda: layer.inverse_log_det_jacobian(x, 1, context=contexts),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=both_shapes):
+            call()
+
+
+def test_contexts_broadcast_against_the_points_by_numpy_rules():
+    flow = _flow()
+    x, c = _x(5), tf.constant([[0.5, -1.0]])
+    one = flow.log_prob(x, context=c[0])
+    np.testing.assert_array_equal(flow.log_prob(x, context=c), one)             # [1, k]
+    np.testing.assert_array_equal(flow.log_prob(x, context=tf.tile(c, [5, 1])), one)  # [n, k]
+    np.testing.assert_array_equal(flow.condition(c).log_prob(x), one)
+    grid = flow.log_prob(x[:, None, :], context=tf.zeros([4, 2]))              # [5, 1] x [4]
+    assert grid.shape == [5, 4]
+
+
+def _conditional_builders():
+    small = {"num_layers": 1, "context_size": 1}
+    return {
+        "real_nvp": lambda: tff.real_nvp(2, hidden_units=(8,), **small),
+        "nice": lambda: tff.nice(2, hidden_units=(8,), **small),
+        "maf": lambda: tff.maf(2, hidden_units=(8,), **small),
+        "iaf": lambda: tff.iaf(2, hidden_units=(8,), **small),
+        "nsf": lambda: tff.nsf(2, hidden_units=(8,), **small),
+        "planar": lambda: tff.planar(2, hidden_units=(8,), **small),
+        "radial": lambda: tff.radial(2, hidden_units=(8,), **small),
+    }
+
+
+@pytest.mark.parametrize("family", sorted(_conditional_builders()))
+def test_a_context_of_unknown_width_traces_and_its_width_is_checked_when_run(family):
+    flow = _conditional_builders()[family]()
+    testing.perturb_weights(flow, scale=0.2, seed=1)
+    log_prob = tf.function(lambda x, c: flow.log_prob(x, context=c), input_signature=[
+        tf.TensorSpec([None, 2]), tf.TensorSpec([None, None])])
+    x = tf.random.stateless_normal([3, 2], seed=[4, 5])
+    c = tf.constant([[0.1], [-0.4], [0.9]])
+    np.testing.assert_allclose(log_prob(x, c), flow.log_prob(tf.identity(x), context=c),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"expected a context of shape \[\.\.\., 1\], got a context of width\] \[2\]"):
+        log_prob(x, tf.zeros([3, 2]))
+
+
+@pytest.mark.parametrize("family", ["planar", "radial"])
+def test_a_context_of_unknown_width_compiles_with_xla(family):
+    flow = _conditional_builders()[family]()
+    log_prob = tf.function(lambda x, c: flow.log_prob(x, context=c), jit_compile=True,
+                           input_signature=[tf.TensorSpec([None, 2]), tf.TensorSpec([None, None])])
+    x, c = tf.zeros([3, 2]), tf.constant([[0.1], [-0.4], [0.9]])
+    np.testing.assert_allclose(log_prob(x, c), flow.log_prob(tf.identity(x), context=c),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_batch_mismatch_hidden_while_tracing_is_refused_when_run():
+    flow = _flow()
+    log_prob = tf.function(lambda x, c: flow.log_prob(x, context=c), input_signature=[
+        tf.TensorSpec([None, 3]), tf.TensorSpec([None, 2])])
+    assert log_prob(_x(5), tf.zeros([1, 2])).shape == [5]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"a context of shape\] \[4 2\] \[does not broadcast against points of shape\] \[5 3\]"):
+        log_prob(_x(5), tf.zeros([4, 2]))
+
+
+def test_an_integer_tensor_context_is_refused_with_advice_that_works():
+    flow = _flow()
+    context = tf.constant([[1, 2]] * 5)
+    with pytest.raises(TypeError, match=r"got int32; cast it with tf\.cast\(c, tf\.float32\)\.$") as error:
+        flow.log_prob(_x(), context=context)
+    assert "dtype=tf.int32" not in str(error.value)
+    np.testing.assert_array_equal(flow.log_prob(_x(), context=tf.cast(context, tf.float32)),
+                                  flow.log_prob(_x(), context=[[1.0, 2.0]] * 5))
+
+
+def test_arrays_and_lists_are_converted_to_the_flows_dtype_and_tensors_are_checked():
+    flow = _flow()
+    x = _x()
+    array = np.random.default_rng(0).normal(size=[5, 2])               # float64
+    tensor = tf.constant(array, tf.float32)
+    expected = flow.log_prob(x, context=tensor)
+    for context in (array, array.tolist(), array.astype(np.float32)):
+        np.testing.assert_array_equal(flow.log_prob(x, context=context), expected)
+        np.testing.assert_array_equal(flow.prob(x, context=context), flow.prob(x, context=tensor))
+        np.testing.assert_array_equal(flow.sample(2, seed=[1, 2], context=context),
+                                      flow.sample(2, seed=[1, 2], context=tensor))
+        np.testing.assert_array_equal(flow.condition(context).log_prob(x), expected)
+    assert tff.metrics.nll(flow, x, context=array) == pytest.approx(-float(np.mean(expected)))
+    float64 = tf.constant(array)
+    for call in (lambda: flow.log_prob(x, context=float64),
+                 lambda: flow.prob(x, context=float64),
+                 lambda: flow.sample(2, seed=[1, 2], context=float64),
+                 lambda: flow.condition(float64),
+                 lambda: tff.metrics.nll(flow, x, context=float64)):
+        with pytest.raises(TypeError, match="expected a context of dtype float32, got float64"):
+            call()
+
+
+def test_the_arrays_fit_accepts_are_the_arrays_log_prob_accepts():
+    flow = tff.real_nvp(2, num_layers=1, hidden_units=(8,), context_size=1)
+    rng = np.random.default_rng(1)
+    context = rng.normal(size=[64, 1])                                   # float64 arrays
+    theta = context + rng.normal(size=[64, 2])
+    tff.fit(flow, theta, context=context, steps=2, batch_size=32, jit_compile=False,
+            progress=False)
+    log_prob = flow.log_prob(theta, context=context)
+    assert log_prob.shape == [64] and np.all(np.isfinite(log_prob))

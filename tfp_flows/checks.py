@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "check_context", "check_event_shape", "check_floating_dtype", "check_integer", "check_number",
-    "check_positive_float", "check_tensor_dtype",
+    "check_context", "check_context_batch", "check_event_shape", "check_floating_dtype",
+    "check_integer", "check_number", "check_positive_float", "check_tensor_dtype",
 ]
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
@@ -96,18 +96,28 @@ def check_floating_dtype(dtype: Any, owner: str) -> tf.DType:
 def check_tensor_dtype(value: Any, expected: tf.DType, owner: str, what: str) -> None:
     """``TypeError`` naming both dtypes and the fix if ``value`` is a tensor of another dtype.
 
+    The advice offers ``dtype=`` of the flow only where a flow can have it
+    (float32, float64); for any other dtype (an ``int32`` tensor) it offers the cast.
+
     #### Examples
 
     >>> check_tensor_dtype(tf.zeros([1], tf.float64), tf.float32, "flow", "values")
     Traceback (most recent call last):
     ...
     TypeError: flow: expected values of dtype float32, got float64; cast them with tf.cast(x, tf.float32) or build the flow with dtype=tf.float64.
+    >>> check_tensor_dtype(tf.zeros([1], tf.int32), tf.float32, "flow", "a context")
+    Traceback (most recent call last):
+    ...
+    TypeError: flow: expected a context of dtype float32, got int32; cast it with tf.cast(c, tf.float32).
     """
     if tf.is_tensor(value) and value.dtype != expected:
+        name, it = ("c", "it") if what == "a context" else ("x", "them")
+        advice = f"cast {it} with tf.cast({name}, tf.{expected.name})"
+        if value.dtype in SUPPORTED_DTYPES:
+            advice += f" or build the flow with dtype=tf.{value.dtype.name}"
         raise TypeError(
-            f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; cast "
-            f"them with tf.cast(x, tf.{expected.name}) or build the flow with "
-            f"dtype=tf.{value.dtype.name}.")
+            f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; "
+            f"{advice}.")
 
 
 def check_event_shape(event_shape: Any, name: str) -> tuple[int, ...]:
@@ -136,10 +146,21 @@ def check_event_shape(event_shape: Any, name: str) -> tuple[int, ...]:
 def check_context(context: Any, context_size: int, dtype: tf.DType, owner: str) -> tf.Tensor:
     """``context`` as a tensor of ``dtype`` and shape ``[..., context_size]``, or a clear error.
 
+    One rule for every entry point (``log_prob``, ``prob``, ``sample``, ``condition``,
+    the layers, the metrics): NumPy arrays, NumPy scalars and Python
+    lists or numbers are converted to ``dtype``; a tensor must already have
+    ``dtype`` (a ``TypeError`` names both dtypes and the cast). The width is
+    checked statically; a width unknown while tracing (``tf.TensorSpec([None,
+    None])``) is checked when the function runs (``InvalidArgumentError`` naming
+    both widths), and the returned tensor then has the static width
+    ``context_size``, so every layer traces.
+
     #### Examples
 
     >>> check_context([[0.5]], 1, tf.float32, "flow").shape
     TensorShape([1, 1])
+    >>> check_context(np.zeros([2, 1]), 1, tf.float32, "flow").dtype.name  # float64 array
+    'float32'
     >>> check_context([0.5, 1.0], 1, tf.float32, "flow")
     Traceback (most recent call last):
     ...
@@ -150,16 +171,79 @@ def check_context(context: Any, context_size: int, dtype: tf.DType, owner: str) 
         array = np.asarray(context)
         if array.dtype.kind not in "fiub":
             raise TypeError(f"{owner}: expected a numeric context, got {_describe(context)}.")
-        typed = isinstance(context, (np.ndarray, np.generic))  # Python numbers carry no dtype
-        if typed and array.dtype.kind == "f" and array.dtype != dtype.as_numpy_dtype:
-            raise TypeError(
-                f"{owner}: expected a context of dtype {dtype.name}, got {array.dtype.name}; "
-                f"cast it with np.asarray(c, np.{dtype.name}) or build the flow with "
-                f"dtype=tf.{array.dtype.name}.")
-        context = tf.constant(array, dtype=dtype)
+        context = tf.constant(array.astype(dtype.as_numpy_dtype), dtype=dtype)
     if context.shape.rank == 0 or (
             context.shape.rank is not None and context.shape[-1] not in (None, context_size)):
         raise ValueError(
             f"{owner}: expected a context of shape [..., {context_size}], got shape "
             f"{context.shape.as_list()}.")
+    if context.shape.rank is not None and context.shape[-1] is None:
+        width = tf.shape(context)[-1]
+        assertion = tf.debugging.Assert(
+            tf.equal(width, context_size),
+            [f"{owner}: expected a context of shape [..., {context_size}], got a context of "
+             f"width", width])
+        with tf.control_dependencies([assertion]):
+            context = tf.identity(context)
+        context = tf.ensure_shape(context, context.shape[:-1].concatenate([context_size]))
     return context
+
+
+def _shape_text(shape: tf.TensorShape) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape.as_list()) + "]"
+
+
+def check_context_batch(points: Any, event_rank: int | None, context: tf.Tensor,
+                        owner: str, *, at_run_time: bool = True) -> tf.Tensor:
+    """``context`` if its batch shape broadcasts against that of ``points``, else a clear error.
+
+    ```none
+    points  [*batch_x, *event]      (event_rank axes of event)
+    context [*batch_c, k]           batch_x and batch_c broadcast by NumPy's rules:
+                                    aligned from the right, sizes equal or one of them 1
+    ```
+
+    So ``[n, k]`` pairs context row ``i`` with point ``i`` of ``[n, d]``, ``[k]``
+    or ``[1, k]`` serves every point, and ``[4, k]`` against ``[5, d]`` raises a
+    ``ValueError`` naming both shapes. Sizes unknown while tracing are checked
+    when the function runs (``at_run_time``: the returned context carries the
+    check; a ``Flow`` checks once per call, its layers only statically, so that
+    every layer of one call sees the same context tensor, which TFP's caches key on).
+
+    #### Examples
+
+    >>> check_context_batch(tf.zeros([5, 2]), 1, tf.zeros([4, 1]), "flow")
+    Traceback (most recent call last):
+    ...
+    ValueError: flow: a context of shape [4, 1] does not broadcast against points of shape [5, 2]: their batch shapes [4] and [5] must be equal or 1 where they differ (NumPy broadcasting); give one context row per point (shape [5, 1]) or one context for all points (shape [1] or [1, 1]).
+    """
+    shape = points.shape if tf.is_tensor(points) else tf.TensorShape(np.shape(points))
+    if event_rank is None or shape.rank is None or context.shape.rank is None or (
+            shape.rank < event_rank):
+        return context
+    batch_x, batch_c = shape[:shape.rank - event_rank], context.shape[:-1]
+    width = context.shape[-1]
+    message = (
+        f"{owner}: a context of shape {_shape_text(context.shape)} does not broadcast against "
+        f"points of shape {_shape_text(shape)}: their batch shapes {_shape_text(batch_c)} and "
+        f"{_shape_text(batch_x)} must be equal or 1 where they differ (NumPy broadcasting); "
+        f"give one context row per point (shape {_shape_text(batch_x.concatenate([width]))}) "
+        f"or one context for all points (shape [{width}] or [1, {width}]).")
+    pairs = list(zip(reversed(batch_x.as_list()), reversed(batch_c.as_list())))
+    if any(a is not None and c is not None and a != c and 1 not in (a, c) for a, c in pairs):
+        raise ValueError(message)
+    if not at_run_time or not tf.is_tensor(points) or all(
+            a is not None and c is not None for a, c in pairs):
+        return context
+    rank = min(batch_x.rank, batch_c.rank)
+    if rank == 0:
+        return context
+    dims_x = tf.shape(points)[batch_x.rank - rank:batch_x.rank]
+    dims_c = tf.shape(context)[batch_c.rank - rank:batch_c.rank]
+    broadcasts = tf.reduce_all((dims_x == dims_c) | (dims_x == 1) | (dims_c == 1))
+    assertion = tf.debugging.Assert(
+        broadcasts, [f"{owner}: a context of shape", tf.shape(context),
+                     "does not broadcast against points of shape", tf.shape(points),
+                     "(NumPy broadcasting of the batch shapes)"])
+    with tf.control_dependencies([assertion]):
+        return tf.identity(context)

@@ -217,10 +217,11 @@ def _metrics(flow, target, config: dict[str, Any], seed: int) -> dict[str, Any]:
     from tfp_flows.cli_images import image_metrics
     from tfp_flows.datasets import has_exact_log_prob
     from tfp_flows.metrics import kl_gap, nll
+    from tfp_flows.seeds import stateless_seed
 
     if _is_image(config["target"]):
         return image_metrics(flow, config)
-    test = target.sample(TEST_SAMPLES, seed=seed)
+    test = target.sample(TEST_SAMPLES, seed=stateless_seed(seed))
     result: dict[str, Any] = {"test_nll": nll(flow, test), "test_samples": TEST_SAMPLES}
     try:
         result["entropy"] = float(target.entropy())
@@ -389,6 +390,8 @@ def sample(args: argparse.Namespace) -> int:
     import numpy as np
     from tensorflow_probability import random as tfp_random
 
+    from tfp_flows.seeds import stateless_seed
+
     if not 1 <= args.n <= MAX_SAMPLES:
         raise CommandError(f"-n must be an integer from 1 to {MAX_SAMPLES:,}, got {args.n}")
     if not args.output.endswith((".npy", ".csv")):
@@ -397,7 +400,8 @@ def sample(args: argparse.Namespace) -> int:
         raise CommandError(f"the output {args.output!r} is a folder; give a file name")
     flow, _ = _restore(args.run_dir)
     chunks = -(-args.n // SAMPLE_CHUNK)
-    seeds = tfp_random.split_seed(args.seed, n=chunks) if chunks > 1 else [args.seed]
+    seed = stateless_seed(args.seed)  # an int seed would be stateful in TFP: not reproducible
+    seeds = tfp_random.split_seed(seed, n=chunks) if chunks > 1 else [seed]
     samples = np.concatenate([flow.sample(min(SAMPLE_CHUNK, args.n - i * SAMPLE_CHUNK),
                                           seed=seeds[i]).numpy() for i in range(chunks)])
     _writable_folder(os.path.dirname(os.path.abspath(args.output)))

@@ -14,6 +14,16 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
   layer receives the same ``c``; :meth:`Flow.condition` binds a context and
   returns an unconditional distribution (for ``tfp.vi``, ``tfp.mcmc``, or a
   joint distribution);
+- the context broadcasting rule: in ``log_prob(x, context=c)`` and ``prob``
+  (and with a bound context) the batch shapes ``c.shape[:-1]`` and
+  ``x.shape[:-event_rank]`` broadcast by NumPy's rules (``[n, k]`` with
+  ``[n, d]`` pairs row ``i`` with point ``i``; ``[k]`` or ``[1, k]`` serves every
+  point); any other pair raises a ``ValueError`` naming both shapes (sizes
+  unknown while tracing: an ``InvalidArgumentError`` when the function runs);
+- one dtype rule for contexts (as for values): NumPy arrays and Python lists
+  are converted to the flow's dtype, a tensor of another dtype raises a
+  ``TypeError`` naming both dtypes and the cast; a context whose width is
+  unknown while tracing is checked when the function runs;
 - ``log_prob``, ``prob`` and ``experimental_sample_and_log_prob`` are each one
   :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
   layers still run each conditioner once, and no later call reuses a result
@@ -69,7 +79,12 @@ from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
-from tfp_flows.checks import check_context, check_integer, check_tensor_dtype
+from tfp_flows.checks import (
+    check_context,
+    check_context_batch,
+    check_integer,
+    check_tensor_dtype,
+)
 
 __all__ = ["Flow"]
 
@@ -160,8 +175,12 @@ class Flow(_TransformedDistribution):
             conditioned._name = self._name
         return conditioned
 
-    def _context_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``."""
+    def _context_kwargs(self, kwargs: dict[str, Any], value: Any = None) -> dict[str, Any]:
+        """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``.
+
+        With ``value`` (the points of ``log_prob``/``prob``), the context's batch
+        shape must broadcast against theirs (:func:`~tfp_flows.checks.check_context_batch`).
+        """
         context = kwargs.pop("context", None)
         if self._context is not None:
             if context is not None:
@@ -178,6 +197,8 @@ class Flow(_TransformedDistribution):
             raise ValueError(f"{self.name}: this flow is unconditional (context_size=0), but a "
                              f"context was given.")
         context = check_context(context, self._context_size, self.dtype, self.name)
+        if value is not None:
+            context = check_context_batch(value, self.event_shape.rank, context, self.name)
         bijector_kwargs = dict(kwargs.get("bijector_kwargs", {}), context=context)
         return dict(kwargs, bijector_kwargs=bijector_kwargs)
 
@@ -194,13 +215,13 @@ class Flow(_TransformedDistribution):
 
     def _call_log_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs)
+        kwargs = self._context_kwargs(kwargs, value)
         with call_scope():
             return super()._call_log_prob(value, name, **kwargs)
 
     def _call_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs)
+        kwargs = self._context_kwargs(kwargs, value)
         with call_scope():
             return super()._call_prob(value, name, **kwargs)
 

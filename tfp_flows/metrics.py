@@ -31,7 +31,7 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.checks import check_integer
 from tfp_flows.dequantization import VariationalDequantizer, dequantization_bound
-from tfp_flows.evaluation import batched_log_prob
+from tfp_flows.evaluation import batched_log_prob, context_rows
 from tfp_flows.seeds import stateless_seed
 
 __all__ = ["Estimate", "bits_per_dim", "conditional_kl_gap", "kl_gap", "nll"]
@@ -51,8 +51,12 @@ def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
         context: Any = None) -> float:
     """Mean negative log-likelihood of the rows of ``x`` under ``distribution``, in nats.
 
-    ``-(1/n) sum_i log q(x_i | c_i)`` with a ``context`` (``[n, context_size]``,
-    or one row broadcast to all); see :func:`tfp_flows.evaluation.batched_log_prob`.
+    ``-(1/n) sum_i log q(x_i | c_i)`` with a ``context``: ``[n, context_size]``
+    (row ``i`` for point ``i``) or one context for all points (``[context_size]``
+    or ``[1, context_size]``); any other context raises a ``ValueError`` naming
+    both shapes, whatever ``batch_size`` is. NumPy arrays are converted to the
+    distribution's dtype, tensors must have it. See
+    :func:`tfp_flows.evaluation.batched_log_prob`.
 
     #### Examples
 
@@ -64,18 +68,72 @@ def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
                                            batch_size=batch_size)))
 
 
+def _check_target(function: str, target: Any, needs: tuple[str, ...]) -> None:
+    missing = [name for name in needs if not callable(getattr(target, name, None))]
+    if missing:
+        raise TypeError(
+            f"{function} needs a target with an exact density: {' and '.join(needs)} methods "
+            f"(e.g. tfp_flows.datasets.Banana() or a tfp.distributions.Distribution), got "
+            f"{type(target).__name__}, which has no {' or '.join(missing)}.")
+
+
+def _differences(function: str, distribution: Any, target: Any, x: tf.Tensor,
+                 batch_size: int, context: Any = None) -> np.ndarray:
+    """``log p(x_i [| c]) - log q(x_i [| c])``; ``x`` (drawn from ``target``) is cast to the
+    model's dtype, so a float64 flow can be scored against a float32 target and back."""
+    model_dtype = getattr(distribution, "dtype", None)
+    if not isinstance(model_dtype, tf.DType) or not model_dtype.is_floating:
+        raise TypeError(f"{function}: expected a distribution with a floating dtype "
+                        f"(float32 or float64), got {type(distribution).__name__} of dtype "
+                        f"{model_dtype!r}.")
+    target_dtype = x.dtype
+    target_context = None if context is None else tf.cast(context, target_dtype)
+    model_context = None if context is None else tf.cast(context, model_dtype)
+    return (batched_log_prob(target, x, context=target_context, batch_size=batch_size)
+            - batched_log_prob(distribution, tf.cast(x, model_dtype), context=model_context,
+                               batch_size=batch_size))
+
+
+def _estimate(diff: np.ndarray) -> Estimate:
+    n = diff.shape[0]
+    return Estimate(float(np.mean(diff)), float(np.std(diff, ddof=1) / np.sqrt(n)))
+
+
 def kl_gap(
     distribution: tfd.Distribution,
     target: tfd.Distribution,
     n: int = 20_000,
-    seed: int = 0,
+    seed: Any = 0,
     batch_size: int = 65536,
 ) -> Estimate:
-    """``KL(target || distribution)`` on ``n`` fresh target samples, with its standard error."""
-    x = target.sample(n, seed=seed)
-    diff = (batched_log_prob(target, x, batch_size=batch_size)
-            - batched_log_prob(distribution, x, batch_size=batch_size))
-    return Estimate(float(np.mean(diff)), float(np.std(diff) / np.sqrt(n)))
+    """``KL(target || distribution)`` on ``n`` fresh target samples, with its standard error.
+
+    ```none
+    kl_gap = (1/n) sum_i [log p(x_i) - log q(x_i)],   x_i ~ p = target,   stderr = sd / sqrt(n)
+    ```
+
+    Args:
+      distribution: the model ``q`` (any ``tfd.Distribution``, float32 or float64).
+      target: ``p``, with ``sample(n, seed=...)`` and an exact ``log_prob`` (a
+        ``tfp_flows.datasets`` target or any TFP distribution); its samples are
+        cast to the model's dtype, so the two dtypes may differ.
+      n: number of samples, at least 2 (a standard error needs two).
+      seed: an ``int`` or a stateless ``[2]`` seed: the same seed gives the same
+        estimate, for any target (an ``int`` ``s`` is the stateless ``[s, 0]``).
+      batch_size: rows per ``log_prob`` call.
+
+    #### Examples
+
+    >>> import tensorflow_probability as tfp
+    >>> p = tfp.distributions.MultivariateNormalDiag([0.0, 0.0])
+    >>> q = tfp.distributions.MultivariateNormalDiag([1.0, 0.0])
+    >>> kl_gap(q, p, n=1000, seed=3) == kl_gap(q, p, n=1000, seed=3)
+    True
+    """
+    n = check_integer("n", n, minimum=2)
+    _check_target("kl_gap", target, ("sample", "log_prob"))
+    x = tf.convert_to_tensor(target.sample(n, seed=stateless_seed(seed)))
+    return _estimate(_differences("kl_gap", distribution, target, x, batch_size))
 
 
 def conditional_kl_gap(
@@ -83,7 +141,7 @@ def conditional_kl_gap(
     target: Any,
     context: Any,
     n: int = 20_000,
-    seed: int = 0,
+    seed: Any = 0,
     batch_size: int = 65536,
 ) -> Estimate:
     """``KL(p(.|c) || q(.|c))`` at one context ``c``, on ``n`` fresh samples of ``p(.|c)``.
@@ -93,7 +151,8 @@ def conditional_kl_gap(
     ``distribution`` any conditional model with ``log_prob(x, context=c)`` (a
     flow built with ``context_size``). ``context`` is one context vector, shape
     ``[context_size]``, broadcast against every sample; call it once per
-    context to report a gap per context.
+    context to report a gap per context. ``n >= 2``; ``seed`` as :func:`kl_gap`
+    (the same seed gives the same estimate).
 
     #### Examples
 
@@ -104,16 +163,15 @@ def conditional_kl_gap(
     >>> gap.mean > 0.5     # an untrained flow is N(0, I), far from the banana
     True
     """
+    n = check_integer("n", n, minimum=2)
+    _check_target("conditional_kl_gap", target, ("sample", "log_prob"))
     if np.ndim(context) != 1:
         raise ValueError(f"context must be one context vector of shape [context_size], got "
                          f"shape {list(np.shape(context))}.")
-    x = target.sample(n, seed=seed, context=context)
-    model_dtype = getattr(distribution, "dtype", None) or x.dtype
-    context = tf.constant(np.asarray(context), dtype=x.dtype)
-    diff = (batched_log_prob(target, x, context=context, batch_size=batch_size)
-            - batched_log_prob(distribution, tf.cast(x, model_dtype),
-                               context=tf.cast(context, model_dtype), batch_size=batch_size))
-    return Estimate(float(np.mean(diff)), float(np.std(diff) / np.sqrt(n)))
+    x = tf.convert_to_tensor(target.sample(n, seed=stateless_seed(seed), context=context))
+    context = tf.cast(context if tf.is_tensor(context) else np.asarray(context), x.dtype)
+    return _estimate(_differences("conditional_kl_gap", distribution, target, x, batch_size,
+                                  context))
 
 
 def bits_per_dim(
@@ -163,7 +221,8 @@ def bits_per_dim(
       seed: a stateless seed; the noise of a row depends on ``seed`` and on
         ``batch_size`` (batch ``k`` draws with ``seed`` folded with ``k``).
       context: a context for a conditional ``distribution``: one row per image
-        (``[n, k]``, sliced with ``x``) or one that broadcasts.
+        (``[n, k]``, sliced with ``x``) or one for all images (``[k]`` or
+        ``[1, k]``); any other shape raises a ``ValueError`` naming both shapes.
       batch_size: images per ``log_prob`` call.
 
     Returns:
@@ -186,7 +245,9 @@ def bits_per_dim(
     n = int(x.shape[0]) if x.ndim else 0
     if n == 0:
         raise ValueError("bits_per_dim: expected at least one image, got none.")
-    per_row_context = context is not None and np.ndim(context) >= 2 and np.shape(context)[0] == n
+    per_row_context = context is not None and context_rows(  # the images are the points: [n]
+        x.shape, len(x.shape) - 1, np.shape(context) if not tf.is_tensor(context)
+        else context.shape, "bits_per_dim")
     seed = stateless_seed(seed)
     bounds = []
     for index, start in enumerate(range(0, n, batch_size)):

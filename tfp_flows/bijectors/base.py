@@ -18,7 +18,11 @@
 - a *conditional* layer (``context_size = k > 0``) takes ``context=c`` of shape
   ``[..., k]`` in ``forward``, ``inverse`` and both log-dets, and its hooks
   receive it as ``context``; a missing context, or a context given to an
-  unconditional layer, raises. Context tensors are part of TFP's cache key, so
+  unconditional layer, raises. The context's batch shape ``c.shape[:-1]`` must
+  broadcast (NumPy rules) against the input's ``x.shape[:-event_rank]``, or the
+  call raises naming both shapes; NumPy/list contexts are converted to the
+  layer's dtype, tensors of another dtype raise; a width unknown while tracing
+  is checked when the function runs. Context tensors are part of TFP's cache key, so
   a result computed with one context is never returned for another;
 - batch shape ``[]`` (the parameters are network weights, not batched);
 - a layer equals only itself (``==`` and ``hash`` by identity): its weights are
@@ -41,6 +45,7 @@ from tensorflow_probability import bijectors as tfb
 from tfp_flows.bijectors.cache import WeightAwareCache
 from tfp_flows.checks import (
     check_context,
+    check_context_batch,
     check_event_shape,
     check_floating_dtype,
     check_integer,
@@ -233,8 +238,9 @@ class FlowBijector(tfb.Bijector):
                 x, f"{self.name}: {what} must be finite (found NaN or inf).")
         return x
 
-    def _checked_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Checks the ``context`` keyword: present iff conditional, dtype and width."""
+    def _checked_kwargs(self, kwargs: dict[str, Any], x: Any = None) -> dict[str, Any]:
+        """Checks the ``context`` keyword: present iff conditional, dtype, width, and that its
+        batch shape broadcasts against that of the layer's input ``x``."""
         context = kwargs.get("context")
         if self._context_size == 0:
             if context is not None:
@@ -247,25 +253,28 @@ class FlowBijector(tfb.Bijector):
                 f"{self.name}: this layer is conditional: pass context= of shape "
                 f"[..., {self._context_size}].")
         context = check_context(context, self._context_size, self.dtype, self.name)
+        if x is not None:
+            context = check_context_batch(x, len(self._event_shape), context, self.name,
+                                          at_run_time=False)
         return dict(kwargs, context=context)
 
     def _call_forward(self, x, name, **kwargs):
         self._check_dtype(x, "inputs")
-        return super()._call_forward(x, name, **self._checked_kwargs(kwargs))
+        return super()._call_forward(x, name, **self._checked_kwargs(kwargs, x))
 
     def _call_inverse(self, y, name, **kwargs):
         self._check_dtype(y, "outputs")
-        return super()._call_inverse(y, name, **self._checked_kwargs(kwargs))
+        return super()._call_inverse(y, name, **self._checked_kwargs(kwargs, y))
 
     def _call_forward_log_det_jacobian(self, x, event_ndims, name, **kwargs):
         self._check_dtype(x, "inputs")
         return super()._call_forward_log_det_jacobian(
-            x, event_ndims, name, **self._checked_kwargs(kwargs))
+            x, event_ndims, name, **self._checked_kwargs(kwargs, x))
 
     def _call_inverse_log_det_jacobian(self, y, event_ndims, name, **kwargs):
         self._check_dtype(y, "outputs")
         return super()._call_inverse_log_det_jacobian(
-            y, event_ndims, name, **self._checked_kwargs(kwargs))
+            y, event_ndims, name, **self._checked_kwargs(kwargs, y))
 
     # -- one pass for the value and the log-det ---------------------------------------------
 
