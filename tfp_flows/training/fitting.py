@@ -184,8 +184,8 @@ def fit(
     arguments, the data and the validation data, the context (present for a
     conditional flow, absent for an unconditional one, of the flow's width),
     a dataset's element structure, the optimizer (an optimizer object, not
-    built for other variables) and the loss (evaluated once on a few rows: a
-    scalar). If ``fit`` fails anyhow after that and before its first chunk of
+    built for other variables) and the loss (evaluated once, eagerly, on the
+    first training batch: a scalar). If ``fit`` fails anyhow after that and before its first chunk of
     steps has finished (an error, a non-finite loss, an interrupt), every
     variable of the flow -- weights, the adapted ``Standardize`` / ``ActNorm``
     / ``BatchNorm`` statistics and their ``adapted`` flags, weights restored
@@ -275,7 +275,7 @@ def fit(
                                       validation_split, batch_size, seed, replicas)
     # What tracing the first step would find out, found out now, before anything changes.
     _check_batch_norm_rows(distribution, source, replicas, batch_size)
-    example = source.example_batch(8)
+    example = source.example_batch()
     _check_context(distribution, source, example)
     if optimizer is not None:
         check_optimizer(optimizer, variables)
@@ -556,7 +556,7 @@ def _check_batch_norm_rows(distribution: tfd.Distribution, source: DataSource,
 
 
 def _check_loss(distribution: tfd.Distribution, loss: Loss, example: Batch) -> None:
-    """Evaluates ``loss`` once on a few rows (nothing changes); refuses a non-scalar value."""
+    """Evaluates ``loss`` once on the first batch (nothing changes); refuses a non-scalar value."""
     value = tf.convert_to_tensor(loss(distribution, example))
     if value.shape.rank != 0:
         rows = "" if example.x is None else f" on a batch of {int(example.x.shape[0])} rows"

@@ -103,8 +103,8 @@ class DataSource(Protocol):
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(rows, context)`` to fit the adaptive layers to (``context`` ``None``: unconditional)."""
 
-    def example_batch(self, rows: int) -> Batch:
-        """A batch of at most ``rows`` rows like the training ones, to check a loss on before training.
+    def example_batch(self) -> Batch:
+        """The first training batch, made on the host, to check a loss on before training.
 
         Changes nothing (a dataset's training iterator is not advanced).
         """
@@ -155,9 +155,8 @@ class ArraySource:
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.rows, self.context_rows
 
-    def example_batch(self, rows: int) -> Batch:
-        context = None if self.context is None else self.context[:rows]
-        return Batch(self.x[:rows], context)
+    def example_batch(self) -> Batch:
+        return self.batch(tf.constant(self.step_inputs(0, 1)[0]))
 
 
 class SeedSource:
@@ -194,7 +193,7 @@ class SeedSource:
     def adaptation_data(self) -> None:
         return None
 
-    def example_batch(self, rows: int) -> Batch:
+    def example_batch(self) -> Batch:
         return self.batch(tf.constant(self.step_inputs(0, 1)[0]))
 
 
@@ -220,11 +219,6 @@ class TargetSource(SeedSource):
 
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.adaptation_rows(), None
-
-    def example_batch(self, rows: int) -> Batch:
-        seed = tf.constant(self.step_inputs(0, 1)[0])
-        return Batch(tf.cast(self.target.sample(min(rows, self.batch_size), seed=seed), self.dtype),
-                     seed=seed)
 
 
 class ConditionalTargetSource(TargetSource):
@@ -262,10 +256,6 @@ class ConditionalTargetSource(TargetSource):
 
     def adaptation_rows(self) -> np.ndarray:
         return self.adaptation_data()[0]
-
-    def example_batch(self, rows: int) -> Batch:
-        x, context = (tf.constant(part[:rows]) for part in self.example)
-        return Batch(x, context, seed=tf.constant(self.step_inputs(0, 1)[0]))
 
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self._checked_pairs(min(ADAPT_MAX_ROWS, 100 * self.batch_size))
@@ -338,9 +328,9 @@ class DatasetSource:
                                      f"{self.what} batch context")
         return (x, context)
 
-    def example_batch(self, rows: int) -> Batch:
+    def example_batch(self) -> Batch:
         for element in self.dataset.take(1):
-            return Batch(*(tf.constant(part[:rows]) for part in self._checked(element)))
+            return Batch(*(tf.constant(part) for part in self._checked(element)))
         raise ValueError(f"{self.what} must yield at least one batch, got an empty "
                          "tf.data.Dataset.")
 
