@@ -30,7 +30,8 @@ loop) and ``tff.FlowModel.fit`` train through
 ``evaluate``, ``predict`` and any call outside a training step use the moving
 statistics. Batches are normalised over the rows (and ``H``, ``W`` for image
 events ``[H, W, C]``: ``P = H * W`` then, one statistic per channel); a batch
-needs several rows for its variance to mean anything.
+needs several rows for its variance to mean anything, and a training batch of
+one row (static shape) is refused with a ``ValueError``.
 
 The layer is adaptive (:mod:`~tfp_flows.bijectors.adaptive`): ``adapt(outputs)``
 sets the moving mean and variance to the mean and variance of samples of its
@@ -250,6 +251,12 @@ class BatchNorm(FlowBijector):
             mean = tf.convert_to_tensor(self.moving_mean)
             variance = tf.convert_to_tensor(self.moving_variance)
         else:
+            rows = y.shape[:y.shape.rank - len(self.event_shape)].num_elements()
+            if rows is not None and rows < 2:  # the variance of one row is 0
+                raise ValueError(
+                    f"{self.name}: a training batch needs at least 2 rows for BatchNorm's batch "
+                    f"statistics, got {rows}; train with batch_size >= 2 (per replica), or build "
+                    "the flow without BatchNorm.")
             batch_axes = list(range(y.shape.rank - 1))  # rows (and H, W): all but the features
             mean, variance = tf.nn.moments(y, batch_axes)
             statistics.record(self, mean, variance)

@@ -22,6 +22,7 @@ from tfp_flows.checks import check_positive_float
 __all__ = [
     "DEFAULT_LEARNING_RATE",
     "build_optimizer",
+    "check_optimizer",
     "check_optimizer_learning_rate",
     "default_optimizer",
     "optimizer_variables",
@@ -63,6 +64,62 @@ def build_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> Any:
         except ValueError:
             pass
     return optimizer
+
+
+def check_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> None:
+    """Refuses what cannot train ``variables``: not an optimizer, or one built for other variables.
+
+    An optimizer object has ``apply_gradients``; a string such as ``"adam"``
+    is refused (``fit`` builds its default optimizer when given ``None``). A
+    Keras 3 or tf_keras optimizer that was built already must have been built
+    for these variables (among others): Keras cannot add variables to a built
+    optimizer. One built for exactly them (a retry after a failed ``fit``) is
+    welcome.
+
+    #### Examples
+
+    >>> check_optimizer("adam", [])
+    Traceback (most recent call last):
+    ...
+    TypeError: optimizer must be an optimizer object such as keras.optimizers.Adam(1e-3), got the string 'adam'; or leave optimizer=None for fit's default (Adam, warm-up then cosine decay) and set learning_rate=.
+    >>> import keras
+    >>> optimizer = keras.optimizers.Adam(1e-3)
+    >>> optimizer.build([tf.Variable(1.0)])
+    >>> check_optimizer(optimizer, [tf.Variable(2.0)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the optimizer was built for other variables: 0 of the 1 variables to train are among its 1; ...
+    """
+    if isinstance(optimizer, str):
+        raise TypeError(
+            "optimizer must be an optimizer object such as keras.optimizers.Adam(1e-3), got the "
+            f"string {optimizer!r}; or leave optimizer=None for fit's default (Adam, warm-up then "
+            "cosine decay) and set learning_rate=.")
+    if not callable(getattr(optimizer, "apply_gradients", None)):
+        raise TypeError(
+            "optimizer must be a Keras 3 or tf_keras optimizer (with apply_gradients), such as "
+            f"keras.optimizers.Adam(1e-3), got {type(optimizer).__name__}: {optimizer!r}.")
+    known = _built_for(optimizer)
+    if known is None:
+        return
+    keys = [optimizer._var_key(v) for v in variables]
+    found = sum(key in known for key in keys)
+    if found < len(keys):
+        raise ValueError(
+            f"the optimizer was built for other variables: {found} of the {len(keys)} variables "
+            f"to train are among its {len(known)}; Keras cannot add variables to a built "
+            "optimizer. Pass a new optimizer (one per flow), or optimizer=None.")
+
+
+def _built_for(optimizer: Any) -> Any:
+    """The keys of the variables a built Keras 3 / tf_keras optimizer serves; ``None``: not built."""
+    if not callable(getattr(optimizer, "_var_key", None)):
+        return None
+    indices = getattr(optimizer, "_trainable_variables_indices", None)  # Keras 3
+    if indices is not None:
+        return indices if getattr(optimizer, "built", False) else None
+    indices = getattr(optimizer, "_index_dict", None)  # tf_keras (set when built)
+    return indices if indices is not None and getattr(optimizer, "_built", True) else None
 
 
 def optimizer_variables(optimizer: Any) -> list[Any]:

@@ -103,6 +103,12 @@ class DataSource(Protocol):
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``(rows, context)`` to fit the adaptive layers to (``context`` ``None``: unconditional)."""
 
+    def example_batch(self) -> Batch:
+        """The first training batch, made on the host, to check a loss on before training.
+
+        Changes nothing (a dataset's training iterator is not advanced).
+        """
+
 
 class ArraySource:
     """Fixed-shape batches from in-memory arrays: a fresh permutation of the rows each epoch.
@@ -149,6 +155,9 @@ class ArraySource:
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.rows, self.context_rows
 
+    def example_batch(self) -> Batch:
+        return self.batch(tf.constant(self.step_inputs(0, 1)[0]))
+
 
 class SeedSource:
     """No data: each step's :class:`Batch` holds only its stateless seed ``[seed, step]``.
@@ -183,6 +192,9 @@ class SeedSource:
 
     def adaptation_data(self) -> None:
         return None
+
+    def example_batch(self) -> Batch:
+        return self.batch(tf.constant(self.step_inputs(0, 1)[0]))
 
 
 class TargetSource(SeedSource):
@@ -263,14 +275,15 @@ class DatasetSource:
     """Batches of a ``tf.data.Dataset`` yielding ``x`` or ``(x, context)``, one step per call.
 
     Each batch is checked as it comes (finite, the event size, context rows
-    matching); the dataset is repeated, so a finite one is cycled.
+    matching, at least ``min_rows`` rows: 2 for a flow with ``BatchNorm``);
+    the dataset is repeated, so a finite one is cycled.
     """
 
     description = "a tf.data.Dataset"
     max_steps_per_call = 1
 
     def __init__(self, dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
-                 what: str = "data"):
+                 what: str = "data", min_rows: int = 1):
         check_dataset(dataset, event_size, what)
         spec = dataset.element_spec
         self.conditional = False
@@ -286,6 +299,7 @@ class DatasetSource:
         self.event_size = event_size
         self.dtype = dtype
         self.what = what
+        self.min_rows = min_rows
         self._iterator = None
 
     def step_inputs(self, step: int, count: int) -> tuple[np.ndarray, ...]:
@@ -296,14 +310,29 @@ class DatasetSource:
         except StopIteration:  # a dataset whose cardinality was unknown, and empty
             raise ValueError(f"{self.what} must yield at least one batch, got an empty "
                              "tf.data.Dataset.") from None
+        return tuple(part[None] for part in self._checked(element))
+
+    def _checked(self, element: Any) -> tuple[np.ndarray, ...]:
+        """One element as ``(x,)`` or ``(x, context)`` arrays, checked."""
         if not isinstance(element, (tuple, list)):
             element = (element,)
         x = check_data(np.asarray(element[0]), self.event_size, self.dtype, f"{self.what} batch")
+        if x.shape[0] < self.min_rows:
+            raise ValueError(
+                f"{self.what} yielded a batch of {x.shape[0]} row(s), but the flow's BatchNorm "
+                f"layers need at least {self.min_rows} rows per training batch; batch the dataset "
+                "with drop_remainder=True, or build the flow without BatchNorm.")
         if not self.conditional:
-            return (x[None],)
+            return (x,)
         context = check_context_rows(np.asarray(element[1]), x.shape[0], self.dtype,
-                                f"{self.what} batch context")
-        return (x[None], context[None])
+                                     f"{self.what} batch context")
+        return (x, context)
+
+    def example_batch(self) -> Batch:
+        for element in self.dataset.take(1):
+            return Batch(*(tf.constant(part) for part in self._checked(element)))
+        raise ValueError(f"{self.what} must yield at least one batch, got an empty "
+                         "tf.data.Dataset.")
 
     def batch(self, inputs: tuple[tf.Tensor, ...]) -> Batch:
         return Batch(*inputs)
