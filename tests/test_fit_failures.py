@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
 from tfp_flows.bijectors import AffineCoupling, BatchNorm, training_mode
@@ -245,3 +246,17 @@ def test_fit_picks_xla_for_vector_flows_and_not_for_image_flows_unless_told(monk
     assert modes == [True, False, False, True]
     with pytest.raises(TypeError, match=re.escape("jit_compile must be True, False or None")):
         tff.fit(_flow(), _rows(), steps=1, jit_compile="xla", progress=False)
+
+
+def test_a_plain_tfp_target_adapts_the_flow_to_the_same_rows_every_time():
+    """``fit``'s int seed reaches a TFP target's ``sample`` as a stateless seed."""
+    target = tfd.MultivariateNormalDiag([1.0, -2.0], [3.0, 0.5])
+
+    def adapted_then_one_step():
+        flow = tff.real_nvp(2, num_layers=1, hidden_units=(4,), standardize=True, seed=0)
+        tff.fit(flow, target, steps=1, batch_size=8, steps_per_execution=1,
+                jit_compile=False, progress=False, seed=3)
+        return [v.numpy() for v in flow.variables]
+
+    for first, second in zip(adapted_then_one_step(), adapted_then_one_step()):
+        np.testing.assert_array_equal(first, second)

@@ -50,6 +50,7 @@ from tfp_flows.data_checks import (
     check_dataset,
     dataset_rows,
 )
+from tfp_flows.seeds import stateless_seed
 
 __all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
            "SeedSource", "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
@@ -214,7 +215,9 @@ class TargetSource(SeedSource):
         return Batch(tf.cast(self.target.sample(self.batch_size, seed=seed), self.dtype), seed=seed)
 
     def adaptation_rows(self) -> np.ndarray:
-        samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size), seed=self.seed)
+        # stateless: a plain TFP target reads an int seed as stateful (other rows every call)
+        samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size),
+                                     seed=stateless_seed(self.seed))
         return check_data(samples, self.event_size, self.dtype, "target samples")
 
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
