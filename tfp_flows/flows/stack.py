@@ -17,7 +17,25 @@ from tfp_flows.flow import Flow
 from tfp_flows.naming import unique_name
 from tfp_flows.standard_normal import StandardNormal
 
-__all__ = ["BuilderArguments", "assemble", "check_builder_arguments", "coupling_flow"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "BuilderArguments",
+    "assemble",
+    "check_builder_arguments",
+    "check_flow_size",
+    "coupling_flow",
+    "mlp_parameters",
+]
+
+MAX_PARAMETERS = 100_000_000
+"""The builders' default cap on a flow's trainable parameters (``max_parameters=``).
+
+10^8 parameters are 0.37 GiB as float32, and about four times that while
+training (weights, gradients and Adam's two moments). A builder counts its
+parameters before it creates a variable and refuses a flow above the cap,
+naming the count and the argument to change; ``max_parameters=None`` (or a
+larger cap) builds it anyway.
+"""
 
 
 class BuilderArguments(NamedTuple):
@@ -60,6 +78,52 @@ def check_builder_arguments(
         context_size=check_integer("context_size", context_size, minimum=0),
         dtype=check_floating_dtype(dtype, name),
     )
+
+
+def mlp_parameters(sizes: Sequence[int]) -> int:
+    """Weights and biases of a dense network with layer widths ``sizes`` (input first).
+
+    #### Examples
+
+    >>> mlp_parameters([2, 8, 4])  # (2 + 1) * 8 + (8 + 1) * 4
+    60
+    """
+    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
+def check_flow_size(
+    owner: str,
+    parameters: int,
+    max_parameters: int | None,
+    dtype: tf.DType,
+    advice: str,
+) -> int:
+    """``parameters`` if within ``max_parameters`` (``None``: no cap), else a ``ValueError``.
+
+    Builders call it with their count before they create any variable; the
+    error gives the count, its memory in ``dtype`` and ``advice`` (which
+    argument to change).
+
+    #### Examples
+
+    >>> check_flow_size("flow", 10, 100, tf.float32, "use fewer layers")
+    10
+    >>> check_flow_size("flow", 10**9, 10**8, tf.float32, "use fewer layers")
+    Traceback (most recent call last):
+    ...
+    ValueError: flow would have 1,000,000,000 trainable parameters (3.7 GiB as float32, about 4x that to train with Adam), more than max_parameters=100,000,000: use fewer layers, or pass max_parameters=None (or a larger cap) to build it anyway.
+    """
+    if max_parameters is None:
+        return parameters
+    max_parameters = check_integer("max_parameters", max_parameters, minimum=1)
+    if parameters > max_parameters:
+        gib = parameters * tf.as_dtype(dtype).size / 2**30
+        raise ValueError(
+            f"{owner} would have {parameters:,} trainable parameters ({gib:,.1f} GiB as "
+            f"{tf.as_dtype(dtype).name}, about 4x that to train with Adam), more than "
+            f"max_parameters={max_parameters:,}: {advice}, or pass max_parameters=None (or a "
+            "larger cap) to build it anyway.")
+    return parameters
 
 
 def coupling_flow(
