@@ -110,8 +110,9 @@ class Logit(FlowBijector):
         # Outside the domain the logit is undefined: evaluate it at a point inside (so
         # neither the value nor the gradient is NaN) and give the entry zero density.
         tiny = tf.constant(_tiny(self.dtype), self.dtype)
-        log_s = tf.math.log(tf.where(inside, s, tf.maximum(s, tiny)))
-        log_one_minus_s = tf.math.log(tf.where(inside, one_minus_s, tf.maximum(one_minus_s, tiny)))
+        log_s = tf.math.log(tf.where(inside, s, tf.clip_by_value(s, tiny, 1.0)))
+        log_one_minus_s = tf.math.log(
+            tf.where(inside, one_minus_s, tf.clip_by_value(one_minus_s, tiny, 1.0)))
         y = log_s - log_one_minus_s
         outside = tf.constant(math.inf, self.dtype)
         ildj = (self._sum_event(tf.where(inside, log_s + log_one_minus_s, outside))
