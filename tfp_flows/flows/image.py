@@ -201,9 +201,12 @@ def image_flow_size(
     and one log-scale bound per transformed entry; an
     :class:`~tfp_flows.bijectors.ActNorm` holds ``2c`` and a
     :class:`~tfp_flows.bijectors.Conv1x1` ``c^2 + c`` parameters. A training
-    step keeps about ``h w (2F + 5 F num_blocks + 3c)`` values per coupling and
-    image (every convolution's output and activation, the input and the
-    parameters).
+    step holds about ``h w (4F + 10 F num_blocks + 6c)`` values per coupling
+    and image: every convolution's output and activation, the masked input and
+    the parameters, and as much again for their gradients (measured: a float32
+    gradient step of the digits model, ``steps_per_scale=2``, ``F = 16``,
+    ``num_blocks=1``, without XLA, grows the peak memory by 0.165 MiB per image
+    between batches of 2048 and 8192; this count gives 0.19 MiB).
 
     #### Examples
 
@@ -227,7 +230,7 @@ def image_flow_size(
         parameters += (9 * (channels + context) * hidden + hidden
                        + blocks * 2 * (9 * hidden * hidden + hidden)
                        + 9 * hidden * 2 * channels + 2 * channels + int(np.sum(mask == 0)))
-        activations += height * width * (2 * hidden + 5 * hidden * blocks + 3 * channels)
+        activations += height * width * (4 * hidden + 10 * hidden * blocks + 6 * channels)
 
     height, width, channels = shape
     for scales_left in range(num_scales, -1, -1):
