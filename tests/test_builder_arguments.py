@@ -149,3 +149,23 @@ def test_a_flow_above_the_parameter_cap_is_refused_naming_the_count_and_what_to_
     small = coupling_parameters(50, 8, (200,), mixing=None, affine=False)
     assert tff.nice(50, mixing=None, hidden_units=(200,), max_parameters=small).event_shape == [50]
     assert tff.nice(50, num_layers=1, mixing="lu", hidden_units=(2,), max_parameters=None)
+
+
+@pytest.mark.parametrize("build", [
+    lambda **kw: tff.nsf(5, 3, (7, 3), bins=4, context_size=2, **kw),
+    lambda **kw: tff.nsf(5, 2, (6,), bins=3, autoregressive=True, **kw),
+    lambda **kw: tff.maf(5, 3, (7, 3), context_size=2, mixing="lu", **kw),
+    lambda **kw: tff.iaf(4, 2, (6,), transformer="unbounded_affine", **kw),
+], ids=["nsf", "nsf_autoregressive", "maf", "iaf"])
+def test_every_vector_builder_refuses_more_parameters_than_the_cap_before_building(build):
+    count = sum(int(np.prod(v.shape)) for v in build().trainable_variables)
+    assert build(max_parameters=count).event_shape.num_elements() >= 4  # the cap is inclusive
+    with pytest.raises(ValueError, match=rf"would have {count:,} trainable parameters.*"
+                                         rf"max_parameters={count - 1:,}"):
+        build(max_parameters=count - 1)
+
+
+def test_large_events_with_lu_mixing_are_refused_for_every_builder_naming_mixing():
+    for build in (tff.nsf, lambda n: tff.maf(n, mixing="lu")):
+        with pytest.raises(ValueError, match=r"LU mixing maps of 20000 x 20000 .*mixing='reverse'"):
+            build(20_000)

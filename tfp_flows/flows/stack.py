@@ -22,6 +22,7 @@ __all__ = [
     "BuilderArguments",
     "assemble",
     "check_builder_arguments",
+    "check_conditioned_size",
     "check_flow_size",
     "coupling_flow",
     "mlp_parameters",
@@ -124,6 +125,49 @@ def check_flow_size(
             f"max_parameters={max_parameters:,}: {advice}, or pass max_parameters=None (or a "
             "larger cap) to build it anyway.")
     return parameters
+
+
+def check_conditioned_size(
+    owner: str,
+    event_size: int,
+    num_layers: int,
+    hidden_units: Sequence[int],
+    context_size: int,
+    params_per_entry: int,
+    transformer_parameters: int,
+    mixing_parameters: int,
+    max_parameters: int | None,
+    dtype: tf.DType,
+    autoregressive: bool,
+) -> int:
+    """Counts a flow of ``num_layers`` conditioned transforms and checks it (:func:`check_flow_size`).
+
+    Layer ``i`` has a dense conditioner ``[d_a + k, *hidden_units, p d_b]``
+    (coupling: its alternating mask's ``d_a`` conditioning and ``d_b``
+    transformed entries; autoregressive: a MADE, ``d_a = d_b = event_size``),
+    ``transformer_parameters`` in its transformer and ``mixing_parameters`` in
+    the mixing layer after it.
+
+    #### Examples
+
+    >>> check_conditioned_size("flow", 4, 2, (8,), 0, 2, 0, 20, None, tf.float32, True)
+    264
+    """
+    total = 0
+    for i in range(num_layers):
+        conditioning = event_size if autoregressive else (
+            event_size // 2 if i % 2 == 0 else event_size - event_size // 2)
+        transformed = event_size if autoregressive else event_size - conditioning
+        total += mlp_parameters([conditioning + context_size, *hidden_units,
+                                 params_per_entry * transformed])
+        total += transformer_parameters + mixing_parameters
+    mixers = num_layers * mixing_parameters
+    advice = (f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
+              "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
+              if 2 * mixers >= total else "use fewer num_layers or smaller hidden_units")
+    return check_flow_size(f"{owner} on {event_size} entries with num_layers={num_layers} and "
+                           f"hidden_units={tuple(hidden_units)}", total, max_parameters, dtype,
+                           advice)
 
 
 def coupling_flow(
