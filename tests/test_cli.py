@@ -230,6 +230,7 @@ def test_a_non_finite_loss_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "banana", *SMALL, "--learning-rate", "1e30",
                  "--out", str(tmp_path / "run")]) == 2
     _assert_one_line_error(capsys, "training became non-finite at step")
+    assert not (tmp_path / "run").exists()  # no checkpoint was saved: nothing is left behind
 
 
 def test_a_second_run_in_a_busy_folder_is_refused(tmp_path, capsys):
@@ -315,15 +316,24 @@ def test_the_digits_parameter_estimate_is_the_built_flows_parameter_count():
         assert image_training_bytes(config)[0] == built
 
 
-def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_path, capsys):
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
+        tmp_path, capsys, monkeypatch):
+    import tfp_flows.training as training
+    from tfp_flows.checkpoints import CheckpointError
+
+    def fails_in_its_first_step(flow, target, *, checkpoint_dir, **kwargs):
+        os.makedirs(checkpoint_dir)  # as fit does before its first step
+        raise CheckpointError("simulated failure in the first step")
+
+    monkeypatch.setattr(training, "fit", fails_in_its_first_step)
     out = tmp_path / "run"
-    assert main(["train", "banana", *SMALL, "--learning-rate", "1e30", "--out", str(out)]) == 2
-    _assert_one_line_error(capsys, "training became non-finite at step")
+    assert main(["train", "banana", *SMALL, "--out", str(out)]) == 2
+    _assert_one_line_error(capsys, "simulated failure in the first step")
     assert not out.exists()
     mine = tmp_path / "mine"  # a folder the user made: kept, with only what was there before
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    assert main(["train", "banana", *SMALL, "--learning-rate", "1e30", "--out", str(mine)]) == 2
+    assert main(["train", "banana", *SMALL, "--out", str(mine)]) == 2
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
