@@ -119,3 +119,53 @@ def test_standalone_layers_take_unique_default_names():
     for make in (lambda: LULinear(2), lambda: Standardize(2), lambda: AffineCoupling(2)):
         first, second = make(), make()
         assert first.name != second.name
+
+
+@pytest.mark.parametrize("builder, affine", [(tff.real_nvp, True), (tff.nice, False)])
+@pytest.mark.parametrize("event_size, num_layers, hidden, kwargs", [
+    (2, 2, (8,), dict(mixing=None)),
+    (5, 3, (7, 3), dict(context_size=2)),
+    (6, 2, (4,), dict(normalization="actnorm", mixing="reverse")),
+])
+def test_the_coupling_size_estimate_is_the_built_flows_parameter_count(
+        builder, affine, event_size, num_layers, hidden, kwargs):
+    from tfp_flows.flows.coupling import coupling_parameters
+
+    flow = builder(event_size, num_layers, hidden, **kwargs)
+    built = sum(int(np.prod(v.shape)) for v in flow.trainable_variables)
+    assert coupling_parameters(event_size, num_layers, hidden, affine=affine, **kwargs) == built
+
+
+def test_a_flow_above_the_parameter_cap_is_refused_naming_the_count_and_what_to_change():
+    from tfp_flows.flows.coupling import coupling_parameters
+
+    count = coupling_parameters(10_000, 8, (64, 64))
+    with pytest.raises(ValueError, match=rf"would have {count:,} trainable parameters .*"
+                                         r"8 LU mixing maps of 10000 x 10000 .*mixing='reverse'.*"
+                                         r"max_parameters=None"):
+        tff.real_nvp(10_000)
+    with pytest.raises(ValueError, match="fewer num_layers or smaller hidden_units"):
+        tff.nice(50, mixing=None, hidden_units=(200,), max_parameters=1000)
+    small = coupling_parameters(50, 8, (200,), mixing=None, affine=False)
+    assert tff.nice(50, mixing=None, hidden_units=(200,), max_parameters=small).event_shape == [50]
+    assert tff.nice(50, num_layers=1, mixing="lu", hidden_units=(2,), max_parameters=None)
+
+
+@pytest.mark.parametrize("build", [
+    lambda **kw: tff.nsf(5, 3, (7, 3), bins=4, context_size=2, **kw),
+    lambda **kw: tff.nsf(5, 2, (6,), bins=3, autoregressive=True, **kw),
+    lambda **kw: tff.maf(5, 3, (7, 3), context_size=2, mixing="lu", **kw),
+    lambda **kw: tff.iaf(4, 2, (6,), transformer="unbounded_affine", **kw),
+], ids=["nsf", "nsf_autoregressive", "maf", "iaf"])
+def test_every_vector_builder_refuses_more_parameters_than_the_cap_before_building(build):
+    count = sum(int(np.prod(v.shape)) for v in build().trainable_variables)
+    assert build(max_parameters=count).event_shape.num_elements() >= 4  # the cap is inclusive
+    with pytest.raises(ValueError, match=rf"would have {count:,} trainable parameters.*"
+                                         rf"max_parameters={count - 1:,}"):
+        build(max_parameters=count - 1)
+
+
+def test_large_events_with_lu_mixing_are_refused_for_every_builder_naming_mixing():
+    for build in (tff.nsf, lambda n: tff.maf(n, mixing="lu")):
+        with pytest.raises(ValueError, match=r"LU mixing maps of 20000 x 20000 .*mixing='reverse'"):
+            build(20_000)

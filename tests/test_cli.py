@@ -230,6 +230,7 @@ def test_a_non_finite_loss_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "banana", *SMALL, "--learning-rate", "1e30",
                  "--out", str(tmp_path / "run")]) == 2
     _assert_one_line_error(capsys, "training became non-finite at step")
+    assert not (tmp_path / "run").exists()  # no checkpoint was saved: nothing is left behind
 
 
 def test_a_second_run_in_a_busy_folder_is_refused(tmp_path, capsys):
@@ -282,3 +283,68 @@ def test_train_digits_writes_bits_per_dim_and_image_figures(tmp_path, capsys):
     assert "takes no --noise" in capsys.readouterr().err
     assert main(["train", "digits", "--hidden", "4", "4", "--out", str(tmp_path / "x")]) == 2
     assert "--hidden must be one number for digits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, flag", [(["--hidden", "100000"], "--hidden [100000]"),
+                                           (["--batch-size", "1000000"], "--batch-size 1000000")])
+def test_a_digits_run_too_large_for_memory_is_refused_before_a_run_folder_is_made(
+        setting, flag, tmp_path, capsys):
+    from tfp_flows.cli import MAX_TRAINING_BYTES
+    from tfp_flows.cli_images import IMAGE_DEFAULTS, image_training_bytes
+
+    out = tmp_path / "digits"
+    assert main(["train", "digits", *setting, "--out", str(out), "--quiet"]) == 2
+    config = {**IMAGE_DEFAULTS, "hidden": [int(setting[1])] if setting[0] == "--hidden"
+              else IMAGE_DEFAULTS["hidden"],
+              "batch_size": int(setting[1]) if setting[0] == "--batch-size"
+              else IMAGE_DEFAULTS["batch_size"]}
+    needed = image_training_bytes(config)[1]
+    assert needed > MAX_TRAINING_BYTES
+    _assert_one_line_error(capsys, flag, f"need about {needed / 2**30:,.1f} GiB to train",
+                           "the limit is 4 GiB")
+    assert not out.exists()
+    assert image_training_bytes(IMAGE_DEFAULTS)[1] < MAX_TRAINING_BYTES / 100  # defaults fit
+
+
+def test_the_digits_parameter_estimate_is_the_built_flows_parameter_count():
+    from tfp_flows.cli_images import build_image_flow, image_training_bytes
+
+    for layers, hidden in [(1, 4), (2, 3)]:
+        config = {"target": "digits", "layers": layers, "hidden": [hidden], "batch_size": 8,
+                  "seed": 0}
+        built = sum(int(np.prod(v.shape)) for v in build_image_flow(config).trainable_variables)
+        assert image_training_bytes(config)[0] == built
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
+        tmp_path, capsys, monkeypatch):
+    import tfp_flows.training as training
+    from tfp_flows.checkpoints import CheckpointError
+
+    def fails_in_its_first_step(flow, target, *, checkpoint_dir, **kwargs):
+        os.makedirs(checkpoint_dir)  # as fit does before its first step
+        raise CheckpointError("simulated failure in the first step")
+
+    monkeypatch.setattr(training, "fit", fails_in_its_first_step)
+    out = tmp_path / "run"
+    assert main(["train", "banana", *SMALL, "--out", str(out)]) == 2
+    _assert_one_line_error(capsys, "simulated failure in the first step")
+    assert not out.exists()
+    mine = tmp_path / "mine"  # a folder the user made: kept, with only what was there before
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["train", "banana", *SMALL, "--out", str(mine)]) == 2
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_an_unexpected_failure_while_building_leaves_no_run_folder(tmp_path, monkeypatch):
+    import tfp_flows.cli as cli
+
+    def out_of_memory(config):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(cli, "_build_flow", out_of_memory)
+    out = tmp_path / "run"
+    with pytest.raises(MemoryError):
+        main(["train", "banana", *SMALL, "--out", str(out)])
+    assert not out.exists()

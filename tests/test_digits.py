@@ -238,3 +238,38 @@ def test_dequantized_images_draw_fresh_noise_and_score_the_mixture_of_boxes():
     assert np.isneginf(data.log_prob(np.full([2, 1, 1], 0.5, np.float32)).numpy())
     with pytest.raises(ValueError, match="expected discrete pixels"):
         DequantizedImages(images + 0.5)
+
+
+@pytest.mark.parametrize("dtype", [tf.int32, tf.uint8, tf.int64, tf.float64])
+def test_bits_per_dim_takes_pixels_as_integer_tensors_like_the_same_numbers_in_an_array(dtype):
+    x = tff.datasets.digits("test")[:10]
+    model = dequantization.with_logit_preprocessing(
+        tff.real_nvp((8, 8, 1), steps_per_scale=1, hidden_channels=2, num_blocks=0))
+    expected = metrics.bits_per_dim(model, x, seed=3)
+    assert metrics.bits_per_dim(model, tf.constant(x, dtype), seed=3) == pytest.approx(expected)
+    v = dequantization.uniform_dequantize(tf.constant(x, dtype), seed=2)
+    np.testing.assert_array_equal(v, dequantization.uniform_dequantize(x, seed=2))
+    with pytest.raises(TypeError, match="got a tensor of dtype string"):
+        dequantization.as_pixels(tf.constant(["0"]), tf.float32)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_logit_pixel_density_is_zero_outside_its_support_with_finite_gradients(dtype):
+    flow = tff.real_nvp(2, num_layers=2, hidden_units=(4,), dtype=dtype)
+    pixels = dequantization.with_logit_preprocessing(flow, alpha=0.05)
+    edge = 0.05 / 0.9  # [0, 1] widened by alpha / (1 - 2 alpha): what inverse maps R onto
+    inside = [[0.5, 0.5], [0.0, 1.0], [-0.9 * edge, 1 + 0.9 * edge]]
+    outside = [[1 + edge, 0.5], [1.5, 0.5], [-0.5, 0.5], [0.5, -edge], [1e30, -1e30],
+               [np.inf, 0.5]]
+    x = tf.constant(inside + outside, dtype)
+    with tf.GradientTape() as tape:
+        log_p = pixels.log_prob(x)
+        total = tf.reduce_sum(log_p[:len(inside)])
+    assert np.all(np.isfinite(log_p[:len(inside)].numpy()))
+    assert np.all(log_p[len(inside):].numpy() == -np.inf), log_p.numpy()
+    gradients = tape.gradient(total, flow.trainable_variables)
+    assert all(np.all(np.isfinite(g.numpy())) for g in gradients)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        every = pixels.log_prob(x)
+    assert np.all(np.isfinite(tape.gradient(every, x).numpy()))

@@ -170,11 +170,16 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
         raise bad("learning_rate", "a finite number > 0")
     integer("seed", 0, 2**31 - 1)
     if _is_image(config["target"]):
+        from tfp_flows.cli_images import image_training_bytes
+
         if len(hidden) != 1:
             raise bad("hidden", f"one number for {config['target']} (the hidden channels of "
                       "each convolutional conditioner)")
-        return
-    parameters, needed = _training_bytes(config["layers"], hidden, config["batch_size"])
+        parameters, needed = image_training_bytes(config)
+        advice = "use fewer steps per scale (--layers), fewer hidden channels or smaller batches"
+    else:
+        parameters, needed = _training_bytes(config["layers"], hidden, config["batch_size"])
+        advice = "use fewer or narrower layers or smaller batches"
     if needed > MAX_TRAINING_BYTES:
         raise CommandError(
             f"{label('layers')} {config['layers']}, {label('hidden')} {hidden} and "
@@ -182,8 +187,7 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
             "to train "
             f"({parameters:,} parameters: {4 * parameters / 2**30:,.1f} GiB as float32, x4 with "
             f"gradients and Adam's moments, plus activations); the limit is "
-            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: use fewer or narrower layers or smaller "
-            "batches")
+            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: {advice}")
 
 
 def _recorded(config: dict[str, Any]) -> dict[str, Any]:
@@ -297,28 +301,61 @@ def train(args: argparse.Namespace) -> int:
     config = {"target": args.target, "noise": args.noise, "layers": args.layers,
               "hidden": list(args.hidden), "steps": args.steps, "batch_size": args.batch_size,
               "learning_rate": args.learning_rate, "seed": args.seed}
-    _check_settings(config)
+    _check_settings(config)  # before anything is built or written: sizes included
     target = _make_target(args.target, args.noise)
-    out = _writable_folder(args.out or os.path.join("runs", args.target))
+    out = args.out or os.path.join("runs", args.target)
+    created = not os.path.exists(out)
+    _writable_folder(out)
 
     from tfp_flows.checkpoints import CheckpointError, RunFolderLock
     from tfp_flows.training import NonFiniteLossError
 
+    written: list[str] = []
     try:
-        with RunFolderLock(out):
-            return _train_in(out, config, target, args)
-    except (CheckpointError, NonFiniteLossError) as error:
-        raise CommandError(str(error)) from None
+        try:
+            with RunFolderLock(out):
+                return _train_in(out, config, target, args, written)
+        except (CheckpointError, NonFiniteLossError) as error:
+            raise CommandError(str(error)) from None
+    except BaseException:
+        _remove_unstarted_run(out, created, written)
+        raise
 
 
-def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace) -> int:
-    """``train`` inside the locked run folder ``out``."""
+def _remove_unstarted_run(out: str, created: bool, written: list[str]) -> None:
+    """After a failure before the first checkpoint, removes what this run made in ``out``.
+
+    The folder goes if this run created it; otherwise only what it wrote there
+    (``config.json``, a ``checkpoint/`` folder it created). A run that saved a
+    checkpoint keeps everything (``--resume`` continues it).
+    """
+    import shutil
+
+    from tfp_flows.checkpoints import list_checkpoints
+
+    checkpoint_dir = os.path.join(out, "checkpoint")
+    if os.path.isdir(checkpoint_dir) and list_checkpoints(checkpoint_dir):
+        return
+    if created:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in written:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace,
+              written: list[str]) -> int:
+    """``train`` inside the locked run folder ``out`` (files it creates are added to ``written``)."""
     from tfp_flows.checkpoints import list_checkpoints
     from tfp_flows.training import fit
 
     checkpoint_dir = os.path.join(out, "checkpoint")
     config_path = os.path.join(out, "config.json")
-    if args.resume and os.path.exists(config_path):
+    write_config = not (args.resume and os.path.exists(config_path))
+    if not write_config:
         differences = _settings_differences(_read_config(out), config)
         if differences:
             raise CommandError(f"--resume with settings that differ from {config_path}: "
@@ -329,9 +366,12 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
                                "larger --steps) or train into another --out")
         raise CommandError(f"{out} holds checkpoints but no config.json; cannot resume them: "
                            "train into another --out")
-    else:
-        _write_json(config_path, config)
     flow = _build_flow(config)
+    if write_config:
+        _write_json(config_path, config)
+        written.append(config_path)
+    if not os.path.exists(checkpoint_dir):
+        written.append(checkpoint_dir)
     history = fit(flow, target, steps=args.steps, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, seed=args.seed,
                   checkpoint_dir=checkpoint_dir, resume=args.resume,

@@ -26,12 +26,35 @@ import os
 from typing import Any
 
 __all__ = ["IMAGE_DEFAULTS", "IMAGE_TARGETS", "build_image_flow", "image_metrics",
-           "make_image_target", "save_image_figures"]
+           "image_training_bytes", "make_image_target", "save_image_figures"]
 
 IMAGE_TARGETS = ("digits",)
 IMAGE_DEFAULTS = {"layers": 2, "hidden": [16], "steps": 3000, "batch_size": 64}
 TEMPERATURES = (0.7, 0.8, 1.0)
 BITS_SAMPLES = 4  # dequantisation draws per image for bits/dim
+IMAGE_SHAPE = (8, 8, 1)
+NUM_BLOCKS = 1
+
+
+def _flow_arguments(config: dict[str, Any]) -> dict[str, Any]:
+    return dict(steps_per_scale=config["layers"], hidden_channels=config["hidden"][0],
+                num_blocks=NUM_BLOCKS)
+
+
+def image_training_bytes(config: dict[str, Any]) -> tuple[int, int]:
+    """``(parameters, bytes)`` to train the run's image flow, counted without building it.
+
+    float32 parameters x 4 (weights, gradients, Adam's two moments) plus the
+    activations a step keeps for the gradient
+    (:func:`tfp_flows.flows.image.image_flow_size`), for ``batch_size`` images.
+
+    >>> image_training_bytes({"layers": 1, "hidden": [4], "batch_size": 2})[0]
+    4442
+    """
+    from tfp_flows.flows.image import image_flow_size
+
+    size = image_flow_size(IMAGE_SHAPE, **_flow_arguments(config))
+    return size.parameters, 4 * (4 * size.parameters + config["batch_size"] * size.activations)
 
 
 def make_image_target(name: str):
@@ -50,8 +73,8 @@ def build_image_flow(config: dict[str, Any]):
     if len(config["hidden"]) != 1:
         raise ValueError(f"--hidden for {config['target']} is one number (the hidden channels of "
                          f"each conditioner), got {config['hidden']}")
-    flow = real_nvp((8, 8, 1), steps_per_scale=config["layers"],
-                    hidden_channels=config["hidden"][0], num_blocks=1, seed=config["seed"])
+    flow = real_nvp(IMAGE_SHAPE, seed=config["seed"], max_parameters=None,  # the CLI checks bytes
+                    **_flow_arguments(config))
     return with_logit_preprocessing(flow)
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "DequantizedImages",
     "Logit",
     "VariationalDequantizer",
+    "as_pixels",
     "check_discrete",
     "dequantization_bound",
     "uniform_dequantize",
@@ -91,6 +92,25 @@ def _scale(levels: int, scale: float | None) -> float:
         raise ValueError(f"scale must be a positive finite number (or None for levels), "
                          f"got {scale!r}.")
     return float(scale)
+
+
+def as_pixels(x: Any, dtype: tf.DType) -> tf.Tensor:
+    """Pixels as a tensor of the floating ``dtype``: a tensor of any number dtype is cast.
+
+    Images often come as ``int32`` / ``uint8`` tensors, which
+    ``tf.convert_to_tensor(x, tf.float32)`` refuses; arrays and lists are converted.
+
+    #### Examples
+
+    >>> as_pixels(tf.constant([[0, 16]], tf.int32), tf.float32)
+    <tf.Tensor: shape=(1, 2), dtype=float32, numpy=array([[ 0., 16.]], dtype=float32)>
+    """
+    if tf.is_tensor(x) or isinstance(x, tf.Variable):
+        if not (x.dtype.is_integer or x.dtype.is_floating or x.dtype == tf.bool):
+            raise TypeError(f"expected pixels as numbers (an integer or float dtype), got a "
+                            f"tensor of dtype {x.dtype.name}.")
+        return tf.cast(x, dtype)
+    return tf.convert_to_tensor(x, dtype)
 
 
 def check_discrete(x: Any, levels: int, owner: str) -> None:
@@ -148,7 +168,7 @@ def uniform_dequantize(x: Any, *, levels: int = 17, scale: float | None = None, 
     check_discrete(x, levels, "uniform_dequantize")
     scale = _scale(levels, scale)
     dtype = check_floating_dtype(dtype, "uniform_dequantize")
-    x = tf.convert_to_tensor(x, dtype)
+    x = as_pixels(x, dtype)
     shape = tf.shape(x)
     if num_samples is not None:
         shape = tf.concat([[check_integer("num_samples", num_samples)], shape], 0)
@@ -357,7 +377,7 @@ class VariationalDequantizer(tf.Module):
         Returns:
           ``(u, log_q)``: the noise in ``(0, 1)`` and its log-density.
         """
-        x = tf.convert_to_tensor(x, self.dtype)
+        x = as_pixels(x, self.dtype)
         rank = len(self.event_shape)
         if x.shape.rank is not None and (x.shape.rank < rank
                                          or x.shape[x.shape.rank - rank:] != self.event_shape):
@@ -420,7 +440,7 @@ def dequantization_bound(
         raise ValueError(f"dequantization_bound: expected a distribution with a fully defined "
                          f"event shape, got {event_shape}.")
     dtype = distribution.dtype
-    x = tf.convert_to_tensor(x, dtype)
+    x = as_pixels(x, dtype)
     rank = event_shape.rank
     if x.shape.rank is not None and (x.shape.rank < rank + 1
                                      or x.shape[x.shape.rank - rank:] != event_shape):

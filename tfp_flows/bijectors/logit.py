@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.checks import check_number
 from tfp_flows.naming import unique_name
+
+
+def _tiny(dtype: tf.DType) -> float:
+    """The smallest positive normal number of ``dtype``."""
+    return float(np.finfo(dtype.as_numpy_dtype).tiny)
 
 __all__ = ["Logit"]
 
@@ -29,7 +35,10 @@ class Logit(FlowBijector):
     ``[logit(alpha), logit(1 - alpha)]`` (``+-2.944`` for ``alpha = 0.05``, the
     value of Real NVP, sec. 4.1). ``forward`` is defined on the wider interval
     ``(-alpha / (1 - 2 alpha), (1 - alpha) / (1 - 2 alpha))`` that ``inverse``
-    maps ``R`` onto.
+    maps ``R`` onto. Outside it the pixel density is zero: ``forward`` returns
+    the logit of the nearest representable point (finite, with finite
+    gradients) and ``forward_log_det_jacobian`` is ``-inf``, so ``log_prob``
+    of a flow behind ``tfb.Invert(Logit(...))`` is ``-inf`` there, never NaN.
 
     A density on pixels: with a flow ``q`` on ``y``, ``tfb.Invert(Logit(...))``
     on top of it gives ``p(x) = q(y(x)) |det dy/dx|``, a density on the
@@ -96,10 +105,18 @@ class Logit(FlowBijector):
     def _forward_and_ildj(self, x):
         alpha = tf.constant(self._alpha, self.dtype)
         slope = 1.0 - 2.0 * alpha
-        log_s = tf.math.log(alpha + slope * x)
-        log_one_minus_s = tf.math.log((1.0 - alpha) - slope * x)
+        s, one_minus_s = alpha + slope * x, (1.0 - alpha) - slope * x
+        inside = (s > 0.0) & (one_minus_s > 0.0)
+        # Outside the domain the logit is undefined: evaluate it at a point inside (so
+        # neither the value nor the gradient is NaN) and give the entry zero density.
+        tiny = tf.constant(_tiny(self.dtype), self.dtype)
+        log_s = tf.math.log(tf.where(inside, s, tf.clip_by_value(s, tiny, 1.0)))
+        log_one_minus_s = tf.math.log(
+            tf.where(inside, one_minus_s, tf.clip_by_value(one_minus_s, tiny, 1.0)))
         y = log_s - log_one_minus_s
-        ildj = self._sum_event(log_s + log_one_minus_s) - self._log_det_scale()
+        outside = tf.constant(math.inf, self.dtype)
+        ildj = (self._sum_event(tf.where(inside, log_s + log_one_minus_s, outside))
+                - self._log_det_scale())
         return y, ildj
 
     def _inverse_and_ildj(self, y):

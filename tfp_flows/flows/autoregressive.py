@@ -11,8 +11,13 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.transformers import Additive, Affine, RationalQuadraticSpline, Transformer
-from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble, check_builder_arguments
+from tfp_flows.flows.mixing import check_mixing, mixing_layer, mixing_parameters
+from tfp_flows.flows.stack import (
+    MAX_PARAMETERS,
+    assemble,
+    check_builder_arguments,
+    check_conditioned_size,
+)
 from tfp_flows.naming import unique_name
 
 __all__ = ["TRANSFORMERS", "autoregressive_layers", "iaf", "maf", "make_transformer"]
@@ -75,11 +80,21 @@ def autoregressive_layers(
     validate_args: bool,
     dtype: tf.DType,
     name: str,
+    max_parameters: int | None = MAX_PARAMETERS,
 ) -> list[tfb.Bijector]:
-    """The layers of an autoregressive flow ``name``, each ``{name}_{kind}_{i}``."""
+    """The layers of an autoregressive flow ``name``, each ``{name}_{kind}_{i}``.
+
+    Refuses a flow of more than ``max_parameters`` trainable parameters
+    (``ValueError``) before creating its MADEs and mixing layers.
+    """
     event_size, num_layers, seed, hidden_units, context_size, dtype = check_builder_arguments(
         name, event_size, num_layers, seed, hidden_units, context_size, dtype)
     check_mixing(mixing)
+    probe = make_transformer(transformer, event_size, dtype, f"{name}_transformer_size")
+    check_conditioned_size(
+        name, event_size, num_layers, hidden_units, context_size, probe.params_per_entry,
+        sum(int(np.prod(v.shape)) for v in probe.trainable_variables),
+        mixing_parameters(mixing, event_size), max_parameters, dtype, autoregressive=True)
     kind = "maf" if one_pass == "inverse" else "iaf"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
@@ -117,6 +132,7 @@ def maf(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
 ) -> tfd.TransformedDistribution:
     """Masked autoregressive flow: ``num_layers`` MAF layers on ``N(0, I)``, density in one pass.
 
@@ -158,6 +174,9 @@ def maf(
       dtype: ``tf.float32`` or ``tf.float64``.
       name: name of the distribution, of its chain and (as a prefix) of its layers;
         without it the flow shows the next free ``maf``, ``maf_1``, ...
+      max_parameters: refuse (``ValueError``, before the layers are made) a flow
+        of more trainable parameters (default
+        :data:`~tfp_flows.flows.stack.MAX_PARAMETERS`, 10^8; ``None``: no cap).
 
     Returns:
       A ``tfd.TransformedDistribution``.
@@ -178,7 +197,7 @@ def maf(
     shown = name or unique_name("maf")
     layers = autoregressive_layers(
         "inverse", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
-        context_size, validate_args, dtype, shown)
+        context_size, validate_args, dtype, shown, max_parameters)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
@@ -196,6 +215,7 @@ def iaf(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
 ) -> tfd.TransformedDistribution:
     """Inverse autoregressive flow: ``num_layers`` IAF layers on ``N(0, I)``, sampling in one pass.
 
@@ -226,5 +246,5 @@ def iaf(
     shown = name or unique_name("iaf")
     layers = autoregressive_layers(
         "forward", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
-        context_size, validate_args, dtype, shown)
+        context_size, validate_args, dtype, shown, max_parameters)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

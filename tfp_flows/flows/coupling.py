@@ -13,11 +13,54 @@ from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.flows.image import image_flow
-from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble, check_builder_arguments
+from tfp_flows.flows.mixing import check_mixing, mixing_layer, mixing_parameters
+from tfp_flows.flows.stack import (
+    MAX_PARAMETERS,
+    assemble,
+    check_builder_arguments,
+    check_flow_size,
+    mlp_parameters,
+)
 from tfp_flows.naming import unique_name
 
-__all__ = ["nice", "real_nvp"]
+__all__ = ["coupling_parameters", "nice", "real_nvp"]
+
+
+def coupling_parameters(
+    event_size: int,
+    num_layers: int,
+    hidden_units: Sequence[int],
+    *,
+    context_size: int = 0,
+    mixing: str | None = "lu",
+    normalization: str | None = None,
+    affine: bool = True,
+) -> int:
+    """Trainable parameters of ``real_nvp(event_size, ...)`` (``affine=False``: ``nice``), uncreated.
+
+    Per coupling ``i`` (``d_a`` conditioning, ``d_b`` transformed entries of its
+    alternating mask): an MLP ``[d_a + k, *hidden_units, p d_b]`` with ``p = 2``
+    (shift and log-scale, plus ``d_b`` log-scale bounds) or ``p = 1`` (``nice``);
+    the mixing layer's parameters (``event_size**2 + event_size`` for ``"lu"``)
+    and ``2 event_size`` per ``ActNorm``.
+
+    #### Examples
+
+    >>> coupling_parameters(10_000, 8, (64, 64))  # eight 10^4 x 10^4 LU maps dominate
+    807913792
+    >>> coupling_parameters(2, 2, (8,), mixing=None)  # 2 x (MLP 1-8-2: 34, one bound)
+    70
+    """
+    total = 0
+    for i in range(num_layers):
+        conditioning = event_size // 2 if i % 2 == 0 else event_size - event_size // 2
+        transformed = event_size - conditioning
+        outputs = (2 if affine else 1) * transformed
+        total += mlp_parameters([conditioning + context_size, *hidden_units, outputs])
+        total += transformed if affine else 0
+        total += mixing_parameters(mixing, event_size)
+        total += 2 * event_size if normalization == "actnorm" else 0
+    return total
 
 
 def _coupling_layers(
@@ -28,9 +71,14 @@ def _coupling_layers(
     mixing: str | None,
     name: str,
     normalization: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
     **layer_kwargs,
 ) -> list[tfb.Bijector]:
-    """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``."""
+    """The layers of a coupling flow named ``name``, each named ``{name}_{kind}_{i}``.
+
+    Refuses (``ValueError``) a flow of more than ``max_parameters`` trainable
+    parameters before creating any variable.
+    """
     event_size, num_layers, seed, *_ = checked = check_builder_arguments(
         name, event_size, num_layers, seed, layer_kwargs["hidden_units"],
         layer_kwargs["context_size"], layer_kwargs["dtype"])
@@ -38,6 +86,16 @@ def _coupling_layers(
                         dtype=checked.dtype)
     check_mixing(mixing)
     _check_normalization(normalization)
+    parameters = coupling_parameters(
+        event_size, num_layers, checked.hidden_units, context_size=checked.context_size,
+        mixing=mixing, normalization=normalization, affine=layer_class is AffineCoupling)
+    mixers = num_layers * mixing_parameters(mixing, event_size)
+    advice = (f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
+              "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
+              if 2 * mixers >= parameters else "use fewer num_layers or smaller hidden_units")
+    check_flow_size(f"{name} on {event_size} entries with num_layers={num_layers} and "
+                    f"hidden_units={checked.hidden_units}", parameters, max_parameters,
+                    checked.dtype, advice)
     kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
@@ -79,6 +137,7 @@ def real_nvp(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
     **image_kwargs,
 ) -> tfd.TransformedDistribution:
     """Real NVP flow: ``num_layers`` affine couplings with alternating masks on ``N(0, I)``.
@@ -132,6 +191,11 @@ def real_nvp(
       name: name of the distribution, of its chain and (as a prefix) of its layers;
         without it the flow shows the next free ``real_nvp``, ``real_nvp_1``, ...
         and counts as unnamed in TFP's joint distributions.
+      max_parameters: refuse (``ValueError``, before any variable is created) a
+        flow of more trainable parameters than this, naming the count and what
+        to change (default :data:`~tfp_flows.flows.stack.MAX_PARAMETERS`,
+        10^8; ``None``: no cap). ``real_nvp(10_000)`` would hold 808 M, 800 M of
+        them in its LU maps: ``mixing="reverse"`` scales to large events.
 
     Returns:
       A ``tfd.TransformedDistribution``; its ``trainable_variables`` are every
@@ -158,14 +222,15 @@ def real_nvp(
                              "steps_per_scale, hidden_channels and num_blocks.")
         return image_flow(event_size, "real_nvp", activation=activation,
                           log_scale_bound=log_scale_bound, seed=seed, context_size=context_size,
-                          validate_args=validate_args, dtype=dtype, name=name, **image_kwargs)
+                          validate_args=validate_args, dtype=dtype, name=name,
+                          max_parameters=max_parameters, **image_kwargs)
     if image_kwargs:
         raise TypeError(f"real_nvp on vectors got unexpected arguments {sorted(image_kwargs)} "
                         "(image flows only: give an event shape (H, W, C)).")
     shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
         AffineCoupling, event_size, num_layers, seed, mixing, shown, normalization,
-        hidden_units=hidden_units,
+        max_parameters, hidden_units=hidden_units,
         activation=activation, log_scale_bound=log_scale_bound, context_size=context_size,
         validate_args=validate_args, dtype=dtype)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
@@ -185,6 +250,7 @@ def nice(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
 ) -> tfd.TransformedDistribution:
     """NICE flow: ``num_layers`` additive couplings with alternating masks on ``N(0, I)``.
 
@@ -192,7 +258,7 @@ def nice(
     ``LULinear`` layers (``mixing="lu"``, the default) the density is
     ``log p(x) = log N(f^{-1}(x); 0, I)`` (and the ``ActNorm`` layers' constant
     log-det with ``normalization="actnorm"``). Arguments as :func:`real_nvp`
-    (without ``log_scale_bound``).
+    (without ``log_scale_bound``), ``max_parameters`` included.
 
     #### Examples
 
@@ -203,7 +269,7 @@ def nice(
     shown = name or unique_name("nice")
     layers = _coupling_layers(
         AdditiveCoupling, event_size, num_layers, seed, mixing, shown, normalization,
-        hidden_units=hidden_units,
+        max_parameters, hidden_units=hidden_units,
         activation=activation, context_size=context_size, validate_args=validate_args,
         dtype=dtype)
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

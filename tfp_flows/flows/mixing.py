@@ -29,7 +29,7 @@ from tensorflow_probability import bijectors as tfb
 from tfp_flows.bijectors.linear import LULinear
 from tfp_flows.bijectors.permutation import Permute
 
-__all__ = ["MIXINGS", "check_mixing", "mixing_layer"]
+__all__ = ["MIXINGS", "check_mixing", "mixing_layer", "mixing_parameters"]
 
 MIXINGS = (None, "lu", "reverse", "random")
 
@@ -40,6 +40,17 @@ def check_mixing(mixing: str | None) -> str | None:
         raise ValueError(
             f"mixing must be one of {', '.join(repr(m) for m in MIXINGS)}, got {mixing!r}.")
     return mixing
+
+
+def mixing_parameters(mixing: str | None, event_size: int) -> int:
+    """Trainable parameters of one mixing layer: ``event_size**2 + event_size`` for ``"lu"``, else 0.
+
+    #### Examples
+
+    >>> mixing_parameters("lu", 10), mixing_parameters("reverse", 10)
+    (110, 0)
+    """
+    return event_size**2 + event_size if check_mixing(mixing) == "lu" else 0
 
 
 def mixing_layer(

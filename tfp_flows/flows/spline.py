@@ -13,8 +13,13 @@ from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.bijectors.transformers import RationalQuadraticSpline
 from tfp_flows.checks import check_integer, check_positive_float
 from tfp_flows.flows.autoregressive import autoregressive_layers
-from tfp_flows.flows.mixing import check_mixing, mixing_layer
-from tfp_flows.flows.stack import assemble, check_builder_arguments
+from tfp_flows.flows.mixing import check_mixing, mixing_layer, mixing_parameters
+from tfp_flows.flows.stack import (
+    MAX_PARAMETERS,
+    assemble,
+    check_builder_arguments,
+    check_conditioned_size,
+)
 from tfp_flows.naming import unique_name
 
 __all__ = ["nsf"]
@@ -37,6 +42,7 @@ def nsf(
     validate_args: bool = False,
     dtype: tf.DType = tf.float32,
     name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
 ) -> tfd.TransformedDistribution:
     """Neural spline flow: ``num_layers`` rational-quadratic spline couplings on ``N(0, I)``.
 
@@ -83,6 +89,9 @@ def nsf(
       dtype: ``tf.float32`` or ``tf.float64``.
       name: name of the distribution, of its chain and (as a prefix) of its layers;
         without it the flow shows the next free ``nsf``, ``nsf_1``, ...
+      max_parameters: refuse (``ValueError``, before the layers are made) a flow
+        of more trainable parameters (default
+        :data:`~tfp_flows.flows.stack.MAX_PARAMETERS`, 10^8; ``None``: no cap).
 
     Returns:
       A ``tfd.TransformedDistribution``; its ``trainable_variables`` are every
@@ -112,8 +121,11 @@ def nsf(
             "inverse", event_size, num_layers, hidden_units, activation,
             lambda n, dtype, name: RationalQuadraticSpline(
                 bins, bound, min_derivative=min_derivative, name=name),
-            mixing, seed, context_size, validate_args, dtype, shown)
+            mixing, seed, context_size, validate_args, dtype, shown, max_parameters)
         return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
+    check_conditioned_size(shown, event_size, num_layers, hidden_units, context_size,
+                           3 * bins - 1, 0, mixing_parameters(mixing, event_size), max_parameters,
+                           dtype, autoregressive=False)
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         layer_name = f"{shown}_rq_spline_coupling_{i}"
