@@ -250,7 +250,7 @@ def check_target_matches(surrogate: tfd.Distribution, target: Any, check_dtype: 
 def _shapes(event_shape: Any) -> Any:
     """An event shape (structure) as dicts and lists of shape lists, for messages and ``==``."""
     if isinstance(event_shape, dict):
-        return {key: _shapes(value) for key, value in event_shape.items()}
+        return {key: _shapes(event_shape[key]) for key in sorted(event_shape)}
     if isinstance(event_shape, tuple) and hasattr(event_shape, "_asdict"):  # namedtuples
         return {key: _shapes(value) for key, value in event_shape._asdict().items()}
     if isinstance(event_shape, (list, tuple)):
