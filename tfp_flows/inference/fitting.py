@@ -8,7 +8,10 @@ loss(theta) = (1/S) sum_{s=1..S} [log q_theta(z_s) - log p~(z_s)],   z_s ~ q_the
 ELBO = -loss <= log Z,  with equality iff q = p~ / Z
 ```
 
-with :func:`tfp_flows.fit`'s machinery: many steps per XLA-compiled call,
+in the surrogate and, as ``tfp.vi.fit_surrogate_posterior`` does, in the target's own trainable
+variables ``omega`` (a prior scale in a ``tf.Variable``) with it: maximising
+the ELBO in ``omega`` too is variational EM (``train_target=False`` freezes
+them). It runs with :func:`tfp_flows.fit`'s machinery: many steps per XLA-compiled call,
 progress bar, callbacks, checkpoints with ``resume``, and the guard that stops
 on a non-finite loss with the last good weights in place. The default
 optimizer is Adam with its learning rate cosine-decayed from ``2e-3`` to 0
