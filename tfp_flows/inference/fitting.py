@@ -9,7 +9,7 @@ ELBO = -loss <= log Z,  with equality iff q = p~ / Z
 ```
 
 in the surrogate and, as ``tfp.vi.fit_surrogate_posterior`` does, in the target's own trainable
-variables ``omega`` (a prior scale in a ``tf.Variable``) with it: maximising
+variables ``omega`` (a prior scale in a ``tf.Variable``): maximising
 the ELBO in ``omega`` too is variational EM (``train_target=False`` freezes
 them). It runs with :func:`tfp_flows.fit`'s machinery: many steps per XLA-compiled call,
 progress bar, callbacks, checkpoints with ``resume``, and the guard that stops
