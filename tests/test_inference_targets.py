@@ -82,8 +82,22 @@ def test_standardized_errors_and_bad_arguments():
     np.testing.assert_allclose(errors["stddev"]["x"], [1.0, 0.0], atol=1e-4)
     with pytest.raises(ValueError, match="dims must be"):
         datasets.neals_funnel(dims=1)
-    with pytest.raises(ValueError, match="condition_number must be a finite number >= 1"):
+    with pytest.raises(ValueError, match=r"condition_number must be a number in \[1, 8.39e\+06\]"):
         datasets.ill_conditioned_gaussian(condition_number=0.5)
+
+
+def test_a_condition_number_that_is_no_number_or_beyond_the_dtype_is_refused_naming_the_range():
+    with pytest.raises(TypeError, match=r"condition_number must be a number in \[1, .*got '1e4'"):
+        datasets.ill_conditioned_gaussian(dims=4, condition_number="1e4")
+    with pytest.raises(ValueError, match=r"\[1, 8.39e\+06\].*float64 allows up to 4.5e\+15.*1e\+80"):
+        datasets.ill_conditioned_gaussian(dims=4, condition_number=1e80)
+    with pytest.raises(ValueError, match=r"\[1, 4.5e\+15\].*got 1e\+20"):
+        datasets.ill_conditioned_gaussian(dims=4, condition_number=1e20, dtype=tf.float64)
+    with pytest.raises(ValueError, match="condition_number"):
+        datasets.ill_conditioned_gaussian(dims=4, condition_number=float("nan"))
+    # a value within the float64 range still gives a finite density
+    target = datasets.ill_conditioned_gaussian(dims=4, condition_number=1e12, dtype=tf.float64)
+    assert np.isfinite(float(target.model.log_prob({"x": tf.ones(4, tf.float64)})))
 
 
 # --- Eight Schools ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows.checks import check_floating_dtype, check_integer, check_number
 from tfp_flows.flow import Flow
 from tfp_flows.standard_normal import StandardNormal
 
@@ -157,6 +157,9 @@ def ill_conditioned_gaussian(
 ) -> InferenceTarget:
     """A rotated Gaussian whose covariance has eigenvalues log-spaced over ``condition_number``.
 
+    ``condition_number`` is a number from 1 to ``1 / eps`` of ``dtype`` (8.4e6 in float32,
+    4.5e15 in float64); beyond, the density cannot be computed faithfully in that dtype.
+
     ```none
     x ~ N(0, Sigma),   Sigma = Q diag(lambda) Q^T = L L^T   (L: the Cholesky factor),
     lambda_k = condition_number^(k / (dims - 1) - 1/2),  k = 0..dims-1   (geometric mean 1)
@@ -183,8 +186,15 @@ def ill_conditioned_gaussian(
     """
     dtype = check_floating_dtype(dtype, "ill_conditioned_gaussian")
     dims = check_integer("dims", dims, minimum=2)
-    if not np.isfinite(condition_number) or condition_number < 1:
-        raise ValueError(f"condition_number must be a finite number >= 1, got {condition_number!r}.")
+    # Sigma's eigenvalues span condition_number^(+-1/2) and its Cholesky factor is computed in
+    # float64; the model scores through L^{-1}, whose entries span condition_number^(1/2): beyond
+    # 1 / eps of the dtype, rounding swamps the smallest directions (or overflows: 1e80).
+    largest = 1.0 / float(np.finfo(dtype.as_numpy_dtype).eps)
+    condition_number = check_number(
+        "condition_number", condition_number,
+        f"a number in [1, {largest:.3g}] (1 / the machine epsilon of {dtype.name}"
+        + ("; dtype=tf.float64 allows up to 4.5e+15)" if dtype == tf.float32 else ")"),
+        lambda v: 1.0 <= v <= largest)
     rng = np.random.default_rng(check_integer("seed", seed, minimum=0))
     q, r = np.linalg.qr(rng.standard_normal([dims, dims]))
     q = q * np.sign(np.diag(r))

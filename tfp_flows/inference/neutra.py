@@ -73,6 +73,7 @@ from tensorflow_probability.python.internal import unnest
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.checks import check_floating_dtype, check_integer, check_number, check_positive_float
 from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
+from tfp_flows.inference.fitting import check_target_matches
 from tfp_flows.seeds import stateless_seed
 from tfp_flows.training.losses import target_log_prob_fn
 
@@ -279,6 +280,7 @@ def _target_log_prob(target: Any, surrogate: tfd.Distribution) -> Callable[[Any]
                 f", but the target {target.name} takes {_structure_string(target.dtype)}; build "
                 f"the surrogate over the model's structure and dtype.")
     if hasattr(target, "unnormalized_log_prob") or callable(target):
+        check_target_matches(surrogate, target, check_dtype=False)  # part names and shapes
         return target_log_prob_fn(target)
     raise TypeError(
         "neutra: target must be a (pinned) tfd.JointDistribution or another distribution with "

@@ -28,11 +28,11 @@ while ``x2 | x1`` is bimodal and out of an affine layer's reach. With the
 banana's dict keys sorted (``x1`` first), the default surrogate missed the
 0.1-sd moment goal on 6 of 20 seeds; in the draw order, on 1 of 20
 (``benchmarks/README.md``). The surrogate's ``trainable_variables`` are the flow's only, never a model's own
-(a flow used as a prior, say). Note that ``tfp.vi.fit_surrogate_posterior``
-trains every variable its loss touches unless given
+(a flow used as a prior, say). ``tfp.vi.fit_surrogate_posterior`` trains
+every variable its loss touches unless given
 ``trainable_variables=surrogate.trainable_variables`` -- including the
-model's (variational EM); :func:`~tfp_flows.inference.fit_surrogate` trains
-the surrogate's only.
+model's (variational EM); so does :func:`~tfp_flows.inference.fit_surrogate`,
+unless given ``train_target=False``.
 
 #### Examples
 
