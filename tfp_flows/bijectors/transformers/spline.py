@@ -38,6 +38,8 @@ class RationalQuadraticSpline(Transformer):
                 x = x^k + t w_k,  with dy = y - y^k and
                 a = h_k (s - d^k) + dy (d^(k+1) + d^k - 2s),  b = h_k d^k - dy (d^(k+1) + d^k - 2s),
                 c = -s dy
+              (computed without cancellation, see _solve, then refined by one Newton step
+              whose gradient is the implicit one: finite for any parameters)
     outside [-B, B]: y = x, ildj = 0
     ildj = log(dx/dy) = -log(dy/dx) in both directions
     ```
