@@ -187,6 +187,8 @@ def test_spline_arguments_are_checked(kwargs, error, message):
     ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
     ({"min_derivative": -0.1}, ValueError, r"min_derivative must be a number in \(0, 1\)"),
     ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
+    ({"bins": 10_000}, ValueError, r"bins must be an integer in \[2, 999\] \(every bin is at "
+     r"least 0.001 of the interval \[-bound, bound\] wide and high, so at most 999 fit\), got 10000"),
     ({"mixing": "glow"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'glow'"),
     ({"hidden_units": (0,)}, ValueError, "width 0 would ignore its input"),
     ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
@@ -194,6 +196,12 @@ def test_spline_arguments_are_checked(kwargs, error, message):
 def test_nsf_arguments_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         tff.nsf(2, **kwargs)
+
+
+def test_nsf_takes_as_many_bins_as_the_minimum_bin_width_allows():
+    flow = tff.nsf(2, num_layers=1, hidden_units=(4,), bins=999, mixing=None, name="many_bins")
+    couplings = [b for b in flow.bijector.bijectors if isinstance(b, Coupling)]
+    assert [b.transformer.bins for b in couplings] == [999]
 
 
 def test_nsf_event_size_must_be_at_least_two():

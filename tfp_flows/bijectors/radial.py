@@ -34,11 +34,21 @@ _SOFTPLUS_INVERSE_OF_ONE = float(np.log(np.expm1(1.0)))  # softplus(.) = 1
 
 
 def _norm(z: tf.Tensor) -> tf.Tensor:
-    """``||z||`` over the last axis, with a finite (zero) gradient at ``z = 0``."""
-    squared = tf.reduce_sum(tf.square(z), axis=-1)
-    positive = squared > 0
-    return tf.where(positive, tf.sqrt(tf.where(positive, squared, tf.ones_like(squared))),
-                    tf.zeros_like(squared))
+    """``||z||`` over the last axis without overflow (scaled by ``max |z_i|``, so 1e20 in
+    float32 stays finite), with a finite (zero) gradient at ``z = 0``."""
+    largest = tf.reduce_max(tf.abs(z), axis=-1)
+    positive = largest > 0
+    scale = tf.where(positive, largest, tf.ones_like(largest))
+    scaled = tf.reduce_sum(tf.square(z / scale[..., None]), axis=-1)  # in [1, d] unless z = 0
+    return tf.where(positive, scale * tf.sqrt(tf.where(positive, scaled, tf.ones_like(scaled))),
+                    tf.zeros_like(largest))
+
+
+def _hypot(p: tf.Tensor, q_squared: tf.Tensor) -> tf.Tensor:
+    """``sqrt(p^2 + q_squared)`` for ``q_squared >= 0`` without overflow: scaled by
+    ``max(|p|, 1)``."""
+    scale = tf.maximum(tf.abs(p), tf.ones_like(p))
+    return scale * tf.sqrt(tf.square(p / scale) + q_squared / scale / scale)
 
 
 class Radial(FlowBijector):
@@ -161,7 +171,7 @@ class Radial(FlowBijector):
         z_y = y - x0
         r_y = _norm(z_y)
         p = alpha + beta - r_y
-        root = tf.sqrt(tf.square(p) + 4.0 * alpha * r_y)
+        root = _hypot(p, 4.0 * alpha * r_y)  # p^2 overflows float32 from r_y ~ 1e19
         # the non-negative root, without cancellation (p + root = 0 only at y = x0, r = 0)
         denominator = p + root
         safe = tf.where(denominator > 0, denominator, tf.ones_like(denominator))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -23,6 +25,11 @@ from tfp_flows.flows.stack import (
 from tfp_flows.naming import unique_name
 
 __all__ = ["nsf"]
+
+# nsf keeps the spline's default minimum bin width and height (a fraction of 2 * bound)
+_DEFAULTS = inspect.signature(RationalQuadraticSpline).parameters
+_MIN_BIN_FRACTION = min(_DEFAULTS["min_bin_width"].default, _DEFAULTS["min_bin_height"].default)
+_MAX_BINS = math.ceil(1.0 / _MIN_BIN_FRACTION) - 1
 
 
 def nsf(
@@ -66,7 +73,8 @@ def nsf(
       event_size: dimension of the data (>= 2).
       num_layers: number of spline coupling layers.
       hidden_units: hidden widths of each conditioner MLP.
-      bins: number of spline bins ``K`` (>= 2).
+      bins: number of spline bins ``K`` (2 to 999: each bin is at least 1e-3 of the
+        interval wide and high).
       bound: half-width ``B`` of the interval the splines act on (> 0); the
         data are standardized first, so ``B`` is in standard deviations. The
         default 8 covers the banana's long arm (a quadratic shift reaching
@@ -115,6 +123,11 @@ def nsf(
         shown, event_size, num_layers, seed, hidden_units, context_size, dtype)
     check_mixing(mixing)
     bins = check_integer("bins", bins, minimum=2)
+    if bins >= _MAX_BINS + 1:
+        raise ValueError(
+            f"{shown}: bins must be an integer in [2, {_MAX_BINS}] (every bin is at least "
+            f"{_MIN_BIN_FRACTION:g} of the interval [-bound, bound] wide and high, so at most "
+            f"{_MAX_BINS} fit), got {bins}.")
     bound = check_positive_float("bound", bound)
     if autoregressive:
         layers = autoregressive_layers(

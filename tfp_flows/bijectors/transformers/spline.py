@@ -38,6 +38,8 @@ class RationalQuadraticSpline(Transformer):
                 x = x^k + t w_k,  with dy = y - y^k and
                 a = h_k (s - d^k) + dy (d^(k+1) + d^k - 2s),  b = h_k d^k - dy (d^(k+1) + d^k - 2s),
                 c = -s dy
+              (computed without cancellation, see _solve, then refined by one Newton step
+              whose gradient is the implicit one: finite for any parameters)
     outside [-B, B]: y = x, ildj = 0
     ildj = log(dx/dy) = -log(dy/dx) in both directions
     ```
@@ -176,20 +178,51 @@ class RationalQuadraticSpline(Transformer):
         x_left, width, y_left, height, d_left, d_right = self._in_bin(
             y_safe, y_knots, x_knots, y_knots, derivatives)
         slope = height / width
-        dy = y_safe - y_left
-        curvature = d_right + d_left - 2.0 * slope
-        a = height * (slope - d_left) + dy * curvature
-        b = height * d_left - dy * curvature
-        c = -slope * dy
-        root = tf.sqrt(tf.maximum(b ** 2 - 4.0 * a * c, 0.0))
-        # The root in [0, 1] without cancellation: 2c / (-b - root) for b >= 0 (Durkan et
-        # al.'s form; -b - root < 0 there), the same root as (root - b) / (2a) for b < 0, where
-        # a > 0. Each branch divides by a safe value, so the other one never makes a NaN.
-        negative_b = b < 0.0
-        t = tf.where(negative_b,
-                     (root - b) / (2.0 * tf.where(negative_b, a, tf.ones_like(a))),
-                     2.0 * c / tf.where(negative_b, -tf.ones_like(b), -b - root))
-        t = tf.clip_by_value(t, 0.0, 1.0)
+        t = tf.stop_gradient(self._solve(y_safe, y_left, height, slope, d_left, d_right))
+        # One Newton step from the (stopped) root: its value corrects the root's last rounding,
+        # and its gradient is the implicit one, -(dF/dtheta) / (dF/dt), whatever the solver did.
+        residual = self._position(t, y_left, height, slope, d_left, d_right) - y_safe
+        log_slope = self._log_slope(t, slope, d_left, d_right)
+        refined = t - residual / (width * tf.exp(log_slope))
+        # the value stays in the bin; the gradient is the Newton step's
+        t = refined + tf.stop_gradient(tf.clip_by_value(refined, 0.0, 1.0) - refined)
         x = x_left + t * width
         log_slope = self._log_slope(t, slope, d_left, d_right)
         return tf.where(inside, x, y), tf.where(inside, -log_slope, tf.zeros_like(y))
+
+    @staticmethod
+    def _position(t, y_left, height, slope, d_left, d_right):
+        """The forward map ``y(t)`` in a bin (class docstring)."""
+        between = t * (1.0 - t)
+        numerator = height * (slope * t ** 2 + d_left * between)
+        denominator = slope + (d_right + d_left - 2.0 * slope) * between
+        return y_left + numerator / denominator
+
+    @staticmethod
+    def _solve(y, y_left, height, slope, d_left, d_right):
+        """The bin position ``t`` in ``[0, 1]`` of ``y``: the root of the quadratic, without
+        cancellation.
+
+        With ``u = (y - y^k) / h_k`` and ``v = (y^(k+1) - y) / h_k = 1 - u`` (both computed from
+        ``y``, so neither is ``1 - (something close to 1)``), the quadratic ``a t^2 + b t + c``
+        of the class docstring divided by ``h_k`` has
+        ``a = (s - d^k) v + (d^(k+1) - s) u``, ``b = d^k v + (2s - d^(k+1)) u``, ``c = -s u``
+        and discriminant ``b^2 - 4ac = (d^k v - d^(k+1) u)^2 + 4 s^2 u v > 0``: a sum of
+        squares, scaled by its largest part so derivatives of 1e30 do not overflow. The root is
+        ``2 s u / (b + sqrt(.))`` for ``b >= 0`` and ``(sqrt(.) - b) / (2a)`` for ``b < 0``,
+        where ``a > s > 0``. (Expanding ``b`` and ``a`` around ``d^k`` as the class docstring
+        writes them cancels to 0 in float32 for ``d^k ~ 1e8``, and ``2c / (-b - root)`` is then
+        ``0 / -0``.)
+        """
+        u = (y - y_left) / height
+        v = tf.maximum(1.0 - u, 0.0)
+        a = (slope - d_left) * v + (d_right - slope) * u
+        b = d_left * v + (2.0 * slope - d_right) * u
+        p = d_left * v - d_right * u
+        scale = tf.maximum(tf.abs(p), slope)
+        root = scale * tf.sqrt(tf.square(p / scale) + 4.0 * tf.square(slope / scale) * u * v)
+        negative_b = b < 0.0
+        t = tf.where(negative_b,
+                     (root - b) / (2.0 * tf.where(negative_b, a, tf.ones_like(a))),
+                     2.0 * slope * u / tf.where(negative_b, tf.ones_like(b), b + root))
+        return tf.clip_by_value(t, 0.0, 1.0)
