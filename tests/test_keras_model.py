@@ -84,10 +84,10 @@ def test_wrong_number_of_weights_is_explained():
 
 # -- non-finite guard, infinite datasets, argument checks -------------------------------------
 
-def _tiny(standardize=True, learning_rate=1e-2):
+def _tiny(standardize=True, learning_rate=1e-2, **compile_kwargs):
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0, standardize=standardize)
     model = tff.FlowModel(flow)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), **compile_kwargs)
     return model
 
 
@@ -109,7 +109,7 @@ class _Record(keras.callbacks.Callback):
 def test_a_nan_row_in_a_dataset_stops_training_and_keeps_the_last_good_state():
     data = _data(512)
     data[4 * 64 + 10] = np.nan  # in the 5th batch of 64
-    model = _tiny(standardize=False)
+    model = _tiny(standardize=False, steps_per_execution=1)  # callbacks after every step
     record = _Record(model)
     with pytest.raises(tff.NonFiniteLossError, match="at step 5 ") as raised:
         model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=2, verbose=0,
@@ -118,6 +118,14 @@ def test_a_nan_row_in_a_dataset_stops_training_and_keeps_the_last_good_state():
     assert raised.value.kept_step == 3 and int(model.optimizer.iterations) == 3
     for now, then in zip(_state(model), record.seen[3]):
         np.testing.assert_array_equal(now, then)
+    # many steps per compiled call (the default): the same step found, the same state kept
+    many = _tiny(standardize=False)
+    assert many.steps_per_execution > 5
+    with pytest.raises(tff.NonFiniteLossError, match="at step 5 ") as raised:
+        many.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=2, verbose=0)
+    assert raised.value.kept_step == 3 and int(many.optimizer.iterations) == 3
+    for now, then in zip(_state(many), record.seen[3]):
+        np.testing.assert_allclose(now, then, rtol=1e-6, atol=1e-7)
 
 
 def test_a_nan_row_among_the_first_batches_is_named_before_training():

@@ -52,6 +52,7 @@ ValueError: steps_per_epoch must be a positive integer when data is an infinite 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import h5py
@@ -60,6 +61,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.batch_norm import BatchNorm
+from tfp_flows.bijectors.walk import walk
 from tfp_flows.checks import check_integer, check_number
 from tfp_flows.data_checks import (
     check_context_rows,
@@ -71,7 +74,7 @@ from tfp_flows.data_checks import (
 from tfp_flows.evaluation import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.losses import MaximumLikelihood
-from tfp_flows.training.optimizers import optimizer_variables
+from tfp_flows.training.optimizers import default_optimizer, optimizer_variables
 from tfp_flows.training.sources import Batch, dataset_pairs
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
@@ -80,6 +83,9 @@ __all__ = ["FlowModel"]
 # keras.Model.fit arguments that must be integers, with their least value.
 _INTEGER_FIT_ARGUMENTS = {"batch_size": 1, "epochs": 1, "initial_epoch": 0, "steps_per_epoch": 1,
                           "validation_steps": 1, "validation_batch_size": 1, "validation_freq": 1}
+
+DEFAULT_BATCH_SIZE = 256  # rows per step of array data, as tff.fit
+DEFAULT_STEPS_PER_EXECUTION = 100  # optimizer steps per compiled call, as tff.fit
 
 
 class FlowModel(keras.Model):
@@ -121,25 +127,66 @@ class FlowModel(keras.Model):
         return [self.loss_tracker]
 
     def call(self, x: Any, training: bool = False) -> tf.Tensor:
-        x, context = _pair(x)
+        x, context = _pair(x, self._event_rank)
         return log_prob(self.distribution, x, context)
 
-    def compile(self, optimizer: Any = "adam", **kwargs: Any) -> None:
-        """``keras.Model.compile``; also builds the optimizer for the flow's variables."""
-        if "steps_per_execution" in kwargs:
-            check_integer("steps_per_execution", kwargs["steps_per_execution"])
-        super().compile(optimizer=optimizer, **kwargs)
+    def compile(self, optimizer: Any = None, **kwargs: Any) -> None:
+        """``keras.Model.compile`` with ``tff.fit``'s defaults; builds the optimizer for the flow's variables.
+
+        Args:
+          optimizer: a Keras 3 optimizer (or its name). Default ``None``:
+            every ``fit`` call trains with a fresh
+            :func:`~tfp_flows.training.optimizers.default_optimizer` over the
+            steps that call runs (Adam at 1e-2, linear warm-up, cosine decay to
+            zero, ``clipnorm=1``; ``tff.fit``'s default), so its moments and
+            schedule start afresh with each ``fit``. A given optimizer keeps
+            its state from one ``fit`` to the next.
+          **kwargs: passed to ``keras.Model.compile``, with other defaults:
+            ``steps_per_execution=100`` (optimizer steps per compiled call; batch
+            callbacks then run every 100 steps) and ``jit_compile="auto"``: XLA
+            for a flow of vectors (``event_shape`` of rank 1), none for images,
+            where XLA compiles slowly on CPU (Keras's own ``"auto"`` turns XLA
+            off on every CPU). ``loss`` and ``metrics`` are not taken: the loss
+            is the flow's NLL.
+        """
+        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"FlowModel's loss is the flow's negative log-likelihood; "
+                                 f"compile takes no {name}=, got {kwargs[name]!r}.")
+        if kwargs.get("steps_per_execution") is None:
+            kwargs["steps_per_execution"] = DEFAULT_STEPS_PER_EXECUTION
+        kwargs["steps_per_execution"] = check_integer("steps_per_execution",
+                                                      kwargs["steps_per_execution"])
+        if kwargs.get("jit_compile", "auto") == "auto":
+            kwargs["jit_compile"] = self.distribution.event_shape.rank == 1
+        object.__setattr__(self, "_compile_kwargs", kwargs)
+        object.__setattr__(self, "_default_optimizer", optimizer is None)
+        # the default's schedule needs the number of steps: fit builds it (see _compile_with)
+        self._compile_with(default_optimizer(1) if optimizer is None else optimizer)
+
+    def _compile_with(self, optimizer: Any) -> None:
+        """``keras.Model.compile`` with ``optimizer`` and the settings of the last :meth:`compile`."""
+        super().compile(optimizer=optimizer, **self._compile_kwargs)
         self.optimizer.build(self._flow_variables)
         # Every flow variable (BatchNorm's moving statistics too) and the optimizer's.
         state = self._all_flow_variables + optimizer_variables(self.optimizer)
         object.__setattr__(self, "_guarded", [
             (v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state])
 
-    @staticmethod
-    def _batch(data: Any) -> Batch:
+    @property
+    def _event_rank(self) -> int:
+        """The rank of one event of the flow: 1 for vectors, 3 for images."""
+        return len(self._event)
+
+    @property
+    def _event(self) -> tuple[int, ...]:
+        """The flow's event shape, ``(d,)`` or e.g. ``(8, 8, 1)``."""
+        return tuple(self.distribution.event_shape.as_list())
+
+    def _batch(self, data: Any) -> Batch:
         """Keras's ``(x,)``, ``(x, c)`` or ``((x, c),)`` as a :class:`Batch` (a ``y`` is the context)."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x, context = _pair(x)
+        x, context = _pair(x, self._event_rank)
         return Batch(x, y if context is None else context)
 
     def train_step(self, data):
@@ -198,7 +245,7 @@ class FlowModel(keras.Model):
         ``steps`` is ``(name, value)`` of the argument that bounds an infinite
         dataset. Returns the checked ``(x, y)``.
         """
-        event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
+        event_size, dtype = self._event, self.distribution.dtype
         if isinstance(x, tf.data.Dataset):
             check_dataset(x, event_size, what)
             if steps is not None and steps[1] is None and (
@@ -217,7 +264,7 @@ class FlowModel(keras.Model):
                     return tuple(cast_part) + element[2:] if len(element) > 1 else cast_part[0]
                 x = x.map(cast)
             return x, y
-        x, context = _pair(x)
+        x, context = _pair(x, self._event_rank)
         if context is not None and y is not None:
             raise ValueError(f"give the context of {what} once, as (x, context) or as y, not both.")
         if isinstance(x, (np.ndarray, list, tuple, dict, tf.SparseTensor, tf.RaggedTensor)) or (
@@ -235,9 +282,20 @@ class FlowModel(keras.Model):
     def fit(self, x: Any = None, y: Any = None, **kwargs: Any):
         """``keras.Model.fit`` after checking the data and adapting the flow's adaptive layers to it.
 
+        With ``tff.fit``'s defaults where Keras's would train worse or slower:
+        a model not compiled yet is compiled with :meth:`compile`'s defaults;
+        without an optimizer given to ``compile``, this call trains with
+        ``tff.fit``'s default optimizer, its schedule spanning the steps this
+        call runs (``(epochs - initial_epoch) * steps_per_epoch``; a dataset of
+        unknown length needs ``steps_per_epoch``); array data goes in batches
+        of ``batch_size=256`` (Keras's default is 32). With equal steps and
+        batches, the flow then trains as it does under ``tff.fit``.
+
         ``BatchNorm`` layers normalise by batch statistics in the training
         steps and update their moving averages; ``evaluate``, ``predict`` and
-        the validation use the moving averages.
+        the validation use the moving averages. A flow with ``BatchNorm``
+        needs training batches of at least 2 rows (``batch_size >= 2``, and no
+        last batch of 1 row).
 
         Raises:
           TypeError, ValueError: bad data or arguments (named), e.g. an infinite
@@ -257,9 +315,14 @@ class FlowModel(keras.Model):
                 kwargs["validation_data"], "validation data",
                 ("validation_steps", kwargs.get("validation_steps")))
             kwargs["validation_data"] = validation
-        if not self._guarded:
-            raise ValueError("FlowModel.fit needs a compiled model, got none: call "
-                             "model.compile(optimizer=...) first.")
+        rows = _rows(x, self._event_rank)
+        if rows is not None and kwargs.get("batch_size") is None:
+            kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        self._check_batch_rows(x, rows, kwargs)
+        if not self.compiled:
+            self.compile()
+        if self._default_optimizer:  # a fresh default optimizer over this call's steps
+            self._compile_with(default_optimizer(self._planned_steps(x, rows, kwargs)))
         undo_adapt = adapt_layers(self.distribution, self._adaptation_rows(x, y))
         self._bad_step.assign(-1)
         for variable, backup in self._guarded:  # the state to fall back to on a first bad step
@@ -273,17 +336,63 @@ class FlowModel(keras.Model):
                 undo_adapt()
             raise
 
+    @staticmethod
+    def _planned_steps(x: Any, rows: int | None, kwargs: dict[str, Any]) -> int:
+        """The number of optimizer steps ``keras.Model.fit(x, **kwargs)`` will run (at most)."""
+        epochs = kwargs.get("epochs", 1) - kwargs.get("initial_epoch", 0)
+        per_epoch = kwargs.get("steps_per_epoch")
+        if per_epoch is None and rows is not None:
+            training = int(math.floor(rows * (1.0 - kwargs.get("validation_split", 0.0))))
+            per_epoch = math.ceil(training / kwargs["batch_size"])
+        elif per_epoch is None and isinstance(x, tf.data.Dataset):
+            per_epoch = int(x.cardinality())
+            per_epoch = per_epoch if per_epoch > 0 else None
+        elif per_epoch is None and hasattr(x, "__len__"):  # a keras.utils.PyDataset
+            per_epoch = len(x)
+        if per_epoch is None:
+            raise ValueError(
+                "FlowModel's default optimizer decays its learning rate over the steps fit runs, "
+                f"which a {type(x).__name__} of unknown length does not tell: pass "
+                "steps_per_epoch=..., or compile(optimizer=...) with an optimizer of your own.")
+        return max(1, epochs * per_epoch)
+
+    def _check_batch_rows(self, x: Any, rows: int | None, kwargs: dict[str, Any]) -> None:
+        """A flow with ``BatchNorm`` needs training batches of at least 2 rows: refuses smaller ones."""
+        if not any(isinstance(layer.bijector, BatchNorm) for layer in walk(self.distribution)):
+            return
+        advice = ("BatchNorm normalises by the batch's mean and variance, which one row does "
+                  "not have")
+        if rows is not None:
+            batch_size = kwargs["batch_size"]
+            training = int(math.floor(rows * (1.0 - kwargs.get("validation_split", 0.0))))
+            if batch_size < 2 or training < 2:
+                raise ValueError(
+                    f"batch_size must be at least 2 for a flow with BatchNorm, got batch_size="
+                    f"{batch_size} and {training} training rows; {advice}.")
+            if kwargs.get("steps_per_epoch") is None and training % batch_size == 1:
+                raise ValueError(
+                    f"batch_size={batch_size} leaves a last batch of 1 row of the {training} "
+                    f"training rows, too few for a flow with BatchNorm ({advice}); choose a "
+                    f"batch_size that does not divide {training - 1}.")
+        elif isinstance(x, tf.data.Dataset):
+            spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
+            if spec.shape.rank and spec.shape[0] is not None and spec.shape[0] < 2:
+                raise ValueError(
+                    "the dataset's batches must have at least 2 rows for a flow with BatchNorm, "
+                    f"got batches of {spec.shape[0]}; batch it by 2 or more, e.g. "
+                    f"dataset.batch(256); {advice}.")
+
     def _adaptation_rows(self, x: Any, y: Any = None) -> Any:
         """What the adaptive layers are fitted to: ``(rows, context)`` of the array or the
         dataset's first batches, or none."""
         if not self._adapt_on_fit:
             return None
-        x, context = _pair(x)
+        x, context = _pair(x, self._event_rank)
         context = y if context is None else context
         if isinstance(x, np.ndarray):
             return x, None if context is None else np.asarray(context)
         if isinstance(x, tf.data.Dataset):
-            event_size, dtype = int(self.distribution.event_shape[-1]), self.distribution.dtype
+            event_size, dtype = self._event, self.distribution.dtype
             if isinstance(x.element_spec, tuple) and len(x.element_spec) >= 2:
                 pairs = x.map(lambda x_, c, *_: (x_, c))
                 return lambda: dataset_pairs(pairs, event_size, dtype)
@@ -293,9 +402,14 @@ class FlowModel(keras.Model):
     def evaluate(self, x: Any = None, y: Any = None, **kwargs: Any):
         """``keras.Model.evaluate`` after checking the data; returns the mean NLL (nats).
 
+        Needs no ``compile`` call (a model not compiled yet is compiled with
+        :meth:`compile`'s defaults).
+
         A conditional flow takes ``evaluate((x, c))`` or ``evaluate(x, c)``.
         """
         x, y = self._checked(x, "data", ("steps", kwargs.get("steps")), y)
+        if not self.compiled:
+            self.compile()
         return super().evaluate(x, y, **kwargs)
 
     def predict(self, x: Any, **kwargs: Any):
@@ -367,14 +481,21 @@ class _StopOnNonFinite(keras.callbacks.Callback):
                                      kept_step=int(model.optimizer.iterations))
 
 
-def _pair(x: Any) -> tuple[Any, Any]:
-    """``(x, context)`` if ``x`` is a pair whose first member is 2-D (rows), else ``(x, None)``.
+def _rows(x: Any, event_rank: int) -> int | None:
+    """The number of rows of checked array data (``x`` or ``(x, context)``), or ``None``."""
+    x, _ = _pair(x, event_rank)
+    return int(x.shape[0]) if isinstance(x, np.ndarray) else None
+
+
+def _pair(x: Any, event_rank: int) -> tuple[Any, Any]:
+    """``(x, context)`` if ``x`` is a pair whose first member is a batch of events (of rank
+    ``1 + event_rank``: ``[n, d]`` rows, ``[n, h, w, c]`` images), else ``(x, None)``.
 
     A pair of rows (``((0.0, 1.0), (2.0, 3.0))``) has a 1-D first member and stays data.
     """
     if isinstance(x, (tuple, list)) and len(x) == 2:
         first = x[0]
         rank = first.shape.rank if tf.is_tensor(first) else np.ndim(first)
-        if rank == 2:
+        if rank == 1 + event_rank:
             return x[0], x[1]
     return x, None
