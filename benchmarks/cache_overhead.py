@@ -32,7 +32,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import AffineCoupling, cache
-from tfp_flows.flow import Flow
+from tfp_flows.flows.flow import Flow
 
 EVENT_SIZE, BATCH = 8, 16
 

@@ -41,7 +41,7 @@ weights of the best validation NLL are kept). Their architecture and budget
 were chosen on validation bits/dim in separate runs (benchmarks/README.md).
 ``--figures DIR`` writes the multiscale flow's samples at temperatures 0.7 /
 0.8 / 1, test reconstructions and latent interpolations
-(:mod:`tfp_flows.image_plots`).
+(:mod:`tfp_flows.plotting.images`).
 
     python benchmarks/digits.py                          # everything (4-10 min on 2 cores)
     python benchmarks/digits.py --methods kde --spaces logit
@@ -66,7 +66,7 @@ from tensorflow_probability import distributions as tfd  # noqa: E402
 import tfp_flows as tff  # noqa: E402
 from tfp_flows.bijectors.chain import FlowChain  # noqa: E402
 from tfp_flows.bijectors.logit import Logit  # noqa: E402
-from tfp_flows.dequantization import DequantizedImages, with_logit_preprocessing  # noqa: E402
+from tfp_flows.images.dequantization import DequantizedImages, with_logit_preprocessing  # noqa: E402
 
 LEVELS = tff.datasets.DIGITS_LEVELS
 SHAPE = tff.datasets.DIGITS_SHAPE
@@ -99,7 +99,7 @@ class Result(NamedTuple):
 
 def load(num_samples: int = 4, seed: int = 0) -> Data:
     images = tff.datasets.digits("train")
-    train = tff.dequantization.uniform_dequantize(
+    train = tff.images.uniform_dequantize(
         images, levels=LEVELS, seed=seed, dtype=tf.float64).numpy()
     return Data(train, images, tff.datasets.digits("validation"), tff.datasets.digits("test"),
                 num_samples)
@@ -315,7 +315,7 @@ def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Re
     """Fits ``with_logit_preprocessing(flow)`` on fresh dequantisation noise; scores it like the rest.
 
     Every step draws a new batch of dequantised training images
-    (:class:`~tfp_flows.dequantization.DequantizedImages`: an image picked
+    (:class:`~tfp_flows.images.dequantization.DequantizedImages`: an image picked
     uniformly, ``v = (x + u) / 17`` with fresh ``u``); the model is the density
     of ``v`` of the module docstring's ``logit`` space (its ``log_prob``
     includes the logit's log-det), scored with the same ``bits_per_dim`` calls.
@@ -349,7 +349,7 @@ def early_stopping_rows(data: Data, draws: int = 4) -> np.ndarray:
     ``validation_every`` steps; it stops after ``patience`` checks without a
     new best.
     """
-    rows = tff.dequantization.uniform_dequantize(data.validation, levels=LEVELS, seed=1,
+    rows = tff.images.uniform_dequantize(data.validation, levels=LEVELS, seed=1,
                                                  num_samples=draws)
     return np.reshape(rows.numpy(), (-1, *SHAPE))
 
@@ -358,7 +358,7 @@ def early_stopping_rows(data: Data, draws: int = 4) -> np.ndarray:
 
 def write_figures(model: tfd.Distribution, data: Data, directory: str) -> list[str]:
     """Samples at temperatures, reconstructions and interpolations of test digits, as PNGs."""
-    from tfp_flows import image_plots
+    from tfp_flows.plotting import images as image_plots
 
     os.makedirs(directory, exist_ok=True)
     test, labels = tff.datasets.digits("test", return_labels=True)

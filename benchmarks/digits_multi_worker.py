@@ -114,7 +114,7 @@ def train_and_score(args: argparse.Namespace) -> dict[str, Any]:
         strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
 
     import tfp_flows as tff
-    from tfp_flows.dequantization import DequantizedImages, with_logit_preprocessing
+    from tfp_flows.images.dequantization import DequantizedImages, with_logit_preprocessing
 
     train, test = tff.datasets.digits("train"), tff.datasets.digits("test")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()

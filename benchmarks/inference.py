@@ -74,7 +74,6 @@ import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
-from tfp_flows.bijectors.made import MADE  # noqa: E402
 from tfp_flows.bijectors.transformers.affine import Affine  # noqa: E402
 from tfp_flows.bijectors.transformers.base import Transformer  # noqa: E402
 from tfp_flows.datasets.eight_schools import eight_schools  # noqa: E402
@@ -83,6 +82,7 @@ from tfp_flows.datasets.inference import (  # noqa: E402
     ill_conditioned_gaussian,
     neals_funnel,
 )
+from tfp_flows.nn.made import MADE  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 

@@ -21,7 +21,7 @@ except RuntimeError:  # devices already initialised by an earlier import
 @pytest.fixture
 def made_calls(monkeypatch):
     """The names of the MADEs called from now on in the test, one entry per call."""
-    from tfp_flows.bijectors.made import MADE
+    from tfp_flows.nn.made import MADE
 
     calls = []
     original = MADE.__call__

@@ -11,7 +11,9 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows as tff
-from tfp_flows.checkpoints import (
+from tfp_flows.datasets import Banana
+from tfp_flows.training import default_optimizer
+from tfp_flows.training.checkpoints import (
     CheckpointMismatchError,
     Checkpoints,
     NoReadableCheckpointError,
@@ -20,8 +22,6 @@ from tfp_flows.checkpoints import (
     list_checkpoints,
     restore_flow,
 )
-from tfp_flows.datasets import Banana
-from tfp_flows.training import default_optimizer
 
 
 def _flow(layers=2, hidden=(8,), seed=0):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfp_flows.cli import _parameter_count, main
+from tfp_flows.cli.app import _parameter_count, main
 from tfp_flows.flows import real_nvp
 
 SMALL = ["--steps", "20", "--layers", "2", "--hidden", "8", "--quiet"]
@@ -289,8 +289,8 @@ def test_train_digits_writes_bits_per_dim_and_image_figures(tmp_path, capsys):
                                            (["--batch-size", "1000000"], "--batch-size 1000000")])
 def test_a_digits_run_too_large_for_memory_is_refused_before_a_run_folder_is_made(
         setting, flag, tmp_path, capsys):
-    from tfp_flows.cli import MAX_TRAINING_BYTES
-    from tfp_flows.cli_images import IMAGE_DEFAULTS, image_training_bytes
+    from tfp_flows.cli.app import MAX_TRAINING_BYTES
+    from tfp_flows.cli.images import IMAGE_DEFAULTS, image_training_bytes
 
     out = tmp_path / "digits"
     assert main(["train", "digits", *setting, "--out", str(out), "--quiet"]) == 2
@@ -307,7 +307,7 @@ def test_a_digits_run_too_large_for_memory_is_refused_before_a_run_folder_is_mad
 
 
 def test_the_digits_parameter_estimate_is_the_built_flows_parameter_count():
-    from tfp_flows.cli_images import build_image_flow, image_training_bytes
+    from tfp_flows.cli.images import build_image_flow, image_training_bytes
 
     for layers, hidden in [(1, 4), (2, 3)]:
         config = {"target": "digits", "layers": layers, "hidden": [hidden], "batch_size": 8,
@@ -319,7 +319,7 @@ def test_the_digits_parameter_estimate_is_the_built_flows_parameter_count():
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
         tmp_path, capsys, monkeypatch):
     import tfp_flows.training as training
-    from tfp_flows.checkpoints import CheckpointError
+    from tfp_flows.training.checkpoints import CheckpointError
 
     def fails_in_its_first_step(flow, target, *, checkpoint_dir, **kwargs):
         os.makedirs(checkpoint_dir)  # as fit does before its first step
@@ -338,7 +338,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
 
 
 def test_an_unexpected_failure_while_building_leaves_no_run_folder(tmp_path, monkeypatch):
-    import tfp_flows.cli as cli
+    import tfp_flows.cli.app as cli
 
     def out_of_memory(config):
         raise MemoryError("simulated")

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 
-from tfp_flows import datasets, metrics  # noqa: E402
+from tfp_flows import datasets  # noqa: E402
+from tfp_flows.evaluation import metrics  # noqa: E402
 
 tfd = tfp.distributions
 BANANA_ENTROPY = math.log(2 * math.pi * math.e) + math.log(4.0)  # 4.2242

@@ -8,7 +8,7 @@ from bijector_registry import keras3_conditioner, tf_keras_conditioner
 
 import tfp_flows as tff
 from tfp_flows.bijectors import MLP, AffineCoupling
-from tfp_flows.bijectors.conditioners import get_activation
+from tfp_flows.nn.conditioners import get_activation
 
 tfd = tfp.distributions
 

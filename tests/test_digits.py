@@ -10,8 +10,9 @@ import tensorflow_probability as tfp
 from scipy import integrate, special, stats
 
 import tfp_flows as tff
-from tfp_flows import dequantization, metrics
 from tfp_flows.bijectors.logit import Logit
+from tfp_flows.evaluation import metrics
+from tfp_flows.images import dequantization
 
 digits_module = importlib.import_module("tfp_flows.datasets.digits")   # the module, not the function
 
@@ -223,7 +224,7 @@ def test_bits_per_dim_rejects_dequantised_or_misshaped_images():
 
 
 def test_dequantized_images_draw_fresh_noise_and_score_the_mixture_of_boxes():
-    from tfp_flows.dequantization import DequantizedImages
+    from tfp_flows.images.dequantization import DequantizedImages
 
     images = np.array([[[[0.0]], [[3.0]]], [[[0.0]], [[3.0]]], [[[5.0]], [[1.0]]]])  # 2 alike
     data = DequantizedImages(images, levels=17)

@@ -1,4 +1,4 @@
-"""One batched ``log_prob`` (``tfp_flows.evaluation``) and one stateless seed (``tfp_flows.seeds``)."""
+"""One batched ``log_prob`` (``tfp_flows.flows.log_prob``) and one stateless seed (``tfp_flows._internal.seeds``)."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from conditional_toys import KwargsRecorder, LinearGaussian
 from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.evaluation import batched_log_prob
-from tfp_flows.seeds import stateless_seed
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 7, 100])

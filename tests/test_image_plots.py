@@ -1,4 +1,4 @@
-"""Tests of tfp_flows.image_plots on a tiny image flow (4x4x1, headless)."""
+"""Tests of tfp_flows.plotting.images on a tiny image flow (4x4x1, headless)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows as tff
-from tfp_flows import image_plots
-from tfp_flows.dequantization import with_logit_preprocessing
+from tfp_flows.images.dequantization import with_logit_preprocessing
+from tfp_flows.plotting import images as image_plots
 
 SHAPE = (4, 4, 1)
 
@@ -44,7 +44,7 @@ def test_tile_images_places_each_image_row_major():
 
 
 def test_temperature_samples_are_the_flow_of_scaled_base_draws(flow):
-    z = flow.distribution.sample(6, seed=tff.seeds.stateless_seed(5))
+    z = flow.distribution.sample(6, seed=tff.stateless_seed(5))
     fig = image_plots.plot_temperature_samples(flow, temperatures=(0.0, 0.7), num_images=6,
                                                columns=3, seed=5)
     assert [ax.get_title() for ax in fig.axes] == ["T = 0", "T = 0.7"]

@@ -1,11 +1,12 @@
-"""``tfp_flows.metrics`` against closed forms."""
+"""``tfp_flows.evaluation.metrics`` against closed forms."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import datasets, metrics
+from tfp_flows import datasets
+from tfp_flows.evaluation import metrics
 
 tfd = tfp.distributions
 

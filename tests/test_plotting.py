@@ -1,4 +1,4 @@
-"""Tests of tfp_flows.trajectory and tfp_flows.plotting (headless, small flows)."""
+"""Tests of tfp_flows.plotting.trajectory and tfp_flows.plotting (headless, small flows)."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
-from tfp_flows import plotting
-from tfp_flows.trajectory import chain_trajectory, flatten_bijector
+from tfp_flows.plotting import densities as plotting
+from tfp_flows.plotting.trajectory import chain_trajectory, flatten_bijector
 
 
 @pytest.fixture(scope="module")

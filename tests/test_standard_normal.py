@@ -5,7 +5,7 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
-from tfp_flows.standard_normal import StandardNormal
+from tfp_flows.distributions.standard_normal import StandardNormal
 
 
 def test_sample_and_log_prob_draws_what_sample_draws_and_scores_it_exactly():

@@ -15,7 +15,7 @@ from conditional_toys import LOG_2PI, KwargsRecorder, LinearGaussian, linear_gau
 from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
-from tfp_flows.seeds import stateless_seed
+from tfp_flows._internal.seeds import stateless_seed
 
 BEST_NLL = 0.5 * LOG_2PI + 0.5  # E[-log N(x; w c, 1)] at the true w
 

@@ -8,7 +8,7 @@ from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
 from tfp_flows.bijectors import walk
-from tfp_flows.trajectory import chain_trajectory
+from tfp_flows.plotting.trajectory import chain_trajectory
 
 
 def _compose(layers, x):

@@ -47,21 +47,22 @@ def _check_tensorflow_stack() -> None:
 _check_tensorflow_stack()
 
 _SUBMODULES = (
-    "bijectors", "checkpoints", "datasets", "dequantization", "evaluation", "flow", "flows",
-    "image_plots",
-    "inference", "keras_model", "metrics",
-    "moments", "plotting", "seeds", "standard_normal", "testing", "training", "trajectory",
+    "bijectors", "datasets", "distributions", "evaluation", "flows", "images", "inference", "nn",
+    "plotting", "testing", "training",
 )
+# public module names kept for users: `tff.metrics` is tfp_flows.evaluation.metrics
+_ALIASES = {"metrics": "evaluation.metrics"}
 _NAMES = {
-    "Flow": "flow",
-    "FlowModel": "keras_model",
+    "Flow": "flows.flow",
+    "FlowModel": "training.keras_model",
     "History": "training",
-    "MomentEstimates": "moments",
+    "MomentEstimates": "evaluation.moments",
     "NonFiniteLossError": "training",
-    "StandardNormal": "standard_normal",
+    "StandardNormal": "distributions.standard_normal",
     "coupling_flow": "flows",
-    "estimate_moments": "moments",
+    "estimate_moments": "evaluation.moments",
     "fit": "training",
+    "glow": "flows",
     "iaf": "flows",
     "maf": "flows",
     "nice": "flows",
@@ -69,14 +70,16 @@ _NAMES = {
     "planar": "flows",
     "radial": "flows",
     "real_nvp": "flows",
-    "glow": "flows",
+    "stateless_seed": "_internal.seeds",
 }
-__all__ = sorted(_NAMES) + sorted(_SUBMODULES)
+__all__ = sorted(_NAMES) + sorted(_SUBMODULES) + sorted(_ALIASES)
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"tfp_flows.{name}")
+    if name in _ALIASES:
+        return importlib.import_module(f"tfp_flows.{_ALIASES[name]}")
     if name in _NAMES:
         return getattr(importlib.import_module(f"tfp_flows.{_NAMES[name]}"), name)
     raise AttributeError(f"module 'tfp_flows' has no attribute {name!r}")

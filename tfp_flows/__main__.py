@@ -2,7 +2,7 @@
 
 import sys
 
-from tfp_flows.cli import main
+from tfp_flows.cli.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

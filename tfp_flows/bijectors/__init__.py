@@ -3,8 +3,8 @@
 A coupling layer (:mod:`~tfp_flows.bijectors.coupling`) is a mask
 (:mod:`~tfp_flows.bijectors.masks`), a transformer
 (:mod:`~tfp_flows.bijectors.transformers`) and a conditioner
-(:mod:`~tfp_flows.bijectors.conditioners`; on images
-:mod:`~tfp_flows.bijectors.conv_resnet`); every layer is a
+(:mod:`~tfp_flows.nn.conditioners`; on images
+:mod:`~tfp_flows.nn.conv_resnet`); every layer is a
 :class:`~tfp_flows.bijectors.base.FlowBijector`. Image layers on events
 ``[H, W, C]``: :class:`Squeeze`, :class:`FactorOut` (the multiscale
 architecture), :class:`Conv1x1`, :class:`ActNorm`, :class:`BatchNorm`, and
@@ -16,17 +16,13 @@ from tfp_flows.bijectors._numpy_compat import let_tfp_pad_accept_newshape
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.adaptive import Adaptive, is_adaptive
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
-from tfp_flows.bijectors.base import FlowBijector, VectorBijector
+from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.batch_norm import BatchNorm, training_mode
 from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
-from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
 from tfp_flows.bijectors.conv1x1 import Conv1x1
-from tfp_flows.bijectors.conv_resnet import ConvResNet
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
-from tfp_flows.bijectors.image_conditioner import ImageConditioner
 from tfp_flows.bijectors.linear import LULinear
-from tfp_flows.bijectors.made import MADE
 from tfp_flows.bijectors.masks import (
     alternating_mask,
     channel_mask,
@@ -40,6 +36,10 @@ from tfp_flows.bijectors.radial import Radial
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
+from tfp_flows.nn.conditioners import MLP, TrackedConditioner
+from tfp_flows.nn.conv_resnet import ConvResNet
+from tfp_flows.nn.image_conditioner import ImageConditioner
+from tfp_flows.nn.made import MADE
 
 # TFP 0.25's tfb.Pad (Dirichlet's and VonMisesFisher's event spaces) on NumPy >= 2.4
 let_tfp_pad_accept_newshape()
@@ -71,7 +71,6 @@ __all__ = [
     "Standardize",
     "TrackedConditioner",
     "Transformer",
-    "VectorBijector",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",

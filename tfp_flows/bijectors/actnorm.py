@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.adaptive import feature_statistics
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.naming import unique_name
 
 __all__ = ["ActNorm"]
 

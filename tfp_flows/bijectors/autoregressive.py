@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
-from tfp_flows.bijectors.made import MADE
 from tfp_flows.bijectors.transformers import Transformer, params_from_blocks
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.naming import unique_name
+from tfp_flows.nn.made import MADE
 
 __all__ = ["ONE_PASS_DIRECTIONS", "MaskedAutoregressive"]
 
@@ -72,7 +72,7 @@ class MaskedAutoregressive(FlowBijector):
 
     >>> import tensorflow as tf
     >>> from tfp_flows.bijectors.transformers import Affine
-    >>> from tfp_flows.testing import perturb_weights
+    >>> from tfp_flows.testing.properties import perturb_weights
     >>> maf = MaskedAutoregressive(3, Affine(3), hidden_units=(8,), seed=0)
     >>> perturb_weights(maf)
     >>> z = tf.constant([[0.5, -1.0, 2.0]])

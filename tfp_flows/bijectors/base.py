@@ -42,8 +42,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfp_flows.bijectors.cache import WeightAwareCache
-from tfp_flows.checks import (
+from tfp_flows._internal.checks import (
     check_context,
     check_context_batch,
     check_event_shape,
@@ -51,8 +50,9 @@ from tfp_flows.checks import (
     check_integer,
     check_tensor_dtype,
 )
+from tfp_flows.bijectors.cache import WeightAwareCache
 
-__all__ = ["FlowBijector", "VectorBijector", "broadcast_batch"]
+__all__ = ["FlowBijector", "broadcast_batch"]
 
 
 def broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -317,7 +317,3 @@ class FlowBijector(tfb.Bijector):
         if "ildj" not in attributes:
             attributes.update(self._augmented_forward(x, **kwargs)[1])
         return -attributes["ildj"]
-
-
-VectorBijector = FlowBijector
-"""The name of :class:`FlowBijector` before layers carried event shapes (kept for users)."""

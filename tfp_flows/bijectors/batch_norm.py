@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_number
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.adaptive import feature_statistics
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.cache import WeightAwareCache
-from tfp_flows.checks import check_number
-from tfp_flows.naming import unique_name
 
 __all__ = ["BatchNorm", "BatchStatistics", "training_mode"]
 

@@ -47,7 +47,7 @@ computation. While a tape may record, an entry is reused only within one
 :class:`~tfp_flows.Flow`, where ``inverse`` and ``inverse_log_det_jacobian``
 share one pass); outside a scope, nothing is reused under a tape. Which *bijector* an entry
 belongs to is TFP's business: the package's bijectors compare equal only to
-themselves (see :class:`~tfp_flows.bijectors.VectorBijector`), so two flows
+themselves (see :class:`~tfp_flows.bijectors.FlowBijector`), so two flows
 never answer each other's calls.
 
 :class:`WeightAwareCache` is "greedy": the bijector's ``_augmented_forward`` /

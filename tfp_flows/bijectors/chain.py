@@ -25,9 +25,9 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.bijectors.chain import _Chain
 
+from tfp_flows._internal.checks import check_context
 from tfp_flows.bijectors.cache import WeightAwareValueCache
 from tfp_flows.bijectors.walk import walk
-from tfp_flows.checks import check_context
 
 __all__ = ["FlowChain", "context_size_of", "takes_context"]
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.linear import (
     lu_factors,
@@ -15,7 +16,6 @@ from tfp_flows.bijectors.linear import (
     lu_solve,
     random_rotation,
 )
-from tfp_flows.naming import unique_name
 
 __all__ = ["Conv1x1"]
 

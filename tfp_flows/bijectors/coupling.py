@@ -4,7 +4,7 @@ A coupling layer splits the event ``x`` with a binary mask into a conditioning
 part ``x_a`` (mask 1), passed through unchanged, and a transformed part ``x_b``
 (mask 0), transformed elementwise by a :mod:`transformer
 <tfp_flows.bijectors.transformers>` whose parameters a :mod:`conditioner
-<tfp_flows.bijectors.conditioners>` computes from ``x_a`` (and the context ``c``
+<tfp_flows.nn.conditioners>` computes from ``x_a`` (and the context ``c``
 of a conditional layer). The Jacobian is triangular, so the log-determinant
 is a sum over the transformed entries:
 
@@ -38,10 +38,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
-from tfp_flows.bijectors.conditioners import MLP, TrackedConditioner
-from tfp_flows.bijectors.conv_resnet import ConvResNet
-from tfp_flows.bijectors.image_conditioner import ImageConditioner
 from tfp_flows.bijectors.masks import alternating_mask, validate_mask
 from tfp_flows.bijectors.transformers import (
     Additive,
@@ -49,8 +48,9 @@ from tfp_flows.bijectors.transformers import (
     Transformer,
     params_from_blocks,
 )
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.naming import unique_name
+from tfp_flows.nn.conditioners import MLP, TrackedConditioner
+from tfp_flows.nn.conv_resnet import ConvResNet
+from tfp_flows.nn.image_conditioner import ImageConditioner
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 

@@ -21,12 +21,12 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.bijectors.squeeze import squeeze_2x2, unsqueeze_2x2
 from tfp_flows.bijectors.walk import walk
-from tfp_flows.naming import unique_name
 
 __all__ = ["FactorOut"]
 

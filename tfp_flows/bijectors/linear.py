@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import VectorBijector
-from tfp_flows.naming import unique_name
+from tfp_flows._internal.naming import unique_name
+from tfp_flows.bijectors.base import FlowBijector
 
 __all__ = ["LULinear", "lu_factors", "lu_matmul", "lu_parameters", "lu_solve", "random_rotation"]
 
@@ -88,7 +88,7 @@ def random_rotation(n: int, seed: int | None = None) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
-class LULinear(VectorBijector):
+class LULinear(FlowBijector):
     """``y = W x`` with ``W = P L U``: mixes every entry of the event with every other.
 
     ``P`` is a fixed permutation, ``L`` unit lower-triangular and ``U``

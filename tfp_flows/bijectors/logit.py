@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_number
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.checks import check_number
-from tfp_flows.naming import unique_name
 
 
 def _tiny(dtype: tf.DType) -> float:
@@ -43,7 +43,7 @@ class Logit(FlowBijector):
     A density on pixels: with a flow ``q`` on ``y``, ``tfb.Invert(Logit(...))``
     on top of it gives ``p(x) = q(y(x)) |det dy/dx|``, a density on the
     dequantised pixels
-    (``tfp_flows.dequantization.with_logit_preprocessing`` builds it).
+    (``tfp_flows.images.dequantization.with_logit_preprocessing`` builds it).
     That density lives on the wider interval above, so it integrates to
     ``q(y in [logit(alpha), logit(1 - alpha)]^D) <= 1`` over ``[0, 1]^D``: the
     mass a model puts outside is lost, and bits/dim computed from ``p`` are

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.checks import check_integer
-from tfp_flows.naming import unique_name
 
 __all__ = ["Permute"]
 

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.conditioners import MLP, amortised_network, amortised_parameters
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.naming import unique_name
+from tfp_flows.nn.conditioners import MLP, amortised_network, amortised_parameters
 
 __all__ = ["Radial"]
 

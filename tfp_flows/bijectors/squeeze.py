@@ -28,8 +28,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.naming import unique_name
 
 __all__ = ["Squeeze", "squeeze_2x2", "unsqueeze_2x2"]
 

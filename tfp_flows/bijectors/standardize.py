@@ -6,14 +6,14 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.adaptive import feature_statistics
-from tfp_flows.bijectors.base import VectorBijector
-from tfp_flows.naming import unique_name
+from tfp_flows.bijectors.base import FlowBijector
 
 __all__ = ["Standardize"]
 
 
-class Standardize(VectorBijector):
+class Standardize(FlowBijector):
     """Elementwise affine map from standardised to data coordinates, fitted by :meth:`adapt`.
 
     ```none

@@ -21,7 +21,7 @@ layers(f) = [g_1, ..., g_L]   with   f(x) = g_L(...g_2(g_1(x)))   and   f^{-1}(y
 
 :func:`walk` returns each leaf with whether it is applied inverted
 (:class:`Layer`); :func:`flatten` returns the layers as bijectors (an inverted
-leaf wrapped in ``tfb.Invert``). :mod:`tfp_flows.trajectory` follows a batch
+leaf wrapped in ``tfb.Invert``). :mod:`tfp_flows.plotting.trajectory` follows a batch
 through ``flatten``; :func:`tfp_flows.training.find_standardize_layers` looks for
 ``Standardize`` leaves with ``walk``.
 

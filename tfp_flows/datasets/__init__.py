@@ -66,6 +66,7 @@ TensorShape([5, 2])
 ['conditional_banana', 'linear_gaussian']
 """
 
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.datasets.banana import Banana
 from tfp_flows.datasets.base import ConditionalTarget, Target2D
 from tfp_flows.datasets.checkerboard import Checkerboard
@@ -97,7 +98,6 @@ from tfp_flows.datasets.registry import (
 )
 from tfp_flows.datasets.rings import Rings
 from tfp_flows.datasets.spirals import TwoSpirals
-from tfp_flows.seeds import stateless_seed
 
 __all__ = [
     "CONDITIONAL_TARGETS",

@@ -5,7 +5,7 @@
 pixels with integer grey levels ``0..16`` (17 levels); nothing is downloaded.
 :func:`digits` returns them as ``float32`` arrays of shape ``[n, 8, 8, 1]``
 (``[H, W, C]`` events) holding those integers, to be dequantised before a
-density model sees them (:mod:`tfp_flows.dequantization`).
+density model sees them (:mod:`tfp_flows.images.dequantization`).
 
 The split is fixed and stratified by label, so every version of the package
 (and every machine) uses the same images:

@@ -63,7 +63,7 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_floating_dtype
+from tfp_flows._internal.checks import check_floating_dtype
 from tfp_flows.datasets.inference import InferenceTarget
 
 __all__ = [

@@ -50,13 +50,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.checks import check_floating_dtype, check_integer, check_number
+from tfp_flows._internal.checks import check_floating_dtype, check_integer, check_number
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.datasets.eight_schools import (
     PARTS,
     centred_school_effects,
     eight_schools_model,
 )
-from tfp_flows.seeds import stateless_seed
 
 __all__ = ["ReferenceRun", "eight_schools_reference", "main"]
 

@@ -33,9 +33,9 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_floating_dtype, check_integer, check_number
-from tfp_flows.flow import Flow
-from tfp_flows.standard_normal import StandardNormal
+from tfp_flows._internal.checks import check_floating_dtype, check_integer, check_number
+from tfp_flows.distributions.standard_normal import StandardNormal
+from tfp_flows.flows.flow import Flow
 
 __all__ = ["InferenceTarget", "banana_posterior", "ill_conditioned_gaussian", "neals_funnel"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.datasets.base import ConditionalTarget
-from tfp_flows.seeds import stateless_seed
 
 tfd = tfp.distributions
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.transformers import Additive, Affine, RationalQuadraticSpline, Transformer
 from tfp_flows.flows.mixing import check_mixing, mixing_layer, mixing_parameters
@@ -18,7 +19,6 @@ from tfp_flows.flows.stack import (
     check_builder_arguments,
     check_conditioned_size,
 )
-from tfp_flows.naming import unique_name
 
 __all__ = ["TRANSFORMERS", "autoregressive_layers", "iaf", "maf", "make_transformer"]
 

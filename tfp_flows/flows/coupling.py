@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.masks import alternating_mask
@@ -21,7 +22,6 @@ from tfp_flows.flows.stack import (
     check_flow_size,
     mlp_parameters,
 )
-from tfp_flows.naming import unique_name
 
 __all__ = ["coupling_parameters", "nice", "real_nvp"]
 

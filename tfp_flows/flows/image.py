@@ -28,8 +28,8 @@ conditioners (:class:`~tfp_flows.bijectors.ConvResNet`, zero-initialised last
 layer), so a fresh flow is the identity: ``N(0, I)`` on the image.
 
 For pixel data in ``[0, 1]``, put the flow behind the logit preprocessing of
-the paper (:func:`tfp_flows.dequantization.with_logit_preprocessing`) and train
-on dequantised pixels (:mod:`tfp_flows.dequantization`).
+the paper (:func:`tfp_flows.images.dequantization.with_logit_preprocessing`) and train
+on dequantised pixels (:mod:`tfp_flows.images.dequantization`).
 
 #### References
 
@@ -50,6 +50,8 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.conv1x1 import Conv1x1
@@ -57,10 +59,8 @@ from tfp_flows.bijectors.coupling import AffineCoupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_flows.bijectors.squeeze import Squeeze
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.flow import Flow
+from tfp_flows.flows.flow import Flow
 from tfp_flows.flows.stack import MAX_PARAMETERS, check_flow_size
-from tfp_flows.naming import unique_name
 
 __all__ = [
     "DEFAULT_NUM_SCALES",

@@ -8,10 +8,10 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.planar import Planar
 from tfp_flows.bijectors.radial import Radial
 from tfp_flows.flows.stack import assemble, check_builder_arguments
-from tfp_flows.naming import unique_name
 
 __all__ = ["planar", "radial"]
 

@@ -10,10 +10,11 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_integer, check_positive_float
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.coupling import Coupling
 from tfp_flows.bijectors.masks import alternating_mask
 from tfp_flows.bijectors.transformers import RationalQuadraticSpline
-from tfp_flows.checks import check_integer, check_positive_float
 from tfp_flows.flows.autoregressive import autoregressive_layers
 from tfp_flows.flows.mixing import check_mixing, mixing_layer, mixing_parameters
 from tfp_flows.flows.stack import (
@@ -22,7 +23,6 @@ from tfp_flows.flows.stack import (
     check_builder_arguments,
     check_conditioned_size,
 )
-from tfp_flows.naming import unique_name
 
 __all__ = ["nsf"]
 

@@ -9,13 +9,13 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.chain import FlowChain
-from tfp_flows.bijectors.conditioners import check_hidden_units
 from tfp_flows.bijectors.standardize import Standardize
-from tfp_flows.checks import check_floating_dtype, check_integer
-from tfp_flows.flow import Flow
-from tfp_flows.naming import unique_name
-from tfp_flows.standard_normal import StandardNormal
+from tfp_flows.distributions.standard_normal import StandardNormal
+from tfp_flows.flows.flow import Flow
+from tfp_flows.nn.conditioners import check_hidden_units
 
 __all__ = [
     "MAX_PARAMETERS",

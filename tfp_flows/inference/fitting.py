@@ -58,7 +58,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_integer, check_positive_float
+from tfp_flows._internal.checks import check_integer, check_positive_float
 from tfp_flows.training import History, ReverseKL, fit
 from tfp_flows.training.sources import Batch
 

@@ -70,11 +70,16 @@ from tensorflow_probability.python.distributions.transformed_distribution import
 )
 from tensorflow_probability.python.internal import unnest
 
+from tfp_flows._internal.checks import (
+    check_floating_dtype,
+    check_integer,
+    check_number,
+    check_positive_float,
+)
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.bijectors.chain import context_size_of
-from tfp_flows.checks import check_floating_dtype, check_integer, check_number, check_positive_float
 from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import check_target_matches
-from tfp_flows.seeds import stateless_seed
 from tfp_flows.training.losses import target_log_prob_fn
 
 __all__ = ["KERNELS", "NeutraResult", "Transport", "neutra", "neutra_bijector"]

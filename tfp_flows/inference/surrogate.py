@@ -67,9 +67,9 @@ from tensorflow_probability.python.distributions.transformed_distribution import
     _TransformedDistribution,
 )
 
-from tfp_flows.checks import SUPPORTED_DTYPES
-from tfp_flows.flow import Flow
+from tfp_flows._internal.checks import SUPPORTED_DTYPES
 from tfp_flows.flows import iaf, maf, nice, nsf, planar, radial, real_nvp
+from tfp_flows.flows.flow import Flow
 
 __all__ = ["DEFAULT_DRAW_GROUPS", "DEFAULT_SURROGATE", "SURROGATE_BUILDERS", "SurrogatePosterior",
            "surrogate_posterior"]

@@ -11,6 +11,7 @@
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
 | :mod:`~tfp_flows.training.checkpoints` | :class:`History`, :class:`Checkpoints`, run-folder locks |
+| :mod:`~tfp_flows.training.keras_model` | :class:`~tfp_flows.training.keras_model.FlowModel`: a Keras 3 model that trains a flow with ``compile``/``fit`` |
 
 #### Examples
 

@@ -39,11 +39,11 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_integer, check_number, check_positive_float
+from tfp_flows._internal.data_checks import check_context_rows, check_data
 from tfp_flows.bijectors.batch_norm import BatchNorm
 from tfp_flows.bijectors.chain import context_size_of
-from tfp_flows.checks import check_integer, check_number, check_positive_float
-from tfp_flows.data_checks import check_context_rows, check_data
-from tfp_flows.evaluation import check_takes_context
+from tfp_flows.flows.log_prob import check_takes_context
 from tfp_flows.training.adaptation import adapt_layers, find_adaptive_layers
 from tfp_flows.training.checkpoints import Checkpoints, History
 from tfp_flows.training.loop import make_distributed_chunk, make_train_chunk

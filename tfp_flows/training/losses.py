@@ -42,8 +42,8 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 from tensorflow_probability.python.internal import nest_util
 
-from tfp_flows.checks import check_integer
-from tfp_flows.evaluation import log_prob
+from tfp_flows._internal.checks import check_integer
+from tfp_flows.flows.log_prob import log_prob
 from tfp_flows.training.sources import Batch
 
 __all__ = ["Loss", "MaximumLikelihood", "ReverseKL", "target_log_prob_fn"]

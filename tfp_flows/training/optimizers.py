@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.checks import check_positive_float
+from tfp_flows._internal.checks import check_positive_float
 
 __all__ = [
     "DEFAULT_LEARNING_RATE",

@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.data_checks import (
+from tfp_flows._internal.data_checks import (
     ADAPT_MAX_BATCHES,
     ADAPT_MAX_ROWS,
     check_context_rows,
@@ -50,7 +50,7 @@ from tfp_flows.data_checks import (
     check_dataset,
     dataset_rows,
 )
-from tfp_flows.seeds import stateless_seed
+from tfp_flows._internal.seeds import stateless_seed
 
 __all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
            "SeedSource", "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
@@ -353,7 +353,7 @@ def dataset_pairs(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
                   what: str = "data") -> tuple[np.ndarray, np.ndarray]:
     """The ``(x, context)`` rows of the first batches of a dataset of ``(x, context)`` batches.
 
-    As :func:`~tfp_flows.data_checks.dataset_rows` (at most ``ADAPT_MAX_BATCHES``
+    As :func:`~tfp_flows._internal.data_checks.dataset_rows` (at most ``ADAPT_MAX_BATCHES``
     batches, about ``ADAPT_MAX_ROWS`` rows, each batch checked), with the context.
 
     #### Examples

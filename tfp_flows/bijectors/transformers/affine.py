@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_floating_dtype, check_integer, check_positive_float
 from tfp_flows.bijectors.transformers.base import Transformer
-from tfp_flows.checks import check_floating_dtype, check_integer, check_positive_float
 
 __all__ = ["Affine"]
 

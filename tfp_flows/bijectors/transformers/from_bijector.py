@@ -14,8 +14,8 @@ from collections.abc import Callable
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfp_flows._internal.checks import check_integer
 from tfp_flows.bijectors.transformers.base import Transformer
-from tfp_flows.checks import check_integer
 
 __all__ = ["BijectorTransformer"]
 

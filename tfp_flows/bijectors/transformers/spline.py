@@ -6,8 +6,8 @@ import math
 
 import tensorflow as tf
 
+from tfp_flows._internal.checks import check_integer, check_number, check_positive_float
 from tfp_flows.bijectors.transformers.base import Transformer
-from tfp_flows.checks import check_integer, check_number, check_positive_float
 
 __all__ = ["RationalQuadraticSpline"]
 

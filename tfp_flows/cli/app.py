@@ -12,7 +12,7 @@ A run folder holds ``config.json`` (how to rebuild the flow), ``checkpoint/``,
 ``metrics.json`` (test NLL, the target's entropy, the KL gap where the target has
 an exact density, steps, wall time, settings) and the figures ``loss.png``,
 ``density.png``, ``samples.png`` and ``trajectory.png``. A ``digits`` run
-(:mod:`tfp_flows.cli_images`) reports bits per dimension instead and shows
+(:mod:`tfp_flows.cli.images`) reports bits per dimension instead and shows
 samples, reconstructions and latent interpolations.
 
 Every checkpoint records the settings it was trained with (all of
@@ -70,20 +70,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _target_names() -> list[str]:
-    from tfp_flows.cli_images import IMAGE_TARGETS
+    from tfp_flows.cli.images import IMAGE_TARGETS
     from tfp_flows.datasets import TARGETS
 
     return sorted([*TARGETS, *IMAGE_TARGETS])
 
 
 def _is_image(name: str) -> bool:
-    from tfp_flows.cli_images import IMAGE_TARGETS
+    from tfp_flows.cli.images import IMAGE_TARGETS
 
     return name in IMAGE_TARGETS
 
 
 def _make_target(name: str, noise: float | None):
-    from tfp_flows.cli_images import make_image_target
+    from tfp_flows.cli.images import make_image_target
     from tfp_flows.datasets import get_target
 
     if name not in _target_names():
@@ -170,7 +170,7 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
         raise bad("learning_rate", "a finite number > 0")
     integer("seed", 0, 2**31 - 1)
     if _is_image(config["target"]):
-        from tfp_flows.cli_images import image_training_bytes
+        from tfp_flows.cli.images import image_training_bytes
 
         if len(hidden) != 1:
             raise bad("hidden", f"one number for {config['target']} (the hidden channels of "
@@ -196,7 +196,7 @@ def _recorded(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_flow(config: dict[str, Any]):
-    from tfp_flows.cli_images import build_image_flow
+    from tfp_flows.cli.images import build_image_flow
     from tfp_flows.flows import real_nvp
 
     if _is_image(config["target"]):
@@ -218,10 +218,10 @@ def _writable_folder(path: str) -> str:
 
 
 def _metrics(flow, target, config: dict[str, Any], seed: int) -> dict[str, Any]:
-    from tfp_flows.cli_images import image_metrics
+    from tfp_flows._internal.seeds import stateless_seed
+    from tfp_flows.cli.images import image_metrics
     from tfp_flows.datasets import has_exact_log_prob
-    from tfp_flows.metrics import kl_gap, nll
-    from tfp_flows.seeds import stateless_seed
+    from tfp_flows.evaluation.metrics import kl_gap, nll
 
     if _is_image(config["target"]):
         return image_metrics(flow, config)
@@ -262,7 +262,7 @@ def _save_figures(out: str, flow, target, history, entropy) -> None:
 
 
 def _write_json(path: str, value: Any) -> None:
-    from tfp_flows.checkpoints import write_atomically
+    from tfp_flows.training.checkpoints import write_atomically
 
     write_atomically(path, json.dumps(value, indent=2))
 
@@ -292,7 +292,7 @@ def _settings_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[
 
 def train(args: argparse.Namespace) -> int:
     """``tfp-flows train``: fit, then write the checkpoint, metrics and figures."""
-    from tfp_flows.cli_images import IMAGE_DEFAULTS
+    from tfp_flows.cli.images import IMAGE_DEFAULTS
 
     defaults = IMAGE_DEFAULTS if _is_image(args.target) else VECTOR_DEFAULTS
     for name, value in defaults.items():
@@ -307,8 +307,8 @@ def train(args: argparse.Namespace) -> int:
     created = not os.path.exists(out)
     _writable_folder(out)
 
-    from tfp_flows.checkpoints import CheckpointError, RunFolderLock
     from tfp_flows.training import NonFiniteLossError
+    from tfp_flows.training.checkpoints import CheckpointError, RunFolderLock
 
     written: list[str] = []
     try:
@@ -331,7 +331,7 @@ def _remove_unstarted_run(out: str, created: bool, written: list[str]) -> None:
     """
     import shutil
 
-    from tfp_flows.checkpoints import list_checkpoints
+    from tfp_flows.training.checkpoints import list_checkpoints
 
     checkpoint_dir = os.path.join(out, "checkpoint")
     if os.path.isdir(checkpoint_dir) and list_checkpoints(checkpoint_dir):
@@ -349,8 +349,8 @@ def _remove_unstarted_run(out: str, created: bool, written: list[str]) -> None:
 def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace,
               written: list[str]) -> int:
     """``train`` inside the locked run folder ``out`` (files it creates are added to ``written``)."""
-    from tfp_flows.checkpoints import list_checkpoints
     from tfp_flows.training import fit
+    from tfp_flows.training.checkpoints import list_checkpoints
 
     checkpoint_dir = os.path.join(out, "checkpoint")
     config_path = os.path.join(out, "config.json")
@@ -380,7 +380,7 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
     metrics.update(steps=history.steps, wall_time_s=history.wall_time)
     _write_json(os.path.join(out, "metrics.json"), metrics)
     if _is_image(config["target"]):
-        from tfp_flows.cli_images import save_image_figures
+        from tfp_flows.cli.images import save_image_figures
 
         save_image_figures(out, flow, history)
         print(f"test {metrics['test_bits_per_dim']:.4f} bits/dim (validation "
@@ -394,7 +394,7 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
 
 def _restore(run_dir: str):
     """The run's flow restored from its newest checkpoint, verified against ``config.json``."""
-    from tfp_flows.checkpoints import (
+    from tfp_flows.training.checkpoints import (
         CheckpointError,
         CheckpointMismatchError,
         list_checkpoints,
@@ -430,7 +430,7 @@ def sample(args: argparse.Namespace) -> int:
     import numpy as np
     from tensorflow_probability import random as tfp_random
 
-    from tfp_flows.seeds import stateless_seed
+    from tfp_flows._internal.seeds import stateless_seed
 
     if not 1 <= args.n <= MAX_SAMPLES:
         raise CommandError(f"-n must be an integer from 1 to {MAX_SAMPLES:,}, got {args.n}")

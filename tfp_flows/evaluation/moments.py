@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_integer
-from tfp_flows.seeds import stateless_seed
+from tfp_flows._internal.checks import check_integer
+from tfp_flows._internal.seeds import stateless_seed
 
 __all__ = ["MomentEstimates", "estimate_moments"]
 

@@ -77,14 +77,14 @@ from tensorflow_probability.python.distributions.transformed_distribution import
 )
 from tensorflow_probability.python.internal import prefer_static as ps
 
-from tfp_flows.bijectors.cache import call_scope
-from tfp_flows.bijectors.chain import context_size_of
-from tfp_flows.checks import (
+from tfp_flows._internal.checks import (
     check_context,
     check_context_batch,
     check_integer,
     check_tensor_dtype,
 )
+from tfp_flows.bijectors.cache import call_scope
+from tfp_flows.bijectors.chain import context_size_of
 
 __all__ = ["Flow"]
 
@@ -179,7 +179,7 @@ class Flow(_TransformedDistribution):
         """Moves ``context`` (checked, or the bound one) into ``bijector_kwargs``.
 
         With ``value`` (the points of ``log_prob``/``prob``), the context's batch
-        shape must broadcast against theirs (:func:`~tfp_flows.checks.check_context_batch`).
+        shape must broadcast against theirs (:func:`~tfp_flows._internal.checks.check_context_batch`).
         """
         context = kwargs.pop("context", None)
         if self._context is not None:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.conditioners import check_hidden_units, get_activation
-from tfp_flows.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows.nn.conditioners import check_hidden_units, get_activation
 
 __all__ = ["MADE", "check_input_order"]
 

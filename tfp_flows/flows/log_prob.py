@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_integer, check_tensor_dtype
+from tfp_flows._internal.checks import check_integer, check_tensor_dtype
 
 __all__ = ["batched_log_prob", "check_takes_context", "context_rows", "log_prob"]
 

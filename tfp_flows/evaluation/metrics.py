@@ -29,10 +29,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_integer
-from tfp_flows.dequantization import VariationalDequantizer, dequantization_bound
-from tfp_flows.evaluation import batched_log_prob, context_rows
-from tfp_flows.seeds import stateless_seed
+from tfp_flows._internal.checks import check_integer
+from tfp_flows._internal.seeds import stateless_seed
+from tfp_flows.flows.log_prob import batched_log_prob, context_rows
+from tfp_flows.images.dequantization import VariationalDequantizer, dequantization_bound
 
 __all__ = ["Estimate", "bits_per_dim", "conditional_kl_gap", "kl_gap", "nll"]
 
@@ -56,7 +56,7 @@ def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
     or ``[1, context_size]``); any other context raises a ``ValueError`` naming
     both shapes, whatever ``batch_size`` is. NumPy arrays are converted to the
     distribution's dtype, tensors must have it. See
-    :func:`tfp_flows.evaluation.batched_log_prob`.
+    :func:`tfp_flows.flows.log_prob.batched_log_prob`.
 
     #### Examples
 
@@ -197,7 +197,7 @@ def bits_per_dim(
     ``v = (x + u) / scale``; ``P(x) = integral of p((x + u)/scale) scale^-D over
     the cell u in [0, 1)^D`` is the probability it gives the discrete image
     ``x``; ``B`` is the dequantisation bound
-    (:func:`tfp_flows.dequantization.dequantization_bound`, estimated with
+    (:func:`tfp_flows.images.dequantization.dequantization_bound`, estimated with
     ``num_samples`` draws of ``u``; ``q`` uniform unless a ``dequantizer`` is
     given). The scale bookkeeping: a density on ``[0, 1]^D`` of images with
     ``L = levels`` grey levels (``scale = L``, the default) has
@@ -216,7 +216,7 @@ def bits_per_dim(
       levels: the number of grey levels (17 for the digits).
       scale: what ``x + u`` is divided by (``None``: ``levels``).
       dequantizer: ``None`` (uniform noise) or a trained
-        :class:`~tfp_flows.dequantization.VariationalDequantizer`.
+        :class:`~tfp_flows.images.dequantization.VariationalDequantizer`.
       num_samples: noise draws per image.
       seed: a stateless seed; the noise of a row depends on ``seed`` and on
         ``batch_size`` (batch ``k`` draws with ``seed`` folded with ``k``).

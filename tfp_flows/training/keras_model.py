@@ -61,17 +61,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.bijectors.batch_norm import BatchNorm
-from tfp_flows.bijectors.walk import walk
-from tfp_flows.checks import check_integer, check_number
-from tfp_flows.data_checks import (
+from tfp_flows._internal.checks import check_integer, check_number
+from tfp_flows._internal.data_checks import (
     check_context_rows,
     check_context_spec,
     check_data,
     check_dataset,
     dataset_rows,
 )
-from tfp_flows.evaluation import check_takes_context, log_prob
+from tfp_flows.bijectors.batch_norm import BatchNorm
+from tfp_flows.bijectors.walk import walk
+from tfp_flows.flows.log_prob import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.losses import MaximumLikelihood
 from tfp_flows.training.optimizers import default_optimizer, optimizer_variables

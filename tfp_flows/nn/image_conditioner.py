@@ -3,7 +3,7 @@
 A :class:`~tfp_flows.bijectors.Coupling` hands its conditioner the conditioning
 entries ``x_a`` ``[batch, n_a]`` of the flattened event and expects the
 transformer's parameters ``[batch, p * n_b]`` in ``p`` blocks of ``n_b`` (see
-:mod:`~tfp_flows.bijectors.conditioners`). On an image mask ``[H, W, C]``
+:mod:`~tfp_flows.nn.conditioners`). On an image mask ``[H, W, C]``
 (checkerboard or channel-wise) this adapter puts ``x_a`` back in its pixels,
 with zeros at the transformed entries (Real NVP's ``b * x``), runs an image
 network (a :class:`~tfp_flows.bijectors.ConvResNet` by default) and reads the
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.conditioners import _check_sizes
+from tfp_flows.nn.conditioners import _check_sizes
 
 __all__ = ["ImageConditioner"]
 

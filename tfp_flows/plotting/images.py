@@ -2,7 +2,7 @@
 
 For a flow on images ``[H, W, C]`` with pixels in ``[0, 1]`` (for example
 ``with_logit_preprocessing(tff.real_nvp((8, 8, 1)))``, see
-:mod:`tfp_flows.dequantization`) whose bijector ``g`` maps the base
+:mod:`tfp_flows.images.dequantization`) whose bijector ``g`` maps the base
 ``N(0, I)`` to the pixels (``g`` includes the inverse logit):
 
 ```none
@@ -26,7 +26,7 @@ cells, ``v = (x + 1/2) / levels``.
 #### Examples
 
 >>> import tfp_flows as tff
->>> from tfp_flows.dequantization import with_logit_preprocessing
+>>> from tfp_flows.images.dequantization import with_logit_preprocessing
 >>> flow = with_logit_preprocessing(tff.real_nvp((4, 4, 1), num_scales=1, steps_per_scale=1,
 ...                                              hidden_channels=4, num_blocks=0))
 >>> fig = plot_temperature_samples(flow, temperatures=(0.7, 1.0), num_images=4, columns=2)
@@ -49,9 +49,9 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.checks import check_integer, check_number
-from tfp_flows.dequantization import check_discrete
-from tfp_flows.seeds import stateless_seed
+from tfp_flows._internal.checks import check_integer, check_number
+from tfp_flows._internal.seeds import stateless_seed
+from tfp_flows.images.dequantization import check_discrete
 
 __all__ = [
     "interpolate_latents",
@@ -204,7 +204,7 @@ def reconstruct(flow: tfd.TransformedDistribution, images: Any, levels: int | No
     #### Examples
 
     >>> import tfp_flows as tff
-    >>> from tfp_flows.dequantization import with_logit_preprocessing
+    >>> from tfp_flows.images.dequantization import with_logit_preprocessing
     >>> flow = with_logit_preprocessing(tff.real_nvp((4, 4, 1), num_scales=1, hidden_channels=4))
     >>> v, back = reconstruct(flow, np.full([2, 4, 4, 1], 3.0), levels=17)
     >>> round(float(v[0, 0, 0, 0]), 4), bool(tf.reduce_all(tf.abs(v - back) < 1e-5))  # 3.5 / 17

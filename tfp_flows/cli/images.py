@@ -5,9 +5,9 @@ The 2-D targets of :mod:`tfp_flows.cli` are densities with samplers; the digits
 A digits run trains the multiscale Real NVP (:func:`tfp_flows.real_nvp` on
 ``(8, 8, 1)``) behind the logit preprocessing on uniformly dequantised
 training images, fresh noise at every step
-(:class:`~tfp_flows.dequantization.DequantizedImages`), and reports bits per
+(:class:`~tfp_flows.images.dequantization.DequantizedImages`), and reports bits per
 dimension of the validation and test splits
-(:func:`tfp_flows.metrics.bits_per_dim`). The settings keep their names:
+(:func:`tfp_flows.evaluation.metrics.bits_per_dim`). The settings keep their names:
 
 ```none
 --layers N     coupling steps per scale (default 2)
@@ -60,15 +60,15 @@ def image_training_bytes(config: dict[str, Any]) -> tuple[int, int]:
 def make_image_target(name: str):
     """The dequantised training images of ``name`` as a distribution ``fit`` samples afresh."""
     from tfp_flows.datasets import digits
-    from tfp_flows.dequantization import DequantizedImages
+    from tfp_flows.images.dequantization import DequantizedImages
 
     return DequantizedImages(digits("train"), name=name)
 
 
 def build_image_flow(config: dict[str, Any]):
     """The run's model: the multiscale Real NVP behind the logit preprocessing (pixels in [0, 1])."""
-    from tfp_flows.dequantization import with_logit_preprocessing
     from tfp_flows.flows import real_nvp
+    from tfp_flows.images.dequantization import with_logit_preprocessing
 
     if len(config["hidden"]) != 1:
         raise ValueError(f"--hidden for {config['target']} is one number (the hidden channels of "
@@ -81,7 +81,7 @@ def build_image_flow(config: dict[str, Any]):
 def image_metrics(model, config: dict[str, Any]) -> dict[str, Any]:
     """Bits per dimension of the validation and test images (discrete), with the settings."""
     from tfp_flows.datasets import digits
-    from tfp_flows.metrics import bits_per_dim
+    from tfp_flows.evaluation.metrics import bits_per_dim
 
     result: dict[str, Any] = {}
     for split in ("validation", "test"):
@@ -98,8 +98,9 @@ def save_image_figures(out: str, model, history) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from tfp_flows import image_plots, plotting
+    from tfp_flows import plotting
     from tfp_flows.datasets import digits
+    from tfp_flows.plotting import images as image_plots
 
     test = digits("test")
     figures = {

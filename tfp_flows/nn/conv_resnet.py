@@ -28,8 +28,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.conditioners import get_activation
-from tfp_flows.checks import check_integer
+from tfp_flows._internal.checks import check_integer
+from tfp_flows.nn.conditioners import get_activation
 
 __all__ = ["ConvResNet"]
 

@@ -27,7 +27,7 @@ conditional ``p_cont((x + u)/scale) / (scale^D P(x))``.
   ``log_prob``, so every bound above holds unchanged.
 
 Bits per dimension of the test images, ``-bound / (D ln 2)`` averaged over
-the images, are :func:`tfp_flows.metrics.bits_per_dim`.
+the images, are :func:`tfp_flows.evaluation.metrics.bits_per_dim`.
 
 #### Examples
 
@@ -63,14 +63,14 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_event_shape, check_floating_dtype, check_integer
+from tfp_flows._internal.naming import unique_name
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.logit import Logit
-from tfp_flows.checks import check_event_shape, check_floating_dtype, check_integer
-from tfp_flows.evaluation import log_prob
-from tfp_flows.flow import Flow
 from tfp_flows.flows import real_nvp
-from tfp_flows.naming import unique_name
-from tfp_flows.seeds import stateless_seed
+from tfp_flows.flows.flow import Flow
+from tfp_flows.flows.log_prob import log_prob
 
 __all__ = [
     "DequantizedImages",
@@ -273,7 +273,7 @@ def with_logit_preprocessing(flow: tfd.Distribution, alpha: float = 0.05,
                                   s = alpha + (1 - 2 alpha) v
     ```
 
-    The result is a :class:`~tfp_flows.flow.Flow` sharing every layer of
+    The result is a :class:`~tfp_flows.flows.flow.Flow` sharing every layer of
     ``flow`` (for a ``tff.Flow``: its chain with ``tfb.Invert(Logit)`` on top,
     so a conditional flow keeps taking ``context=``; any other distribution
     is wrapped). Sampling gives pixels; ``log_prob`` takes pixels. The density

@@ -37,10 +37,10 @@ from matplotlib.figure import Figure
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.datasets import has_exact_log_prob
-from tfp_flows.evaluation import batched_log_prob
-from tfp_flows.seeds import stateless_seed
-from tfp_flows.trajectory import chain_trajectory
+from tfp_flows.flows.log_prob import batched_log_prob
+from tfp_flows.plotting.trajectory import chain_trajectory
 
 __all__ = [
     "density_grid",
@@ -423,7 +423,7 @@ def plot_trajectory(
 
     ``direction="forward"``: ``z ~ N(0, I)`` (``flow.distribution.sample(n,
     seed=[seed, 0])``) pushed through ``f_1, ..., f_L`` (see
-    :func:`~tfp_flows.trajectory.chain_trajectory`); the last panel shows
+    :func:`~tfp_flows.plotting.trajectory.chain_trajectory`); the last panel shows
     ``f(z)``, i.e. exactly what ``flow.sample`` returns. ``data``, if given, is
     drawn in grey behind the last panel.
 
