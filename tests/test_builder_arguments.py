@@ -15,7 +15,7 @@ def _flow(**kwargs):
     return tff.real_nvp(2, num_layers=2, hidden_units=(8,), **kwargs)
 
 
-# -- item 10: names in TFP models ----------------------------------------------------------------
+# -- names in TFP models ----------------------------------------------------------------
 
 def test_two_unnamed_flows_in_one_joint_distribution_coroutine():
     first, second = _flow(seed=0), _flow(seed=1)
@@ -52,7 +52,7 @@ def test_a_builders_name_reaches_the_flow_its_chain_and_its_layers():
     np.testing.assert_array_equal(flow.bijector.forward(x, **kwargs), flow.bijector.forward(x))
 
 
-# -- items 5 and 9: arguments -------------------------------------------------------------------
+# -- arguments -------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"hidden_units": (0,)}, ValueError, "width 0 would ignore its input"),

@@ -34,7 +34,7 @@ def _move(variables, by=0.3):
             variable.assign_add(tf.fill(variable.shape, tf.cast(by, variable.dtype)))
 
 
-# -- item 0: stale results at the flow level ------------------------------------------------------
+# -- stale results at the flow level ------------------------------------------------------
 
 def test_log_prob_of_samples_drawn_before_a_weight_update_is_the_true_one():
     flow = _flow()
@@ -98,7 +98,7 @@ def test_an_eager_training_loop_on_one_tensor_reports_the_true_loss_every_step()
                                    -tf.reduce_mean(flow.log_prob(tf.identity(data))), rtol=1e-6)
 
 
-# -- item 1: equality and cross-flow results ------------------------------------------------------
+# -- equality and cross-flow results ------------------------------------------------------
 
 def test_layers_built_alike_compare_equal_only_to_themselves():
     a, b = LULinear(2), LULinear(2)
@@ -174,7 +174,7 @@ def test_variational_inference_with_one_flow_as_prior_and_another_as_surrogate()
     assert np.all(np.isfinite(trace)) and float(trace[-5:].numpy().mean()) < float(trace[0])
 
 
-# -- item 3: copy() ----------------------------------------------------------------------------
+# -- copy() ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [
     lambda: LULinear(3, permutation=[2, 0, 1]),

@@ -72,7 +72,7 @@ def run(trained, tmp_path):
     return copy, history
 
 
-# -- item 7: resume what was saved, or say why not ----------------------------------------------
+# -- resume what was saved, or say why not ----------------------------------------------
 
 @pytest.mark.parametrize("layers, hidden, expected", [
     (2, (16,), "bijector/bijectors/4/conditioner/biases/0: shape [8] float32 in the checkpoint, "
@@ -200,7 +200,7 @@ def test_restore_flow_restores_the_newest_checkpoint_read_only(trained, run):
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
-# -- item 7: one run per folder ----------------------------------------------------------------
+# -- one run per folder ----------------------------------------------------------------
 
 def _write_lock(folder, pid):
     folder.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ def test_a_dead_runs_lock_is_taken_over_and_released_after_training(tmp_path, ca
     assert not (tmp_path / ".lock").exists()
 
 
-# -- item 8: never touch files outside the run folder ---------------------------------------------
+# -- never touch files outside the run folder ---------------------------------------------
 
 def test_a_crafted_state_file_never_deletes_files_outside_the_folder(tmp_path, capsys):
     outside = tmp_path / "outside"
