@@ -31,11 +31,28 @@
 - ``copy(**overrides)`` shares the layer's variables, as TFP's ``copy`` of a
   bijector parametrised by ``tf.Variable`` s does (``copy.deepcopy`` gives an
   independent layer with the same current values).
+
+#### Writing your own layer: the rules
+
+1. Subclass :class:`FlowBijector`, call ``super().__init__(event_shape,
+   parameters=dict(locals()), name=...)`` and implement the two one-pass hooks
+   ``_forward_and_ildj`` and ``_inverse_and_ildj`` (both return ``ildj = log|det dx/dy|``).
+2. Keep weights in ``tf.Variable`` s, ``tf.Module`` s (:class:`~tfp_flows.nn.MLP`,
+   :class:`~tfp_flows.nn.MADE`), tf_keras layers, or lists / tuples / dicts of them: TensorFlow
+   tracks all of these (``trainable_variables``, checkpoints, SavedModel, the caches).
+3. A Keras 3 layer or model is invisible to that tracking (its variables are not
+   ``tf.Module`` s): its weights would not train, save or invalidate the caches. Setting one
+   as an attribute raises ``TypeError``; wrap it, ``TrackedConditioner(layer, input_size=...,
+   output_size=...)`` (:mod:`tfp_flows.nn`).
+4. ``copy()`` shares every attribute that holds weights (directly or in a list, tuple or
+   dict), so a copy computes the same map now and after training.
+5. Check the layer with ``tff.testing.check_bijector`` after ``tff.testing.perturb_weights``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,6 +90,34 @@ def broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(context)[:-1])
     return (tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
             tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)))
+
+
+def _nested(value: Any) -> list[Any]:
+    """``value`` and everything inside its lists, tuples and dicts (TF's wrappers included)."""
+    if isinstance(value, (str, bytes, tf.Tensor, np.ndarray)):
+        return [value]
+    if isinstance(value, Mapping):
+        return [value, *(item for v in value.values() for item in _nested(v))]
+    if isinstance(value, (list, tuple)) or isinstance(value, Sequence) and not isinstance(
+            value, (tf.Module, tf.Variable)):
+        return [value, *(item for v in value for item in _nested(v))]
+    return [value]
+
+
+def _holds_weights(value: Any) -> bool:
+    """Whether ``value`` is, or holds in a list/tuple/dict, a ``tf.Variable`` or ``tf.Module``."""
+    return any(isinstance(v, (tf.Variable, tf.Module)) for v in _nested(value))
+
+
+def _keras3_layer_in(value: Any) -> Any:
+    """The first Keras 3 layer in ``value`` (or its lists/tuples/dicts), else ``None``."""
+    keras = sys.modules.get("keras")  # not imported: no Keras 3 object can exist
+    if keras is None:
+        return None
+    for v in _nested(value):
+        if isinstance(v, keras.layers.Layer) and not isinstance(v, tf.Module):
+            return v
+    return None
 
 
 class FlowBijector(tfb.Bijector):
@@ -189,6 +234,18 @@ class FlowBijector(tfb.Bijector):
     def _inverse_event_shape_tensor(self, output_shape):
         return self._swap_event_tensor(output_shape, self._output_event_shape, self._event_shape)
 
+    # -- the author's contract: weights TensorFlow can see ---------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        layer = _keras3_layer_in(value)
+        if layer is not None:
+            raise TypeError(
+                f"{type(self).__name__}.{name}: a Keras 3 {type(layer).__name__} is invisible to "
+                "TensorFlow's variable tracking (its weights would not train, be saved, or "
+                "refresh cached results); wrap it: "
+                "tff.nn.TrackedConditioner(layer, input_size=..., output_size=...).")
+        super().__setattr__(name, value)
+
     # -- identity: equality, hashing, copies ------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
@@ -212,9 +269,10 @@ class FlowBijector(tfb.Bijector):
                 f"validate_args=, got {', '.join(ignored)}; build a new layer with those "
                 "settings instead.")
         copied = super().copy(**override_parameters_kwargs)
-        # The weights: variables, and the modules holding them (conditioner, transformer, MADE).
+        # The weights: variables and the modules holding them (conditioner, transformer, MADE),
+        # also inside lists, tuples and dicts.
         for attribute, value in vars(self).items():
-            if isinstance(value, (tf.Variable, tf.Module)):
+            if _holds_weights(value):
                 setattr(copied, attribute, value)
         return copied
 
