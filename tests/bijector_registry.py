@@ -27,6 +27,7 @@ from tfp_flows.bijectors import (
     Coupling,
     FactorOut,
     FlowChain,
+    Logit,
     LULinear,
     MaskedAutoregressive,
     Permute,
@@ -57,6 +58,10 @@ class Entry:
     composite: bool = False
     """A builder's chain of layers that have entries of their own: the suite checks the chain
     at one event size (its layers are checked at every size)."""
+    inputs: Callable[[tf.Tensor], tf.Tensor] | None = None
+    """Maps the suite's normal inputs into the layer's domain (``None``: all of R^n)."""
+    bounded_domain: bool = False
+    """Its domain is bounded: far-out points have zero density (``-inf``), not a finite one."""
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
@@ -169,6 +174,11 @@ REGISTRY = {
     "batch_norm": Entry(lambda n, dtype: _batch_norm((n,), dtype)),
     "batch_norm_image": Entry(lambda n, dtype: _batch_norm((n, 2, 2), dtype),
                               event_shape=lambda n: (n, 2, 2)),
+    # pixels in (0, 1) to logits (the image flows' preprocessing): inputs squashed into (0, 1)
+    "logit": Entry(lambda n, dtype: Logit(n, dtype=dtype), inputs=tf.sigmoid,
+                   bounded_domain=True),
+    "logit_image": Entry(lambda n, dtype: Logit((n, 2, 1), alpha=0.1, dtype=dtype),
+                         event_shape=lambda n: (n, 2, 1), inputs=tf.sigmoid, bounded_domain=True),
     "lu_linear": Entry(lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype)),
     "real_nvp_chain": Entry(lambda n, dtype: tff.real_nvp(
         n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector, composite=True),

@@ -23,6 +23,7 @@ from tfp_flows.bijectors.conv1x1 import Conv1x1
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.linear import LULinear
+from tfp_flows.bijectors.logit import Logit
 from tfp_flows.bijectors.masks import (
     alternating_mask,
     channel_mask,
@@ -63,6 +64,7 @@ __all__ = [
     "FlowChain",
     "ImageConditioner",
     "LULinear",
+    "Logit",
     "MaskedAutoregressive",
     "Permute",
     "Planar",
