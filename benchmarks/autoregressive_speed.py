@@ -49,10 +49,12 @@ def measure(event_size: int, repeats: int, jit_compile: bool) -> dict[str, float
     for kind, flow in flows.items():
         calls[f"{kind} log_prob"] = tf.function(flow.log_prob, jit_compile=jit_compile)
         calls[f"{kind} sample"] = tf.function(
-            lambda flow=flow: flow.sample(BATCH, seed=[3, 4]), jit_compile=jit_compile)
+            lambda flow=flow: flow.sample(BATCH, seed=[3, 4]), jit_compile=jit_compile
+        )
     runs = {
         name: (lambda fn=fn: fn(tf.identity(x))) if "log_prob" in name else fn
-        for name, fn in calls.items()}
+        for name, fn in calls.items()
+    }
     times: dict[str, list[float]] = {name: [] for name in runs}
     for run in runs.values():
         run()  # trace and compile
@@ -68,8 +70,10 @@ def main() -> None:
     parser.add_argument("--xla", action="store_true", help="compile with jit_compile=True")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}")
-    print(f"batch {BATCH}, 5 layers, hidden (64, 64), tf.function"
-          f"{' + XLA' if args.xla else ''}, median of {args.repeats} repeats, ms\n")
+    print(
+        f"batch {BATCH}, 5 layers, hidden (64, 64), tf.function"
+        f"{' + XLA' if args.xla else ''}, median of {args.repeats} repeats, ms\n"
+    )
     columns = ["maf log_prob", "iaf log_prob", "maf sample", "iaf sample"]
     print("| event size | " + " | ".join(columns) + " |")
     print("|---:|" + "---:|" * len(columns))

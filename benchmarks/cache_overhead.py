@@ -76,13 +76,15 @@ def per_call_ms(fn, seconds: float, blocks: int = 5) -> float:
 
 
 def measure(weights: float, seconds: float) -> dict[str, float | int]:
-    layer = AffineCoupling([1, 0] * (EVENT_SIZE // 2), hidden_units=(width_for(weights),) * 2,
-                           seed=0)
+    layer = AffineCoupling(
+        [1, 0] * (EVENT_SIZE // 2), hidden_units=(width_for(weights),) * 2, seed=0
+    )
     base = tfp.distributions.Sample(tfp.distributions.Normal(0.0, 1.0), EVENT_SIZE)
     flow = Flow(base, layer)
     rng = np.random.default_rng(0)
-    batches = [tf.constant(rng.normal(size=[BATCH, EVENT_SIZE]).astype(np.float32))
-               for _ in range(64)]
+    batches = [
+        tf.constant(rng.normal(size=[BATCH, EVENT_SIZE]).astype(np.float32)) for _ in range(64)
+    ]
     count = iter(range(10**9))
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(layer.trainable_variables)
@@ -93,9 +95,11 @@ def measure(weights: float, seconds: float) -> dict[str, float | int]:
         try:
             row[name] = per_call_ms(lambda: flow.log_prob(batches[next(count) % 64]), seconds)
             if name != "floor":
+
                 def step():
                     optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
                     flow.log_prob(batches[next(count) % 64])
+
                 row[f"step_{name}"] = per_call_ms(step, seconds) - row[name]
         finally:
             cache.weights_state = AFTER
@@ -107,15 +111,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6])
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
-    print(f"eager log_prob of one AffineCoupling (event {EVENT_SIZE}, batch {BATCH}), ms per call;"
-          " Adam step = (step + log_prob) - log_prob, ms")
-    print(f"{'weights':>9} | {'before':>8} {'after':>8} {'floor':>8} | "
-          f"{'Adam step before':>16} {'after':>8}")
+    print(
+        f"eager log_prob of one AffineCoupling (event {EVENT_SIZE}, batch {BATCH}), ms per call;"
+        " Adam step = (step + log_prob) - log_prob, ms"
+    )
+    print(
+        f"{'weights':>9} | {'before':>8} {'after':>8} {'floor':>8} | "
+        f"{'Adam step before':>16} {'after':>8}"
+    )
     for size in args.sizes:
         row = measure(size, args.seconds)
-        print(f"{row['weights']:>9,d} | {row['before']:8.2f} {row['after']:8.2f} "
-              f"{row['floor']:8.2f} | {row['step_before']:16.2f} {row['step_after']:8.2f}",
-              flush=True)
+        print(
+            f"{row['weights']:>9,d} | {row['before']:8.2f} {row['after']:8.2f} "
+            f"{row['floor']:8.2f} | {row['step_before']:16.2f} {row['step_after']:8.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

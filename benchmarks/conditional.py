@@ -38,17 +38,28 @@ GOAL = 0.01  # nats, median of 3 seeds at every b (issue 9)
 
 def train(target, context_size: int, seed: int, args: argparse.Namespace, steps: int):
     """A conditional ``real_nvp`` trained on fresh ``target.sample_pairs`` every step."""
-    flow = tff.real_nvp(target.event_size, num_layers=args.num_layers,
-                        hidden_units=tuple(args.hidden_units), context_size=context_size,
-                        seed=seed)
+    flow = tff.real_nvp(
+        target.event_size,
+        num_layers=args.num_layers,
+        hidden_units=tuple(args.hidden_units),
+        context_size=context_size,
+        seed=seed,
+    )
     kwargs = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
-    history = tff.fit(flow, target, steps=steps, batch_size=args.batch_size, seed=seed,
-                      progress=False, **kwargs)
+    history = tff.fit(
+        flow, target, steps=steps, batch_size=args.batch_size, seed=seed, progress=False, **kwargs
+    )
     return flow, history.wall_time
 
 
-def table(title: str, labels: list[str], rows: dict[str, list], walls: list[float],
-          seeds: list[int], goal: float | None) -> None:
+def table(
+    title: str,
+    labels: list[str],
+    rows: dict[str, list],
+    walls: list[float],
+    seeds: list[int],
+    goal: float | None,
+) -> None:
     print(f"\n{title}\n")
     header = "| context | " + " | ".join(f"seed {s}" for s in seeds) + " | median |"
     print(header + (" goal |" if goal is not None else ""))
@@ -71,52 +82,82 @@ def banana(args: argparse.Namespace) -> None:
         flow, wall = train(target, 1, seed, args, args.steps)
         walls.append(wall)
         for b in args.b:
-            rows[f"b = {b:g}"].append(tff.metrics.conditional_kl_gap(
-                flow, target, context=[b], n=args.n, seed=10_000 + seed))
+            rows[f"b = {b:g}"].append(
+                tff.metrics.conditional_kl_gap(
+                    flow, target, context=[b], n=args.n, seed=10_000 + seed
+                )
+            )
         print(f"  banana seed {seed}: trained in {wall:.0f} s", flush=True)
-    table(f"### Conditional banana: real_nvp(2, context_size=1) trained once on b ~ "
-          f"U({args.b_low:g}, {args.b_high:g}); KL(p(.|b) || q(.|b)) in nats, "
-          f"{args.n:,} samples, ± standard error",
-          list(rows), rows, walls, args.seeds, GOAL)
+    table(
+        f"### Conditional banana: real_nvp(2, context_size=1) trained once on b ~ "
+        f"U({args.b_low:g}, {args.b_high:g}); KL(p(.|b) || q(.|b)) in nats, "
+        f"{args.n:,} samples, ± standard error",
+        list(rows),
+        rows,
+        walls,
+        args.seeds,
+        GOAL,
+    )
 
 
 def sbi(args: argparse.Namespace) -> None:
     simulator = tff.datasets.LinearGaussianSimulator()
     _, observations = simulator.sample_pairs(args.observations, seed=args.observation_seed)
     observations = observations.numpy()
-    labels = [f"x_obs[{i}] = ({', '.join(f'{v:.2f}' for v in x)})"
-              for i, x in enumerate(observations)]
+    labels = [
+        f"x_obs[{i}] = ({', '.join(f'{v:.2f}' for v in x)})" for i, x in enumerate(observations)
+    ]
     rows: dict[str, list] = {label: [] for label in labels}
     walls = []
     for seed in args.seeds:
         flow, wall = train(simulator, simulator.context_size, seed, args, args.sbi_steps)
         walls.append(wall)
         for label, x in zip(labels, observations):
-            rows[label].append(tff.metrics.conditional_kl_gap(
-                flow, simulator, context=x, n=args.n, seed=20_000 + seed))
+            rows[label].append(
+                tff.metrics.conditional_kl_gap(
+                    flow, simulator, context=x, n=args.n, seed=20_000 + seed
+                )
+            )
         print(f"  simulator seed {seed}: trained in {wall:.0f} s", flush=True)
-    table(f"### Simulation-based inference: q(theta | x) = real_nvp(2, context_size=4) trained "
-          f"once on the joint of LinearGaussianSimulator() (theta ~ N(0, I_2), x ~ N(A theta, "
-          f"0.5^2 I_4)); KL(p(theta|x_obs) || q(theta|x_obs)) in nats, {args.n:,} samples, "
-          f"± standard error; x_obs from sample_pairs({args.observations}, "
-          f"seed={args.observation_seed})",
-          labels, rows, walls, args.seeds, None)
+    table(
+        f"### Simulation-based inference: q(theta | x) = real_nvp(2, context_size=4) trained "
+        f"once on the joint of LinearGaussianSimulator() (theta ~ N(0, I_2), x ~ N(A theta, "
+        f"0.5^2 I_4)); KL(p(theta|x_obs) || q(theta|x_obs)) in nats, {args.n:,} samples, "
+        f"± standard error; x_obs from sample_pairs({args.observations}, "
+        f"seed={args.observation_seed})",
+        labels,
+        rows,
+        walls,
+        args.seeds,
+        None,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=10_000,
-                        help="training steps on the conditional banana")
-    parser.add_argument("--sbi-steps", type=int, default=5_000,
-                        help="training steps on the simulator")
+    parser.add_argument(
+        "--steps", type=int, default=10_000, help="training steps on the conditional banana"
+    )
+    parser.add_argument(
+        "--sbi-steps", type=int, default=5_000, help="training steps on the simulator"
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--num-layers", type=int, default=8)
     parser.add_argument("--hidden-units", nargs="*", type=int, default=[64, 64])
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help="peak learning rate of fit's default optimizer (default: fit's)")
-    parser.add_argument("--b", nargs="*", type=float, default=[0.05, 0.25, 0.5],
-                        help="curvatures to measure the gap at")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="peak learning rate of fit's default optimizer (default: fit's)",
+    )
+    parser.add_argument(
+        "--b",
+        nargs="*",
+        type=float,
+        default=[0.05, 0.25, 0.5],
+        help="curvatures to measure the gap at",
+    )
     parser.add_argument("--b-low", type=float, default=0.05)
     parser.add_argument("--b-high", type=float, default=0.5)
     parser.add_argument("--observations", type=int, default=3)
@@ -127,11 +168,14 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    print(f"conditional real_nvp: {args.num_layers} layers, hidden {tuple(args.hidden_units)}, "
-          f"batch {args.batch_size}, fit's default optimizer"
-          + ("" if args.learning_rate is None else f" (peak lr {args.learning_rate:g})")
-          + f"; banana {args.steps} steps, simulator {args.sbi_steps} steps; "
-          f"seeds {args.seeds}", flush=True)
+    print(
+        f"conditional real_nvp: {args.num_layers} layers, hidden {tuple(args.hidden_units)}, "
+        f"batch {args.batch_size}, fit's default optimizer"
+        + ("" if args.learning_rate is None else f" (peak lr {args.learning_rate:g})")
+        + f"; banana {args.steps} steps, simulator {args.sbi_steps} steps; "
+        f"seeds {args.seeds}",
+        flush=True,
+    )
     if not args.no_banana:
         banana(args)
     if not args.no_sbi:

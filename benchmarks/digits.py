@@ -78,37 +78,40 @@ SPACES = ("pixels", "logit")
 class Data(NamedTuple):
     """The splits: dequantised training pixels ``[n, 8, 8, 1]`` and discrete validation/test images."""
 
-    train: np.ndarray          # v = (x + u) / 17, float64
-    train_images: np.ndarray   # integer levels, float32 (the flows draw fresh noise from these)
-    validation: np.ndarray     # integer levels, float32
-    test: np.ndarray           # integer levels, float32
-    num_samples: int           # noise draws per image when scoring
+    train: np.ndarray  # v = (x + u) / 17, float64
+    train_images: np.ndarray  # integer levels, float32 (the flows draw fresh noise from these)
+    validation: np.ndarray  # integer levels, float32
+    test: np.ndarray  # integer levels, float32
+    num_samples: int  # noise draws per image when scoring
 
 
 class Result(NamedTuple):
     """One row of the table."""
 
     name: str
-    bits_per_dim: float        # test
-    seconds: float             # wall time of the whole method (search, fits, scoring)
+    bits_per_dim: float  # test
+    seconds: float  # wall time of the whole method (search, fits, scoring)
     validation_bits_per_dim: float
-    details: str               # the hyperparameters chosen
-    model: Any = None          # the trained density of the pixels (flows)
-    cpu_seconds: float = 0.0   # CPU time of the process during the method (all threads)
+    details: str  # the hyperparameters chosen
+    model: Any = None  # the trained density of the pixels (flows)
+    cpu_seconds: float = 0.0  # CPU time of the process during the method (all threads)
 
 
 def load(num_samples: int = 4, seed: int = 0) -> Data:
     images = tff.datasets.digits("train")
     train = tff.images.uniform_dequantize(
-        images, levels=LEVELS, seed=seed, dtype=tf.float64).numpy()
-    return Data(train, images, tff.datasets.digits("validation"), tff.datasets.digits("test"),
-                num_samples)
+        images, levels=LEVELS, seed=seed, dtype=tf.float64
+    ).numpy()
+    return Data(
+        train, images, tff.datasets.digits("validation"), tff.datasets.digits("test"), num_samples
+    )
 
 
 def score(distribution: Any, x: np.ndarray, data: Data, split_seed: int) -> float:
     """Bits/dim of discrete images ``x`` under a density of their dequantised pixels."""
-    return tff.metrics.bits_per_dim(distribution, x, levels=LEVELS,
-                                    num_samples=data.num_samples, seed=split_seed)
+    return tff.metrics.bits_per_dim(
+        distribution, x, levels=LEVELS, num_samples=data.num_samples, seed=split_seed
+    )
 
 
 def validation_bits(distribution: Any, data: Data) -> float:
@@ -120,6 +123,7 @@ def test_bits(distribution: Any, data: Data) -> float:
 
 
 # -- densities of the pixels from scikit-learn-style models on 64-D vectors -----------------------
+
 
 def to_space(v: np.ndarray, space: str) -> np.ndarray:
     """Pixels ``[..., 8, 8, 1]`` -> the rows ``[..., 64]`` a model of ``space`` sees."""
@@ -157,8 +161,9 @@ class PixelDensity:
         return tf.constant(log_p, tf.float64)
 
 
-def best_on_validation(candidates: Iterable[tuple[str, Callable[[], PixelDensity]]],
-                       data: Data) -> tuple[str, PixelDensity, float]:
+def best_on_validation(
+    candidates: Iterable[tuple[str, Callable[[], PixelDensity]]], data: Data
+) -> tuple[str, PixelDensity, float]:
     """The candidate with the lowest validation bits/dim: ``(label, density, bits/dim)``."""
     best = None
     for label, build in candidates:
@@ -179,13 +184,16 @@ def timed(method: Callable[[Data, str], Result]) -> Callable[[Data, str], Result
     def run(data: Data, space: str) -> Result:
         started, cpu = time.perf_counter(), time.process_time()
         result = method(data, space)
-        return result._replace(seconds=time.perf_counter() - started,
-                               cpu_seconds=time.process_time() - cpu)
+        return result._replace(
+            seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu
+        )
+
     run.__name__ = method.__name__
     return run
 
 
 # -- the methods ---------------------------------------------------------------------------------
+
 
 @timed
 def gaussian(data: Data, space: str) -> Result:
@@ -195,8 +203,13 @@ def gaussian(data: Data, space: str) -> Result:
     rows = to_space(data.train, space)
     normal = stats.multivariate_normal(rows.mean(0), np.cov(rows, rowvar=False, bias=True))
     density = PixelDensity(normal.logpdf, space)
-    return Result(f"Gaussian, full covariance ({space})", test_bits(density, data), 0.0,
-                  validation_bits(density, data), "")
+    return Result(
+        f"Gaussian, full covariance ({space})",
+        test_bits(density, data),
+        0.0,
+        validation_bits(density, data),
+        "",
+    )
 
 
 @timed
@@ -209,15 +222,20 @@ def gaussian_mixture(data: Data, space: str) -> Result:
 
     def build(k: int, kind: str, reg: float) -> Callable[[], PixelDensity]:
         def fit() -> PixelDensity:
-            mixture = GaussianMixture(k, covariance_type=kind, reg_covar=reg * mean_variance,
-                                      max_iter=200, random_state=0).fit(rows)
+            mixture = GaussianMixture(
+                k, covariance_type=kind, reg_covar=reg * mean_variance, max_iter=200, random_state=0
+            ).fit(rows)
             return PixelDensity(mixture.score_samples, space)
+
         return fit
 
-    grid = ([("full", k, reg) for k in (2, 4, 8, 16) for reg in (1e-3, 1e-2, 1e-1)]
-            + [("diag", k, reg) for k in (32, 64, 128) for reg in (1e-3, 1e-2)])
-    candidates = [(f"{k} components, {kind}, reg_covar {reg:g} x mean variance",
-                   build(k, kind, reg)) for kind, k, reg in grid]
+    grid = [("full", k, reg) for k in (2, 4, 8, 16) for reg in (1e-3, 1e-2, 1e-1)] + [
+        ("diag", k, reg) for k in (32, 64, 128) for reg in (1e-3, 1e-2)
+    ]
+    candidates = [
+        (f"{k} components, {kind}, reg_covar {reg:g} x mean variance", build(k, kind, reg))
+        for kind, k, reg in grid
+    ]
     label, density, bits = best_on_validation(candidates, data)
     return Result(f"Gaussian mixture ({space})", test_bits(density, data), 0.0, bits, label)
 
@@ -241,16 +259,23 @@ def kde(data: Data, space: str) -> Result:
 
         def log_density(points: np.ndarray) -> np.ndarray:
             return estimator.score_samples(points / scale) - np.log(scale).sum()
+
         return lambda: PixelDensity(log_density, space)
 
-    candidates = [(f"bandwidth {factor:.3f} x {'sd of each pixel' if per_pixel else 'mean sd'}",
-                   build(factor, per_pixel))
-                  for per_pixel in (False, True) for factor in np.geomspace(0.05, 1.0, 25)]
+    candidates = [
+        (
+            f"bandwidth {factor:.3f} x {'sd of each pixel' if per_pixel else 'mean sd'}",
+            build(factor, per_pixel),
+        )
+        for per_pixel in (False, True)
+        for factor in np.geomspace(0.05, 1.0, 25)
+    ]
     label, density, bits = best_on_validation(candidates, data)
     return Result(f"KDE, Gaussian kernel ({space})", test_bits(density, data), 0.0, bits, label)
 
 
 # -- flows ---------------------------------------------------------------------------------------
+
 
 def flattened(vector_flow: tff.Flow) -> tff.Flow:
     """A flow on ``R^64`` as a flow on ``[8, 8, 1]``: its samples reshaped, the density unchanged.
@@ -260,10 +285,13 @@ def flattened(vector_flow: tff.Flow) -> tff.Flow:
                                                   log|det| = 0, tfb.Reshape)
     ```
     """
-    return tff.Flow(vector_flow.distribution,
-                    FlowChain([tfb.Reshape(SHAPE, [D]), vector_flow.bijector],
-                              name=f"{vector_flow.name}_images"),
-                    name=f"{vector_flow.name}_images")
+    return tff.Flow(
+        vector_flow.distribution,
+        FlowChain(
+            [tfb.Reshape(SHAPE, [D]), vector_flow.bijector], name=f"{vector_flow.name}_images"
+        ),
+        name=f"{vector_flow.name}_images",
+    )
 
 
 class FlowSetting(NamedTuple):
@@ -271,13 +299,13 @@ class FlowSetting(NamedTuple):
 
     label: str
     build: Callable[[], tfd.Distribution]
-    steps: int                 # at most; early stopping on validation ends most runs sooner
+    steps: int  # at most; early stopping on validation ends most runs sooner
     batch_size: int
     learning_rate: float
     details: str
     validation_every: int = 100
-    patience: int = 3          # validations without a new best before stopping
-    jit_compile: bool = True   # XLA; the image flows use the plain tf.function loop
+    patience: int = 3  # validations without a new best before stopping
+    jit_compile: bool = True  # XLA; the image flows use the plain tf.function loop
 
 
 # Chosen on the validation split (separate runs, see benchmarks/README.md "Digits"); each is
@@ -287,27 +315,45 @@ FLOWS: dict[str, FlowSetting] = {
     "real_nvp_vector": FlowSetting(
         "real_nvp, vector (64-D, logit)",
         lambda: flattened(tff.real_nvp(D, num_layers=6, hidden_units=(64, 64), seed=0)),
-        steps=3000, batch_size=128, learning_rate=1e-3,
-        details="6 couplings, MLP 64-64, LU mixing; batch 128, lr 1e-3"),
+        steps=3000,
+        batch_size=128,
+        learning_rate=1e-3,
+        details="6 couplings, MLP 64-64, LU mixing; batch 128, lr 1e-3",
+    ),
     "nsf_vector": FlowSetting(
         "nsf, vector (64-D, logit)",
         lambda: flattened(tff.nsf(D, num_layers=4, hidden_units=(64, 64), bins=8, seed=0)),
-        steps=2000, batch_size=128, learning_rate=1e-3,
-        details="4 spline couplings, 8 bins, MLP 64-64, LU mixing; batch 128, lr 1e-3"),
+        steps=2000,
+        batch_size=128,
+        learning_rate=1e-3,
+        details="4 spline couplings, 8 bins, MLP 64-64, LU mixing; batch 128, lr 1e-3",
+    ),
     "real_nvp_image": FlowSetting(
         "real_nvp, multiscale ((8, 8, 1), logit)",
-        lambda: tff.real_nvp(SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=32,
-                             num_blocks=1, seed=0),
-        steps=2500, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
+        lambda: tff.real_nvp(
+            SHAPE, num_scales=2, steps_per_scale=2, hidden_channels=32, num_blocks=1, seed=0
+        ),
+        steps=2500,
+        batch_size=64,
+        learning_rate=1e-3,
+        validation_every=250,
+        patience=4,
         jit_compile=False,
-        details="2 scales x 2 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3"),
+        details="2 scales x 2 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3",
+    ),
     "glow": FlowSetting(
         "glow ((8, 8, 1), logit)",
-        lambda: tff.glow(SHAPE, num_scales=2, steps_per_scale=3, hidden_channels=32,
-                         num_blocks=1, seed=0),
-        steps=2500, batch_size=64, learning_rate=1e-3, validation_every=250, patience=4,
+        lambda: tff.glow(
+            SHAPE, num_scales=2, steps_per_scale=3, hidden_channels=32, num_blocks=1, seed=0
+        ),
+        steps=2500,
+        batch_size=64,
+        learning_rate=1e-3,
+        validation_every=250,
+        patience=4,
         jit_compile=False,
-        details="2 scales x 3 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3"),
+        details="2 scales x 3 steps, conv 32 channels, 1 residual block; batch 64, lr 1e-3",
+    ),
 }
 
 
@@ -326,18 +372,29 @@ def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Re
     model = with_logit_preprocessing(setting.build(), alpha=ALPHA)
     steps = setting.steps if steps is None else steps
     history = tff.fit(
-        model, DequantizedImages(data.train_images, levels=LEVELS), steps=steps,
-        batch_size=setting.batch_size, learning_rate=setting.learning_rate,
+        model,
+        DequantizedImages(data.train_images, levels=LEVELS),
+        steps=steps,
+        batch_size=setting.batch_size,
+        learning_rate=setting.learning_rate,
         validation_data=early_stopping_rows(data),
         validation_every=min(setting.validation_every, steps),
-        early_stopping_patience=setting.patience, restore_best_weights=True,
-        jit_compile=setting.jit_compile, progress=False, seed=0)
-    details = (f"{setting.details}; best validation at step {history.best_step} of "
-               f"{len(history.loss)} run (max {steps})")
-    result = Result(setting.label, test_bits(model, data), 0.0, validation_bits(model, data),
-                    details, model)
-    return result._replace(seconds=time.perf_counter() - started,
-                           cpu_seconds=time.process_time() - cpu)
+        early_stopping_patience=setting.patience,
+        restore_best_weights=True,
+        jit_compile=setting.jit_compile,
+        progress=False,
+        seed=0,
+    )
+    details = (
+        f"{setting.details}; best validation at step {history.best_step} of "
+        f"{len(history.loss)} run (max {steps})"
+    )
+    result = Result(
+        setting.label, test_bits(model, data), 0.0, validation_bits(model, data), details, model
+    )
+    return result._replace(
+        seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu
+    )
 
 
 def early_stopping_rows(data: Data, draws: int = 4) -> np.ndarray:
@@ -349,12 +406,12 @@ def early_stopping_rows(data: Data, draws: int = 4) -> np.ndarray:
     ``validation_every`` steps; it stops after ``patience`` checks without a
     new best.
     """
-    rows = tff.images.uniform_dequantize(data.validation, levels=LEVELS, seed=1,
-                                                 num_samples=draws)
+    rows = tff.images.uniform_dequantize(data.validation, levels=LEVELS, seed=1, num_samples=draws)
     return np.reshape(rows.numpy(), (-1, *SHAPE))
 
 
 # -- figures -------------------------------------------------------------------------------------
+
 
 def write_figures(model: tfd.Distribution, data: Data, directory: str) -> list[str]:
     """Samples at temperatures, reconstructions and interpolations of test digits, as PNGs."""
@@ -366,11 +423,14 @@ def write_figures(model: tfd.Distribution, data: Data, directory: str) -> list[s
     seconds = [int(np.flatnonzero(labels == digit)[1]) for digit in range(10)]
     figures = {
         "digits_samples.png": image_plots.plot_temperature_samples(
-            model, temperatures=(0.7, 0.8, 1.0), num_images=40, columns=8, seed=0),
+            model, temperatures=(0.7, 0.8, 1.0), num_images=40, columns=8, seed=0
+        ),
         "digits_reconstructions.png": image_plots.plot_reconstructions(
-            model, test[firsts + seconds], levels=LEVELS, columns=10),
+            model, test[firsts + seconds], levels=LEVELS, columns=10
+        ),
         "digits_interpolations.png": image_plots.plot_latent_interpolations(
-            model, test[firsts[:5]], test[firsts[5:]], levels=LEVELS, num_steps=9),
+            model, test[firsts[:5]], test[firsts[5:]], levels=LEVELS, num_steps=9
+        ),
     }
     paths = []
     for name, figure in figures.items():
@@ -387,50 +447,81 @@ METHODS: dict[str, Callable[[Data, str], Result]] = {
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| model | test bits/dim | validation bits/dim | wall time (s) | CPU time (s) "
-             "| chosen on validation |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| model | test bits/dim | validation bits/dim | wall time (s) | CPU time (s) "
+        "| chosen on validation |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for r in results:
-        lines.append(f"| {r.name} | {r.bits_per_dim:.4f} | {r.validation_bits_per_dim:.4f} | "
-                     f"{r.seconds:.1f} | {r.cpu_seconds:.1f} | {r.details} |")
+        lines.append(
+            f"| {r.name} | {r.bits_per_dim:.4f} | {r.validation_bits_per_dim:.4f} | "
+            f"{r.seconds:.1f} | {r.cpu_seconds:.1f} | {r.details} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=[*METHODS, *FLOWS],
-                        choices=[*METHODS, *FLOWS])
-    parser.add_argument("--spaces", nargs="+", default=list(SPACES), choices=list(SPACES),
-                        help="spaces of the baselines (the flows work in logit space)")
-    parser.add_argument("--num-samples", type=int, default=4,
-                        help="uniform noise draws per validation/test image (default 4)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="train every flow this many steps (smoke runs; default: its own)")
-    parser.add_argument("--figures", metavar="DIR", default=None,
-                        help="write the figures of the multiscale real_nvp to DIR")
+    parser.add_argument(
+        "--methods", nargs="+", default=[*METHODS, *FLOWS], choices=[*METHODS, *FLOWS]
+    )
+    parser.add_argument(
+        "--spaces",
+        nargs="+",
+        default=list(SPACES),
+        choices=list(SPACES),
+        help="spaces of the baselines (the flows work in logit space)",
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=4,
+        help="uniform noise draws per validation/test image (default 4)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train every flow this many steps (smoke runs; default: its own)",
+    )
+    parser.add_argument(
+        "--figures",
+        metavar="DIR",
+        default=None,
+        help="write the figures of the multiscale real_nvp to DIR",
+    )
     args = parser.parse_args()
     if args.figures and "real_nvp_image" not in args.methods:
         parser.error("--figures draws the multiscale flow: add real_nvp_image to --methods")
     data = load(num_samples=args.num_samples)
-    print(f"digits: train {len(data.train)}, validation {len(data.validation)}, test "
-          f"{len(data.test)}; uniform density = log2(17) = {np.log2(LEVELS):.4f} bits/dim")
+    print(
+        f"digits: train {len(data.train)}, validation {len(data.validation)}, test "
+        f"{len(data.test)}; uniform density = log2(17) = {np.log2(LEVELS):.4f} bits/dim"
+    )
     results = []
     for name in args.methods:
-        runs = ([train_flow(FLOWS[name], data, args.steps)] if name in FLOWS
-                else (METHODS[name](data, space) for space in args.spaces))
+        runs = (
+            [train_flow(FLOWS[name], data, args.steps)]
+            if name in FLOWS
+            else (METHODS[name](data, space) for space in args.spaces)
+        )
         for result in runs:
-            print(f"{result.name}: {result.bits_per_dim:.4f} bits/dim ({result.seconds:.1f} s)",
-                  flush=True)
+            print(
+                f"{result.name}: {result.bits_per_dim:.4f} bits/dim ({result.seconds:.1f} s)",
+                flush=True,
+            )
             results.append(result)
             if args.figures and name == "real_nvp_image":
                 for path in write_figures(result.model, data, args.figures):
                     print(f"  wrote {path}")
     print()
     print(table(results))
-    print(f"\ntotal wall time: {time.perf_counter() - started:.0f} s, CPU time: "
-          f"{time.process_time():.0f} s (all threads; 2 cores give at most 2 CPU s per s), "
-          f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"\ntotal wall time: {time.perf_counter() - started:.0f} s, CPU time: "
+        f"{time.process_time():.0f} s (all threads; 2 cores give at most 2 CPU s per s), "
+        f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,13 +44,24 @@ def _cases() -> list[tuple[str, str, Callable[[], Any], np.ndarray, int]]:
     images = ((images + rng.uniform(size=images.shape)) / 17.0).astype(np.float32)
     return [
         ("vector", "real_nvp(2), banana", lambda: tff.real_nvp(2, seed=0), banana, 256),
-        ("image", "real_nvp((8, 8, 1)), digits", lambda: tff.real_nvp((8, 8, 1), seed=0), images,
-         64),
+        (
+            "image",
+            "real_nvp((8, 8, 1)), digits",
+            lambda: tff.real_nvp((8, 8, 1), seed=0),
+            images,
+            64,
+        ),
     ]
 
 
-def measure(make_flow, data: np.ndarray, batch_size: int, jit_compile: bool, chunks: int,
-            steps_per_execution: int) -> tuple[float, float]:
+def measure(
+    make_flow,
+    data: np.ndarray,
+    batch_size: int,
+    jit_compile: bool,
+    chunks: int,
+    steps_per_execution: int,
+) -> tuple[float, float]:
     """``(compile seconds, steps per second)`` of one ``tff.fit`` run."""
     flow = make_flow()
     marks = []
@@ -59,9 +70,17 @@ def measure(make_flow, data: np.ndarray, batch_size: int, jit_compile: bool, chu
         marks.append(time.perf_counter())
 
     start = time.perf_counter()
-    tff.fit(flow, data, steps=chunks * steps_per_execution, batch_size=batch_size,
-            steps_per_execution=steps_per_execution, validation_every=steps_per_execution,
-            jit_compile=jit_compile, callbacks=[record], progress=False)
+    tff.fit(
+        flow,
+        data,
+        steps=chunks * steps_per_execution,
+        batch_size=batch_size,
+        steps_per_execution=steps_per_execution,
+        validation_every=steps_per_execution,
+        jit_compile=jit_compile,
+        callbacks=[record],
+        progress=False,
+    )
     times = np.diff([start, *marks])
     steady = statistics.median(times[1:])
     return max(0.0, times[0] - steady), steps_per_execution / steady
@@ -79,8 +98,9 @@ def main() -> None:
         if args.only not in (None, kind):
             continue
         for jit_compile in (False, True):
-            compile_s, rate = measure(make_flow, data, batch_size, jit_compile, args.chunks,
-                                      args.steps_per_execution)
+            compile_s, rate = measure(
+                make_flow, data, batch_size, jit_compile, args.chunks, args.steps_per_execution
+            )
             print(f"{name:30s} {str(jit_compile):>11s} {compile_s:10.1f} {rate:9.1f}", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 

@@ -48,8 +48,10 @@ def train(method: str, x: np.ndarray, seed: int, steps: int, batch_size: int):
     else:
         model = tff.FlowModel(flow)
         if method != "FlowModel defaults":
-            rate = {"FlowModel + compile(Adam(1e-3))": 1e-3,
-                    "FlowModel + compile(Adam(1e-4)) (keras.io)": 1e-4}[method]
+            rate = {
+                "FlowModel + compile(Adam(1e-3))": 1e-3,
+                "FlowModel + compile(Adam(1e-4)) (keras.io)": 1e-4,
+            }[method]
             model.compile(optimizer=keras.optimizers.Adam(rate))
         model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
     return flow, time.perf_counter() - started
@@ -59,23 +61,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--rows", type=int, default=25_600,
-                        help="training rows (steps * batch / rows epochs; a whole number)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=25_600,
+        help="training rows (steps * batch / rows epochs; a whole number)",
+    )
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--keras-io", action="store_true",
-                        help="add a row with keras.io's Real NVP example's Adam(1e-4)")
+    parser.add_argument(
+        "--keras-io",
+        action="store_true",
+        help="add a row with keras.io's Real NVP example's Adam(1e-4)",
+    )
     args = parser.parse_args()
     if (args.steps * args.batch_size) % args.rows:
-        parser.error(f"steps * batch_size must be a multiple of --rows, got {args.steps} * "
-                     f"{args.batch_size} and {args.rows}.")
+        parser.error(
+            f"steps * batch_size must be a multiple of --rows, got {args.steps} * "
+            f"{args.batch_size} and {args.rows}."
+        )
     target = tff.datasets.Moons(noise=0.05)
     methods = ["tff.fit defaults", "FlowModel defaults", "FlowModel + compile(Adam(1e-3))"]
     if args.keras_io:
         methods.append("FlowModel + compile(Adam(1e-4)) (keras.io)")
-    print(f"real_nvp(2) on Moons(noise=0.05): {args.rows} training rows, {args.steps} steps at "
-          f"batch {args.batch_size} ({args.steps * args.batch_size // args.rows} epochs); KL gap "
-          f"(nats, 20,000 fresh samples) mean over seeds {args.seeds} ± s.e. over seeds; "
-          "wall time of the fit call (with compilation), median over seeds\n")
+    print(
+        f"real_nvp(2) on Moons(noise=0.05): {args.rows} training rows, {args.steps} steps at "
+        f"batch {args.batch_size} ({args.steps * args.batch_size // args.rows} epochs); KL gap "
+        f"(nats, 20,000 fresh samples) mean over seeds {args.seeds} ± s.e. over seeds; "
+        "wall time of the fit call (with compilation), median over seeds\n"
+    )
     gaps = {method: [] for method in methods}
     times = {method: [] for method in methods}
     for seed in args.seeds:  # every method on a seed before the next: the machine's load is shared
@@ -88,11 +101,18 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for method in methods:
         mean = float(np.mean(gaps[method]))
-        stderr = (float(np.std(gaps[method], ddof=1) / np.sqrt(len(args.seeds)))
-                  if len(args.seeds) > 1 else float("nan"))
-        print(f"| {method} | {args.steps} | {mean:.4f} ± {stderr:.4f} | "
-              + ", ".join(f"{g:.4f}" for g in gaps[method])
-              + f" | {np.median(times[method]):.1f} |", flush=True)
+        stderr = (
+            float(np.std(gaps[method], ddof=1) / np.sqrt(len(args.seeds)))
+            if len(args.seeds) > 1
+            else float("nan")
+        )
+        print(
+            f"| {method} | {args.steps} | {mean:.4f} ± {stderr:.4f} | "
+            + ", ".join(f"{g:.4f}" for g in gaps[method])
+            + f" | {np.median(times[method]):.1f} |",
+            flush=True,
+        )
+
 
 if __name__ == "__main__":
     main()

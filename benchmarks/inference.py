@@ -92,18 +92,23 @@ TARGETS = {
     "eight_schools": eight_schools,
     "ill_conditioned": lambda: ill_conditioned_gaussian(100, 1e4),
 }
-TFP_IAFS = {"tfp_iaf": (2, (64, 64)), "tfp_iaf3": (3, (64, 64)), "tfp_iaf_tutorial": (2, (256, 256))}
+TFP_IAFS = {
+    "tfp_iaf": (2, (64, 64)),
+    "tfp_iaf3": (3, (64, 64)),
+    "tfp_iaf_tutorial": (2, (256, 256)),
+}
 """TFP's IAF surrogates by name: (number of IAF layers, hidden units of each MADE), relu."""
 BASELINES = ("mean_field", *TFP_IAFS, "ours")
-LEARNING_RATE = tff.inference.DEFAULT_VI_LEARNING_RATE   # Adam's (initial) rate for every method
+LEARNING_RATE = tff.inference.DEFAULT_VI_LEARNING_RATE  # Adam's (initial) rate for every method
 SAMPLE_SIZE = 256
 EVAL_DRAWS = 16_384
-GOAL_ELBO_TARGETS = ("funnel", "banana", "eight_schools")   # ours >= TFP IAF
-GOAL_MOMENT_TARGETS = ("banana", "eight_schools")           # errors <= 0.1 true sd
+GOAL_ELBO_TARGETS = ("funnel", "banana", "eight_schools")  # ours >= TFP IAF
+GOAL_MOMENT_TARGETS = ("banana", "eight_schools")  # errors <= 0.1 true sd
 GOAL_MOMENT_ERROR = 0.1
 
 
 # --- surrogates --------------------------------------------------------------------------------
+
 
 def target_log_prob_fn(model):
     """The unnormalised log-density ``tfp.vi`` sees: a pinned model's or the model's own."""
@@ -118,8 +123,10 @@ def event_size(model) -> int:
 
 def mean_field(model, seed: int):
     return tfp.experimental.vi.build_factored_surrogate_posterior(
-        event_shape=model.event_shape, bijector=model.experimental_default_event_space_bijector(),
-        seed=seed)
+        event_shape=model.event_shape,
+        bijector=model.experimental_default_event_space_bijector(),
+        seed=seed,
+    )
 
 
 def tfp_iaf(model, seed: int, num_layers: int = 2, hidden_units=(64, 64)):
@@ -131,11 +138,13 @@ def tfp_iaf(model, seed: int, num_layers: int = 2, hidden_units=(64, 64)):
     for i in range(num_layers):
         if i:
             layers.append(tfb.Permute(np.arange(n)[::-1].copy()))
-        made = tfb.AutoregressiveNetwork(params=2, event_shape=[n],
-                                         hidden_units=list(hidden_units), activation="relu")
+        made = tfb.AutoregressiveNetwork(
+            params=2, event_shape=[n], hidden_units=list(hidden_units), activation="relu"
+        )
         layers.append(tfb.Invert(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made)))
-    flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), n),
-                                       tfb.Chain(layers[::-1]), name="tfp_iaf")
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), n), tfb.Chain(layers[::-1]), name="tfp_iaf"
+    )
     flow.sample(seed=seed)  # builds the Keras layers' variables
     return tff.inference.surrogate_posterior(model, flow=flow)
 
@@ -193,8 +202,10 @@ def parse_candidate(spec: str) -> tuple[str, dict]:
     """``"iaf:num_layers=3,activation=relu,bound=5"`` -> ``("iaf", {...})``."""
     family, _, rest = spec.partition(":")
     if family not in tff.inference.SURROGATE_BUILDERS:
-        raise SystemExit(f"candidate {spec!r}: family must be one of "
-                         f"{sorted(tff.inference.SURROGATE_BUILDERS)}, got {family!r}")
+        raise SystemExit(
+            f"candidate {spec!r}: family must be one of "
+            f"{sorted(tff.inference.SURROGATE_BUILDERS)}, got {family!r}"
+        )
     kwargs: dict = {}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
@@ -216,8 +227,12 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
     if shift == "inside":
         b = 2.0 if bound is None else float(bound)
         kwargs["transformer"] = lambda k, dt, name: ShiftFirstAffine(
-            k, dtype=dt, name=name, unbounded=bool(np.isinf(b)),
-            log_scale_bound=1.0 if np.isinf(b) else b)
+            k,
+            dtype=dt,
+            name=name,
+            unbounded=bool(np.isinf(b)),
+            log_scale_bound=1.0 if np.isinf(b) else b,
+        )
     elif shift != "outside":
         raise SystemExit(f"shift must be 'outside' or 'inside', got {shift!r}")
     elif bound is not None:
@@ -225,8 +240,9 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
         if np.isinf(bound):
             kwargs["transformer"] = lambda k, dt, name: UnboundedAffine(name=name)
         else:
-            kwargs["transformer"] = lambda k, dt, name: Affine(k, dtype=dt, name=name,
-                                                               log_scale_bound=bound)
+            kwargs["transformer"] = lambda k, dt, name: Affine(
+                k, dtype=dt, name=name, log_scale_bound=bound
+            )
     if family is not None:
         kwargs["flow"] = family
     if first == "reversed":  # prototype: the layers in the opposite order (iaf / maf only)
@@ -240,8 +256,9 @@ def ours(model, seed: int, family: str | None = None, **kwargs):
             kernel = made.kernels[-1]
             fan_in, fan_out = kernel.shape
             limit = np.sqrt(6.0 / (fan_in + fan_out))
-            kernel.assign(rng.uniform(-limit, limit, size=kernel.shape).astype(
-                kernel.dtype.as_numpy_dtype))
+            kernel.assign(
+                rng.uniform(-limit, limit, size=kernel.shape).astype(kernel.dtype.as_numpy_dtype)
+            )
     elif init != "zero":
         raise SystemExit(f"init must be 'zero' or 'random', got {init!r}")
     return surrogate
@@ -254,11 +271,23 @@ def reversed_first(family: str, seed: int):
     from tfp_flows.flows.autoregressive import autoregressive_layers
     from tfp_flows.flows.stack import assemble
 
-    def build(n, dtype, num_layers=5, hidden_units=(64, 64), activation="gelu",
-              transformer="affine"):
+    def build(
+        n, dtype, num_layers=5, hidden_units=(64, 64), activation="gelu", transformer="affine"
+    ):
         layers = autoregressive_layers(
-            "forward" if family == "iaf" else "inverse", n, num_layers, hidden_units, activation,
-            transformer, None, seed, 0, False, dtype, f"{family}_rev")
+            "forward" if family == "iaf" else "inverse",
+            n,
+            num_layers,
+            hidden_units,
+            activation,
+            transformer,
+            None,
+            seed,
+            0,
+            False,
+            dtype,
+            f"{family}_rev",
+        )
         return assemble(layers[::-1], n, False, dtype, None, default_name=f"{family}_rev")
 
     return build
@@ -274,11 +303,13 @@ def make_methods(names, candidates) -> dict:
     for spec in candidates:
         family, kwargs = parse_candidate(spec)
         methods[spec] = (lambda f, kw: lambda model, seed: ours(model, seed, f, **dict(kw)))(
-            family, kwargs)
+            family, kwargs
+        )
     return methods
 
 
 # --- measurements ------------------------------------------------------------------------------
+
 
 def evaluate(target, surrogate, seed: int) -> dict:
     """ELBO (and its standard error) and the largest standardized moment errors, on fresh draws."""
@@ -287,7 +318,8 @@ def evaluate(target, surrogate, seed: int) -> dict:
     @tf.function(jit_compile=True, autograph=False)
     def draws_and_ratio():
         draws, log_q = surrogate.experimental_sample_and_log_prob(
-            EVAL_DRAWS, seed=tf.constant([seed, 987654], tf.int32))
+            EVAL_DRAWS, seed=tf.constant([seed, 987654], tf.int32)
+        )
         return draws, log_prob(draws) - log_q
 
     draws, ratio = draws_and_ratio()
@@ -315,16 +347,22 @@ def fit(target, surrogate, steps: int, seed: int, schedule: str, rate: float) ->
     """``tfp.vi.fit_surrogate_posterior``, identical for every method; returns the wall time."""
     started = time.perf_counter()
     losses = tfp.vi.fit_surrogate_posterior(
-        target_log_prob_fn(target.model), surrogate,
+        target_log_prob_fn(target.model),
+        surrogate,
         keras.optimizers.Adam(learning_rate(schedule, steps, rate)),
-        num_steps=steps, sample_size=SAMPLE_SIZE, jit_compile=True,
+        num_steps=steps,
+        sample_size=SAMPLE_SIZE,
+        jit_compile=True,
         seed=tf.constant([seed, 12345], tf.int32),
-        trainable_variables=surrogate.trainable_variables)
+        trainable_variables=surrogate.trainable_variables,
+    )
     losses.numpy()
     return time.perf_counter() - started
 
 
-def time_steps(target, surrogate, steps_per_call: int, repeats: int, seed: int) -> tuple[float, float]:
+def time_steps(
+    target, surrogate, steps_per_call: int, repeats: int, seed: int
+) -> tuple[float, float]:
     """(ms per VI step in the steady state, compile seconds) of a compiled multi-step loop."""
     log_prob = target_log_prob_fn(target.model)
     variables = list(surrogate.trainable_variables)
@@ -336,13 +374,19 @@ def time_steps(target, surrogate, steps_per_call: int, repeats: int, seed: int) 
         def body(i, _):
             with tf.GradientTape() as tape:
                 loss = tfp.vi.monte_carlo_variational_loss(
-                    log_prob, surrogate, sample_size=SAMPLE_SIZE,
-                    seed=tf.random.experimental.stateless_fold_in(call_seed, i))
+                    log_prob,
+                    surrogate,
+                    sample_size=SAMPLE_SIZE,
+                    seed=tf.random.experimental.stateless_fold_in(call_seed, i),
+                )
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             return i + 1, loss
 
-        return tf.while_loop(lambda i, _: i < steps_per_call, body,
-                             (tf.constant(0), tf.constant(0.0, loss_dtype(surrogate))))[1]
+        return tf.while_loop(
+            lambda i, _: i < steps_per_call,
+            body,
+            (tf.constant(0), tf.constant(0.0, loss_dtype(surrogate))),
+        )[1]
 
     def call(k: int) -> float:
         started = time.perf_counter()
@@ -361,16 +405,23 @@ def loss_dtype(surrogate) -> tf.DType:
 
 # --- reporting ---------------------------------------------------------------------------------
 
-COLUMNS = [("ELBO", "elbo", "{:.4f}"), ("ELBO s.e.", "elbo_se", "{:.4f}"),
-           ("max mean err (sd)", "mean_error", "{:.3f}"), ("max sd err (sd)", "std_error", "{:.3f}"),
-           ("fit s", "fit_s", "{:.1f}"), ("ms/step", "ms_step", "{:.2f}"),
-           ("compile s", "compile_s", "{:.1f}")]
+COLUMNS = [
+    ("ELBO", "elbo", "{:.4f}"),
+    ("ELBO s.e.", "elbo_se", "{:.4f}"),
+    ("max mean err (sd)", "mean_error", "{:.3f}"),
+    ("max sd err (sd)", "std_error", "{:.3f}"),
+    ("fit s", "fit_s", "{:.1f}"),
+    ("ms/step", "ms_step", "{:.2f}"),
+    ("compile s", "compile_s", "{:.1f}"),
+]
 
 
 def table(rows: list[dict], with_seed: bool) -> str:
     head = ["target", "method"] + (["seed"] if with_seed else []) + [c[0] for c in COLUMNS]
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * (2 + with_seed)) + "|" + "---:|" * len(COLUMNS)]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * (2 + with_seed)) + "|" + "---:|" * len(COLUMNS),
+    ]
     for row in rows:
         cells = [row["target"], f"`{row['method']}`"] + ([str(row["seed"])] if with_seed else [])
         cells += [fmt.format(row[key]) for _, key, fmt in COLUMNS]
@@ -383,13 +434,19 @@ def medians(rows: list[dict]) -> list[dict]:
     keys = list(dict.fromkeys((r["target"], r["method"]) for r in rows))
     for target, method in keys:
         group = [r for r in rows if (r["target"], r["method"]) == (target, method)]
-        out.append(dict(target=target, method=method,
-                        **{key: float(np.median([r[key] for r in group])) for _, key, _ in COLUMNS}))
+        out.append(
+            dict(
+                target=target,
+                method=method,
+                **{key: float(np.median([r[key] for r in group])) for _, key, _ in COLUMNS},
+            )
+        )
     return out
 
 
-def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours",
-          reference: str = "tfp_iaf") -> list[str]:
+def goals(
+    rows: list[dict], seeds: list[int], ours_name: str = "ours", reference: str = "tfp_iaf"
+) -> list[str]:
     """The issue's goals for ``ours_name`` against TFP's IAF ``reference``, per target over every
     seed (and on the median)."""
     lines = []
@@ -405,58 +462,86 @@ def goals(rows: list[dict], seeds: list[int], ours_name: str = "ours",
         if target in GOAL_ELBO_TARGETS and pairs:
             wins = sum(a["elbo"] >= b["elbo"] for a, b in pairs)
             # lower, but by less than twice the standard error of the difference of the estimates
-            ties = sum(0 < b["elbo"] - a["elbo"] < 2 * np.hypot(a["elbo_se"], b["elbo_se"])
-                       for a, b in pairs)
+            ties = sum(
+                0 < b["elbo"] - a["elbo"] < 2 * np.hypot(a["elbo_se"], b["elbo_se"])
+                for a, b in pairs
+            )
             ok = wins == len(pairs)
-            lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: ELBO of `{ours_name}` >= "
-                         f"`{reference}` in {wins}/{len(pairs)} seeds"
-                         + (f", lower within 2 s.e. in {ties}" if ties else "") + " (" + ", ".join(
-                             f"{a['elbo']:.4f} vs {b['elbo']:.4f}" for a, b in pairs) + ")")
+            lines.append(
+                f"- {'PASS' if ok else 'FAIL'}: {target}: ELBO of `{ours_name}` >= "
+                f"`{reference}` in {wins}/{len(pairs)} seeds"
+                + (f", lower within 2 s.e. in {ties}" if ties else "")
+                + " ("
+                + ", ".join(f"{a['elbo']:.4f} vs {b['elbo']:.4f}" for a, b in pairs)
+                + ")"
+            )
         mine = [get(target, ours_name, s) for s in seeds]
         mine = [m for m in mine if m]
         if target in GOAL_MOMENT_TARGETS and mine:
             worst = max(max(m["mean_error"], m["std_error"]) for m in mine)
             ok = worst <= GOAL_MOMENT_ERROR
-            lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: mean/sd errors of `{ours_name}`"
-                         f" <= {GOAL_MOMENT_ERROR} true sd in every seed (worst {worst:.3f})")
+            lines.append(
+                f"- {'PASS' if ok else 'FAIL'}: {target}: mean/sd errors of `{ours_name}`"
+                f" <= {GOAL_MOMENT_ERROR} true sd in every seed (worst {worst:.3f})"
+            )
         if pairs:
             ratios = [a["ms_step"] / b["ms_step"] for a, b in pairs]
             ok = float(np.median(ratios)) <= 1.0
-            lines.append(f"- {'PASS' if ok else 'FAIL'}: {target}: ms/VI-step of `{ours_name}` <= "
-                         f"`{reference}` (median ratio {np.median(ratios):.2f}; per seed "
-                         + ", ".join(f"{r:.2f}" for r in ratios) + ")")
+            lines.append(
+                f"- {'PASS' if ok else 'FAIL'}: {target}: ms/VI-step of `{ours_name}` <= "
+                f"`{reference}` (median ratio {np.median(ratios):.2f}; per seed "
+                + ", ".join(f"{r:.2f}" for r in ratios)
+                + ")"
+            )
     return lines
 
 
 # --- parts -------------------------------------------------------------------------------------
 
+
 def run_vi(args) -> None:
     methods = make_methods(args.methods, args.candidates)
-    print(f"- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}; TF {tf.__version__}, TFP "
-          f"{tfp.__version__}, Keras {keras.__version__}, Python {platform.python_version()}; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"- steps {args.steps}, Adam({args.learning_rate}, {args.schedule}), sample_size {SAMPLE_SIZE}, ELBO on "
-          f"{EVAL_DRAWS} draws; ms/step: {args.timing_steps} steps per compiled call, median of "
-          f"{args.timing_repeats} calls; ours = surrogate_posterior(model) = "
-          f"{tff.inference.DEFAULT_SURROGATE}", flush=True)
+    print(
+        f"- date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}; TF {tf.__version__}, TFP "
+        f"{tfp.__version__}, Keras {keras.__version__}, Python {platform.python_version()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"- steps {args.steps}, Adam({args.learning_rate}, {args.schedule}), sample_size {SAMPLE_SIZE}, ELBO on "
+        f"{EVAL_DRAWS} draws; ms/step: {args.timing_steps} steps per compiled call, median of "
+        f"{args.timing_repeats} calls; ours = surrogate_posterior(model) = "
+        f"{tff.inference.DEFAULT_SURROGATE}",
+        flush=True,
+    )
     rows = []
     targets = {name: TARGETS[name]() for name in args.targets}
     for target_name, target in targets.items():
         for seed in args.seeds:
             for method, build in methods.items():
                 surrogate = build(target.model, seed)
-                fit_s = fit(target, surrogate, args.steps, seed, args.schedule,
-                            args.learning_rate)
+                fit_s = fit(target, surrogate, args.steps, seed, args.schedule, args.learning_rate)
                 scores = evaluate(target, surrogate, seed)
-                ms_step, compile_s = time_steps(target, surrogate, args.timing_steps,
-                                                args.timing_repeats, seed)
-                row = dict(target=target_name, method=method, seed=seed, fit_s=fit_s,
-                           ms_step=ms_step, compile_s=compile_s, **scores)
+                ms_step, compile_s = time_steps(
+                    target, surrogate, args.timing_steps, args.timing_repeats, seed
+                )
+                row = dict(
+                    target=target_name,
+                    method=method,
+                    seed=seed,
+                    fit_s=fit_s,
+                    ms_step=ms_step,
+                    compile_s=compile_s,
+                    **scores,
+                )
                 rows.append(row)
                 if args.verbose:
-                    print(f"  {target_name} {method} seed {seed}: " + ", ".join(
-                        f"{label} {fmt.format(row[key])}" for label, key, fmt in COLUMNS),
-                        flush=True)
+                    print(
+                        f"  {target_name} {method} seed {seed}: "
+                        + ", ".join(
+                            f"{label} {fmt.format(row[key])}" for label, key, fmt in COLUMNS
+                        ),
+                        flush=True,
+                    )
     print("\n### Medians over seeds " + " ".join(map(str, args.seeds)) + "\n")
     print(table(medians(rows), with_seed=False))
     print("\n### Per seed\n")
@@ -471,13 +556,19 @@ def run_speed(args) -> None:
     """ms per VI step only, in interleaved rounds (each TFP IAF, ours, the candidates, ...
     again): each round times every surrogate once, so a busy machine slows all of them alike.
     Candidates may set ``surrogate_posterior``'s ``draw_groups`` (``"iaf:draw_groups=1"``)."""
-    print(f"- ms per VI step: {args.timing_steps} steps per compiled call, median of "
-          f"{args.timing_repeats} calls per round, median over {args.rounds} interleaved rounds; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"- ms per VI step: {args.timing_steps} steps per compiled call, median of "
+        f"{args.timing_repeats} calls per round, median over {args.rounds} interleaved rounds; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     builders = {name: tfp_iaf_of_size(name) for name in TFP_IAFS}
     builders.update(make_methods(["ours"], args.candidates))
-    print("\n| target | surrogate | ms/step | " + " | ".join(f"ratio to `{name}`" for name in TFP_IAFS)
-          + " |")
+    print(
+        "\n| target | surrogate | ms/step | "
+        + " | ".join(f"ratio to `{name}`" for name in TFP_IAFS)
+        + " |"
+    )
     print("|---|---|---:|" + "---:|" * len(TFP_IAFS))
     for target_name in args.targets:
         target = TARGETS[target_name]()
@@ -485,13 +576,17 @@ def run_speed(args) -> None:
         times: dict[str, list[float]] = {name: [] for name in surrogates}
         for _ in range(args.rounds):
             for name, surrogate in surrogates.items():
-                times[name].append(time_steps(target, surrogate, args.timing_steps,
-                                              args.timing_repeats, 0)[0])
+                times[name].append(
+                    time_steps(target, surrogate, args.timing_steps, args.timing_repeats, 0)[0]
+                )
         ms = {name: float(np.median(t)) for name, t in times.items()}
         for name, value in ms.items():
-            print(f"| {target_name} | `{name}` | {value:.3f} | "
-                  + " | ".join(f"{value / ms[reference]:.2f}" for reference in TFP_IAFS) + " |",
-                  flush=True)
+            print(
+                f"| {target_name} | `{name}` | {value:.3f} | "
+                + " | ".join(f"{value / ms[reference]:.2f}" for reference in TFP_IAFS)
+                + " |",
+                flush=True,
+            )
 
 
 def run_neutra(options: list[str]) -> None:
@@ -502,24 +597,40 @@ def run_neutra(options: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["vi", "speed", "neutra"], default="vi",
-                        help="vi: surrogates by ELBO, moment errors and speed; speed: ms per VI "
-                             "step only, interleaved rounds; neutra: benchmarks/neutra_vs_plain.py "
-                             "with every other option")
+    parser.add_argument(
+        "--part",
+        choices=["vi", "speed", "neutra"],
+        default="vi",
+        help="vi: surrogates by ELBO, moment errors and speed; speed: ms per VI "
+        "step only, interleaved rounds; neutra: benchmarks/neutra_vs_plain.py "
+        "with every other option",
+    )
     parser.add_argument("--rounds", type=int, default=6, help="--part speed: interleaved rounds")
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
     parser.add_argument("--methods", nargs="*", choices=list(BASELINES), default=list(BASELINES))
-    parser.add_argument("--candidates", nargs="*", default=[],
-                        help='extra surrogates of ours: "family:key=value,..." (e.g. '
-                             '"iaf:num_layers=3,activation=relu,bound=5", "iaf:init=random")')
+    parser.add_argument(
+        "--candidates",
+        nargs="*",
+        default=[],
+        help='extra surrogates of ours: "family:key=value,..." (e.g. '
+        '"iaf:num_layers=3,activation=relu,bound=5", "iaf:init=random")',
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine",
-                        help="Adam's learning rate for every method: cosine decay to 0 (as "
-                             "tff.inference.fit_surrogate), or constant")
-    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
-                        help="Adam's (initial) learning rate for every method (default: "
-                             "tff.inference.DEFAULT_VI_LEARNING_RATE)")
+    parser.add_argument(
+        "--schedule",
+        choices=["constant", "cosine"],
+        default="cosine",
+        help="Adam's learning rate for every method: cosine decay to 0 (as "
+        "tff.inference.fit_surrogate), or constant",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=LEARNING_RATE,
+        help="Adam's (initial) learning rate for every method (default: "
+        "tff.inference.DEFAULT_VI_LEARNING_RATE)",
+    )
     parser.add_argument("--timing-steps", type=int, default=200)
     parser.add_argument("--timing-repeats", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print each fit as it finishes")
@@ -527,8 +638,11 @@ def main() -> None:
     if args.part == "neutra":
         options = sys.argv[1:]
         at = options.index("--part") if "--part" in options else None
-        run_neutra(options[:at] + options[at + 2:] if at is not None else
-                   [o for o in options if o != "--part=neutra"])
+        run_neutra(
+            options[:at] + options[at + 2 :]
+            if at is not None
+            else [o for o in options if o != "--part=neutra"]
+        )
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     {"vi": run_vi, "speed": run_speed}[args.part](args)

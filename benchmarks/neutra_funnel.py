@@ -47,8 +47,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                      "intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -88,8 +89,12 @@ def _softplus(self, params):
     return shift, tf.math.log(tf.math.softplus(raw + _SOFTPLUS_SHIFT) + _SOFTPLUS_EPS)
 
 
-PARAMETRISATIONS = {"tanh": _tanh, "softclamp": _softclamp, "rational": _rational,
-                    "softplus": _softplus}
+PARAMETRISATIONS = {
+    "tanh": _tanh,
+    "softclamp": _softclamp,
+    "rational": _rational,
+    "softplus": _softplus,
+}
 DEFAULT_LEARNED = {"tanh": True, "softclamp": False, "rational": False, "softplus": False}
 
 
@@ -100,10 +105,14 @@ class Config:
         parts = spec.split(":")
         self.kind = parts[0]
         if self.kind not in PARAMETRISATIONS:
-            raise SystemExit(f"unknown parametrisation {self.kind!r}; "
-                             f"choose from {sorted(PARAMETRISATIONS)}")
-        self.bound = float(parts[1]) if len(parts) > 1 else (
-            math.log(1e3) if self.kind == "rational" else 2.0)
+            raise SystemExit(
+                f"unknown parametrisation {self.kind!r}; choose from {sorted(PARAMETRISATIONS)}"
+            )
+        self.bound = (
+            float(parts[1])
+            if len(parts) > 1
+            else (math.log(1e3) if self.kind == "rational" else 2.0)
+        )
         self.learned = (parts[2] == "learned") if len(parts) > 2 else DEFAULT_LEARNED[self.kind]
         if self.kind == "softplus":
             self.learned = False
@@ -124,13 +133,13 @@ class Config:
         """Makes the layer's bound a constant (non-trainable) unless it is learned."""
         if not self.learned:
             value = layer.log_scale_bound.numpy()
-            layer.log_scale_bound = tf.Variable(value, trainable=False,
-                                                name="log_scale_bound_fixed")
+            layer.log_scale_bound = tf.Variable(
+                value, trainable=False, name="log_scale_bound_fixed"
+            )
 
     def build(self, event_size: int, seed: int):
         self.activate()
-        flow = tff.real_nvp(event_size, seed=seed, log_scale_bound=self.bound,
-                            mixing=self.mixing)
+        flow = tff.real_nvp(event_size, seed=seed, log_scale_bound=self.bound, mixing=self.mixing)
         for layer in coupling_layers(flow):
             self.fix_layer(layer)
         return flow
@@ -142,12 +151,14 @@ def coupling_layers(flow) -> list[AffineCoupling]:
 
 def bound_summary(flow) -> str:
     """max |c| over the flow's coupling layers (shows how far a learned bound moved)."""
-    values = np.concatenate([np.abs(layer.log_scale_bound.numpy())
-                             for layer in coupling_layers(flow)])
+    values = np.concatenate(
+        [np.abs(layer.log_scale_bound.numpy()) for layer in coupling_layers(flow)]
+    )
     return f"{values.max():.2f}"
 
 
 # --- the funnel ----------------------------------------------------------------------------
+
 
 def funnel_log_prob(z):
     v, x = z[..., 0], z[..., 1:]
@@ -168,8 +179,14 @@ def fit_vi(flow, steps: int, sample_size: int, lr: float, seed: int) -> float:
 
     started = time.perf_counter()
     losses = tfp.vi.fit_surrogate_posterior(
-        funnel_log_prob, flow, optimizer=keras.optimizers.Adam(lr), num_steps=steps,
-        sample_size=sample_size, jit_compile=True, seed=tf.constant([seed, 17]))
+        funnel_log_prob,
+        flow,
+        optimizer=keras.optimizers.Adam(lr),
+        num_steps=steps,
+        sample_size=sample_size,
+        jit_compile=True,
+        seed=tf.constant([seed, 17]),
+    )
     wall = time.perf_counter() - started
     if not np.all(np.isfinite(losses.numpy())):
         print(f"  warning: {np.sum(~np.isfinite(losses.numpy()))} non-finite VI losses")
@@ -187,7 +204,8 @@ def run_hmc(init: tf.Tensor, bijector, args, seed: int) -> dict:
 
     def kernel():
         inner = tfp.mcmc.HamiltonianMonteCarlo(
-            funnel_log_prob, step_size=args.step_size, num_leapfrog_steps=args.leapfrog)
+            funnel_log_prob, step_size=args.step_size, num_leapfrog_steps=args.leapfrog
+        )
         if bijector is not None:
             inner = tfp.mcmc.TransformedTransitionKernel(inner, bijector=bijector)
         return tfp.mcmc.DualAveragingStepSizeAdaptation(inner, num_adaptation_steps=adapt)
@@ -195,9 +213,13 @@ def run_hmc(init: tf.Tensor, bijector, args, seed: int) -> dict:
     @tf.function(jit_compile=True)
     def sample(init, seed):
         return tfp.mcmc.sample_chain(
-            args.results, current_state=init, kernel=kernel(), num_burnin_steps=args.burnin,
+            args.results,
+            current_state=init,
+            kernel=kernel(),
+            num_burnin_steps=args.burnin,
             trace_fn=lambda _, r: unnest.get_innermost(r, "is_accepted"),
-            seed=seed)
+            seed=seed,
+        )
 
     started = time.perf_counter()
     draws, accepted = sample(init, tf.constant([seed, 5]))
@@ -220,14 +242,18 @@ def run_hmc(init: tf.Tensor, bijector, args, seed: int) -> dict:
 
 
 def funnel_rows(configs: list[Config], args) -> None:
-    print(f"10-D Neal's funnel. VI: real_nvp(10) via fit_surrogate_posterior, Keras Adam("
-          f"{args.lr}), {args.vi_steps} steps, sample_size {args.sample_size}, jit. HMC: "
-          f"{args.chains} chains, {args.burnin} burn-in ({int(0.8 * args.burnin)} dual-averaging"
-          f" adaptation) + {args.results} draws, {args.leapfrog} leapfrog steps; ESS cross-chain;"
-          f" ESS_v/1k = ESS of v per 1,000 gradient evaluations while sampling; true std(v) = 3."
-          "\n")
-    header = ("| flow | seed | ELBO | max c | R-hat max | ESS min | ESS v | ESS_v/1k grad | "
-              "std v | min v | accept | lp(1e4) finite | VI s | HMC s |")
+    print(
+        f"10-D Neal's funnel. VI: real_nvp(10) via fit_surrogate_posterior, Keras Adam("
+        f"{args.lr}), {args.vi_steps} steps, sample_size {args.sample_size}, jit. HMC: "
+        f"{args.chains} chains, {args.burnin} burn-in ({int(0.8 * args.burnin)} dual-averaging"
+        f" adaptation) + {args.results} draws, {args.leapfrog} leapfrog steps; ESS cross-chain;"
+        f" ESS_v/1k = ESS of v per 1,000 gradient evaluations while sampling; true std(v) = 3."
+        "\n"
+    )
+    header = (
+        "| flow | seed | ELBO | max c | R-hat max | ESS min | ESS v | ESS_v/1k grad | "
+        "std v | min v | accept | lp(1e4) finite | VI s | HMC s |"
+    )
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     plain_cache: dict[int, dict] = {}
@@ -248,8 +274,9 @@ def funnel_rows(configs: list[Config], args) -> None:
             init = flow.sample(args.chains, seed=tf.constant([seed, 3]))
             res = run_hmc(init, flow.bijector, args, seed)
             res["elbo"] = value
-            big = tf.constant(np.random.default_rng(seed).choice([-1e4, 1e4], (64, DIMS)),
-                              tf.float32)
+            big = tf.constant(
+                np.random.default_rng(seed).choice([-1e4, 1e4], (64, DIMS)), tf.float32
+            )
             res["finite_1e4"] = bool(np.all(np.isfinite(flow.log_prob(big).numpy())))
             summary.setdefault(str(config), []).append(res)
             print(_row(str(config), seed, value, bound_summary(flow), res, vi_wall), flush=True)
@@ -258,31 +285,43 @@ def funnel_rows(configs: list[Config], args) -> None:
         print("| flow | ELBO | R-hat max (worst seed) | ESS v | ESS_v/1k grad | std v |")
         print("|---|---|---|---|---|---|")
         for name, rows in summary.items():
-            med = {k: float(np.median([r.get(k, np.nan) for r in rows]))
-                   for k in ("elbo", "rhat", "ess_v", "ess_v_per_1k", "v_std")}
+            med = {
+                k: float(np.median([r.get(k, np.nan) for r in rows]))
+                for k in ("elbo", "rhat", "ess_v", "ess_v_per_1k", "v_std")
+            }
             worst = float(np.max([r["rhat"] for r in rows]))
-            print(f"| {name} | {med['elbo']:.3f} | {med['rhat']:.3f} ({worst:.3f}) | "
-                  f"{med['ess_v']:.0f} | {med['ess_v_per_1k']:.2f} | {med['v_std']:.2f} |")
+            print(
+                f"| {name} | {med['elbo']:.3f} | {med['rhat']:.3f} ({worst:.3f}) | "
+                f"{med['ess_v']:.0f} | {med['ess_v_per_1k']:.2f} | {med['v_std']:.2f} |"
+            )
 
 
 def _row(name, seed, value, cmax, r, vi_wall) -> str:
     elbo_s = "" if value is None else f"{value:.3f}"
     vi_s = "" if vi_wall is None else f"{vi_wall:.1f}"
-    return (f"| {name} | {seed} | {elbo_s} | {cmax or ''} | {r['rhat']:.3f} | {r['ess_min']:.0f} |"
-            f" {r['ess_v']:.0f} | {r['ess_v_per_1k']:.2f} | {r['v_std']:.2f} | {r['v_min']:.1f} |"
-            f" {r['accept']:.2f} | {r.get('finite_1e4', '')} | {vi_s} | {r['wall']:.1f} |")
+    return (
+        f"| {name} | {seed} | {elbo_s} | {cmax or ''} | {r['rhat']:.3f} | {r['ess_min']:.0f} |"
+        f" {r['ess_v']:.0f} | {r['ess_v_per_1k']:.2f} | {r['v_std']:.2f} | {r['v_min']:.1f} |"
+        f" {r['accept']:.2f} | {r.get('finite_1e4', '')} | {vi_s} | {r['wall']:.1f} |"
+    )
 
 
 # --- density estimation (exactly as benchmarks/train_quality.py) ----------------------------
+
 
 def density_rows(configs: list[Config], args) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import train_quality
 
-    print(f"real_nvp(2), fit defaults, {args.density_steps} steps at batch 256; KL gap (nats) on"
-          " 20,000 fresh samples, ± standard error (as benchmarks/train_quality.py)\n")
-    print("| flow | target | " + " | ".join(f"seed {s}" for s in args.seeds)
-          + " | median | max | max c | s/run |")
+    print(
+        f"real_nvp(2), fit defaults, {args.density_steps} steps at batch 256; KL gap (nats) on"
+        " 20,000 fresh samples, ± standard error (as benchmarks/train_quality.py)\n"
+    )
+    print(
+        "| flow | target | "
+        + " | ".join(f"seed {s}" for s in args.seeds)
+        + " | median | max | max c | s/run |"
+    )
     print("|---" * (len(args.seeds) + 6) + "|")
     for config in configs:
         for name in args.targets:
@@ -291,30 +330,46 @@ def density_rows(configs: list[Config], args) -> None:
                 target = train_quality.TARGETS[name]()
                 flow = config.build(2, seed)
                 started = time.perf_counter()
-                tff.fit(flow, target, steps=args.density_steps, batch_size=256, seed=seed,
-                        progress=False)
+                tff.fit(
+                    flow,
+                    target,
+                    steps=args.density_steps,
+                    batch_size=256,
+                    seed=seed,
+                    progress=False,
+                )
                 walls.append(time.perf_counter() - started)
                 gaps.append(tff.metrics.kl_gap(flow, target, n=20_000, seed=10_000 + seed))
                 cmax.append(float(bound_summary(flow)))
             means = [g.mean for g in gaps]
-            print(f"| {config} | {name} | " + " | ".join(str(g) for g in gaps)
-                  + f" | {np.median(means):.4f} | {np.max(means):.4f} | {max(cmax):.2f} |"
-                  f" {np.mean(walls):.1f} |", flush=True)
+            print(
+                f"| {config} | {name} | "
+                + " | ".join(str(g) for g in gaps)
+                + f" | {np.median(means):.4f} | {np.max(means):.4f} | {max(cmax):.2f} |"
+                f" {np.mean(walls):.1f} |",
+                flush=True,
+            )
 
 
 # --- finiteness at |x| = 1e4 ----------------------------------------------------------------
 
+
 def finite_rows(configs: list[Config], args) -> None:
     """A 'trained' layer: random conditioner weights (last layer too) scaled up, c doubled."""
-    print("float32, inputs +-1e4 (and 0) through one coupling layer with random conditioner "
-          "weights x10 (last layer non-zero) and c doubled if learned; and through a whole "
-          "real_nvp(10) with every trainable weight perturbed by N(0, 0.1^2).\n")
-    print("| flow | layer fwd/inv/ldj finite | layer max abs s | flow log_prob finite | "
-          "flow max abs inverse | flow sample finite |")
+    print(
+        "float32, inputs +-1e4 (and 0) through one coupling layer with random conditioner "
+        "weights x10 (last layer non-zero) and c doubled if learned; and through a whole "
+        "real_nvp(10) with every trainable weight perturbed by N(0, 0.1^2).\n"
+    )
+    print(
+        "| flow | layer fwd/inv/ldj finite | layer max abs s | flow log_prob finite | "
+        "flow max abs inverse | flow sample finite |"
+    )
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
-    x = tf.constant(np.concatenate([rng.choice([-1e4, 1e4], size=(64, DIMS)),
-                                    np.zeros((1, DIMS))]), tf.float32)
+    x = tf.constant(
+        np.concatenate([rng.choice([-1e4, 1e4], size=(64, DIMS)), np.zeros((1, DIMS))]), tf.float32
+    )
     for config in configs:
         config.activate()
         layer = AffineCoupling(DIMS, seed=0, log_scale_bound=config.bound)
@@ -323,20 +378,25 @@ def finite_rows(configs: list[Config], args) -> None:
             kernel.assign(10.0 * rng.normal(size=kernel.shape) / np.sqrt(kernel.shape[0]))
         if config.learned:
             layer.log_scale_bound.assign(2.0 * layer.log_scale_bound)
-        outs = [layer.forward(x), layer.inverse(x),
-                layer.forward_log_det_jacobian(x, event_ndims=1),
-                layer.inverse_log_det_jacobian(x, event_ndims=1)]
+        outs = [
+            layer.forward(x),
+            layer.inverse(x),
+            layer.forward_log_det_jacobian(x, event_ndims=1),
+            layer.inverse_log_det_jacobian(x, event_ndims=1),
+        ]
         ok = all(bool(np.all(np.isfinite(o.numpy()))) for o in outs)
-        _, s = layer._shift_and_log_scale(layer.conditioner(x[:, :DIMS // 2]))
+        _, s = layer._shift_and_log_scale(layer.conditioner(x[:, : DIMS // 2]))
         flow = config.build(DIMS, 0)
         for variable in flow.trainable_variables:
             variable.assign(variable + 0.1 * rng.normal(size=variable.shape))
         lp = flow.log_prob(x).numpy()
         z = flow.bijector.inverse(x).numpy()
         sample = flow.sample(1000, seed=tf.constant([0, 1])).numpy()
-        print(f"| {config} | {ok} | {float(np.max(np.abs(s.numpy()))):.3g} | "
-              f"{bool(np.all(np.isfinite(lp)))} | {np.max(np.abs(z)):.3g} | "
-              f"{bool(np.all(np.isfinite(sample)))} |")
+        print(
+            f"| {config} | {ok} | {float(np.max(np.abs(s.numpy()))):.3g} | "
+            f"{bool(np.all(np.isfinite(lp)))} | {np.max(np.abs(z)):.3g} | "
+            f"{bool(np.all(np.isfinite(sample)))} |"
+        )
 
 
 def main() -> None:
@@ -352,10 +412,15 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=1000)
     parser.add_argument("--leapfrog", type=int, default=8)
     parser.add_argument("--step-size", type=float, default=0.1)
-    parser.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run plain HMC (once per seed)")
-    parser.add_argument("--density", action="store_true",
-                        help="KL gaps on banana / moons instead of the funnel")
+    parser.add_argument(
+        "--plain",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run plain HMC (once per seed)",
+    )
+    parser.add_argument(
+        "--density", action="store_true", help="KL gaps on banana / moons instead of the funnel"
+    )
     parser.add_argument("--targets", nargs="*", default=["banana", "moons(0.05)", "moons(0.1)"])
     parser.add_argument("--density-steps", type=int, default=5000)
     parser.add_argument("--finite", action="store_true", help="finiteness check at |x| = 1e4")
@@ -363,8 +428,9 @@ def main() -> None:
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    configs = [Config(spec, None if m == "none" else m) for m in args.mixing
-               for spec in args.configs]
+    configs = [
+        Config(spec, None if m == "none" else m) for m in args.mixing for spec in args.configs
+    ]
     started = time.perf_counter()
     if args.finite:
         finite_rows(configs, args)

@@ -23,8 +23,9 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                      "intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -51,10 +52,12 @@ def row(name: str, result, vi_elbo: float | None) -> str:
     ess_v = float(result.ess["v"])
     v_std = float(np.std(result.draws["v"].numpy()))
     elbo = "" if vi_elbo is None else f"{vi_elbo:.3f}"
-    return (f"| {name} | {elbo} | {result.max_r_hat:.3f} | {ess_v:.0f} | "
-            f"{1000 * ess_v / grads:.2f} | {1000 * result.min_ess_per_gradient:.2f} | {grads} | "
-            f"{v_std:.2f} | {result.acceptance_rate:.2f} | {result.step_size:.3g} | "
-            f"{result.wall_time:.0f} |")
+    return (
+        f"| {name} | {elbo} | {result.max_r_hat:.3f} | {ess_v:.0f} | "
+        f"{1000 * ess_v / grads:.2f} | {1000 * result.min_ess_per_gradient:.2f} | {grads} | "
+        f"{v_std:.2f} | {result.acceptance_rate:.2f} | {result.step_size:.3g} | "
+        f"{result.wall_time:.0f} |"
+    )
 
 
 def main() -> None:
@@ -68,31 +71,43 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=1000)
     parser.add_argument("--leapfrog", type=int, default=8)
     parser.add_argument("--max-tree-depth", type=int, default=6)
-    parser.add_argument("--flow", default="default",
-                        help="'default' (the package's VI surrogate) or a flow family name")
+    parser.add_argument(
+        "--flow",
+        default="default",
+        help="'default' (the package's VI surrogate) or a flow family name",
+    )
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     model = neals_funnel(DIMS).model
 
-    print(f"10-D funnel. VI: surrogate_posterior(model, flow={args.flow!r}), "
-          f"fit_surrogate_posterior, Adam(1e-3), "
-          f"{args.vi_steps} steps, sample_size {args.sample_size}, jit. MCMC: {args.chains} "
-          f"chains from the flow's samples, {args.burnin} burn-in (80% dual averaging), "
-          f"{args.results} draws; HMC {args.leapfrog} leapfrog steps; NUTS max depth "
-          f"{args.max_tree_depth}. ESS cross-chain; per 1k gradient evaluations while sampling.\n")
-    print("| run | ELBO | R-hat max | ESS v | ESS v / 1k grad | min ESS / 1k grad | grads | "
-          "std v (3) | accept | step | s |")
+    print(
+        f"10-D funnel. VI: surrogate_posterior(model, flow={args.flow!r}), "
+        f"fit_surrogate_posterior, Adam(1e-3), "
+        f"{args.vi_steps} steps, sample_size {args.sample_size}, jit. MCMC: {args.chains} "
+        f"chains from the flow's samples, {args.burnin} burn-in (80% dual averaging), "
+        f"{args.results} draws; HMC {args.leapfrog} leapfrog steps; NUTS max depth "
+        f"{args.max_tree_depth}. ESS cross-chain; per 1k gradient evaluations while sampling.\n"
+    )
+    print(
+        "| run | ELBO | R-hat max | ESS v | ESS v / 1k grad | min ESS / 1k grad | grads | "
+        "std v (3) | accept | step | s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in args.seeds:
         tf.keras.utils.set_random_seed(seed)
         surrogate = funnel_surrogate(model, args.flow, seed)
         started = time.perf_counter()
         tfp.vi.fit_surrogate_posterior(
-            lambda v, x: model.log_prob({"v": v, "x": x}), surrogate,
-            optimizer=keras.optimizers.Adam(1e-3), num_steps=args.vi_steps,
-            sample_size=args.sample_size, jit_compile=True, seed=tf.constant([seed, 17]),
-            trainable_variables=surrogate.trainable_variables)
+            lambda v, x: model.log_prob({"v": v, "x": x}),
+            surrogate,
+            optimizer=keras.optimizers.Adam(1e-3),
+            num_steps=args.vi_steps,
+            sample_size=args.sample_size,
+            jit_compile=True,
+            seed=tf.constant([seed, 17]),
+            trainable_variables=surrogate.trainable_variables,
+        )
         vi_wall = time.perf_counter() - started
         draws, log_q = surrogate.experimental_sample_and_log_prob(8192, seed=[seed, 99])
         elbo = float(tf.reduce_mean(model.log_prob(draws) - log_q))
@@ -101,17 +116,29 @@ def main() -> None:
             ratios = {}
             for plain in (False, True):
                 result = neutra(
-                    model, surrogate, kernel=kernel, num_chains=args.chains,
-                    num_results=args.results, num_burnin_steps=args.burnin,
-                    num_leapfrog_steps=args.leapfrog, max_tree_depth=args.max_tree_depth,
-                    plain=plain, seed=seed)
+                    model,
+                    surrogate,
+                    kernel=kernel,
+                    num_chains=args.chains,
+                    num_results=args.results,
+                    num_burnin_steps=args.burnin,
+                    num_leapfrog_steps=args.leapfrog,
+                    max_tree_depth=args.max_tree_depth,
+                    plain=plain,
+                    seed=seed,
+                )
                 name = f"seed {seed} {'plain' if plain else 'NeuTra'} {kernel.upper()}"
                 print(row(name, result, None), flush=True)
-                ratios[plain] = (float(result.ess["v"]) / result.num_gradient_evaluations,
-                                 result.min_ess_per_gradient)
-            print(f"| seed {seed} {kernel.upper()}: NeuTra / plain ESS per gradient | | | | "
-                  f"{ratios[False][0] / ratios[True][0]:.1f}x | "
-                  f"{ratios[False][1] / ratios[True][1]:.1f}x ||||||", flush=True)
+                ratios[plain] = (
+                    float(result.ess["v"]) / result.num_gradient_evaluations,
+                    result.min_ess_per_gradient,
+                )
+            print(
+                f"| seed {seed} {kernel.upper()}: NeuTra / plain ESS per gradient | | | | "
+                f"{ratios[False][0] / ratios[True][0]:.1f}x | "
+                f"{ratios[False][1] / ratios[True][1]:.1f}x ||||||",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

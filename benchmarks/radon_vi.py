@@ -51,19 +51,34 @@ def simulate(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     num_counties, num_houses = 85, 919
     weights = rng.lognormal(0.0, 1.2, num_counties)  # a few large counties, many small ones
-    county = np.concatenate([np.arange(num_counties), rng.choice(
-        num_counties, num_houses - num_counties, p=weights / weights.sum())]).astype(np.int32)
+    county = np.concatenate(
+        [
+            np.arange(num_counties),
+            rng.choice(num_counties, num_houses - num_counties, p=weights / weights.sum()),
+        ]
+    ).astype(np.int32)
     floor = (rng.uniform(size=num_houses) < 0.17).astype(np.float32)
     county_uranium = rng.normal(0.0, 0.35, num_counties).astype(np.float32)
-    county_mean_floor = np.array([floor[county == j].mean() for j in range(num_counties)],
-                                 np.float32)
+    county_mean_floor = np.array(
+        [floor[county == j].mean() for j in range(num_counties)], np.float32
+    )
     effect = rng.normal(0.0, 0.3, num_counties)
-    loc = (1.4 + effect[county] + 0.7 * county_uranium[county] - 0.65 * floor
-           - 0.3 * county_mean_floor[county])
+    loc = (
+        1.4
+        + effect[county]
+        + 0.7 * county_uranium[county]
+        - 0.65 * floor
+        - 0.3 * county_mean_floor[county]
+    )
     log_radon = rng.normal(loc, 0.75).astype(np.float32)
-    return dict(county=county, floor=floor, log_uranium=county_uranium[county],
-                floor_by_county=county_mean_floor[county], log_radon=log_radon,
-                num_counties=num_counties)
+    return dict(
+        county=county,
+        floor=floor,
+        log_uranium=county_uranium[county],
+        floor_by_county=county_mean_floor[county],
+        log_radon=log_radon,
+        num_counties=num_counties,
+    )
 
 
 def make_target(data: dict[str, np.ndarray]) -> tuple[tfd.Distribution, list[tf.Variable]]:
@@ -79,16 +94,29 @@ def make_target(data: dict[str, np.ndarray]) -> tuple[tfd.Distribution, list[tf.
     def model():
         uranium_weight = yield tfd.Normal(0.0, scale=1.0, name="uranium_weight")
         county_floor_weight = yield tfd.Normal(0.0, scale=1.0, name="county_floor_weight")
-        county_effect = yield tfd.Sample(tfd.Normal(0.0, scale=county_effect_scale),
-                                         sample_shape=[data["num_counties"]], name="county_effect")
+        county_effect = yield tfd.Sample(
+            tfd.Normal(0.0, scale=county_effect_scale),
+            sample_shape=[data["num_counties"]],
+            name="county_effect",
+        )
         yield tfd.Normal(
-            loc=(log_uranium * uranium_weight + floor * floor_weight
-                 + floor_by_county * county_floor_weight
-                 + tf.gather(county_effect, county, axis=-1) + bias),
-            scale=log_radon_scale[..., tf.newaxis], name="log_radon")
+            loc=(
+                log_uranium * uranium_weight
+                + floor * floor_weight
+                + floor_by_county * county_floor_weight
+                + tf.gather(county_effect, county, axis=-1)
+                + bias
+            ),
+            scale=log_radon_scale[..., tf.newaxis],
+            name="log_radon",
+        )
 
-    variables = [floor_weight, bias, *log_radon_scale.trainable_variables,
-                 *county_effect_scale.trainable_variables]
+    variables = [
+        floor_weight,
+        bias,
+        *log_radon_scale.trainable_variables,
+        *county_effect_scale.trainable_variables,
+    ]
     return model.experimental_pin(log_radon=data["log_radon"]), variables
 
 
@@ -99,23 +127,33 @@ def tfp_iaf_surrogate(target: tfd.Distribution) -> tfd.Distribution:
     flat_event_size = tf.nest.map_structure(tf.reduce_prod, flat_event_shape)
     event_space_bijector = target.experimental_default_event_space_bijector()
     base = tfd.Sample(tfd.Normal(0.0, 1.0), sample_shape=[tf.reduce_sum(flat_event_size)])
-    iafs = [tfb.Invert(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=(
-        tfb.AutoregressiveNetwork(params=2, hidden_units=[256, 256], activation="relu"))))
-        for _ in range(2)]
+    iafs = [
+        tfb.Invert(
+            tfb.MaskedAutoregressiveFlow(
+                shift_and_log_scale_fn=(
+                    tfb.AutoregressiveNetwork(params=2, hidden_units=[256, 256], activation="relu")
+                )
+            )
+        )
+        for _ in range(2)
+    ]
     reshape = tfb.JointMap(tf.nest.map_structure(tfb.Reshape, flat_event_shape))
-    unflatten = tfb.Restructure(tf.nest.pack_sequence_as(event_shape,
-                                                         range(len(flat_event_shape))))
-    return tfd.TransformedDistribution(base, bijector=tfb.Chain(
-        [event_space_bijector, unflatten, reshape, tfb.Split(flat_event_size), *iafs]))
+    unflatten = tfb.Restructure(tf.nest.pack_sequence_as(event_shape, range(len(flat_event_shape))))
+    return tfd.TransformedDistribution(
+        base,
+        bijector=tfb.Chain(
+            [event_space_bijector, unflatten, reshape, tfb.Split(flat_event_size), *iafs]
+        ),
+    )
 
 
-def elbo(surrogate: tfd.Distribution, target: tfd.Distribution, draws: int,
-         seed: int) -> tuple[float, float]:
+def elbo(
+    surrogate: tfd.Distribution, target: tfd.Distribution, draws: int, seed: int
+) -> tuple[float, float]:
     """Monte Carlo ELBO ``E_q[log p~ - log q]`` and its standard error."""
     values = []
     for k in range(0, draws, 1000):
-        z, log_q = surrogate.experimental_sample_and_log_prob(min(1000, draws - k),
-                                                              seed=[seed, k])
+        z, log_q = surrogate.experimental_sample_and_log_prob(min(1000, draws - k), seed=[seed, k])
         values.append((target.unnormalized_log_prob(z) - log_q).numpy())
     values = np.concatenate(values).astype(np.float64)
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
@@ -135,30 +173,49 @@ def main() -> None:
     surrogate = tfp_iaf_surrogate(target)
     started = time.perf_counter()
     tfp.vi.fit_surrogate_posterior(
-        target.unnormalized_log_prob, surrogate, optimizer=keras.optimizers.Adam(1e-2),
-        num_steps=args.steps, sample_size=4, jit_compile=True, seed=[args.seed, 1])
+        target.unnormalized_log_prob,
+        surrogate,
+        optimizer=keras.optimizers.Adam(1e-2),
+        num_steps=args.steps,
+        sample_size=4,
+        jit_compile=True,
+        seed=[args.seed, 1],
+    )
     seconds = time.perf_counter() - started
-    rows.append(("tfp.vi + notebook IAF (Adam 1e-2, 4 draws)", seconds,
-                 *elbo(surrogate, target, args.eval_draws, args.seed + 100),
-                 [float(tf.convert_to_tensor(v)) for v in variables]))
+    rows.append(
+        (
+            "tfp.vi + notebook IAF (Adam 1e-2, 4 draws)",
+            seconds,
+            *elbo(surrogate, target, args.eval_draws, args.seed + 100),
+            [float(tf.convert_to_tensor(v)) for v in variables],
+        )
+    )
 
     target, variables = make_target(data)
     surrogate = tff.inference.surrogate_posterior(target, seed=args.seed)
     started = time.perf_counter()
-    tff.inference.fit_surrogate(surrogate, target, steps=args.steps, seed=args.seed,
-                                progress=False)
+    tff.inference.fit_surrogate(surrogate, target, steps=args.steps, seed=args.seed, progress=False)
     seconds = time.perf_counter() - started
-    rows.append(("tff fit_surrogate, default surrogate", seconds,
-                 *elbo(surrogate, target, args.eval_draws, args.seed + 100),
-                 [float(tf.convert_to_tensor(v)) for v in variables]))
+    rows.append(
+        (
+            "tff fit_surrogate, default surrogate",
+            seconds,
+            *elbo(surrogate, target, args.eval_draws, args.seed + 100),
+            [float(tf.convert_to_tensor(v)) for v in variables],
+        )
+    )
 
-    print(f"radon-like model (919 houses, 85 counties, seed {args.seed}), {args.steps} steps, "
-          f"ELBO on {args.eval_draws} draws")
+    print(
+        f"radon-like model (919 houses, 85 counties, seed {args.seed}), {args.steps} steps, "
+        f"ELBO on {args.eval_draws} draws"
+    )
     print("| method | fit s | ELBO | s.e. | floor_weight, bias, log sigma_y, log sigma_c |")
     print("|---|---|---|---|---|")
     for name, seconds, value, error, fitted in rows:
-        print(f"| {name} | {seconds:.1f} | {value:.2f} | {error:.2f} | "
-              f"{', '.join(f'{v:.3f}' for v in fitted)} |")
+        print(
+            f"| {name} | {seconds:.1f} | {value:.2f} | {error:.2f} | "
+            f"{', '.join(f'{v:.3f}' for v in fitted)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,15 @@ BUILDERS = {
 }
 
 
-def run(target_name: str, seed: int, steps: int, batch_size: int, builder: str = "real_nvp",
-        fit_kwargs: dict | None = None, **flow_kwargs) -> dict:
+def run(
+    target_name: str,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    builder: str = "real_nvp",
+    fit_kwargs: dict | None = None,
+    **flow_kwargs,
+) -> dict:
     target = TARGETS[target_name]()
     flow = BUILDERS[builder](2, seed=seed, **flow_kwargs)
     marks: list[tuple[int, float]] = []  # (step, time) at every log point
@@ -55,13 +62,24 @@ def run(target_name: str, seed: int, steps: int, batch_size: int, builder: str =
         marks.append((step, time.perf_counter()))
 
     started = time.perf_counter()
-    tff.fit(flow, target, steps=steps, batch_size=batch_size, seed=seed, progress=False,
-            callbacks=[clock], **(fit_kwargs or {}))
+    tff.fit(
+        flow,
+        target,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        progress=False,
+        callbacks=[clock],
+        **(fit_kwargs or {}),
+    )
     wall = time.perf_counter() - started
     gap = tff.metrics.kl_gap(flow, target, n=20_000, seed=10_000 + seed)
     (first_step, first_time), (last_step, last_time) = marks[0], marks[-1]
-    step = ((last_time - first_time) / (last_step - first_step) if last_step > first_step
-            else wall / steps)
+    step = (
+        (last_time - first_time) / (last_step - first_step)
+        if last_step > first_step
+        else wall / steps
+    )
     return {"gap": gap, "wall": wall, "step": step}
 
 
@@ -72,31 +90,47 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--flow-kwargs", default="{}",
-                        help="JSON dict of builder arguments, e.g. '{\"bins\": 16}' (for screening)")
-    parser.add_argument("--fit-kwargs", default="{}",
-                        help="JSON dict of fit arguments, e.g. '{\"learning_rate\": 3e-3}'")
+    parser.add_argument(
+        "--flow-kwargs",
+        default="{}",
+        help="JSON dict of builder arguments, e.g. '{\"bins\": 16}' (for screening)",
+    )
+    parser.add_argument(
+        "--fit-kwargs",
+        default="{}",
+        help="JSON dict of fit arguments, e.g. '{\"learning_rate\": 3e-3}'",
+    )
     args = parser.parse_args()
     flow_kwargs, fit_kwargs = json.loads(args.flow_kwargs), json.loads(args.fit_kwargs)
     if "hidden_units" in flow_kwargs:
         flow_kwargs["hidden_units"] = tuple(flow_kwargs["hidden_units"])
     shown = f"builder(2, **{flow_kwargs})" if flow_kwargs else "builder defaults"
     fit_shown = f"fit(**{fit_kwargs})" if fit_kwargs else "fit defaults"
-    print(f"{shown}, {fit_shown}, {args.steps} steps at batch {args.batch_size}; KL gap (nats) "
-          "on 20,000 fresh samples, ± standard error; ms/step in the steady state\n")
-    print("| builder | target | " + " | ".join(f"seed {s}" for s in args.seeds)
-          + " | median | goal (best flow) | ms/step |")
+    print(
+        f"{shown}, {fit_shown}, {args.steps} steps at batch {args.batch_size}; KL gap (nats) "
+        "on 20,000 fresh samples, ± standard error; ms/step in the steady state\n"
+    )
+    print(
+        "| builder | target | "
+        + " | ".join(f"seed {s}" for s in args.seeds)
+        + " | median | goal (best flow) | ms/step |"
+    )
     print("|---" * (len(args.seeds) + 5) + "|")
     for builder in args.builders:
         for name in args.targets:
-            results = [run(name, seed, args.steps, args.batch_size, builder, fit_kwargs,
-                           **flow_kwargs)
-                       for seed in args.seeds]
+            results = [
+                run(name, seed, args.steps, args.batch_size, builder, fit_kwargs, **flow_kwargs)
+                for seed in args.seeds
+            ]
             gaps = [r["gap"] for r in results]
             median = float(np.median([g.mean for g in gaps]))
             step = 1000 * float(np.median([r["step"] for r in results]))
-            print(f"| {builder} | {name} | " + " | ".join(str(g) for g in gaps)
-                  + f" | {median:.4f} | < {GOALS[name]} | {step:.2f} |", flush=True)
+            print(
+                f"| {builder} | {name} | "
+                + " | ".join(str(g) for g in gaps)
+                + f" | {median:.4f} | < {GOALS[name]} | {step:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -66,22 +66,40 @@ class Entry:
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
     """A small Keras 3 network (its variables are invisible to tf.Module on their own)."""
-    return keras.Sequential([  # seeded initialisers: the registry is the same on every run
-        keras.layers.Dense(16, activation="tanh", dtype=dtype.name,
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=31)),
-        keras.layers.Dense(n_out, dtype=dtype.name,
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=32)),
-    ])
+    return keras.Sequential(
+        [  # seeded initialisers: the registry is the same on every run
+            keras.layers.Dense(
+                16,
+                activation="tanh",
+                dtype=dtype.name,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=31),
+            ),
+            keras.layers.Dense(
+                n_out,
+                dtype=dtype.name,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=32),
+            ),
+        ]
+    )
 
 
 def tf_keras_conditioner(n_out: int, dtype: tf.DType) -> tf_keras.Model:
     """A small tf_keras (Keras 2) network."""
-    return tf_keras.Sequential([
-        tf_keras.layers.Dense(16, activation="tanh", dtype=dtype.name,
-                              kernel_initializer=tf_keras.initializers.GlorotUniform(seed=33)),
-        tf_keras.layers.Dense(n_out, dtype=dtype.name,
-                              kernel_initializer=tf_keras.initializers.GlorotUniform(seed=34)),
-    ])
+    return tf_keras.Sequential(
+        [
+            tf_keras.layers.Dense(
+                16,
+                activation="tanh",
+                dtype=dtype.name,
+                kernel_initializer=tf_keras.initializers.GlorotUniform(seed=33),
+            ),
+            tf_keras.layers.Dense(
+                n_out,
+                dtype=dtype.name,
+                kernel_initializer=tf_keras.initializers.GlorotUniform(seed=34),
+            ),
+        ]
+    )
 
 
 def _n_transformed(n: int) -> int:
@@ -119,9 +137,11 @@ def sinh_arcsinh() -> BijectorTransformer:
     Bounded parameters keep inputs of 1e4 finite: |y| <= sinh(2 * asinh(1e4) + 2) ~ 1e9.
     """
     return BijectorTransformer(
-        lambda p: tfb.SinhArcsinh(skewness=2.0 * tf.tanh(p[..., 0]),
-                                  tailweight=0.5 + 1.5 * tf.sigmoid(p[..., 1])),
-        params_per_entry=2)
+        lambda p: tfb.SinhArcsinh(
+            skewness=2.0 * tf.tanh(p[..., 0]), tailweight=0.5 + 1.5 * tf.sigmoid(p[..., 1])
+        ),
+        params_per_entry=2,
+    )
 
 
 def spline(bins: int = 4, bound: float = 4.0) -> BijectorTransformer:
@@ -129,8 +149,8 @@ def spline(bins: int = 4, bound: float = 4.0) -> BijectorTransformer:
 
     def bijector_fn(p):
         widths = tf.nn.softmax(p[..., :bins]) * (2 * bound - 1e-2 * bins) + 1e-2
-        heights = tf.nn.softmax(p[..., bins:2 * bins]) * (2 * bound - 1e-2 * bins) + 1e-2
-        slopes = tf.nn.softplus(p[..., 2 * bins:]) + 1e-2
+        heights = tf.nn.softmax(p[..., bins : 2 * bins]) * (2 * bound - 1e-2 * bins) + 1e-2
+        slopes = tf.nn.softplus(p[..., 2 * bins :]) + 1e-2
         return tfb.RationalQuadraticSpline(widths, heights, slopes, range_min=-bound)
 
     return BijectorTransformer(bijector_fn, params_per_entry=3 * bins - 1)
@@ -146,115 +166,250 @@ def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
     """
     m = n // 2
     mlp = dict(hidden_units=(8,), context_size=context_size, dtype=dtype)
-    coarse = FlowChain([
-        AffineCoupling(channel_mask((1, 1, 8 * m)), seed=41, **mlp),
-        Squeeze((2, 2, 2 * m), dtype=dtype)])
-    fine = FlowChain([
-        FactorOut(coarse, (2, 2, 4 * m)),
-        Squeeze((4, 4, m), dtype=dtype),
-        AffineCoupling(checkerboard_mask((4, 4, m)), seed=42, **mlp)])
+    coarse = FlowChain(
+        [
+            AffineCoupling(channel_mask((1, 1, 8 * m)), seed=41, **mlp),
+            Squeeze((2, 2, 2 * m), dtype=dtype),
+        ]
+    )
+    fine = FlowChain(
+        [
+            FactorOut(coarse, (2, 2, 4 * m)),
+            Squeeze((4, 4, m), dtype=dtype),
+            AffineCoupling(checkerboard_mask((4, 4, m)), seed=42, **mlp),
+        ]
+    )
     return FactorOut(fine, (4, 4, n))
 
 
 REGISTRY = {
-    "affine_coupling": Entry(lambda n, dtype: AffineCoupling(
-        n, hidden_units=(16, 16), seed=1, dtype=dtype)),
-    "affine_coupling_random_mask": Entry(lambda n, dtype: AffineCoupling(
-        random_mask(n, seed=3), hidden_units=(16,), activation="tanh", seed=2, dtype=dtype)),
-    "affine_coupling_keras3": Entry(lambda n, dtype: AffineCoupling(
-        n, keras3_conditioner(2 * _n_transformed(n), dtype), dtype=dtype)),
-    "affine_coupling_tf_keras": Entry(lambda n, dtype: AffineCoupling(
-        n, tf_keras_conditioner(2 * _n_transformed(n), dtype), dtype=dtype)),
-    "additive_coupling": Entry(lambda n, dtype: AdditiveCoupling(
-        n, hidden_units=(16,), seed=4, dtype=dtype)),
+    "affine_coupling": Entry(
+        lambda n, dtype: AffineCoupling(n, hidden_units=(16, 16), seed=1, dtype=dtype)
+    ),
+    "affine_coupling_random_mask": Entry(
+        lambda n, dtype: AffineCoupling(
+            random_mask(n, seed=3), hidden_units=(16,), activation="tanh", seed=2, dtype=dtype
+        )
+    ),
+    "affine_coupling_keras3": Entry(
+        lambda n, dtype: AffineCoupling(
+            n, keras3_conditioner(2 * _n_transformed(n), dtype), dtype=dtype
+        )
+    ),
+    "affine_coupling_tf_keras": Entry(
+        lambda n, dtype: AffineCoupling(
+            n, tf_keras_conditioner(2 * _n_transformed(n), dtype), dtype=dtype
+        )
+    ),
+    "additive_coupling": Entry(
+        lambda n, dtype: AdditiveCoupling(n, hidden_units=(16,), seed=4, dtype=dtype)
+    ),
     "standardize": Entry(_adapted_standardize),
     "actnorm": Entry(lambda n, dtype: _adapted(ActNorm(n, dtype=dtype))),
-    "actnorm_image": Entry(lambda n, dtype: _adapted(ActNorm((n, 2, 2), dtype=dtype)),
-                           event_shape=lambda n: (n, 2, 2)),
+    "actnorm_image": Entry(
+        lambda n, dtype: _adapted(ActNorm((n, 2, 2), dtype=dtype)), event_shape=lambda n: (n, 2, 2)
+    ),
     "batch_norm": Entry(lambda n, dtype: _batch_norm((n,), dtype)),
-    "batch_norm_image": Entry(lambda n, dtype: _batch_norm((n, 2, 2), dtype),
-                              event_shape=lambda n: (n, 2, 2)),
+    "batch_norm_image": Entry(
+        lambda n, dtype: _batch_norm((n, 2, 2), dtype), event_shape=lambda n: (n, 2, 2)
+    ),
     # pixels in (0, 1) to logits (the image flows' preprocessing): inputs squashed into (0, 1)
-    "logit": Entry(lambda n, dtype: Logit(n, dtype=dtype), inputs=tf.sigmoid,
-                   bounded_domain=True),
-    "logit_image": Entry(lambda n, dtype: Logit((n, 2, 1), alpha=0.1, dtype=dtype),
-                         event_shape=lambda n: (n, 2, 1), inputs=tf.sigmoid, bounded_domain=True),
+    "logit": Entry(lambda n, dtype: Logit(n, dtype=dtype), inputs=tf.sigmoid, bounded_domain=True),
+    "logit_image": Entry(
+        lambda n, dtype: Logit((n, 2, 1), alpha=0.1, dtype=dtype),
+        event_shape=lambda n: (n, 2, 1),
+        inputs=tf.sigmoid,
+        bounded_domain=True,
+    ),
     "lu_linear": Entry(lambda n, dtype: LULinear(n, permutation=np.arange(n)[::-1], dtype=dtype)),
-    "real_nvp_chain": Entry(lambda n, dtype: tff.real_nvp(
-        n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector, composite=True),
-    "nice_chain": Entry(lambda n, dtype: tff.nice(
-        n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector, composite=True),
+    "real_nvp_chain": Entry(
+        lambda n, dtype: (
+            tff.real_nvp(n, num_layers=4, hidden_units=(16,), seed=5, dtype=dtype).bijector
+        ),
+        composite=True,
+    ),
+    "nice_chain": Entry(
+        lambda n, dtype: (
+            tff.nice(n, num_layers=4, hidden_units=(16,), seed=6, dtype=dtype).bijector
+        ),
+        composite=True,
+    ),
     # autoregressive layers (MADE conditioners): MAF and IAF
-    "maf_affine": Entry(lambda n, dtype: MaskedAutoregressive(
-        n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype)),
-    "iaf_affine": Entry(lambda n, dtype: MaskedAutoregressive(  # TFP's form: (x + t) e^s
-        n, Affine(n, dtype=dtype, shift_inside=True), one_pass="forward", input_order=np.arange(n)[::-1].copy(),
-        hidden_units=(16,), seed=16, dtype=dtype)),
-    "maf_additive": Entry(lambda n, dtype: MaskedAutoregressive(
-        n, Additive(), hidden_units=(16, 16), activation="tanh", seed=17, dtype=dtype)),
-    "maf_affine_context": Entry(lambda n, dtype: MaskedAutoregressive(
-        n, Affine(n, dtype=dtype), context_size=2, hidden_units=(16,), seed=18, dtype=dtype),
-        context_size=2),
-    "maf_chain": Entry(lambda n, dtype: tff.maf(
-        n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector, composite=True),
-    "iaf_chain": Entry(lambda n, dtype: tff.iaf(
-        n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector, composite=True),
-    "nsf_autoregressive_chain": Entry(lambda n, dtype: tff.nsf(
-        n, num_layers=2, hidden_units=(16,), bins=4, bound=3.0, autoregressive=True, seed=21,
-        dtype=dtype).bijector, composite=True),
+    "maf_affine": Entry(
+        lambda n, dtype: MaskedAutoregressive(
+            n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype
+        )
+    ),
+    "iaf_affine": Entry(
+        lambda n, dtype: MaskedAutoregressive(  # TFP's form: (x + t) e^s
+            n,
+            Affine(n, dtype=dtype, shift_inside=True),
+            one_pass="forward",
+            input_order=np.arange(n)[::-1].copy(),
+            hidden_units=(16,),
+            seed=16,
+            dtype=dtype,
+        )
+    ),
+    "maf_additive": Entry(
+        lambda n, dtype: MaskedAutoregressive(
+            n, Additive(), hidden_units=(16, 16), activation="tanh", seed=17, dtype=dtype
+        )
+    ),
+    "maf_affine_context": Entry(
+        lambda n, dtype: MaskedAutoregressive(
+            n, Affine(n, dtype=dtype), context_size=2, hidden_units=(16,), seed=18, dtype=dtype
+        ),
+        context_size=2,
+    ),
+    "maf_chain": Entry(
+        lambda n, dtype: (
+            tff.maf(n, num_layers=2, hidden_units=(16,), seed=19, dtype=dtype).bijector
+        ),
+        composite=True,
+    ),
+    "iaf_chain": Entry(
+        lambda n, dtype: (
+            tff.iaf(n, num_layers=2, hidden_units=(16,), seed=20, dtype=dtype).bijector
+        ),
+        composite=True,
+    ),
+    "nsf_autoregressive_chain": Entry(
+        lambda n, dtype: (
+            tff.nsf(
+                n,
+                num_layers=2,
+                hidden_units=(16,),
+                bins=4,
+                bound=3.0,
+                autoregressive=True,
+                seed=21,
+                dtype=dtype,
+            ).bijector
+        ),
+        composite=True,
+    ),
     # transformers from TFP bijectors, through the adapter
-    "coupling_sinh_arcsinh": Entry(lambda n, dtype: Coupling(
-        n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)),
+    "coupling_sinh_arcsinh": Entry(
+        lambda n, dtype: Coupling(n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)
+    ),
     # rational-quadratic splines (bound 3: the suite's inputs of scale 2 fall inside and outside)
-    "coupling_rq_spline": Entry(lambda n, dtype: Coupling(
-        n, RationalQuadraticSpline(bins=5, bound=3.0), hidden_units=(16,), seed=15, dtype=dtype)),
-    "coupling_rq_spline_context": Entry(lambda n, dtype: Coupling(
-        random_mask(n, seed=2), RationalQuadraticSpline(bins=5, bound=3.0), context_size=2,
-        hidden_units=(16,), seed=16, dtype=dtype), context_size=2),
-    "nsf_chain": Entry(lambda n, dtype: tff.nsf(
-        n, num_layers=3, hidden_units=(16,), bins=5, bound=3.0, seed=17, dtype=dtype).bijector, composite=True),
+    "coupling_rq_spline": Entry(
+        lambda n, dtype: Coupling(
+            n, RationalQuadraticSpline(bins=5, bound=3.0), hidden_units=(16,), seed=15, dtype=dtype
+        )
+    ),
+    "coupling_rq_spline_context": Entry(
+        lambda n, dtype: Coupling(
+            random_mask(n, seed=2),
+            RationalQuadraticSpline(bins=5, bound=3.0),
+            context_size=2,
+            hidden_units=(16,),
+            seed=16,
+            dtype=dtype,
+        ),
+        context_size=2,
+    ),
+    "nsf_chain": Entry(
+        lambda n, dtype: (
+            tff.nsf(
+                n, num_layers=3, hidden_units=(16,), bins=5, bound=3.0, seed=17, dtype=dtype
+            ).bijector
+        ),
+        composite=True,
+    ),
     # conditional layers (conditional flows, through FlowChain: test_conditional_flows.py)
-    "additive_coupling_context": Entry(lambda n, dtype: AdditiveCoupling(
-        n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype), context_size=1),
-    "affine_coupling_keras3_context": Entry(lambda n, dtype: AffineCoupling(
-        n, keras3_conditioner(2 * _n_transformed(n), dtype), context_size=3, dtype=dtype),
-        context_size=3),
-    "coupling_spline_context": Entry(lambda n, dtype: Coupling(
-        random_mask(n, seed=1), spline(), context_size=2, hidden_units=(16,), seed=11, dtype=dtype), context_size=2),
+    "additive_coupling_context": Entry(
+        lambda n, dtype: AdditiveCoupling(
+            n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype
+        ),
+        context_size=1,
+    ),
+    "affine_coupling_keras3_context": Entry(
+        lambda n, dtype: AffineCoupling(
+            n, keras3_conditioner(2 * _n_transformed(n), dtype), context_size=3, dtype=dtype
+        ),
+        context_size=3,
+    ),
+    "coupling_spline_context": Entry(
+        lambda n, dtype: Coupling(
+            random_mask(n, seed=1),
+            spline(),
+            context_size=2,
+            hidden_units=(16,),
+            seed=11,
+            dtype=dtype,
+        ),
+        context_size=2,
+    ),
     # planar and radial flows (Rezende & Mohamed, 2015), permutations
     "planar": Entry(lambda n, dtype: Planar(n, seed=20, dtype=dtype)),
-    "planar_context": Entry(lambda n, dtype: Planar(
-        n, context_size=2, hidden_units=(16,), seed=21, dtype=dtype), context_size=2),
+    "planar_context": Entry(
+        lambda n, dtype: Planar(n, context_size=2, hidden_units=(16,), seed=21, dtype=dtype),
+        context_size=2,
+    ),
     "radial": Entry(lambda n, dtype: Radial(n, seed=22, dtype=dtype)),
-    "radial_context": Entry(lambda n, dtype: Radial(
-        n, context_size=2, hidden_units=(16,), seed=23, dtype=dtype), context_size=2),
+    "radial_context": Entry(
+        lambda n, dtype: Radial(n, context_size=2, hidden_units=(16,), seed=23, dtype=dtype),
+        context_size=2,
+    ),
     "permute_reverse": Entry(lambda n, dtype: Permute.reverse(n, dtype=dtype)),
     "permute_random": Entry(lambda n, dtype: Permute.random(n, seed=5, dtype=dtype)),
-    "planar_chain": Entry(lambda n, dtype: tff.planar(
-        n, num_layers=3, seed=24, dtype=dtype).bijector, composite=True),
-    "radial_chain": Entry(lambda n, dtype: tff.radial(
-        n, num_layers=3, seed=25, dtype=dtype).bijector, composite=True),
+    "planar_chain": Entry(
+        lambda n, dtype: tff.planar(n, num_layers=3, seed=24, dtype=dtype).bijector, composite=True
+    ),
+    "radial_chain": Entry(
+        lambda n, dtype: tff.radial(n, num_layers=3, seed=25, dtype=dtype).bijector, composite=True
+    ),
     # image-shaped events [H, W, C]
-    "affine_coupling_checkerboard": Entry(lambda n, dtype: AffineCoupling(
-        checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype),
-        event_shape=lambda n: (n, 2, 1)),
-    "affine_coupling_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
-        checkerboard_mask((n, 2, 2), flip=True), context_size=1, hidden_units=(16,), seed=14,
-        dtype=dtype), context_size=1, event_shape=lambda n: (n, 2, 2)),
+    "affine_coupling_checkerboard": Entry(
+        lambda n, dtype: AffineCoupling(
+            checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype
+        ),
+        event_shape=lambda n: (n, 2, 1),
+    ),
+    "affine_coupling_checkerboard_context": Entry(
+        lambda n, dtype: AffineCoupling(
+            checkerboard_mask((n, 2, 2), flip=True),
+            context_size=1,
+            hidden_units=(16,),
+            seed=14,
+            dtype=dtype,
+        ),
+        context_size=1,
+        event_shape=lambda n: (n, 2, 2),
+    ),
     # the multiscale architecture: squeeze, factor-out, 1x1 convolutions, conv conditioners
-    "squeeze": Entry(lambda n, dtype: Squeeze((2, 4, n), dtype=dtype),
-                     event_shape=lambda n: (2, 4, n)),
-    "conv1x1": Entry(lambda n, dtype: Conv1x1((2, 2, n), seed=36, dtype=dtype),
-                     event_shape=lambda n: (2, 2, n)),
-    "factor_out": Entry(lambda n, dtype: FactorOut(Conv1x1((n, 2, 2), seed=37, dtype=dtype),
-                                                   (n, 2, 4)),
-                        event_shape=lambda n: (n, 2, 4)),
+    "squeeze": Entry(
+        lambda n, dtype: Squeeze((2, 4, n), dtype=dtype), event_shape=lambda n: (2, 4, n)
+    ),
+    "conv1x1": Entry(
+        lambda n, dtype: Conv1x1((2, 2, n), seed=36, dtype=dtype), event_shape=lambda n: (2, 2, n)
+    ),
+    "factor_out": Entry(
+        lambda n, dtype: FactorOut(Conv1x1((n, 2, 2), seed=37, dtype=dtype), (n, 2, 4)),
+        event_shape=lambda n: (n, 2, 4),
+    ),
     # (no residual block: XLA compiles each float64 convolution slowly; test_image_bijectors
     # checks the blocks' gradients)
-    "affine_coupling_conv_checkerboard_context": Entry(lambda n, dtype: AffineCoupling(
-        checkerboard_mask((n, 4, 1)), "conv", context_size=2, hidden_channels=4, num_blocks=0,
-        seed=38, dtype=dtype), context_size=2, event_shape=lambda n: (n, 4, 1)),
+    "affine_coupling_conv_checkerboard_context": Entry(
+        lambda n, dtype: AffineCoupling(
+            checkerboard_mask((n, 4, 1)),
+            "conv",
+            context_size=2,
+            hidden_channels=4,
+            num_blocks=0,
+            seed=38,
+            dtype=dtype,
+        ),
+        context_size=2,
+        event_shape=lambda n: (n, 4, 1),
+    ),
     # (its layers have entries of their own: checked at size 3)
-    "multiscale_context": Entry(lambda n, dtype: multiscale(n, dtype, context_size=1),
-                                context_size=1, event_shape=lambda n: (4, 4, n), composite=True),
+    "multiscale_context": Entry(
+        lambda n, dtype: multiscale(n, dtype, context_size=1),
+        context_size=1,
+        event_shape=lambda n: (4, 4, n),
+        composite=True,
+    ),
 }

@@ -19,9 +19,14 @@ class LinearGaussian(tfd.Distribution):
         parameters = dict(locals())
         self.w = tf.Variable(w, dtype=dtype, name="w")
         self._size = event_size
-        super().__init__(dtype=dtype, reparameterization_type=tfd.FULLY_REPARAMETERIZED,
-                         validate_args=False, allow_nan_stats=True, parameters=parameters,
-                         name="linear_gaussian")
+        super().__init__(
+            dtype=dtype,
+            reparameterization_type=tfd.FULLY_REPARAMETERIZED,
+            validate_args=False,
+            allow_nan_stats=True,
+            parameters=parameters,
+            name="linear_gaussian",
+        )
 
     def _event_shape(self):
         return tf.TensorShape([self._size])
@@ -41,9 +46,14 @@ class KwargsRecorder(tfd.Distribution):
         parameters = dict(locals())
         self.loc = tf.Variable([0.0, 0.0], name="loc")
         self.seen = []
-        super().__init__(dtype=tf.float32, reparameterization_type=tfd.FULLY_REPARAMETERIZED,
-                         validate_args=False, allow_nan_stats=True, parameters=parameters,
-                         name="recorder")
+        super().__init__(
+            dtype=tf.float32,
+            reparameterization_type=tfd.FULLY_REPARAMETERIZED,
+            validate_args=False,
+            allow_nan_stats=True,
+            parameters=parameters,
+            name="recorder",
+        )
 
     def _event_shape(self):
         return tf.TensorShape([2])

@@ -13,7 +13,8 @@ import tensorflow as tf  # noqa: E402
 try:
     _cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
-        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
 except RuntimeError:  # devices already initialised by an earlier import
     pass
 

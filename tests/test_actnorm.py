@@ -54,11 +54,17 @@ def test_both_variables_are_trainable_and_the_flag_is_not():
     assert any(v is layer.adapted for v in layer.variables)
 
 
-@pytest.mark.parametrize("data, message", [
-    (np.stack([np.arange(10.0), np.full(10, 2.0)], 1), "ActNorm.adapt: data column 1 must vary"),
-    (np.array([[0.0, np.nan], [1.0, 2.0]]), "must be finite, got nan in row 0, column 1"),
-    (np.zeros((3, 3)), r"must have shape \[n, 2\]"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            np.stack([np.arange(10.0), np.full(10, 2.0)], 1),
+            "ActNorm.adapt: data column 1 must vary",
+        ),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), "must be finite, got nan in row 0, column 1"),
+        (np.zeros((3, 3)), r"must have shape \[n, 2\]"),
+    ],
+)
 def test_degenerate_data_is_refused_before_anything_changes(data, message):
     layer = ActNorm(2)
     with pytest.raises(ValueError, match=message):
@@ -70,7 +76,9 @@ def test_degenerate_data_is_refused_before_anything_changes(data, message):
 def test_a_constant_image_channel_is_named():
     data = _rows((2, 2, 2))
     data[..., 1] = 4.0
-    with pytest.raises(ValueError, match="channel 1 must vary, got the constant 4 in all 2000 values"):
+    with pytest.raises(
+        ValueError, match="channel 1 must vary, got the constant 4 in all 2000 values"
+    ):
         ActNorm((2, 2, 2)).adapt(data)
 
 
@@ -78,12 +86,21 @@ def test_a_constant_image_channel_is_named():
 def test_builders_put_an_actnorm_before_each_coupling(builder, kind):
     flow = builder(3, num_layers=2, hidden_units=(8,), normalization="actnorm", name="f")
     names = [layer.name for layer in flatten(flow)]  # forward order, base side first
-    assert names == ["f_actnorm_0", f"f_{kind}_coupling_0", "f_lu_linear_0",
-                     "f_actnorm_1", f"f_{kind}_coupling_1", "f_lu_linear_1", "f_standardize"]
+    assert names == [
+        "f_actnorm_0",
+        f"f_{kind}_coupling_0",
+        "f_lu_linear_0",
+        "f_actnorm_1",
+        f"f_{kind}_coupling_1",
+        "f_lu_linear_1",
+        "f_standardize",
+    ]
     default = builder(3, num_layers=2, hidden_units=(8,))
     assert not any("actnorm" in layer.name for layer in flatten(default))
 
 
 def test_builders_refuse_an_unknown_normalization():
-    with pytest.raises(ValueError, match=r"normalization must be one of \[None, 'actnorm'\], got 'batch'"):
+    with pytest.raises(
+        ValueError, match=r"normalization must be one of \[None, 'actnorm'\], got 'batch'"
+    ):
         tff.real_nvp(2, normalization="batch")

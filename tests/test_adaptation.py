@@ -20,12 +20,14 @@ def _data(n=400, seed=0, dtype=np.float64):
 
 def _two_standardize_flow(dtype=tf.float64):
     """Forward order: actnorm_a, coupling, inner standardize, batch norm, actnorm_b, LU, outer standardize."""
-    layers = [ActNorm(2, dtype=dtype, name="actnorm_a"),
-              AffineCoupling(2, hidden_units=(8,), seed=0, dtype=dtype, name="coupling"),
-              Standardize(2, dtype=dtype, name="inner_standardize"),
-              BatchNorm(2, epsilon=1e-12, dtype=dtype, name="batch_norm"),
-              ActNorm(2, dtype=dtype, name="actnorm_b"),
-              LULinear(2, dtype=dtype, name="lu")]
+    layers = [
+        ActNorm(2, dtype=dtype, name="actnorm_a"),
+        AffineCoupling(2, hidden_units=(8,), seed=0, dtype=dtype, name="coupling"),
+        Standardize(2, dtype=dtype, name="inner_standardize"),
+        BatchNorm(2, epsilon=1e-12, dtype=dtype, name="batch_norm"),
+        ActNorm(2, dtype=dtype, name="actnorm_b"),
+        LULinear(2, dtype=dtype, name="lu"),
+    ]
     flow = tff.flows.coupling_flow(layers, 2, standardize=True, dtype=dtype, name="two")
     tff.testing.perturb_weights(layers[1], scale=0.3, seed=1)  # a coupling that is not the identity
     tff.testing.perturb_weights(layers[5], scale=0.3, seed=2)
@@ -94,9 +96,12 @@ def test_a_failure_names_the_layer_and_undoes_every_layer_adapted_before():
     actnorm = ActNorm(2, dtype=tf.float64, name="deep_actnorm")
     flow = tff.flows.coupling_flow([actnorm, tfb.Exp()], 2, dtype=tf.float64, name="broken")
     outer = find_adaptive_layers(flow)[-1].bijector
-    with pytest.raises(ValueError, match=r"adapting layer 'deep_actnorm' to the data as it arrives "
-                       r"there \(after the inverses of 2 layers\): ActNorm.adapt: data must be "
-                       r"finite, got nan"):
+    with pytest.raises(
+        ValueError,
+        match=r"adapting layer 'deep_actnorm' to the data as it arrives "
+        r"there \(after the inverses of 2 layers\): ActNorm.adapt: data must be "
+        r"finite, got nan",
+    ):
         adapt_layers(flow, _data())
     assert not outer.adapted.numpy() and not actnorm.adapted.numpy()
     np.testing.assert_array_equal(outer.loc.numpy(), [0.0, 0.0])
@@ -114,14 +119,31 @@ def test_fit_on_data_with_a_nan_row_leaves_every_layer_unadapted():
 def test_a_fit_that_trains_nothing_undoes_every_adaptation():
     flow = _two_standardize_flow(tf.float32)
     with pytest.raises(tff.NonFiniteLossError):
-        tff.fit(flow, _data(dtype=np.float32), optimizer=keras.optimizers.Adam(1e30), steps=4,
-                batch_size=100, steps_per_execution=2, jit_compile=False, progress=False)
+        tff.fit(
+            flow,
+            _data(dtype=np.float32),
+            optimizer=keras.optimizers.Adam(1e30),
+            steps=4,
+            batch_size=100,
+            steps_per_execution=2,
+            jit_compile=False,
+            progress=False,
+        )
     assert not any(layer.bijector.adapted.numpy() for layer in find_adaptive_layers(flow))
 
 
 def _conditional_flow():
-    flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), context_size=1,
-                        normalization="actnorm", mixing=None, seed=0, dtype=tf.float64, name="cond")
+    flow = tff.real_nvp(
+        2,
+        num_layers=2,
+        hidden_units=(8,),
+        context_size=1,
+        normalization="actnorm",
+        mixing=None,
+        seed=0,
+        dtype=tf.float64,
+        name="cond",
+    )
     for layer in walk(flow):
         if "coupling" in layer.bijector.name:
             tff.testing.perturb_weights(layer.bijector, scale=0.5, seed=4)
@@ -131,8 +153,10 @@ def _conditional_flow():
 def test_a_conditional_flow_adapts_with_the_rows_context():
     flow, data = _conditional_flow(), _data()
     context = np.random.default_rng(5).normal(size=(data.shape[0], 1)) * 2.0
-    with pytest.raises(ValueError, match="conditional layer 'cond_affine_coupling_1', which needs "
-                                         "the rows' context; got none"):
+    with pytest.raises(
+        ValueError,
+        match="conditional layer 'cond_affine_coupling_1', which needs the rows' context; got none",
+    ):
         adapt_layers(flow, data)
     assert not any(layer.bijector.adapted.numpy() for layer in find_adaptive_layers(flow))
     adapt_layers(flow, data, context=context)
@@ -149,16 +173,25 @@ def test_fit_and_flow_model_adapt_a_conditional_flow_with_its_context():
     context = (np.random.default_rng(5).normal(size=(data.shape[0], 1)) * 2.0).astype(np.float32)
 
     def flow32():
-        flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), context_size=1,
-                            normalization="actnorm", mixing=None, seed=0, name="cond32")
+        flow = tff.real_nvp(
+            2,
+            num_layers=2,
+            hidden_units=(8,),
+            context_size=1,
+            normalization="actnorm",
+            mixing=None,
+            seed=0,
+            name="cond32",
+        )
         for layer in walk(flow):
             if "coupling" in layer.bijector.name:
                 tff.testing.perturb_weights(layer.bijector, scale=0.5, seed=4)
         return flow
 
     flow = flow32()
-    tff.fit(flow, data, context=context, steps=1, batch_size=400, learning_rate=1e-9,
-            progress=False)
+    tff.fit(
+        flow, data, context=context, steps=1, batch_size=400, learning_rate=1e-9, progress=False
+    )
     assert all(layer.bijector.adapted.numpy() for layer in find_adaptive_layers(flow))
     flow = flow32()
     model = tff.FlowModel(flow)
@@ -175,8 +208,9 @@ def test_inverted_and_already_adapted_layers_are_left_alone():
     kept = Standardize(2, dtype=tf.float64, name="kept")
     kept.adapt([[0.0, 0.0], [1.0, 4.0]])
     before = kept.log_scale.numpy()
-    flow = tff.flows.coupling_flow([tfb.Invert(inverted), kept], 2, standardize=False,
-                                   dtype=tf.float64)
+    flow = tff.flows.coupling_flow(
+        [tfb.Invert(inverted), kept], 2, standardize=False, dtype=tf.float64
+    )
     undo = adapt_layers(flow, lambda: pytest.fail("no layer needs the rows"))
     undo()
     assert not inverted.adapted.numpy()

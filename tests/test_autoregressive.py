@@ -28,10 +28,13 @@ def _allowed(order, k):
 
 # -- the MADE masks ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [2, 3, 5, 8])
 @pytest.mark.parametrize("order_name", ["identity", "reversed", "random"])
-@pytest.mark.parametrize("k, widths", [(1, lambda n: (n - 1,)), (2, lambda n: (n + 3, n)),
-                                       (3, lambda n: (2 * n, n - 1, 7 + n))])
+@pytest.mark.parametrize(
+    "k, widths",
+    [(1, lambda n: (n - 1,)), (2, lambda n: (n + 3, n)), (3, lambda n: (2 * n, n - 1, 7 + n))],
+)
 def test_made_masks_connect_exactly_the_earlier_entries(n, order_name, k, widths):
     order = _orders(n)[order_name]
     made = MADE(n, k, widths(n), input_order=order, seed=0)
@@ -70,12 +73,28 @@ def test_narrow_made_never_connects_a_later_entry(n, widths):
     assert not np.any((connectivity > 0) & ~_allowed(order, 2))
 
 
-@pytest.mark.parametrize("n, order_name, context_size", [
-    (2, "identity", 0), (2, "reversed", 1), (4, "random", 0), (6, "random", 2), (7, "reversed", 0)])
+@pytest.mark.parametrize(
+    "n, order_name, context_size",
+    [
+        (2, "identity", 0),
+        (2, "reversed", 1),
+        (4, "random", 0),
+        (6, "random", 2),
+        (7, "reversed", 0),
+    ],
+)
 def test_made_jacobian_is_zero_exactly_where_the_order_says(n, order_name, context_size):
     order = _orders(n)[order_name]
-    made = MADE(n, 2, (n + 2, n + 1), input_order=order, context_size=context_size,
-                activation="tanh", seed=3, dtype=tf.float64)
+    made = MADE(
+        n,
+        2,
+        (n + 2, n + 1),
+        input_order=order,
+        context_size=context_size,
+        activation="tanh",
+        seed=3,
+        dtype=tf.float64,
+    )
     testing.perturb_weights(made, scale=0.5, seed=1)
     x = tf.random.stateless_normal([16, n], seed=[1, 2], dtype=tf.float64)
     c = tf.random.stateless_normal([16, context_size], seed=[3, 4], dtype=tf.float64)
@@ -102,14 +121,13 @@ def test_fresh_made_outputs_zeros_so_a_fresh_layer_is_the_identity():
 # -- one MADE pass in the fast direction -----------------------------------------------------
 
 
-
 @pytest.mark.parametrize("mode", ["eager", "function"])
 def test_maf_log_prob_and_iaf_sample_run_each_made_once(mode, made_calls):
     n, num_layers = 4, 3
     maf = tff.maf(n, num_layers=num_layers, hidden_units=(8,))
     iaf = tff.iaf(n, num_layers=num_layers, hidden_units=(8,))
     compile_ = tf.function if mode == "function" else (lambda f: f)
-    made_calls.clear()   # count from here on
+    made_calls.clear()  # count from here on
     calls = made_calls
     compile_(maf.log_prob)(tf.ones([5, n]))
     assert len(calls) == num_layers
@@ -125,7 +143,7 @@ def test_maf_sample_and_iaf_log_prob_take_n_passes_in_one_compiled_loop(made_cal
     n, num_layers = 4, 2
     maf = tff.maf(n, num_layers=num_layers, hidden_units=(8,))
     iaf = tff.iaf(n, num_layers=num_layers, hidden_units=(8,))
-    made_calls.clear()   # count from here on
+    made_calls.clear()  # count from here on
     calls = made_calls
     maf.sample(3, seed=0)  # eagerly the loop body runs n times per layer
     assert len(calls) == n * num_layers
@@ -148,74 +166,110 @@ def _sequential_reference(layer, u, step, context=None):
     for position in range(n):
         (i,) = np.flatnonzero(order == position)
         blocks = layer.made(tf.constant(result), context)
-        params = tf.transpose(tf.reshape(blocks, [-1, layer.transformer.params_per_entry, n]),
-                              [0, 2, 1])
+        params = tf.transpose(
+            tf.reshape(blocks, [-1, layer.transformer.params_per_entry, n]), [0, 2, 1]
+        )
         value, log_det = step(u, params)
         result[:, i], ildj[:, i] = value[:, i], log_det[:, i]
     return result, ildj.sum(-1)
 
 
 @pytest.mark.parametrize("one_pass", ["inverse", "forward"])
-@pytest.mark.parametrize("n, order_name, context_size", [
-    (2, "identity", 0), (3, "reversed", 2), (6, "random", 0), (6, "random", 1)])
-def test_the_n_pass_direction_matches_the_sequential_definition(one_pass, n, order_name,
-                                                                 context_size):
+@pytest.mark.parametrize(
+    "n, order_name, context_size",
+    [(2, "identity", 0), (3, "reversed", 2), (6, "random", 0), (6, "random", 1)],
+)
+def test_the_n_pass_direction_matches_the_sequential_definition(
+    one_pass, n, order_name, context_size
+):
     layer = MaskedAutoregressive(
-        n, Affine(n, dtype=tf.float64), one_pass=one_pass, input_order=_orders(n)[order_name],
-        context_size=context_size, hidden_units=(12,), activation="tanh", seed=5,
-        dtype=tf.float64)
+        n,
+        Affine(n, dtype=tf.float64),
+        one_pass=one_pass,
+        input_order=_orders(n)[order_name],
+        context_size=context_size,
+        hidden_units=(12,),
+        activation="tanh",
+        seed=5,
+        dtype=tf.float64,
+    )
     testing.perturb_weights(layer, scale=0.5, seed=2)
     u = tf.random.stateless_normal([8, n], seed=[5, 6], dtype=tf.float64)
     c = tf.random.stateless_normal([8, context_size], seed=[7, 8], dtype=tf.float64)
     kwargs = {"context": c} if context_size else {}
     if one_pass == "inverse":  # MAF: sampling is sequential
-        expected, ildj = _sequential_reference(layer, u, layer.transformer.forward,
-                                               kwargs.get("context"))
+        expected, ildj = _sequential_reference(
+            layer, u, layer.transformer.forward, kwargs.get("context")
+        )
         for run in (layer.forward, tf.function(layer.forward, jit_compile=True)):
             np.testing.assert_allclose(run(tf.identity(u), **kwargs), expected, atol=1e-12)
-        np.testing.assert_allclose(layer.forward_log_det_jacobian(u, 1, **kwargs), -ildj,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            layer.forward_log_det_jacobian(u, 1, **kwargs), -ildj, atol=1e-12
+        )
     else:  # IAF: the density is sequential
-        expected, ildj = _sequential_reference(layer, u, layer.transformer.inverse,
-                                               kwargs.get("context"))
+        expected, ildj = _sequential_reference(
+            layer, u, layer.transformer.inverse, kwargs.get("context")
+        )
         for run in (layer.inverse, tf.function(layer.inverse, jit_compile=True)):
             np.testing.assert_allclose(run(tf.identity(u), **kwargs), expected, atol=1e-12)
-        np.testing.assert_allclose(layer.inverse_log_det_jacobian(u, 1, **kwargs), ildj,
-                                   atol=1e-12)
+        np.testing.assert_allclose(layer.inverse_log_det_jacobian(u, 1, **kwargs), ildj, atol=1e-12)
     assert np.max(np.abs(expected - u.numpy())) > 1e-2  # a real transformation
 
 
 # -- builders --------------------------------------------------------------------------------
 
+
 def test_successive_layers_reverse_the_order_and_names_say_the_family():
     flow = tff.maf(4, num_layers=3, hidden_units=(8,), name="m")
     layers = [b for b in reversed(flow.bijector.bijectors) if isinstance(b, MaskedAutoregressive)]
     assert [layer.name for layer in layers] == ["m_maf_0", "m_maf_1", "m_maf_2"]
-    assert [layer.input_order.tolist() for layer in layers] == [[0, 1, 2, 3], [3, 2, 1, 0],
-                                                                 [0, 1, 2, 3]]
+    assert [layer.input_order.tolist() for layer in layers] == [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [0, 1, 2, 3],
+    ]
     assert all(layer.one_pass == "inverse" for layer in layers)
     iaf = tff.iaf(3, num_layers=2, hidden_units=(8,), mixing="lu", name="q")
     assert [b.name for b in reversed(iaf.bijector.bijectors)] == [
-        "q_iaf_0", "q_lu_linear_0", "q_iaf_1", "q_lu_linear_1", "q_standardize"]
+        "q_iaf_0",
+        "q_lu_linear_0",
+        "q_iaf_1",
+        "q_lu_linear_1",
+        "q_standardize",
+    ]
 
 
 def test_a_transformer_factory_plugs_in_a_spline():
-    flow = tff.maf(3, num_layers=2, hidden_units=(8,),
-                   transformer=lambda num_entries, dtype, name: spline())
+    flow = tff.maf(
+        3, num_layers=2, hidden_units=(8,), transformer=lambda num_entries, dtype, name: spline()
+    )
     testing.perturb_weights(flow, scale=0.3)
     layer = flow.bijector.bijectors[-1]
     assert layer.transformer.params_per_entry == 11 and layer.made(tf.ones([1, 3])).shape == (1, 33)
     x = flow.sample(16, seed=1)
-    np.testing.assert_allclose(flow.bijector.forward(flow.bijector.inverse(tf.identity(x))), x,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        flow.bijector.forward(flow.bijector.inverse(tf.identity(x))), x, atol=1e-4
+    )
     assert np.all(np.isfinite(flow.log_prob(x)))
 
 
-@pytest.mark.parametrize("build", [
-    lambda: tff.nsf(3, num_layers=2, hidden_units=(8,), bins=5, bound=3.0, autoregressive=True,
-                    mixing=None, name="q"),
-    lambda: tff.maf(3, num_layers=2, hidden_units=(8,), transformer="spline", name="q"),
-], ids=["nsf_autoregressive", "maf_spline"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tff.nsf(
+            3,
+            num_layers=2,
+            hidden_units=(8,),
+            bins=5,
+            bound=3.0,
+            autoregressive=True,
+            mixing=None,
+            name="q",
+        ),
+        lambda: tff.maf(3, num_layers=2, hidden_units=(8,), transformer="spline", name="q"),
+    ],
+    ids=["nsf_autoregressive", "maf_spline"],
+)
 def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, made_calls):
     flow = build()
     layers = [b for b in reversed(flow.bijector.bijectors) if isinstance(b, MaskedAutoregressive)]
@@ -224,7 +278,7 @@ def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, ma
     assert all(b.one_pass == "inverse" for b in layers)
     testing.perturb_weights(flow, scale=0.3, seed=2)
     x = 2.0 * tf.random.stateless_normal([64, 3], seed=[1, 2])
-    made_calls.clear()   # count from here on
+    made_calls.clear()  # count from here on
     calls = made_calls
     log_prob = flow.log_prob(x)
     assert len(calls) == 2  # one MADE pass per layer
@@ -238,7 +292,7 @@ def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, ma
     with tf.GradientTape() as tape:
         tape.watch(z)
         y = flow.bijector.forward(z)
-    conditioning = np.abs(tape.batch_jacobian(y, z).numpy()).sum(axis=2)   # [n, 3]
+    conditioning = np.abs(tape.batch_jacobian(y, z).numpy()).sum(axis=2)  # [n, 3]
     eps = np.finfo(np.float32).eps
     allowed = 16 * eps * (conditioning * np.abs(z.numpy()).max(axis=1, keepdims=True) + np.abs(x))
     assert np.all(np.abs(back - x) <= allowed), np.max(np.abs(back - x) / allowed)
@@ -290,47 +344,78 @@ def test_maf_trains_inside_a_keras_3_flow_model():
 
 # -- argument errors -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"one_pass": "both"}, ValueError, "one_pass must be 'inverse' .MAF. or 'forward' .IAF., "
-                                       "got 'both'"),
-    ({"input_order": [0, 2, 2]}, ValueError, r"must be a permutation of range\(3\), got \[0, 2, 2\]"),
-    ({"input_order": [0, 1]}, ValueError, r"permutation of range\(3\), got \[0, 1\]"),
-    ({"context_size": -1}, ValueError, "context_size must be a non-negative integer, got -1"),
-    ({"hidden_units": "16"}, TypeError, "hidden_units must be a sequence"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            {"one_pass": "both"},
+            ValueError,
+            "one_pass must be 'inverse' .MAF. or 'forward' .IAF., got 'both'",
+        ),
+        (
+            {"input_order": [0, 2, 2]},
+            ValueError,
+            r"must be a permutation of range\(3\), got \[0, 2, 2\]",
+        ),
+        ({"input_order": [0, 1]}, ValueError, r"permutation of range\(3\), got \[0, 1\]"),
+        ({"context_size": -1}, ValueError, "context_size must be a non-negative integer, got -1"),
+        ({"hidden_units": "16"}, TypeError, "hidden_units must be a sequence"),
+    ],
+)
 def test_bad_layer_arguments_are_named(kwargs, error, message):
     with pytest.raises(error, match=message):
         MaskedAutoregressive(3, Affine(3), **kwargs)
 
 
 def test_a_made_of_the_wrong_size_or_type_is_named():
-    with pytest.raises(ValueError, match="must have 3 entries, 2 parameters per entry and a "
-                                         "context of size 0, but it was built for 3 entries, 1"):
+    with pytest.raises(
+        ValueError,
+        match="must have 3 entries, 2 parameters per entry and a "
+        "context of size 0, but it was built for 3 entries, 1",
+    ):
         MaskedAutoregressive(3, Affine(3), MADE(3, 1))
     with pytest.raises(ValueError, match="input_order is for the default MADE"):
         MaskedAutoregressive(3, Additive(), MADE(3, 1), input_order=[2, 1, 0])
-    with pytest.raises(TypeError, match="made must be a tfp_flows.bijectors.MADE or None, got "
-                                        "function"):
+    with pytest.raises(
+        TypeError, match="made must be a tfp_flows.bijectors.MADE or None, got function"
+    ):
         MaskedAutoregressive(3, Additive(), lambda x, c: x)
-    with pytest.raises(TypeError, match="transformer must be a tfp_flows.bijectors.transformers"
-                                        ".Transformer .* got str"):
+    with pytest.raises(
+        TypeError,
+        match="transformer must be a tfp_flows.bijectors.transformers.Transformer .* got str",
+    ):
         MaskedAutoregressive(3, "affine")
     with pytest.raises(ValueError, match="this MADE takes a context of size 2, got none"):
         MADE(3, 1, context_size=2)(tf.ones([1, 3]))
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"event_size": 1}, ValueError, "event_size must be an integer >= 2, got 1"),
-    ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"transformer": "quadratic"}, ValueError, "transformer must be 'affine', "
-                                               "'unbounded_affine', 'additive', 'spline' or a "
-                                               "callable .* got 'quadratic'"),
-    ({"transformer": 3}, TypeError, "transformer must be .* got int"),
-    ({"transformer": lambda n, dtype, name: "affine"}, TypeError,
-     "factory must return a tfp_flows.bijectors.transformers.Transformer, got str"),
-    ({"mixing": "permute"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'permute'"),
-    ({"dtype": tf.int32}, TypeError, "int32"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"event_size": 1}, ValueError, "event_size must be an integer >= 2, got 1"),
+        ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
+        (
+            {"transformer": "quadratic"},
+            ValueError,
+            "transformer must be 'affine', "
+            "'unbounded_affine', 'additive', 'spline' or a "
+            "callable .* got 'quadratic'",
+        ),
+        ({"transformer": 3}, TypeError, "transformer must be .* got int"),
+        (
+            {"transformer": lambda n, dtype, name: "affine"},
+            TypeError,
+            "factory must return a tfp_flows.bijectors.transformers.Transformer, got str",
+        ),
+        (
+            {"mixing": "permute"},
+            ValueError,
+            "mixing must be one of None, 'lu', 'reverse', 'random', got 'permute'",
+        ),
+        ({"dtype": tf.int32}, TypeError, "int32"),
+    ],
+)
 @pytest.mark.parametrize("builder", [tff.maf, tff.iaf])
 def test_bad_builder_arguments_are_named(builder, kwargs, error, message):
     kwargs = {"event_size": 3, **kwargs}
@@ -353,8 +438,14 @@ def test_a_copy_shares_the_made_and_the_transformer():
 def test_the_unbounded_affine_of_vi_surrogates_passes_the_property_checks():
     """TFP's form (x + t) e^s with s unbounded (``transformer="unbounded_affine"``): not in the
     registry, whose finite-at-1e4 check an unbounded scale cannot pass by design."""
-    layer = tff.iaf(3, num_layers=1, hidden_units=(8,), transformer="unbounded_affine",
-                    standardize=False, dtype=tf.float64).bijector
+    layer = tff.iaf(
+        3,
+        num_layers=1,
+        hidden_units=(8,),
+        transformer="unbounded_affine",
+        standardize=False,
+        dtype=tf.float64,
+    ).bijector
     testing.perturb_weights(layer, scale=0.5, seed=2)
     transformer = next(iter(layer.bijectors))._transformer
     assert transformer.log_scale_bound is None and transformer.shift_inside

@@ -24,8 +24,11 @@ def _data(n=512, seed=0):
 
 
 def _flow(momentum=0.9):
-    layers = [AffineCoupling(2, hidden_units=(8,), seed=0), BatchNorm(2, momentum=momentum),
-              AffineCoupling([0, 1], hidden_units=(8,), seed=1)]
+    layers = [
+        AffineCoupling(2, hidden_units=(8,), seed=0),
+        BatchNorm(2, momentum=momentum),
+        AffineCoupling([0, 1], hidden_units=(8,), seed=1),
+    ]
     return tff.flows.coupling_flow(layers, 2, standardize=True), layers[1]
 
 
@@ -43,12 +46,14 @@ def test_training_mode_normalises_by_the_batch_and_its_log_det_uses_the_batch_va
     mean, variance = np.mean(y.numpy(), axis=axes), np.var(y.numpy(), axis=axes)
     with training_mode():
         u, ildj = layer.inverse(y), layer.inverse_log_det_jacobian(y, event_ndims=len(shape))
-    expected = (layer.loc.numpy() + np.exp(layer.log_scale.numpy())
-                * (y.numpy() - mean) / np.sqrt(variance + 1e-6))
+    expected = layer.loc.numpy() + np.exp(layer.log_scale.numpy()) * (y.numpy() - mean) / np.sqrt(
+        variance + 1e-6
+    )
     np.testing.assert_allclose(u.numpy(), expected, rtol=1e-10)
     pixels = int(np.prod(shape[:-1]))
     np.testing.assert_allclose(
-        ildj.numpy(), pixels * np.sum(layer.log_scale.numpy() - 0.5 * np.log(variance + 1e-6)))
+        ildj.numpy(), pixels * np.sum(layer.log_scale.numpy() - 0.5 * np.log(variance + 1e-6))
+    )
     # outside training: the moving statistics (0 and 1 here), untouched by the training call
     np.testing.assert_array_equal(_moving(layer), [0.0] * shape[-1] + [1.0] * shape[-1])
     expected = layer.loc.numpy() + np.exp(layer.log_scale.numpy()) * y.numpy() / np.sqrt(1 + 1e-6)
@@ -59,12 +64,14 @@ def test_one_gradient_step_moves_the_moving_averages_by_the_momentum_rule():
     layer = BatchNorm(2, momentum=0.75, dtype=tf.float64)
     flow = tff.flows.coupling_flow([layer], 2, standardize=False, dtype=tf.float64)
     x = tf.constant(_data(64).astype(np.float64))
-    outcome = gradient_step(flow, MaximumLikelihood(), keras.optimizers.SGD(0.1),
-                            flow.trainable_variables, Batch(x))
+    outcome = gradient_step(
+        flow, MaximumLikelihood(), keras.optimizers.SGD(0.1), flow.trainable_variables, Batch(x)
+    )
     assert bool(outcome.finite)
     np.testing.assert_allclose(layer.moving_mean.numpy(), 0.25 * x.numpy().mean(0), rtol=1e-12)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.75 + 0.25 * x.numpy().var(0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        layer.moving_variance.numpy(), 0.75 + 0.25 * x.numpy().var(0), rtol=1e-12
+    )
 
 
 def test_fit_adapts_then_moves_the_statistics_and_the_density_stays_normalised():
@@ -96,8 +103,7 @@ def test_flow_model_fit_moves_the_statistics_and_evaluate_uses_the_moving_ones()
     after = _moving(layer)
     assert np.all(np.abs(after - [0.0, 0.0, 1.0, 1.0]) > 0)
     expected = -float(np.mean(flow.log_prob(tf.constant(data)).numpy()))
-    np.testing.assert_allclose(model.evaluate(data, batch_size=512, verbose=0), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(data, batch_size=512, verbose=0), expected, rtol=1e-5)
     assert np.all(_moving(layer) == after)
     tff.testing.assert_normalized(flow, (-12.0, -12.0), (18.0, 12.0), grid_size=400)
 
@@ -113,11 +119,14 @@ def test_adapt_sets_the_moving_statistics_from_the_outputs():
     assert BatchNorm(2, affine=False).trainable_variables == ()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
-    ({"epsilon": 0.0}, "epsilon must be a positive number, got 0.0"),
-    ({"event_shape": (2, 2)}, r"expected event_shape n or \(H, W, C\), got \[2, 2\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
+        ({"epsilon": 0.0}, "epsilon must be a positive number, got 0.0"),
+        ({"event_shape": (2, 2)}, r"expected event_shape n or \(H, W, C\), got \[2, 2\]"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     kwargs = {"event_shape": 2, **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -22,14 +22,16 @@ def _perturbed(name, event_size, dtype):
 def _inputs(name, n, batch, dtype, seed, scale=1.0):
     """``x`` of shape ``[batch, *event]`` and, for a conditional entry, a context ``[batch, k]``."""
     entry = REGISTRY[name]
-    x = scale * tf.random.stateless_normal([batch, *entry.event_shape(n)], seed=[n, seed],
-                                           dtype=dtype)
+    x = scale * tf.random.stateless_normal(
+        [batch, *entry.event_shape(n)], seed=[n, seed], dtype=dtype
+    )
     if entry.inputs is not None:  # a layer on a bounded domain (Logit: pixels in (0, 1))
         x = entry.inputs(x)
     context = None
     if entry.context_size:
-        context = tf.random.stateless_normal([batch, entry.context_size], seed=[n, seed + 1],
-                                             dtype=dtype)
+        context = tf.random.stateless_normal(
+            [batch, entry.context_size], seed=[n, seed + 1], dtype=dtype
+        )
     return x, context
 
 
@@ -50,8 +52,9 @@ def _cases():
                 if entry.composite and event_size != 3:
                     continue
                 if dtype == tf.float64 or event_size == 3:
-                    yield pytest.param(name, event_size, dtype,
-                                       id=f"{name}-{event_size}-{dtype.name}")
+                    yield pytest.param(
+                        name, event_size, dtype, id=f"{name}-{event_size}-{dtype.name}"
+                    )
 
 
 @pytest.mark.parametrize("name, event_size, dtype", list(_cases()))
@@ -83,8 +86,11 @@ def test_weights_moved_away_from_identity(name):
 
 
 # (A layer on a bounded domain has no density under a standard normal base on R^2.)
-VECTOR_ENTRIES = sorted(name for name, entry in REGISTRY.items()
-                        if entry.event_shape(2) == (2,) and not entry.bounded_domain)
+VECTOR_ENTRIES = sorted(
+    name
+    for name, entry in REGISTRY.items()
+    if entry.event_shape(2) == (2,) and not entry.bounded_domain
+)
 
 
 @pytest.mark.parametrize("name", VECTOR_ENTRIES)
@@ -110,8 +116,11 @@ def test_2d_flow_density_integrates_to_one(name):
 def test_large_inputs_give_finite_outputs_and_densities(name):
     bijector = _perturbed(name, 3, tf.float32)
     x, context = _inputs(name, 3, 2, tf.float32, seed=3)
-    x = tf.sign(x) * tf.constant(1e4) * tf.abs(tf.random.stateless_uniform(
-        tf.shape(x), seed=[4, 4], minval=0.1, maxval=1.0))
+    x = (
+        tf.sign(x)
+        * tf.constant(1e4)
+        * tf.abs(tf.random.stateless_uniform(tf.shape(x), seed=[4, 4], minval=0.1, maxval=1.0))
+    )
     kwargs = {} if context is None else {"context": 1e3 * context}
     flow = tfd.TransformedDistribution(_base(name, 3, tf.float32), bijector)
     y = testing.output_point(bijector, x)  # x on the output side (reshaped by a squeeze)
@@ -129,16 +138,19 @@ def test_copy_shares_the_weights_and_answers_alike(name):
     kwargs = {} if context is None else {"context": context}
     copied = bijector.copy(name="copied")
     assert {id(v) for v in copied.trainable_variables} == {
-        id(v) for v in bijector.trainable_variables}
+        id(v) for v in bijector.trainable_variables
+    }
     np.testing.assert_array_equal(copied.forward(x, **kwargs), bijector.forward(x, **kwargs))
     for variable in bijector.trainable_variables:
         variable.assign_add(0.1 * tf.ones_like(variable))
-    np.testing.assert_array_equal(copied.forward(tf.identity(x), **kwargs),
-                                  bijector.forward(tf.identity(x), **kwargs))
+    np.testing.assert_array_equal(
+        copied.forward(tf.identity(x), **kwargs), bijector.forward(tf.identity(x), **kwargs)
+    )
     y = testing.output_point(bijector, x)
     np.testing.assert_array_equal(
         copied.inverse_log_det_jacobian(tf.identity(y), event_ndims=len(x.shape) - 1, **kwargs),
-        bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=len(x.shape) - 1, **kwargs))
+        bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=len(x.shape) - 1, **kwargs),
+    )
 
 
 def _classes_in(bijector):
@@ -152,6 +164,5 @@ def test_the_registry_covers_every_public_bijector():
     public = {getattr(bijectors, name) for name in bijectors.__all__}
     layers = {c for c in public if isinstance(c, type) and issubclass(c, tfb.Bijector)}
     layers.discard(bijectors.FlowBijector)  # the base class
-    covered = set().union(*(_classes_in(entry.build(3, tf.float64))
-                            for entry in REGISTRY.values()))
+    covered = set().union(*(_classes_in(entry.build(3, tf.float64)) for entry in REGISTRY.values()))
     assert sorted(c.__name__ for c in layers - covered) == []

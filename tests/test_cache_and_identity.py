@@ -36,13 +36,15 @@ def _move(variables, by=0.3):
 
 # -- stale results at the flow level ------------------------------------------------------
 
+
 def test_log_prob_of_samples_drawn_before_a_weight_update_is_the_true_one():
     flow = _flow()
     testing.perturb_weights(flow)
     samples = flow.sample(64, seed=1)
     _move(flow.trainable_variables)
-    np.testing.assert_allclose(flow.log_prob(samples), flow.log_prob(tf.identity(samples)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        flow.log_prob(samples), flow.log_prob(tf.identity(samples)), rtol=1e-6
+    )
 
 
 def test_chain_forward_of_a_tensor_seen_before_a_weight_update_is_the_true_one():
@@ -53,9 +55,11 @@ def test_chain_forward_of_a_tensor_seen_before_a_weight_update_is_the_true_one()
     after = flow.bijector.forward(x)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, flow.bijector.forward(tf.identity(x)), rtol=1e-6)
-    np.testing.assert_allclose(flow.bijector.inverse_log_det_jacobian(after, 1),
-                               flow.bijector.inverse_log_det_jacobian(tf.identity(after), 1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        flow.bijector.inverse_log_det_jacobian(after, 1),
+        flow.bijector.inverse_log_det_jacobian(tf.identity(after), 1),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("mode", ["function", "xla"])
@@ -92,13 +96,18 @@ def test_an_eager_training_loop_on_one_tensor_reports_the_true_loss_every_step()
     for _ in range(3):
         with tf.GradientTape() as tape:
             loss = -tf.reduce_mean(flow.log_prob(data))
-        optimizer.apply_gradients(zip(tape.gradient(loss, flow.trainable_variables),
-                                      flow.trainable_variables))
-        np.testing.assert_allclose(-tf.reduce_mean(flow.log_prob(data)),
-                                   -tf.reduce_mean(flow.log_prob(tf.identity(data))), rtol=1e-6)
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, flow.trainable_variables), flow.trainable_variables)
+        )
+        np.testing.assert_allclose(
+            -tf.reduce_mean(flow.log_prob(data)),
+            -tf.reduce_mean(flow.log_prob(tf.identity(data))),
+            rtol=1e-6,
+        )
 
 
 # -- equality and cross-flow results ------------------------------------------------------
+
 
 def test_layers_built_alike_compare_equal_only_to_themselves():
     a, b = LULinear(2), LULinear(2)
@@ -140,8 +149,9 @@ def test_a_mixture_of_two_flows_is_the_weighted_sum_of_their_densities(mode):
     mixture = tfd.Mixture(tfd.Categorical(probs=[0.3, 0.7]), [first, second])
     x = tf.random.stateless_normal([10, 2], seed=[7, 7])
     got = MODES[mode](mixture.log_prob)(x)
-    expected = np.logaddexp(np.log(0.3) + first.log_prob(tf.identity(x)),
-                            np.log(0.7) + second.log_prob(tf.identity(x)))
+    expected = np.logaddexp(
+        np.log(0.3) + first.log_prob(tf.identity(x)), np.log(0.7) + second.log_prob(tf.identity(x))
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -157,31 +167,45 @@ def test_kl_divergence_between_different_flows_is_not_a_closed_form_zero():
 def test_variational_inference_with_one_flow_as_prior_and_another_as_surrogate():
     prior, surrogate = _flow(seed=0), _flow(seed=0)
     testing.perturb_weights(prior, seed=3)
+
     def loss():
         return tfp.vi.monte_carlo_variational_loss(
-            prior.log_prob, surrogate, sample_size=256, seed=[1, 2])
+            prior.log_prob, surrogate, sample_size=256, seed=[1, 2]
+        )
 
     compiled = tf.function(loss)()
     np.testing.assert_allclose(compiled, loss(), rtol=1e-5)  # eager keys on weight digests
     # and it is the Monte Carlo KL(surrogate || prior) (to within 4 standard errors)
     z, surrogate_log_prob = surrogate.experimental_sample_and_log_prob(4096, seed=[5, 6])
     terms = surrogate_log_prob - prior.log_prob(tf.identity(z))
-    assert abs(float(compiled) - float(tf.reduce_mean(terms))) < 4 * float(
-        tf.math.reduce_std(terms)) * (1 / 256 + 1 / 4096) ** 0.5
+    assert (
+        abs(float(compiled) - float(tf.reduce_mean(terms)))
+        < 4 * float(tf.math.reduce_std(terms)) * (1 / 256 + 1 / 4096) ** 0.5
+    )
     trace = tfp.vi.fit_surrogate_posterior(
-        prior.log_prob, surrogate, tf.keras.optimizers.Adam(1e-2), num_steps=30,
-        sample_size=64, seed=[3, 4])
+        prior.log_prob,
+        surrogate,
+        tf.keras.optimizers.Adam(1e-2),
+        num_steps=30,
+        sample_size=64,
+        seed=[3, 4],
+    )
     assert np.all(np.isfinite(trace)) and float(trace[-5:].numpy().mean()) < float(trace[0])
 
 
 # -- copy() ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [
-    lambda: LULinear(3, permutation=[2, 0, 1]),
-    lambda: AffineCoupling(3, hidden_units=(8,), seed=0),
-    lambda: tff.bijectors.AdditiveCoupling(3, hidden_units=(8,), seed=0),
-    lambda: Standardize(3),
-], ids=["lu_linear", "affine_coupling", "additive_coupling", "standardize"])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LULinear(3, permutation=[2, 0, 1]),
+        lambda: AffineCoupling(3, hidden_units=(8,), seed=0),
+        lambda: tff.bijectors.AdditiveCoupling(3, hidden_units=(8,), seed=0),
+        lambda: Standardize(3),
+    ],
+    ids=["lu_linear", "affine_coupling", "additive_coupling", "standardize"],
+)
 def test_copy_keeps_the_trained_weights_and_deepcopy_is_independent(make):
     layer = make()
     testing.perturb_weights(layer, seed=4)
@@ -199,14 +223,19 @@ def test_copy_keeps_the_trained_weights_and_deepcopy_is_independent(make):
     assert not np.allclose(independent.forward(x), layer.forward(tf.identity(x)))
 
 
-@pytest.mark.parametrize("make, override", [
-    (lambda: LULinear(3), {"event_size": 4}),
-    (lambda: AffineCoupling(3, hidden_units=(8,)), {"log_scale_bound": 5.0}),
-    (lambda: AffineCoupling(3, hidden_units=(8,)), {"hidden_units": (16,)}),
-    (lambda: AffineCoupling(3, hidden_units=(8,)), {"dtype": tf.float64}),
-])
+@pytest.mark.parametrize(
+    "make, override",
+    [
+        (lambda: LULinear(3), {"event_size": 4}),
+        (lambda: AffineCoupling(3, hidden_units=(8,)), {"log_scale_bound": 5.0}),
+        (lambda: AffineCoupling(3, hidden_units=(8,)), {"hidden_units": (16,)}),
+        (lambda: AffineCoupling(3, hidden_units=(8,)), {"dtype": tf.float64}),
+    ],
+)
 def test_copy_refuses_overrides_that_the_shared_weights_would_ignore(make, override):
-    with pytest.raises(ValueError, match=f"takes only name= and validate_args=, got {list(override)[0]}"):
+    with pytest.raises(
+        ValueError, match=f"takes only name= and validate_args=, got {list(override)[0]}"
+    ):
         make().copy(**override)
 
 
@@ -215,8 +244,9 @@ def test_copied_flow_chain_and_flow_keep_the_weights():
     testing.perturb_weights(flow)
     x = tf.random.stateless_normal([5, 2], seed=[9, 9])
     assert isinstance(flow.bijector.copy(), FlowChain)
-    np.testing.assert_array_equal(flow.bijector.copy().forward(x),
-                                  flow.bijector.forward(tf.identity(x)))
+    np.testing.assert_array_equal(
+        flow.bijector.copy().forward(x), flow.bijector.forward(tf.identity(x))
+    )
     np.testing.assert_array_equal(flow.copy().log_prob(x), flow.log_prob(tf.identity(x)))
 
 
@@ -242,6 +272,7 @@ def test_a_users_compiled_training_loop_scores_an_outer_tensor_with_the_current_
 
 
 # -- gradient tapes: a cached result is useless to a tape that did not record it ---------------
+
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
 def test_a_loss_logged_before_the_tape_does_not_take_the_gradients_away(mode):
@@ -303,17 +334,23 @@ def test_neutra_style_mcmc_through_a_flow_chain_reports_the_true_target_log_prob
     target = tfd.MultivariateNormalDiag([1.0, -1.0], [2.0, 0.5])
     kernel = tfp.mcmc.TransformedTransitionKernel(
         tfp.mcmc.HamiltonianMonteCarlo(target.log_prob, step_size=0.1, num_leapfrog_steps=3),
-        bijector=flow.bijector)
+        bijector=flow.bijector,
+    )
 
     def run(seed):
         return tfp.mcmc.sample_chain(
-            5, current_state=tf.constant([0.5, -0.5]), kernel=kernel, seed=seed,
-            trace_fn=lambda _, results: results.inner_results.accepted_results.target_log_prob)
+            5,
+            current_state=tf.constant([0.5, -0.5]),
+            kernel=kernel,
+            seed=seed,
+            trace_fn=lambda _, results: results.inner_results.accepted_results.target_log_prob,
+        )
 
     for seed in ([1, 2], [3, 4]):  # the weights move between the two runs
         states, traced = MODES[mode](run)(tf.constant(seed))
         z = flow.bijector.inverse(tf.identity(states))
         expected = target.log_prob(tf.identity(states)) + flow.bijector.forward_log_det_jacobian(
-            tf.identity(z), 1)
+            tf.identity(z), 1
+        )
         np.testing.assert_allclose(traced, expected, rtol=1e-4, atol=1e-4)
         _move(flow.trainable_variables, by=0.05)

@@ -22,9 +22,14 @@ MASK = [1, 1, 0, 0]
 
 
 def _keras3_coupling():
-    network = keras.Sequential([keras.layers.Dense(8, activation="tanh",
-                                                   kernel_initializer=keras.initializers.GlorotUniform(0)),
-                                keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(1))])
+    network = keras.Sequential(
+        [
+            keras.layers.Dense(
+                8, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(0)
+            ),
+            keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(1)),
+        ]
+    )
     return AffineCoupling(MASK, conditioner=network), network
 
 
@@ -35,6 +40,7 @@ def _gradients(layer):
 def _apply(optimizer):
     def write(layer, _):
         optimizer.apply_gradients(zip(_gradients(layer), layer.trainable_variables))
+
     return write
 
 
@@ -45,9 +51,14 @@ def _compiled_adam(jit_compile):
         if id(layer) not in compiled:
             optimizer = keras.optimizers.Adam(0.1)
             optimizer.build(layer.trainable_variables)
-            compiled[id(layer)] = tf.function(lambda: optimizer.apply_gradients(
-                zip(_gradients(layer), layer.trainable_variables)), jit_compile=jit_compile)
+            compiled[id(layer)] = tf.function(
+                lambda: optimizer.apply_gradients(
+                    zip(_gradients(layer), layer.trainable_variables)
+                ),
+                jit_compile=jit_compile,
+            )
         compiled[id(layer)]()
+
     return write
 
 
@@ -69,8 +80,9 @@ X = tf.constant([[0.5, -1.0, 2.0, 0.3], [1.5, 0.2, -0.7, 1.1]])
 
 WRITES = {
     "assign": lambda layer, _: [v.assign(v + 0.25) for v in layer.trainable_variables],
-    "assign_add": lambda layer, _: [v.assign_add(tf.fill(v.shape, 0.25))
-                                    for v in layer.trainable_variables],
+    "assign_add": lambda layer, _: [
+        v.assign_add(tf.fill(v.shape, 0.25)) for v in layer.trainable_variables
+    ],
     "scatter_nd_update": _scatter,
     "keras3_adam": _apply(keras.optimizers.Adam(0.1)),
     "tf_keras_adam": _apply(tf_keras.optimizers.Adam(0.1)),
@@ -118,8 +130,14 @@ def test_unchanged_weights_keep_the_state_and_serve_the_cached_result():
 def test_a_variable_written_in_a_compiled_training_loop_is_seen_by_the_next_eager_call():
     flow = tff.real_nvp(4, num_layers=2, hidden_units=(8,), seed=0)
     before = flow.log_prob(X)
-    tff.fit(flow, np.random.default_rng(0).normal(size=[64, 4]).astype(np.float32), steps=3,
-            batch_size=16, steps_per_execution=3, progress=False)
+    tff.fit(
+        flow,
+        np.random.default_rng(0).normal(size=[64, 4]).astype(np.float32),
+        steps=3,
+        batch_size=16,
+        steps_per_execution=3,
+        progress=False,
+    )
     after = flow.log_prob(X)
     assert not np.allclose(after, before)
     np.testing.assert_allclose(after, flow.log_prob(tf.identity(X)), rtol=1e-6)
@@ -132,8 +150,11 @@ def test_without_a_buffer_address_every_call_is_fresh_and_one_call_still_runs_on
     layer = flow.bijector.bijectors[-1]
     calls = []
     original = type(layer.conditioner).__call__
-    monkeypatch.setattr(type(layer.conditioner), "__call__",
-                        lambda self, *args: calls.append(1) or original(self, *args))
+    monkeypatch.setattr(
+        type(layer.conditioner),
+        "__call__",
+        lambda self, *args: calls.append(1) or original(self, *args),
+    )
     with tf.GradientTape():
         flow.log_prob(X)  # inverse and inverse_log_det_jacobian share one conditioner pass
     assert len(calls) == 1

@@ -34,10 +34,19 @@ VALIDATION = Banana().sample(200, seed=1).numpy()
 def _fit(folder, steps, flow=None, **kwargs):
     """Tiny deterministic training on the banana: validation every 10 steps, a checkpoint
     every 20."""
-    return tff.fit(flow or _flow(), Banana(), steps=steps, batch_size=64,
-                   checkpoint_dir=str(folder), checkpoint_every=20,
-                   validation_data=VALIDATION, validation_every=10,
-                   progress=False, seed=0, **kwargs)
+    return tff.fit(
+        flow or _flow(),
+        Banana(),
+        steps=steps,
+        batch_size=64,
+        checkpoint_dir=str(folder),
+        checkpoint_every=20,
+        validation_data=VALIDATION,
+        validation_every=10,
+        progress=False,
+        seed=0,
+        **kwargs,
+    )
 
 
 def _values(flow):
@@ -74,13 +83,22 @@ def run(trained, tmp_path):
 
 # -- resume what was saved, or say why not ----------------------------------------------
 
-@pytest.mark.parametrize("layers, hidden, expected", [
-    (2, (16,), "bijector/bijectors/4/conditioner/biases/0: shape [8] float32 in the checkpoint, "
-               "shape [16] float32 in the flow"),
-    (3, (8,), "bijector/bijectors/6/conditioner/biases/0 only in the flow"),
-])
+
+@pytest.mark.parametrize(
+    "layers, hidden, expected",
+    [
+        (
+            2,
+            (16,),
+            "bijector/bijectors/4/conditioner/biases/0: shape [8] float32 in the checkpoint, "
+            "shape [16] float32 in the flow",
+        ),
+        (3, (8,), "bijector/bijectors/6/conditioner/biases/0 only in the flow"),
+    ],
+)
 def test_resume_into_another_architecture_names_the_difference_and_restores_nothing(
-        run, layers, hidden, expected):
+    run, layers, hidden, expected
+):
     folder, _ = run
     other = _flow(layers, hidden)
     before = _values(other)
@@ -98,8 +116,13 @@ def test_resume_with_another_optimizer_is_refused_and_leaves_the_flow_as_it_was(
     flow = _flow()
     before = [v.numpy().copy() for v in flow.variables]
     with pytest.raises(CheckpointMismatchError, match="does not match the objects"):
-        _fit(folder, 60, flow=flow, resume=True,
-             optimizer=tf.keras.optimizers.SGD(1e-3, momentum=0.9))
+        _fit(
+            folder,
+            60,
+            flow=flow,
+            resume=True,
+            optimizer=tf.keras.optimizers.SGD(1e-3, momentum=0.9),
+        )
     for old, variable in zip(before, flow.variables):
         np.testing.assert_array_equal(old, variable.numpy())  # restored values put back
 
@@ -202,6 +225,7 @@ def test_restore_flow_restores_the_newest_checkpoint_read_only(trained, run):
 
 # -- one run per folder ----------------------------------------------------------------
 
+
 def _write_lock(folder, pid):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ".lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
@@ -227,11 +251,13 @@ def test_a_dead_runs_lock_is_taken_over_and_released_after_training(tmp_path, ca
     _write_lock(tmp_path, dead.pid)
     assert _fit(tmp_path, 20).steps == 20
     assert f"taking over the stale lock {tmp_path / '.lock'} of process {dead.pid}" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
     assert not (tmp_path / ".lock").exists()
 
 
 # -- never touch files outside the run folder ---------------------------------------------
+
 
 def test_a_crafted_state_file_never_deletes_files_outside_the_folder(tmp_path, capsys):
     outside = tmp_path / "outside"
@@ -245,7 +271,9 @@ def test_a_crafted_state_file_never_deletes_files_outside_the_folder(tmp_path, c
     (folder / "checkpoint").write_text(
         f'model_checkpoint_path: "{paths[0]}"\n'
         + "".join(f'all_model_checkpoint_paths: "{p}"\n' for p in paths)
-        + "all_model_checkpoint_timestamps: 2.0\n" * 2 + "last_preserved_timestamp: 1.0\n")
+        + "all_model_checkpoint_timestamps: 2.0\n" * 2
+        + "last_preserved_timestamp: 1.0\n"
+    )
     assert _fit(folder, 80).steps == 80  # saves 4 checkpoints, keeps 2: clean-up runs twice
     assert all(victim.read_text() == "keep me" for victim in victims)
     assert "ignoring it (never touching" in capsys.readouterr().err
@@ -266,8 +294,9 @@ def test_after_a_resume_the_best_weights_are_tracked_from_the_resumed_step(run):
     flow = _flow()
     history = _fit(folder, 60, flow=flow, resume=True, early_stopping_patience=100)
     assert history.best_step is not None and history.best_step > 40  # never a step before
-    np.testing.assert_allclose(tff.metrics.nll(flow, VALIDATION), history.best_val_loss,
-                               rtol=1e-5)  # the weights restored are the ones best_step names
+    np.testing.assert_allclose(
+        tff.metrics.nll(flow, VALIDATION), history.best_val_loss, rtol=1e-5
+    )  # the weights restored are the ones best_step names
 
 
 def test_a_lock_with_this_pid_on_another_host_is_not_taken_for_our_own(tmp_path):

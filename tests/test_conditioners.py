@@ -34,7 +34,8 @@ CONDITIONERS = {
 
 def _flow(kind):
     return tfd.TransformedDistribution(
-        tfd.MultivariateNormalDiag(tf.zeros(2)), AffineCoupling(2, CONDITIONERS[kind]()))
+        tfd.MultivariateNormalDiag(tf.zeros(2)), AffineCoupling(2, CONDITIONERS[kind]())
+    )
 
 
 def _data():
@@ -48,8 +49,9 @@ def test_every_conditioner_weight_is_a_trainable_variable_of_the_distribution(ki
     flow = _flow(kind)
     layer = flow.bijector
     network = layer.conditioner.network
-    expected = {id(v if isinstance(v, tf.Variable) else v.value)
-                for v in network.trainable_variables}
+    expected = {
+        id(v if isinstance(v, tf.Variable) else v.value) for v in network.trainable_variables
+    }
     expected.add(id(layer.log_scale_bound))
     assert {id(v) for v in flow.trainable_variables} == expected
 
@@ -61,8 +63,9 @@ def test_conditioner_trains_through_a_gradient_tape_loop(kind, optimizer):
 
     flow = _flow(kind)
     data = _data()
-    adam = (tf.keras.optimizers.Adam(5e-2) if optimizer == "keras3"
-            else tf_keras.optimizers.Adam(5e-2))
+    adam = (
+        tf.keras.optimizers.Adam(5e-2) if optimizer == "keras3" else tf_keras.optimizers.Adam(5e-2)
+    )
     start = float(-tf.reduce_mean(flow.log_prob(data)))
 
     @tf.function

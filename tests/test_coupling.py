@@ -35,6 +35,7 @@ def _count_conditioner_calls(layer, monkeypatch):
 
 # -- masks -----------------------------------------------------------------------------------
 
+
 def test_mask_helpers_cover_every_entry_across_a_flip():
     for n in (2, 3, 8):
         assert np.all(alternating_mask(n) + alternating_mask(n, flip=True) == 1)
@@ -44,12 +45,15 @@ def test_mask_helpers_cover_every_entry_across_a_flip():
     assert np.array_equal(random_mask(9, seed=3), random_mask(9, seed=3))
 
 
-@pytest.mark.parametrize("mask, message", [
-    ([1, 1, 1], "no transformed entries"),
-    ([0, 0], "no conditioning entries"),
-    ([1, 2], "only 0 and 1"),
-    (np.array(1), "rank >= 1"),
-])
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        ([1, 1, 1], "no transformed entries"),
+        ([0, 0], "no conditioning entries"),
+        ([1, 2], "only 0 and 1"),
+        (np.array(1), "rank >= 1"),
+    ],
+)
 def test_bad_masks_raise_value_error_saying_what_is_wrong(mask, message):
     with pytest.raises(ValueError, match=message):
         AffineCoupling(mask)
@@ -62,13 +66,17 @@ def test_mask_of_wrong_length_names_both_lengths():
 
 # -- one conditioner pass per log_prob --------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["eager", "function", "xla"])
 def test_conditioner_runs_once_per_log_prob(mode, monkeypatch):
     layer = AffineCoupling(2, seed=0)
     flow = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(tf.zeros(2)), layer)
     calls = _count_conditioner_calls(layer, monkeypatch)
-    log_prob = {"eager": flow.log_prob, "function": tf.function(flow.log_prob),
-                "xla": tf.function(flow.log_prob, jit_compile=True)}[mode]
+    log_prob = {
+        "eager": flow.log_prob,
+        "function": tf.function(flow.log_prob),
+        "xla": tf.function(flow.log_prob, jit_compile=True),
+    }[mode]
     log_prob(tf.ones([4, 2]))
     assert len(calls) == 1
 
@@ -83,6 +91,7 @@ def test_every_layer_of_a_chain_runs_once_per_log_prob(monkeypatch):
 
 # -- no stale results --------------------------------------------------------------------------
 
+
 def test_log_prob_after_a_weight_change_equals_a_fresh_copy():
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
     x = tf.random.stateless_normal([16, 2], seed=[0, 1])
@@ -95,8 +104,9 @@ def test_log_prob_after_a_weight_change_equals_a_fresh_copy():
 
 
 def test_eager_full_batch_loop_on_one_tensor_trains_the_true_nll():
-    data = tf.constant(np.random.default_rng(0).normal(
-        [3.0, -1.0], [0.5, 2.0], size=(256, 2)), tf.float32)
+    data = tf.constant(
+        np.random.default_rng(0).normal([3.0, -1.0], [0.5, 2.0], size=(256, 2)), tf.float32
+    )
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(16,), standardize=False)
     optimizer = tf.keras.optimizers.Adam(1e-2)
     for _ in range(30):
@@ -120,6 +130,7 @@ def test_log_prob_of_own_samples_is_exact_through_the_cache():
 
 
 # -- shapes, dtypes, modes ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("batch_shape", [[], [5], [2, 3]])
 def test_any_batch_shape_in_front_of_the_event(batch_shape):
@@ -151,6 +162,7 @@ def test_eager_function_and_xla_give_the_same_log_prob():
 
 
 # -- bad input ----------------------------------------------------------------------------------
+
 
 def test_wrong_event_size_names_both_sizes():
     flow = tff.real_nvp(3, num_layers=2, hidden_units=(8,))
@@ -184,6 +196,7 @@ def test_conditioner_with_wrong_dtype_is_explained():
 
 # -- composition with TFP --------------------------------------------------------------------------
 
+
 def test_default_names_are_unique_and_chain_routes_kwargs_by_name():
     a, b = AffineCoupling(2), AffineCoupling(2)
     assert a.name != b.name
@@ -198,17 +211,22 @@ def test_invert_swaps_directions():
     x = tf.random.stateless_normal([8, 3], seed=[5, 5])
     inverted = tfb.Invert(layer)
     np.testing.assert_allclose(inverted.forward(x), layer.inverse(tf.identity(x)), atol=1e-6)
-    np.testing.assert_allclose(inverted.forward_log_det_jacobian(x, 1),
-                               layer.inverse_log_det_jacobian(tf.identity(x), 1), atol=1e-6)
+    np.testing.assert_allclose(
+        inverted.forward_log_det_jacobian(x, 1),
+        layer.inverse_log_det_jacobian(tf.identity(x), 1),
+        atol=1e-6,
+    )
 
 
 def test_flow_inside_a_joint_distribution():
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,))
     testing.perturb_weights(flow)
-    joint = tfd.JointDistributionSequential([
-        flow,
-        lambda theta: tfd.Normal(loc=tf.reduce_sum(theta, axis=-1), scale=1.0),
-    ])
+    joint = tfd.JointDistributionSequential(
+        [
+            flow,
+            lambda theta: tfd.Normal(loc=tf.reduce_sum(theta, axis=-1), scale=1.0),
+        ]
+    )
     x, y = joint.sample(6, seed=0)
     expected = flow.log_prob(tf.identity(x)) + tfd.Normal(tf.reduce_sum(x, -1), 1.0).log_prob(y)
     np.testing.assert_allclose(joint.log_prob([x, y]), expected, rtol=1e-5)

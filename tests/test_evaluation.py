@@ -24,10 +24,14 @@ def test_batched_log_prob_slices_a_per_row_context_and_broadcasts_a_single_one()
     model = LinearGaussian(w=2.0)
     x = np.arange(6.0, dtype=np.float32)[:, None]
     c = np.arange(6.0, dtype=np.float32)[:, None] / 2
-    np.testing.assert_allclose(batched_log_prob(model, x, context=c, batch_size=4),
-                               model.log_prob(x, context=c), rtol=1e-6)
-    np.testing.assert_allclose(batched_log_prob(model, x, context=[1.0], batch_size=4),
-                               model.log_prob(x, context=[1.0]), rtol=1e-6)
+    np.testing.assert_allclose(
+        batched_log_prob(model, x, context=c, batch_size=4), model.log_prob(x, context=c), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        batched_log_prob(model, x, context=[1.0], batch_size=4),
+        model.log_prob(x, context=[1.0]),
+        rtol=1e-6,
+    )
 
 
 def test_without_a_context_no_context_keyword_is_passed():
@@ -43,9 +47,15 @@ def test_nll_takes_a_context():
     assert tff.metrics.nll(model, x) == pytest.approx(0.5 * np.log(2 * np.pi) + 0.5)
 
 
-@pytest.mark.parametrize("seed, expected", [
-    (7, [7, 0]), (np.int64(7), [7, 0]), (2**31 + 5, [5, 1]), (-1, [-1, 0]),
-])
+@pytest.mark.parametrize(
+    "seed, expected",
+    [
+        (7, [7, 0]),
+        (np.int64(7), [7, 0]),
+        (2**31 + 5, [5, 1]),
+        (-1, [-1, 0]),
+    ],
+)
 def test_stateless_seed_maps_integers(seed, expected):
     assert stateless_seed(seed).numpy().tolist() == expected
 
@@ -54,5 +64,6 @@ def test_stateless_seed_keeps_a_seed_pair_and_extends_a_scalar_tensor():
     assert stateless_seed(tf.constant([3, 4])).numpy().tolist() == [3, 4]
     assert stateless_seed(tf.constant(9)).numpy().tolist() == [9, 0]
     normal = tfd.Normal(0.0, 1.0)
-    assert np.array_equal(normal.sample(3, seed=stateless_seed(1)),
-                          normal.sample(3, seed=stateless_seed(1)))
+    assert np.array_equal(
+        normal.sample(3, seed=stateless_seed(1)), normal.sample(3, seed=stateless_seed(1))
+    )

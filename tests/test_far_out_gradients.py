@@ -29,10 +29,22 @@ from tfp_flows.testing import perturb_weights
 
 EVENT, CONTEXT = 3, 2
 HEADROOM = 1e-6  # room for the constants: weights, hidden widths, sums over entries and points
-GROWTH = {"real_nvp": 3, "maf": 3, "iaf": 3, "glow": 3, "nice": 2, "nsf": 2,
-          "nsf_autoregressive": 2, "maf_spline": 2, "planar": 2, "radial": 2}
-FAR = {tf.float32: [1e2, 1e4, 1e8, 1e10, 1e15, 1e19, 1e25, 1e30],
-       tf.float64: [1e2, 1e4, 1e8, 1e18, 1e30, 1e60, 1e100, 1e154, 1e200, 1e300]}
+GROWTH = {
+    "real_nvp": 3,
+    "maf": 3,
+    "iaf": 3,
+    "glow": 3,
+    "nice": 2,
+    "nsf": 2,
+    "nsf_autoregressive": 2,
+    "maf_spline": 2,
+    "planar": 2,
+    "radial": 2,
+}
+FAR = {
+    tf.float32: [1e2, 1e4, 1e8, 1e10, 1e15, 1e19, 1e25, 1e30],
+    tf.float64: [1e2, 1e4, 1e8, 1e18, 1e30, 1e60, 1e100, 1e154, 1e200, 1e300],
+}
 
 
 def _small(**kwargs):
@@ -42,26 +54,49 @@ def _small(**kwargs):
 BUILDERS = {
     "real_nvp": lambda dtype, k: tff.real_nvp(EVENT, **_small(dtype=dtype, context_size=k)),
     "nice": lambda dtype, k: tff.nice(EVENT, **_small(dtype=dtype, context_size=k)),
-    "nsf": lambda dtype, k: tff.nsf(EVENT, bins=5, bound=3.0, mixing=None, standardize=False,
-                                    **_small(dtype=dtype, context_size=k)),
+    "nsf": lambda dtype, k: tff.nsf(
+        EVENT,
+        bins=5,
+        bound=3.0,
+        mixing=None,
+        standardize=False,
+        **_small(dtype=dtype, context_size=k),
+    ),
     "nsf_autoregressive": lambda dtype, k: tff.nsf(
-        EVENT, bins=5, bound=3.0, mixing=None, standardize=False, autoregressive=True,
-        **_small(dtype=dtype, context_size=k)),
+        EVENT,
+        bins=5,
+        bound=3.0,
+        mixing=None,
+        standardize=False,
+        autoregressive=True,
+        **_small(dtype=dtype, context_size=k),
+    ),
     "maf": lambda dtype, k: tff.maf(EVENT, **_small(dtype=dtype, context_size=k)),
-    "maf_spline": lambda dtype, k: tff.maf(EVENT, transformer="spline", standardize=False,
-                                           **_small(dtype=dtype, context_size=k)),
+    "maf_spline": lambda dtype, k: tff.maf(
+        EVENT, transformer="spline", standardize=False, **_small(dtype=dtype, context_size=k)
+    ),
     "iaf": lambda dtype, k: tff.iaf(EVENT, **_small(dtype=dtype, context_size=k)),
-    "planar": lambda dtype, k: tff.planar(EVENT, num_layers=2, hidden_units=(8,), seed=1,
-                                          dtype=dtype, context_size=k),
-    "radial": lambda dtype, k: tff.radial(EVENT, num_layers=2, hidden_units=(8,), seed=1,
-                                          dtype=dtype, context_size=k),
-    "glow": lambda dtype, k: tff.glow((4, 4, 1), num_scales=0, steps_per_scale=1,
-                                      hidden_channels=4, num_blocks=0, seed=1, dtype=dtype,
-                                      context_size=k),
+    "planar": lambda dtype, k: tff.planar(
+        EVENT, num_layers=2, hidden_units=(8,), seed=1, dtype=dtype, context_size=k
+    ),
+    "radial": lambda dtype, k: tff.radial(
+        EVENT, num_layers=2, hidden_units=(8,), seed=1, dtype=dtype, context_size=k
+    ),
+    "glow": lambda dtype, k: tff.glow(
+        (4, 4, 1),
+        num_scales=0,
+        steps_per_scale=1,
+        hidden_channels=4,
+        num_blocks=0,
+        seed=1,
+        dtype=dtype,
+        context_size=k,
+    ),
 }
 CASES = [(name, 0) for name in BUILDERS] + [
-    (name, CONTEXT) for name in ("real_nvp", "nsf", "nsf_autoregressive", "maf", "iaf", "planar",
-                                 "radial")]
+    (name, CONTEXT)
+    for name in ("real_nvp", "nsf", "nsf_autoregressive", "maf", "iaf", "planar", "radial")
+]
 
 
 def _far_points(dtype):
@@ -107,15 +142,21 @@ def _as_event(points, flow):
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("name, context_size", CASES,
-                         ids=[f"{n}{'_conditional' if k else ''}" for n, k in CASES])
+@pytest.mark.parametrize(
+    "name, context_size", CASES, ids=[f"{n}{'_conditional' if k else ''}" for n, k in CASES]
+)
 def test_gradients_are_finite_wherever_log_prob_is_finite(name, context_size, dtype):
     flow = BUILDERS[name](dtype, context_size)
     perturb_weights(flow, scale=0.5, seed=4)  # far from the identity each layer starts at
     context = tf.constant([[0.5, -1.0]], dtype) if context_size else None
     kwargs = {"context": context} if context_size else {}
-    points = np.concatenate([[[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]], _far_points(dtype),
-                             _spline_points(flow, dtype, context)])
+    points = np.concatenate(
+        [
+            [[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]],
+            _far_points(dtype),
+            _spline_points(flow, dtype, context),
+        ]
+    )
     x = tf.constant(_as_event(points, flow), dtype)
     variables = flow.trainable_variables
     assert variables
@@ -125,7 +166,8 @@ def test_gradients_are_finite_wherever_log_prob_is_finite(name, context_size, dt
     assert np.all(np.isfinite(log_prob.numpy()[near]))
     log_size = np.log10(np.maximum(np.abs(points).max(axis=1), 1.0))
     covered = np.isfinite(log_prob.numpy()) & (
-        GROWTH[name] * log_size <= np.log10(np.finfo(dtype.as_numpy_dtype).max * HEADROOM))
+        GROWTH[name] * log_size <= np.log10(np.finfo(dtype.as_numpy_dtype).max * HEADROOM)
+    )
     assert covered.sum() > len(_far_points(dtype)) // 2  # far points are covered
     inside = tf.constant(x.numpy()[covered])
     with tf.GradientTape() as tape:
@@ -134,7 +176,7 @@ def test_gradients_are_finite_wherever_log_prob_is_finite(name, context_size, dt
     x_gradient, *weight_gradients = tape.gradient(total, [inside, *variables])
     rows = x_gradient.numpy().reshape(len(inside), -1)
     failing = ~np.all(np.isfinite(rows), axis=1)
-    assert not np.any(failing), points[covered][failing]   # w.r.t. x: point by point
+    assert not np.any(failing), points[covered][failing]  # w.r.t. x: point by point
     for variable, gradient in zip(variables, weight_gradients):
         assert gradient is None or np.all(np.isfinite(gradient)), variable.name
     assert np.any(rows != 0)  # the gradients are not all cut off

@@ -32,42 +32,95 @@ def _assert_refused(error, message, data=None, **kwargs):
     assert len(layers) == 3 and not any(layer.bijector.adapted.numpy() for layer in layers)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"steps": 10.5}, TypeError, "steps must be a positive integer, got 10.5 (float)."),
-    ({"steps": 0}, ValueError, "steps must be a positive integer, got 0."),
-    ({"steps": True}, TypeError, "steps must be a positive integer, got True (bool)."),
-    ({"batch_size": 32.0}, TypeError, "batch_size must be a positive integer, got 32.0 (float)."),
-    ({"steps": None, "epochs": 2.0}, TypeError, "epochs must be a positive integer, got 2.0"),
-    ({"validation_every": 0}, ValueError, "validation_every must be a positive integer, got 0."),
-    ({"checkpoint_every": 0}, ValueError, "checkpoint_every must be a positive integer, got 0."),
-    ({"steps_per_execution": 0}, ValueError,
-     "steps_per_execution must be a positive integer, got 0."),
-    ({"steps_per_execution": 2.5}, TypeError,
-     "steps_per_execution must be a positive integer, got 2.5 (float)."),
-    ({"early_stopping_patience": -1, "validation_split": 0.2}, ValueError,
-     "early_stopping_patience must be a non-negative integer, got -1."),
-    ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1."),
-    ({"learning_rate": -1e-3}, ValueError,
-     "learning_rate must be a positive finite number, got -0.001."),
-    ({"learning_rate": 0.0}, ValueError, "learning_rate must be a positive finite number, got 0.0."),
-    ({"learning_rate": float("nan")}, ValueError,
-     "learning_rate must be a positive finite number, got nan."),
-    ({"learning_rate": True}, TypeError,
-     "learning_rate must be a positive finite number, got True (bool)."),
-    ({"validation_split": 1.0}, ValueError, "validation_split must be a number in [0, 1), got 1.0."),
-    ({"validation_split": True}, TypeError,
-     "validation_split must be a number in [0, 1), got True (bool)."),
-    ({"epochs": 2}, ValueError, "give steps= or epochs=, not both; got steps=10, epochs=2."),
-    ({"steps": None}, ValueError, "give steps= or epochs=."),
-    ({"callbacks": [1]}, TypeError, "callbacks must be a sequence of callables"),
-    ({"early_stopping_patience": 3}, ValueError,
-     "early_stopping_patience=3 needs validation data, got none; pass validation_data= or "
-     "validation_split=."),
-    ({"validation_split": 0.2, "validation_data": np.ones((10, 2))}, ValueError,
-     "give validation_data= or validation_split=, not both."),
-    ({"optimizer": keras.optimizers.Adam(-1e-3)}, ValueError,
-     "the optimizer's learning rate must be a positive finite number, got -0.001"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"steps": 10.5}, TypeError, "steps must be a positive integer, got 10.5 (float)."),
+        ({"steps": 0}, ValueError, "steps must be a positive integer, got 0."),
+        ({"steps": True}, TypeError, "steps must be a positive integer, got True (bool)."),
+        (
+            {"batch_size": 32.0},
+            TypeError,
+            "batch_size must be a positive integer, got 32.0 (float).",
+        ),
+        ({"steps": None, "epochs": 2.0}, TypeError, "epochs must be a positive integer, got 2.0"),
+        (
+            {"validation_every": 0},
+            ValueError,
+            "validation_every must be a positive integer, got 0.",
+        ),
+        (
+            {"checkpoint_every": 0},
+            ValueError,
+            "checkpoint_every must be a positive integer, got 0.",
+        ),
+        (
+            {"steps_per_execution": 0},
+            ValueError,
+            "steps_per_execution must be a positive integer, got 0.",
+        ),
+        (
+            {"steps_per_execution": 2.5},
+            TypeError,
+            "steps_per_execution must be a positive integer, got 2.5 (float).",
+        ),
+        (
+            {"early_stopping_patience": -1, "validation_split": 0.2},
+            ValueError,
+            "early_stopping_patience must be a non-negative integer, got -1.",
+        ),
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1."),
+        (
+            {"learning_rate": -1e-3},
+            ValueError,
+            "learning_rate must be a positive finite number, got -0.001.",
+        ),
+        (
+            {"learning_rate": 0.0},
+            ValueError,
+            "learning_rate must be a positive finite number, got 0.0.",
+        ),
+        (
+            {"learning_rate": float("nan")},
+            ValueError,
+            "learning_rate must be a positive finite number, got nan.",
+        ),
+        (
+            {"learning_rate": True},
+            TypeError,
+            "learning_rate must be a positive finite number, got True (bool).",
+        ),
+        (
+            {"validation_split": 1.0},
+            ValueError,
+            "validation_split must be a number in [0, 1), got 1.0.",
+        ),
+        (
+            {"validation_split": True},
+            TypeError,
+            "validation_split must be a number in [0, 1), got True (bool).",
+        ),
+        ({"epochs": 2}, ValueError, "give steps= or epochs=, not both; got steps=10, epochs=2."),
+        ({"steps": None}, ValueError, "give steps= or epochs=."),
+        ({"callbacks": [1]}, TypeError, "callbacks must be a sequence of callables"),
+        (
+            {"early_stopping_patience": 3},
+            ValueError,
+            "early_stopping_patience=3 needs validation data, got none; pass validation_data= or "
+            "validation_split=.",
+        ),
+        (
+            {"validation_split": 0.2, "validation_data": np.ones((10, 2))},
+            ValueError,
+            "give validation_data= or validation_split=, not both.",
+        ),
+        (
+            {"optimizer": keras.optimizers.Adam(-1e-3)},
+            ValueError,
+            "the optimizer's learning rate must be a positive finite number, got -0.001",
+        ),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, error, message):
     _assert_refused(error, message, **kwargs)
 
@@ -76,44 +129,116 @@ def _batches(values, batch=50):
     return tf.data.Dataset.from_tensor_slices(values).batch(batch)
 
 
-@pytest.mark.parametrize("data, kwargs, error, message", [
-    (_batches(_data()), {"validation_split": 0.1}, ValueError,
-     "validation_split must be 0 when data is a tf.data.Dataset (it cannot be split), got 0.1; "
-     "pass held-out rows as validation_data= instead."),
-    (tff.datasets.Banana(), {"validation_split": 0.1}, ValueError,
-     "validation_split must be 0 when data is a target distribution"),
-    (_batches(_data()), {"steps": None, "epochs": 2}, ValueError,
-     "epochs= needs array data, got a tf.data.Dataset; give steps= instead."),
-    (_batches(np.zeros((0, 2), np.float32)), {}, ValueError,
-     "data must yield at least one batch, got an empty tf.data.Dataset."),
-    (_batches(_data()).filter(lambda x: False), {}, ValueError,  # cardinality unknown
-     "data must yield at least one batch, got an empty tf.data.Dataset."),
-    (tf.data.Dataset.from_tensor_slices(_data()), {}, ValueError,
-     "data must be a tf.data.Dataset of [batch, 2] batches, got elements of shape (2,); "
-     "batch it, e.g. dataset.batch(256)."),
-    (_batches(np.zeros((10, 3), np.float32)), {}, ValueError,
-     "got elements of shape (None, 3); each row must have 2 entries."),
-    (_batches({"x": _data()}), {}, TypeError,
-     "data must be a tf.data.Dataset of dense [batch, 2] tensors, got elements of type dict"),
-    (_batches(tf.ragged.constant([[1.0, 2.0], [3.0]])), {}, TypeError,
-     "got elements of type RaggedTensorSpec"),
-    (_batches(tf.sparse.from_dense(_data())), {}, TypeError,
-     "got elements of type SparseTensorSpec; make it dense first"),
-    (_batches(np.array([["a", "b"]] * 4)), {}, TypeError,
-     "data must be a tf.data.Dataset of real numbers, got dtype string."),
-    (np.array([[0.0, 1.0], [1e300, 2.0], [1.0, 1.0]]), {}, ValueError,
-     "data row 1 must fit in float32 (|x| <= 3.4e+38)"),
-    (_data().astype(np.complex64), {}, TypeError, "data must be real numbers, got dtype complex64."),
-    (_data() > 0, {}, TypeError, "data must be real numbers, got dtype bool."),
-    ([[1.0, 2.0], [3.0]], {}, ValueError,
-     "data must be a [n, 2] array, got a nested sequence of unequal lengths"),
-    (tf.sparse.from_dense(_data()), {}, TypeError,
-     "data must be a dense [n, 2] array of real numbers, got a SparseTensor."),
-    (_data(), {"validation_data": _batches(_data())}, TypeError,
-     "validation data must be a dense [n, 2] array of real numbers, got a"),
-    (np.c_[_data()[:, 0], np.full(200, 7.0)], {}, ValueError,
-     "Standardize.adapt: data column 1 must vary, got the constant 7 in all 200 rows"),
-    (_data(1), {}, ValueError, "Standardize.adapt: data must have at least 2 rows"),
-])
+@pytest.mark.parametrize(
+    "data, kwargs, error, message",
+    [
+        (
+            _batches(_data()),
+            {"validation_split": 0.1},
+            ValueError,
+            "validation_split must be 0 when data is a tf.data.Dataset (it cannot be split), got 0.1; "
+            "pass held-out rows as validation_data= instead.",
+        ),
+        (
+            tff.datasets.Banana(),
+            {"validation_split": 0.1},
+            ValueError,
+            "validation_split must be 0 when data is a target distribution",
+        ),
+        (
+            _batches(_data()),
+            {"steps": None, "epochs": 2},
+            ValueError,
+            "epochs= needs array data, got a tf.data.Dataset; give steps= instead.",
+        ),
+        (
+            _batches(np.zeros((0, 2), np.float32)),
+            {},
+            ValueError,
+            "data must yield at least one batch, got an empty tf.data.Dataset.",
+        ),
+        (
+            _batches(_data()).filter(lambda x: False),
+            {},
+            ValueError,  # cardinality unknown
+            "data must yield at least one batch, got an empty tf.data.Dataset.",
+        ),
+        (
+            tf.data.Dataset.from_tensor_slices(_data()),
+            {},
+            ValueError,
+            "data must be a tf.data.Dataset of [batch, 2] batches, got elements of shape (2,); "
+            "batch it, e.g. dataset.batch(256).",
+        ),
+        (
+            _batches(np.zeros((10, 3), np.float32)),
+            {},
+            ValueError,
+            "got elements of shape (None, 3); each row must have 2 entries.",
+        ),
+        (
+            _batches({"x": _data()}),
+            {},
+            TypeError,
+            "data must be a tf.data.Dataset of dense [batch, 2] tensors, got elements of type dict",
+        ),
+        (
+            _batches(tf.ragged.constant([[1.0, 2.0], [3.0]])),
+            {},
+            TypeError,
+            "got elements of type RaggedTensorSpec",
+        ),
+        (
+            _batches(tf.sparse.from_dense(_data())),
+            {},
+            TypeError,
+            "got elements of type SparseTensorSpec; make it dense first",
+        ),
+        (
+            _batches(np.array([["a", "b"]] * 4)),
+            {},
+            TypeError,
+            "data must be a tf.data.Dataset of real numbers, got dtype string.",
+        ),
+        (
+            np.array([[0.0, 1.0], [1e300, 2.0], [1.0, 1.0]]),
+            {},
+            ValueError,
+            "data row 1 must fit in float32 (|x| <= 3.4e+38)",
+        ),
+        (
+            _data().astype(np.complex64),
+            {},
+            TypeError,
+            "data must be real numbers, got dtype complex64.",
+        ),
+        (_data() > 0, {}, TypeError, "data must be real numbers, got dtype bool."),
+        (
+            [[1.0, 2.0], [3.0]],
+            {},
+            ValueError,
+            "data must be a [n, 2] array, got a nested sequence of unequal lengths",
+        ),
+        (
+            tf.sparse.from_dense(_data()),
+            {},
+            TypeError,
+            "data must be a dense [n, 2] array of real numbers, got a SparseTensor.",
+        ),
+        (
+            _data(),
+            {"validation_data": _batches(_data())},
+            TypeError,
+            "validation data must be a dense [n, 2] array of real numbers, got a",
+        ),
+        (
+            np.c_[_data()[:, 0], np.full(200, 7.0)],
+            {},
+            ValueError,
+            "Standardize.adapt: data column 1 must vary, got the constant 7 in all 200 rows",
+        ),
+        (_data(1), {}, ValueError, "Standardize.adapt: data must have at least 2 rows"),
+    ],
+)
 def test_bad_data_is_named_and_the_flow_is_left_as_it_came(data, kwargs, error, message):
     _assert_refused(error, message, data=data, **kwargs)

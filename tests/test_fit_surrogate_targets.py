@@ -31,8 +31,9 @@ def test_an_auto_batched_target_compiles_the_chunk_once():
     def clock(step, logs):
         times.append(time.perf_counter())
 
-    run = dict(steps=8, steps_per_execution=2, sample_size=8, progress=False, seed=1,
-               train_target=False)
+    run = dict(
+        steps=8, steps_per_execution=2, sample_size=8, progress=False, seed=1, train_target=False
+    )
     surrogate = surrogate_posterior(pinned, draw_groups=1, **TINY)
     started = time.perf_counter()
     history = fit_surrogate(surrogate, pinned, callbacks=[clock], validation_every=2, **run)
@@ -63,8 +64,15 @@ def test_the_targets_own_variables_are_trained_to_their_maximum_likelihood_value
     scale = tfp.util.DeferredTensor(log_scale, tf.math.exp)
     pinned, best = _unknown_prior_scale_model(scale)
     surrogate = surrogate_posterior(pinned, **TINY)
-    history = fit_surrogate(surrogate, pinned, steps=1500, learning_rate=2e-2, progress=False,
-                            jit_compile=False, sample_size=64)
+    history = fit_surrogate(
+        surrogate,
+        pinned,
+        steps=1500,
+        learning_rate=2e-2,
+        progress=False,
+        jit_compile=False,
+        sample_size=64,
+    )
     assert np.all(np.isfinite(history.loss))
     assert abs(float(tf.exp(log_scale)) - best) < 0.25, (float(tf.exp(log_scale)), best)
     assert log_scale.ref() not in {v.ref() for v in surrogate.trainable_variables}
@@ -74,8 +82,9 @@ def test_train_target_false_leaves_the_targets_variables_as_they_are():
     log_scale = tf.Variable(0.0, name="log_prior_scale")
     pinned, _ = _unknown_prior_scale_model(tfp.util.DeferredTensor(log_scale, tf.math.exp))
     surrogate = surrogate_posterior(pinned, **TINY)
-    fit_surrogate(surrogate, pinned, steps=20, progress=False, jit_compile=False,
-                  train_target=False)
+    fit_surrogate(
+        surrogate, pinned, steps=20, progress=False, jit_compile=False, train_target=False
+    )
     assert float(log_scale) == 0.0
     with pytest.raises(TypeError, match="train_target must be True or False, got 'no'"):
         fit_surrogate(surrogate, pinned, steps=20, train_target="no")
@@ -90,11 +99,17 @@ def _named(dtype=tf.float32, names=("a", "b")):
 
 def test_a_target_whose_parts_differ_from_the_surrogates_is_refused_naming_both():
     surrogate = surrogate_posterior(_named(), **TINY)
-    with pytest.raises(ValueError, match=r"target \{'a': \[\], 'c': \[\]\}, surrogate "
-                                         r"\{'a': \[\], 'b': \[\]\}"):
+    with pytest.raises(
+        ValueError,
+        match=r"target \{'a': \[\], 'c': \[\]\}, surrogate "
+        r"\{'a': \[\], 'b': \[\]\}",
+    ):
         fit_surrogate(surrogate, _named(names=("a", "c")), steps=5, progress=False)
-    with pytest.raises(ValueError, match=r"takes parts \['a', 'c'\], the surrogate draws parts "
-                                         r"\['a', 'b'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"takes parts \['a', 'c'\], the surrogate draws parts "
+        r"\['a', 'b'\]",
+    ):
         fit_surrogate(surrogate, lambda a, c: a + c, steps=5, progress=False)
 
 
@@ -102,8 +117,11 @@ def test_neutra_refuses_a_target_whose_parts_differ_from_the_surrogates_naming_b
     from tfp_flows.inference import neutra
 
     surrogate = surrogate_posterior(_named(), **TINY)
-    with pytest.raises(ValueError, match=r"target \{'a': \[\], 'c': \[\]\}, surrogate "
-                                         r"\{'a': \[\], 'b': \[\]\}"):
+    with pytest.raises(
+        ValueError,
+        match=r"target \{'a': \[\], 'c': \[\]\}, surrogate "
+        r"\{'a': \[\], 'b': \[\]\}",
+    ):
         neutra(_named(names=("a", "c")), surrogate, num_results=4, num_burnin_steps=0)
 
 
@@ -116,6 +134,7 @@ def test_a_float64_target_for_a_float32_surrogate_is_refused_naming_both_dtypes(
 @pytest.mark.parametrize("steps", [0, -3, 2.5])
 def test_steps_below_one_are_refused_in_fit_surrogates_own_terms(steps):
     surrogate = surrogate_posterior(_named(), **TINY)
-    with pytest.raises((TypeError, ValueError), match=f"steps must be a positive integer, got "
-                                                      f"{steps}"):
+    with pytest.raises(
+        (TypeError, ValueError), match=f"steps must be a positive integer, got {steps}"
+    ):
         fit_surrogate(surrogate, _named(), steps=steps)

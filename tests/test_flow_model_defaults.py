@@ -43,7 +43,10 @@ def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
     # the next fit trains with a fresh default over its own steps, as tff.fit does
     model.fit(_moons(640), epochs=1, batch_size=128, verbose=0)
     assert int(model.optimizer.iterations) == 5
-    assert model.optimizer._learning_rate.get_config() == default_optimizer(5)._learning_rate.get_config()
+    assert (
+        model.optimizer._learning_rate.get_config()
+        == default_optimizer(5)._learning_rate.get_config()
+    )
 
 
 def test_array_data_goes_in_batches_of_256_unless_told():
@@ -77,9 +80,13 @@ def test_a_given_optimizer_is_kept_across_fits_and_compiles_with_xla():
 
 def test_compile_refuses_a_loss_it_would_ignore():
     model = tff.FlowModel(_flow())
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "FlowModel's loss is the flow's negative log-likelihood; compile takes no loss=, "
-            "got 'mse'.")):
+            "got 'mse'."
+        ),
+    ):
         model.compile(loss="mse")
 
 
@@ -87,19 +94,26 @@ def test_a_dataset_of_unknown_length_needs_steps_per_epoch_for_the_default_sched
     data = tf.data.Dataset.from_tensor_slices(_moons(256)).batch(64).filter(lambda b: True)
     model = tff.FlowModel(_flow())
     before = _values(model.distribution)
-    with pytest.raises(ValueError, match="a _FilterDataset of unknown length does not tell: "
-                                         "pass steps_per_epoch=..."):
+    with pytest.raises(
+        ValueError,
+        match="a _FilterDataset of unknown length does not tell: pass steps_per_epoch=...",
+    ):
         model.fit(data, epochs=1, verbose=0)
     _assert_unchanged(before, model.distribution)
     model.fit(data, epochs=2, steps_per_epoch=2, verbose=0)
-    assert model.optimizer._learning_rate.get_config() == default_optimizer(4)._learning_rate.get_config()
+    assert (
+        model.optimizer._learning_rate.get_config()
+        == default_optimizer(4)._learning_rate.get_config()
+    )
 
 
 # -- image flows -------------------------------------------------------------------------------
 
+
 def _image_flow():
-    return tff.real_nvp((4, 4, 1), num_scales=1, steps_per_scale=2, hidden_channels=4,
-                        num_blocks=1, seed=0)
+    return tff.real_nvp(
+        (4, 4, 1), num_scales=1, steps_per_scale=2, hidden_channels=4, num_blocks=1, seed=0
+    )
 
 
 def test_an_image_flow_trains_on_batches_of_its_event_shape():
@@ -119,22 +133,39 @@ def test_an_image_flow_trains_on_batches_of_its_event_shape():
 
 # -- BatchNorm: batches of at least 2 rows -----------------------------------------------------
 
+
 def _batch_norm_flow():
-    layers = [AffineCoupling(2, hidden_units=(8,), seed=0), BatchNorm(2),
-              AffineCoupling([0, 1], hidden_units=(8,), seed=1)]
+    layers = [
+        AffineCoupling(2, hidden_units=(8,), seed=0),
+        BatchNorm(2),
+        AffineCoupling([0, 1], hidden_units=(8,), seed=1),
+    ]
     return tff.flows.coupling_flow(layers, 2, standardize=True)
 
 
-@pytest.mark.parametrize("rows, kwargs, message", [
-    (64, {"batch_size": 1}, "batch_size must be at least 2 for a flow with BatchNorm, got "
-                            "batch_size=1 and 64 training rows"),
-    (65, {"batch_size": 16}, "batch_size=16 leaves a last batch of 1 row of the 65 training "
-                             "rows, too few for a flow with BatchNorm"),
-    (82, {"batch_size": 16, "validation_split": 0.2},
-     "batch_size=16 leaves a last batch of 1 row of the 65 training rows"),
-])
-def test_batch_norm_flows_refuse_batches_of_one_row_before_anything_changes(rows, kwargs,
-                                                                            message):
+@pytest.mark.parametrize(
+    "rows, kwargs, message",
+    [
+        (
+            64,
+            {"batch_size": 1},
+            "batch_size must be at least 2 for a flow with BatchNorm, got "
+            "batch_size=1 and 64 training rows",
+        ),
+        (
+            65,
+            {"batch_size": 16},
+            "batch_size=16 leaves a last batch of 1 row of the 65 training "
+            "rows, too few for a flow with BatchNorm",
+        ),
+        (
+            82,
+            {"batch_size": 16, "validation_split": 0.2},
+            "batch_size=16 leaves a last batch of 1 row of the 65 training rows",
+        ),
+    ],
+)
+def test_batch_norm_flows_refuse_batches_of_one_row_before_anything_changes(rows, kwargs, message):
     flow = _batch_norm_flow()
     model = tff.FlowModel(flow)
     before = _values(flow)
@@ -146,9 +177,13 @@ def test_batch_norm_flows_refuse_batches_of_one_row_before_anything_changes(rows
 def test_batch_norm_flows_refuse_a_dataset_of_one_row_batches():
     flow = _batch_norm_flow()
     data = tf.data.Dataset.from_tensor_slices(_moons(8)).batch(1, drop_remainder=True)
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "the dataset's batches must have at least 2 rows for a flow with BatchNorm, got "
-            "batches of 1")):
+            "batches of 1"
+        ),
+    ):
         tff.FlowModel(flow).fit(data, epochs=1, verbose=0)
 
 
@@ -159,6 +194,7 @@ def test_batch_norm_flows_train_with_batches_of_two_rows_or_more():
 
 
 # -- conditional flows ---------------------------------------------------------------------------
+
 
 def test_a_conditional_flow_without_a_context_is_refused_and_left_as_it_came():
     flow = _flow(context_size=1)

@@ -54,7 +54,9 @@ def test_squeeze_follows_real_nvp_and_glow_pixel_order():
     y = Squeeze((4, 6, 3), dtype=tf.float64).forward(tf.constant(x)).numpy()
     assert y.shape == (2, 3, 2, 3, 12)
     for i, j, c, a, b in np.ndindex(2, 3, 3, 2, 2):
-        np.testing.assert_array_equal(y[..., i, j, 4 * c + 2 * a + b], x[..., 2 * i + a, 2 * j + b, c])
+        np.testing.assert_array_equal(
+            y[..., i, j, 4 * c + 2 * a + b], x[..., 2 * i + a, 2 * j + b, c]
+        )
 
 
 def test_squeeze_inverse_shapes_and_log_det():
@@ -68,10 +70,13 @@ def test_squeeze_inverse_shapes_and_log_det():
     assert layer.inverse_event_shape([2, 1, 4]) == [4, 2, 1]
     # a flow through a squeeze: the base lives on the input side, samples on the output side
     flow = tfd.TransformedDistribution(
-        tfd.Independent(tfd.Normal(tf.zeros([4, 2, 1], tf.float64), 1.0), 3), layer)
+        tfd.Independent(tfd.Normal(tf.zeros([4, 2, 1], tf.float64), 1.0), 3), layer
+    )
     assert flow.event_shape == [2, 1, 4]
-    np.testing.assert_allclose(flow.log_prob(y), tf.reduce_sum(tfd.Normal(
-        tf.constant(0.0, tf.float64), 1.0).log_prob(y), axis=[-3, -2, -1]))
+    np.testing.assert_allclose(
+        flow.log_prob(y),
+        tf.reduce_sum(tfd.Normal(tf.constant(0.0, tf.float64), 1.0).log_prob(y), axis=[-3, -2, -1]),
+    )
 
 
 def test_squeeze_errors_name_what_was_expected():
@@ -96,8 +101,11 @@ def test_conv1x1_multiplies_every_pixel_by_one_matrix():
     x = _normal([5, 3, 2, 4], seed=5)
     np.testing.assert_allclose(layer.forward(x), np.einsum("ij,...j->...i", w, x), atol=1e-12)
     _, log_abs_det = np.linalg.slogdet(w)
-    np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=3),
-                               np.full(5, 3 * 2 * log_abs_det), atol=1e-10)
+    np.testing.assert_allclose(
+        layer.forward_log_det_jacobian(x, event_ndims=3),
+        np.full(5, 3 * 2 * log_abs_det),
+        atol=1e-10,
+    )
 
 
 def test_conv1x1_starts_at_a_rotation_or_at_the_permutation():
@@ -123,8 +131,14 @@ def test_conv1x1_errors():
 
 
 def test_factor_out_transforms_the_first_half_and_leaves_the_rest_untouched():
-    inner = AffineCoupling(checkerboard_mask((4, 4, 2)), "conv", hidden_channels=4,
-                           num_blocks=1, seed=0, dtype=tf.float64)
+    inner = AffineCoupling(
+        checkerboard_mask((4, 4, 2)),
+        "conv",
+        hidden_channels=4,
+        num_blocks=1,
+        seed=0,
+        dtype=tf.float64,
+    )
     perturb_weights(inner, scale=0.2, seed=1)
     layer = FactorOut(inner, (4, 4, 5))  # C // 2 = 2 channels in, 3 factored out
     x = _normal([3, 4, 4, 5], seed=2)
@@ -132,21 +146,31 @@ def test_factor_out_transforms_the_first_half_and_leaves_the_rest_untouched():
     np.testing.assert_array_equal(y[..., 2:], x[..., 2:])
     np.testing.assert_allclose(y[..., :2], inner.forward(x[..., :2]), atol=1e-14)
     assert np.max(np.abs(y[..., :2] - x[..., :2])) > 1e-2
-    np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=3),
-                               inner.forward_log_det_jacobian(x[..., :2], event_ndims=3),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        layer.forward_log_det_jacobian(x, event_ndims=3),
+        inner.forward_log_det_jacobian(x[..., :2], event_ndims=3),
+        atol=1e-12,
+    )
     np.testing.assert_allclose(layer.inverse(y), x, atol=1e-12)
 
 
 def test_factor_out_passes_the_context_to_a_conditional_inner():
-    inner = AffineCoupling(channel_mask((2, 2, 2)), "conv", context_size=1, hidden_channels=4,
-                           num_blocks=1, seed=3, dtype=tf.float64)
+    inner = AffineCoupling(
+        channel_mask((2, 2, 2)),
+        "conv",
+        context_size=1,
+        hidden_channels=4,
+        num_blocks=1,
+        seed=3,
+        dtype=tf.float64,
+    )
     perturb_weights(inner, scale=0.3, seed=4)
     layer = FactorOut(inner, (2, 2, 4))
     assert layer.context_size == 1
     x, c = _normal([6, 2, 2, 4], seed=5), _normal([6, 1], seed=6)
-    np.testing.assert_allclose(layer.forward(x, context=c)[..., :2],
-                               inner.forward(x[..., :2], context=c), atol=1e-14)
+    np.testing.assert_allclose(
+        layer.forward(x, context=c)[..., :2], inner.forward(x[..., :2], context=c), atol=1e-14
+    )
     assert np.max(np.abs(layer.forward(x, context=c) - layer.forward(x, context=c + 1))) > 1e-3
     with pytest.raises(ValueError, match="pass context="):
         layer.forward(x)
@@ -168,11 +192,19 @@ def test_nested_factor_outs_unsqueeze_each_scale_back_to_its_pixels():
     s = Squeeze((4, 4, 1), dtype=tf.float64).forward(x[..., :1])  # [2, 2, 4]
     s2 = Squeeze((2, 2, 2), dtype=tf.float64).forward(s[..., :2])  # [1, 1, 8]
     mixed = Squeeze((2, 2, 2), dtype=tf.float64).inverse(mix.forward(s2))
-    expected = tf.concat([Squeeze((4, 4, 1), dtype=tf.float64).inverse(
-        tf.concat([mixed, s[..., 2:]], -1)), x[..., 1:]], -1)
+    expected = tf.concat(
+        [
+            Squeeze((4, 4, 1), dtype=tf.float64).inverse(tf.concat([mixed, s[..., 2:]], -1)),
+            x[..., 1:],
+        ],
+        -1,
+    )
     np.testing.assert_allclose(y, expected, atol=1e-13)
-    np.testing.assert_allclose(layer.forward_log_det_jacobian(x, event_ndims=3),
-                               mix.forward_log_det_jacobian(s2, event_ndims=3), atol=1e-12)
+    np.testing.assert_allclose(
+        layer.forward_log_det_jacobian(x, event_ndims=3),
+        mix.forward_log_det_jacobian(s2, event_ndims=3),
+        atol=1e-12,
+    )
     np.testing.assert_allclose(layer.inverse(y), x, atol=1e-12)
 
 
@@ -193,8 +225,9 @@ def test_factor_out_errors_name_what_was_expected():
 
 @pytest.mark.parametrize("mask", [checkerboard_mask((4, 4, 2)), channel_mask((2, 4, 3))])
 def test_a_fresh_conv_coupling_is_the_identity(mask):
-    layer = AffineCoupling(mask, "conv", context_size=2, hidden_channels=4, num_blocks=2, seed=0,
-                           dtype=tf.float64)
+    layer = AffineCoupling(
+        mask, "conv", context_size=2, hidden_channels=4, num_blocks=2, seed=0, dtype=tf.float64
+    )
     x, c = _normal([3, *mask.shape], seed=10), _normal([3, 2], seed=11)
     np.testing.assert_array_equal(layer.forward(x, context=c), x)
     np.testing.assert_array_equal(layer.forward_log_det_jacobian(x, 3, context=c), np.zeros(3))
@@ -207,8 +240,15 @@ def test_a_fresh_conv_coupling_is_the_identity(mask):
 
 
 def test_every_weight_of_a_conv_coupling_gets_a_gradient():
-    layer = AffineCoupling(channel_mask((2, 2, 4)), "conv", context_size=1, hidden_channels=4,
-                           num_blocks=2, seed=4, dtype=tf.float64)
+    layer = AffineCoupling(
+        channel_mask((2, 2, 4)),
+        "conv",
+        context_size=1,
+        hidden_channels=4,
+        num_blocks=2,
+        seed=4,
+        dtype=tf.float64,
+    )
     perturb_weights(layer, scale=0.1, seed=5)
     x, c = _normal([3, 2, 2, 4], seed=17), _normal([3, 1], seed=18)
     assert assert_all_variables_get_gradients(layer, x, context=c) == 2 * 6 + 1  # + the bound
@@ -217,8 +257,9 @@ def test_every_weight_of_a_conv_coupling_gets_a_gradient():
 def test_image_conditioner_reads_each_parameter_off_its_pixel_and_channel():
     """params[j, b] = network(mask * x)[pixel of b, j * C + channel of b] (p = 2 parameters)."""
     mask = channel_mask((2, 3, 3), flip=True)  # channel 0 conditions, channels 1, 2 transformed
-    network = ConvResNet(3, 6, hidden_channels=4, num_blocks=1, zero_init_output=False, seed=1,
-                         dtype=tf.float64)
+    network = ConvResNet(
+        3, 6, hidden_channels=4, num_blocks=1, zero_init_output=False, seed=1, dtype=tf.float64
+    )
     conditioner = ImageConditioner(network, mask, params_per_entry=2)
     x = _normal([4, 2, 3, 3], seed=12)
     flat = tf.reshape(x, [4, -1]).numpy()
@@ -226,13 +267,22 @@ def test_image_conditioner_reads_each_parameter_off_its_pixel_and_channel():
     out = network(x * mask).numpy()  # [4, 2, 3, 6]
     transformed = [(h, w, c) for h, w, c in np.ndindex(2, 3, 3) if mask[h, w, c] == 0]
     expected = [[out[:, h, w, j * 3 + c] for h, w, c in transformed] for j in range(2)]
-    np.testing.assert_allclose(params, np.concatenate(
-        [np.stack(block, axis=-1) for block in expected], axis=-1), atol=1e-13)
+    np.testing.assert_allclose(
+        params,
+        np.concatenate([np.stack(block, axis=-1) for block in expected], axis=-1),
+        atol=1e-13,
+    )
 
 
 def test_additive_coupling_takes_the_conv_conditioner():
-    layer = AdditiveCoupling(checkerboard_mask((2, 4, 1), flip=True), "conv", hidden_channels=4,
-                             num_blocks=0, seed=2, dtype=tf.float64)
+    layer = AdditiveCoupling(
+        checkerboard_mask((2, 4, 1), flip=True),
+        "conv",
+        hidden_channels=4,
+        num_blocks=0,
+        seed=2,
+        dtype=tf.float64,
+    )
     perturb_weights(layer, scale=0.5, seed=3)
     x = _normal([3, 2, 4, 1], seed=13)
     y = layer.forward(x)
@@ -243,8 +293,11 @@ def test_additive_coupling_takes_the_conv_conditioner():
 
 
 def test_conv_conditioner_errors():
-    with pytest.raises(ValueError, match=r"conditioner='conv' needs an image mask .* got a mask "
-                                         r"of shape \[4\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"conditioner='conv' needs an image mask .* got a mask "
+        r"of shape \[4\]",
+    ):
         AffineCoupling(4, "conv")
     with pytest.raises(ValueError, match=r"unknown conditioner 'resnet'"):
         AffineCoupling(checkerboard_mask((2, 2, 1)), "resnet")
@@ -262,7 +315,8 @@ def test_a_multiscale_chain_tracks_and_restores_every_nested_weight(tmp_path):
     def build():
         flow = tfd.TransformedDistribution(
             tfd.Independent(tfd.Normal(tf.zeros([4, 4, 2], tf.float64), 1.0), 3),
-            multiscale(2, tf.float64, context_size=1))
+            multiscale(2, tf.float64, context_size=1),
+        )
         return flow
 
     flow, other = build(), build()

@@ -24,8 +24,7 @@ def test_a_fresh_image_flow_is_the_standard_normal_on_the_image(build):
     flow = build((8, 8, 1), hidden_channels=8, num_blocks=1)
     x = tf.random.stateless_normal([4, 8, 8, 1], seed=[1, 2])
     assert flow.event_shape == [8, 8, 1]
-    np.testing.assert_allclose(flow.log_prob(x), _standard_normal([8, 8, 1]).log_prob(x),
-                               atol=1e-4)
+    np.testing.assert_allclose(flow.log_prob(x), _standard_normal([8, 8, 1]).log_prob(x), atol=1e-4)
     assert flow.sample(3, seed=0).shape == [3, 8, 8, 1]
 
 
@@ -48,8 +47,9 @@ def test_the_multiscale_structure_factors_out_half_of_the_channels_at_each_scale
     flow = tff.real_nvp((8, 8, 1), num_scales=2, hidden_channels=4, num_blocks=0)
     outer = [layer.bijector for layer in walk(flow) if isinstance(layer.bijector, FactorOut)]
     assert [tuple(f.event_shape) for f in outer] == [(4, 4, 4)]
-    inner = [layer.bijector for layer in walk(outer[0].inner)
-             if isinstance(layer.bijector, FactorOut)]
+    inner = [
+        layer.bijector for layer in walk(outer[0].inner) if isinstance(layer.bijector, FactorOut)
+    ]
     assert [tuple(f.event_shape) for f in inner] == [(2, 2, 8)]
 
 
@@ -69,8 +69,16 @@ def test_image_flow_trains_and_samples_conditionally():
     rng = np.random.default_rng(0)
     context = rng.integers(0, 2, size=(256, 1)).astype(np.float32)
     x = (rng.normal(size=(256, 4, 4, 1)) + 3.0 * context[:, :, None, None]).astype(np.float32)
-    history = tff.fit(flow, x, context=context, steps=60, batch_size=64, progress=False,
-                      jit_compile=False, learning_rate=1e-2)
+    history = tff.fit(
+        flow,
+        x,
+        context=context,
+        steps=60,
+        batch_size=64,
+        progress=False,
+        jit_compile=False,
+        learning_rate=1e-2,
+    )
     assert history.loss[-1] < history.loss[0] - 5.0
     means = [flow.sample(200, seed=1, context=[c]).numpy().mean() for c in (0.0, 1.0)]
     assert means[1] - means[0] > 1.0
@@ -94,13 +102,16 @@ TINY = dict(steps_per_scale=1, hidden_channels=2, num_blocks=0)
 
 def _num_scales(flow_or_bijector) -> int:
     """Scales that factor out channels, counted through every nested scale."""
-    factor_outs = [layer.bijector for layer in walk(flow_or_bijector)
-                   if isinstance(layer.bijector, FactorOut)]
+    factor_outs = [
+        layer.bijector for layer in walk(flow_or_bijector) if isinstance(layer.bijector, FactorOut)
+    ]
     return sum(1 + _num_scales(f.inner) for f in factor_outs)
 
 
-@pytest.mark.parametrize("shape", [(4, 4, 1), (2, 2, 3), (2, 2, 1), (4, 4, 3), (6, 6, 1), (3, 3, 1),
-                                   (1, 2, 1), (16, 2, 1)])
+@pytest.mark.parametrize(
+    "shape",
+    [(4, 4, 1), (2, 2, 3), (2, 2, 1), (4, 4, 3), (6, 6, 1), (3, 3, 1), (1, 2, 1), (16, 2, 1)],
+)
 @pytest.mark.parametrize("architecture", ["real_nvp", "glow"])
 def test_the_default_num_scales_builds_every_image_shape_the_builder_accepts(architecture, shape):
     largest = tff.flows.image.largest_num_scales(shape, architecture)
@@ -113,9 +124,12 @@ def test_the_default_num_scales_builds_every_image_shape_the_builder_accepts(arc
     assert np.all(np.isfinite(flow.log_prob(x).numpy()))
     assert _num_scales(flow) == min(2, largest)  # as many scales as the image allows, up to 2
     tff.flows.image.image_flow(shape, architecture, num_scales=largest, **TINY)  # the largest works
-    with pytest.raises(ValueError, match=rf"images \({shape[0]}, {shape[1]}, {shape[2]}\) works "
-                                         rf"with num_scales up to {largest} .*"
-                                         rf"num_scales={largest + 1}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"images \({shape[0]}, {shape[1]}, {shape[2]}\) works "
+        rf"with num_scales up to {largest} .*"
+        rf"num_scales={largest + 1}",
+    ):
         tff.flows.image.image_flow(shape, architecture, num_scales=largest + 1, **TINY)
 
 
@@ -128,11 +142,17 @@ def test_the_default_num_scales_is_as_many_as_the_image_allows_up_to_two():
 
 
 def test_num_scales_too_large_for_the_image_is_refused_naming_the_largest_that_works():
-    with pytest.raises(ValueError, match=r"real_nvp on images \(8, 8, 1\) works with num_scales "
-                                         r"up to 2 .*got num_scales=3.*use num_scales <= 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"real_nvp on images \(8, 8, 1\) works with num_scales "
+        r"up to 2 .*got num_scales=3.*use num_scales <= 2",
+    ):
         tff.real_nvp((8, 8, 1), num_scales=3, **TINY)
-    with pytest.raises(ValueError, match=r"glow on images \(4, 4, 1\) works with num_scales up to "
-                                         r"1 .*got num_scales=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"glow on images \(4, 4, 1\) works with num_scales up to "
+        r"1 .*got num_scales=2",
+    ):
         tff.glow((4, 4, 1), num_scales=2, **TINY)
 
 
@@ -144,19 +164,25 @@ def test_images_no_num_scales_can_build_are_refused_saying_what_to_use():
 
 
 def test_glow_of_an_int_names_the_image_shape_and_the_vector_equivalent():
-    with pytest.raises(TypeError, match=r"\(height, width, channels\), got the int 2.*"
-                                        r"tff\.real_nvp\(2, normalization='actnorm', mixing='lu'\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"\(height, width, channels\), got the int 2.*"
+        r"tff\.real_nvp\(2, normalization='actnorm', mixing='lu'\)",
+    ):
         tff.glow(2)
     with pytest.raises(TypeError, match=r"\(height, width, channels\), got 'abc' \(str\)"):
         tff.glow("abc")
 
 
 @pytest.mark.parametrize("architecture", ["real_nvp", "glow"])
-@pytest.mark.parametrize("shape, kwargs", [
-    ((8, 8, 1), dict(num_scales=1, steps_per_scale=1, hidden_channels=4, num_blocks=0)),
-    ((8, 8, 2), dict(steps_per_scale=2, hidden_channels=3, num_blocks=1, context_size=2)),
-    ((6, 4, 1), dict(hidden_channels=2, num_blocks=1)),
-])
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [
+        ((8, 8, 1), dict(num_scales=1, steps_per_scale=1, hidden_channels=4, num_blocks=0)),
+        ((8, 8, 2), dict(steps_per_scale=2, hidden_channels=3, num_blocks=1, context_size=2)),
+        ((6, 4, 1), dict(hidden_channels=2, num_blocks=1)),
+    ],
+)
 def test_the_size_estimate_is_the_built_image_flows_parameter_count(architecture, shape, kwargs):
     flow = tff.flows.image.image_flow(shape, architecture, **kwargs)
     built = sum(int(np.prod(v.shape)) for v in flow.trainable_variables)
@@ -166,8 +192,11 @@ def test_the_size_estimate_is_the_built_image_flows_parameter_count(architecture
 def test_an_image_flow_above_the_parameter_cap_is_refused_before_any_variable_is_made():
     kwargs = dict(num_scales=1, steps_per_scale=1, hidden_channels=4, num_blocks=0)
     size = tff.flows.image.image_flow_size((8, 8, 1), **kwargs).parameters
-    with pytest.raises(ValueError, match=rf"would have {size:,} trainable parameters.*"
-                                         r"max_parameters=1,000.*hidden_channels"):
+    with pytest.raises(
+        ValueError,
+        match=rf"would have {size:,} trainable parameters.*"
+        r"max_parameters=1,000.*hidden_channels",
+    ):
         tff.real_nvp((8, 8, 1), max_parameters=1000, **kwargs)
     assert tff.real_nvp((8, 8, 1), max_parameters=size, **kwargs).event_shape == [8, 8, 1]
     with pytest.raises(ValueError, match="max_parameters=100,000,000"):

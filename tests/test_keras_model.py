@@ -28,8 +28,9 @@ def test_fit_trains_by_nll_with_keras_callbacks(tmp_path):
         keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
         keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb")),
     ]
-    history = model.fit(_data(), epochs=6, batch_size=128, validation_split=0.2,
-                        callbacks=callbacks, verbose=0)
+    history = model.fit(
+        _data(), epochs=6, batch_size=128, validation_split=0.2, callbacks=callbacks, verbose=0
+    )
     losses = history.history["val_loss"]
     assert losses[-1] < losses[0]
     assert (tmp_path / "log.csv").read_text().startswith("epoch,loss,val_loss")
@@ -42,8 +43,9 @@ def test_evaluate_returns_the_nll_and_predict_the_log_prob():
     test = _data(1000, seed=3)
     nll = tff.metrics.nll(model.distribution, test)
     assert model.evaluate(test, batch_size=1000, verbose=0) == pytest.approx(nll, rel=1e-5)
-    np.testing.assert_allclose(model.predict(test, verbose=0),
-                               model.distribution.log_prob(test), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(test, verbose=0), model.distribution.log_prob(test), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_save_and_load_weights_round_trip(tmp_path):
@@ -53,18 +55,27 @@ def test_save_and_load_weights_round_trip(tmp_path):
     trained.save_weights(path)
     fresh = _model(seed=1)
     test = tf.constant(_data(500, seed=4))
-    assert not np.allclose(fresh.distribution.log_prob(test),
-                           trained.distribution.log_prob(tf.identity(test)))
+    assert not np.allclose(
+        fresh.distribution.log_prob(test), trained.distribution.log_prob(tf.identity(test))
+    )
     fresh.load_weights(path)
-    np.testing.assert_array_equal(fresh.distribution.log_prob(tf.identity(test)),
-                                  trained.distribution.log_prob(tf.identity(test)))
+    np.testing.assert_array_equal(
+        fresh.distribution.log_prob(tf.identity(test)),
+        trained.distribution.log_prob(tf.identity(test)),
+    )
 
 
 def test_model_checkpoint_callback_writes_loadable_weights(tmp_path):
     model = _model()
     path = str(tmp_path / "best.weights.h5")
-    model.fit(_data(), epochs=2, batch_size=256, validation_split=0.2, verbose=0,
-              callbacks=[keras.callbacks.ModelCheckpoint(path, save_weights_only=True)])
+    model.fit(
+        _data(),
+        epochs=2,
+        batch_size=256,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[keras.callbacks.ModelCheckpoint(path, save_weights_only=True)],
+    )
     fresh = _model(seed=2)
     fresh.load_weights(path)
     assert len(fresh.get_weights()) == len(model.get_weights())
@@ -83,6 +94,7 @@ def test_wrong_number_of_weights_is_explained():
 
 
 # -- non-finite guard, infinite datasets, argument checks -------------------------------------
+
 
 def _tiny(standardize=True, learning_rate=1e-2, **compile_kwargs):
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), seed=0, standardize=standardize)
@@ -112,8 +124,12 @@ def test_a_nan_row_in_a_dataset_stops_training_and_keeps_the_last_good_state():
     model = _tiny(standardize=False, steps_per_execution=1)  # callbacks after every step
     record = _Record(model)
     with pytest.raises(tff.NonFiniteLossError, match="at step 5 ") as raised:
-        model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=2, verbose=0,
-                  callbacks=[record])
+        model.fit(
+            tf.data.Dataset.from_tensor_slices(data).batch(64),
+            epochs=2,
+            verbose=0,
+            callbacks=[record],
+        )
     # the state step 5 started from is suspect too: the one kept is from after step 3
     assert raised.value.kept_step == 3 and int(model.optimizer.iterations) == 3
     for now, then in zip(_state(model), record.seen[3]):
@@ -152,13 +168,20 @@ def test_after_a_divergence_the_same_optimizer_trains_at_a_lower_learning_rate()
 def test_an_infinite_dataset_needs_a_number_of_steps():
     endless = tf.data.Dataset.from_tensor_slices(_data(256)).batch(64).repeat()
     model = _tiny()
-    with pytest.raises(ValueError, match=r"steps_per_epoch must be a positive integer when data "
-                                         r"is an infinite tf.data.Dataset .*, got None"):
+    with pytest.raises(
+        ValueError,
+        match=r"steps_per_epoch must be a positive integer when data "
+        r"is an infinite tf.data.Dataset .*, got None",
+    ):
         model.fit(endless, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="validation_steps must be a positive integer when "
-                                         "validation data is an infinite"):
+    with pytest.raises(
+        ValueError,
+        match="validation_steps must be a positive integer when validation data is an infinite",
+    ):
         model.fit(endless, epochs=1, steps_per_epoch=2, validation_data=endless, verbose=0)
-    with pytest.raises(ValueError, match="steps must be a positive integer when data is an infinite"):
+    with pytest.raises(
+        ValueError, match="steps must be a positive integer when data is an infinite"
+    ):
         model.evaluate(endless, verbose=0)
     model.fit(endless, epochs=1, steps_per_epoch=3, verbose=0)
     assert int(model.optimizer.iterations) == 3
@@ -167,23 +190,37 @@ def test_an_infinite_dataset_needs_a_number_of_steps():
 def test_a_dataset_is_cast_to_the_flow_dtype_and_adapts_standardize():
     data = _data(512)  # float32 samples; the dataset gives float64
     model = _tiny()
-    losses = model.fit(tf.data.Dataset.from_tensor_slices(data.astype(np.float64)).batch(64),
-                       epochs=2, verbose=0).history["loss"]
+    losses = model.fit(
+        tf.data.Dataset.from_tensor_slices(data.astype(np.float64)).batch(64), epochs=2, verbose=0
+    ).history["loss"]
     assert np.all(np.isfinite(losses))
     standardize = model.distribution.bijector.bijectors[0]
     np.testing.assert_allclose(standardize.loc.numpy(), data.astype(np.float64).mean(0), rtol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"epochs": 1.5}, TypeError, "epochs must be a positive integer, got 1.5 (float)."),
-    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0."),
-    ({"steps_per_epoch": 2.0}, TypeError, "steps_per_epoch must be a positive integer, got 2.0"),
-    ({"validation_split": True}, TypeError,
-     "validation_split must be a number in [0, 1), got True (bool)."),
-    ({"x": tf.data.Dataset.from_tensor_slices({"x": np.zeros((4, 2))}).batch(2)}, TypeError,
-     "data must be a tf.data.Dataset of dense [batch, 2] tensors, got elements of type dict"),
-    ({"x": np.array([["a", "b"]])}, TypeError, "data must be real numbers, got dtype <U1."),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"epochs": 1.5}, TypeError, "epochs must be a positive integer, got 1.5 (float)."),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0."),
+        (
+            {"steps_per_epoch": 2.0},
+            TypeError,
+            "steps_per_epoch must be a positive integer, got 2.0",
+        ),
+        (
+            {"validation_split": True},
+            TypeError,
+            "validation_split must be a number in [0, 1), got True (bool).",
+        ),
+        (
+            {"x": tf.data.Dataset.from_tensor_slices({"x": np.zeros((4, 2))}).batch(2)},
+            TypeError,
+            "data must be a tf.data.Dataset of dense [batch, 2] tensors, got elements of type dict",
+        ),
+        ({"x": np.array([["a", "b"]])}, TypeError, "data must be real numbers, got dtype <U1."),
+    ],
+)
 def test_bad_fit_arguments_are_named(kwargs, error, message):
     model = _tiny()
     kwargs = {"x": _data(64), "epochs": 1, "verbose": 0, **kwargs}
@@ -194,8 +231,9 @@ def test_bad_fit_arguments_are_named(kwargs, error, message):
 
 def test_zero_steps_per_execution_is_named():
     model = tff.FlowModel(tff.real_nvp(2, num_layers=2, hidden_units=(8,)))
-    with pytest.raises(ValueError, match=re.escape(
-            "steps_per_execution must be a positive integer, got 0.")):
+    with pytest.raises(
+        ValueError, match=re.escape("steps_per_execution must be a positive integer, got 0.")
+    ):
         model.compile(optimizer="adam", steps_per_execution=0)
 
 

@@ -54,8 +54,9 @@ def _dense(units):
     return layer
 
 
-@pytest.mark.parametrize("holder", [lambda d: d, lambda d: [d], lambda d: {"net": d}],
-                         ids=["attribute", "list", "dict"])
+@pytest.mark.parametrize(
+    "holder", [lambda d: d, lambda d: [d], lambda d: {"net": d}], ids=["attribute", "list", "dict"]
+)
 def test_a_keras3_layer_held_by_a_layer_is_refused_naming_the_wrapper(holder):
     """Its variables are invisible to tf.Module: no training, no checkpoint, stale caches."""
     with pytest.raises(TypeError, match=r"Keras 3 Dense .*TrackedConditioner"):
@@ -86,5 +87,4 @@ def test_copy_shares_weights_kept_in_a_list():
         variable.assign_add(tf.ones_like(variable))
     x = tf.constant([[1.0, 1.0]])
     np.testing.assert_array_equal(copied.forward(x), layer.forward(tf.identity(x)))
-    assert {id(v) for v in copied.trainable_variables} == {
-        id(v) for v in layer.trainable_variables}
+    assert {id(v) for v in copied.trainable_variables} == {id(v) for v in layer.trainable_variables}

@@ -51,8 +51,11 @@ def test_nll_refuses_a_context_with_another_number_of_rows_whatever_the_batch_si
     flow = _conditional_flow()
     rng = np.random.default_rng(0)
     x, context = rng.normal(size=[256, 2]), rng.normal(size=[128, 1])
-    with pytest.raises(ValueError, match=r"context of shape \[128, 1\] does not broadcast "
-                                         r"against points of shape \[256, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"context of shape \[128, 1\] does not broadcast "
+        r"against points of shape \[256, 2\]",
+    ):
         metrics.nll(flow, x, context=context, batch_size=batch_size)
 
 
@@ -63,7 +66,8 @@ def test_nll_pairs_each_point_with_its_own_context_row_across_batches():
     exact = -float(np.mean(flow.log_prob(x, context=context)))
     for batch_size in (7, 50, 1000):
         assert metrics.nll(flow, x, context=context, batch_size=batch_size) == pytest.approx(
-            exact, rel=1e-6)
+            exact, rel=1e-6
+        )
     one = -float(np.mean(flow.log_prob(x, context=[0.3])))
     assert metrics.nll(flow, x, context=[[0.3]], batch_size=7) == pytest.approx(one, rel=1e-6)
 
@@ -71,8 +75,11 @@ def test_nll_pairs_each_point_with_its_own_context_row_across_batches():
 def test_bits_per_dim_refuses_a_context_with_another_number_of_rows():
     flow = tfd.Sample(tfd.Uniform(0.0, 1.0), 4)
     images = np.zeros([6, 4], np.int32)
-    with pytest.raises(ValueError, match=r"context of shape \[3, 1\] does not broadcast "
-                                         r"against points of shape \[6, 4\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"context of shape \[3, 1\] does not broadcast "
+        r"against points of shape \[6, 4\]",
+    ):
         metrics.bits_per_dim(flow, images, context=np.zeros([3, 1]), batch_size=3)
 
 
@@ -82,8 +89,9 @@ def test_kl_gap_needs_two_samples_for_its_standard_error(n):
     with pytest.raises(ValueError, match=f"n must be an integer >= 2, got {n}"):
         metrics.kl_gap(p, p, n=n)
     with pytest.raises(ValueError, match=f"n must be an integer >= 2, got {n}"):
-        metrics.conditional_kl_gap(_conditional_flow(), datasets.ConditionalBanana(),
-                                   context=[0.2], n=n)
+        metrics.conditional_kl_gap(
+            _conditional_flow(), datasets.ConditionalBanana(), context=[0.2], n=n
+        )
 
 
 def test_every_seeded_metric_gives_the_same_numbers_twice_for_a_plain_tfp_target():
@@ -93,12 +101,13 @@ def test_every_seeded_metric_gives_the_same_numbers_twice_for_a_plain_tfp_target
     model = tfd.MultivariateNormalDiag([0.0, 0.0])
     for seed in (0, 7, [3, 4]):
         assert metrics.kl_gap(model, target, n=500, seed=seed) == metrics.kl_gap(
-            model, target, n=500, seed=seed)
-        first, second = (estimate_moments(target, 300, seed=seed, batch_size=100)
-                         for _ in range(2))
+            model, target, n=500, seed=seed
+        )
+        first, second = (estimate_moments(target, 300, seed=seed, batch_size=100) for _ in range(2))
         np.testing.assert_array_equal(first.mean, second.mean)
     assert metrics.kl_gap(model, target, n=500, seed=0) != metrics.kl_gap(
-        model, target, n=500, seed=1)
+        model, target, n=500, seed=1
+    )
 
 
 def test_kl_gap_scores_a_float64_model_against_a_float32_target():
@@ -118,7 +127,10 @@ def test_kl_gap_explains_a_target_without_log_prob():
             return tf.zeros([n, 2])
 
     model = tfd.MultivariateNormalDiag([0.0, 0.0])
-    with pytest.raises(TypeError, match="kl_gap needs a target with an exact density: sample "
-                                        "and log_prob methods .* got SamplesOnly, which has no "
-                                        "log_prob"):
+    with pytest.raises(
+        TypeError,
+        match="kl_gap needs a target with an exact density: sample "
+        "and log_prob methods .* got SamplesOnly, which has no "
+        "log_prob",
+    ):
         metrics.kl_gap(model, SamplesOnly(), n=10)

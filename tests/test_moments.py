@@ -43,8 +43,7 @@ def test_monte_carlo_estimates_agree_with_the_closed_forms_within_their_standard
     assert moments.num_samples == 50_000
     covariance = flow.covariance().numpy()
     assert np.all(np.abs(moments.mean - flow.mean().numpy()) < 4 * moments.mean_stderr)
-    assert np.all(np.abs(moments.stddev - np.sqrt(np.diag(covariance)))
-                  < 4 * moments.stddev_stderr)
+    assert np.all(np.abs(moments.stddev - np.sqrt(np.diag(covariance))) < 4 * moments.stddev_stderr)
     np.testing.assert_allclose(moments.covariance, covariance, rtol=0.05, atol=0.02)
     assert abs(moments.entropy - float(flow.entropy())) < 4 * moments.entropy_stderr
 
@@ -64,11 +63,14 @@ def test_a_nonlinear_volume_preserving_flow_refuses_closed_forms_and_is_estimate
     assert abs(moments.entropy - np.log(2 * np.pi * np.e)) < 4 * moments.entropy_stderr
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"num_samples": 1}, ValueError, "num_samples must be an integer >= 2, got 1"),
-    ({"num_samples": 10.5}, TypeError, "num_samples must be an integer >= 2, got 10.5"),
-    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"num_samples": 1}, ValueError, "num_samples must be an integer >= 2, got 1"),
+        ({"num_samples": 10.5}, TypeError, "num_samples must be an integer >= 2, got 10.5"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer, got 0"),
+    ],
+)
 def test_bad_estimate_arguments_are_explained(kwargs, error, message):
     with pytest.raises(error, match=message):
         tff.estimate_moments(tff.real_nvp(2, num_layers=1, hidden_units=(4,)), **kwargs)
@@ -77,16 +79,19 @@ def test_bad_estimate_arguments_are_explained(kwargs, error, message):
 def test_moments_of_structured_samples_are_given_per_part():
     from tensorflow_probability import distributions as tfd
 
-    joint = tfd.JointDistributionNamed({
-        "scale": tfd.Normal(3.0, 0.5),
-        "effects": tfd.Sample(tfd.Normal(-1.0, 2.0), 3),
-    })
+    joint = tfd.JointDistributionNamed(
+        {
+            "scale": tfd.Normal(3.0, 0.5),
+            "effects": tfd.Sample(tfd.Normal(-1.0, 2.0), 3),
+        }
+    )
     moments = tff.estimate_moments(joint, 20_000, seed=4, batch_size=5_000)
     assert sorted(moments.mean) == ["effects", "scale"]
     assert moments.mean["effects"].shape == (3,) and moments.covariance["effects"].shape == (3, 3)
     for part, mean, stddev in (("scale", 3.0, 0.5), ("effects", -1.0, 2.0)):
         assert np.all(np.abs(moments.mean[part] - mean) < 4 * moments.mean_stderr[part])
         assert np.all(np.abs(moments.stddev[part] - stddev) < 4 * moments.stddev_stderr[part])
-    exact_entropy = (float(tfd.Normal(3.0, 0.5).entropy())
-                     + 3 * float(tfd.Normal(-1.0, 2.0).entropy()))
+    exact_entropy = float(tfd.Normal(3.0, 0.5).entropy()) + 3 * float(
+        tfd.Normal(-1.0, 2.0).entropy()
+    )
     assert abs(moments.entropy - exact_entropy) < 4 * moments.entropy_stderr

@@ -13,16 +13,25 @@ from tfp_flows.inference.neutra import neutra, neutra_bijector
 
 def _scale_model(dtype):
     """scale ~ LogNormal(0, 1), x | scale ~ N(0, scale^2 I_2): a positive part and a vector."""
-    return tfd.JointDistributionNamedAutoBatched(dict(
-        scale=tfd.LogNormal(tf.constant(0.0, dtype), 1.0),
-        x=lambda scale: tfd.Normal(tf.zeros([2], dtype), scale)))
+    return tfd.JointDistributionNamedAutoBatched(
+        dict(
+            scale=tfd.LogNormal(tf.constant(0.0, dtype), 1.0),
+            x=lambda scale: tfd.Normal(tf.zeros([2], dtype), scale),
+        )
+    )
 
 
 def _to_scale_model():
     """R^3 -> {"scale": (0, inf), "x": R^2}: split, restructure, exp on the scale."""
-    return tfb.Chain([
-        tfb.JointMap({"scale": tfb.Chain([tfb.Exp(), tfb.Reshape([], [1])]), "x": tfb.Identity()}),
-        tfb.Restructure({"scale": 0, "x": 1}), tfb.Split([1, 2])])
+    return tfb.Chain(
+        [
+            tfb.JointMap(
+                {"scale": tfb.Chain([tfb.Exp(), tfb.Reshape([], [1])]), "x": tfb.Identity()}
+            ),
+            tfb.Restructure({"scale": 0, "x": 1}),
+            tfb.Split([1, 2]),
+        ]
+    )
 
 
 def _gaussian(dtype):
@@ -39,20 +48,32 @@ def _exact_surrogate(mean, scale_tril, dtype):
     diagonal = np.diag(scale_tril)
     layer.lower_upper.assign(np.tril(scale_tril / diagonal, -1))
     layer.log_diag.assign(np.log(diagonal))
-    return tfd.TransformedDistribution(tff.StandardNormal(loc=tf.zeros([3], dtype)),
-                                       tfb.Chain([tfb.Shift(tf.constant(mean, dtype)), layer]))
+    return tfd.TransformedDistribution(
+        tff.StandardNormal(loc=tf.zeros([3], dtype)),
+        tfb.Chain([tfb.Shift(tf.constant(mean, dtype)), layer]),
+    )
 
 
 @pytest.mark.parametrize("dtype,kernel", [(tf.float32, "nuts"), (tf.float64, "hmc")])
 def test_draws_of_a_constrained_model_have_its_structure_support_and_dtype(dtype, kernel):
     model = _scale_model(dtype)
-    flow = tff.real_nvp(3, num_layers=2, hidden_units=(8,), mixing=None, standardize=False,
-                        dtype=dtype)
+    flow = tff.real_nvp(
+        3, num_layers=2, hidden_units=(8,), mixing=None, standardize=False, dtype=dtype
+    )
     surrogate = tfd.TransformedDistribution(flow, _to_scale_model())
     # NUTS compiled with XLA (the default); HMC in float64 with XLA is in the moments test
-    result = neutra(model, surrogate, kernel=kernel, num_chains=3, num_results=20,
-                    num_burnin_steps=20, num_leapfrog_steps=3, max_tree_depth=4, seed=1,
-                    jit_compile=kernel == "nuts")
+    result = neutra(
+        model,
+        surrogate,
+        kernel=kernel,
+        num_chains=3,
+        num_results=20,
+        num_burnin_steps=20,
+        num_leapfrog_steps=3,
+        max_tree_depth=4,
+        seed=1,
+        jit_compile=kernel == "nuts",
+    )
     assert sorted(result.draws) == ["scale", "x"]
     assert result.draws["scale"].shape == [20, 3] and result.draws["x"].shape == [20, 3, 2]
     assert all(part.dtype == dtype for part in result.draws.values())
@@ -69,8 +90,15 @@ def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
     """q = p exactly: the chains see N(0, I) in base space; moments within 4 MC standard errors."""
     target, mean, scale_tril = _gaussian(dtype)
     surrogate = _exact_surrogate(mean, scale_tril, dtype)
-    result = neutra(target, surrogate, kernel="hmc", num_leapfrog_steps=3, num_results=500,
-                    num_burnin_steps=200, seed=3)
+    result = neutra(
+        target,
+        surrogate,
+        kernel="hmc",
+        num_leapfrog_steps=3,
+        num_results=500,
+        num_burnin_steps=200,
+        seed=3,
+    )
     assert result.max_r_hat < 1.05
     assert result.summary().startswith(f"NeuTra HMC: max R-hat {result.max_r_hat:.3f}")
     draws = result.draws.numpy().reshape(-1, 3).astype(np.float64)
@@ -83,12 +111,25 @@ def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
 def test_identity_transport_is_the_plain_sampler():
     """A surrogate whose flow is the identity: NeuTra's draws are plain HMC's (same seed)."""
     base = tfd.MultivariateNormalDiag(tf.zeros(3))
-    surrogate = tfd.TransformedDistribution(tfd.TransformedDistribution(base, tfb.Identity()),
-                                            _to_scale_model())
+    surrogate = tfd.TransformedDistribution(
+        tfd.TransformedDistribution(base, tfb.Identity()), _to_scale_model()
+    )
     model = _scale_model(tf.float32)
-    runs = [neutra(model, surrogate, kernel="hmc", num_leapfrog_steps=2, num_results=10,
-                   num_burnin_steps=10, num_chains=2, plain=plain, jit_compile=False, seed=4)
-            for plain in (False, True)]
+    runs = [
+        neutra(
+            model,
+            surrogate,
+            kernel="hmc",
+            num_leapfrog_steps=2,
+            num_results=10,
+            num_burnin_steps=10,
+            num_chains=2,
+            plain=plain,
+            jit_compile=False,
+            seed=4,
+        )
+        for plain in (False, True)
+    ]
     assert [run.plain for run in runs] == [False, True]
     for name in ("scale", "x"):
         np.testing.assert_allclose(runs[0].draws[name], runs[1].draws[name], rtol=1e-6)
@@ -102,8 +143,18 @@ def test_plain_samples_the_model_space_not_the_flow_space():
 
     def run(flow, plain):
         surrogate = tfd.TransformedDistribution(base, flow)
-        return neutra(target, surrogate, kernel="hmc", num_leapfrog_steps=2, num_results=10,
-                      num_burnin_steps=40, num_chains=2, plain=plain, jit_compile=False, seed=5)
+        return neutra(
+            target,
+            surrogate,
+            kernel="hmc",
+            num_leapfrog_steps=2,
+            num_results=10,
+            num_burnin_steps=40,
+            num_chains=2,
+            plain=plain,
+            jit_compile=False,
+            seed=5,
+        )
 
     scaled = run(tfb.Scale(100.0), plain=False).step_size
     plain = run(tfb.Scale(100.0), plain=True).step_size
@@ -123,8 +174,16 @@ def test_hmc_gradient_count_is_chains_times_results_times_leapfrogs():
     counted = {}
     for num_results in (8, 13):
         calls.assign(0)
-        result = neutra(log_prob, surrogate, kernel="hmc", num_leapfrog_steps=5, num_chains=3,
-                        num_results=num_results, num_burnin_steps=4, jit_compile=False)
+        result = neutra(
+            log_prob,
+            surrogate,
+            kernel="hmc",
+            num_leapfrog_steps=5,
+            num_chains=3,
+            num_results=num_results,
+            num_burnin_steps=4,
+            jit_compile=False,
+        )
         assert result.num_gradient_evaluations == 3 * num_results * 5
         counted[num_results] = int(calls.numpy())
     assert counted[13] - counted[8] == (13 - 8) * 5
@@ -133,12 +192,14 @@ def test_hmc_gradient_count_is_chains_times_results_times_leapfrogs():
 
 
 def test_a_callable_target_gets_list_parts_as_arguments():
-    model = tfd.JointDistributionSequential([
-        tfd.Normal(0.0, 1.0), lambda a: tfd.Normal(a, 0.5), lambda b, a: tfd.Normal(a + b, 1.0)])
+    model = tfd.JointDistributionSequential(
+        [tfd.Normal(0.0, 1.0), lambda a: tfd.Normal(a, 0.5), lambda b, a: tfd.Normal(a + b, 1.0)]
+    )
     pinned = model.experimental_pin([None, None, 1.5])
     # a list-structured surrogate: Split gives [a, b] of shape [..., 1]; squeeze each
-    to_list = tfb.Chain([tfb.JointMap([tfb.Reshape([], [1]), tfb.Reshape([], [1])]),
-                         tfb.Split(2, axis=-1)])
+    to_list = tfb.Chain(
+        [tfb.JointMap([tfb.Reshape([], [1]), tfb.Reshape([], [1])]), tfb.Split(2, axis=-1)]
+    )
     surrogate = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(tf.zeros(2)), to_list)
     seen = []
 
@@ -146,10 +207,24 @@ def test_a_callable_target_gets_list_parts_as_arguments():
         seen.append((a.shape, b.shape))
         return pinned.unnormalized_log_prob([a, b])
 
-    by_callable = neutra(log_prob, surrogate, kernel="hmc", num_leapfrog_steps=2, num_results=8,
-                         num_burnin_steps=4, jit_compile=False)
-    by_model = neutra(pinned, surrogate, kernel="hmc", num_leapfrog_steps=2, num_results=8,
-                      num_burnin_steps=4, jit_compile=False)
+    by_callable = neutra(
+        log_prob,
+        surrogate,
+        kernel="hmc",
+        num_leapfrog_steps=2,
+        num_results=8,
+        num_burnin_steps=4,
+        jit_compile=False,
+    )
+    by_model = neutra(
+        pinned,
+        surrogate,
+        kernel="hmc",
+        num_leapfrog_steps=2,
+        num_results=8,
+        num_burnin_steps=4,
+        jit_compile=False,
+    )
     assert seen and seen[0] == ([4], [4])
     assert isinstance(by_callable.draws, list) and by_callable.draws[1].shape == [8, 4]
     for a, b in zip(by_callable.draws, by_model.draws):
@@ -176,13 +251,23 @@ def test_a_conditioned_flow_is_a_transport_with_its_context_bound():
     given = flow.condition([0.7])
     bijector, base = neutra_bijector(given)
     z = base.sample(5, seed=[3, 4])
-    np.testing.assert_allclose(bijector.forward(z), flow.bijector.forward(z, context=[[0.7]]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        bijector.forward(z), flow.bijector.forward(z, context=[[0.7]]), rtol=1e-6
+    )
     np.testing.assert_allclose(
         bijector.forward_log_det_jacobian(z, 1),
-        flow.bijector.forward_log_det_jacobian(z, 1, context=[[0.7]]), rtol=1e-5)
-    result = neutra(lambda x: -tf.reduce_sum(x**2, -1) / 2, given, kernel="hmc",
-                    num_leapfrog_steps=2, num_results=8, num_burnin_steps=4, jit_compile=False)
+        flow.bijector.forward_log_det_jacobian(z, 1, context=[[0.7]]),
+        rtol=1e-5,
+    )
+    result = neutra(
+        lambda x: -tf.reduce_sum(x**2, -1) / 2,
+        given,
+        kernel="hmc",
+        num_leapfrog_steps=2,
+        num_results=8,
+        num_burnin_steps=4,
+        jit_compile=False,
+    )
     assert result.draws.shape == [8, 4, 2]
     with pytest.raises(ValueError, match=r"conditional flow \(context_size=1\) without a context"):
         neutra(lambda x: -tf.reduce_sum(x**2, -1) / 2, flow)
@@ -190,11 +275,19 @@ def test_a_conditioned_flow_is_a_transport_with_its_context_bound():
 
 def test_a_tfp_iaf_surrogate_works():
     made = tfb.AutoregressiveNetwork(params=2, hidden_units=[8], event_shape=[3])
-    iaf = tfd.TransformedDistribution(tfd.MultivariateNormalDiag(tf.zeros(3)),
-                                      tfb.Invert(tfb.MaskedAutoregressiveFlow(made)))
+    iaf = tfd.TransformedDistribution(
+        tfd.MultivariateNormalDiag(tf.zeros(3)), tfb.Invert(tfb.MaskedAutoregressiveFlow(made))
+    )
     target, _, _ = _gaussian(tf.float32)
-    result = neutra(target, iaf, kernel="hmc", num_leapfrog_steps=2, num_results=8,
-                    num_burnin_steps=8, jit_compile=False)
+    result = neutra(
+        target,
+        iaf,
+        kernel="hmc",
+        num_leapfrog_steps=2,
+        num_results=8,
+        num_burnin_steps=8,
+        jit_compile=False,
+    )
     assert result.draws.shape == [8, 4, 3] and np.all(np.isfinite(result.draws.numpy()))
 
 
@@ -203,14 +296,19 @@ def test_bad_input_gets_a_clear_error():
     surrogate = _exact_surrogate(mean, scale_tril, tf.float32)
     with pytest.raises(ValueError, match="kernel must be one of 'nuts', 'hmc', got 'mala'"):
         neutra(target, surrogate, kernel="mala")
-    with pytest.raises(TypeError, match="expected a surrogate tfd.TransformedDistribution.*got "
-                                        "Sample"):
+    with pytest.raises(
+        TypeError, match="expected a surrogate tfd.TransformedDistribution.*got Sample"
+    ):
         neutra(target, tfd.Sample(tfd.Normal(0.0, 1.0), 3))
-    with pytest.raises(TypeError, match=r"surrogate's samples have dtypes float32, but the "
-                                        r"target .* takes float64"):
+    with pytest.raises(
+        TypeError,
+        match=r"surrogate's samples have dtypes float32, but the "
+        r"target .* takes float64",
+    ):
         neutra(_gaussian(tf.float64)[0], surrogate)
-    with pytest.raises(TypeError, match="log-density has dtype float64, but the surrogate "
-                                        "samples float32"):
+    with pytest.raises(
+        TypeError, match="log-density has dtype float64, but the surrogate samples float32"
+    ):
         neutra(lambda x: tf.zeros(tf.shape(x)[:-1], tf.float64), surrogate, jit_compile=False)
     with pytest.raises(TypeError, match="takes {'scale': 'float32', 'x': 'float32'}"):
         neutra(_scale_model(tf.float32), surrogate)  # a vector surrogate for a dict model
@@ -218,6 +316,9 @@ def test_bad_input_gets_a_clear_error():
         neutra(3, surrogate)
     with pytest.raises(ValueError, match="num_chains must be an integer >= 2, got 1"):
         neutra(target, surrogate, num_chains=1)
-    with pytest.raises(ValueError, match=r"one distribution \(batch shape \[\]\), got batch "
-                                         r"shape \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"one distribution \(batch shape \[\]\), got batch "
+        r"shape \(2,\)",
+    ):
         neutra(target, tfd.TransformedDistribution(tfd.Normal([0.0, 0.0], 1.0), tfb.Exp()))

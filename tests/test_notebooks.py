@@ -42,12 +42,14 @@ def test_notebook_is_committed_without_outputs(path):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     dirty = [
-        index for index, cell in enumerate(notebook.cells)
+        index
+        for index, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
     ]
     assert not dirty, (
         f"{path.name}: code cells {dirty} have outputs or execution counts; clear them before "
-        "committing (e.g. `jupyter nbconvert --clear-output --inplace`).")
+        "committing (e.g. `jupyter nbconvert --clear-output --inplace`)."
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
@@ -65,11 +67,16 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     )
     client.execute()  # raises nbclient.exceptions.CellExecutionError on any cell error
     errors = [
-        output for cell in notebook.cells if cell.cell_type == "code"
-        for output in cell.outputs if output.output_type == "error"
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
     ]
     assert not errors
     assert any(
         "image/png" in output.get("data", {})
-        for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
     ), f"{path.name} showed no figure"

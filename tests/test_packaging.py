@@ -50,13 +50,17 @@ def test_the_tf_extra_and_the_test_extra_bring_tensorflow_and_tf_keras():
     assert any(r.name == "tfp-flows" and r.extras == {"tf"} for r in test_extra)
 
 
-@pytest.mark.parametrize("missing, command", [
-    (["tf_keras"], 'pip install --no-deps "tf-keras>=2.21,<2.22"'),
-    (["tensorflow", "tf_keras"], 'pip install "tfp-flows[tf]"'),
-    (["tensorflow"], 'pip install "tfp-flows[tf]"'),
-])
+@pytest.mark.parametrize(
+    "missing, command",
+    [
+        (["tf_keras"], 'pip install --no-deps "tf-keras>=2.21,<2.22"'),
+        (["tensorflow", "tf_keras"], 'pip install "tfp-flows[tf]"'),
+        (["tensorflow"], 'pip install "tfp-flows[tf]"'),
+    ],
+)
 def test_importing_without_tensorflow_or_tf_keras_names_the_command_that_installs_them(
-        monkeypatch, missing, command):
+    monkeypatch, missing, command
+):
     for name in missing:
         monkeypatch.setitem(sys.modules, name, None)  # find_spec answers None, as if not installed
     with pytest.raises(ImportError) as raised:
@@ -107,7 +111,8 @@ def test_the_patch_lets_pad_build_and_pads_as_tfp_defines(pad_module_on_numpy_wi
 
 
 def test_numpy_as_tfp_pad_sees_it_is_numpy_with_reshape_taking_newshape(
-        pad_module_on_numpy_without_newshape):
+    pad_module_on_numpy_without_newshape,
+):
     _numpy_compat.let_tfp_pad_accept_newshape()
     shim = pad_module_on_numpy_without_newshape.np
     a = np.arange(6)

@@ -13,7 +13,9 @@ from tfp_flows.flows.mixing import mixing_layer
 def test_forward_moves_entry_p_i_to_i_and_inverse_undoes_it():
     layer = Permute([3, 0, 2, 1], dtype=tf.float64)
     x = tf.constant([[10.0, 11.0, 12.0, 13.0], [0.0, -1.0, -2.0, -3.0]], tf.float64)
-    np.testing.assert_array_equal(layer.forward(x), [[13.0, 10.0, 12.0, 11.0], [-3.0, 0.0, -2.0, -1.0]])
+    np.testing.assert_array_equal(
+        layer.forward(x), [[13.0, 10.0, 12.0, 11.0], [-3.0, 0.0, -2.0, -1.0]]
+    )
     np.testing.assert_array_equal(layer.inverse(layer.forward(x)), x)
     np.testing.assert_array_equal(layer.forward_log_det_jacobian(x, 1), [0.0, 0.0])
     np.testing.assert_array_equal(layer.inverse_log_det_jacobian(x[0], 1), 0.0)
@@ -31,8 +33,9 @@ def test_reverse_and_seeded_random_orders():
 def test_a_permutation_is_linear_so_tfp_moments_are_exact():
     layer = Permute([2, 0, 1], dtype=tf.float64)
     assert layer.is_constant_jacobian
-    base = tfd.MultivariateNormalDiag(tf.constant([1.0, 2.0, 3.0], tf.float64),
-                                      tf.constant([0.1, 1.0, 10.0], tf.float64))
+    base = tfd.MultivariateNormalDiag(
+        tf.constant([1.0, 2.0, 3.0], tf.float64), tf.constant([0.1, 1.0, 10.0], tf.float64)
+    )
     flow = tfd.TransformedDistribution(base, layer)
     np.testing.assert_allclose(flow.mean(), [3.0, 1.0, 2.0])
     np.testing.assert_allclose(np.diag(flow.covariance()), [100.0, 0.01, 1.0])
@@ -40,7 +43,9 @@ def test_a_permutation_is_linear_so_tfp_moments_are_exact():
     np.testing.assert_allclose(flow.log_prob(x), base.log_prob(tf.gather(x, [1, 2, 0], axis=-1)))
 
 
-@pytest.mark.parametrize("permutation", [[0, 0, 1], [1, 2], [], [[0, 1]], [0.0, 1.0], [True, False]])
+@pytest.mark.parametrize(
+    "permutation", [[0, 0, 1], [1, 2], [], [[0, 1]], [0.0, 1.0], [True, False]]
+)
 def test_a_bad_permutation_is_explained(permutation):
     with pytest.raises(ValueError, match="permutation must be a reordering of range"):
         Permute(permutation)
@@ -51,7 +56,9 @@ def test_bad_constructor_arguments_are_explained():
         Permute.reverse(0)
     with pytest.raises(ValueError, match="seed must be a non-negative integer, got -2"):
         Permute.random(3, seed=-2)
-    with pytest.raises(ValueError, match=r"expected inputs with event shape \[3\], got shape \[2, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"expected inputs with event shape \[3\], got shape \[2, 2\]"
+    ):
         Permute.reverse(3).forward(tf.zeros([2, 2]))
 
 
@@ -61,7 +68,7 @@ def test_builders_place_a_permutation_after_every_transform(mixing):
     permutes = [b for b in flow.bijector.bijectors if isinstance(b, Permute)]
     assert [b.name for b in reversed(permutes)] == ["f_permute_0", "f_permute_1", "f_permute_2"]
     for i, layer in enumerate(reversed(permutes)):
-        expected = (Permute.reverse(5) if mixing == "reverse" else Permute.random(5, seed=7 + i))
+        expected = Permute.reverse(5) if mixing == "reverse" else Permute.random(5, seed=7 + i)
         np.testing.assert_array_equal(layer.permutation, expected.permutation)
     assert np.all(np.isfinite(flow.log_prob(tf.random.stateless_normal([4, 5], seed=[1, 1]))))
 

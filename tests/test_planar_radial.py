@@ -20,12 +20,15 @@ def _set(variable, value):
 
 # -- the planar constraint ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("w_dot_u", [-100.0, -3.0, 0.0, 2.0, 100.0])
 def test_planar_constraint_keeps_the_layer_invertible_for_adversarial_raw_parameters(w_dot_u):
     layer = Planar(3, dtype=tf.float64)
     w = np.array([0.8, -0.4, 1.3])
     _set(layer.w, w)
-    _set(layer.u, w_dot_u * w / (w @ w) + np.array([0.5, 1.0, 0.0]) - 0.2 * w)  # plus an orthogonal part
+    _set(
+        layer.u, w_dot_u * w / (w @ w) + np.array([0.5, 1.0, 0.0]) - 0.2 * w
+    )  # plus an orthogonal part
     _set(layer.b, 0.4)
     assert np.isclose(float(tf.reduce_sum(layer.w * layer.u)), w_dot_u - 0.2 * (w @ w))
     u_hat, _, b, c = layer.constrained_parameters()
@@ -70,7 +73,8 @@ def test_a_planar_layer_with_w_zero_is_a_translation_with_finite_gradients():
     np.testing.assert_array_equal(layer.forward_log_det_jacobian(x, 1), np.zeros(8))
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer.inverse(tf.identity(x)) ** 2) + tf.reduce_sum(
-            layer.inverse_log_det_jacobian(tf.identity(x), 1))
+            layer.inverse_log_det_jacobian(tf.identity(x), 1)
+        )
     gradients = tape.gradient(loss, layer.trainable_variables)
     assert all(g is not None and np.all(np.isfinite(g)) for g in gradients)
 
@@ -87,6 +91,7 @@ def test_fresh_layers_are_the_identity_but_their_gradients_do_not_vanish():
 
 # -- the planar inverse: external points at the documented tolerance ---------------------------
 
+
 @pytest.mark.parametrize("dtype, rtol", [(tf.float64, 1e-10), (tf.float32, 1e-5)])
 @pytest.mark.parametrize("make", [Planar, Radial], ids=["planar", "radial"])
 def test_inverse_of_points_the_flow_never_sampled_at_the_documented_tolerance(make, dtype, rtol):
@@ -95,14 +100,21 @@ def test_inverse_of_points_the_flow_never_sampled_at_the_documented_tolerance(ma
     if make is Planar:  # w^T u = 2: c = m(2) = 1.7, well away from the singular -1
         w, v = layer.w.numpy(), np.array([3.0, -2.0, 0.5, 1.0])
         _set(layer.u, (2.0 - v @ w) * w / (w @ w) + v)
-    y = tf.concat([_points(4, 200, dtype, 5.0, seed=4),
-                   tf.random.stateless_uniform([200, 4], [4, 1], -50.0, 50.0, dtype=dtype)], 0)
+    y = tf.concat(
+        [
+            _points(4, 200, dtype, 5.0, seed=4),
+            tf.random.stateless_uniform([200, 4], [4, 1], -50.0, 50.0, dtype=dtype),
+        ],
+        0,
+    )
     x = layer.inverse(y)
     scale = np.maximum(1.0, np.max(np.abs(y.numpy()), axis=-1, keepdims=True))
     assert np.all(np.abs(layer.forward(tf.identity(x)) - y) <= rtol * scale)
     np.testing.assert_allclose(  # and the log-dets of both directions agree
         layer.forward_log_det_jacobian(tf.identity(x), 1),
-        -layer.inverse_log_det_jacobian(tf.identity(y), 1), atol=50 * rtol)
+        -layer.inverse_log_det_jacobian(tf.identity(y), 1),
+        atol=50 * rtol,
+    )
 
 
 def test_the_planar_inverse_gradient_is_the_implicit_function_gradient():
@@ -125,6 +137,7 @@ def test_the_planar_inverse_gradient_is_the_implicit_function_gradient():
 
 # -- radial: the centre and the limits ---------------------------------------------------------
 
+
 def test_radial_at_its_centre_is_finite_with_the_scaling_jacobian():
     layer = Radial(3, seed=0, dtype=tf.float64)
     _set(layer.raw_beta, 1.5)
@@ -139,8 +152,9 @@ def test_radial_at_its_centre_is_finite_with_the_scaling_jacobian():
     np.testing.assert_allclose(y, center)
     np.testing.assert_allclose(x, center)
     np.testing.assert_allclose(fldj, [3 * np.log1p(beta / alpha)], rtol=1e-12)
-    np.testing.assert_allclose(tape.batch_jacobian(y, center)[0], (1 + beta / alpha) * np.eye(3),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        tape.batch_jacobian(y, center)[0], (1 + beta / alpha) * np.eye(3), rtol=1e-12
+    )
     for gradient in tape.gradient([y, fldj, x], layer.trainable_variables):
         assert np.all(np.isfinite(gradient))
 
@@ -174,6 +188,7 @@ def test_a_2d_flow_density_integrates_to_one(builder):
 
 # -- context: amortised parameters --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("make", [Planar, Radial], ids=["planar", "radial"])
 def test_a_context_gives_each_batch_element_its_own_map_and_broadcasts(make):
     layer = make(3, context_size=2, seed=3, hidden_units=(8,))
@@ -181,8 +196,9 @@ def test_a_context_gives_each_batch_element_its_own_map_and_broadcasts(make):
     x = _points(3, 4, tf.float32, 1.0, seed=11)
     contexts = tf.constant([[0.0, 1.0], [2.0, -1.0], [0.0, 1.0], [-3.0, 0.5]])
     y = layer.forward(x, context=contexts)
-    one_by_one = tf.concat([layer.forward(x[i:i + 1], context=contexts[i:i + 1])
-                            for i in range(4)], 0)
+    one_by_one = tf.concat(
+        [layer.forward(x[i : i + 1], context=contexts[i : i + 1]) for i in range(4)], 0
+    )
     np.testing.assert_allclose(y, one_by_one, atol=1e-6)
     assert not np.allclose(y[0] - x[0], layer.forward(x[:1], context=contexts[1:2])[0] - x[0])
     # one context for a batch of points, and one point under a batch of contexts
@@ -208,10 +224,13 @@ def test_copy_shares_the_weights_and_the_context_network(make):
     copied = layer.copy(name="copied")
     assert copied != layer and {id(v) for v in copied.variables} == {id(v) for v in layer.variables}
     x, c = _points(2, 3, tf.float32, 1.0, seed=15), tf.ones([3, 1])
-    np.testing.assert_array_equal(copied.forward(x, context=c), layer.forward(tf.identity(x), context=c))
+    np.testing.assert_array_equal(
+        copied.forward(x, context=c), layer.forward(tf.identity(x), context=c)
+    )
 
 
 # -- builders -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("builder, margin", [(tff.planar, 0.5), (tff.radial, 0.1)])
 def test_a_short_fit_on_the_banana_beats_the_best_gaussian(builder, margin):
@@ -229,20 +248,31 @@ def test_a_short_fit_on_the_banana_beats_the_best_gaussian(builder, margin):
 def test_builders_name_their_layers_like_real_nvp():
     flow = tff.planar(2, num_layers=2, name="q")
     assert flow.name == "q" and [b.name for b in flow.bijector.bijectors] == [
-        "q_standardize", "q_planar_1", "q_planar_0"]
-    assert [b.name for b in tff.radial(2, num_layers=1, standardize=False, name="r")
-            .bijector.bijectors] == ["r_radial_0"]
+        "q_standardize",
+        "q_planar_1",
+        "q_planar_0",
+    ]
+    assert [
+        b.name for b in tff.radial(2, num_layers=1, standardize=False, name="r").bijector.bijectors
+    ] == ["r_radial_0"]
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"event_size": 0}, ValueError, "event_size must be a positive integer, got 0"),
-    ({"event_size": 2.0}, TypeError, r"event_size must be a positive integer, got 2.0 \(float\)"),
-    ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"context_size": -1}, ValueError, "context_size must be a non-negative integer, got -1"),
-    ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
-    ({"hidden_units": "32"}, TypeError, "hidden_units must be a sequence of positive integers"),
-    ({"dtype": tf.float16}, TypeError, "supports dtypes float32 and float64, got float16"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"event_size": 0}, ValueError, "event_size must be a positive integer, got 0"),
+        (
+            {"event_size": 2.0},
+            TypeError,
+            r"event_size must be a positive integer, got 2.0 \(float\)",
+        ),
+        ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
+        ({"context_size": -1}, ValueError, "context_size must be a non-negative integer, got -1"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1"),
+        ({"hidden_units": "32"}, TypeError, "hidden_units must be a sequence of positive integers"),
+        ({"dtype": tf.float16}, TypeError, "supports dtypes float32 and float64, got float16"),
+    ],
+)
 @pytest.mark.parametrize("builder", [tff.planar, tff.radial])
 def test_bad_builder_arguments_are_explained(builder, kwargs, error, message):
     arguments = {"event_size": 2, "num_layers": 2, **kwargs}
@@ -254,7 +284,9 @@ def test_bad_builder_arguments_are_explained(builder, kwargs, error, message):
 def test_bad_layer_arguments_are_explained(make):
     with pytest.raises(ValueError, match="event_size must be a positive integer, got 0"):
         make(0)
-    with pytest.raises(ValueError, match=r"expected inputs with event shape \[2\], got shape \[1, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"expected inputs with event shape \[2\], got shape \[1, 3\]"
+    ):
         make(2).forward(tf.zeros([1, 3]))
     with pytest.raises(ValueError, match="this layer is conditional: pass context="):
         make(2, context_size=1).forward(tf.zeros([1, 2]))

@@ -33,11 +33,16 @@ def points(n=64, seed=0):
 
 # -- chain_trajectory --------------------------------------------------------------------------
 
+
 def test_forward_trajectory_ends_at_bijector_forward(flow):
     z = points()
     steps = chain_trajectory(flow, z)
     assert [name for name, _ in steps] == [
-        "input", "flow_affine_coupling_0", "flow_affine_coupling_1", "flow_standardize"]
+        "input",
+        "flow_affine_coupling_0",
+        "flow_affine_coupling_1",
+        "flow_standardize",
+    ]
     np.testing.assert_array_equal(steps[0][1], z)
     np.testing.assert_allclose(steps[-1][1], flow.bijector.forward(fresh(z)), atol=1e-5)
     # each step is the named layer applied to the previous value
@@ -52,7 +57,11 @@ def test_inverse_trajectory_ends_at_bijector_inverse(flow):
     x = points(seed=1) * 2.0 + 1.0
     steps = chain_trajectory(flow, x, direction="inverse")
     assert [name for name, _ in steps] == [
-        "input", "flow_standardize", "flow_affine_coupling_1", "flow_affine_coupling_0"]
+        "input",
+        "flow_standardize",
+        "flow_affine_coupling_1",
+        "flow_affine_coupling_0",
+    ]
     np.testing.assert_allclose(steps[-1][1], flow.bijector.inverse(fresh(x)), atol=1e-5)
     forward_steps = chain_trajectory(flow.bijector, steps[-1][1])
     np.testing.assert_allclose(forward_steps[-1][1], x, atol=1e-4)
@@ -77,7 +86,11 @@ def test_flow_chain_nested_in_a_chain(flow):
     z = points(seed=2)
     steps = chain_trajectory(outer, z)
     assert [name for name, _ in steps][1:] == [
-        "flow_affine_coupling_0", "flow_affine_coupling_1", "flow_standardize", "outer_shift"]
+        "flow_affine_coupling_0",
+        "flow_affine_coupling_1",
+        "flow_standardize",
+        "outer_shift",
+    ]
     np.testing.assert_allclose(steps[-1][1], outer.forward(fresh(z)), atol=1e-5)
 
 
@@ -93,11 +106,13 @@ def test_single_bijector_is_one_step_and_bad_arguments_raise():
 
 # -- plot_training_curve -----------------------------------------------------------------------
 
+
 def test_training_curve_lines_and_floor(tmp_path):
     rng = np.random.default_rng(0)
     loss = 3.0 + 2.0 * np.exp(-np.arange(500) / 80.0) + 0.1 * rng.standard_normal(500)
-    history = tff.History(loss=loss.tolist(), val_steps=[100, 200, 300, 400, 500],
-                          val_loss=[4.0, 3.6, 3.3, 3.2, 3.1])
+    history = tff.History(
+        loss=loss.tolist(), val_steps=[100, 200, 300, 400, 500], val_loss=[4.0, 3.6, 3.3, 3.2, 3.1]
+    )
     fig = plotting.plot_training_curve(history, entropy=tf.constant(2.9))
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
@@ -123,6 +138,7 @@ def test_training_curve_on_given_axes_without_validation():
 
 
 # -- plot_density ------------------------------------------------------------------------------
+
 
 def test_density_image_is_exp_log_prob_on_the_grid(flow, tmp_path):
     limits = ((-2.0, 4.0), (-1.0, 7.0))
@@ -160,8 +176,14 @@ def test_densities_side_by_side_share_one_scale_and_clip_the_log_floor(flow, tmp
     limits = ((-2.0, 4.0), (-1.0, 7.0))
     other = tfd.MultivariateNormalDiag(loc=[1.0, 3.0], scale_diag=[0.3, 0.5])
     target = tff.datasets.Banana()
-    fig = plotting.plot_densities({"flow": flow, "gaussian": other}, target=target,
-                                  limits=limits, grid_size=12, log_scale=True, floor=1e-3)
+    fig = plotting.plot_densities(
+        {"flow": flow, "gaussian": other},
+        target=target,
+        limits=limits,
+        grid_size=12,
+        log_scale=True,
+        floor=1e-3,
+    )
     assert [ax.get_title() for ax in fig.axes[:3]] == ["flow", "gaussian", "target"]
     assert len(fig.axes) == 4  # three panels and one colourbar
     xs = -2.0 + 6.0 * (np.arange(12) + 0.5) / 12
@@ -172,18 +194,22 @@ def test_densities_side_by_side_share_one_scale_and_clip_the_log_floor(flow, tmp
     for ax, values in zip(fig.axes[:3], logs):
         expected = np.maximum(values, top + np.log(1e-3)) / np.log(10.0)
         np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), expected, rtol=1e-5)
-        np.testing.assert_allclose(ax.images[0].get_clim(),
-                                   [(top + np.log(1e-3)) / np.log(10), top / np.log(10)],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            ax.images[0].get_clim(),
+            [(top + np.log(1e-3)) / np.log(10), top / np.log(10)],
+            rtol=1e-5,
+        )
     linear = plotting.plot_densities({"flow": flow}, limits=limits, grid_size=12)
-    np.testing.assert_allclose(np.asarray(linear.axes[0].images[0].get_array()),
-                               np.exp(logs[0]), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(linear.axes[0].images[0].get_array()), np.exp(logs[0]), rtol=1e-5, atol=1e-8
+    )
     fig.savefig(tmp_path / "densities.png")
     with pytest.raises(ValueError, match="at least one model"):
         plotting.plot_densities({})
 
 
 # -- plot_samples ------------------------------------------------------------------------------
+
 
 def test_samples_scatter_model_over_data(flow, tmp_path):
     data = np.random.default_rng(0).normal(size=(150, 2))
@@ -198,26 +224,33 @@ def test_samples_scatter_model_over_data(flow, tmp_path):
     fig.savefig(tmp_path / "samples.png")
     # deterministic, and data may be a distribution
     again = plotting.plot_samples(flow, data=tff.datasets.Moons(), n=300, seed=4)
-    np.testing.assert_array_equal(again.axes[0].collections[1].get_offsets(),
-                                  model_points.get_offsets())
+    np.testing.assert_array_equal(
+        again.axes[0].collections[1].get_offsets(), model_points.get_offsets()
+    )
     assert again.axes[0].collections[0].get_offsets().shape == (300, 2)
 
 
 # -- plot_trajectory ---------------------------------------------------------------------------
 
+
 def test_forward_trajectory_panels(flow, tmp_path):
     fig = plotting.plot_trajectory(flow, n=200, seed=5)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["base N(0, I)", "1: affine_coupling_0", "2: affine_coupling_1",
-                      "3: standardize"]
+    assert titles == [
+        "base N(0, I)",
+        "1: affine_coupling_0",
+        "2: affine_coupling_1",
+        "3: standardize",
+    ]
     z = flow.distribution.sample(200, seed=tf.constant([5, 0]))
     np.testing.assert_allclose(fig.axes[0].collections[-1].get_offsets(), z)
     last = fig.axes[-1].collections[-1].get_offsets()
     np.testing.assert_allclose(last, flow.bijector.forward(fresh(z)), atol=1e-5)
     np.testing.assert_allclose(last, flow.sample(200, seed=tf.constant([5, 0])), atol=1e-5)
     # a point keeps its colour from panel to panel
-    np.testing.assert_array_equal(fig.axes[0].collections[-1].get_array(),
-                                  fig.axes[-1].collections[-1].get_array())
+    np.testing.assert_array_equal(
+        fig.axes[0].collections[-1].get_array(), fig.axes[-1].collections[-1].get_array()
+    )
     fig.savefig(tmp_path / "trajectory.png")
 
 
@@ -227,14 +260,20 @@ def test_inverse_trajectory_and_max_panels(flow, tmp_path):
     assert len(fig.axes) == 4
     assert fig.axes[0].get_title() == "data"
     np.testing.assert_allclose(fig.axes[0].collections[-1].get_offsets(), data, rtol=1e-6)
-    np.testing.assert_allclose(fig.axes[-1].collections[-1].get_offsets(),
-                               flow.bijector.inverse(fresh(data.astype(np.float32))), atol=1e-5)
+    np.testing.assert_allclose(
+        fig.axes[-1].collections[-1].get_offsets(),
+        flow.bijector.inverse(fresh(data.astype(np.float32))),
+        atol=1e-5,
+    )
     fig.savefig(tmp_path / "inverse.png")
 
     big = tff.real_nvp(2, num_layers=7, hidden_units=(4,), mixing=None)  # 8 layers -> 9 panels
     fig = plotting.plot_trajectory(big, n=50, max_panels=3)
     assert [ax.get_title() for ax in fig.axes] == [
-        "base N(0, I)", "4: affine_coupling_3", "8: standardize"]
+        "base N(0, I)",
+        "4: affine_coupling_3",
+        "8: standardize",
+    ]
     fig = plotting.plot_trajectory(big, n=50, data=tff.datasets.Moons())
     assert len(fig.axes) == 9
     assert len(fig.axes[-1].collections) == 2  # data behind the model's points
@@ -243,6 +282,7 @@ def test_inverse_trajectory_and_max_panels(flow, tmp_path):
 
 
 # -- 1-D lessons -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scale, shift", [(2.0, 1.0), (-0.5, 3.0), (3.0, -2.0)])
 def test_change_of_variables_integrals(scale, shift, tmp_path):
@@ -264,7 +304,8 @@ def test_corrected_density_matches_tfp_transformed_distribution():
     line = fig.axes[1].lines[-1]  # p_X of the normal panel
     x = line.get_xdata()
     tfp_density = tfd.TransformedDistribution(
-        tfd.Normal(np.float64(0), np.float64(1)), tfb.Shift(np.float64(1))(tfb.Scale(np.float64(2))))
+        tfd.Normal(np.float64(0), np.float64(1)), tfb.Shift(np.float64(1))(tfb.Scale(np.float64(2)))
+    )
     np.testing.assert_allclose(line.get_ydata(), tfp_density.prob(x).numpy(), rtol=1e-10)
 
 

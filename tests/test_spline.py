@@ -30,7 +30,9 @@ def _tfp_reference(spline, params):
     return tfb.RationalQuadraticSpline(
         bin_widths=x_knots[..., 1:] - x_knots[..., :-1],
         bin_heights=y_knots[..., 1:] - y_knots[..., :-1],
-        knot_slopes=derivatives[..., 1:-1], range_min=-BOUND)
+        knot_slopes=derivatives[..., 1:-1],
+        range_min=-BOUND,
+    )
 
 
 def _grid(batch, n, low=-BOUND, high=BOUND, dtype=tf.float64):
@@ -45,11 +47,13 @@ def test_values_and_log_dets_equal_tfps_spline_with_the_same_knots():
     y, forward_ildj = spline.forward(x, params)
     np.testing.assert_allclose(y, reference.forward(x), atol=1e-12)
     np.testing.assert_allclose(
-        forward_ildj, -reference.forward_log_det_jacobian(x, event_ndims=0), atol=1e-10)
+        forward_ildj, -reference.forward_log_det_jacobian(x, event_ndims=0), atol=1e-10
+    )
     x_back, inverse_ildj = spline.inverse(x, params)
     np.testing.assert_allclose(x_back, reference.inverse(x), atol=1e-12)
     np.testing.assert_allclose(
-        inverse_ildj, reference.inverse_log_det_jacobian(x, event_ndims=0), atol=1e-10)
+        inverse_ildj, reference.inverse_log_det_jacobian(x, event_ndims=0), atol=1e-10
+    )
 
 
 def test_the_spline_is_not_the_identity_for_these_parameters():
@@ -76,8 +80,10 @@ def _special_inputs(spline, params, dtype):
     far = [1e4, -1e4, 1e30, -1e30] if dtype == tf.float32 else [1e4, -1e4, 1e300, -1e300]
     extra = tf.constant([bound, -bound, 2 * BOUND - bound, -2 * BOUND + bound] + far, dtype)
     n = params.shape[-2]
-    columns = tf.concat([tf.transpose(x_knots[0]), tf.transpose(y_knots[0]),
-                         tf.tile(extra[:, None], [1, n])], axis=0)
+    columns = tf.concat(
+        [tf.transpose(x_knots[0]), tf.transpose(y_knots[0]), tf.tile(extra[:, None], [1, n])],
+        axis=0,
+    )
     return columns, tf.broadcast_to(params[:1], [columns.shape[0], *params.shape[1:]])
 
 
@@ -122,8 +128,9 @@ def test_knots_map_onto_knots_and_round_trip(dtype, atol):
 def test_round_trip_below_1e_10_in_float64_everywhere():
     spline = _spline()
     params = _params(2000, 2, seed=4, scale=1.0)
-    x = tf.random.stateless_uniform([2000, 2], seed=[5, 5], minval=-1.5 * BOUND,
-                                    maxval=1.5 * BOUND, dtype=tf.float64)
+    x = tf.random.stateless_uniform(
+        [2000, 2], seed=[5, 5], minval=-1.5 * BOUND, maxval=1.5 * BOUND, dtype=tf.float64
+    )
     special, special_params = _special_inputs(spline, params, tf.float64)
     for points, p in ((x, params), (special, special_params)):
         y, forward_ildj = spline.forward(points, p)
@@ -137,8 +144,9 @@ def test_round_trip_of_extreme_bins_is_exact_up_to_the_inverses_conditioning():
     1e-10: the round-trip error times the slope stays at the rounding error of y."""
     spline = _spline()
     params = _params(2000, 2, seed=4, scale=3.0)
-    x = tf.random.stateless_uniform([2000, 2], seed=[5, 5], minval=-1.5 * BOUND,
-                                    maxval=1.5 * BOUND, dtype=tf.float64)
+    x = tf.random.stateless_uniform(
+        [2000, 2], seed=[5, 5], minval=-1.5 * BOUND, maxval=1.5 * BOUND, dtype=tf.float64
+    )
     y, forward_ildj = spline.forward(x, params)
     x_back, _ = spline.inverse(y, params)
     assert np.max(np.abs(x_back - x) * np.exp(-forward_ildj)) < 1e-14
@@ -167,32 +175,53 @@ def test_log_derivative_is_continuous_at_the_bounds():
     np.testing.assert_allclose(ildj, 0.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"bins": 1}, ValueError, "bins must be an integer >= 2, got 1"),
-    ({"bins": 4.0}, TypeError, "bins must be an integer >= 2, got 4.0"),
-    ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
-    ({"bound": -1.0}, ValueError, "bound must be a positive finite number, got -1.0"),
-    ({"bins": 4, "min_bin_width": 0.25}, ValueError,
-     r"min_bin_width must be a number in \(0, 1 / bins\) = \(0, 0.25\), got 0.25"),
-    ({"min_bin_height": 0.0}, ValueError, "min_bin_height must be a number in"),
-    ({"min_derivative": 1.0}, ValueError, r"min_derivative must be a number in \(0, 1\), got 1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"bins": 1}, ValueError, "bins must be an integer >= 2, got 1"),
+        ({"bins": 4.0}, TypeError, "bins must be an integer >= 2, got 4.0"),
+        ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
+        ({"bound": -1.0}, ValueError, "bound must be a positive finite number, got -1.0"),
+        (
+            {"bins": 4, "min_bin_width": 0.25},
+            ValueError,
+            r"min_bin_width must be a number in \(0, 1 / bins\) = \(0, 0.25\), got 0.25",
+        ),
+        ({"min_bin_height": 0.0}, ValueError, "min_bin_height must be a number in"),
+        (
+            {"min_derivative": 1.0},
+            ValueError,
+            r"min_derivative must be a number in \(0, 1\), got 1.0",
+        ),
+    ],
+)
 def test_spline_arguments_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         RationalQuadraticSpline(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"bins": 1}, ValueError, "bins must be an integer >= 2, got 1"),
-    ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
-    ({"min_derivative": -0.1}, ValueError, r"min_derivative must be a number in \(0, 1\)"),
-    ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
-    ({"bins": 10_000}, ValueError, r"bins must be an integer in \[2, 999\] \(every bin is at "
-     r"least 0.001 of the interval \[-bound, bound\] wide and high, so at most 999 fit\), got 10000"),
-    ({"mixing": "glow"}, ValueError, "mixing must be one of None, 'lu', 'reverse', 'random', got 'glow'"),
-    ({"hidden_units": (0,)}, ValueError, "width 0 would ignore its input"),
-    ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"bins": 1}, ValueError, "bins must be an integer >= 2, got 1"),
+        ({"bound": 0.0}, ValueError, "bound must be a positive finite number, got 0.0"),
+        ({"min_derivative": -0.1}, ValueError, r"min_derivative must be a number in \(0, 1\)"),
+        ({"num_layers": 0}, ValueError, "num_layers must be a positive integer, got 0"),
+        (
+            {"bins": 10_000},
+            ValueError,
+            r"bins must be an integer in \[2, 999\] \(every bin is at "
+            r"least 0.001 of the interval \[-bound, bound\] wide and high, so at most 999 fit\), got 10000",
+        ),
+        (
+            {"mixing": "glow"},
+            ValueError,
+            "mixing must be one of None, 'lu', 'reverse', 'random', got 'glow'",
+        ),
+        ({"hidden_units": (0,)}, ValueError, "width 0 would ignore its input"),
+        ({"dtype": tf.int32}, TypeError, "supports dtypes float32 and float64, got int32"),
+    ],
+)
 def test_nsf_arguments_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):
         tff.nsf(2, **kwargs)
@@ -213,7 +242,9 @@ def test_nsf_layers_are_named_spline_couplings_and_a_fresh_flow_is_standard_norm
     flow = tff.nsf(3, num_layers=2, hidden_units=(8,), bins=4, name="density")
     couplings = [b for b in flow.bijector.bijectors if isinstance(b, Coupling)]
     assert sorted(b.name for b in couplings) == [
-        "density_rq_spline_coupling_0", "density_rq_spline_coupling_1"]
+        "density_rq_spline_coupling_0",
+        "density_rq_spline_coupling_1",
+    ]
     assert all(isinstance(b.transformer, RationalQuadraticSpline) for b in couplings)
     assert all(b.transformer.bins == 4 for b in couplings)
     x = tf.random.stateless_normal([10, 3], seed=[0, 0])
@@ -248,8 +279,16 @@ def test_nsf_trains_on_the_banana_close_to_its_entropy():
 def test_a_trained_looking_nsf_flow_is_finite_with_gradients_on_its_knots_and_at_1e4(mode):
     """The flow-level promise: log q(x) and its gradients (w.r.t. x and every weight) are finite
     at |x| = 1e4 and at points whose first inverse step lands exactly on the spline's y-knots."""
-    flow = tff.nsf(3, num_layers=2, hidden_units=(8,), bins=BINS, bound=BOUND, mixing=None,
-                   standardize=False, seed=1)
+    flow = tff.nsf(
+        3,
+        num_layers=2,
+        hidden_units=(8,),
+        bins=BINS,
+        bound=BOUND,
+        mixing=None,
+        standardize=False,
+        seed=1,
+    )
     tff.testing.perturb_weights(flow, scale=0.5, seed=4)
     data_side = flow.bijector.bijectors[0]  # the last coupling: the first one log_prob inverts
     assert isinstance(data_side, Coupling)
@@ -257,8 +296,9 @@ def test_a_trained_looking_nsf_flow_is_finite_with_gradients_on_its_knots_and_at
     transformed = np.flatnonzero(data_side.mask == 0)
     x_a = tf.constant([[0.3] * len(conditioning)] * (BINS + 1))
     params = tff.bijectors.transformers.params_from_blocks(
-        data_side.conditioner(x_a), data_side.transformer.params_per_entry)
-    _, y_knots, _ = data_side.transformer.spline(params)   # [K + 1, n_b, K + 1]
+        data_side.conditioner(x_a), data_side.transformer.params_per_entry
+    )
+    _, y_knots, _ = data_side.transformer.spline(params)  # [K + 1, n_b, K + 1]
     on_knots = np.zeros([BINS + 1, 3], np.float32)
     on_knots[:, conditioning] = 0.3
     on_knots[:, transformed] = np.stack([y_knots[k, :, k] for k in range(BINS + 1)])
@@ -270,8 +310,11 @@ def test_a_trained_looking_nsf_flow_is_finite_with_gradients_on_its_knots_and_at
             log_prob = flow.log_prob(x)
         return log_prob, tape.gradient(log_prob, [x, *flow.trainable_variables])
 
-    run = log_prob_and_gradients if mode == "eager" else tf.function(
-        log_prob_and_gradients, jit_compile=True)
+    run = (
+        log_prob_and_gradients
+        if mode == "eager"
+        else tf.function(log_prob_and_gradients, jit_compile=True)
+    )
     for points in (on_knots, far):
         log_prob, gradients = run(tf.constant(points))
         assert np.all(np.isfinite(log_prob)), (points, log_prob)

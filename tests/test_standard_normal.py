@@ -29,11 +29,15 @@ def test_flow_sample_and_log_prob_matches_sample_then_log_prob_in_every_mode():
         return flow.sample(16, seed=seed)
 
     for mode in tff.testing.MODES:
-        compile_ = {"eager": lambda f: f, "function": tf.function,
-                    "xla": lambda f: tf.function(f, jit_compile=True)}[mode]
+        compile_ = {
+            "eager": lambda f: f,
+            "function": tf.function,
+            "xla": lambda f: tf.function(f, jit_compile=True),
+        }[mode]
         x, log_prob = compile_(both)(tf.constant([3, 4]))
         expected_x = compile_(sample)(tf.constant([3, 4]))
         np.testing.assert_allclose(x.numpy(), expected_x.numpy(), rtol=1e-12, err_msg=mode)
         expected_log_prob = flow.log_prob(tf.constant(x.numpy()))
-        np.testing.assert_allclose(log_prob.numpy(), expected_log_prob.numpy(), rtol=1e-10,
-                                   err_msg=mode)
+        np.testing.assert_allclose(
+            log_prob.numpy(), expected_log_prob.numpy(), rtol=1e-10, err_msg=mode
+        )

@@ -35,19 +35,39 @@ def test_a_float64_layer_takes_values_near_the_float64_limit():
     np.testing.assert_allclose(layer.inverse(tf.constant(data)).numpy(), [[1, -1], [-1, 1]])
 
 
-@pytest.mark.parametrize("data, error, message", [
-    (np.ones((50, 2)), ValueError, r"columns \[0, 1\] must vary, got the constants 1, 1 in all 50"),
-    (np.stack([np.arange(50.0), np.full(50, 7.0)], 1), ValueError,
-     "column 1 must vary, got the constant 7 in all 50 rows; drop the column"),
-    (np.array([[1.0, 2.0]]), ValueError, "at least 2 rows to estimate a scale, got 1"),
-    (np.array([[1e300, 0.0], [0.0, 1.0]]), ValueError,
-     r"must fit in float32 \(\|x\| <= 3.4e\+38\), got 1e\+300 in row 0, column 0"),
-    (np.array([[0.0, 1.0], [1.0, np.nan]]), ValueError, "must be finite, got nan in row 1, column 1"),
-    (np.array([[0.0, 1e-45], [0.0, 0.0], [1.0, 0.0]], np.float32), ValueError,
-     "column 1 must have a standard deviation float32 can hold"),
-    (np.zeros((4, 3)), ValueError, r"must have shape \[n, 2\], got shape \(4, 3\)"),
-    (np.array([["a", "b"], ["c", "d"]]), TypeError, "must be real numbers, got dtype <U1"),
-])
+@pytest.mark.parametrize(
+    "data, error, message",
+    [
+        (
+            np.ones((50, 2)),
+            ValueError,
+            r"columns \[0, 1\] must vary, got the constants 1, 1 in all 50",
+        ),
+        (
+            np.stack([np.arange(50.0), np.full(50, 7.0)], 1),
+            ValueError,
+            "column 1 must vary, got the constant 7 in all 50 rows; drop the column",
+        ),
+        (np.array([[1.0, 2.0]]), ValueError, "at least 2 rows to estimate a scale, got 1"),
+        (
+            np.array([[1e300, 0.0], [0.0, 1.0]]),
+            ValueError,
+            r"must fit in float32 \(\|x\| <= 3.4e\+38\), got 1e\+300 in row 0, column 0",
+        ),
+        (
+            np.array([[0.0, 1.0], [1.0, np.nan]]),
+            ValueError,
+            "must be finite, got nan in row 1, column 1",
+        ),
+        (
+            np.array([[0.0, 1e-45], [0.0, 0.0], [1.0, 0.0]], np.float32),
+            ValueError,
+            "column 1 must have a standard deviation float32 can hold",
+        ),
+        (np.zeros((4, 3)), ValueError, r"must have shape \[n, 2\], got shape \(4, 3\)"),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError, "must be real numbers, got dtype <U1"),
+    ],
+)
 def test_degenerate_data_is_refused_and_the_layer_keeps_its_state(data, error, message):
     layer = Standardize(2)
     layer.adapt(_rows())

@@ -25,14 +25,22 @@ def _constrained_model(kind, dtype):
         loc=tfd.Sample(tfd.Normal(0 * one, one), 2),
     )
     if kind == "dict":
-        model = tfd.JointDistributionNamed(dict(
-            parts, y=lambda scale, loc: tfd.Independent(tfd.Normal(loc, scale[..., None]), 1)))
+        model = tfd.JointDistributionNamed(
+            dict(parts, y=lambda scale, loc: tfd.Independent(tfd.Normal(loc, scale[..., None]), 1))
+        )
         return model.experimental_pin(y=tf.constant([0.5, -0.3], dtype))
     if kind == "list":
-        model = tfd.JointDistributionSequential([
-            parts["scale"], parts["weights"], parts["correlation"], parts["loc"],
-            lambda loc, correlation, weights, scale: tfd.Independent(
-                tfd.Normal(loc, scale[..., None]), 1)])
+        model = tfd.JointDistributionSequential(
+            [
+                parts["scale"],
+                parts["weights"],
+                parts["correlation"],
+                parts["loc"],
+                lambda loc, correlation, weights, scale: tfd.Independent(
+                    tfd.Normal(loc, scale[..., None]), 1
+                ),
+            ]
+        )
         return model.experimental_pin(None, None, None, None, tf.constant([0.5, -0.3], dtype))
     Root = tfd.JointDistributionCoroutine.Root
 
@@ -44,8 +52,9 @@ def _constrained_model(kind, dtype):
         yield tfd.Independent(tfd.Normal(loc, scale[..., None]), 1)
 
     model = tfd.JointDistributionCoroutine(program)
-    return model.experimental_pin(**{model._flat_resolve_names()[-1]: tf.constant([0.5, -0.3],
-                                                                                   dtype)})
+    return model.experimental_pin(
+        **{model._flat_resolve_names()[-1]: tf.constant([0.5, -0.3], dtype)}
+    )
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=["float32", "float64"])
@@ -59,10 +68,14 @@ def test_draws_have_the_models_structure_and_lie_in_its_support(kind, dtype):
     reference = pinned.sample_unpinned(50, seed=1)
     assert type(draws) is type(reference)
     assert tf.nest.map_structure(lambda t: t.shape, draws) == tf.nest.map_structure(
-        lambda t: t.shape, reference)
+        lambda t: t.shape, reference
+    )
     assert all(t.dtype == dtype for t in tf.nest.flatten(draws))
-    named = draws if isinstance(draws, dict) else dict(zip(
-        ["scale", "weights", "correlation", "loc"], tuple(draws)))
+    named = (
+        draws
+        if isinstance(draws, dict)
+        else dict(zip(["scale", "weights", "correlation", "loc"], tuple(draws)))
+    )
     assert np.all(named["scale"].numpy() > 0)
     weights = named["weights"].numpy()
     assert np.all(weights > 0) and np.allclose(weights.sum(-1), 1, atol=1e-5)
@@ -71,8 +84,7 @@ def test_draws_have_the_models_structure_and_lie_in_its_support(kind, dtype):
     assert np.allclose(np.diagonal(correlation, axis1=-2, axis2=-1), 1, atol=1e-5)
     assert np.all(np.linalg.eigvalsh(correlation.astype(np.float64)) > 0)
     draws, log_q = surrogate.experimental_sample_and_log_prob(20, seed=2)
-    assert np.allclose(log_q, surrogate.log_prob(draws), atol=1e-3 if dtype == tf.float32
-                       else 1e-9)
+    assert np.allclose(log_q, surrogate.log_prob(draws), atol=1e-3 if dtype == tf.float32 else 1e-9)
     assert np.all(np.isfinite(pinned.unnormalized_log_prob(draws)))
 
 
@@ -81,16 +93,21 @@ def test_log_prob_is_the_flows_density_pushed_through_the_event_space_bijector()
 
     Parts are listed in the model's draw order (y's parents in its arguments' order: scale,
     loc), not tf.nest's (loc, scale): u_0 -> log(scale), u_1 -> loc."""
-    model = tfd.JointDistributionNamed(dict(
-        scale=tfd.LogNormal(tf.constant(0.0, tf.float64), 1.0),
-        loc=tfd.Normal(tf.constant(0.0, tf.float64), 1.0),
-        y=lambda scale, loc: tfd.Normal(loc, scale))).experimental_pin(y=0.5)
-    gaussian = tfd.MultivariateNormalDiag(tf.constant([0.3, -0.2], tf.float64),
-                                          tf.constant([1.5, 0.4], tf.float64))
+    model = tfd.JointDistributionNamed(
+        dict(
+            scale=tfd.LogNormal(tf.constant(0.0, tf.float64), 1.0),
+            loc=tfd.Normal(tf.constant(0.0, tf.float64), 1.0),
+            y=lambda scale, loc: tfd.Normal(loc, scale),
+        )
+    ).experimental_pin(y=0.5)
+    gaussian = tfd.MultivariateNormalDiag(
+        tf.constant([0.3, -0.2], tf.float64), tf.constant([1.5, 0.4], tf.float64)
+    )
     surrogate = surrogate_posterior(model, gaussian)
     draws = surrogate.sample(100, seed=3)
-    expected = (tfd.LogNormal(tf.constant(0.3, tf.float64), 1.5).log_prob(draws["scale"])
-                + tfd.Normal(tf.constant(-0.2, tf.float64), 0.4).log_prob(draws["loc"]))
+    expected = tfd.LogNormal(tf.constant(0.3, tf.float64), 1.5).log_prob(
+        draws["scale"]
+    ) + tfd.Normal(tf.constant(-0.2, tf.float64), 0.4).log_prob(draws["loc"])
     np.testing.assert_allclose(surrogate.log_prob(draws), expected, rtol=0, atol=1e-12)
     assert surrogate.trainable_variables == ()
 
@@ -104,11 +121,14 @@ def _conjugate_model(dtype):
     positives = tf.constant([3.0, 5.0, 2.0, 4.0, 6.0], dtype)
     values = tf.constant([0.8, 1.4, 0.3], dtype)
     one = tf.constant(1.0, dtype)
-    model = tfd.JointDistributionNamed(dict(
-        rate=tfd.LogNormal(0 * one, one),
-        mu=tfd.Normal(0 * one, one),
-        positives=lambda rate: tfd.Sample(tfd.LogNormal(tf.math.log(rate), one), 5),
-        values=lambda mu: tfd.Sample(tfd.Normal(mu, one), 3)))
+    model = tfd.JointDistributionNamed(
+        dict(
+            rate=tfd.LogNormal(0 * one, one),
+            mu=tfd.Normal(0 * one, one),
+            positives=lambda rate: tfd.Sample(tfd.LogNormal(tf.math.log(rate), one), 5),
+            values=lambda mu: tfd.Sample(tfd.Normal(mu, one), 3),
+        )
+    )
     pinned = model.experimental_pin(positives=positives, values=values)
     log_sum = float(tf.reduce_sum(tf.math.log(positives)))
     rate = tfd.LogNormal(log_sum / 6.0, 1.0 / np.sqrt(6.0))
@@ -139,8 +159,14 @@ def test_tfp_vi_fits_the_surrogate_under_xla_in_float32():
     pinned, truth = _conjugate_model(tf.float32)
     surrogate = surrogate_posterior(pinned, **SMALL)
     losses = tfp.vi.fit_surrogate_posterior(
-        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(1e-3), num_steps=3000,
-        sample_size=256, jit_compile=True, seed=tf.constant([1, 2]))
+        pinned.unnormalized_log_prob,
+        surrogate,
+        keras.optimizers.Adam(1e-3),
+        num_steps=3000,
+        sample_size=256,
+        jit_compile=True,
+        seed=tf.constant([1, 2]),
+    )
     assert np.all(np.isfinite(losses))
     _assert_moments_close(surrogate, truth, 0.05, seed=6)
 
@@ -160,8 +186,9 @@ def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_
     prior = tff.real_nvp(2, num_layers=2, hidden_units=(16,), seed=3, standardize=False)
     tff.testing.perturb_weights(prior, seed=3)  # a prior that is not the identity
     assert isinstance(prior.experimental_default_event_space_bijector(), tfb.Identity)
-    model = tfd.JointDistributionNamed(dict(
-        z=prior, y=lambda z: tfd.Independent(tfd.Normal(z, 1.0), 1)))
+    model = tfd.JointDistributionNamed(
+        dict(z=prior, y=lambda z: tfd.Independent(tfd.Normal(z, 1.0), 1))
+    )
     pinned = model.experimental_pin(y=tf.constant([4.0, 2.0]))
     prior_weights = [v.numpy().copy() for v in prior.trainable_variables]
     surrogate = surrogate_posterior(pinned, "real_nvp", **SMALL)
@@ -169,12 +196,18 @@ def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_
     assert not prior_ids & {id(v) for v in surrogate.trainable_variables}
     # tfp.vi trains every variable the loss touches unless told which: the prior's too.
     losses = tfp.vi.fit_surrogate_posterior(
-        pinned.unnormalized_log_prob, surrogate, keras.optimizers.Adam(3e-3), num_steps=150,
-        sample_size=64, seed=tf.constant([4, 5]),
-        trainable_variables=surrogate.trainable_variables)
+        pinned.unnormalized_log_prob,
+        surrogate,
+        keras.optimizers.Adam(3e-3),
+        num_steps=150,
+        sample_size=64,
+        seed=tf.constant([4, 5]),
+        trainable_variables=surrogate.trainable_variables,
+    )
     assert np.all(np.isfinite(losses)) and np.mean(losses[-20:]) < np.mean(losses[:20])
-    history = fit_surrogate(surrogate, pinned, steps=50, progress=False, jit_compile=False,
-                            train_target=False)  # by default the model's variables train too
+    history = fit_surrogate(
+        surrogate, pinned, steps=50, progress=False, jit_compile=False, train_target=False
+    )  # by default the model's variables train too
     assert np.all(np.isfinite(history.loss))
     for before, after in zip(prior_weights, prior.trainable_variables):
         np.testing.assert_array_equal(before, after.numpy())
@@ -196,8 +229,14 @@ def test_fit_keeps_the_last_good_weights_when_the_target_turns_non_finite():
 
 def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
     pinned, _ = _conjugate_model(tf.float32)
-    run = dict(steps_per_execution=50, progress=False, jit_compile=False,
-               checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    run = dict(
+        steps_per_execution=50,
+        progress=False,
+        jit_compile=False,
+        checkpoint_dir=str(tmp_path),
+        checkpoint_every=100,
+    )
+
     def interrupt(step, logs):
         if step > 100:  # killed after the checkpoint at step 100
             raise KeyboardInterrupt
@@ -209,8 +248,9 @@ def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
     history = fit_surrogate(second, pinned, steps=200, resume=True, **run)
     assert history.steps == 200 and len(history.loss) == 200
     straight = surrogate_posterior(pinned, **SMALL)
-    fit_surrogate(straight, pinned, steps=200, steps_per_execution=50, progress=False,
-                  jit_compile=False)
+    fit_surrogate(
+        straight, pinned, steps=200, steps_per_execution=50, progress=False, jit_compile=False
+    )
     for resumed, direct in zip(second.trainable_variables, straight.trainable_variables):
         np.testing.assert_allclose(resumed.numpy(), direct.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -220,11 +260,14 @@ Pair = collections.namedtuple("Pair", ["a", "b"])
 
 def test_bad_models_and_flows_get_errors_naming_what_was_expected():
     pinned, _ = _conjugate_model(tf.float32)
-    batched = tfd.JointDistributionNamed(dict(a=tfd.Normal(tf.zeros(2), 1.0), b=tfd.Normal(0., 1.)))
+    batched = tfd.JointDistributionNamed(
+        dict(a=tfd.Normal(tf.zeros(2), 1.0), b=tfd.Normal(0.0, 1.0))
+    )
     with pytest.raises(ValueError, match="scalar batch shape"):
         surrogate_posterior(batched)
-    mixed = tfd.JointDistributionNamed(dict(a=tfd.Normal(0.0, 1.0),
-                                            b=tfd.Normal(tf.constant(0.0, tf.float64), 1.0)))
+    mixed = tfd.JointDistributionNamed(
+        dict(a=tfd.Normal(0.0, 1.0), b=tfd.Normal(tf.constant(0.0, tf.float64), 1.0))
+    )
     with pytest.raises(TypeError, match="one floating dtype"):
         surrogate_posterior(mixed)
     counts = tfd.JointDistributionNamed(dict(a=tfd.Normal(0.0, 1.0), b=tfd.Poisson(1.0)))
@@ -237,14 +280,15 @@ def test_bad_models_and_flows_get_errors_naming_what_was_expected():
     with pytest.raises(ValueError, match=r"event shape \[2\]"):
         surrogate_posterior(pinned, tff.real_nvp(3, num_layers=1, hidden_units=(4,)))
     with pytest.raises(TypeError, match="dtype=float32"):
-        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,),
-                                                 dtype=tf.float64))
+        surrogate_posterior(
+            pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,), dtype=tf.float64)
+        )
     with pytest.raises(TypeError, match="need a flow family"):
-        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,)),
-                            num_layers=3)
+        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,)), num_layers=3)
     with pytest.raises(ValueError, match="conditional flow"):
-        surrogate_posterior(pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,),
-                                                 context_size=1))
+        surrogate_posterior(
+            pinned, tff.real_nvp(2, num_layers=1, hidden_units=(4,), context_size=1)
+        )
     with pytest.raises(TypeError, match="must be a TFP distribution"):
         surrogate_posterior(Pair(1.0, 2.0))
 
@@ -264,8 +308,9 @@ def test_fit_refuses_settings_that_need_data_when_fitting_by_reverse_kl():
     with pytest.raises(ValueError, match="schedule must be one of"):
         fit_surrogate(surrogate, pinned, steps=5, schedule="linear")
     with pytest.raises(ValueError, match="with your own optimizer"):
-        fit_surrogate(surrogate, pinned, steps=5, optimizer=keras.optimizers.Adam(),
-                      learning_rate=0.1)
+        fit_surrogate(
+            surrogate, pinned, steps=5, optimizer=keras.optimizers.Adam(), learning_rate=0.1
+        )
 
 
 @pytest.mark.parametrize("kind", ["dict", "list", "namedtuple"])

@@ -49,8 +49,14 @@ def test_epochs_count_full_batches():
 def test_tf_keras_optimizer_with_a_learning_rate_schedule():
     schedule = tf_keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=200)
     flow = _flow()
-    history = tff.fit(flow, _banana_data(), optimizer=tf_keras.optimizers.Adam(schedule),
-                      steps=200, validation_split=0.2, progress=False)
+    history = tff.fit(
+        flow,
+        _banana_data(),
+        optimizer=tf_keras.optimizers.Adam(schedule),
+        steps=200,
+        validation_split=0.2,
+        progress=False,
+    )
     assert history.val_loss[-1] < history.val_loss[0]
 
 
@@ -90,9 +96,18 @@ def test_early_stopping_restores_the_best_weights():
     train = _banana_data(16, seed=1)  # tiny: the flow overfits quickly
     val = _banana_data(2000, seed=2)
     flow = tff.real_nvp(2, num_layers=4, hidden_units=(64, 64))
-    history = tff.fit(flow, train, validation_data=val, steps=3000, batch_size=16,
-                      optimizer=tf.keras.optimizers.Adam(1e-2), validation_every=50,
-                      early_stopping_patience=3, progress=False, seed=int(rng.integers(100)))
+    history = tff.fit(
+        flow,
+        train,
+        validation_data=val,
+        steps=3000,
+        batch_size=16,
+        optimizer=tf.keras.optimizers.Adam(1e-2),
+        validation_every=50,
+        early_stopping_patience=3,
+        progress=False,
+        seed=int(rng.integers(100)),
+    )
     assert history.stopped_early and history.steps < 3000
     assert history.best_step < history.steps
     np.testing.assert_allclose(tff.metrics.nll(flow, val), history.best_val_loss, rtol=1e-5)
@@ -105,8 +120,15 @@ def test_callbacks_see_logs_and_can_stop_training():
         seen.append((step, sorted(logs)))
         return step >= 200
 
-    history = tff.fit(_flow(), _banana_data(), steps=1000, validation_split=0.1,
-                      validation_every=100, callbacks=[stop_at_200], progress=False)
+    history = tff.fit(
+        _flow(),
+        _banana_data(),
+        steps=1000,
+        validation_split=0.1,
+        validation_every=100,
+        callbacks=[stop_at_200],
+        progress=False,
+    )
     assert history.steps == 200
     assert seen == [(100, ["loss", "val_loss"]), (200, ["loss", "val_loss"])]
 
@@ -122,20 +144,41 @@ def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_pat
 
     interrupted = _flow()
     with pytest.raises(KeyboardInterrupt):
-        tff.fit(interrupted, data, steps=300, checkpoint_dir=str(tmp_path), checkpoint_every=50,
-                validation_every=10, callbacks=[killed_at_170], progress=False)
+        tff.fit(
+            interrupted,
+            data,
+            steps=300,
+            checkpoint_dir=str(tmp_path),
+            checkpoint_every=50,
+            validation_every=10,
+            callbacks=[killed_at_170],
+            progress=False,
+        )
     assert not (tmp_path / ".lock").exists()  # the interrupted run freed its folder
     resumed = _flow()  # a new process would build the flow afresh
-    history = tff.fit(resumed, data, steps=300, checkpoint_dir=str(tmp_path),
-                      checkpoint_every=50, resume=True, progress=False)
+    history = tff.fit(
+        resumed,
+        data,
+        steps=300,
+        checkpoint_dir=str(tmp_path),
+        checkpoint_every=50,
+        resume=True,
+        progress=False,
+    )
     assert history.steps == 300
     x = tf.constant(_banana_data(500, seed=9))
     np.testing.assert_allclose(resumed.log_prob(x), reference.log_prob(tf.identity(x)), atol=2e-4)
 
 
 def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
-    history = tff.fit(_flow(), _banana_data(), steps=100, checkpoint_dir=str(tmp_path / "new"),
-                      resume=True, progress=False)
+    history = tff.fit(
+        _flow(),
+        _banana_data(),
+        steps=100,
+        checkpoint_dir=str(tmp_path / "new"),
+        resume=True,
+        progress=False,
+    )
     assert history.steps == 100 and (tmp_path / "new" / "history.json").exists()
 
 
@@ -149,8 +192,14 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_weights():
             flow.trainable_variables[0].assign(np.full(flow.trainable_variables[0].shape, np.nan))
 
     with pytest.raises(tff.NonFiniteLossError, match="at step 101") as raised:
-        tff.fit(flow, _banana_data(), steps=300, validation_every=100,
-                callbacks=[poison_at_100], progress=False)
+        tff.fit(
+            flow,
+            _banana_data(),
+            steps=300,
+            validation_every=100,
+            callbacks=[poison_at_100],
+            progress=False,
+        )
     assert raised.value.kept_step == 100
     for variable, value in zip(flow.trainable_variables, kept["weights"]):
         np.testing.assert_array_equal(variable.numpy(), value)
@@ -168,16 +217,31 @@ def test_after_a_non_finite_loss_the_same_optimizer_trains_at_a_lower_learning_r
     flow, data = _tiny_flow(), _banana_data(1000)
     optimizer = tf.keras.optimizers.Adam(1e30)  # the first update throws the weights to ~1e30
     with pytest.raises(tff.NonFiniteLossError) as raised:
-        tff.fit(flow, data, optimizer=optimizer, steps=40, batch_size=100,
-                steps_per_execution=10, progress=False)
+        tff.fit(
+            flow,
+            data,
+            optimizer=optimizer,
+            steps=40,
+            batch_size=100,
+            steps_per_execution=10,
+            progress=False,
+        )
     # step 1 is finite but leaves weights whose loss is NaN: the state kept is from before it
     assert (raised.value.step, raised.value.kept_step) == (2, 0)
     assert int(optimizer.iterations.numpy()) == 0 and _optimizer_is_finite(optimizer)
     # nothing was trained, so the flow is as it came: its Standardize is not adapted
     assert not training.find_standardize_layers(flow.bijector)[0].adapted.numpy()
     optimizer.learning_rate = 1e-2
-    history = tff.fit(flow, data, optimizer=optimizer, steps=40, batch_size=100,
-                      steps_per_execution=10, jit_compile=False, progress=False)
+    history = tff.fit(
+        flow,
+        data,
+        optimizer=optimizer,
+        steps=40,
+        batch_size=100,
+        steps_per_execution=10,
+        jit_compile=False,
+        progress=False,
+    )
     assert np.all(np.isfinite(history.loss))
     assert np.mean(history.loss[-10:]) < np.mean(history.loss[:10]) - 0.2
 
@@ -202,8 +266,17 @@ def test_the_error_names_the_first_bad_step_and_restores_the_optimizer_too():
 
     with pytest.raises(tff.NonFiniteLossError, match="at step 37 ") as raised:
         # step 37's loss is finite; its update makes the weights NaN (step 38's loss NaN)
-        tff.fit(flow, data, optimizer=optimizer, steps=60, batch_size=100,
-                steps_per_execution=20, validation_every=20, callbacks=[record], progress=False)
+        tff.fit(
+            flow,
+            data,
+            optimizer=optimizer,
+            steps=60,
+            batch_size=100,
+            steps_per_execution=20,
+            validation_every=20,
+            callbacks=[record],
+            progress=False,
+        )
     assert raised.value.kept_step == 20 and "state after step 20" in str(raised.value)
     assert int(optimizer.iterations.numpy()) == 20
     for variable, value in zip(list(flow.trainable_variables) + optimizer.variables, seen[20]):
@@ -221,12 +294,15 @@ def test_a_dataset_adapts_standardize_from_its_first_batches():
     np.testing.assert_allclose(np.exp(standardize.log_scale.numpy()), data.std(0), rtol=1e-5)
 
 
-@pytest.mark.parametrize("data, message", [
-    (np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), "row 1 is not finite"),
-    (np.array([[0.0, 1.0], [2.0, np.inf]]), "row 1 is not finite"),
-    (np.zeros((10, 3)), "event size 3 but the flow's event size is 2"),
-    (np.zeros((0, 2)), "is empty"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), "row 1 is not finite"),
+        (np.array([[0.0, 1.0], [2.0, np.inf]]), "row 1 is not finite"),
+        (np.zeros((10, 3)), "event size 3 but the flow's event size is 2"),
+        (np.zeros((0, 2)), "is empty"),
+    ],
+)
 def test_bad_data_is_explained(data, message):
     with pytest.raises(ValueError, match=message):
         tff.fit(_flow(), data, steps=10, progress=False)
@@ -249,8 +325,14 @@ def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():
         optimizer = tf.keras.optimizers.Adam(1e-3)
     tff.fit(mirrored, data, steps=150, optimizer=optimizer, strategy=strategy, progress=False)
     single = _flow()
-    tff.fit(single, data, steps=150, optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=False,
-            progress=False)
+    tff.fit(
+        single,
+        data,
+        steps=150,
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        jit_compile=False,
+        progress=False,
+    )
     test = _banana_data(4000, seed=7)
     assert abs(tff.metrics.nll(mirrored, test) - tff.metrics.nll(single, test)) < 1e-3
 
@@ -264,12 +346,18 @@ def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
     shape = (4, 2, 1)
     flow = tff.Flow(
         tfp.distributions.Independent(tfp.distributions.Normal(tf.zeros(shape), 1.0), 3),
-        FlowChain([ActNorm(shape),
-                   AffineCoupling(checkerboard_mask(shape), hidden_units=(8,), seed=0),
-                   AffineCoupling(checkerboard_mask(shape, flip=True), hidden_units=(8,), seed=1)]))
+        FlowChain(
+            [
+                ActNorm(shape),
+                AffineCoupling(checkerboard_mask(shape), hidden_units=(8,), seed=0),
+                AffineCoupling(checkerboard_mask(shape, flip=True), hidden_units=(8,), seed=1),
+            ]
+        ),
+    )
     x = (2.0 * np.random.default_rng(0).normal(size=(400, *shape)) + 1.0).astype(np.float32)
-    history = tff.fit(flow, x, steps=40, batch_size=64, validation_split=0.1, progress=False,
-                      jit_compile=False)
+    history = tff.fit(
+        flow, x, steps=40, batch_size=64, validation_split=0.1, progress=False, jit_compile=False
+    )
     # ActNorm's data-dependent start already fits N(1, 4) per pixel: the entropy 8 * 2.112
     assert abs(history.val_loss[-1] - 8 * 0.5 * np.log(2 * np.pi * np.e * 4.0)) < 0.5
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(32).repeat()
@@ -283,5 +371,6 @@ def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
     with pytest.raises(ValueError, match="row 7 is not finite"):
         tff.fit(flow, bad, steps=2, progress=False)
     with pytest.raises(ValueError, match=r"\[batch, 4, 2, 1\] batches"):
-        tff.fit(flow, tf.data.Dataset.from_tensor_slices(x[..., 0]).batch(8), steps=2,
-                progress=False)
+        tff.fit(
+            flow, tf.data.Dataset.from_tensor_slices(x[..., 0]).batch(8), steps=2, progress=False
+        )

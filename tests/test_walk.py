@@ -18,24 +18,37 @@ def _compose(layers, x):
 
 
 def _chain():
-    return tfb.Chain([tfb.Shift(1.0, name="shift"), tfb.Exp(name="exp"),
-                      tfb.Scale(2.0, name="scale")])
+    return tfb.Chain(
+        [tfb.Shift(1.0, name="shift"), tfb.Exp(name="exp"), tfb.Scale(2.0, name="scale")]
+    )
 
 
 def test_an_inverted_chain_is_pushed_down_to_its_layers_in_forward_order():
     inverted = tfb.Invert(_chain())
     layers = walk.walk(inverted)
     assert [(layer.bijector.name, layer.inverted) for layer in layers] == [
-        ("shift", True), ("exp", True), ("scale", True)]
+        ("shift", True),
+        ("exp", True),
+        ("scale", True),
+    ]
     y = tf.constant([[2.0], [3.0]])
     np.testing.assert_allclose(_compose(walk.flatten(inverted), y), inverted.forward(y), rtol=1e-6)
 
 
 def test_double_inversion_cancels_and_nesting_composes():
-    outer = tfb.Chain([tfb.Invert(tfb.Invert(tfb.Softplus(name="softplus"))),
-                       tfb.Invert(tfb.Chain([tfb.Scale(3.0, name="three"), _chain()]))])
+    outer = tfb.Chain(
+        [
+            tfb.Invert(tfb.Invert(tfb.Softplus(name="softplus"))),
+            tfb.Invert(tfb.Chain([tfb.Scale(3.0, name="three"), _chain()])),
+        ]
+    )
     assert [(layer.bijector.name, layer.inverted) for layer in walk.walk(outer)] == [
-        ("three", True), ("shift", True), ("exp", True), ("scale", True), ("softplus", False)]
+        ("three", True),
+        ("shift", True),
+        ("exp", True),
+        ("scale", True),
+        ("softplus", False),
+    ]
     x = tf.constant([[4.0], [9.0]])
     np.testing.assert_allclose(_compose(walk.flatten(outer), x), outer.forward(x), rtol=1e-5)
 
@@ -44,8 +57,9 @@ def test_a_transformed_distribution_walks_its_bijector_and_other_types_are_refus
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(4,), name="nvp", seed=0)
     assert [b.name for b in walk.flatten(flow)] == [b.name for b in walk.flatten(flow.bijector)]
     assert len(walk.flatten(tfd.TransformedDistribution(tfd.Normal(0.0, 1.0), _chain()))) == 3
-    with pytest.raises(TypeError, match="expected a tfd.TransformedDistribution or a tfb.Bijector, "
-                       "got Normal"):
+    with pytest.raises(
+        TypeError, match="expected a tfd.TransformedDistribution or a tfb.Bijector, got Normal"
+    ):
         walk.walk(tfd.Normal(0.0, 1.0))
 
 
@@ -61,8 +75,9 @@ def test_the_trajectory_of_an_inverted_flow_goes_layer_by_layer():
 def test_standardize_is_found_inside_an_invert_but_adapted_only_the_right_way_round():
     flow = tff.real_nvp(2, num_layers=1, hidden_units=(4,), name="nvp", seed=0)
     data = np.random.default_rng(0).normal([5.0, -3.0], 2.0, size=(100, 2))
-    backwards = tfd.TransformedDistribution(tfd.MultivariateNormalDiag([0.0, 0.0]),
-                                            tfb.Invert(flow.bijector))
+    backwards = tfd.TransformedDistribution(
+        tfd.MultivariateNormalDiag([0.0, 0.0]), tfb.Invert(flow.bijector)
+    )
     (standardize,) = tff.training.find_standardize_layers(backwards)
     assert standardize is tff.training.find_standardize_layers(flow)[0]
     tff.training.adapt_standardize(backwards, data)  # inverted: would fit the wrong direction

@@ -31,24 +31,41 @@ def _check_tensorflow_stack() -> None:
     has (``tensorflow-cpu``, ``tensorflow[and-cuda]``, ...); TFP 0.25 needs ``tf_keras`` beside it.
     Looks the modules up without importing them, so the CLI's ``--help`` stays fast.
     """
-    missing = [name for name in ("tensorflow", "tf_keras") if importlib.util.find_spec(name) is None]
+    missing = [
+        name for name in ("tensorflow", "tf_keras") if importlib.util.find_spec(name) is None
+    ]
     if not missing:
         return
     if missing == ["tf_keras"]:
-        advice = (f"beside the TensorFlow you have (tensorflow-cpu, ...) run "
-                  f"`{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`")
+        advice = (
+            f"beside the TensorFlow you have (tensorflow-cpu, ...) run "
+            f"`{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`"
+        )
     else:
-        advice = (f"run `{_INSTALL_WITH_TENSORFLOW}` (TensorFlow and tf-keras 2.21), or install "
-                  f"your TensorFlow 2.21 distribution and then `{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`")
-    raise ImportError(f"tfp_flows needs TensorFlow 2.21 and tf-keras 2.21, but "
-                      f"{' and '.join(missing)} cannot be imported: {advice}")
+        advice = (
+            f"run `{_INSTALL_WITH_TENSORFLOW}` (TensorFlow and tf-keras 2.21), or install "
+            f"your TensorFlow 2.21 distribution and then `{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`"
+        )
+    raise ImportError(
+        f"tfp_flows needs TensorFlow 2.21 and tf-keras 2.21, but "
+        f"{' and '.join(missing)} cannot be imported: {advice}"
+    )
 
 
 _check_tensorflow_stack()
 
 _SUBMODULES = (
-    "bijectors", "datasets", "distributions", "evaluation", "flows", "images", "inference", "nn",
-    "plotting", "testing", "training",
+    "bijectors",
+    "datasets",
+    "distributions",
+    "evaluation",
+    "flows",
+    "images",
+    "inference",
+    "nn",
+    "plotting",
+    "testing",
+    "training",
 )
 # public module names kept for users: `tff.metrics` is tfp_flows.evaluation.metrics
 _ALIASES = {"metrics": "evaluation.metrics"}

@@ -3,4 +3,3 @@
 Nothing here is public API: modules of ``tfp_flows`` import from these modules,
 users do not. The public helper :func:`stateless_seed` is ``tff.stateless_seed``.
 """
-

@@ -23,8 +23,14 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "check_context", "check_context_batch", "check_event_shape", "check_floating_dtype",
-    "check_integer", "check_number", "check_positive_float", "check_tensor_dtype",
+    "check_context",
+    "check_context_batch",
+    "check_event_shape",
+    "check_floating_dtype",
+    "check_integer",
+    "check_number",
+    "check_positive_float",
+    "check_tensor_dtype",
 ]
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
@@ -52,7 +58,8 @@ def check_integer(name: str, value: Any, minimum: int | None = 1) -> int:
     ValueError: steps_per_execution must be a positive integer, got 0.
     """
     expected = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-        minimum, f"an integer >= {minimum}")
+        minimum, f"an integer >= {minimum}"
+    )
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
     if minimum is not None and value < minimum:
@@ -116,8 +123,8 @@ def check_tensor_dtype(value: Any, expected: tf.DType, owner: str, what: str) ->
         if value.dtype in SUPPORTED_DTYPES:
             advice += f" or build the flow with dtype=tf.{value.dtype.name}"
         raise TypeError(
-            f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; "
-            f"{advice}.")
+            f"{owner}: expected {what} of dtype {expected.name}, got {value.dtype.name}; {advice}."
+        )
 
 
 def check_event_shape(event_shape: Any, name: str) -> tuple[int, ...]:
@@ -137,8 +144,11 @@ def check_event_shape(event_shape: Any, name: str) -> tuple[int, ...]:
     if isinstance(event_shape, (int, np.integer)) and not isinstance(event_shape, bool):
         return (check_integer(name, event_shape, minimum=1),)
     expected = "a positive integer or a non-empty sequence of them"
-    if isinstance(event_shape, (str, bytes)) or not isinstance(event_shape, (tuple, list)) or (
-            not event_shape):
+    if (
+        isinstance(event_shape, (str, bytes))
+        or not isinstance(event_shape, (tuple, list))
+        or (not event_shape)
+    ):
         raise ValueError(f"{name} must be {expected}, got {_describe(event_shape)}.")
     return tuple(check_integer(name, size, minimum=1) for size in event_shape)
 
@@ -173,16 +183,22 @@ def check_context(context: Any, context_size: int, dtype: tf.DType, owner: str) 
             raise TypeError(f"{owner}: expected a numeric context, got {_describe(context)}.")
         context = tf.constant(array.astype(dtype.as_numpy_dtype), dtype=dtype)
     if context.shape.rank == 0 or (
-            context.shape.rank is not None and context.shape[-1] not in (None, context_size)):
+        context.shape.rank is not None and context.shape[-1] not in (None, context_size)
+    ):
         raise ValueError(
             f"{owner}: expected a context of shape [..., {context_size}], got shape "
-            f"{context.shape.as_list()}.")
+            f"{context.shape.as_list()}."
+        )
     if context.shape.rank is not None and context.shape[-1] is None:
         width = tf.shape(context)[-1]
         assertion = tf.debugging.Assert(
             tf.equal(width, context_size),
-            [f"{owner}: expected a context of shape [..., {context_size}], got a context of "
-             f"width", width])
+            [
+                f"{owner}: expected a context of shape [..., {context_size}], got a context of "
+                f"width",
+                width,
+            ],
+        )
         with tf.control_dependencies([assertion]):
             context = tf.identity(context)
         context = tf.ensure_shape(context, context.shape[:-1].concatenate([context_size]))
@@ -193,8 +209,9 @@ def _shape_text(shape: tf.TensorShape) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape.as_list()) + "]"
 
 
-def check_context_batch(points: Any, event_rank: int | None, context: tf.Tensor,
-                        owner: str, *, at_run_time: bool = True) -> tf.Tensor:
+def check_context_batch(
+    points: Any, event_rank: int | None, context: tf.Tensor, owner: str, *, at_run_time: bool = True
+) -> tf.Tensor:
     """``context`` if its batch shape broadcasts against that of ``points``, else a clear error.
 
     ```none
@@ -218,32 +235,46 @@ def check_context_batch(points: Any, event_rank: int | None, context: tf.Tensor,
     ValueError: flow: a context of shape [4, 1] does not broadcast against points of shape [5, 2]: their batch shapes [4] and [5] must be equal or 1 where they differ (NumPy broadcasting); give one context row per point (shape [5, 1]) or one context for all points (shape [1] or [1, 1]).
     """
     shape = points.shape if tf.is_tensor(points) else tf.TensorShape(np.shape(points))
-    if event_rank is None or shape.rank is None or context.shape.rank is None or (
-            shape.rank < event_rank):
+    if (
+        event_rank is None
+        or shape.rank is None
+        or context.shape.rank is None
+        or (shape.rank < event_rank)
+    ):
         return context
-    batch_x, batch_c = shape[:shape.rank - event_rank], context.shape[:-1]
+    batch_x, batch_c = shape[: shape.rank - event_rank], context.shape[:-1]
     width = context.shape[-1]
     message = (
         f"{owner}: a context of shape {_shape_text(context.shape)} does not broadcast against "
         f"points of shape {_shape_text(shape)}: their batch shapes {_shape_text(batch_c)} and "
         f"{_shape_text(batch_x)} must be equal or 1 where they differ (NumPy broadcasting); "
         f"give one context row per point (shape {_shape_text(batch_x.concatenate([width]))}) "
-        f"or one context for all points (shape [{width}] or [1, {width}]).")
+        f"or one context for all points (shape [{width}] or [1, {width}])."
+    )
     pairs = list(zip(reversed(batch_x.as_list()), reversed(batch_c.as_list())))
     if any(a is not None and c is not None and a != c and 1 not in (a, c) for a, c in pairs):
         raise ValueError(message)
-    if not at_run_time or not tf.is_tensor(points) or all(
-            a is not None and c is not None for a, c in pairs):
+    if (
+        not at_run_time
+        or not tf.is_tensor(points)
+        or all(a is not None and c is not None for a, c in pairs)
+    ):
         return context
     rank = min(batch_x.rank, batch_c.rank)
     if rank == 0:
         return context
-    dims_x = tf.shape(points)[batch_x.rank - rank:batch_x.rank]
-    dims_c = tf.shape(context)[batch_c.rank - rank:batch_c.rank]
+    dims_x = tf.shape(points)[batch_x.rank - rank : batch_x.rank]
+    dims_c = tf.shape(context)[batch_c.rank - rank : batch_c.rank]
     broadcasts = tf.reduce_all((dims_x == dims_c) | (dims_x == 1) | (dims_c == 1))
     assertion = tf.debugging.Assert(
-        broadcasts, [f"{owner}: a context of shape", tf.shape(context),
-                     "does not broadcast against points of shape", tf.shape(points),
-                     "(NumPy broadcasting of the batch shapes)"])
+        broadcasts,
+        [
+            f"{owner}: a context of shape",
+            tf.shape(context),
+            "does not broadcast against points of shape",
+            tf.shape(points),
+            "(NumPy broadcasting of the batch shapes)",
+        ],
+    )
     with tf.control_dependencies([assertion]):
         return tf.identity(context)

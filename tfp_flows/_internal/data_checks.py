@@ -14,8 +14,14 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "ADAPT_MAX_BATCHES", "ADAPT_MAX_ROWS", "check_context_rows", "check_context_spec", "check_data",
-    "check_dataset", "dataset_rows", "event_shape_of",
+    "ADAPT_MAX_BATCHES",
+    "ADAPT_MAX_ROWS",
+    "check_context_rows",
+    "check_context_spec",
+    "check_data",
+    "check_dataset",
+    "dataset_rows",
+    "event_shape_of",
 ]
 
 ADAPT_MAX_ROWS = 100_000  # rows that fit a Standardize layer: from a target or a dataset's start
@@ -46,8 +52,9 @@ def _rows_shape(event: int | Sequence[int], batch: str = "n") -> str:
     return "[" + ", ".join([batch, *map(str, event_shape_of(event))]) + "]"
 
 
-def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
-               what: str = "data") -> np.ndarray:
+def check_data(
+    data: Any, event_size: int | Sequence[int], dtype: tf.DType, what: str = "data"
+) -> np.ndarray:
     """Returns ``data`` as a ``[n, *event_shape]`` array of ``dtype`` after checking it.
 
     ``event_size`` is the flow's event size ``d`` (rows ``[n, d]``) or its
@@ -78,14 +85,15 @@ def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
     expected = _rows_shape(event_shape)
     if isinstance(data, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
         raise TypeError(
-            f"{what} must be a dense {expected} array of real numbers, got a "
-            f"{type(data).__name__}.")
+            f"{what} must be a dense {expected} array of real numbers, got a {type(data).__name__}."
+        )
     try:
         array = np.asarray(data)
     except ValueError as error:  # nested sequences of unequal lengths
         raise ValueError(
             f"{what} must be a {expected} array, got a nested sequence of unequal "
-            f"lengths ({error}).") from None
+            f"lengths ({error})."
+        ) from None
     if not _is_real(array.dtype):
         raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
     if array.ndim == 1 and event_shape == (1,):
@@ -93,11 +101,15 @@ def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
     if array.ndim != 1 + len(event_shape):
         raise ValueError(f"{what} must have shape {expected}, got an array of shape {array.shape}.")
     if array.shape[1:] != event_shape:
-        kind, got, flows = (("size", array.shape[1], event_shape[0]) if len(event_shape) == 1
-                            else ("shape", array.shape[1:], event_shape))
+        kind, got, flows = (
+            ("size", array.shape[1], event_shape[0])
+            if len(event_shape) == 1
+            else ("shape", array.shape[1:], event_shape)
+        )
         raise ValueError(
             f"{what} has event {kind} {got} but the flow's event {kind} is {flows} "
-            f"(shape {array.shape}).")
+            f"(shape {array.shape})."
+        )
     if array.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {array.shape}); a flow needs at least one row.")
     event_axes = tuple(range(1, array.ndim))
@@ -106,7 +118,8 @@ def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{what} row {row} is not finite: {array[row]}; remove or impute non-finite rows "
-            f"before training ({int(bad.sum())} such rows).")
+            f"before training ({int(bad.sum())} such rows)."
+        )
     with np.errstate(over="ignore"):
         cast = array.astype(tf.as_dtype(dtype).as_numpy_dtype, copy=False)
     bad = ~np.all(np.isfinite(cast), axis=event_axes)
@@ -115,12 +128,14 @@ def check_data(data: Any, event_size: int | Sequence[int], dtype: tf.DType,
         raise ValueError(
             f"{what} row {row} must fit in {tf.as_dtype(dtype).name} (|x| <= "
             f"{np.finfo(cast.dtype).max:.3g}), got {array[row]}; rescale the data or build the "
-            f"flow with dtype=tf.float64 ({int(bad.sum())} such rows).")
+            f"flow with dtype=tf.float64 ({int(bad.sum())} such rows)."
+        )
     return cast
 
 
-def check_context_rows(context: Any, rows: int, dtype: tf.DType, what: str = "context",
-                  context_size: int | None = None) -> np.ndarray:
+def check_context_rows(
+    context: Any, rows: int, dtype: tf.DType, what: str = "context", context_size: int | None = None
+) -> np.ndarray:
     """Returns ``context`` as a ``[rows, context_size]`` array of ``dtype`` after checking it.
 
     The context of a conditional flow is checked like the data (see
@@ -139,23 +154,32 @@ def check_context_rows(context: Any, rows: int, dtype: tf.DType, what: str = "co
     ValueError: context must have shape [n, context_size], got an array of shape (4,); a single context column is context[:, None].
     """
     if isinstance(context, (tf.data.Dataset, tf.SparseTensor, tf.RaggedTensor, dict)):
-        raise TypeError(f"{what} must be a dense [n, context_size] array of real numbers, got a "
-                        f"{type(context).__name__}.")
+        raise TypeError(
+            f"{what} must be a dense [n, context_size] array of real numbers, got a "
+            f"{type(context).__name__}."
+        )
     try:
         array = np.asarray(context)
     except ValueError as error:
-        raise ValueError(f"{what} must be a [n, context_size] array, got a nested sequence of "
-                         f"unequal lengths ({error}).") from None
+        raise ValueError(
+            f"{what} must be a [n, context_size] array, got a nested sequence of "
+            f"unequal lengths ({error})."
+        ) from None
     if array.ndim != 2:
         hint = "; a single context column is context[:, None]" if array.ndim == 1 else ""
-        raise ValueError(f"{what} must have shape [n, context_size], got an array of shape "
-                         f"{array.shape}{hint}.")
+        raise ValueError(
+            f"{what} must have shape [n, context_size], got an array of shape {array.shape}{hint}."
+        )
     if context_size is not None and array.shape[1] != context_size:
-        raise ValueError(f"{what} has {array.shape[1]} columns but the flow's context size is "
-                         f"{context_size} (shape {array.shape}).")
+        raise ValueError(
+            f"{what} has {array.shape[1]} columns but the flow's context size is "
+            f"{context_size} (shape {array.shape})."
+        )
     if array.shape[0] != rows:
-        raise ValueError(f"{what} must have one row per data row: expected {rows} rows, got "
-                         f"{array.shape[0]} (shape {array.shape}).")
+        raise ValueError(
+            f"{what} must have one row per data row: expected {rows} rows, got "
+            f"{array.shape[0]} (shape {array.shape})."
+        )
     return check_data(array, array.shape[1], dtype, what)
 
 
@@ -170,19 +194,26 @@ def check_context_spec(spec: Any, what: str = "data") -> None:
     ValueError: data must yield (x, context) with context of shape [batch, context_size], got context elements of shape (None,).
     """
     if not isinstance(spec, tf.TensorSpec):
-        raise TypeError(f"{what} must yield (x, context) with a dense context tensor, got context "
-                        f"elements of type {type(spec).__name__}.")
+        raise TypeError(
+            f"{what} must yield (x, context) with a dense context tensor, got context "
+            f"elements of type {type(spec).__name__}."
+        )
     if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
-        raise TypeError(f"{what} must yield (x, context) with a real-valued context, got dtype "
-                        f"{spec.dtype.name}.")
+        raise TypeError(
+            f"{what} must yield (x, context) with a real-valued context, got dtype "
+            f"{spec.dtype.name}."
+        )
     if spec.shape.rank is not None and spec.shape.rank != 2:
-        raise ValueError(f"{what} must yield (x, context) with context of shape [batch, "
-                         f"context_size], got context elements of shape "
-                         f"{tuple(spec.shape.as_list())}.")
+        raise ValueError(
+            f"{what} must yield (x, context) with context of shape [batch, "
+            f"context_size], got context elements of shape "
+            f"{tuple(spec.shape.as_list())}."
+        )
 
 
-def check_dataset(dataset: tf.data.Dataset, event_size: int | Sequence[int],
-                  what: str = "data") -> None:
+def check_dataset(
+    dataset: tf.data.Dataset, event_size: int | Sequence[int], what: str = "data"
+) -> None:
     """Checks that ``dataset`` yields dense ``[batch, *event_shape]`` batches of real numbers.
 
     Elements may be ``(x, ...)`` tuples (Keras style); ``x`` is checked. Raises
@@ -206,30 +237,45 @@ def check_dataset(dataset: tf.data.Dataset, event_size: int | Sequence[int],
         tf.SparseTensorSpec: "make it dense first: dataset.map(tf.sparse.to_dense)",
     }
     if not isinstance(spec, tf.TensorSpec):
-        hint = next((h for kind, h in hints.items() if isinstance(spec, kind)),
-                    "give a dataset of tensors")
+        hint = next(
+            (h for kind, h in hints.items() if isinstance(spec, kind)), "give a dataset of tensors"
+        )
         raise TypeError(
             f"{what} must be a tf.data.Dataset of dense {_rows_shape(event_size, 'batch')} tensors, got "
-            f"elements of type {type(spec).__name__}; {hint}.")
+            f"elements of type {type(spec).__name__}; {hint}."
+        )
     if not (spec.dtype.is_floating or spec.dtype.is_integer) or spec.dtype == tf.bool:
-        raise TypeError(f"{what} must be a tf.data.Dataset of real numbers, got dtype "
-                        f"{spec.dtype.name}.")
+        raise TypeError(
+            f"{what} must be a tf.data.Dataset of real numbers, got dtype {spec.dtype.name}."
+        )
     shape, event_shape = spec.shape, event_shape_of(event_size)
-    if shape.rank is not None and (shape.rank != 1 + len(event_shape) or not all(
-            d in (None, e) for d, e in zip(shape.as_list()[1:], event_shape))):
-        hint = ("batch it, e.g. dataset.batch(256)" if shape.rank == len(event_shape)
-                else f"each row must have {event_shape[0]} entries" if len(event_shape) == 1
-                else f"each event must have shape {event_shape}")
+    if shape.rank is not None and (
+        shape.rank != 1 + len(event_shape)
+        or not all(d in (None, e) for d, e in zip(shape.as_list()[1:], event_shape))
+    ):
+        hint = (
+            "batch it, e.g. dataset.batch(256)"
+            if shape.rank == len(event_shape)
+            else f"each row must have {event_shape[0]} entries"
+            if len(event_shape) == 1
+            else f"each event must have shape {event_shape}"
+        )
         raise ValueError(
             f"{what} must be a tf.data.Dataset of {_rows_shape(event_shape, 'batch')} batches, "
-            f"got elements of shape {tuple(shape.as_list())}; {hint}.")
+            f"got elements of shape {tuple(shape.as_list())}; {hint}."
+        )
     if int(dataset.cardinality()) == 0:
         raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
 
 
-def dataset_rows(dataset: tf.data.Dataset, event_size: int | Sequence[int], dtype: tf.DType,
-                 max_rows: int = ADAPT_MAX_ROWS, max_batches: int = ADAPT_MAX_BATCHES,
-                 what: str = "data") -> np.ndarray:
+def dataset_rows(
+    dataset: tf.data.Dataset,
+    event_size: int | Sequence[int],
+    dtype: tf.DType,
+    max_rows: int = ADAPT_MAX_ROWS,
+    max_batches: int = ADAPT_MAX_BATCHES,
+    what: str = "data",
+) -> np.ndarray:
     """The rows of the first batches of ``dataset`` (at most ``max_batches`` / about ``max_rows``).
 
     Each batch is checked with :func:`check_data`; an empty dataset raises.
@@ -252,5 +298,3 @@ def dataset_rows(dataset: tf.data.Dataset, event_size: int | Sequence[int], dtyp
     if not batches:
         raise ValueError(f"{what} must yield at least one batch, got an empty tf.data.Dataset.")
     return np.concatenate(batches)
-
-

@@ -70,11 +70,18 @@ class ActNorm(FlowBijector):
     ):
         parameters = dict(locals())
         name = name or unique_name("actnorm")
-        super().__init__(event_shape, is_constant_jacobian=True, validate_args=validate_args,
-                         dtype=dtype, parameters=parameters, name=name)
+        super().__init__(
+            event_shape,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+        )
         if len(self.event_shape) not in (1, 3):
-            raise ValueError(f"{name}: expected event_shape n or (H, W, C), got "
-                             f"{list(self.event_shape)}.")
+            raise ValueError(
+                f"{name}: expected event_shape n or (H, W, C), got {list(self.event_shape)}."
+            )
         features = self.event_shape[-1]
         with tf.name_scope(name):
             self.loc = tf.Variable(tf.zeros([features], self.dtype), name="loc")
@@ -96,8 +103,12 @@ class ActNorm(FlowBijector):
           outputs: ``[n, *event_shape]`` samples in the layer's output coordinates.
         """
         loc, log_scale = feature_statistics(
-            outputs, self.event_shape, self.dtype, "ActNorm.adapt: data",
-            "build the flow without ActNorm layers (normalization=None)")
+            outputs,
+            self.event_shape,
+            self.dtype,
+            "ActNorm.adapt: data",
+            "build the flow without ActNorm layers (normalization=None)",
+        )
         self.loc.assign(loc)
         self.log_scale.assign(log_scale)
         self.adapted.assign(True)
@@ -106,7 +117,7 @@ class ActNorm(FlowBijector):
         return int(np.prod(self.event_shape[:-1]))
 
     def _ildj(self, x: tf.Tensor) -> tf.Tensor:
-        batch_shape = tf.shape(x)[:tf.rank(x) - len(self.event_shape)]
+        batch_shape = tf.shape(x)[: tf.rank(x) - len(self.event_shape)]
         value = -tf.reduce_sum(self.log_scale) * tf.cast(self._pixels(), self.dtype)
         return tf.broadcast_to(value, batch_shape)
 

@@ -58,7 +58,8 @@ class Adaptive(Protocol):
 def is_adaptive(layer: Any) -> bool:
     """Whether ``layer`` follows the adaptation protocol (``adapted`` variable and ``adapt``)."""
     return isinstance(getattr(layer, "adapted", None), tf.Variable) and callable(
-        getattr(layer, "adapt", None))
+        getattr(layer, "adapt", None)
+    )
 
 
 def feature_statistics(
@@ -96,10 +97,11 @@ def feature_statistics(
     features = event_shape[-1]
     feature = "column" if len(event_shape) == 1 else "channel"
     array = np.asarray(data)
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
         raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}.")
-    if array.ndim <= len(event_shape) - 1 or tuple(array.shape[-len(event_shape):]) != event_shape:
+    if array.ndim <= len(event_shape) - 1 or tuple(array.shape[-len(event_shape) :]) != event_shape:
         expected = ", ".join(["n", *(str(d) for d in event_shape)])
         raise ValueError(f"{what} must have shape [{expected}], got shape {array.shape}.")
     array = array.reshape(-1, features).astype(np.float64)
@@ -108,7 +110,8 @@ def feature_statistics(
     if n < 2:
         raise ValueError(
             f"{what} must have at least 2 {unit} to estimate a scale, got {n}; pass more rows, "
-            f"or {hint}.")
+            f"or {hint}."
+        )
     info = np.finfo(dtype.as_numpy_dtype)
     bad = ~np.isfinite(array) | (np.abs(array) > info.max)
     if bad.any():
@@ -119,20 +122,25 @@ def feature_statistics(
             raise ValueError(
                 f"{what} must fit in {dtype.name} (|x| <= {info.max:.3g}), got {value:.6g} in row "
                 f"{row}, {feature} {column}; rescale the data or build the flow with "
-                "dtype=tf.float64.")
-        raise ValueError(f"{what} must be finite, got {value} in row {row}, {feature} {column}; "
-                         "remove or impute non-finite rows.")
+                "dtype=tf.float64."
+            )
+        raise ValueError(
+            f"{what} must be finite, got {value} in row {row}, {feature} {column}; "
+            "remove or impute non-finite rows."
+        )
     array = array.astype(dtype.as_numpy_dtype).astype(np.float64)  # the values the layer sees
     constant = np.flatnonzero(array.min(axis=0) == array.max(axis=0))
     if constant.size:
-        columns = (f"{feature} {constant[0]}" if constant.size == 1
-                   else f"{feature}s {constant.tolist()}")
+        columns = (
+            f"{feature} {constant[0]}" if constant.size == 1 else f"{feature}s {constant.tolist()}"
+        )
         values = ", ".join(f"{array[0, j]:.6g}" for j in constant)
         constants = "the constant" if constant.size == 1 else "the constants"
         raise ValueError(
             f"{what} {columns} must vary, got {constants} {values} in all {n} {unit}; drop the "
             f"{feature} (a constant has no density a flow can fit), add noise to it "
-            f"(dequantise), or {hint}.")
+            f"(dequantise), or {hint}."
+        )
     # In the layer's dtype when that is finite (the statistics training has always used: the
     # trained flows and the benchmark figures stay bit for bit); in float64 when it overflows.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -144,16 +152,22 @@ def feature_statistics(
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         log_scale = np.log(scale).astype(dtype.as_numpy_dtype)
         loc_d = loc.astype(dtype.as_numpy_dtype)
-        usable = (np.isfinite(np.exp(log_scale)) & (np.exp(log_scale) > 0)
-                  & np.isfinite(np.exp(-log_scale))
-                  & np.all(np.isfinite((array.astype(dtype.as_numpy_dtype) - loc_d)
-                                       * np.exp(-log_scale)), axis=0))
+        usable = (
+            np.isfinite(np.exp(log_scale))
+            & (np.exp(log_scale) > 0)
+            & np.isfinite(np.exp(-log_scale))
+            & np.all(
+                np.isfinite((array.astype(dtype.as_numpy_dtype) - loc_d) * np.exp(-log_scale)),
+                axis=0,
+            )
+        )
     if not usable.all():
         column = int(np.flatnonzero(~usable)[0])
         raise ValueError(
             f"{what} {feature} {column} must have a standard deviation {dtype.name} can hold "
             f"together with its inverse, got {scale[column]:.6g}; rescale the data or build the "
-            "flow with dtype=tf.float64.")
+            "flow with dtype=tf.float64."
+        )
     return loc_d, log_scale
 
 

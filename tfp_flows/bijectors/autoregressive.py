@@ -117,26 +117,39 @@ class MaskedAutoregressive(FlowBijector):
         context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
         if one_pass not in ONE_PASS_DIRECTIONS:
             raise ValueError(
-                f"{name}: one_pass must be 'inverse' (MAF) or 'forward' (IAF), got {one_pass!r}.")
+                f"{name}: one_pass must be 'inverse' (MAF) or 'forward' (IAF), got {one_pass!r}."
+            )
         if not isinstance(transformer, Transformer):
             raise TypeError(
                 f"{name}: transformer must be a tfp_flows.bijectors.transformers.Transformer "
                 f"(wrap an elementwise TFP bijector in BijectorTransformer), got "
-                f"{type(transformer).__name__}.")
+                f"{type(transformer).__name__}."
+            )
         k = transformer.params_per_entry
         if made is None:
             with tf.name_scope(name):
-                made = MADE(event_size, k, hidden_units, input_order=input_order,
-                            context_size=context_size, activation=activation, seed=seed,
-                            dtype=dtype, name="made")
+                made = MADE(
+                    event_size,
+                    k,
+                    hidden_units,
+                    input_order=input_order,
+                    context_size=context_size,
+                    activation=activation,
+                    seed=seed,
+                    dtype=dtype,
+                    name="made",
+                )
         elif not isinstance(made, MADE):
-            raise TypeError(f"{name}: made must be a tfp_flows.bijectors.MADE or None, got "
-                            f"{type(made).__name__}.")
+            raise TypeError(
+                f"{name}: made must be a tfp_flows.bijectors.MADE or None, got "
+                f"{type(made).__name__}."
+            )
         else:
             if input_order is not None:
                 raise ValueError(
                     f"{name}: input_order is for the default MADE; a given MADE has its own "
-                    f"(build it with MADE(..., input_order=...)).")
+                    f"(build it with MADE(..., input_order=...))."
+                )
             made.check_sizes(event_size, k, context_size, owner=name)
         self._made = made
         self._transformer = transformer
@@ -175,8 +188,9 @@ class MaskedAutoregressive(FlowBijector):
 
     def _params(self, conditioning: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
         """The transformer's parameters ``[..., n, k]`` computed from ``conditioning``."""
-        return params_from_blocks(self._made(conditioning, context),
-                                  self._transformer.params_per_entry)
+        return params_from_blocks(
+            self._made(conditioning, context), self._transformer.params_per_entry
+        )
 
     def _in_one_pass(self, u: tf.Tensor, step: Callable, context: tf.Tensor | None):
         """``step(u, p(u, c))``: the conditioning entries are the input's own."""
@@ -198,7 +212,8 @@ class MaskedAutoregressive(FlowBijector):
             lambda i, result, ildj: i < self.event_size,
             one_step,
             (tf.constant(0), tf.zeros_like(u), tf.zeros_like(u)),
-            maximum_iterations=self.event_size)
+            maximum_iterations=self.event_size,
+        )
         return result, tf.reduce_sum(ildj, axis=-1)
 
     def _forward_and_ildj(self, x, context=None):

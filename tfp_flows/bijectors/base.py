@@ -88,8 +88,10 @@ def broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     if x.shape[:-1].is_fully_defined() and x.shape[:-1] == context.shape[:-1]:
         return x, context
     batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-1], tf.shape(context)[:-1])
-    return (tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
-            tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)))
+    return (
+        tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-1:]], 0)),
+        tf.broadcast_to(context, tf.concat([batch, tf.shape(context)[-1:]], 0)),
+    )
 
 
 def _nested(value: Any) -> list[Any]:
@@ -98,8 +100,11 @@ def _nested(value: Any) -> list[Any]:
         return [value]
     if isinstance(value, Mapping):
         return [value, *(item for v in value.values() for item in _nested(v))]
-    if isinstance(value, (list, tuple)) or isinstance(value, Sequence) and not isinstance(
-            value, (tf.Module, tf.Variable)):
+    if (
+        isinstance(value, (list, tuple))
+        or isinstance(value, Sequence)
+        and not isinstance(value, (tf.Module, tf.Variable))
+    ):
         return [value, *(item for v in value for item in _nested(v))]
     return [value]
 
@@ -160,13 +165,19 @@ class FlowBijector(tfb.Bijector):
     ):
         self._event_shape = check_event_shape(event_shape, f"{name}: event_shape")
         self._event_size = int(np.prod(self._event_shape))
-        self._output_event_shape = self._event_shape if output_event_shape is None else (
-            check_event_shape(output_event_shape, f"{name}: output_event_shape"))
-        if (len(self._output_event_shape) != len(self._event_shape)
-                or int(np.prod(self._output_event_shape)) != self._event_size):
+        self._output_event_shape = (
+            self._event_shape
+            if output_event_shape is None
+            else (check_event_shape(output_event_shape, f"{name}: output_event_shape"))
+        )
+        if (
+            len(self._output_event_shape) != len(self._event_shape)
+            or int(np.prod(self._output_event_shape)) != self._event_size
+        ):
             raise ValueError(
                 f"{name}: output_event_shape {list(self._output_event_shape)} must have the rank "
-                f"and the size of event_shape {list(self._event_shape)}.")
+                f"and the size of event_shape {list(self._event_shape)}."
+            )
         self._context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
         super().__init__(
             forward_min_event_ndims=len(self._event_shape),
@@ -209,18 +220,20 @@ class FlowBijector(tfb.Bijector):
 
     # -- event shapes (only a layer that rearranges its event changes them) ----------------
 
-    def _swap_event(self, shape: tf.TensorShape, old: tuple[int, ...],
-                    new: tuple[int, ...]) -> tf.TensorShape:
+    def _swap_event(
+        self, shape: tf.TensorShape, old: tuple[int, ...], new: tuple[int, ...]
+    ) -> tf.TensorShape:
         shape = tf.TensorShape(shape)
         if old == new or shape.rank is None:
             return shape
-        return shape[:shape.rank - len(old)].concatenate(new)
+        return shape[: shape.rank - len(old)].concatenate(new)
 
-    def _swap_event_tensor(self, shape: tf.Tensor, old: tuple[int, ...],
-                           new: tuple[int, ...]) -> tf.Tensor:
+    def _swap_event_tensor(
+        self, shape: tf.Tensor, old: tuple[int, ...], new: tuple[int, ...]
+    ) -> tf.Tensor:
         if old == new:
             return shape
-        return tf.concat([shape[:tf.size(shape) - len(old)], tf.constant(new, shape.dtype)], 0)
+        return tf.concat([shape[: tf.size(shape) - len(old)], tf.constant(new, shape.dtype)], 0)
 
     def _forward_event_shape(self, input_shape):
         return self._swap_event(input_shape, self._event_shape, self._output_event_shape)
@@ -243,7 +256,8 @@ class FlowBijector(tfb.Bijector):
                 f"{type(self).__name__}.{name}: a Keras 3 {type(layer).__name__} is invisible to "
                 "TensorFlow's variable tracking (its weights would not train, be saved, or "
                 "refresh cached results); wrap it: "
-                "tff.nn.TrackedConditioner(layer, input_size=..., output_size=...).")
+                "tff.nn.TrackedConditioner(layer, input_size=..., output_size=...)."
+            )
         super().__setattr__(name, value)
 
     # -- identity: equality, hashing, copies ------------------------------------------------
@@ -267,7 +281,8 @@ class FlowBijector(tfb.Bijector):
             raise ValueError(
                 f"{self.name}.copy() shares this layer's weights and takes only name= and "
                 f"validate_args=, got {', '.join(ignored)}; build a new layer with those "
-                "settings instead.")
+                "settings instead."
+            )
         copied = super().copy(**override_parameters_kwargs)
         # The weights: variables and the modules holding them (conditioner, transformer, MADE),
         # also inside lists, tuples and dicts.
@@ -287,13 +302,16 @@ class FlowBijector(tfb.Bijector):
         rank = len(expected)
         trailing = x.shape[-rank:] if x.shape.rank is not None and x.shape.rank >= rank else None
         if x.shape.rank is not None and (
-                trailing is None or not trailing.is_compatible_with(expected)):
+            trailing is None or not trailing.is_compatible_with(expected)
+        ):
             raise ValueError(
                 f"{self.name}: expected {what} with event shape {list(expected)}, "
-                f"got shape {x.shape.as_list()}.")
+                f"got shape {x.shape.as_list()}."
+            )
         if self.validate_args:
             x = tf.debugging.assert_all_finite(
-                x, f"{self.name}: {what} must be finite (found NaN or inf).")
+                x, f"{self.name}: {what} must be finite (found NaN or inf)."
+            )
         return x
 
     def _checked_kwargs(self, kwargs: dict[str, Any], x: Any = None) -> dict[str, Any]:
@@ -304,16 +322,19 @@ class FlowBijector(tfb.Bijector):
             if context is not None:
                 raise ValueError(
                     f"{self.name}: this layer is unconditional (context_size=0) and takes no "
-                    f"context, got one of shape {np.shape(context)}.")
+                    f"context, got one of shape {np.shape(context)}."
+                )
             return {k: v for k, v in kwargs.items() if k != "context"}
         if context is None:
             raise ValueError(
                 f"{self.name}: this layer is conditional: pass context= of shape "
-                f"[..., {self._context_size}].")
+                f"[..., {self._context_size}]."
+            )
         context = check_context(context, self._context_size, self.dtype, self.name)
         if x is not None:
-            context = check_context_batch(x, len(self._event_shape), context, self.name,
-                                          at_run_time=False)
+            context = check_context_batch(
+                x, len(self._event_shape), context, self.name, at_run_time=False
+            )
         return dict(kwargs, context=context)
 
     def _call_forward(self, x, name, **kwargs):
@@ -327,12 +348,14 @@ class FlowBijector(tfb.Bijector):
     def _call_forward_log_det_jacobian(self, x, event_ndims, name, **kwargs):
         self._check_dtype(x, "inputs")
         return super()._call_forward_log_det_jacobian(
-            x, event_ndims, name, **self._checked_kwargs(kwargs, x))
+            x, event_ndims, name, **self._checked_kwargs(kwargs, x)
+        )
 
     def _call_inverse_log_det_jacobian(self, y, event_ndims, name, **kwargs):
         self._check_dtype(y, "outputs")
         return super()._call_inverse_log_det_jacobian(
-            y, event_ndims, name, **self._checked_kwargs(kwargs, y))
+            y, event_ndims, name, **self._checked_kwargs(kwargs, y)
+        )
 
     # -- one pass for the value and the log-det ---------------------------------------------
 
@@ -344,18 +367,25 @@ class FlowBijector(tfb.Bijector):
 
     def _check_context_values(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.validate_args and kwargs.get("context") is not None:
-            return dict(kwargs, context=tf.debugging.assert_all_finite(
-                kwargs["context"], f"{self.name}: the context must be finite (found NaN or inf)."))
+            return dict(
+                kwargs,
+                context=tf.debugging.assert_all_finite(
+                    kwargs["context"],
+                    f"{self.name}: the context must be finite (found NaN or inf).",
+                ),
+            )
         return kwargs
 
     def _augmented_forward(self, x, **kwargs):
         y, ildj = self._forward_and_ildj(
-            self._check(x, "inputs"), **self._check_context_values(kwargs))
+            self._check(x, "inputs"), **self._check_context_values(kwargs)
+        )
         return y, {"ildj": ildj}
 
     def _augmented_inverse(self, y, **kwargs):
         x, ildj = self._inverse_and_ildj(
-            self._check(y, "outputs"), **self._check_context_values(kwargs))
+            self._check(y, "outputs"), **self._check_context_values(kwargs)
+        )
         return x, {"ildj": ildj}
 
     def _forward(self, x, **kwargs):

@@ -87,7 +87,8 @@ class BatchStatistics:
 
 
 _recording: contextvars.ContextVar[BatchStatistics | None] = contextvars.ContextVar(
-    "tfp_flows_batch_norm_training", default=None)
+    "tfp_flows_batch_norm_training", default=None
+)
 
 
 @contextlib.contextmanager
@@ -178,24 +179,34 @@ class BatchNorm(FlowBijector):
     ):
         parameters = dict(locals())
         name = name or unique_name("batch_norm")
-        super().__init__(event_shape, validate_args=validate_args, dtype=dtype,
-                         parameters=parameters, name=name)
+        super().__init__(
+            event_shape, validate_args=validate_args, dtype=dtype, parameters=parameters, name=name
+        )
         if len(self.event_shape) not in (1, 3):
-            raise ValueError(f"{name}: expected event_shape n or (H, W, C), got "
-                             f"{list(self.event_shape)}.")
-        self.momentum = check_number(f"{name}: momentum", momentum, "a number in [0, 1)",
-                                     lambda v: 0.0 <= v < 1.0)
-        self.epsilon = check_number(f"{name}: epsilon", epsilon, "a positive number",
-                                    lambda v: v > 0.0)
+            raise ValueError(
+                f"{name}: expected event_shape n or (H, W, C), got {list(self.event_shape)}."
+            )
+        self.momentum = check_number(
+            f"{name}: momentum", momentum, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0
+        )
+        self.epsilon = check_number(
+            f"{name}: epsilon", epsilon, "a positive number", lambda v: v > 0.0
+        )
         features = self.event_shape[-1]
         with tf.name_scope(name):
             # MEAN: under a tf.distribute strategy the replicas' updates are averaged.
             self.moving_mean = tf.Variable(
-                tf.zeros([features], self.dtype), trainable=False, name="moving_mean",
-                aggregation=tf.VariableAggregation.MEAN)
+                tf.zeros([features], self.dtype),
+                trainable=False,
+                name="moving_mean",
+                aggregation=tf.VariableAggregation.MEAN,
+            )
             self.moving_variance = tf.Variable(
-                tf.ones([features], self.dtype), trainable=False, name="moving_variance",
-                aggregation=tf.VariableAggregation.MEAN)
+                tf.ones([features], self.dtype),
+                trainable=False,
+                name="moving_variance",
+                aggregation=tf.VariableAggregation.MEAN,
+            )
             self.loc = self.log_scale = None
             if affine:
                 self.loc = tf.Variable(tf.zeros([features], self.dtype), name="loc")
@@ -213,8 +224,12 @@ class BatchNorm(FlowBijector):
         :func:`~tfp_flows.bijectors.adaptive.feature_statistics`).
         """
         loc, log_scale = feature_statistics(
-            outputs, self.event_shape, self.dtype, "BatchNorm.adapt: data",
-            "build the flow without BatchNorm layers")
+            outputs,
+            self.event_shape,
+            self.dtype,
+            "BatchNorm.adapt: data",
+            "build the flow without BatchNorm layers",
+        )
         self.moving_mean.assign(loc)
         self.moving_variance.assign(np.exp(2.0 * log_scale.astype(np.float64)).astype(loc.dtype))
         self.adapted.assign(True)
@@ -224,7 +239,8 @@ class BatchNorm(FlowBijector):
         keep = tf.constant(self.momentum, self.dtype)
         self.moving_mean.assign(keep * self.moving_mean + (1 - keep) * tf.stop_gradient(mean))
         self.moving_variance.assign(
-            keep * self.moving_variance + (1 - keep) * tf.stop_gradient(variance))
+            keep * self.moving_variance + (1 - keep) * tf.stop_gradient(variance)
+        )
 
     def _affine(self) -> tuple[tf.Tensor, tf.Tensor]:
         if self.loc is None:
@@ -236,7 +252,7 @@ class BatchNorm(FlowBijector):
         _, log_gamma = self._affine()
         per_feature = log_gamma - 0.5 * tf.math.log(variance + self.epsilon)
         value = tf.reduce_sum(per_feature) * tf.cast(np.prod(self.event_shape[:-1]), self.dtype)
-        return tf.broadcast_to(value, tf.shape(y)[:tf.rank(y) - len(self.event_shape)])
+        return tf.broadcast_to(value, tf.shape(y)[: tf.rank(y) - len(self.event_shape)])
 
     def _forward_and_ildj(self, u):
         beta, log_gamma = self._affine()
@@ -251,12 +267,13 @@ class BatchNorm(FlowBijector):
             mean = tf.convert_to_tensor(self.moving_mean)
             variance = tf.convert_to_tensor(self.moving_variance)
         else:
-            rows = y.shape[:y.shape.rank - len(self.event_shape)].num_elements()
+            rows = y.shape[: y.shape.rank - len(self.event_shape)].num_elements()
             if rows is not None and rows < 2:  # the variance of one row is 0
                 raise ValueError(
                     f"{self.name}: a training batch needs at least 2 rows for BatchNorm's batch "
                     f"statistics, got {rows}; train with batch_size >= 2 (per replica), or build "
-                    "the flow without BatchNorm.")
+                    "the flow without BatchNorm."
+                )
             batch_axes = list(range(y.shape.rank - 1))  # rows (and H, W): all but the features
             mean, variance = tf.nn.moments(y, batch_axes)
             statistics.record(self, mean, variance)

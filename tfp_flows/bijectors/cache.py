@@ -90,10 +90,18 @@ __all__ = ["WeightAwareCache", "WeightAwareValueCache", "call_scope", "weights_s
 _TOKEN = "_tfp_flows_weights_state"
 
 # Ops that take a variable handle without writing to it.
-_READ_ONLY_RESOURCE_OPS = frozenset({
-    "ReadVariableOp", "ResourceGather", "ResourceGatherNd", "VariableShape",
-    "VarIsInitializedOp", "Identity", "DestroyResourceOp",
-})
+_READ_ONLY_RESOURCE_OPS = frozenset(
+    {
+        "ReadVariableOp",
+        "ResourceGather",
+        "ResourceGatherNd",
+        "VariableShape",
+        "VarIsInitializedOp",
+        "Identity",
+        "DestroyResourceOp",
+    }
+)
+
 
 class _Scope:
     """One user-level call; ``states`` maps ``id(module)`` to its eager weights state."""
@@ -105,7 +113,8 @@ class _Scope:
 
 
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
-    "tfp_flows_cache_call_scope", default=None)
+    "tfp_flows_cache_call_scope", default=None
+)
 
 
 @contextlib.contextmanager
@@ -151,7 +160,7 @@ def _buffer_address(value: tf.Tensor) -> int | None:
     except Exception:  # a device or dtype without DLPack
         return None
     managed = _PyCapsule_GetPointer(capsule, b"dltensor")  # DLManagedTensor*: DLTensor first,
-    return ctypes.c_void_p.from_address(managed).value     # whose first field is `void* data`
+    return ctypes.c_void_p.from_address(managed).value  # whose first field is `void* data`
 
 
 def _read(variable: tf.Variable) -> tf.Tensor:

@@ -49,7 +49,8 @@ def context_size_of(bijector: tfb.Bijector) -> int:
     if len(sizes) > 1:
         raise ValueError(
             f"{bijector.name}: its conditional layers take contexts of different sizes "
-            f"{sorted(sizes)}; one context must serve every layer.")
+            f"{sorted(sizes)}; one context must serve every layer."
+        )
     return sizes.pop() if sizes else 0
 
 
@@ -108,14 +109,18 @@ class FlowChain(_Chain):
             if self._context_size:
                 raise ValueError(
                     f"{self.name}: this chain has conditional layers: pass context= of shape "
-                    f"[..., {self._context_size}].")
+                    f"[..., {self._context_size}]."
+                )
             return {k: v for k, v in kwargs.items() if k != "context"}
         if not self._context_size:
             raise ValueError(
                 f"{self.name}: no layer of this chain is conditional (context_size=0), but a "
-                f"context was given.")
-        return dict(kwargs, context=check_context(context, self._context_size,
-                                                  self._context_dtype, self.name))
+                f"context was given."
+            )
+        return dict(
+            kwargs,
+            context=check_context(context, self._context_size, self._context_dtype, self.name),
+        )
 
     def _call_forward(self, x, name, **kwargs):
         return super()._call_forward(x, name, **self._checked_kwargs(kwargs))
@@ -125,11 +130,13 @@ class FlowChain(_Chain):
 
     def _call_forward_log_det_jacobian(self, x, event_ndims, name, **kwargs):
         return super()._call_forward_log_det_jacobian(
-            x, event_ndims, name, **self._checked_kwargs(kwargs))
+            x, event_ndims, name, **self._checked_kwargs(kwargs)
+        )
 
     def _call_inverse_log_det_jacobian(self, y, event_ndims, name, **kwargs):
         return super()._call_inverse_log_det_jacobian(
-            y, event_ndims, name, **self._checked_kwargs(kwargs))
+            y, event_ndims, name, **self._checked_kwargs(kwargs)
+        )
 
     def _layer_kwargs(self, bijector: tfb.Bijector, kwargs: dict[str, Any]) -> dict[str, Any]:
         own = kwargs.get(bijector.name, {})

@@ -79,25 +79,39 @@ class Conv1x1(FlowBijector):
     ):
         parameters = dict(locals())
         name = name or unique_name("conv1x1")
-        super().__init__(event_shape, is_constant_jacobian=True, validate_args=validate_args,
-                         dtype=dtype, parameters=parameters, name=name)
+        super().__init__(
+            event_shape,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+        )
         if len(self.event_shape) != 3:
-            raise ValueError(f"{name}: expected an image event_shape (H, W, C), got "
-                             f"{list(self.event_shape)}.")
+            raise ValueError(
+                f"{name}: expected an image event_shape (H, W, C), got {list(self.event_shape)}."
+            )
         channels = self.event_shape[-1]
         if seed is not None and permutation is not None:
-            raise ValueError(f"{name}: give seed= (a random rotation, its own P) or "
-                             "permutation= (a fixed P), not both.")
+            raise ValueError(
+                f"{name}: give seed= (a random rotation, its own P) or "
+                "permutation= (a fixed P), not both."
+            )
         if seed is not None:
             permutation, lower_upper, log_diag, signs = lu_parameters(
-                random_rotation(channels, seed))
+                random_rotation(channels, seed)
+            )
         else:
             permutation = np.arange(channels) if permutation is None else np.asarray(permutation)
             if sorted(permutation.tolist()) != list(range(channels)):
-                raise ValueError(f"{name}: permutation must reorder range({channels}), got "
-                                 f"{permutation}.")
-            lower_upper, log_diag, signs = (np.zeros([channels, channels]), np.zeros([channels]),
-                                            np.ones([channels]))
+                raise ValueError(
+                    f"{name}: permutation must reorder range({channels}), got {permutation}."
+                )
+            lower_upper, log_diag, signs = (
+                np.zeros([channels, channels]),
+                np.zeros([channels]),
+                np.ones([channels]),
+            )
         self._permutation = np.asarray(permutation, np.int32)
         self._signs = np.asarray(signs, self.dtype.as_numpy_dtype)
         with tf.name_scope(name):

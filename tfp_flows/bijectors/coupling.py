@@ -62,24 +62,47 @@ _CONDITIONERS = ("conv",)
 
 def _as_mask(mask: Mask) -> np.ndarray:
     """An event size (alternating halves) or a user mask, checked."""
-    return alternating_mask(int(mask)) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
+    return (
+        alternating_mask(int(mask)) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
+    )
 
 
-def _named_conditioner(kind: str, mask: np.ndarray, params_per_entry: int, owner: str, *,
-                       hidden_channels: int, num_blocks: int, activation: Activation,
-                       context_size: int, seed: int | None, dtype: tf.DType) -> ImageConditioner:
+def _named_conditioner(
+    kind: str,
+    mask: np.ndarray,
+    params_per_entry: int,
+    owner: str,
+    *,
+    hidden_channels: int,
+    num_blocks: int,
+    activation: Activation,
+    context_size: int,
+    seed: int | None,
+    dtype: tf.DType,
+) -> ImageConditioner:
     """The conditioner named by ``kind``: ``"conv"``, a :class:`ConvResNet` on the masked image."""
     if kind not in _CONDITIONERS:
-        raise ValueError(f"{owner}: unknown conditioner {kind!r}; expected None, a network, or "
-                         f"one of {list(_CONDITIONERS)}.")
+        raise ValueError(
+            f"{owner}: unknown conditioner {kind!r}; expected None, a network, or "
+            f"one of {list(_CONDITIONERS)}."
+        )
     if mask.ndim != 3:
-        raise ValueError(f"{owner}: conditioner='conv' needs an image mask of shape [H, W, C] "
-                         f"(checkerboard_mask or channel_mask), got a mask of shape "
-                         f"{list(mask.shape)}.")
+        raise ValueError(
+            f"{owner}: conditioner='conv' needs an image mask of shape [H, W, C] "
+            f"(checkerboard_mask or channel_mask), got a mask of shape "
+            f"{list(mask.shape)}."
+        )
     channels = mask.shape[-1]
-    network = ConvResNet(channels, params_per_entry * channels, hidden_channels=hidden_channels,
-                         num_blocks=num_blocks, activation=activation,
-                         context_size=context_size, seed=seed, dtype=dtype)
+    network = ConvResNet(
+        channels,
+        params_per_entry * channels,
+        hidden_channels=hidden_channels,
+        num_blocks=num_blocks,
+        activation=activation,
+        context_size=context_size,
+        seed=seed,
+        dtype=dtype,
+    )
     return ImageConditioner(network, mask, params_per_entry, context_size=context_size)
 
 
@@ -163,7 +186,8 @@ class Coupling(FlowBijector):
             raise TypeError(
                 f"{name}: transformer must be a tfp_flows.bijectors.transformers.Transformer "
                 f"(wrap an elementwise TFP bijector in BijectorTransformer), got "
-                f"{type(transformer).__name__}.")
+                f"{type(transformer).__name__}."
+            )
         mask = _as_mask(mask)
         flat = mask.reshape(-1)
         self._mask = mask
@@ -173,24 +197,40 @@ class Coupling(FlowBijector):
         self._merge_indices = np.argsort(order).astype(np.int32)
         # Two contiguous blocks (the alternating masks): slices instead of gathers.
         self._split_at = int(np.argmax(flat != flat[0]))
-        self._is_two_blocks = bool(np.all(flat[self._split_at:] != flat[0]))
+        self._is_two_blocks = bool(np.all(flat[self._split_at :] != flat[0]))
         n_a, n_b = len(self._conditioning_indices), len(self._transformed_indices)
         outputs = transformer.params_per_entry * n_b
         with tf.name_scope(name):
             if isinstance(conditioner, str):
                 conditioner = _named_conditioner(
-                    conditioner, mask, transformer.params_per_entry, name,
-                    hidden_channels=hidden_channels, num_blocks=num_blocks,
-                    activation=activation, context_size=context_size, seed=seed, dtype=dtype)
+                    conditioner,
+                    mask,
+                    transformer.params_per_entry,
+                    name,
+                    hidden_channels=hidden_channels,
+                    num_blocks=num_blocks,
+                    activation=activation,
+                    context_size=context_size,
+                    seed=seed,
+                    dtype=dtype,
+                )
             elif conditioner is None:
                 conditioner = MLP(
-                    n_a, outputs, hidden_units=hidden_units, activation=activation, seed=seed,
-                    dtype=dtype, name="mlp", context_size=context_size)
+                    n_a,
+                    outputs,
+                    hidden_units=hidden_units,
+                    activation=activation,
+                    seed=seed,
+                    dtype=dtype,
+                    name="mlp",
+                    context_size=context_size,
+                )
             if isinstance(conditioner, (MLP, TrackedConditioner, ImageConditioner)):
                 conditioner.check_sizes(n_a, outputs, owner=name, context_size=context_size)
             else:
                 conditioner = TrackedConditioner(
-                    conditioner, n_a, outputs, dtype=dtype, context_size=context_size)
+                    conditioner, n_a, outputs, dtype=dtype, context_size=context_size
+                )
         self._conditioner = conditioner
         self._transformer = transformer
         parameters = dict(parameters, mask=mask, conditioner=conditioner, name=name)
@@ -240,7 +280,7 @@ class Coupling(FlowBijector):
         if context is not None:
             x, context = broadcast_batch(x, context)
         if self._is_two_blocks:
-            first, second = x[..., :self._split_at], x[..., self._split_at:]
+            first, second = x[..., : self._split_at], x[..., self._split_at :]
             conditioning_first = self._mask.reshape(-1)[0] == 1
             x_a, x_b = (first, second) if conditioning_first else (second, first)
             y_b, ildj = step(x_b, self._params(x_a, context))
@@ -350,13 +390,24 @@ class AffineCoupling(Coupling):
         dtype = check_floating_dtype(dtype, name)
         num_transformed = int(np.sum(_as_mask(mask) == 0))
         with tf.name_scope(name):
-            transformer = Affine(num_transformed, log_scale_bound, dtype=dtype,
-                                 name=f"{name}_affine")
+            transformer = Affine(
+                num_transformed, log_scale_bound, dtype=dtype, name=f"{name}_affine"
+            )
         super().__init__(
-            mask, transformer, conditioner, context_size=context_size,
-            hidden_units=hidden_units, activation=activation, hidden_channels=hidden_channels,
-            num_blocks=num_blocks, seed=seed, validate_args=validate_args, dtype=dtype, name=name,
-            parameters=parameters)
+            mask,
+            transformer,
+            conditioner,
+            context_size=context_size,
+            hidden_units=hidden_units,
+            activation=activation,
+            hidden_channels=hidden_channels,
+            num_blocks=num_blocks,
+            seed=seed,
+            validate_args=validate_args,
+            dtype=dtype,
+            name=name,
+            parameters=parameters,
+        )
 
     @property
     def log_scale_bound(self) -> tf.Variable:
@@ -417,7 +468,17 @@ class AdditiveCoupling(Coupling):
         parameters = dict(locals())
         name = name or unique_name("additive_coupling")
         super().__init__(
-            mask, Additive(name=f"{name}_additive"), conditioner, context_size=context_size,
-            hidden_units=hidden_units, activation=activation, hidden_channels=hidden_channels,
-            num_blocks=num_blocks, seed=seed, validate_args=validate_args, dtype=dtype, name=name,
-            parameters=parameters)
+            mask,
+            Additive(name=f"{name}_additive"),
+            conditioner,
+            context_size=context_size,
+            hidden_units=hidden_units,
+            activation=activation,
+            hidden_channels=hidden_channels,
+            num_blocks=num_blocks,
+            seed=seed,
+            validate_args=validate_args,
+            dtype=dtype,
+            name=name,
+            parameters=parameters,
+        )

@@ -36,7 +36,8 @@ def _squeezes(inner_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int |
     height, width, channels = inner_shape
     for k in range(int(np.log2(max(min(height, width), 1))) + 1):
         if out_shape == (height >> k, width >> k, channels * 4**k) and not (
-                height % 2**k or width % 2**k):
+            height % 2**k or width % 2**k
+        ):
             return k
     return None
 
@@ -107,34 +108,46 @@ class FactorOut(FlowBijector):
             raise TypeError(f"{name}: inner must be a tfb.Bijector, got {type(inner).__name__}.")
         shape = tuple(int(s) for s in event_shape) if isinstance(event_shape, Sequence) else ()
         if len(shape) != 3 or shape[-1] < 2:
-            raise ValueError(f"{name}: expected an image event_shape (H, W, C) with C >= 2 "
-                             f"channels to split, got {event_shape!r}.")
+            raise ValueError(
+                f"{name}: expected an image event_shape (H, W, C) with C >= 2 "
+                f"channels to split, got {event_shape!r}."
+            )
         inner_shape = (*shape[:2], shape[-1] // 2)
         min_ndims = inner.forward_min_event_ndims
         if not isinstance(min_ndims, (int, np.integer)) or min_ndims > 3:
-            raise ValueError(f"{name}: inner must act on events of rank at most 3 (an image), "
-                             f"got forward_min_event_ndims={min_ndims}.")
+            raise ValueError(
+                f"{name}: inner must act on events of rank at most 3 (an image), "
+                f"got forward_min_event_ndims={min_ndims}."
+            )
         if isinstance(inner, FlowBijector) and inner.event_shape != inner_shape:
             raise ValueError(
                 f"{name}: inner acts on the first C // 2 = {inner_shape[-1]} channels of "
                 f"{list(shape)}, so it needs event_shape {list(inner_shape)}, got "
-                f"{list(inner.event_shape)}.")
+                f"{list(inner.event_shape)}."
+            )
         out_shape = tf.TensorShape(inner.forward_event_shape(inner_shape))
-        self._squeezes = _squeezes(inner_shape, tuple(out_shape.as_list())
-                                   if out_shape.is_fully_defined() else ())
+        self._squeezes = _squeezes(
+            inner_shape, tuple(out_shape.as_list()) if out_shape.is_fully_defined() else ()
+        )
         if self._squeezes is None:
             raise ValueError(
                 f"{name}: inner maps {list(inner_shape)} to {out_shape}; FactorOut needs an "
                 f"output of the same shape or that shape squeezed k times "
-                f"[H / 2^k, W / 2^k, 4^k C].")
+                f"[H / 2^k, W / 2^k, 4^k C]."
+            )
         dtypes = [layer.bijector.dtype for layer in walk(inner) if layer.bijector.dtype is not None]
         dtype = dtypes[0] if dtypes else tf.float32
         self._inner = inner
         self._split = inner_shape[-1]
         super().__init__(
-            shape, is_constant_jacobian=bool(inner.is_constant_jacobian),
-            validate_args=validate_args, dtype=dtype, parameters=parameters, name=name,
-            context_size=context_size_of(inner))
+            shape,
+            is_constant_jacobian=bool(inner.is_constant_jacobian),
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+            context_size=context_size_of(inner),
+        )
 
     @property
     def inner(self) -> tfb.Bijector:
@@ -147,18 +160,19 @@ class FactorOut(FlowBijector):
         ``squeeze^k(y[..., :C // 2])``: the coordinates in which the inner
         layers meet the data (``fit`` adapts an ``ActNorm`` inside to them).
         """
-        y_1 = tf.convert_to_tensor(y, self.dtype)[..., :self._split]
+        y_1 = tf.convert_to_tensor(y, self.dtype)[..., : self._split]
         for _ in range(self._squeezes):
             y_1 = squeeze_2x2(y_1)
         return y_1
 
     def _split_channels(self, x: tf.Tensor, context: tf.Tensor | None):
-        if context is not None and not (x.shape[:-3].is_fully_defined()
-                                        and x.shape[:-3] == context.shape[:-1]):
+        if context is not None and not (
+            x.shape[:-3].is_fully_defined() and x.shape[:-3] == context.shape[:-1]
+        ):
             batch = tf.broadcast_dynamic_shape(tf.shape(x)[:-3], tf.shape(context)[:-1])
             x = tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[-3:]], axis=0))
         kwargs: dict[str, Any] = {} if context is None else {"context": context}
-        return x[..., :self._split], x[..., self._split:], kwargs
+        return x[..., : self._split], x[..., self._split :], kwargs
 
     def _forward_and_ildj(self, x, context=None):
         x_1, x_2, kwargs = self._split_channels(x, context)

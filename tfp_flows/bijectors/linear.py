@@ -30,27 +30,32 @@ from tfp_flows.bijectors.base import FlowBijector
 __all__ = ["LULinear", "lu_factors", "lu_matmul", "lu_parameters", "lu_solve", "random_rotation"]
 
 
-def lu_factors(lower_upper: tf.Tensor, log_diag: tf.Tensor,
-               signs: np.ndarray | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+def lu_factors(
+    lower_upper: tf.Tensor, log_diag: tf.Tensor, signs: np.ndarray | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """``(L, U)``: ``L`` = strictly lower part of ``lower_upper`` + ``I``,
     ``U`` = its strictly upper part + ``diag(signs * exp(log_diag))``."""
     n = lower_upper.shape[-1]
-    diagonal = tf.exp(log_diag) if signs is None else tf.constant(
-        signs, log_diag.dtype) * tf.exp(log_diag)
+    diagonal = (
+        tf.exp(log_diag) if signs is None else tf.constant(signs, log_diag.dtype) * tf.exp(log_diag)
+    )
     lower = tf.linalg.band_part(lower_upper, -1, 0) - tf.linalg.band_part(lower_upper, 0, 0)
     upper = tf.linalg.band_part(lower_upper, 0, -1) - tf.linalg.band_part(lower_upper, 0, 0)
     return lower + tf.eye(n, dtype=lower_upper.dtype), upper + tf.linalg.diag(diagonal)
 
 
-def lu_matmul(rows: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor,
-              permutation: np.ndarray) -> tf.Tensor:
+def lu_matmul(
+    rows: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor, permutation: np.ndarray
+) -> tf.Tensor:
     """``y = P L U x`` for every row ``x`` of ``rows`` ``[m, n]``: ``y_i = (L U x)_{permutation[i]}``."""
-    return tf.gather(tf.matmul(rows, tf.matmul(lower, upper), transpose_b=True), permutation,
-                     axis=-1)
+    return tf.gather(
+        tf.matmul(rows, tf.matmul(lower, upper), transpose_b=True), permutation, axis=-1
+    )
 
 
-def lu_solve(rows: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor,
-             permutation: np.ndarray) -> tf.Tensor:
+def lu_solve(
+    rows: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor, permutation: np.ndarray
+) -> tf.Tensor:
     """``x = U^{-1} L^{-1} P^T y`` for every row ``y`` of ``rows`` ``[m, n]`` (two triangular solves)."""
     unpermuted = tf.gather(rows, np.argsort(permutation).astype(np.int32), axis=-1)
     z = tf.linalg.triangular_solve(lower, tf.transpose(unpermuted), lower=True)
@@ -73,13 +78,17 @@ def lu_parameters(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if a[pivot, k] == 0.0:
             raise ValueError("lu_parameters needs an invertible matrix, got a singular one.")
         a[[k, pivot]], rows[[k, pivot]] = a[[pivot, k]], rows[[pivot, k]]
-        a[k + 1:, k] /= a[k, k]
-        a[k + 1:, k + 1:] -= np.outer(a[k + 1:, k], a[k, k + 1:])
+        a[k + 1 :, k] /= a[k, k]
+        a[k + 1 :, k + 1 :] -= np.outer(a[k + 1 :, k], a[k, k + 1 :])
     # matrix[rows] = L U, so (matrix x)_{rows[k]} = (L U x)_k
     diagonal = np.diag(a).copy()
     lower_upper = a - np.diag(diagonal)
-    return (np.argsort(rows).astype(np.int32), lower_upper, np.log(np.abs(diagonal)),
-            np.sign(diagonal))
+    return (
+        np.argsort(rows).astype(np.int32),
+        lower_upper,
+        np.log(np.abs(diagonal)),
+        np.sign(diagonal),
+    )
 
 
 def random_rotation(n: int, seed: int | None = None) -> np.ndarray:
@@ -131,16 +140,18 @@ class LULinear(FlowBijector):
     ):
         parameters = dict(locals())
         name = name or unique_name("lu_linear")
-        super().__init__(event_size, is_constant_jacobian=True, dtype=dtype,
-                         parameters=parameters, name=name)
+        super().__init__(
+            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name
+        )
         permutation = np.arange(event_size) if permutation is None else np.asarray(permutation)
         if sorted(permutation.tolist()) != list(range(event_size)):
             raise ValueError(f"permutation must reorder range({event_size}), got {permutation}.")
         self._permutation = permutation.astype(np.int32)
         with tf.name_scope(name):
             # strictly-lower part: L; strictly-upper part: U; diagonal unused (see log_diag)
-            self.lower_upper = tf.Variable(tf.zeros([event_size, event_size], dtype),
-                                           name="lower_upper")
+            self.lower_upper = tf.Variable(
+                tf.zeros([event_size, event_size], dtype), name="lower_upper"
+            )
             self.log_diag = tf.Variable(tf.zeros([event_size], dtype), name="log_diag")
 
     def _ldj(self, x):

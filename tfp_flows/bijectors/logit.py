@@ -17,6 +17,7 @@ def _tiny(dtype: tf.DType) -> float:
     """The smallest positive normal number of ``dtype``."""
     return float(np.finfo(dtype.as_numpy_dtype).tiny)
 
+
 __all__ = ["Logit"]
 
 
@@ -85,10 +86,12 @@ class Logit(FlowBijector):
     ):
         parameters = dict(locals())
         name = name or unique_name("logit")
-        self._alpha = check_number(f"{name}: alpha", alpha, "a number with 0 < alpha < 0.5",
-                                   lambda a: 0.0 < a < 0.5)
-        super().__init__(event_shape, validate_args=validate_args, dtype=dtype,
-                         parameters=parameters, name=name)
+        self._alpha = check_number(
+            f"{name}: alpha", alpha, "a number with 0 < alpha < 0.5", lambda a: 0.0 < a < 0.5
+        )
+        super().__init__(
+            event_shape, validate_args=validate_args, dtype=dtype, parameters=parameters, name=name
+        )
 
     @property
     def alpha(self) -> float:
@@ -112,16 +115,21 @@ class Logit(FlowBijector):
         tiny = tf.constant(_tiny(self.dtype), self.dtype)
         log_s = tf.math.log(tf.where(inside, s, tf.clip_by_value(s, tiny, 1.0)))
         log_one_minus_s = tf.math.log(
-            tf.where(inside, one_minus_s, tf.clip_by_value(one_minus_s, tiny, 1.0)))
+            tf.where(inside, one_minus_s, tf.clip_by_value(one_minus_s, tiny, 1.0))
+        )
         y = log_s - log_one_minus_s
         outside = tf.constant(math.inf, self.dtype)
-        ildj = (self._sum_event(tf.where(inside, log_s + log_one_minus_s, outside))
-                - self._log_det_scale())
+        ildj = (
+            self._sum_event(tf.where(inside, log_s + log_one_minus_s, outside))
+            - self._log_det_scale()
+        )
         return y, ildj
 
     def _inverse_and_ildj(self, y):
         alpha = tf.constant(self._alpha, self.dtype)
         x = (tf.sigmoid(y) - alpha) / (1.0 - 2.0 * alpha)
-        ildj = (self._sum_event(tf.math.log_sigmoid(y) + tf.math.log_sigmoid(-y))
-                - self._log_det_scale())
+        ildj = (
+            self._sum_event(tf.math.log_sigmoid(y) + tf.math.log_sigmoid(-y))
+            - self._log_det_scale()
+        )
         return x, ildj

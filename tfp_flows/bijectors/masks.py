@@ -68,14 +68,15 @@ def validate_mask(mask: Sequence[int] | np.ndarray, event_size: int | None = Non
         raise ValueError(f"mask must hold only 0 and 1, got {array}.")
     array = array.astype(np.int32)
     if event_size is not None and array.size != event_size:
-        raise ValueError(
-            f"mask has {array.size} entries but the event size is {event_size}.")
+        raise ValueError(f"mask has {array.size} entries but the event size is {event_size}.")
     if not np.any(array == 1):
         raise ValueError(
-            f"mask {array} has no conditioning entries (1); a coupling layer needs at least one.")
+            f"mask {array} has no conditioning entries (1); a coupling layer needs at least one."
+        )
     if not np.any(array == 0):
         raise ValueError(
-            f"mask {array} has no transformed entries (0); a coupling layer needs at least one.")
+            f"mask {array} has no transformed entries (0); a coupling layer needs at least one."
+        )
     return array
 
 
@@ -113,7 +114,9 @@ def checkerboard_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2:
-        raise ValueError(f"checkerboard_mask needs an image shape (height, width[, ...]), got {shape}.")
+        raise ValueError(
+            f"checkerboard_mask needs an image shape (height, width[, ...]), got {shape}."
+        )
     rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     board = ((rows + cols) % 2 == 0).astype(np.int32)
     mask = np.broadcast_to(board.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape)
@@ -144,8 +147,10 @@ def channel_mask(shape: Sequence[int], flip: bool = False) -> np.ndarray:
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or shape[-1] < 2 or min(shape) < 1:
-        raise ValueError("channel_mask needs an image shape (height, width, channels) with at "
-                         f"least 2 channels, got {shape}.")
+        raise ValueError(
+            "channel_mask needs an image shape (height, width, channels) with at "
+            f"least 2 channels, got {shape}."
+        )
     mask = np.broadcast_to((np.arange(shape[-1]) < shape[-1] // 2).astype(np.int32), shape)
     return validate_mask(1 - mask if flip else mask)
 

@@ -17,11 +17,16 @@ __all__ = ["Permute"]
 def _check_permutation(permutation: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
     """``permutation`` as an int32 array if it reorders ``range(n)``, ``n >= 1``."""
     array = np.asarray(permutation)
-    if (array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu"
-            or sorted(array.tolist()) != list(range(array.size))):
+    if (
+        array.ndim != 1
+        or array.size == 0
+        or array.dtype.kind not in "iu"
+        or sorted(array.tolist()) != list(range(array.size))
+    ):
         raise ValueError(
             f"{name}: permutation must be a reordering of range(n) such as [2, 0, 1], got "
-            f"{permutation!r}.")
+            f"{permutation!r}."
+        )
     return array.astype(np.int32)
 
 
@@ -70,9 +75,14 @@ class Permute(FlowBijector):
         self._permutation = _check_permutation(permutation, name)
         self._inverse_permutation = np.argsort(self._permutation).astype(np.int32)
         parameters["permutation"] = self._permutation
-        super().__init__(len(self._permutation), is_constant_jacobian=True,
-                         validate_args=validate_args, dtype=dtype, parameters=parameters,
-                         name=name)
+        super().__init__(
+            len(self._permutation),
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+        )
 
     @classmethod
     def reverse(cls, event_size: int, **kwargs) -> Permute:

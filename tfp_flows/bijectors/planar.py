@@ -69,8 +69,9 @@ def planar_constraint(u: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     # m(0) = 0 exactly; the floor guards against softplus(shift) rounding above 1
     c = tf.maximum(tf.math.softplus(a + shift) - tf.math.softplus(shift), -1.0)
     small = tf.abs(a) < np.sqrt(np.finfo(a.dtype.as_numpy_dtype).eps)
-    q = tf.where(small, -tf.exp(tf.constant(-1.0, a.dtype)),
-                 (c - a) / tf.where(small, tf.ones_like(a), a))
+    q = tf.where(
+        small, -tf.exp(tf.constant(-1.0, a.dtype)), (c - a) / tf.where(small, tf.ones_like(a), a)
+    )
     largest = tf.reduce_max(tf.abs(w), axis=-1, keepdims=True)
     scaled = w / tf.where(largest > 0, largest, tf.ones_like(largest))
     norm = tf.norm(scaled, axis=-1, keepdims=True)  # in [1, sqrt(n)] unless w = 0
@@ -91,8 +92,9 @@ def _solve_along_w(t: tf.Tensor, c: tf.Tensor, b: tf.Tensor, steps: int) -> tf.T
     length, which XLA compiles. Not differentiated:
     see :meth:`Planar._inverse_and_ildj` for the gradient.
     """
-    shape = tf.broadcast_dynamic_shape(tf.broadcast_dynamic_shape(tf.shape(t), tf.shape(c)),
-                                       tf.shape(b))
+    shape = tf.broadcast_dynamic_shape(
+        tf.broadcast_dynamic_shape(tf.shape(t), tf.shape(c)), tf.shape(b)
+    )
     t, c, b = (tf.broadcast_to(tf.stop_gradient(v), shape) for v in (t, c, b))
     lo, hi = t - tf.abs(c), t + tf.abs(c)
     alpha = t - c * tf.tanh(t + b)  # one fixed-point step; inside the bracket
@@ -110,16 +112,19 @@ def _solve_along_w(t: tf.Tensor, c: tf.Tensor, b: tf.Tensor, steps: int) -> tf.T
         newton = alpha - residual / tf.where(positive, slope, tf.ones_like(slope))
         # Newton only strictly inside the bracket and when it at least halves the last step
         # (else it may cycle); bisection otherwise.
-        use_newton = (positive & (newton > lo) & (newton < hi)
-                      & (tf.abs(newton - alpha) <= 0.5 * last_step))
-        following = tf.where(residual == 0, alpha,
-                             tf.where(use_newton, newton, 0.5 * (lo + hi)))
+        use_newton = (
+            positive & (newton > lo) & (newton < hi) & (tf.abs(newton - alpha) <= 0.5 * last_step)
+        )
+        following = tf.where(residual == 0, alpha, tf.where(use_newton, newton, 0.5 * (lo + hi)))
         return i + 1, following, lo, hi, tf.abs(following - alpha), best, best_residual
 
     infinity = tf.fill(tf.shape(t), tf.constant(np.inf, t.dtype))
     loop = tf.while_loop(
-        lambda i, *_: i < steps, step,
-        (tf.constant(0), alpha, lo, hi, hi - lo, alpha, infinity), maximum_iterations=steps)
+        lambda i, *_: i < steps,
+        step,
+        (tf.constant(0), alpha, lo, hi, hi - lo, alpha, infinity),
+        maximum_iterations=steps,
+    )
     alpha, best, best_residual = loop[1], loop[5], loop[6]
     residual = tf.abs(alpha + c * tf.tanh(alpha + b) - t)
     return tf.where(residual < best_residual, alpha, best)  # the closest iterate
@@ -200,16 +205,24 @@ class Planar(FlowBijector):
         dtype = check_floating_dtype(dtype, name)
         event_size = check_integer(f"{name}: event_size", event_size, minimum=1)
         context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
-        super().__init__(event_size, validate_args=validate_args, dtype=dtype,
-                         parameters=parameters, name=name, context_size=context_size)
+        super().__init__(
+            event_size,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+            context_size=context_size,
+        )
         rng = np.random.default_rng(seed)
         with tf.name_scope(name):
             self.u = tf.Variable(tf.zeros([event_size], dtype), name="u")
-            self.w = tf.Variable(rng.normal(0.0, 1.0 / np.sqrt(event_size), [event_size]),
-                                 dtype=dtype, name="w")
+            self.w = tf.Variable(
+                rng.normal(0.0, 1.0 / np.sqrt(event_size), [event_size]), dtype=dtype, name="w"
+            )
             self.b = tf.Variable(tf.zeros([], dtype), name="b")
             self._conditioner = amortised_network(
-                context_size, 2 * event_size + 1, hidden_units, activation, seed, dtype)
+                context_size, 2 * event_size + 1, hidden_units, activation, seed, dtype
+            )
 
     @property
     def conditioner(self) -> MLP | None:
@@ -217,7 +230,8 @@ class Planar(FlowBijector):
         return self._conditioner
 
     def constrained_parameters(
-        self, context: tf.Tensor | None = None,
+        self,
+        context: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(u_hat, w, b, c)`` of shapes ``[..., n]``, ``[..., n]``, ``[...]``, ``[...]``.
 
@@ -227,7 +241,7 @@ class Planar(FlowBijector):
         n = self.event_size
         raw = tf.concat([self.u, self.w, self.b[None]], axis=0)
         params = amortised_parameters(raw, self._conditioner, context)
-        u, w, b = params[..., :n], params[..., n:2 * n], params[..., 2 * n]
+        u, w, b = params[..., :n], params[..., n : 2 * n], params[..., 2 * n]
         u_hat, c = planar_constraint(u, w)
         return u_hat, w, b, c
 

@@ -40,8 +40,11 @@ def _norm(z: tf.Tensor) -> tf.Tensor:
     positive = largest > 0
     scale = tf.where(positive, largest, tf.ones_like(largest))
     scaled = tf.reduce_sum(tf.square(z / scale[..., None]), axis=-1)  # in [1, d] unless z = 0
-    return tf.where(positive, scale * tf.sqrt(tf.where(positive, scaled, tf.ones_like(scaled))),
-                    tf.zeros_like(largest))
+    return tf.where(
+        positive,
+        scale * tf.sqrt(tf.where(positive, scaled, tf.ones_like(scaled))),
+        tf.zeros_like(largest),
+    )
 
 
 def _hypot(p: tf.Tensor, q_squared: tf.Tensor) -> tf.Tensor:
@@ -124,15 +127,22 @@ class Radial(FlowBijector):
         dtype = check_floating_dtype(dtype, name)
         event_size = check_integer(f"{name}: event_size", event_size, minimum=1)
         context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
-        super().__init__(event_size, validate_args=validate_args, dtype=dtype,
-                         parameters=parameters, name=name, context_size=context_size)
+        super().__init__(
+            event_size,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+            context_size=context_size,
+        )
         rng = np.random.default_rng(seed)
         with tf.name_scope(name):
             self.center = tf.Variable(rng.normal(size=[event_size]), dtype=dtype, name="center")
             self.raw_alpha = tf.Variable(_SOFTPLUS_INVERSE_OF_ONE, dtype=dtype, name="raw_alpha")
             self.raw_beta = tf.Variable(_SOFTPLUS_INVERSE_OF_ONE, dtype=dtype, name="raw_beta")
             self._conditioner = amortised_network(
-                context_size, event_size + 2, hidden_units, activation, seed, dtype)
+                context_size, event_size + 2, hidden_units, activation, seed, dtype
+            )
 
     @property
     def conditioner(self) -> MLP | None:
@@ -140,7 +150,8 @@ class Radial(FlowBijector):
         return self._conditioner
 
     def constrained_parameters(
-        self, context: tf.Tensor | None = None,
+        self,
+        context: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(x0, alpha, beta)`` of shapes ``[..., d]``, ``[...]``, ``[...]``: ``alpha > 0``, ``beta >= -alpha``.
 
@@ -156,8 +167,9 @@ class Radial(FlowBijector):
 
     def _log_det(self, r, alpha, beta):
         """``log|det dy/dx|`` at radius ``r`` (of ``x``), see the class docstring."""
-        return ((self.event_size - 1) * (tf.math.log(alpha + beta + r) - tf.math.log(alpha + r))
-                + tf.math.log1p(alpha * beta / tf.square(alpha + r)))
+        return (self.event_size - 1) * (
+            tf.math.log(alpha + beta + r) - tf.math.log(alpha + r)
+        ) + tf.math.log1p(alpha * beta / tf.square(alpha + r))
 
     def _forward_and_ildj(self, x, context=None):
         x0, alpha, beta = self.constrained_parameters(context)

@@ -49,8 +49,9 @@ def squeeze_2x2(x: tf.Tensor) -> tf.Tensor:
     batch_shape = tf.shape(x)[:-3]
     blocks = tf.reshape(x, [-1, height // 2, 2, width // 2, 2, channels])
     blocks = tf.transpose(blocks, [0, 1, 3, 5, 2, 4])  # [n, H/2, W/2, C, a, b]
-    return tf.reshape(blocks, tf.concat(
-        [batch_shape, [height // 2, width // 2, 4 * channels]], axis=0))
+    return tf.reshape(
+        blocks, tf.concat([batch_shape, [height // 2, width // 2, 4 * channels]], axis=0)
+    )
 
 
 def unsqueeze_2x2(y: tf.Tensor) -> tf.Tensor:
@@ -66,8 +67,7 @@ def unsqueeze_2x2(y: tf.Tensor) -> tf.Tensor:
     batch_shape = tf.shape(y)[:-3]
     blocks = tf.reshape(y, [-1, height, width, depth // 4, 2, 2])
     blocks = tf.transpose(blocks, [0, 1, 4, 2, 5, 3])  # [n, H, a, W, b, C]
-    return tf.reshape(blocks, tf.concat(
-        [batch_shape, [2 * height, 2 * width, depth // 4]], axis=0))
+    return tf.reshape(blocks, tf.concat([batch_shape, [2 * height, 2 * width, depth // 4]], axis=0))
 
 
 class Squeeze(FlowBijector):
@@ -119,13 +119,20 @@ class Squeeze(FlowBijector):
         name = name or unique_name("squeeze")
         shape = tuple(int(s) for s in event_shape) if isinstance(event_shape, Sequence) else None
         if shape is None or len(shape) != 3 or min(shape) < 1 or shape[0] % 2 or shape[1] % 2:
-            raise ValueError(f"{name}: a 2x2 squeeze needs an even height and width, got "
-                             f"event_shape {shape if shape is not None else event_shape!r}.")
+            raise ValueError(
+                f"{name}: a 2x2 squeeze needs an even height and width, got "
+                f"event_shape {shape if shape is not None else event_shape!r}."
+            )
         height, width, channels = shape
         super().__init__(
-            shape, output_event_shape=(height // 2, width // 2, 4 * channels),
-            is_constant_jacobian=True, validate_args=validate_args, dtype=dtype,
-            parameters=parameters, name=name)
+            shape,
+            output_event_shape=(height // 2, width // 2, 4 * channels),
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
+        )
 
     @staticmethod
     def _zeros(x: tf.Tensor) -> tf.Tensor:

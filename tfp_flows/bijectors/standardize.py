@@ -51,11 +51,13 @@ class Standardize(FlowBijector):
         parameters = dict(locals())
         name = name or unique_name("standardize")
         super().__init__(
-            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name)
+            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name
+        )
         with tf.name_scope(name):
             self.loc = tf.Variable(tf.zeros([event_size], dtype), trainable=False, name="loc")
             self.log_scale = tf.Variable(
-                tf.zeros([event_size], dtype), trainable=False, name="log_scale")
+                tf.zeros([event_size], dtype), trainable=False, name="log_scale"
+            )
             self.adapted = tf.Variable(False, trainable=False, name="adapted")
 
     def adapt(self, data: Any) -> None:
@@ -90,8 +92,12 @@ class Standardize(FlowBijector):
         False
         """
         loc, log_scale = feature_statistics(
-            data, self.event_shape, self.dtype, "Standardize.adapt: data",
-            "build the flow without standardisation (standardize=False)")
+            data,
+            self.event_shape,
+            self.dtype,
+            "Standardize.adapt: data",
+            "build the flow without standardisation (standardize=False)",
+        )
         self.loc.assign(loc)
         self.log_scale.assign(log_scale)
         self.adapted.assign(True)

@@ -73,7 +73,8 @@ def as_bijector(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> tfb.Biject
         return bijector
     raise TypeError(
         "expected a tfd.TransformedDistribution or a tfb.Bijector, got "
-        f"{type(flow_or_bijector).__name__}.")
+        f"{type(flow_or_bijector).__name__}."
+    )
 
 
 def walk(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> list[Layer]:

@@ -90,8 +90,10 @@ def _make_target(name: str, noise: float | None):
         raise CommandError(f"unknown target {name!r}; valid targets: {', '.join(_target_names())}")
     if _is_image(name):
         if noise is not None:
-            raise CommandError(f"target {name!r} takes no --noise (its noise is the uniform "
-                               "dequantisation of the pixels)")
+            raise CommandError(
+                f"target {name!r} takes no --noise (its noise is the uniform "
+                "dequantisation of the pixels)"
+            )
         try:
             return make_image_target(name)
         except ImportError as error:
@@ -144,14 +146,19 @@ def _flag(name: str) -> str:
 
 def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag) -> None:
     """Raises ``CommandError`` naming the first setting out of range (``label(name)``)."""
+
     def bad(name: str, rule: str) -> CommandError:
         return CommandError(f"{label(name)} must be {rule}, got {config.get(name)!r}")
 
     def integer(name: str, low: int, high: int) -> None:
         value = config.get(name)
         if not _is_int(value) or not low <= value <= high:
-            raise bad(name, f"a positive integer up to {high:,}" if low == 1
-                      else f"an integer from {low} to {high:,}")
+            raise bad(
+                name,
+                f"a positive integer up to {high:,}"
+                if low == 1
+                else f"an integer from {low} to {high:,}",
+            )
 
     if not isinstance(config.get("target"), str):
         raise bad("target", "a target name")
@@ -160,8 +167,7 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
         raise bad("noise", "a finite number >= 0")
     integer("layers", 1, MAX_LAYERS)
     hidden = config.get("hidden")
-    if (not isinstance(hidden, list) or not hidden
-            or not all(_is_int(h) and h >= 1 for h in hidden)):
+    if not isinstance(hidden, list) or not hidden or not all(_is_int(h) and h >= 1 for h in hidden):
         raise bad("hidden", "one or more positive integers")
     integer("steps", 1, MAX_STEPS)
     integer("batch_size", 1, MAX_BATCH_SIZE)
@@ -173,8 +179,11 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
         from tfp_flows.cli.images import image_training_bytes
 
         if len(hidden) != 1:
-            raise bad("hidden", f"one number for {config['target']} (the hidden channels of "
-                      "each convolutional conditioner)")
+            raise bad(
+                "hidden",
+                f"one number for {config['target']} (the hidden channels of "
+                "each convolutional conditioner)",
+            )
         parameters, needed = image_training_bytes(config)
         advice = "use fewer steps per scale (--layers), fewer hidden channels or smaller batches"
     else:
@@ -187,7 +196,8 @@ def _check_settings(config: dict[str, Any], label: Callable[[str], str] = _flag)
             "to train "
             f"({parameters:,} parameters: {4 * parameters / 2**30:,.1f} GiB as float32, x4 with "
             f"gradients and Adam's moments, plus activations); the limit is "
-            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: {advice}")
+            f"{MAX_TRAINING_BYTES / 2**30:.0f} GiB: {advice}"
+        )
 
 
 def _recorded(config: dict[str, Any]) -> dict[str, Any]:
@@ -201,8 +211,12 @@ def _build_flow(config: dict[str, Any]):
 
     if _is_image(config["target"]):
         return build_image_flow(config)
-    return real_nvp(EVENT_SIZE, num_layers=config["layers"], hidden_units=tuple(config["hidden"]),
-                    seed=config["seed"])
+    return real_nvp(
+        EVENT_SIZE,
+        num_layers=config["layers"],
+        hidden_units=tuple(config["hidden"]),
+        seed=config["seed"],
+    )
 
 
 def _writable_folder(path: str) -> str:
@@ -276,8 +290,9 @@ def _read_config(run_dir: str) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise CommandError(f"{path} is not a JSON file ({error.reason})") from None
     except json.JSONDecodeError as error:
-        raise CommandError(f"{path} is not valid JSON ({error.msg} at line {error.lineno} "
-                           f"column {error.colno})") from None
+        raise CommandError(
+            f"{path} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
     if not isinstance(config, dict):
         raise CommandError(f"{path} must hold a JSON object, got {type(config).__name__}")
     _check_settings(config, lambda name: f"{path}: {name}")
@@ -285,9 +300,11 @@ def _read_config(run_dir: str) -> dict[str, Any]:
 
 
 def _settings_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    return [f"{key} {saved.get(key)!r} in config.json, {given.get(key)!r} given"
-            for key in sorted(set(saved) | set(given))
-            if key not in RESUMABLE_SETTINGS and saved.get(key) != given.get(key)]
+    return [
+        f"{key} {saved.get(key)!r} in config.json, {given.get(key)!r} given"
+        for key in sorted(set(saved) | set(given))
+        if key not in RESUMABLE_SETTINGS and saved.get(key) != given.get(key)
+    ]
 
 
 def train(args: argparse.Namespace) -> int:
@@ -298,9 +315,16 @@ def train(args: argparse.Namespace) -> int:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    config = {"target": args.target, "noise": args.noise, "layers": args.layers,
-              "hidden": list(args.hidden), "steps": args.steps, "batch_size": args.batch_size,
-              "learning_rate": args.learning_rate, "seed": args.seed}
+    config = {
+        "target": args.target,
+        "noise": args.noise,
+        "layers": args.layers,
+        "hidden": list(args.hidden),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+    }
     _check_settings(config)  # before anything is built or written: sizes included
     target = _make_target(args.target, args.noise)
     out = args.out or os.path.join("runs", args.target)
@@ -346,8 +370,9 @@ def _remove_unstarted_run(out: str, created: bool, written: list[str]) -> None:
             os.remove(path)
 
 
-def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace,
-              written: list[str]) -> int:
+def _train_in(
+    out: str, config: dict[str, Any], target, args: argparse.Namespace, written: list[str]
+) -> int:
     """``train`` inside the locked run folder ``out`` (files it creates are added to ``written``)."""
     from tfp_flows.training import fit
     from tfp_flows.training.checkpoints import list_checkpoints
@@ -358,24 +383,39 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
     if not write_config:
         differences = _settings_differences(_read_config(out), config)
         if differences:
-            raise CommandError(f"--resume with settings that differ from {config_path}: "
-                               + "; ".join(differences) + " (only --steps may change on --resume)")
+            raise CommandError(
+                f"--resume with settings that differ from {config_path}: "
+                + "; ".join(differences)
+                + " (only --steps may change on --resume)"
+            )
     elif list_checkpoints(checkpoint_dir):
         if not args.resume:
-            raise CommandError(f"{out} already holds a run; continue it with --resume (and a "
-                               "larger --steps) or train into another --out")
-        raise CommandError(f"{out} holds checkpoints but no config.json; cannot resume them: "
-                           "train into another --out")
+            raise CommandError(
+                f"{out} already holds a run; continue it with --resume (and a "
+                "larger --steps) or train into another --out"
+            )
+        raise CommandError(
+            f"{out} holds checkpoints but no config.json; cannot resume them: "
+            "train into another --out"
+        )
     flow = _build_flow(config)
     if write_config:
         _write_json(config_path, config)
         written.append(config_path)
     if not os.path.exists(checkpoint_dir):
         written.append(checkpoint_dir)
-    history = fit(flow, target, steps=args.steps, batch_size=args.batch_size,
-                  learning_rate=args.learning_rate, seed=args.seed,
-                  checkpoint_dir=checkpoint_dir, resume=args.resume,
-                  checkpoint_metadata=_recorded(config), progress=not args.quiet)
+    history = fit(
+        flow,
+        target,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        checkpoint_dir=checkpoint_dir,
+        resume=args.resume,
+        checkpoint_metadata=_recorded(config),
+        progress=not args.quiet,
+    )
     metrics = _metrics(flow, target, config, seed=10_000 + args.seed)
     metrics.update(steps=history.steps, wall_time_s=history.wall_time)
     _write_json(os.path.join(out, "metrics.json"), metrics)
@@ -383,8 +423,10 @@ def _train_in(out: str, config: dict[str, Any], target, args: argparse.Namespace
         from tfp_flows.cli.images import save_image_figures
 
         save_image_figures(out, flow, history)
-        print(f"test {metrics['test_bits_per_dim']:.4f} bits/dim (validation "
-              f"{metrics['validation_bits_per_dim']:.4f}); results in {out}")
+        print(
+            f"test {metrics['test_bits_per_dim']:.4f} bits/dim (validation "
+            f"{metrics['validation_bits_per_dim']:.4f}); results in {out}"
+        )
         return 0
     _save_figures(out, flow, target, history, metrics["entropy"])
     gap = "" if metrics["kl_gap"] is None else f", KL gap {metrics['kl_gap']:.4f} nats"
@@ -403,9 +445,12 @@ def _restore(run_dir: str):
 
     checkpoint_dir = os.path.join(run_dir, "checkpoint")
     if not os.path.exists(os.path.join(run_dir, "config.json")) or not list_checkpoints(
-            checkpoint_dir):
-        raise CommandError(f"{run_dir!r} holds no trained run (no config.json and checkpoint/); "
-                           "create one with 'tfp-flows train --out RUN_DIR'")
+        checkpoint_dir
+    ):
+        raise CommandError(
+            f"{run_dir!r} holds no trained run (no config.json and checkpoint/); "
+            "create one with 'tfp-flows train --out RUN_DIR'"
+        )
     config = _read_config(run_dir)
     flow = _build_flow(config)
     try:
@@ -442,8 +487,12 @@ def sample(args: argparse.Namespace) -> int:
     chunks = -(-args.n // SAMPLE_CHUNK)
     seed = stateless_seed(args.seed)  # an int seed would be stateful in TFP: not reproducible
     seeds = tfp_random.split_seed(seed, n=chunks) if chunks > 1 else [seed]
-    samples = np.concatenate([flow.sample(min(SAMPLE_CHUNK, args.n - i * SAMPLE_CHUNK),
-                                          seed=seeds[i]).numpy() for i in range(chunks)])
+    samples = np.concatenate(
+        [
+            flow.sample(min(SAMPLE_CHUNK, args.n - i * SAMPLE_CHUNK), seed=seeds[i]).numpy()
+            for i in range(chunks)
+        ]
+    )
     _writable_folder(os.path.dirname(os.path.abspath(args.output)))
     try:
         if args.output.endswith(".npy"):
@@ -477,29 +526,50 @@ def targets(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="tfp-flows", description="Normalizing flows for TensorFlow Probability.")
+    parser = _Parser(prog="tfp-flows", description="Normalizing flows for TensorFlow Probability.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("train", help="train a Real NVP flow on a target")
     p.add_argument("target", nargs="?", default="moons", help="target name (default: moons)")
-    p.add_argument("--noise", type=float, default=None,
-                   help="noise of the target, where it has one (finite, >= 0)")
-    p.add_argument("--layers", type=int, default=None,
-                   help=f"coupling layers, 1 to {MAX_LAYERS} (default 8; digits: coupling "
-                        "steps per scale, default 2)")
-    p.add_argument("--hidden", type=int, nargs="+", default=None,
-                   help="hidden units per conditioner layer (default 64 64; digits: the "
-                        "conditioners' hidden channels, default 16)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (default 5000; digits 3000)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="batch size (default 256; digits 64)")
-    p.add_argument("--learning-rate", type=float, default=None,
-                   help="peak learning rate (default: fit's default)")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        help="noise of the target, where it has one (finite, >= 0)",
+    )
+    p.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help=f"coupling layers, 1 to {MAX_LAYERS} (default 8; digits: coupling "
+        "steps per scale, default 2)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=None,
+        help="hidden units per conditioner layer (default 64 64; digits: the "
+        "conditioners' hidden channels, default 16)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="optimizer steps (default 5000; digits 3000)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="batch size (default 256; digits 64)"
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="peak learning rate (default: fit's default)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default runs/TARGET)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the folder's run (same settings; only --steps may change)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the folder's run (same settings; only --steps may change)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=train)
     p = commands.add_parser("evaluate", help="recompute a run's metrics from its checkpoint")
@@ -507,8 +577,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=evaluate)
     p = commands.add_parser("sample", help="write samples of a trained run")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=1000,
-                   help=f"number of samples, 1 to {MAX_SAMPLES:,} (default 1000)")
+    p.add_argument(
+        "-n", type=int, default=1000, help=f"number of samples, 1 to {MAX_SAMPLES:,} (default 1000)"
+    )
     p.add_argument("-o", "--output", required=True, help="output file, .npy or .csv")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=sample)

@@ -25,8 +25,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["IMAGE_DEFAULTS", "IMAGE_TARGETS", "build_image_flow", "image_metrics",
-           "image_training_bytes", "make_image_target", "save_image_figures"]
+__all__ = [
+    "IMAGE_DEFAULTS",
+    "IMAGE_TARGETS",
+    "build_image_flow",
+    "image_metrics",
+    "image_training_bytes",
+    "make_image_target",
+    "save_image_figures",
+]
 
 IMAGE_TARGETS = ("digits",)
 IMAGE_DEFAULTS = {"layers": 2, "hidden": [16], "steps": 3000, "batch_size": 64}
@@ -37,8 +44,9 @@ NUM_BLOCKS = 1
 
 
 def _flow_arguments(config: dict[str, Any]) -> dict[str, Any]:
-    return dict(steps_per_scale=config["layers"], hidden_channels=config["hidden"][0],
-                num_blocks=NUM_BLOCKS)
+    return dict(
+        steps_per_scale=config["layers"], hidden_channels=config["hidden"][0], num_blocks=NUM_BLOCKS
+    )
 
 
 def image_training_bytes(config: dict[str, Any]) -> tuple[int, int]:
@@ -71,10 +79,16 @@ def build_image_flow(config: dict[str, Any]):
     from tfp_flows.images.dequantization import with_logit_preprocessing
 
     if len(config["hidden"]) != 1:
-        raise ValueError(f"--hidden for {config['target']} is one number (the hidden channels of "
-                         f"each conditioner), got {config['hidden']}")
-    flow = real_nvp(IMAGE_SHAPE, seed=config["seed"], max_parameters=None,  # the CLI checks bytes
-                    **_flow_arguments(config))
+        raise ValueError(
+            f"--hidden for {config['target']} is one number (the hidden channels of "
+            f"each conditioner), got {config['hidden']}"
+        )
+    flow = real_nvp(
+        IMAGE_SHAPE,
+        seed=config["seed"],
+        max_parameters=None,  # the CLI checks bytes
+        **_flow_arguments(config),
+    )
     return with_logit_preprocessing(flow)
 
 
@@ -87,7 +101,8 @@ def image_metrics(model, config: dict[str, Any]) -> dict[str, Any]:
     for split in ("validation", "test"):
         images = digits(split)
         result[f"{split}_bits_per_dim"] = bits_per_dim(
-            model, images, num_samples=BITS_SAMPLES, seed=config["seed"])
+            model, images, num_samples=BITS_SAMPLES, seed=config["seed"]
+        )
         result[f"{split}_images"] = int(images.shape[0])
     result["settings"] = config
     return result
@@ -108,7 +123,8 @@ def save_image_figures(out: str, model, history) -> None:
         "samples.png": image_plots.plot_temperature_samples(model, temperatures=TEMPERATURES),
         "reconstructions.png": image_plots.plot_reconstructions(model, test[:8], levels=17),
         "interpolations.png": image_plots.plot_latent_interpolations(
-            model, test[:4], test[4:8], levels=17),
+            model, test[:4], test[4:8], levels=17
+        ),
     }
     for name, figure in figures.items():
         figure = figure[0] if isinstance(figure, tuple) else figure

@@ -83,7 +83,6 @@ class Target2D(FixedTarget):
     log_prob_method: ClassVar[str] = "closed form"
     entropy_method: ClassVar[str] = "closed form"
 
-
     def _event_shape(self) -> tf.TensorShape:
         return tf.TensorShape([2])
 
@@ -172,7 +171,6 @@ class ConditionalTarget(FixedTarget):
 
     event_size: int = 2
     context_size: int = 1
-
 
     def _event_shape(self) -> tf.TensorShape:
         return tf.TensorShape([self.event_size])

@@ -71,15 +71,20 @@ def _load() -> tuple[np.ndarray, np.ndarray]:
     except ImportError as error:
         raise ImportError(
             f"tfp_flows.datasets.digits needs scikit-learn, which is not installed ({error}); "
-            f"install it with: {_INSTALL_HINT}") from None
+            f"install it with: {_INSTALL_HINT}"
+        ) from None
     bunch = load_digits()
     images, labels = np.asarray(bunch.images), np.asarray(bunch.target)
-    if images.shape != (1797, 8, 8) or not np.all(images == np.round(images)) or (
-            images.min() < 0 or images.max() > DIGITS_LEVELS - 1):
+    if (
+        images.shape != (1797, 8, 8)
+        or not np.all(images == np.round(images))
+        or (images.min() < 0 or images.max() > DIGITS_LEVELS - 1)
+    ):
         raise RuntimeError(
             "sklearn.datasets.load_digits returned unexpected data: expected 1797 images of "
             f"8 x 8 integer grey levels 0..{DIGITS_LEVELS - 1}, got shape {images.shape} with "
-            f"values in [{images.min()}, {images.max()}].")
+            f"values in [{images.min()}, {images.max()}]."
+        )
     return images, labels
 
 
@@ -91,8 +96,9 @@ def _evenly_spaced(n: int, k: int) -> np.ndarray:
 
 def _check_split(split: str) -> str:
     if split not in DIGITS_SPLIT_SIZES:
-        raise ValueError(f"digits: split must be one of 'train', 'validation', 'test', "
-                         f"got {split!r}.")
+        raise ValueError(
+            f"digits: split must be one of 'train', 'validation', 'test', got {split!r}."
+        )
     return split
 
 
@@ -123,13 +129,15 @@ def digits_split_indices(split: str) -> np.ndarray:
 
 
 @overload
-def digits(split: Literal["train", "validation", "test"] | str,
-           return_labels: Literal[False] = False) -> np.ndarray: ...
+def digits(
+    split: Literal["train", "validation", "test"] | str, return_labels: Literal[False] = False
+) -> np.ndarray: ...
 
 
 @overload
-def digits(split: Literal["train", "validation", "test"] | str,
-           return_labels: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+def digits(
+    split: Literal["train", "validation", "test"] | str, return_labels: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def digits(split: str, return_labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:

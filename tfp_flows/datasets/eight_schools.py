@@ -87,41 +87,79 @@ REFERENCE_MOMENTS = {
         "avg_effect": 5.80421,
         "stddev": 13.1637,
         "school_effects_standard": (
-            0.65392, 0.0946264, -0.237643, 0.0467199,
-            -0.337589, -0.198107, 0.54071, 0.147508),
-        "school_effects": (
-            14.7837, 7.17866, 2.67855, 6.57131,
-            1.81018, 3.4237, 12.8098, 7.98148),
+            0.65392,
+            0.0946264,
+            -0.237643,
+            0.0467199,
+            -0.337589,
+            -0.198107,
+            0.54071,
+            0.147508,
+        ),
+        "school_effects": (14.7837, 7.17866, 2.67855, 6.57131, 1.81018, 3.4237, 12.8098, 7.98148),
     },
     "stddev": {
         "avg_effect": 5.43881,
         "stddev": 6.88625,
         "school_effects_standard": (
-            0.802695, 0.701853, 0.806769, 0.723754,
-            0.681891, 0.725056, 0.703863, 0.832745),
-        "school_effects": (
-            10.7706, 7.83422, 10.466, 8.33198,
-            7.48328, 8.43341, 8.14901, 10.9046),
+            0.802695,
+            0.701853,
+            0.806769,
+            0.723754,
+            0.681891,
+            0.725056,
+            0.703863,
+            0.832745,
+        ),
+        "school_effects": (10.7706, 7.83422, 10.466, 8.33198, 7.48328, 8.43341, 8.14901, 10.9046),
     },
     "mean_standard_error": {
         "avg_effect": 0.0204234,
         "stddev": 0.0152514,
         "school_effects_standard": (
-            0.000983884, 0.00105784, 0.000959066, 0.00101257,
-            0.00113003, 0.00102265, 0.00104114, 0.000968222),
+            0.000983884,
+            0.00105784,
+            0.000959066,
+            0.00101257,
+            0.00113003,
+            0.00102265,
+            0.00104114,
+            0.000968222,
+        ),
         "school_effects": (
-            0.0148703, 0.00982342, 0.0156193, 0.0107708,
-            0.00990981, 0.0115653, 0.0103173, 0.0159193),
+            0.0148703,
+            0.00982342,
+            0.0156193,
+            0.0107708,
+            0.00990981,
+            0.0115653,
+            0.0103173,
+            0.0159193,
+        ),
     },
     "stddev_standard_error": {
         "avg_effect": 0.0188047,
         "stddev": 0.0230765,
         "school_effects_standard": (
-            0.00107109, 0.000920686, 0.0010579, 0.000957062,
-            0.000877943, 0.000959712, 0.000913403, 0.00108774),
+            0.00107109,
+            0.000920686,
+            0.0010579,
+            0.000957062,
+            0.000877943,
+            0.000959712,
+            0.000913403,
+            0.00108774,
+        ),
         "school_effects": (
-            0.012364, 0.00859134, 0.0129274, 0.00953496,
-            0.00792881, 0.00942481, 0.00848282, 0.0141457),
+            0.012364,
+            0.00859134,
+            0.0129274,
+            0.00953496,
+            0.00792881,
+            0.00942481,
+            0.00848282,
+            0.0141457,
+        ),
     },
 }
 REFERENCE_RUN = {
@@ -176,9 +214,14 @@ def eight_schools(dtype: tf.DType = tf.float32) -> InferenceTarget:
     def cast(key: str) -> dict[str, tf.Tensor]:
         return {part: tf.constant(REFERENCE_MOMENTS[key][part], dtype) for part in PARTS}
 
-    return InferenceTarget("eight_schools", model, mean=cast("mean"), stddev=cast("stddev"),
-                           mean_standard_error=cast("mean_standard_error"),
-                           stddev_standard_error=cast("stddev_standard_error"))
+    return InferenceTarget(
+        "eight_schools",
+        model,
+        mean=cast("mean"),
+        stddev=cast("stddev"),
+        mean_standard_error=cast("mean_standard_error"),
+        stddev_standard_error=cast("stddev_standard_error"),
+    )
 
 
 def eight_schools_model(dtype: tf.DType = tf.float32) -> tfd.Distribution:
@@ -192,18 +235,27 @@ def eight_schools_model(dtype: tf.DType = tf.float32) -> tfd.Distribution:
     """
     dtype = check_floating_dtype(dtype, "eight_schools_model")
     observed_scale = tf.constant(OBSERVED_STANDARD_ERRORS, dtype)
-    joint = tfd.JointDistributionNamed(dict(
-        avg_effect=tfd.Normal(tf.constant(0.0, dtype), 10.0, name="avg_effect"),
-        stddev=tfd.LogNormal(tf.constant(5.0, dtype), 1.0, name="stddev"),
-        school_effects_standard=tfd.Sample(
-            tfd.Normal(tf.constant(0.0, dtype), 1.0), NUM_SCHOOLS, name="school_effects_standard"),
-        treatment_effects=lambda avg_effect, stddev, school_effects_standard: tfd.Independent(
-            tfd.Normal(avg_effect[..., tf.newaxis]
-                       + stddev[..., tf.newaxis] * school_effects_standard, observed_scale),
-            reinterpreted_batch_ndims=1, name="treatment_effects"),
-    ), name="eight_schools")
-    return joint.experimental_pin(
-        treatment_effects=tf.constant(OBSERVED_TREATMENT_EFFECTS, dtype))
+    joint = tfd.JointDistributionNamed(
+        dict(
+            avg_effect=tfd.Normal(tf.constant(0.0, dtype), 10.0, name="avg_effect"),
+            stddev=tfd.LogNormal(tf.constant(5.0, dtype), 1.0, name="stddev"),
+            school_effects_standard=tfd.Sample(
+                tfd.Normal(tf.constant(0.0, dtype), 1.0),
+                NUM_SCHOOLS,
+                name="school_effects_standard",
+            ),
+            treatment_effects=lambda avg_effect, stddev, school_effects_standard: tfd.Independent(
+                tfd.Normal(
+                    avg_effect[..., tf.newaxis] + stddev[..., tf.newaxis] * school_effects_standard,
+                    observed_scale,
+                ),
+                reinterpreted_batch_ndims=1,
+                name="treatment_effects",
+            ),
+        ),
+        name="eight_schools",
+    )
+    return joint.experimental_pin(treatment_effects=tf.constant(OBSERVED_TREATMENT_EFFECTS, dtype))
 
 
 def centred_school_effects(sample: dict) -> tf.Tensor:
@@ -219,10 +271,11 @@ def centred_school_effects(sample: dict) -> tf.Tensor:
     """
     missing = [part for part in PARTS if part not in sample]
     if missing:
-        raise KeyError(f"centred_school_effects expected a dict with parts {list(PARTS)}, "
-                       f"missing {missing}; got keys {sorted(sample)}.")
+        raise KeyError(
+            f"centred_school_effects expected a dict with parts {list(PARTS)}, "
+            f"missing {missing}; got keys {sorted(sample)}."
+        )
     standard = tf.convert_to_tensor(sample["school_effects_standard"])
     avg_effect = tf.convert_to_tensor(sample["avg_effect"], standard.dtype)
     stddev = tf.convert_to_tensor(sample["stddev"], standard.dtype)
     return avg_effect[..., tf.newaxis] + stddev[..., tf.newaxis] * standard
-

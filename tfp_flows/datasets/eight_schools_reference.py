@@ -96,12 +96,19 @@ class ReferenceRun:
 
     def max_relative_standard_error(self) -> float:
         """The largest standard error of any moment in units of that entry's posterior sd."""
-        return float(max(np.max(np.maximum(self.mean_standard_error[name],
-                                           self.stddev_standard_error[name]) / self.stddev[name])
-                         for name in self.mean))
+        return float(
+            max(
+                np.max(
+                    np.maximum(self.mean_standard_error[name], self.stddev_standard_error[name])
+                    / self.stddev[name]
+                )
+                for name in self.mean
+            )
+        )
 
     def to_source(self) -> str:
         """The ``REFERENCE_MOMENTS`` and ``REFERENCE_RUN`` constants as Python source."""
+
         def number(value: float) -> str:
             return f"{float(value):.6g}"
 
@@ -109,28 +116,36 @@ class ReferenceRun:
             value = np.asarray(value)
             if value.ndim == 0:
                 return number(value)
-            rows = [", ".join(map(number, value[i:i + 4])) for i in range(0, value.size, 4)]
+            rows = [", ".join(map(number, value[i : i + 4])) for i in range(0, value.size, 4)]
             return "(\n            " + ",\n            ".join(rows) + ")"
 
         def literal(value: object) -> str:
-            return number(value) if isinstance(value, float) else (
-                f'"{value}"' if isinstance(value, str) else repr(value))
+            return (
+                number(value)
+                if isinstance(value, float)
+                else (f'"{value}"' if isinstance(value, str) else repr(value))
+            )
 
         lines = ["REFERENCE_MOMENTS = {"]
         for key in ("mean", "stddev", "mean_standard_error", "stddev_standard_error"):
             lines.append(f'    "{key}": {{')
-            lines += [f'        "{name}": {entry(value)},'
-                      for name, value in getattr(self, key).items()]
+            lines += [
+                f'        "{name}": {entry(value)},' for name, value in getattr(self, key).items()
+            ]
             lines.append("    },")
         lines.append("}")
-        run = dict(self.settings,
-                   max_r_hat=max(float(np.max(v)) for v in self.r_hat.values()),
-                   min_effective_sample_size=min(
-                       float(np.min(v)) for v in self.effective_sample_size.values()),
-                   max_relative_standard_error=self.max_relative_standard_error(),
-                   num_divergences=self.num_divergences, mean_leapfrogs=self.mean_leapfrogs,
-                   step_size=self.step_size,
-                   seconds=self.seconds)
+        run = dict(
+            self.settings,
+            max_r_hat=max(float(np.max(v)) for v in self.r_hat.values()),
+            min_effective_sample_size=min(
+                float(np.min(v)) for v in self.effective_sample_size.values()
+            ),
+            max_relative_standard_error=self.max_relative_standard_error(),
+            num_divergences=self.num_divergences,
+            mean_leapfrogs=self.mean_leapfrogs,
+            step_size=self.step_size,
+            seconds=self.seconds,
+        )
         lines.append("REFERENCE_RUN = {")
         lines += [f'    "{key}": {literal(value)},' for key, value in run.items()]
         lines.append("}")
@@ -151,10 +166,12 @@ def _tensorflow_warnings_silenced() -> Iterator[None]:
 
 def _summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
     """Moments, standard errors and diagnostics of ``draws`` shaped ``[draws, chains, ...]``."""
+
     def ess(values: np.ndarray) -> np.ndarray:
         with _tensorflow_warnings_silenced():
             return tfp.mcmc.effective_sample_size(
-                tf.constant(values), cross_chain_dims=1, filter_beyond_positive_pairs=True).numpy()
+                tf.constant(values), cross_chain_dims=1, filter_beyond_positive_pairs=True
+            ).numpy()
 
     flat = draws.reshape((-1,) + draws.shape[2:])
     mean = flat.mean(axis=0)
@@ -163,11 +180,16 @@ def _summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
     stddev = np.sqrt(variance)
     ess_mean, ess_variance = ess(draws), ess(squared)
     variance_se = squared.reshape(flat.shape).std(axis=0) / np.sqrt(ess_variance)
-    return dict(mean=mean, stddev=stddev, mean_standard_error=stddev / np.sqrt(ess_mean),
-                stddev_standard_error=variance_se / (2 * stddev),
-                r_hat=tfp.mcmc.potential_scale_reduction(
-                    tf.constant(draws), independent_chain_ndims=1, split_chains=True).numpy(),
-                effective_sample_size=ess_mean)
+    return dict(
+        mean=mean,
+        stddev=stddev,
+        mean_standard_error=stddev / np.sqrt(ess_mean),
+        stddev_standard_error=variance_se / (2 * stddev),
+        r_hat=tfp.mcmc.potential_scale_reduction(
+            tf.constant(draws), independent_chain_ndims=1, split_chains=True
+        ).numpy(),
+        effective_sample_size=ess_mean,
+    )
 
 
 def eight_schools_reference(
@@ -201,18 +223,26 @@ def eight_schools_reference(
     num_chains = check_integer("num_chains", num_chains, minimum=2)
     num_draws = check_integer("num_draws", num_draws, minimum=4)
     num_burnin_steps = check_integer("num_burnin_steps", num_burnin_steps, minimum=1)
-    target_accept_prob = check_number("target_accept_prob", target_accept_prob,
-                                      "a number in (0, 1)", lambda v: 0 < v < 1)
+    target_accept_prob = check_number(
+        "target_accept_prob", target_accept_prob, "a number in (0, 1)", lambda v: 0 < v < 1
+    )
     dtype = check_floating_dtype(dtype, "eight_schools_reference")
-    settings = dict(num_chains=num_chains, num_draws=num_draws,
-                    num_burnin_steps=num_burnin_steps, target_accept_prob=target_accept_prob,
-                    seed=seed, dtype=dtype.name, jit_compile=jit_compile)
+    settings = dict(
+        num_chains=num_chains,
+        num_draws=num_draws,
+        num_burnin_steps=num_burnin_steps,
+        target_accept_prob=target_accept_prob,
+        seed=seed,
+        dtype=dtype.name,
+        jit_compile=jit_compile,
+    )
     model = eight_schools_model(dtype)
     # TransformedTransitionKernel takes a list of state parts: the model's (dict) event-space
     # bijector between two restructurings, list -> dict -> constrained dict -> list.
     to_dict = tfb.Restructure({name: i for i, name in enumerate(PARTS)}, list(range(len(PARTS))))
-    bijector = tfb.Chain([tfb.Invert(to_dict), model.experimental_default_event_space_bijector(),
-                          to_dict])
+    bijector = tfb.Chain(
+        [tfb.Invert(to_dict), model.experimental_default_event_space_bijector(), to_dict]
+    )
 
     def target_log_prob(*parts: tf.Tensor) -> tf.Tensor:
         return model.unnormalized_log_prob(dict(zip(PARTS, parts)))
@@ -220,50 +250,77 @@ def eight_schools_reference(
     def sample(seed: tf.Tensor):
         init_seed, chain_seed = tfp.random.split_seed(seed)
         unconstrained = [
-            tf.random.stateless_uniform([num_chains] + model.event_shape[name].as_list(),
-                                        seed=part_seed, minval=-2.0, maxval=2.0, dtype=dtype)
-            for name, part_seed in zip(PARTS, tfp.random.split_seed(init_seed, len(PARTS)))]
+            tf.random.stateless_uniform(
+                [num_chains] + model.event_shape[name].as_list(),
+                seed=part_seed,
+                minval=-2.0,
+                maxval=2.0,
+                dtype=dtype,
+            )
+            for name, part_seed in zip(PARTS, tfp.random.split_seed(init_seed, len(PARTS)))
+        ]
         kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
             tfp.mcmc.TransformedTransitionKernel(
                 tfp.mcmc.NoUTurnSampler(target_log_prob, step_size=tf.constant(0.1, dtype)),
-                bijector),
+                bijector,
+            ),
             num_adaptation_steps=int(0.8 * num_burnin_steps),
-            target_accept_prob=tf.constant(target_accept_prob, dtype))
+            target_accept_prob=tf.constant(target_accept_prob, dtype),
+        )
         return tfp.mcmc.sample_chain(
-            num_draws, bijector.forward(unconstrained), kernel=kernel,
-            num_burnin_steps=num_burnin_steps, seed=chain_seed,
-            trace_fn=lambda _, results: (results.inner_results.inner_results.leapfrogs_taken,
-                                         results.inner_results.inner_results.has_divergence,
-                                         results.new_step_size))
+            num_draws,
+            bijector.forward(unconstrained),
+            kernel=kernel,
+            num_burnin_steps=num_burnin_steps,
+            seed=chain_seed,
+            trace_fn=lambda _, results: (
+                results.inner_results.inner_results.leapfrogs_taken,
+                results.inner_results.inner_results.has_divergence,
+                results.new_step_size,
+            ),
+        )
 
     start = time.perf_counter()
     parts, (leapfrogs, divergences, step_size) = tf.function(sample, jit_compile=jit_compile)(
-        stateless_seed(seed))
+        stateless_seed(seed)
+    )
     draws = {name: part.numpy().astype(np.float64) for name, part in zip(PARTS, parts)}
     seconds = time.perf_counter() - start
     draws["school_effects"] = centred_school_effects(draws).numpy()
     summaries = {name: _summarise(value) for name, value in draws.items()}
-    by_statistic = {key: {name: summary[key] for name, summary in summaries.items()}
-                    for key in next(iter(summaries.values()))}
-    return ReferenceRun(**by_statistic, num_divergences=int(np.sum(divergences)),
-                        mean_leapfrogs=float(np.mean(leapfrogs)),
-                        step_size=float(step_size[-1]), seconds=seconds, settings=settings)
+    by_statistic = {
+        key: {name: summary[key] for name, summary in summaries.items()}
+        for key in next(iter(summaries.values()))
+    }
+    return ReferenceRun(
+        **by_statistic,
+        num_divergences=int(np.sum(divergences)),
+        mean_leapfrogs=float(np.mean(leapfrogs)),
+        step_size=float(step_size[-1]),
+        seconds=seconds,
+        settings=settings,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> ReferenceRun:
     """Command line: run :func:`eight_schools_reference` and print the constants to paste."""
     parser = argparse.ArgumentParser(
         prog="python -m tfp_flows.datasets.eight_schools_reference",
-        description="Reference posterior moments of Eight Schools from a long NUTS run.")
+        description="Reference posterior moments of Eight Schools from a long NUTS run.",
+    )
     parser.add_argument("--chains", type=int, default=8)
     parser.add_argument("--draws", type=int, default=100_000)
     parser.add_argument("--burnin", type=int, default=5_000)
     parser.add_argument("--target-accept", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args(argv)
-    run = eight_schools_reference(num_chains=arguments.chains, num_draws=arguments.draws,
-                                  num_burnin_steps=arguments.burnin,
-                                  target_accept_prob=arguments.target_accept, seed=arguments.seed)
+    run = eight_schools_reference(
+        num_chains=arguments.chains,
+        num_draws=arguments.draws,
+        num_burnin_steps=arguments.burnin,
+        target_accept_prob=arguments.target_accept,
+        seed=arguments.seed,
+    )
     print(run.to_source())
     return run
 

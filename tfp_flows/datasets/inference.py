@@ -66,11 +66,14 @@ class InferenceTarget:
     stddev_standard_error: dict[str, tf.Tensor] | None = None
 
     def __post_init__(self) -> None:
-        for field, moments in (("mean_standard_error", self.mean),
-                               ("stddev_standard_error", self.stddev)):
+        for field, moments in (
+            ("mean_standard_error", self.mean),
+            ("stddev_standard_error", self.stddev),
+        ):
             if getattr(self, field) is None:
-                object.__setattr__(self, field, {name: tf.zeros_like(value)
-                                                 for name, value in moments.items()})
+                object.__setattr__(
+                    self, field, {name: tf.zeros_like(value) for name, value in moments.items()}
+                )
 
     def standardized_errors(self, mean: dict, stddev: dict) -> dict[str, dict[str, np.ndarray]]:
         """Errors of estimated moments (dicts like ``mean``) in units of the true standard deviation.
@@ -86,10 +89,15 @@ class InferenceTarget:
         >>> round(float(errors["mean"]["x2"]), 3), round(float(errors["stddev"]["x1"]), 3)
         (0.1, 0.0)
         """
+
         def scaled(estimates: dict, truths: dict) -> dict[str, np.ndarray]:
-            return {name: np.abs(np.asarray(estimates[name], np.float64)
-                                 - np.asarray(truths[name], np.float64))
-                    / np.asarray(self.stddev[name], np.float64) for name in truths}
+            return {
+                name: np.abs(
+                    np.asarray(estimates[name], np.float64) - np.asarray(truths[name], np.float64)
+                )
+                / np.asarray(self.stddev[name], np.float64)
+                for name in truths
+            }
 
         return {"mean": scaled(mean, self.mean), "stddev": scaled(stddev, self.stddev)}
 
@@ -110,13 +118,20 @@ def banana_posterior(dtype: tf.DType = tf.float32) -> InferenceTarget:
     -3.2241...
     """
     dtype = check_floating_dtype(dtype, "banana_posterior")
-    model = tfd.JointDistributionNamed(dict(
-        x2=tfd.Normal(tf.constant(0.0, dtype), 4.0),
-        x1=lambda x2: tfd.Normal(x2 ** 2 / 4.0, tf.constant(1.0, dtype)),
-    ), name="banana_posterior")
+    model = tfd.JointDistributionNamed(
+        dict(
+            x2=tfd.Normal(tf.constant(0.0, dtype), 4.0),
+            x1=lambda x2: tfd.Normal(x2**2 / 4.0, tf.constant(1.0, dtype)),
+        ),
+        name="banana_posterior",
+    )
     cast = lambda v: tf.constant(v, dtype)  # noqa: E731
-    return InferenceTarget("banana", model, mean={"x1": cast(4.0), "x2": cast(0.0)},
-                           stddev={"x1": cast(np.sqrt(33.0)), "x2": cast(4.0)})
+    return InferenceTarget(
+        "banana",
+        model,
+        mean={"x1": cast(4.0), "x2": cast(0.0)},
+        stddev={"x1": cast(np.sqrt(33.0)), "x2": cast(4.0)},
+    )
 
 
 def neals_funnel(dims: int = 10, dtype: tf.DType = tf.float32) -> InferenceTarget:
@@ -140,16 +155,24 @@ def neals_funnel(dims: int = 10, dtype: tf.DType = tf.float32) -> InferenceTarge
     dtype = check_floating_dtype(dtype, "neals_funnel")
     dims = check_integer("dims", dims, minimum=2)
     # Batched by hand (not AutoBatched: its sampling with a stateless seed is a Python loop).
-    model = tfd.JointDistributionNamed(dict(
-        v=tfd.Normal(tf.constant(0.0, dtype), 3.0),
-        x=lambda v: tfd.Independent(
-            tfd.Normal(tf.zeros([dims - 1], dtype), tf.exp(v / 2.0)[..., tf.newaxis]), 1),
-    ), name="neals_funnel")
+    model = tfd.JointDistributionNamed(
+        dict(
+            v=tfd.Normal(tf.constant(0.0, dtype), 3.0),
+            x=lambda v: tfd.Independent(
+                tfd.Normal(tf.zeros([dims - 1], dtype), tf.exp(v / 2.0)[..., tf.newaxis]), 1
+            ),
+        ),
+        name="neals_funnel",
+    )
     return InferenceTarget(
-        "funnel", model,
+        "funnel",
+        model,
         mean={"v": tf.constant(0.0, dtype), "x": tf.zeros([dims - 1], dtype)},
-        stddev={"v": tf.constant(3.0, dtype),
-                "x": tf.fill([dims - 1], tf.constant(np.exp(9.0 / 4.0), dtype))})
+        stddev={
+            "v": tf.constant(3.0, dtype),
+            "x": tf.fill([dims - 1], tf.constant(np.exp(9.0 / 4.0), dtype)),
+        },
+    )
 
 
 def ill_conditioned_gaussian(
@@ -191,10 +214,12 @@ def ill_conditioned_gaussian(
     # 1 / eps of the dtype, rounding swamps the smallest directions (or overflows: 1e80).
     largest = 1.0 / float(np.finfo(dtype.as_numpy_dtype).eps)
     condition_number = check_number(
-        "condition_number", condition_number,
+        "condition_number",
+        condition_number,
         f"a number in [1, {largest:.3g}] (1 / the machine epsilon of {dtype.name}"
         + ("; dtype=tf.float64 allows up to 4.5e+15)" if dtype == tf.float32 else ")"),
-        lambda v: 1.0 <= v <= largest)
+        lambda v: 1.0 <= v <= largest,
+    )
     rng = np.random.default_rng(check_integer("seed", seed, minimum=0))
     q, r = np.linalg.qr(rng.standard_normal([dims, dims]))
     q = q * np.sign(np.diag(r))
@@ -202,13 +227,18 @@ def ill_conditioned_gaussian(
     covariance = (q * eigenvalues) @ q.T
     covariance = (covariance + covariance.T) / 2
     inverse_scale = np.linalg.inv(np.linalg.cholesky(covariance))
-    inverse_scale = np.tril(inverse_scale)   # exactly lower-triangular, as L^{-1} is
+    inverse_scale = np.tril(inverse_scale)  # exactly lower-triangular, as L^{-1} is
     # A Flow, not a plain TransformedDistribution: TFP's default event-space bijector of the
     # latter is its own bijector, which would hand every surrogate the whitening map L.
-    x = Flow(StandardNormal(loc=tf.zeros([dims], dtype)),
-             tfb.Invert(tfb.ScaleMatvecTriL(tf.constant(inverse_scale, dtype))),
-             name="multivariate_normal")
+    x = Flow(
+        StandardNormal(loc=tf.zeros([dims], dtype)),
+        tfb.Invert(tfb.ScaleMatvecTriL(tf.constant(inverse_scale, dtype))),
+        name="multivariate_normal",
+    )
     model = tfd.JointDistributionNamed(dict(x=x), name="ill_conditioned_gaussian")
     return InferenceTarget(
-        "ill_conditioned_gaussian", model, mean={"x": tf.zeros([dims], dtype)},
-        stddev={"x": tf.constant(np.sqrt(np.diag(covariance)), dtype)})
+        "ill_conditioned_gaussian",
+        model,
+        mean={"x": tf.zeros([dims], dtype)},
+        stddev={"x": tf.constant(np.sqrt(np.diag(covariance)), dtype)},
+    )

@@ -40,5 +40,6 @@ class StandardNormal(tfd.MultivariateNormalDiag):
         sample_shape = ps.reshape(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32), [-1])
         shape = ps.concat([sample_shape, self.batch_shape_tensor(), self.event_shape_tensor()], 0)
         z = tf.random.stateless_normal(
-            shape, seed=samplers.sanitize_seed(seed), alg="philox", dtype=self.dtype)
+            shape, seed=samplers.sanitize_seed(seed), alg="philox", dtype=self.dtype
+        )
         return self.bijector.forward(z)

@@ -47,8 +47,9 @@ class Estimate(NamedTuple):
         return f"{self.mean:.4f} ± {self.stderr:.4f}"
 
 
-def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
-        context: Any = None) -> float:
+def nll(
+    distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *, context: Any = None
+) -> float:
     """Mean negative log-likelihood of the rows of ``x`` under ``distribution``, in nats.
 
     ``-(1/n) sum_i log q(x_i | c_i)`` with a ``context``: ``[n, context_size]``
@@ -64,8 +65,9 @@ def nll(distribution: tfd.Distribution, x: Any, batch_size: int = 65536, *,
     >>> round(nll(tfp.distributions.MultivariateNormalDiag([0.0, 0.0]), [[0.0, 0.0]]), 4)
     1.8379
     """
-    return float(-np.mean(batched_log_prob(distribution, x, context=context,
-                                           batch_size=batch_size)))
+    return float(
+        -np.mean(batched_log_prob(distribution, x, context=context, batch_size=batch_size))
+    )
 
 
 def _check_target(function: str, target: Any, needs: tuple[str, ...]) -> None:
@@ -74,24 +76,35 @@ def _check_target(function: str, target: Any, needs: tuple[str, ...]) -> None:
         raise TypeError(
             f"{function} needs a target with an exact density: {' and '.join(needs)} methods "
             f"(e.g. tfp_flows.datasets.Banana() or a tfp.distributions.Distribution), got "
-            f"{type(target).__name__}, which has no {' or '.join(missing)}.")
+            f"{type(target).__name__}, which has no {' or '.join(missing)}."
+        )
 
 
-def _differences(function: str, distribution: Any, target: Any, x: tf.Tensor,
-                 batch_size: int, context: Any = None) -> np.ndarray:
+def _differences(
+    function: str,
+    distribution: Any,
+    target: Any,
+    x: tf.Tensor,
+    batch_size: int,
+    context: Any = None,
+) -> np.ndarray:
     """``log p(x_i [| c]) - log q(x_i [| c])``; ``x`` (drawn from ``target``) is cast to the
     model's dtype, so a float64 flow can be scored against a float32 target and back."""
     model_dtype = getattr(distribution, "dtype", None)
     if not isinstance(model_dtype, tf.DType) or not model_dtype.is_floating:
-        raise TypeError(f"{function}: expected a distribution with a floating dtype "
-                        f"(float32 or float64), got {type(distribution).__name__} of dtype "
-                        f"{model_dtype!r}.")
+        raise TypeError(
+            f"{function}: expected a distribution with a floating dtype "
+            f"(float32 or float64), got {type(distribution).__name__} of dtype "
+            f"{model_dtype!r}."
+        )
     target_dtype = x.dtype
     target_context = None if context is None else tf.cast(context, target_dtype)
     model_context = None if context is None else tf.cast(context, model_dtype)
-    return (batched_log_prob(target, x, context=target_context, batch_size=batch_size)
-            - batched_log_prob(distribution, tf.cast(x, model_dtype), context=model_context,
-                               batch_size=batch_size))
+    return batched_log_prob(
+        target, x, context=target_context, batch_size=batch_size
+    ) - batched_log_prob(
+        distribution, tf.cast(x, model_dtype), context=model_context, batch_size=batch_size
+    )
 
 
 def _estimate(diff: np.ndarray) -> Estimate:
@@ -166,12 +179,15 @@ def conditional_kl_gap(
     n = check_integer("n", n, minimum=2)
     _check_target("conditional_kl_gap", target, ("sample", "log_prob"))
     if np.ndim(context) != 1:
-        raise ValueError(f"context must be one context vector of shape [context_size], got "
-                         f"shape {list(np.shape(context))}.")
+        raise ValueError(
+            f"context must be one context vector of shape [context_size], got "
+            f"shape {list(np.shape(context))}."
+        )
     x = tf.convert_to_tensor(target.sample(n, seed=stateless_seed(seed), context=context))
     context = tf.cast(context if tf.is_tensor(context) else np.asarray(context), x.dtype)
-    return _estimate(_differences("conditional_kl_gap", distribution, target, x, batch_size,
-                                  context))
+    return _estimate(
+        _differences("conditional_kl_gap", distribution, target, x, batch_size, context)
+    )
 
 
 def bits_per_dim(
@@ -246,16 +262,25 @@ def bits_per_dim(
     if n == 0:
         raise ValueError("bits_per_dim: expected at least one image, got none.")
     per_row_context = context is not None and context_rows(  # the images are the points: [n]
-        x.shape, len(x.shape) - 1, np.shape(context) if not tf.is_tensor(context)
-        else context.shape, "bits_per_dim")
+        x.shape,
+        len(x.shape) - 1,
+        np.shape(context) if not tf.is_tensor(context) else context.shape,
+        "bits_per_dim",
+    )
     seed = stateless_seed(seed)
     bounds = []
     for index, start in enumerate(range(0, n, batch_size)):
         rows = slice(start, start + batch_size)
         part_context = context[rows] if per_row_context else context
         bound = dequantization_bound(
-            distribution, x[rows], levels=levels, scale=scale, dequantizer=dequantizer,
-            num_samples=num_samples, seed=tf.random.experimental.stateless_fold_in(seed, index),
-            context=part_context)
+            distribution,
+            x[rows],
+            levels=levels,
+            scale=scale,
+            dequantizer=dequantizer,
+            num_samples=num_samples,
+            seed=tf.random.experimental.stateless_fold_in(seed, index),
+            context=part_context,
+        )
         bounds.append(np.asarray(bound, np.float64))
     return float(-np.mean(np.concatenate(bounds)) / (event_size * np.log(2.0)))

@@ -99,8 +99,11 @@ def estimate_moments(
     samples, log_probs = [], []
     for k, start in enumerate(range(0, num_samples, batch_size)):
         count = min(batch_size, num_samples - start)
-        batch_seed = (tf.constant([int(seed), k], tf.int32) if integer_seed
-                      else tf.random.experimental.stateless_fold_in(base_seed, k))
+        batch_seed = (
+            tf.constant([int(seed), k], tf.int32)
+            if integer_seed
+            else tf.random.experimental.stateless_fold_in(base_seed, k)
+        )
         x, log_prob = distribution.experimental_sample_and_log_prob(count, seed=batch_seed)
         samples.append([np.asarray(part, np.float64) for part in tf.nest.flatten(x)])
         log_probs.append(np.asarray(log_prob, np.float64))
@@ -108,11 +111,16 @@ def estimate_moments(
     log_prob = np.concatenate(log_probs)
     n = log_prob.shape[0]
     event_shapes = distribution.event_shape
-    flat_event_shapes = (tf.nest.flatten(event_shapes)
-                         if tf.nest.is_nested(structure) else [event_shapes])
-    parts = [_part_moments(np.concatenate([batch[i] for batch in samples]),
-                           tuple(tf.TensorShape(flat_event_shapes[i])))
-             for i in range(len(samples[0]))]
+    flat_event_shapes = (
+        tf.nest.flatten(event_shapes) if tf.nest.is_nested(structure) else [event_shapes]
+    )
+    parts = [
+        _part_moments(
+            np.concatenate([batch[i] for batch in samples]),
+            tuple(tf.TensorShape(flat_event_shapes[i])),
+        )
+        for i in range(len(samples[0]))
+    ]
 
     def field(name: str) -> Any:
         values = [part[name] for part in parts]
@@ -137,11 +145,16 @@ def _part_moments(x: np.ndarray, event_shape: tuple[int, ...]) -> dict[str, np.n
     n = x.shape[0]
     mean = x.mean(axis=0)
     centred = x - mean
-    variance = (centred ** 2).sum(axis=0) / (n - 1)
+    variance = (centred**2).sum(axis=0) / (n - 1)
     stddev = np.sqrt(variance)
-    flat = centred.reshape(x.shape[:x.ndim - len(event_shape)] + (-1,))
+    flat = centred.reshape(x.shape[: x.ndim - len(event_shape)] + (-1,))
     covariance = np.einsum("n...i,n...j->...ij", flat, flat) / (n - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        stddev_stderr = (centred ** 2).std(axis=0, ddof=1) / (2.0 * stddev * np.sqrt(n))
-    return {"mean": mean, "mean_stderr": stddev / np.sqrt(n), "stddev": stddev,
-            "stddev_stderr": stddev_stderr, "covariance": covariance}
+        stddev_stderr = (centred**2).std(axis=0, ddof=1) / (2.0 * stddev * np.sqrt(n))
+    return {
+        "mean": mean,
+        "mean_stderr": stddev / np.sqrt(n),
+        "stddev": stddev,
+        "stddev_stderr": stddev_stderr,
+        "covariance": covariance,
+    }

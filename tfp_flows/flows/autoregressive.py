@@ -28,7 +28,8 @@ TRANSFORMERS: dict[str, TransformerFactory] = {
     "affine": lambda num_entries, dtype, name: Affine(num_entries, dtype=dtype, name=name),
     # TFP's MAF / IAF form, (x + t) e^s with s unbounded: the VI surrogates' default
     "unbounded_affine": lambda num_entries, dtype, name: Affine(
-        num_entries, log_scale_bound=None, shift_inside=True, dtype=dtype, name=name),
+        num_entries, log_scale_bound=None, shift_inside=True, dtype=dtype, name=name
+    ),
     "additive": lambda num_entries, dtype, name: Additive(name=name),
     "spline": lambda num_entries, dtype, name: RationalQuadraticSpline(name=name),
 }
@@ -49,8 +50,10 @@ def make_transformer(
     ...
     ValueError: transformer must be 'affine', 'unbounded_affine', 'additive', 'spline' or a callable (num_entries, dtype, name) -> Transformer, got 'quadratic'.
     """
-    expected = (f"{', '.join(repr(k) for k in TRANSFORMERS)} or a callable "
-                "(num_entries, dtype, name) -> Transformer")
+    expected = (
+        f"{', '.join(repr(k) for k in TRANSFORMERS)} or a callable "
+        "(num_entries, dtype, name) -> Transformer"
+    )
     if isinstance(transformer, str):
         if transformer not in TRANSFORMERS:
             raise ValueError(f"transformer must be {expected}, got {transformer!r}.")
@@ -63,7 +66,8 @@ def make_transformer(
     if not isinstance(made, Transformer):
         raise TypeError(
             f"the transformer factory must return a tfp_flows.bijectors.transformers.Transformer, "
-            f"got {type(made).__name__}.")
+            f"got {type(made).__name__}."
+        )
     return made
 
 
@@ -88,30 +92,43 @@ def autoregressive_layers(
     (``ValueError``) before creating its MADEs and mixing layers.
     """
     event_size, num_layers, seed, hidden_units, context_size, dtype = check_builder_arguments(
-        name, event_size, num_layers, seed, hidden_units, context_size, dtype)
+        name, event_size, num_layers, seed, hidden_units, context_size, dtype
+    )
     check_mixing(mixing)
     probe = make_transformer(transformer, event_size, dtype, f"{name}_transformer_size")
     check_conditioned_size(
-        name, event_size, num_layers, hidden_units, context_size, probe.params_per_entry,
+        name,
+        event_size,
+        num_layers,
+        hidden_units,
+        context_size,
+        probe.params_per_entry,
         sum(int(np.prod(v.shape)) for v in probe.trainable_variables),
-        mixing_parameters(mixing, event_size), max_parameters, dtype, autoregressive=True)
+        mixing_parameters(mixing, event_size),
+        max_parameters,
+        dtype,
+        autoregressive=True,
+    )
     kind = "maf" if one_pass == "inverse" else "iaf"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         layer_name = f"{name}_{kind}_{i}"
         order = np.arange(event_size)
-        layers.append(MaskedAutoregressive(
-            event_size,
-            make_transformer(transformer, event_size, dtype, f"{layer_name}_transformer"),
-            one_pass=one_pass,
-            input_order=order if i % 2 == 0 else order[::-1].copy(),
-            context_size=context_size,
-            hidden_units=hidden_units,
-            activation=activation,
-            seed=None if seed is None else seed + i,
-            validate_args=validate_args,
-            dtype=dtype,
-            name=layer_name))
+        layers.append(
+            MaskedAutoregressive(
+                event_size,
+                make_transformer(transformer, event_size, dtype, f"{layer_name}_transformer"),
+                one_pass=one_pass,
+                input_order=order if i % 2 == 0 else order[::-1].copy(),
+                context_size=context_size,
+                hidden_units=hidden_units,
+                activation=activation,
+                seed=None if seed is None else seed + i,
+                validate_args=validate_args,
+                dtype=dtype,
+                name=layer_name,
+            )
+        )
         mixer = mixing_layer(mixing, event_size, i, dtype, name, seed)
         if mixer is not None:
             layers.append(mixer)
@@ -196,8 +213,20 @@ def maf(
     """
     shown = name or unique_name("maf")
     layers = autoregressive_layers(
-        "inverse", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
-        context_size, validate_args, dtype, shown, max_parameters)
+        "inverse",
+        event_size,
+        num_layers,
+        hidden_units,
+        activation,
+        transformer,
+        mixing,
+        seed,
+        context_size,
+        validate_args,
+        dtype,
+        shown,
+        max_parameters,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
@@ -245,6 +274,18 @@ def iaf(
     """
     shown = name or unique_name("iaf")
     layers = autoregressive_layers(
-        "forward", event_size, num_layers, hidden_units, activation, transformer, mixing, seed,
-        context_size, validate_args, dtype, shown, max_parameters)
+        "forward",
+        event_size,
+        num_layers,
+        hidden_units,
+        activation,
+        transformer,
+        mixing,
+        seed,
+        context_size,
+        validate_args,
+        dtype,
+        shown,
+        max_parameters,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

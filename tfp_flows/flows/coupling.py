@@ -80,33 +80,63 @@ def _coupling_layers(
     parameters before creating any variable.
     """
     event_size, num_layers, seed, *_ = checked = check_builder_arguments(
-        name, event_size, num_layers, seed, layer_kwargs["hidden_units"],
-        layer_kwargs["context_size"], layer_kwargs["dtype"])
-    layer_kwargs.update(hidden_units=checked.hidden_units, context_size=checked.context_size,
-                        dtype=checked.dtype)
+        name,
+        event_size,
+        num_layers,
+        seed,
+        layer_kwargs["hidden_units"],
+        layer_kwargs["context_size"],
+        layer_kwargs["dtype"],
+    )
+    layer_kwargs.update(
+        hidden_units=checked.hidden_units, context_size=checked.context_size, dtype=checked.dtype
+    )
     check_mixing(mixing)
     _check_normalization(normalization)
     parameters = coupling_parameters(
-        event_size, num_layers, checked.hidden_units, context_size=checked.context_size,
-        mixing=mixing, normalization=normalization, affine=layer_class is AffineCoupling)
+        event_size,
+        num_layers,
+        checked.hidden_units,
+        context_size=checked.context_size,
+        mixing=mixing,
+        normalization=normalization,
+        affine=layer_class is AffineCoupling,
+    )
     mixers = num_layers * mixing_parameters(mixing, event_size)
-    advice = (f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
-              "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
-              if 2 * mixers >= parameters else "use fewer num_layers or smaller hidden_units")
-    check_flow_size(f"{name} on {event_size} entries with num_layers={num_layers} and "
-                    f"hidden_units={checked.hidden_units}", parameters, max_parameters,
-                    checked.dtype, advice)
+    advice = (
+        f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
+        "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
+        if 2 * mixers >= parameters
+        else "use fewer num_layers or smaller hidden_units"
+    )
+    check_flow_size(
+        f"{name} on {event_size} entries with num_layers={num_layers} and "
+        f"hidden_units={checked.hidden_units}",
+        parameters,
+        max_parameters,
+        checked.dtype,
+        advice,
+    )
     kind = "affine_coupling" if layer_class is AffineCoupling else "additive_coupling"
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         if normalization == "actnorm":
-            layers.append(ActNorm(event_size, validate_args=layer_kwargs["validate_args"],
-                                  dtype=layer_kwargs["dtype"], name=f"{name}_actnorm_{i}"))
-        layers.append(layer_class(
-            alternating_mask(event_size, flip=i % 2 == 1),
-            seed=None if seed is None else seed + i,
-            name=f"{name}_{kind}_{i}",
-            **layer_kwargs))
+            layers.append(
+                ActNorm(
+                    event_size,
+                    validate_args=layer_kwargs["validate_args"],
+                    dtype=layer_kwargs["dtype"],
+                    name=f"{name}_actnorm_{i}",
+                )
+            )
+        layers.append(
+            layer_class(
+                alternating_mask(event_size, flip=i % 2 == 1),
+                seed=None if seed is None else seed + i,
+                name=f"{name}_{kind}_{i}",
+                **layer_kwargs,
+            )
+        )
         mixer = mixing_layer(mixing, event_size, i, layer_kwargs["dtype"], name, seed)
         if mixer is not None:
             layers.append(mixer)
@@ -119,7 +149,8 @@ NORMALIZATIONS = (None, "actnorm")
 def _check_normalization(normalization: str | None) -> None:
     if normalization not in NORMALIZATIONS:
         raise ValueError(
-            f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}.")
+            f"normalization must be one of {list(NORMALIZATIONS)}, got {normalization!r}."
+        )
 
 
 def real_nvp(
@@ -212,27 +243,55 @@ def real_nvp(
     TensorShape([8, 8, 1])
     """
     if not isinstance(event_size, (int, np.integer)):
-        vector_only = dict(num_layers=(num_layers, 8), hidden_units=(tuple(hidden_units), (64, 64)),
-                           mixing=(mixing, "lu"), normalization=(normalization, None),
-                           standardize=(standardize, True))
+        vector_only = dict(
+            num_layers=(num_layers, 8),
+            hidden_units=(tuple(hidden_units), (64, 64)),
+            mixing=(mixing, "lu"),
+            normalization=(normalization, None),
+            standardize=(standardize, True),
+        )
         given = sorted(k for k, (value, default) in vector_only.items() if value != default)
         if given:
-            raise ValueError(f"real_nvp on the image event shape {tuple(event_size)}: {given} "
-                             "apply to vector events only; an image flow takes num_scales, "
-                             "steps_per_scale, hidden_channels and num_blocks.")
-        return image_flow(event_size, "real_nvp", activation=activation,
-                          log_scale_bound=log_scale_bound, seed=seed, context_size=context_size,
-                          validate_args=validate_args, dtype=dtype, name=name,
-                          max_parameters=max_parameters, **image_kwargs)
+            raise ValueError(
+                f"real_nvp on the image event shape {tuple(event_size)}: {given} "
+                "apply to vector events only; an image flow takes num_scales, "
+                "steps_per_scale, hidden_channels and num_blocks."
+            )
+        return image_flow(
+            event_size,
+            "real_nvp",
+            activation=activation,
+            log_scale_bound=log_scale_bound,
+            seed=seed,
+            context_size=context_size,
+            validate_args=validate_args,
+            dtype=dtype,
+            name=name,
+            max_parameters=max_parameters,
+            **image_kwargs,
+        )
     if image_kwargs:
-        raise TypeError(f"real_nvp on vectors got unexpected arguments {sorted(image_kwargs)} "
-                        "(image flows only: give an event shape (H, W, C)).")
+        raise TypeError(
+            f"real_nvp on vectors got unexpected arguments {sorted(image_kwargs)} "
+            "(image flows only: give an event shape (H, W, C))."
+        )
     shown = name or unique_name("real_nvp")
     layers = _coupling_layers(
-        AffineCoupling, event_size, num_layers, seed, mixing, shown, normalization,
-        max_parameters, hidden_units=hidden_units,
-        activation=activation, log_scale_bound=log_scale_bound, context_size=context_size,
-        validate_args=validate_args, dtype=dtype)
+        AffineCoupling,
+        event_size,
+        num_layers,
+        seed,
+        mixing,
+        shown,
+        normalization,
+        max_parameters,
+        hidden_units=hidden_units,
+        activation=activation,
+        log_scale_bound=log_scale_bound,
+        context_size=context_size,
+        validate_args=validate_args,
+        dtype=dtype,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
@@ -268,8 +327,18 @@ def nice(
     """
     shown = name or unique_name("nice")
     layers = _coupling_layers(
-        AdditiveCoupling, event_size, num_layers, seed, mixing, shown, normalization,
-        max_parameters, hidden_units=hidden_units,
-        activation=activation, context_size=context_size, validate_args=validate_args,
-        dtype=dtype)
+        AdditiveCoupling,
+        event_size,
+        num_layers,
+        seed,
+        mixing,
+        shown,
+        normalization,
+        max_parameters,
+        hidden_units=hidden_units,
+        activation=activation,
+        context_size=context_size,
+        validate_args=validate_args,
+        dtype=dtype,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

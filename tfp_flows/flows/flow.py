@@ -122,13 +122,21 @@ class Flow(_TransformedDistribution):
         parameters = dict(locals()) if parameters is None else parameters
         self._context_size = context_size_of(bijector)
         self._draw_groups = check_integer("draw_groups", draw_groups, minimum=1)
-        super().__init__(distribution, bijector, kwargs_split_fn=kwargs_split_fn,
-                         validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__(
+            distribution,
+            bijector,
+            kwargs_split_fn=kwargs_split_fn,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
         self._context = None
         if context is not None:
             if not self._context_size:
-                raise ValueError(f"{self.name}: this flow is unconditional (context_size=0); "
-                                 f"there is no context to bind.")
+                raise ValueError(
+                    f"{self.name}: this flow is unconditional (context_size=0); "
+                    f"there is no context to bind."
+                )
             self._context = check_context(context, self._context_size, self.dtype, self.name)
 
     @classmethod
@@ -168,9 +176,14 @@ class Flow(_TransformedDistribution):
         """
         if self._context is not None:
             raise ValueError(f"{self.name} already has a bound context.")
-        conditioned = Flow(self.distribution, self.bijector, validate_args=self.validate_args,
-                           name=name or self.parameters.get("name"), context=context,
-                           draw_groups=self._draw_groups)
+        conditioned = Flow(
+            self.distribution,
+            self.bijector,
+            validate_args=self.validate_args,
+            name=name or self.parameters.get("name"),
+            context=context,
+            draw_groups=self._draw_groups,
+        )
         if name is None and self.parameters.get("name") is None:
             conditioned._name = self._name
         return conditioned
@@ -184,18 +197,23 @@ class Flow(_TransformedDistribution):
         context = kwargs.pop("context", None)
         if self._context is not None:
             if context is not None:
-                raise ValueError(f"{self.name}: this flow has a bound context (condition()); "
-                                 f"it takes no context= per call.")
+                raise ValueError(
+                    f"{self.name}: this flow has a bound context (condition()); "
+                    f"it takes no context= per call."
+                )
             context = self._context
         if context is None:
             if self._context_size:
                 raise ValueError(
                     f"{self.name}: this flow is conditional: pass context= of shape "
-                    f"[..., {self._context_size}], or bind one with flow.condition(c).")
+                    f"[..., {self._context_size}], or bind one with flow.condition(c)."
+                )
             return kwargs
         if not self._context_size:
-            raise ValueError(f"{self.name}: this flow is unconditional (context_size=0), but a "
-                             f"context was given.")
+            raise ValueError(
+                f"{self.name}: this flow is unconditional (context_size=0), but a "
+                f"context was given."
+            )
         context = check_context(context, self._context_size, self.dtype, self.name)
         if value is not None:
             context = check_context_batch(value, self.event_shape.rank, context, self.name)
@@ -227,8 +245,9 @@ class Flow(_TransformedDistribution):
 
     def _call_sample_n(self, sample_shape, seed, **kwargs):
         kwargs = self._context_kwargs(kwargs)
-        return super()._call_sample_n(self._with_context_batch(sample_shape, kwargs), seed,
-                                      **kwargs)
+        return super()._call_sample_n(
+            self._with_context_batch(sample_shape, kwargs), seed, **kwargs
+        )
 
     def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
         kwargs = self._context_kwargs(kwargs)
@@ -237,7 +256,8 @@ class Flow(_TransformedDistribution):
             if grouped is not None:
                 return grouped
             return super()._call_sample_and_log_prob(
-                self._with_context_batch(sample_shape, kwargs), seed, **kwargs)
+                self._with_context_batch(sample_shape, kwargs), seed, **kwargs
+            )
 
     def _sample_and_log_prob_in_groups(self, sample_shape, seed, kwargs):
         """``(x, log q(x))`` with the layers run on ``draw_groups`` independent groups of the
@@ -245,8 +265,13 @@ class Flow(_TransformedDistribution):
         shape, a dynamic or indivisible number of draws)."""
         groups = self._draw_groups
         shape = tf.get_static_value(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32))
-        if (groups == 1 or kwargs.get("bijector_kwargs") or self._context is not None
-                or shape is None or self.batch_shape != tf.TensorShape([])):
+        if (
+            groups == 1
+            or kwargs.get("bijector_kwargs")
+            or self._context is not None
+            or shape is None
+            or self.batch_shape != tf.TensorShape([])
+        ):
             return None
         shape = [int(d) for d in np.reshape(shape, [-1])]
         draws = int(np.prod(shape))
@@ -296,7 +321,8 @@ class Flow(_TransformedDistribution):
             raise NotImplementedError(
                 f"{self.name}: the {what} of a flow with non-affine layers has no closed form; "
                 f"estimate it with tfp_flows.estimate_moments(flow) (Monte Carlo, with standard "
-                f"errors).")
+                f"errors)."
+            )
 
     def _mean(self, **kwargs):
         self._no_closed_form("mean")

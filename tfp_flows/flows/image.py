@@ -92,9 +92,12 @@ def image_shape(event_shape: Sequence[int]) -> tuple[int, int, int]:
     ValueError: an image event shape is (height, width, channels), got (8, 8).
     """
     if isinstance(event_shape, (int, np.integer, float, str)) or not hasattr(
-            event_shape, "__iter__"):
-        raise TypeError(f"an image event shape is (height, width, channels), got "
-                        f"{event_shape!r} ({type(event_shape).__name__}).")
+        event_shape, "__iter__"
+    ):
+        raise TypeError(
+            f"an image event shape is (height, width, channels), got "
+            f"{event_shape!r} ({type(event_shape).__name__})."
+        )
     shape = tuple(event_shape)
     if len(shape) != 3 or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape):
         raise ValueError(f"an image event shape is (height, width, channels), got {shape}.")
@@ -142,35 +145,44 @@ def largest_num_scales(event_shape: Sequence[int], architecture: str = "real_nvp
     return scales if scales >= 0 else None
 
 
-def _check_num_scales(shape: tuple[int, int, int], architecture: str,
-                      num_scales: int | None) -> int:
+def _check_num_scales(
+    shape: tuple[int, int, int], architecture: str, num_scales: int | None
+) -> int:
     """``num_scales`` (``None``: the default the image allows), or a ``ValueError`` naming the limit."""
     largest = largest_num_scales(shape, architecture)
     if largest is None and architecture == "glow":
         raise ValueError(
             f"glow squeezes the height and width by 2 at least once, so both must be even, got "
             f"images {shape}; pad or crop them to even sizes, or use real_nvp (no squeeze "
-            "needed at num_scales=0).")
+            "needed at num_scales=0)."
+        )
     if largest is None:
-        advice = (f"for one pixel of {shape[2]} channels use a vector flow, "
-                  f"tff.real_nvp({shape[2]})" if shape[2] >= 2
-                  else "one value has nothing to couple")
+        advice = (
+            f"for one pixel of {shape[2]} channels use a vector flow, tff.real_nvp({shape[2]})"
+            if shape[2] >= 2
+            else "one value has nothing to couple"
+        )
         raise ValueError(
             f"real_nvp on images needs at least 2 pixels (its checkerboard couplings transform "
-            f"half of them), got images {shape}, whatever num_scales; {advice}.")
+            f"half of them), got images {shape}, whatever num_scales; {advice}."
+        )
     if num_scales is None:
         return min(DEFAULT_NUM_SCALES, largest)
     num_scales = check_integer("num_scales", num_scales, minimum=0)
     if num_scales > largest:
         height, width = shape[0] >> largest, shape[1] >> largest
-        why = ("each scale halves the height and width (both must stay even) and the last "
-               "scale squeezes once more" if architecture == "glow" else
-               "each scale halves the height and width (both must stay even) and the last "
-               "scale's checkerboard couplings need at least 2 pixels")
+        why = (
+            "each scale halves the height and width (both must stay even) and the last "
+            "scale squeezes once more"
+            if architecture == "glow"
+            else "each scale halves the height and width (both must stay even) and the last "
+            "scale's checkerboard couplings need at least 2 pixels"
+        )
         raise ValueError(
             f"{architecture} on images {shape} works with num_scales up to {largest} (at "
             f"num_scales={largest} the last scale is {height}x{width} pixels), got "
-            f"num_scales={num_scales}: {why}; use num_scales <= {largest} or pad the images.")
+            f"num_scales={num_scales}: {why}; use num_scales <= {largest} or pad the images."
+        )
     return num_scales
 
 
@@ -216,7 +228,9 @@ def image_flow_size(
     """
     shape = image_shape(event_shape)
     if architecture not in IMAGE_ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {IMAGE_ARCHITECTURES}, got {architecture!r}.")
+        raise ValueError(
+            f"architecture must be one of {IMAGE_ARCHITECTURES}, got {architecture!r}."
+        )
     num_scales = _check_num_scales(shape, architecture, num_scales)
     steps = check_integer("steps_per_scale", steps_per_scale, minimum=1)
     hidden = check_integer("hidden_channels", hidden_channels)
@@ -227,9 +241,14 @@ def image_flow_size(
     def coupling(mask: np.ndarray) -> None:
         nonlocal parameters, activations
         height, width, channels = mask.shape
-        parameters += (9 * (channels + context) * hidden + hidden
-                       + blocks * 2 * (9 * hidden * hidden + hidden)
-                       + 9 * hidden * 2 * channels + 2 * channels + int(np.sum(mask == 0)))
+        parameters += (
+            9 * (channels + context) * hidden
+            + hidden
+            + blocks * 2 * (9 * hidden * hidden + hidden)
+            + 9 * hidden * 2 * channels
+            + 2 * channels
+            + int(np.sum(mask == 0))
+        )
         activations += height * width * (4 * hidden + 10 * hidden * blocks + 6 * channels)
 
     height, width, channels = shape
@@ -255,8 +274,9 @@ class _Builder:
 
     def __init__(self, name: str, seed: int | None, **coupling_kwargs):
         self.name = name
-        self.seeds: Iterator[int | None] = (itertools.count(seed) if seed is not None
-                                            else itertools.repeat(None))
+        self.seeds: Iterator[int | None] = (
+            itertools.count(seed) if seed is not None else itertools.repeat(None)
+        )
         self.counter = itertools.count()
         self.coupling_kwargs = coupling_kwargs
         self.dtype = coupling_kwargs["dtype"]
@@ -265,8 +285,13 @@ class _Builder:
         return f"{self.name}_{kind}_{next(self.counter)}"
 
     def coupling(self, mask: np.ndarray) -> AffineCoupling:
-        return AffineCoupling(mask, conditioner="conv", seed=next(self.seeds),
-                              name=self._named("coupling"), **self.coupling_kwargs)
+        return AffineCoupling(
+            mask,
+            conditioner="conv",
+            seed=next(self.seeds),
+            name=self._named("coupling"),
+            **self.coupling_kwargs,
+        )
 
     def checkerboard(self, shape, count: int) -> list[tfb.Bijector]:
         return [self.coupling(checkerboard_mask(shape, flip=i % 2 == 1)) for i in range(count)]
@@ -278,10 +303,13 @@ class _Builder:
         """``count`` steps, each ``(ActNorm, 1x1 conv, coupling)`` in the normalising direction."""
         layers: list[tfb.Bijector] = []
         for i in range(count):
-            layers += [ActNorm(shape, dtype=self.dtype, name=self._named("actnorm")),
-                       Conv1x1(shape, seed=next(self.seeds), dtype=self.dtype,
-                               name=self._named("conv1x1")),
-                       self.coupling(channel_mask(shape, flip=i % 2 == 1))]
+            layers += [
+                ActNorm(shape, dtype=self.dtype, name=self._named("actnorm")),
+                Conv1x1(
+                    shape, seed=next(self.seeds), dtype=self.dtype, name=self._named("conv1x1")
+                ),
+                self.coupling(channel_mask(shape, flip=i % 2 == 1)),
+            ]
         return layers
 
     def squeeze(self, shape) -> Squeeze:
@@ -294,13 +322,17 @@ class _Builder:
         if architecture == "real_nvp" and scales_left == 0:
             normalising = self.checkerboard(shape, steps + 1)
         elif architecture == "real_nvp":
-            normalising = [*self.checkerboard(shape, steps), tfb.Invert(self.squeeze(shape)),
-                           *self.channel(squeezed, steps)]
+            normalising = [
+                *self.checkerboard(shape, steps),
+                tfb.Invert(self.squeeze(shape)),
+                *self.channel(squeezed, steps),
+            ]
         else:
             normalising = [tfb.Invert(self.squeeze(shape)), *self.glow_steps(squeezed, steps)]
         if scales_left > 0:  # half of the channels go on to the next scale
-            inner = self.scale(architecture, (*squeezed[:2], squeezed[2] // 2), scales_left - 1,
-                               steps)
+            inner = self.scale(
+                architecture, (*squeezed[:2], squeezed[2] // 2), scales_left - 1, steps
+            )
             normalising.append(FactorOut(inner, squeezed, name=self._named("factor_out")))
         if architecture == "glow" or scales_left > 0:
             normalising.append(self.squeeze(shape))  # back to [H, W, C] on the latent side
@@ -371,26 +403,47 @@ def image_flow(
     True
     """
     if architecture not in IMAGE_ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {IMAGE_ARCHITECTURES}, got {architecture!r}.")
+        raise ValueError(
+            f"architecture must be one of {IMAGE_ARCHITECTURES}, got {architecture!r}."
+        )
     shape = image_shape(event_shape)
     dtype = check_floating_dtype(dtype, architecture)
     steps = check_integer("steps_per_scale", steps_per_scale, minimum=1)
     num_scales = _check_num_scales(shape, architecture, num_scales)
-    size = image_flow_size(shape, architecture, num_scales=num_scales, steps_per_scale=steps,
-                           hidden_channels=hidden_channels, num_blocks=num_blocks,
-                           context_size=context_size)
-    check_flow_size(f"{architecture} on images {shape} with num_scales={num_scales}, "
-                    f"steps_per_scale={steps}, hidden_channels={hidden_channels} and "
-                    f"num_blocks={num_blocks}", size.parameters, max_parameters, dtype,
-                    "use smaller hidden_channels or fewer num_blocks")
+    size = image_flow_size(
+        shape,
+        architecture,
+        num_scales=num_scales,
+        steps_per_scale=steps,
+        hidden_channels=hidden_channels,
+        num_blocks=num_blocks,
+        context_size=context_size,
+    )
+    check_flow_size(
+        f"{architecture} on images {shape} with num_scales={num_scales}, "
+        f"steps_per_scale={steps}, hidden_channels={hidden_channels} and "
+        f"num_blocks={num_blocks}",
+        size.parameters,
+        max_parameters,
+        dtype,
+        "use smaller hidden_channels or fewer num_blocks",
+    )
     shown = name or unique_name(architecture)
-    builder = _Builder(shown, None if seed is None else check_integer("seed", seed, minimum=0),
-                       hidden_channels=hidden_channels, num_blocks=num_blocks,
-                       activation=activation, log_scale_bound=log_scale_bound,
-                       context_size=context_size, validate_args=validate_args, dtype=dtype)
+    builder = _Builder(
+        shown,
+        None if seed is None else check_integer("seed", seed, minimum=0),
+        hidden_channels=hidden_channels,
+        num_blocks=num_blocks,
+        activation=activation,
+        log_scale_bound=log_scale_bound,
+        context_size=context_size,
+        validate_args=validate_args,
+        dtype=dtype,
+    )
     chain = builder.scale(architecture, shape, num_scales, steps)
-    base = tfd.Independent(tfd.Normal(tf.zeros(shape, dtype), tf.ones([], dtype)), 3,
-                           name=f"{shown}_base")
+    base = tfd.Independent(
+        tfd.Normal(tf.zeros(shape, dtype), tf.ones([], dtype)), 3, name=f"{shown}_base"
+    )
     flow = Flow(base, FlowChain([chain], name=shown), name=name)
     if name is None:
         flow._name = shown  # as the vector builders (flows/stack.py: assemble)
@@ -415,5 +468,6 @@ def glow(event_shape: Sequence[int], **kwargs: Any) -> tfd.TransformedDistributi
         raise TypeError(
             f"glow builds image flows on an event shape (height, width, channels), got the int "
             f"{event_shape}; for vectors, Glow's steps (ActNorm, learned linear map, affine "
-            f"coupling) are tff.real_nvp({event_shape}, normalization='actnorm', mixing='lu').")
+            f"coupling) are tff.real_nvp({event_shape}, normalization='actnorm', mixing='lu')."
+        )
     return image_flow(event_shape, "glow", **kwargs)

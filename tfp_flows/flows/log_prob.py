@@ -38,8 +38,9 @@ def _shape_text(shape: Any) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in list(shape)) + "]"
 
 
-def context_rows(points_shape: Any, event_rank: int | None, context_shape: Any,
-                 owner: str = "context") -> bool:
+def context_rows(
+    points_shape: Any, event_rank: int | None, context_shape: Any, owner: str = "context"
+) -> bool:
     """Whether a context is sliced with the points (one row per point) or serves them all.
 
     ```none
@@ -69,19 +70,19 @@ def context_rows(points_shape: Any, event_rank: int | None, context_shape: Any,
     if event_rank is None or points_shape.rank is None or context_shape.rank is None:
         return False
     if context_shape.rank == 0:
-        raise ValueError(f"{owner}: expected a context of shape [..., context_size], got a "
-                         f"scalar.")
-    batch_x = points_shape[:max(points_shape.rank - event_rank, 0)].as_list()
+        raise ValueError(f"{owner}: expected a context of shape [..., context_size], got a scalar.")
+    batch_x = points_shape[: max(points_shape.rank - event_rank, 0)].as_list()
     batch_c, width = context_shape[:-1].as_list(), context_shape[-1]
     fits = len(batch_c) <= len(batch_x) and all(
-        c is None or a is None or c in (1, a)
-        for a, c in zip(reversed(batch_x), reversed(batch_c)))
+        c is None or a is None or c in (1, a) for a, c in zip(reversed(batch_x), reversed(batch_c))
+    )
     if not fits:
         raise ValueError(
             f"{owner}: a context of shape {_shape_text(context_shape)} does not broadcast "
             f"against points of shape {_shape_text(points_shape)}: give one context row per "
             f"point (shape {_shape_text(batch_x + [width])}) or one context for all points "
-            f"(shape [{width}] or [1, {width}]).")
+            f"(shape [{width}] or [1, {width}])."
+        )
     return bool(batch_c) and len(batch_c) == len(batch_x) and batch_c[0] != 1
 
 
@@ -99,8 +100,9 @@ def log_prob(distribution: tfd.Distribution, x: Any, context: Any = None) -> tf.
     return distribution.log_prob(x, context=context)
 
 
-def batched_log_prob(distribution: tfd.Distribution, x: Any, *, context: Any = None,
-                     batch_size: int = 65536) -> np.ndarray:
+def batched_log_prob(
+    distribution: tfd.Distribution, x: Any, *, context: Any = None, batch_size: int = 65536
+) -> np.ndarray:
     """``log q(x_i | c_i)`` for every row ``x_i`` of ``x``, ``batch_size`` rows per call, in float64.
 
     ```none
@@ -181,4 +183,5 @@ def check_takes_context(distribution: tfd.Distribution, x: Any, context: Any) ->
         raise TypeError(
             "a context needs a conditional distribution (log_prob(x, context=c)), got "
             f"{type(distribution).__name__}, which takes no context ({error}); build the flow "
-            "with a context size, or train without a context.") from None
+            "with a context size, or train without a context."
+        ) from None

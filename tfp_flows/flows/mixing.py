@@ -38,7 +38,8 @@ def check_mixing(mixing: str | None) -> str | None:
     """``mixing`` if it names a mixing layer, else ``ValueError`` naming the choices."""
     if mixing not in MIXINGS:
         raise ValueError(
-            f"mixing must be one of {', '.join(repr(m) for m in MIXINGS)}, got {mixing!r}.")
+            f"mixing must be one of {', '.join(repr(m) for m in MIXINGS)}, got {mixing!r}."
+        )
     return mixing
 
 
@@ -72,6 +73,10 @@ def mixing_layer(
     if mixing == "reverse":
         return Permute.reverse(event_size, dtype=dtype, name=f"{name}_permute_{index}")
     if mixing == "random":
-        return Permute.random(event_size, seed=None if seed is None else seed + index,
-                              dtype=dtype, name=f"{name}_permute_{index}")
+        return Permute.random(
+            event_size,
+            seed=None if seed is None else seed + index,
+            dtype=dtype,
+            name=f"{name}_permute_{index}",
+        )
     return None

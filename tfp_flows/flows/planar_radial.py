@@ -29,13 +29,27 @@ def _layers(
 ) -> list[tfb.Bijector]:
     """The layers of the flow ``name``, each named ``{name}_{kind}_{i}`` and seeded ``seed + i``."""
     event_size, num_layers, seed, *_ = checked = check_builder_arguments(
-        name, event_size, num_layers, seed, layer_kwargs["hidden_units"],
-        layer_kwargs["context_size"], layer_kwargs["dtype"], min_event_size=1)
-    layer_kwargs.update(hidden_units=checked.hidden_units, context_size=checked.context_size,
-                        dtype=checked.dtype)
-    return [layer_class(event_size, seed=None if seed is None else seed + i,
-                        name=f"{name}_{kind}_{i}", **layer_kwargs)
-            for i in range(num_layers)]
+        name,
+        event_size,
+        num_layers,
+        seed,
+        layer_kwargs["hidden_units"],
+        layer_kwargs["context_size"],
+        layer_kwargs["dtype"],
+        min_event_size=1,
+    )
+    layer_kwargs.update(
+        hidden_units=checked.hidden_units, context_size=checked.context_size, dtype=checked.dtype
+    )
+    return [
+        layer_class(
+            event_size,
+            seed=None if seed is None else seed + i,
+            name=f"{name}_{kind}_{i}",
+            **layer_kwargs,
+        )
+        for i in range(num_layers)
+    ]
 
 
 def planar(
@@ -97,9 +111,19 @@ def planar(
          Normalizing Flows. ICML 2015. https://arxiv.org/abs/1505.05770
     """
     shown = name or unique_name("planar")
-    layers = _layers(Planar, "planar", event_size, num_layers, seed, shown,
-                     hidden_units=hidden_units, activation=activation,
-                     context_size=context_size, validate_args=validate_args, dtype=dtype)
+    layers = _layers(
+        Planar,
+        "planar",
+        event_size,
+        num_layers,
+        seed,
+        shown,
+        hidden_units=hidden_units,
+        activation=activation,
+        context_size=context_size,
+        validate_args=validate_args,
+        dtype=dtype,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
 
 
@@ -134,7 +158,17 @@ def radial(
     TensorShape([2, 3])
     """
     shown = name or unique_name("radial")
-    layers = _layers(Radial, "radial", event_size, num_layers, seed, shown,
-                     hidden_units=hidden_units, activation=activation,
-                     context_size=context_size, validate_args=validate_args, dtype=dtype)
+    layers = _layers(
+        Radial,
+        "radial",
+        event_size,
+        num_layers,
+        seed,
+        shown,
+        hidden_units=hidden_units,
+        activation=activation,
+        context_size=context_size,
+        validate_args=validate_args,
+        dtype=dtype,
+    )
     return assemble(layers, event_size, standardize, dtype, name, default_name=shown)

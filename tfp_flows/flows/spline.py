@@ -120,35 +120,68 @@ def nsf(
     """
     shown = name or unique_name("nsf")
     event_size, num_layers, seed, hidden_units, context_size, dtype = check_builder_arguments(
-        shown, event_size, num_layers, seed, hidden_units, context_size, dtype)
+        shown, event_size, num_layers, seed, hidden_units, context_size, dtype
+    )
     check_mixing(mixing)
     bins = check_integer("bins", bins, minimum=2)
     if bins >= _MAX_BINS + 1:
         raise ValueError(
             f"{shown}: bins must be an integer in [2, {_MAX_BINS}] (every bin is at least "
             f"{_MIN_BIN_FRACTION:g} of the interval [-bound, bound] wide and high, so at most "
-            f"{_MAX_BINS} fit), got {bins}.")
+            f"{_MAX_BINS} fit), got {bins}."
+        )
     bound = check_positive_float("bound", bound)
     if autoregressive:
         layers = autoregressive_layers(
-            "inverse", event_size, num_layers, hidden_units, activation,
+            "inverse",
+            event_size,
+            num_layers,
+            hidden_units,
+            activation,
             lambda n, dtype, name: RationalQuadraticSpline(
-                bins, bound, min_derivative=min_derivative, name=name),
-            mixing, seed, context_size, validate_args, dtype, shown, max_parameters)
+                bins, bound, min_derivative=min_derivative, name=name
+            ),
+            mixing,
+            seed,
+            context_size,
+            validate_args,
+            dtype,
+            shown,
+            max_parameters,
+        )
         return assemble(layers, event_size, standardize, dtype, name, default_name=shown)
-    check_conditioned_size(shown, event_size, num_layers, hidden_units, context_size,
-                           3 * bins - 1, 0, mixing_parameters(mixing, event_size), max_parameters,
-                           dtype, autoregressive=False)
+    check_conditioned_size(
+        shown,
+        event_size,
+        num_layers,
+        hidden_units,
+        context_size,
+        3 * bins - 1,
+        0,
+        mixing_parameters(mixing, event_size),
+        max_parameters,
+        dtype,
+        autoregressive=False,
+    )
     layers: list[tfb.Bijector] = []
     for i in range(num_layers):
         layer_name = f"{shown}_rq_spline_coupling_{i}"
         transformer = RationalQuadraticSpline(
-            bins, bound, min_derivative=min_derivative, name=f"{layer_name}_spline")
-        layers.append(Coupling(
-            alternating_mask(event_size, flip=i % 2 == 1), transformer,
-            context_size=context_size, hidden_units=hidden_units, activation=activation,
-            seed=None if seed is None else seed + i, validate_args=validate_args, dtype=dtype,
-            name=layer_name))
+            bins, bound, min_derivative=min_derivative, name=f"{layer_name}_spline"
+        )
+        layers.append(
+            Coupling(
+                alternating_mask(event_size, flip=i % 2 == 1),
+                transformer,
+                context_size=context_size,
+                hidden_units=hidden_units,
+                activation=activation,
+                seed=None if seed is None else seed + i,
+                validate_args=validate_args,
+                dtype=dtype,
+                name=layer_name,
+            )
+        )
         mixer = mixing_layer(mixing, event_size, i, dtype, shown, seed)
         if mixer is not None:
             layers.append(mixer)

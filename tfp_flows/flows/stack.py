@@ -123,7 +123,8 @@ def check_flow_size(
             f"{owner} would have {parameters:,} trainable parameters ({gib:,.1f} GiB as "
             f"{tf.as_dtype(dtype).name}, about 4x that to train with Adam), more than "
             f"max_parameters={max_parameters:,}: {advice}, or pass max_parameters=None (or a "
-            "larger cap) to build it anyway.")
+            "larger cap) to build it anyway."
+        )
     return parameters
 
 
@@ -155,19 +156,31 @@ def check_conditioned_size(
     """
     total = 0
     for i in range(num_layers):
-        conditioning = event_size if autoregressive else (
-            event_size // 2 if i % 2 == 0 else event_size - event_size // 2)
+        conditioning = (
+            event_size
+            if autoregressive
+            else (event_size // 2 if i % 2 == 0 else event_size - event_size // 2)
+        )
         transformed = event_size if autoregressive else event_size - conditioning
-        total += mlp_parameters([conditioning + context_size, *hidden_units,
-                                 params_per_entry * transformed])
+        total += mlp_parameters(
+            [conditioning + context_size, *hidden_units, params_per_entry * transformed]
+        )
         total += transformer_parameters + mixing_parameters
     mixers = num_layers * mixing_parameters
-    advice = (f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
-              "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
-              if 2 * mixers >= total else "use fewer num_layers or smaller hidden_units")
-    return check_flow_size(f"{owner} on {event_size} entries with num_layers={num_layers} and "
-                           f"hidden_units={tuple(hidden_units)}", total, max_parameters, dtype,
-                           advice)
+    advice = (
+        f"its {num_layers} LU mixing maps of {event_size} x {event_size} hold {mixers:,} "
+        "of them; use mixing='reverse' or 'random' (no parameters) or fewer num_layers"
+        if 2 * mixers >= total
+        else "use fewer num_layers or smaller hidden_units"
+    )
+    return check_flow_size(
+        f"{owner} on {event_size} entries with num_layers={num_layers} and "
+        f"hidden_units={tuple(hidden_units)}",
+        total,
+        max_parameters,
+        dtype,
+        advice,
+    )
 
 
 def coupling_flow(
@@ -202,8 +215,9 @@ def coupling_flow(
     >>> flow.sample(3, seed=0).shape
     TensorShape([3, 2])
     """
-    return assemble(layers, event_size, standardize, dtype, name,
-                     default_name=name or unique_name("flow"))
+    return assemble(
+        layers, event_size, standardize, dtype, name, default_name=name or unique_name("flow")
+    )
 
 
 def assemble(
@@ -229,5 +243,3 @@ def assemble(
         # builder's name instead of TFP's default "<bijector><base>".
         flow._name = shown
     return flow
-
-

@@ -87,10 +87,14 @@ __all__ = [
 def _scale(levels: int, scale: float | None) -> float:
     if scale is None:
         return float(levels)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
-            or not 0 < float(scale) < math.inf:
-        raise ValueError(f"scale must be a positive finite number (or None for levels), "
-                         f"got {scale!r}.")
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float, np.integer, np.floating))
+        or not 0 < float(scale) < math.inf
+    ):
+        raise ValueError(
+            f"scale must be a positive finite number (or None for levels), got {scale!r}."
+        )
     return float(scale)
 
 
@@ -107,8 +111,10 @@ def as_pixels(x: Any, dtype: tf.DType) -> tf.Tensor:
     """
     if tf.is_tensor(x) or isinstance(x, tf.Variable):
         if not (x.dtype.is_integer or x.dtype.is_floating or x.dtype == tf.bool):
-            raise TypeError(f"expected pixels as numbers (an integer or float dtype), got a "
-                            f"tensor of dtype {x.dtype.name}.")
+            raise TypeError(
+                f"expected pixels as numbers (an integer or float dtype), got a "
+                f"tensor of dtype {x.dtype.name}."
+            )
         return tf.cast(x, dtype)
     return tf.convert_to_tensor(x, dtype)
 
@@ -138,11 +144,19 @@ def check_discrete(x: Any, levels: int, owner: str) -> None:
     raise ValueError(
         f"{owner}: expected discrete pixels, integers 0..{levels - 1} (levels={levels}) such as "
         f"tff.datasets.digits(...) returns, before dequantisation; got values in "
-        f"[{values.min():.4g}, {values.max():.4g}]{'' if integers else ', not all integers'}.")
+        f"[{values.min():.4g}, {values.max():.4g}]{'' if integers else ', not all integers'}."
+    )
 
 
-def uniform_dequantize(x: Any, *, levels: int = 17, scale: float | None = None, seed: Any = 0,
-                       num_samples: int | None = None, dtype: tf.DType = tf.float32) -> tf.Tensor:
+def uniform_dequantize(
+    x: Any,
+    *,
+    levels: int = 17,
+    scale: float | None = None,
+    seed: Any = 0,
+    num_samples: int | None = None,
+    dtype: tf.DType = tf.float32,
+) -> tf.Tensor:
     """Discrete pixels plus uniform noise: ``v = (x + u) / scale``, ``u ~ U[0, 1)`` per entry.
 
     Args:
@@ -210,20 +224,33 @@ class DequantizedImages(tfd.Distribution):
     (5.6664, 5.6664)
     """
 
-    def __init__(self, images: Any, levels: int = 17, scale: float | None = None,
-                 dtype: tf.DType = tf.float32, name: str = "dequantized_images"):
+    def __init__(
+        self,
+        images: Any,
+        levels: int = 17,
+        scale: float | None = None,
+        dtype: tf.DType = tf.float32,
+        name: str = "dequantized_images",
+    ):
         parameters = dict(locals())
         check_discrete(images, levels, name)
         images = np.asarray(images)
         if images.ndim < 2 or images.shape[0] == 0:
-            raise ValueError(f"{name}: expected images [N, *event_shape] with N >= 1, got an "
-                             f"array of shape {images.shape}.")
+            raise ValueError(
+                f"{name}: expected images [N, *event_shape] with N >= 1, got an "
+                f"array of shape {images.shape}."
+            )
         self._scale_value = _scale(levels, scale)
         self._images = tf.constant(images, check_floating_dtype(dtype, name))
         self._flat_images = tf.reshape(self._images, [images.shape[0], -1])
-        super().__init__(dtype=dtype, reparameterization_type=tfd.NOT_REPARAMETERIZED,
-                         validate_args=False, allow_nan_stats=True, parameters=parameters,
-                         name=name)
+        super().__init__(
+            dtype=dtype,
+            reparameterization_type=tfd.NOT_REPARAMETERIZED,
+            validate_args=False,
+            allow_nan_stats=True,
+            parameters=parameters,
+            name=name,
+        )
 
     @property
     def images(self) -> tf.Tensor:
@@ -243,8 +270,9 @@ class DequantizedImages(tfd.Distribution):
         return tf.constant([], tf.int32)
 
     def _sample_n(self, n, seed=None):
-        pick_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(
-            stateless_seed(seed), 2))
+        pick_seed, noise_seed = tf.unstack(
+            tf.random.experimental.stateless_split(stateless_seed(seed), 2)
+        )
         count = tf.shape(self._images)[0]
         picks = tf.random.stateless_uniform([n], seed=pick_seed, maxval=count, dtype=tf.int32)
         images = tf.gather(self._images, picks)
@@ -254,18 +282,22 @@ class DequantizedImages(tfd.Distribution):
     def _log_prob(self, v):
         v = tf.convert_to_tensor(v, self.dtype)
         event_rank = self._images.shape.rank - 1
-        batch = tf.shape(v)[:tf.rank(v) - event_rank]
+        batch = tf.shape(v)[: tf.rank(v) - event_rank]
         cells = tf.reshape(tf.floor(v * self._scale_value), [-1, 1, self._flat_images.shape[1]])
-        matches = tf.reduce_sum(tf.cast(tf.reduce_all(
-            tf.equal(cells, self._flat_images[None]), axis=-1), self.dtype), axis=-1)
+        matches = tf.reduce_sum(
+            tf.cast(tf.reduce_all(tf.equal(cells, self._flat_images[None]), axis=-1), self.dtype),
+            axis=-1,
+        )
         dimension = float(self._flat_images.shape[1])
-        log_p = (tf.math.log(matches / tf.cast(tf.shape(self._images)[0], self.dtype))
-                 + dimension * np.log(self._scale_value))
+        log_p = tf.math.log(
+            matches / tf.cast(tf.shape(self._images)[0], self.dtype)
+        ) + dimension * np.log(self._scale_value)
         return tf.reshape(log_p, batch)
 
 
-def with_logit_preprocessing(flow: tfd.Distribution, alpha: float = 0.05,
-                             name: str | None = None) -> Flow:
+def with_logit_preprocessing(
+    flow: tfd.Distribution, alpha: float = 0.05, name: str | None = None
+) -> Flow:
     """A density of pixels ``v`` in ``[0, 1]^D`` from a flow on ``y = logit(alpha + (1 - 2 alpha) v)``.
 
     ```none
@@ -295,14 +327,18 @@ def with_logit_preprocessing(flow: tfd.Distribution, alpha: float = 0.05,
     """
     event_shape = flow.event_shape
     if not event_shape.is_fully_defined() or event_shape.rank == 0:
-        raise ValueError(f"with_logit_preprocessing: expected a flow with a fully defined, "
-                         f"non-scalar event shape, got {event_shape}.")
+        raise ValueError(
+            f"with_logit_preprocessing: expected a flow with a fully defined, "
+            f"non-scalar event shape, got {event_shape}."
+        )
     name = name or f"{flow.name}_pixels"
-    logit = Logit(event_shape.as_list(), alpha=alpha, dtype=flow.dtype,
-                  name=unique_name(f"{name}_logit"))
+    logit = Logit(
+        event_shape.as_list(), alpha=alpha, dtype=flow.dtype, name=unique_name(f"{name}_logit")
+    )
     if isinstance(flow, Flow) and flow.context is None:
-        return Flow(flow.distribution, FlowChain([tfb.Invert(logit), flow.bijector], name=name),
-                    name=name)
+        return Flow(
+            flow.distribution, FlowChain([tfb.Invert(logit), flow.bijector], name=name), name=name
+        )
     return Flow(flow, FlowChain([tfb.Invert(logit)], name=name), name=name)
 
 
@@ -353,19 +389,27 @@ class VariationalDequantizer(tf.Module):
         self.event_size = int(np.prod(self.event_shape))
         self.levels = check_integer("levels", levels, minimum=2)
         if flow is None:
-            flow = real_nvp(self.event_size, num_layers=num_layers, hidden_units=hidden_units,
-                            context_size=self.event_size, seed=seed, dtype=dtype)
+            flow = real_nvp(
+                self.event_size,
+                num_layers=num_layers,
+                hidden_units=hidden_units,
+                context_size=self.event_size,
+                seed=seed,
+                dtype=dtype,
+            )
         size = getattr(flow, "context_size", 0)
         if flow.event_shape != [self.event_size] or size != self.event_size:
             raise ValueError(
                 f"{self.name}: expected a conditional flow on R^{self.event_size} with "
                 f"context_size={self.event_size}, got event shape {flow.event_shape} and "
-                f"context_size={size}.")
+                f"context_size={size}."
+            )
         self.flow = flow
         self.dtype = flow.dtype
 
-    def sample_and_log_prob(self, x: Any, seed: Any = 0,
-                            num_samples: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    def sample_and_log_prob(
+        self, x: Any, seed: Any = 0, num_samples: int | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """``u ~ q(u | x)`` of ``x``'s shape and ``log q(u | x)`` per image.
 
         Args:
@@ -379,16 +423,21 @@ class VariationalDequantizer(tf.Module):
         """
         x = as_pixels(x, self.dtype)
         rank = len(self.event_shape)
-        if x.shape.rank is not None and (x.shape.rank < rank
-                                         or x.shape[x.shape.rank - rank:] != self.event_shape):
-            raise ValueError(f"{self.name}: expected images of event shape "
-                             f"{list(self.event_shape)}, got shape {x.shape.as_list()}.")
-        batch = tf.shape(x)[:tf.rank(x) - rank]
-        context = tf.reshape(2.0 * x / (self.levels - 1) - 1.0,
-                             tf.concat([batch, [self.event_size]], 0))
+        if x.shape.rank is not None and (
+            x.shape.rank < rank or x.shape[x.shape.rank - rank :] != self.event_shape
+        ):
+            raise ValueError(
+                f"{self.name}: expected images of event shape "
+                f"{list(self.event_shape)}, got shape {x.shape.as_list()}."
+            )
+        batch = tf.shape(x)[: tf.rank(x) - rank]
+        context = tf.reshape(
+            2.0 * x / (self.levels - 1) - 1.0, tf.concat([batch, [self.event_size]], 0)
+        )
         sample_shape = [] if num_samples is None else [check_integer("num_samples", num_samples)]
         z, log_qz = self.flow.experimental_sample_and_log_prob(
-            sample_shape, seed=stateless_seed(seed), context=context)
+            sample_shape, seed=stateless_seed(seed), context=context
+        )
         log_q = log_qz - tf.reduce_sum(tf.math.log_sigmoid(z) + tf.math.log_sigmoid(-z), -1)
         u = tf.reshape(tf.sigmoid(z), tf.concat([tf.shape(z)[:-1], self.event_shape], 0))
         return u, log_q
@@ -437,21 +486,27 @@ def dequantization_bound(
     scale = _scale(levels, scale)
     event_shape = distribution.event_shape
     if not event_shape.is_fully_defined():
-        raise ValueError(f"dequantization_bound: expected a distribution with a fully defined "
-                         f"event shape, got {event_shape}.")
+        raise ValueError(
+            f"dequantization_bound: expected a distribution with a fully defined "
+            f"event shape, got {event_shape}."
+        )
     dtype = distribution.dtype
     x = as_pixels(x, dtype)
     rank = event_shape.rank
-    if x.shape.rank is not None and (x.shape.rank < rank + 1
-                                     or x.shape[x.shape.rank - rank:] != event_shape):
-        raise ValueError(f"dequantization_bound: expected images [n, *{event_shape.as_list()}] "
-                         f"(the distribution's event shape), got shape {x.shape.as_list()}.")
+    if x.shape.rank is not None and (
+        x.shape.rank < rank + 1 or x.shape[x.shape.rank - rank :] != event_shape
+    ):
+        raise ValueError(
+            f"dequantization_bound: expected images [n, *{event_shape.as_list()}] "
+            f"(the distribution's event shape), got shape {x.shape.as_list()}."
+        )
     num_samples = check_integer("num_samples", num_samples)
     event_size = int(np.prod(event_shape.as_list()))
     if dequantizer is None:
-        u = tf.random.stateless_uniform(tf.concat([[num_samples], tf.shape(x)], 0),
-                                        seed=stateless_seed(seed), dtype=dtype)
-        log_q = tf.zeros(tf.shape(u)[:tf.rank(u) - rank], dtype)
+        u = tf.random.stateless_uniform(
+            tf.concat([[num_samples], tf.shape(x)], 0), seed=stateless_seed(seed), dtype=dtype
+        )
+        log_q = tf.zeros(tf.shape(u)[: tf.rank(u) - rank], dtype)
     else:
         u, log_q = dequantizer.sample_and_log_prob(x, seed=seed, num_samples=num_samples)
         u, log_q = tf.cast(u, dtype), tf.cast(log_q, dtype)

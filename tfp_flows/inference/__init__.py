@@ -33,7 +33,18 @@ from tfp_flows.inference.surrogate import (
     surrogate_posterior,
 )
 
-__all__ = ["DEFAULT_DRAW_GROUPS", "DEFAULT_SURROGATE", "DEFAULT_VI_LEARNING_RATE",
-           "SURROGATE_BUILDERS", "ChainDiagnostics", "NeutraResult", "SurrogatePosterior", "Transport",
-           "chain_diagnostics", "fit_surrogate", "neutra", "neutra_bijector",
-           "surrogate_posterior"]
+__all__ = [
+    "DEFAULT_DRAW_GROUPS",
+    "DEFAULT_SURROGATE",
+    "DEFAULT_VI_LEARNING_RATE",
+    "SURROGATE_BUILDERS",
+    "ChainDiagnostics",
+    "NeutraResult",
+    "SurrogatePosterior",
+    "Transport",
+    "chain_diagnostics",
+    "fit_surrogate",
+    "neutra",
+    "neutra_bijector",
+    "surrogate_posterior",
+]

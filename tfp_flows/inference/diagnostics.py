@@ -105,9 +105,12 @@ def chain_diagnostics(draws: Any) -> ChainDiagnostics:
         if part.ndim < 2 or part.shape[0] < 4 or part.shape[1] < 2:
             raise ValueError(
                 "chain_diagnostics: expected draws of shape [num_results >= 4, num_chains >= 2, "
-                f"...], got shape {part.shape}.")
-    r_hat = [tfp.mcmc.potential_scale_reduction(part, independent_chain_ndims=1).numpy()
-             for part in parts]
+                f"...], got shape {part.shape}."
+            )
+    r_hat = [
+        tfp.mcmc.potential_scale_reduction(part, independent_chain_ndims=1).numpy()
+        for part in parts
+    ]
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")  # TFP's FFT autocorrelation warns about its own complex -> real cast
@@ -115,5 +118,6 @@ def chain_diagnostics(draws: Any) -> ChainDiagnostics:
         ess = [tfp.mcmc.effective_sample_size(part, cross_chain_dims=1).numpy() for part in parts]
     finally:
         logger.setLevel(level)
-    return ChainDiagnostics(r_hat=tf.nest.pack_sequence_as(draws, r_hat),
-                            ess=tf.nest.pack_sequence_as(draws, ess))
+    return ChainDiagnostics(
+        r_hat=tf.nest.pack_sequence_as(draws, r_hat), ess=tf.nest.pack_sequence_as(draws, ess)
+    )

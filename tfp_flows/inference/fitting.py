@@ -129,8 +129,10 @@ def fit_surrogate(
             raise ValueError(f"schedule must be one of {VI_SCHEDULES}, got {schedule!r}.")
         optimizer = keras.optimizers.Adam(learning_rate)
     elif schedule != "cosine" or learning_rate != DEFAULT_VI_LEARNING_RATE:
-        raise ValueError("learning_rate and schedule set the default optimizer; with your own "
-                         "optimizer=, set its learning rate there.")
+        raise ValueError(
+            "learning_rate and schedule set the default optimizer; with your own "
+            "optimizer=, set its learning rate there."
+        )
     loss = ReverseKL(target, sample_size)
     trained: Any = surrogate
     if train_target:
@@ -195,8 +197,11 @@ class _SurrogateAndTarget(tf.Module):
         return self.surrogate.log_prob(*args, **kwargs)
 
 
-def check_target_matches(surrogate: tfd.Distribution, target: Any, check_dtype: bool = True,
-                         ) -> None:
+def check_target_matches(
+    surrogate: tfd.Distribution,
+    target: Any,
+    check_dtype: bool = True,
+) -> None:
     """Refuses a target whose parts or dtype differ from the surrogate's, naming both.
 
     A distribution target (pinned or not) must have the surrogate's structure
@@ -223,7 +228,8 @@ def check_target_matches(surrogate: tfd.Distribution, target: Any, check_dtype: 
             raise ValueError(
                 f"the target's parts differ from the surrogate's: target {target_shape}, "
                 f"surrogate {surrogate_shape}; build the surrogate from the target "
-                "(surrogate_posterior(target)).")
+                "(surrogate_posterior(target))."
+            )
         if not check_dtype:
             return
         target_dtypes = {tf.as_dtype(d).name for d in tf.nest.flatten(target.dtype)}
@@ -232,7 +238,8 @@ def check_target_matches(surrogate: tfd.Distribution, target: Any, check_dtype: 
             raise TypeError(
                 f"the target's parts are {'/'.join(sorted(target_dtypes))}, the surrogate's "
                 f"{'/'.join(sorted(surrogate_dtypes))}: build the surrogate in the target's "
-                "dtype (surrogate_posterior(target) does), or the target in the surrogate's.")
+                "dtype (surrogate_posterior(target) does), or the target in the surrogate's."
+            )
         return
     if callable(target) and isinstance(surrogate_shape, dict):
         try:
@@ -241,13 +248,15 @@ def check_target_matches(surrogate: tfd.Distribution, target: Any, check_dtype: 
             return
         if any(p.kind is p.VAR_KEYWORD for p in parameters):
             return
-        names = sorted(p.name for p in parameters
-                       if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        names = sorted(
+            p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
         if set(names) != set(surrogate_shape):
             raise ValueError(
                 f"the target takes parts {names}, the surrogate draws parts "
                 f"{sorted(surrogate_shape)}; they must be the same (the target is called with "
-                "the draws as keyword arguments).")
+                "the draws as keyword arguments)."
+            )
 
 
 def _shapes(event_shape: Any) -> Any:

@@ -134,11 +134,13 @@ class NeutraResult(ChainDiagnostics):
     def summary(self) -> str:
         """One line: sampler, R-hat, ESS, ESS per 1,000 gradients, acceptance, step, time."""
         name = ("plain " if self.plain else "NeuTra ") + self.kernel.upper()
-        return (f"{name}: max R-hat {self.max_r_hat:.3f}, min ESS {self.min_ess:.0f}, "
-                f"min ESS per 1k gradients {1000 * self.min_ess_per_gradient:.2f} "
-                f"({self.num_gradient_evaluations} gradients), acceptance "
-                f"{self.acceptance_rate:.2f}, step size {self.step_size:.3g}, "
-                f"{self.wall_time:.1f} s")
+        return (
+            f"{name}: max R-hat {self.max_r_hat:.3f}, min ESS {self.min_ess:.0f}, "
+            f"min ESS per 1k gradients {1000 * self.min_ess_per_gradient:.2f} "
+            f"({self.num_gradient_evaluations} gradients), acceptance "
+            f"{self.acceptance_rate:.2f}, step size {self.step_size:.3g}, "
+            f"{self.wall_time:.1f} s"
+        )
 
 
 class _ContextBound(tfb.Bijector):
@@ -152,8 +154,11 @@ class _ContextBound(tfb.Bijector):
             forward_min_event_ndims=bijector.forward_min_event_ndims,
             inverse_min_event_ndims=bijector.inverse_min_event_ndims,
             is_constant_jacobian=bijector.is_constant_jacobian,
-            validate_args=bijector.validate_args, dtype=bijector.dtype,
-            parameters=parameters, name=f"{bijector.name}_given_context")
+            validate_args=bijector.validate_args,
+            dtype=bijector.dtype,
+            parameters=parameters,
+            name=f"{bijector.name}_given_context",
+        )
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
@@ -173,11 +178,13 @@ class _ContextBound(tfb.Bijector):
 
     def _forward_log_det_jacobian(self, x):
         return self._bijector.forward_log_det_jacobian(
-            x, self._bijector.forward_min_event_ndims, context=self._context)
+            x, self._bijector.forward_min_event_ndims, context=self._context
+        )
 
     def _inverse_log_det_jacobian(self, y):
         return self._bijector.inverse_log_det_jacobian(
-            y, self._bijector.inverse_min_event_ndims, context=self._context)
+            y, self._bijector.inverse_min_event_ndims, context=self._context
+        )
 
 
 def _unconditional_bijector(distribution: tfd.Distribution) -> tfb.Bijector:
@@ -191,7 +198,8 @@ def _unconditional_bijector(distribution: tfd.Distribution) -> tfb.Bijector:
             f"{distribution.name} is a conditional flow (context_size="
             f"{context_size_of(bijector)}) without a context: NeuTra needs one target density, "
             f"so condition the flow first, e.g. flow.condition(c) with c of shape "
-            f"[{context_size_of(bijector)}].")
+            f"[{context_size_of(bijector)}]."
+        )
     return _ContextBound(bijector, context)
 
 
@@ -201,11 +209,13 @@ def _transport_layers(surrogate: Any) -> tuple[list[tfb.Bijector], tfd.Distribut
         raise TypeError(
             "expected a surrogate tfd.TransformedDistribution (a flow such as tff.real_nvp(...), "
             "possibly wrapped in a TransformedDistribution that maps it into a model's "
-            f"structure), got {type(surrogate).__name__}.")
+            f"structure), got {type(surrogate).__name__}."
+        )
     layers = [_unconditional_bijector(surrogate)]
     distribution = surrogate.distribution
     while isinstance(distribution, _TransformedDistribution) and not isinstance(
-            distribution, tfd.MultivariateNormalLinearOperator):
+        distribution, tfd.MultivariateNormalLinearOperator
+    ):
         layers.append(_unconditional_bijector(distribution))
         distribution = distribution.distribution
     return layers, distribution
@@ -262,7 +272,7 @@ def neutra_bijector(surrogate: tfd.Distribution) -> Transport:
 
 def _check_kernel(kernel: Any) -> str:
     if kernel not in KERNELS:
-        raise ValueError(f'kernel must be one of {", ".join(map(repr, KERNELS))}, got {kernel!r}.')
+        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {kernel!r}.")
     return kernel
 
 
@@ -275,22 +285,26 @@ def _target_log_prob(target: Any, surrogate: tfd.Distribution) -> Callable[[Any]
     if hasattr(target, "unnormalized_log_prob") and hasattr(target, "dtype"):
         try:
             tf.nest.assert_same_structure(target.dtype, surrogate.dtype, check_types=False)
-            same = all(tf.as_dtype(a) == tf.as_dtype(b) for a, b in zip(
-                tf.nest.flatten(target.dtype), tf.nest.flatten(surrogate.dtype)))
+            same = all(
+                tf.as_dtype(a) == tf.as_dtype(b)
+                for a, b in zip(tf.nest.flatten(target.dtype), tf.nest.flatten(surrogate.dtype))
+            )
         except (TypeError, ValueError):
             same = False
         if not same:
             raise TypeError(
                 f"neutra: the surrogate's samples have dtypes {_structure_string(surrogate.dtype)}"
                 f", but the target {target.name} takes {_structure_string(target.dtype)}; build "
-                f"the surrogate over the model's structure and dtype.")
+                f"the surrogate over the model's structure and dtype."
+            )
     if hasattr(target, "unnormalized_log_prob") or callable(target):
         check_target_matches(surrogate, target, check_dtype=False)  # part names and shapes
         return target_log_prob_fn(target)
     raise TypeError(
         "neutra: target must be a (pinned) tfd.JointDistribution or another distribution with "
         "unnormalized_log_prob, or a callable returning log p of the surrogate's sample parts, "
-        f"got {type(target).__name__}.")
+        f"got {type(target).__name__}."
+    )
 
 
 def _parts_bijector(structure: Any, transport: list[tfb.Bijector]) -> tfb.Bijector:
@@ -300,8 +314,11 @@ def _parts_bijector(structure: Any, transport: list[tfb.Bijector]) -> tfb.Biject
     ``[z]`` and the target sees the flat list of the model's parts (``tf.nest`` order).
     """
     positions = tf.nest.pack_sequence_as(structure, list(range(len(tf.nest.flatten(structure)))))
-    to_parts = tfb.Restructure(output_structure=list(range(len(tf.nest.flatten(structure)))),
-                               input_structure=positions, name="to_parts")
+    to_parts = tfb.Restructure(
+        output_structure=list(range(len(tf.nest.flatten(structure)))),
+        input_structure=positions,
+        name="to_parts",
+    )
     from_single = tfb.Restructure(output_structure=0, input_structure=[0], name="from_single")
     return tfb.Chain([to_parts, *transport, from_single], name="neutra_transport")
 
@@ -316,8 +333,11 @@ def _step_size_getter(kernel_results):
 
 def _log_accept_prob_getter(kernel_results):
     log_accept_ratio = unnest.get_innermost(kernel_results, "log_accept_ratio")
-    finite = tf.where(tf.math.is_finite(log_accept_ratio), log_accept_ratio,
-                      tf.constant(-np.inf, log_accept_ratio.dtype))
+    finite = tf.where(
+        tf.math.is_finite(log_accept_ratio),
+        log_accept_ratio,
+        tf.constant(-np.inf, log_accept_ratio.dtype),
+    )
     return tf.minimum(finite, 0.0)
 
 
@@ -437,12 +457,15 @@ def neutra(
         num_adaptation_steps = int(0.8 * num_burnin_steps)
     num_adaptation_steps = check_integer("num_adaptation_steps", num_adaptation_steps, minimum=0)
     if num_adaptation_steps > num_burnin_steps:
-        raise ValueError(f"num_adaptation_steps ({num_adaptation_steps}) must not exceed "
-                         f"num_burnin_steps ({num_burnin_steps}): adaptation happens in burn-in.")
+        raise ValueError(
+            f"num_adaptation_steps ({num_adaptation_steps}) must not exceed "
+            f"num_burnin_steps ({num_burnin_steps}): adaptation happens in burn-in."
+        )
     num_leapfrog_steps = check_integer("num_leapfrog_steps", num_leapfrog_steps, minimum=1)
     max_tree_depth = check_integer("max_tree_depth", max_tree_depth, minimum=1)
-    target_accept_prob = check_number("target_accept_prob", target_accept_prob,
-                                      "a number in (0, 1)", lambda v: 0 < v < 1)
+    target_accept_prob = check_number(
+        "target_accept_prob", target_accept_prob, "a number in (0, 1)", lambda v: 0 < v < 1
+    )
     step_size = check_positive_float("step_size", step_size)
     seed = stateless_seed(seed)
 
@@ -452,7 +475,8 @@ def neutra(
             raise ValueError(
                 f"neutra: the surrogate must be one distribution (batch shape []), got batch shape"
                 f" {batch_shape}; condition a conditional flow on a single context of shape "
-                f"[context_size].")
+                f"[context_size]."
+            )
     dtype = check_floating_dtype(base.dtype, "neutra (the surrogate's base distribution)")
     log_prob = _target_log_prob(target, surrogate)
     structure = surrogate.dtype
@@ -462,7 +486,8 @@ def neutra(
         if tf.as_dtype(value.dtype) != dtype:
             raise TypeError(
                 f"neutra: the target's log-density has dtype {tf.as_dtype(value.dtype).name}, "
-                f"but the surrogate samples {dtype.name}; build both in one dtype.")
+                f"but the surrogate samples {dtype.name}; build both in one dtype."
+            )
         return value
 
     # plain: drop the innermost bijector (the flow) and start from its output f_1(z_0).
@@ -470,22 +495,29 @@ def neutra(
     bijector = _parts_bijector(structure, layers[:-1] if plain else layers)
     if kernel == "hmc":
         sampler = tfp.mcmc.HamiltonianMonteCarlo(
-            target_log_prob, step_size=tf.constant(step_size, dtype),
-            num_leapfrog_steps=num_leapfrog_steps)
+            target_log_prob,
+            step_size=tf.constant(step_size, dtype),
+            num_leapfrog_steps=num_leapfrog_steps,
+        )
     else:
         sampler = tfp.mcmc.NoUTurnSampler(
-            target_log_prob, step_size=tf.constant(step_size, dtype),
-            max_tree_depth=max_tree_depth)
+            target_log_prob, step_size=tf.constant(step_size, dtype), max_tree_depth=max_tree_depth
+        )
     adaptive = tfp.mcmc.DualAveragingStepSizeAdaptation(
-        sampler, num_adaptation_steps=num_adaptation_steps,
+        sampler,
+        num_adaptation_steps=num_adaptation_steps,
         target_accept_prob=tf.constant(target_accept_prob, dtype),
-        step_size_setter_fn=_step_size_setter, step_size_getter_fn=_step_size_getter,
-        log_accept_prob_getter_fn=_log_accept_prob_getter)
+        step_size_setter_fn=_step_size_setter,
+        step_size_getter_fn=_step_size_getter,
+        log_accept_prob_getter_fn=_log_accept_prob_getter,
+    )
     transformed = tfp.mcmc.TransformedTransitionKernel(adaptive, bijector)
 
     def trace(_, results):
-        traced = {"log_accept_ratio": unnest.get_innermost(results, "log_accept_ratio"),
-                  "step_size": unnest.get_innermost(results, "new_step_size")}
+        traced = {
+            "log_accept_ratio": unnest.get_innermost(results, "log_accept_ratio"),
+            "step_size": unnest.get_innermost(results, "new_step_size"),
+        }
         if kernel == "nuts":
             traced["leapfrogs"] = unnest.get_innermost(results, "leapfrogs_taken")
         return traced
@@ -496,9 +528,14 @@ def neutra(
         z = base.sample(num_chains, seed=init_seed)
         inner = [z if start_map is None else start_map.forward(z)]
         return tfp.mcmc.sample_chain(
-            num_results, current_state=bijector.forward(inner), kernel=transformed,
+            num_results,
+            current_state=bijector.forward(inner),
+            kernel=transformed,
             previous_kernel_results=transformed.bootstrap_results(transformed_init_state=inner),
-            num_burnin_steps=num_burnin_steps, trace_fn=trace, seed=chain_seed)
+            num_burnin_steps=num_burnin_steps,
+            trace_fn=trace,
+            seed=chain_seed,
+        )
 
     # A fresh function per call (its kernel is a closure); TF's warning about functions traced
     # again and again does not apply, as Keras does for its own train functions.
@@ -517,8 +554,14 @@ def neutra(
         gradients = int(np.sum(traced["leapfrogs"], dtype=np.int64))
     accept = np.exp(np.minimum(np.nan_to_num(traced["log_accept_ratio"], nan=-np.inf), 0.0))
     return NeutraResult(
-        draws=draws, r_hat=diagnostics.r_hat, ess=diagnostics.ess,
+        draws=draws,
+        r_hat=diagnostics.r_hat,
+        ess=diagnostics.ess,
         ess_per_gradient=tf.nest.map_structure(lambda e: e / gradients, diagnostics.ess),
-        num_gradient_evaluations=gradients, acceptance_rate=float(np.mean(accept)),
-        step_size=float(traced["step_size"][-1]), wall_time=wall_time, kernel=kernel,
-        plain=bool(plain))
+        num_gradient_evaluations=gradients,
+        acceptance_rate=float(np.mean(accept)),
+        step_size=float(traced["step_size"][-1]),
+        wall_time=wall_time,
+        kernel=kernel,
+        plain=bool(plain),
+    )

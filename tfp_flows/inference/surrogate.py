@@ -71,18 +71,32 @@ from tfp_flows._internal.checks import SUPPORTED_DTYPES
 from tfp_flows.flows import iaf, maf, nice, nsf, planar, radial, real_nvp
 from tfp_flows.flows.flow import Flow
 
-__all__ = ["DEFAULT_DRAW_GROUPS", "DEFAULT_SURROGATE", "SURROGATE_BUILDERS", "SurrogatePosterior",
-           "surrogate_posterior"]
+__all__ = [
+    "DEFAULT_DRAW_GROUPS",
+    "DEFAULT_SURROGATE",
+    "SURROGATE_BUILDERS",
+    "SurrogatePosterior",
+    "surrogate_posterior",
+]
 
 SURROGATE_BUILDERS: dict[str, Callable[..., tfd.Distribution]] = {
-    "iaf": iaf, "maf": maf, "nice": nice, "nsf": nsf, "planar": planar, "radial": radial,
+    "iaf": iaf,
+    "maf": maf,
+    "nice": nice,
+    "nsf": nsf,
+    "planar": planar,
+    "radial": radial,
     "real_nvp": real_nvp,
 }
 """The flow families a surrogate can be built from, by name."""
 
 DEFAULT_SURROGATE: dict[str, Any] = dict(
-    flow="iaf", num_layers=3, hidden_units=(64, 64), activation="gelu_tanh",
-    transformer="unbounded_affine")
+    flow="iaf",
+    num_layers=3,
+    hidden_units=(64, 64),
+    activation="gelu_tanh",
+    transformer="unbounded_affine",
+)
 """The default surrogate: an IAF (one network pass to sample *and* score its own draws) of
 three layers of MADEs with hidden units 64-64 and tanh-approximated gelu, in TFP's affine form
 ``(x + t) e^s`` with an unbounded log-scale. Side by side with TFP's IAF surrogates on the
@@ -112,9 +126,14 @@ class SurrogatePosterior(_TransformedDistribution):
       unconstrained_event_shape: the structure of the parts' unconstrained shapes.
     """
 
-    def __init__(self, distribution: tfd.Distribution, bijector: tfb.Bijector,
-                 event_space_bijector: tfb.Bijector, unconstrained_event_shape: Any,
-                 name: str = "surrogate_posterior"):
+    def __init__(
+        self,
+        distribution: tfd.Distribution,
+        bijector: tfb.Bijector,
+        event_space_bijector: tfb.Bijector,
+        unconstrained_event_shape: Any,
+        name: str = "surrogate_posterior",
+    ):
         parameters = dict(locals())
         self._flow = distribution
         self._event_space_bijector = event_space_bijector
@@ -190,8 +209,10 @@ def surrogate_posterior(
         flow's event shape is not ``[n]``; a conditional flow.
     """
     if not hasattr(model, "experimental_default_event_space_bijector"):
-        raise TypeError("model must be a TFP distribution, a joint distribution or a pinned joint "
-                        f"distribution (model.experimental_pin(...)), got {type(model).__name__}.")
+        raise TypeError(
+            "model must be a TFP distribution, a joint distribution or a pinned joint "
+            f"distribution (model.experimental_pin(...)), got {type(model).__name__}."
+        )
     dtype = _model_dtype(model)
     event_space, unconstrained = _event_space(model)
     shapes = tf.nest.flatten(unconstrained)
@@ -201,24 +222,31 @@ def surrogate_posterior(
         raise ValueError(
             f"{model.name} has {event_size} unconstrained dimension(s); a flow surrogate needs at "
             "least 2. For one parameter, a Gaussian through the event-space bijector is exact "
-            "enough: tfp.experimental.vi.build_affine_surrogate_posterior.")
+            "enough: tfp.experimental.vi.build_affine_surrogate_posterior."
+        )
     flow = _build_flow(flow, event_size, dtype, seed, flow_kwargs)
     if isinstance(flow, Flow):
         groups = DEFAULT_DRAW_GROUPS if draw_groups is None else draw_groups
         if groups != flow.draw_groups:
             flow = flow.copy(draw_groups=groups)
     elif draw_groups is not None:
-        raise TypeError(f"draw_groups applies to the package's flows (tfp_flows.Flow), not to "
-                        f"{type(flow).__name__} {flow.name!r}; leave it out.")
+        raise TypeError(
+            f"draw_groups applies to the package's flows (tfp_flows.Flow), not to "
+            f"{type(flow).__name__} {flow.name!r}; leave it out."
+        )
     to_parts: list[tfb.Bijector]
     if tf.nest.is_nested(unconstrained):
         order = _generative_order(model, unconstrained)
         position = {part: at for at, part in enumerate(order)}  # nest index -> place in u
         to_parts = [
-            tfb.Restructure(tf.nest.pack_sequence_as(
-                unconstrained, [position[part] for part in range(len(shapes))])),
-            tfb.JointMap([tfb.Reshape(shapes[part], event_shape_in=[sizes[part]])
-                          for part in order]),
+            tfb.Restructure(
+                tf.nest.pack_sequence_as(
+                    unconstrained, [position[part] for part in range(len(shapes))]
+                )
+            ),
+            tfb.JointMap(
+                [tfb.Reshape(shapes[part], event_shape_in=[sizes[part]]) for part in order]
+            ),
             tfb.Split([sizes[part] for part in order]),
         ]
     else:
@@ -234,7 +262,8 @@ def _event_space(model: Any) -> tuple[tfb.Bijector, Any]:
     if not all(tf.TensorShape(shape).rank == 0 for shape in flat_batch):
         raise ValueError(
             f"{model.name}: every part must have a scalar batch shape, got {batch_shapes}; wrap "
-            "vector parts in tfd.Independent / tfd.Sample, or use a JointDistribution*AutoBatched.")
+            "vector parts in tfd.Independent / tfd.Sample, or use a JointDistribution*AutoBatched."
+        )
     event_shape = model.event_shape
     if not all(tf.TensorShape(shape).is_fully_defined() for shape in tf.nest.flatten(event_shape)):
         raise ValueError(f"{model.name}: every part needs a known event shape, got {event_shape}.")
@@ -246,7 +275,8 @@ def _event_space(model: Any) -> tuple[tfb.Bijector, Any]:
         raise ValueError(
             f"{model.name}: a part has no event-space bijector, so it has no unconstrained "
             "space for a flow: a discrete part (Poisson, Bernoulli, ...)? Pin it to observed "
-            "values or marginalise it out.")
+            "values or marginalise it out."
+        )
     return event_space, event_space.inverse_event_shape(event_shape)
 
 
@@ -274,38 +304,55 @@ def _model_dtype(model: Any) -> tf.DType:
     if len(dtypes) != 1 or next(iter(dtypes)) not in SUPPORTED_DTYPES:
         raise TypeError(
             f"{model.name}: a surrogate needs every part of one floating dtype (float32 or "
-            f"float64), got {tf.nest.map_structure(lambda d: tf.as_dtype(d).name, model.dtype)}.")
+            f"float64), got {tf.nest.map_structure(lambda d: tf.as_dtype(d).name, model.dtype)}."
+        )
     return dtypes.pop()
 
 
-def _build_flow(flow: Any, event_size: int, dtype: tf.DType, seed: int | None,
-                flow_kwargs: dict[str, Any]) -> tfd.Distribution:
+def _build_flow(
+    flow: Any, event_size: int, dtype: tf.DType, seed: int | None, flow_kwargs: dict[str, Any]
+) -> tfd.Distribution:
     """The flow on ``[event_size]`` vectors of ``dtype``, built or checked."""
     if isinstance(flow, str):
         if flow not in SURROGATE_BUILDERS:
-            raise ValueError(f"flow must be one of {sorted(SURROGATE_BUILDERS)}, a callable "
-                             f"flow(event_size, dtype=...) or a distribution, got {flow!r}.")
-        defaults = ({k: v for k, v in DEFAULT_SURROGATE.items() if k != "flow"}
-                    if flow == DEFAULT_SURROGATE["flow"] else {})
+            raise ValueError(
+                f"flow must be one of {sorted(SURROGATE_BUILDERS)}, a callable "
+                f"flow(event_size, dtype=...) or a distribution, got {flow!r}."
+            )
+        defaults = (
+            {k: v for k, v in DEFAULT_SURROGATE.items() if k != "flow"}
+            if flow == DEFAULT_SURROGATE["flow"]
+            else {}
+        )
         flow_kwargs = {"standardize": False, "seed": seed, **defaults, **flow_kwargs}
         flow = SURROGATE_BUILDERS[flow](event_size, dtype=dtype, **flow_kwargs)
     elif callable(flow) and not isinstance(flow, tfd.Distribution):
         flow = flow(event_size, dtype=dtype, **flow_kwargs)
     elif flow_kwargs:
-        raise TypeError(f"flow keyword arguments {sorted(flow_kwargs)} need a flow family or "
-                        "builder, not a built distribution.")
+        raise TypeError(
+            f"flow keyword arguments {sorted(flow_kwargs)} need a flow family or "
+            "builder, not a built distribution."
+        )
     if not isinstance(flow, tfd.Distribution):
-        raise TypeError(f"flow must be a flow family name, a builder or a tfd.Distribution, got "
-                        f"{type(flow).__name__}.")
+        raise TypeError(
+            f"flow must be a flow family name, a builder or a tfd.Distribution, got "
+            f"{type(flow).__name__}."
+        )
     if getattr(flow, "context_size", 0) and getattr(flow, "context", None) is None:
-        raise ValueError(f"{flow.name} is a conditional flow (context_size={flow.context_size}); "
-                         "bind a context first: flow.condition(c).")
+        raise ValueError(
+            f"{flow.name} is a conditional flow (context_size={flow.context_size}); "
+            "bind a context first: flow.condition(c)."
+        )
     if flow.event_shape != tf.TensorShape([event_size]) or flow.batch_shape.rank != 0:
-        raise ValueError(f"{flow.name}: the model's unconstrained parts make vectors of size "
-                         f"{event_size}: the flow must have event shape [{event_size}] and no "
-                         f"batch shape, got event shape {flow.event_shape} and batch shape "
-                         f"{flow.batch_shape}.")
+        raise ValueError(
+            f"{flow.name}: the model's unconstrained parts make vectors of size "
+            f"{event_size}: the flow must have event shape [{event_size}] and no "
+            f"batch shape, got event shape {flow.event_shape} and batch shape "
+            f"{flow.batch_shape}."
+        )
     if flow.dtype != dtype:
-        raise TypeError(f"{flow.name} has dtype {tf.as_dtype(flow.dtype).name}; the model's "
-                        f"parts are {dtype.name}: build the flow with dtype={dtype.name}.")
+        raise TypeError(
+            f"{flow.name} has dtype {tf.as_dtype(flow.dtype).name}; the model's "
+            f"parts are {dtype.name}: build the flow with dtype={dtype.name}."
+        )
     return flow

@@ -32,7 +32,11 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "MLP", "TrackedConditioner", "amortised_network", "amortised_parameters", "check_hidden_units",
+    "MLP",
+    "TrackedConditioner",
+    "amortised_network",
+    "amortised_parameters",
+    "check_hidden_units",
     "get_activation",
 ]
 
@@ -69,7 +73,8 @@ def get_activation(activation: str | Callable[[tf.Tensor], tf.Tensor]) -> Callab
     except KeyError:
         raise ValueError(
             f"unknown activation {activation!r}; expected a callable or one of "
-            f"{sorted(_ACTIVATIONS)}.") from None
+            f"{sorted(_ACTIVATIONS)}."
+        ) from None
 
 
 def check_hidden_units(hidden_units: Any) -> tuple[int, ...]:
@@ -86,14 +91,18 @@ def check_hidden_units(hidden_units: Any) -> tuple[int, ...]:
     """
     expected = "a sequence of positive integers such as (64, 64)"
     if isinstance(hidden_units, (str, bytes)) or not isinstance(hidden_units, Sequence):
-        raise TypeError(f"hidden_units must be {expected}, got {hidden_units!r} "
-                        f"({type(hidden_units).__name__}).")
+        raise TypeError(
+            f"hidden_units must be {expected}, got {hidden_units!r} "
+            f"({type(hidden_units).__name__})."
+        )
     for width in hidden_units:
         if isinstance(width, (bool, np.bool_)) or not isinstance(width, (int, np.integer)):
             raise TypeError(f"hidden_units must be {expected}, got {tuple(hidden_units)!r}.")
         if width < 1:
-            raise ValueError(f"hidden_units must be {expected}, got {tuple(hidden_units)!r} "
-                             f"(a layer of width {width} would ignore its input).")
+            raise ValueError(
+                f"hidden_units must be {expected}, got {tuple(hidden_units)!r} "
+                f"(a layer of width {width} would ignore its input)."
+            )
     return tuple(int(width) for width in hidden_units)
 
 
@@ -144,8 +153,11 @@ class MLP(tf.Module):
         super().__init__(name=name)
         self._activation = get_activation(activation)
         self._sizes = (int(input_size), int(output_size), int(context_size))
-        sizes = [int(input_size) + int(context_size), *check_hidden_units(hidden_units),
-                 int(output_size)]
+        sizes = [
+            int(input_size) + int(context_size),
+            *check_hidden_units(hidden_units),
+            int(output_size),
+        ]
         rng = np.random.default_rng(seed)
         kernels, biases = [], []
         with self.name_scope:
@@ -161,8 +173,9 @@ class MLP(tf.Module):
         self.kernels = kernels
         self.biases = biases
 
-    def check_sizes(self, input_size: int, output_size: int, owner: str,
-                    context_size: int = 0) -> None:
+    def check_sizes(
+        self, input_size: int, output_size: int, owner: str, context_size: int = 0
+    ) -> None:
         """Raises ``ValueError`` unless this MLP maps these sizes (inputs, outputs, context)."""
         _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "this MLP")
 
@@ -176,22 +189,27 @@ class MLP(tf.Module):
         return h
 
 
-def _check_sizes(built: tuple[int, int, int], needed: tuple[int, int, int], owner: str,
-                 what: str) -> None:
+def _check_sizes(
+    built: tuple[int, int, int], needed: tuple[int, int, int], owner: str, what: str
+) -> None:
     if tuple(built) != tuple(needed):
         raise ValueError(
             f"{owner}: the conditioner must map {needed[0]} inputs and a context of size "
             f"{needed[2]} to {needed[1]} outputs, but {what} was built for {built[0]} inputs, "
-            f"a context of size {built[2]} and {built[1]} outputs.")
+            f"a context of size {built[2]} and {built[1]} outputs."
+        )
 
 
-def _with_context(x: tf.Tensor, context: tf.Tensor | None, context_size: int,
-                  owner: str) -> tf.Tensor:
+def _with_context(
+    x: tf.Tensor, context: tf.Tensor | None, context_size: int, owner: str
+) -> tf.Tensor:
     """``x`` or ``[x, context]`` (concatenated on the last axis), checked against ``context_size``."""
     if context_size == 0:
         if context is not None:
-            raise ValueError(f"{owner}: this conditioner takes no context, got one of shape "
-                             f"{context.shape.as_list()}.")
+            raise ValueError(
+                f"{owner}: this conditioner takes no context, got one of shape "
+                f"{context.shape.as_list()}."
+            )
         return x
     if context is None:
         raise ValueError(f"{owner}: this conditioner needs a context of size {context_size}.")
@@ -253,25 +271,29 @@ class TrackedConditioner(tf.Module):
         self.network = network
         self._sizes = (int(input_size), int(output_size), int(context_size))
         probe_rows = 3  # a batch that neither broadcasts from nor to the output's
-        probe = self._concat(network(
-            tf.zeros([probe_rows, input_size + context_size], dtype=dtype)))
+        probe = self._concat(
+            network(tf.zeros([probe_rows, input_size + context_size], dtype=dtype))
+        )
         if not tf.is_tensor(probe) or probe.dtype != dtype:
             what = probe.dtype.name if tf.is_tensor(probe) else type(probe).__name__
             raise TypeError(
                 f"the conditioner must return a {tf.as_dtype(dtype).name} tensor (the bijector's "
-                f"dtype), got {what}; build the network with dtype={tf.as_dtype(dtype).name}.")
+                f"dtype), got {what}; build the network with dtype={tf.as_dtype(dtype).name}."
+            )
         if probe.shape.as_list() != [probe_rows, output_size]:
             raise ValueError(
                 f"the conditioner must map inputs of shape [batch, {input_size + context_size}] "
                 f"({input_size} conditioning entries + a context of size {context_size}) to outputs of "
                 f"shape [batch, {output_size}], got shape {probe.shape.as_list()} for "
-                f"{probe_rows} input rows.")
+                f"{probe_rows} input rows."
+            )
         if not isinstance(network, tf.Module):
             # Keras 3 (or any non-Module) network: track its variables explicitly.
             self.network_variables = _keras3_variables(network)
 
-    def check_sizes(self, input_size: int, output_size: int, owner: str,
-                    context_size: int = 0) -> None:
+    def check_sizes(
+        self, input_size: int, output_size: int, owner: str, context_size: int = 0
+    ) -> None:
         """Raises ``ValueError`` unless this conditioner was checked for these sizes."""
         _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "it")
 
@@ -285,8 +307,14 @@ class TrackedConditioner(tf.Module):
         return self._concat(self.network(_with_context(x, context, self._sizes[2], self.name)))
 
 
-def amortised_network(context_size: int, num_parameters: int, hidden_units: Sequence[int],
-                      activation: Any, seed: int | None, dtype: tf.DType) -> MLP | None:
+def amortised_network(
+    context_size: int,
+    num_parameters: int,
+    hidden_units: Sequence[int],
+    activation: Any,
+    seed: int | None,
+    dtype: tf.DType,
+) -> MLP | None:
     """The context MLP ``c -> d params`` of an amortised layer (last layer at zero), ``None`` if k = 0.
 
     Seeded with ``seed + 1`` (the layer's own parameters use ``seed``); see
@@ -301,13 +329,21 @@ def amortised_network(context_size: int, num_parameters: int, hidden_units: Sequ
     """
     if not context_size:
         return None
-    return MLP(context_size, num_parameters, hidden_units=hidden_units, activation=activation,
-               zero_init_output=True, seed=None if seed is None else seed + 1, dtype=dtype,
-               name="context_mlp")
+    return MLP(
+        context_size,
+        num_parameters,
+        hidden_units=hidden_units,
+        activation=activation,
+        zero_init_output=True,
+        seed=None if seed is None else seed + 1,
+        dtype=dtype,
+        name="context_mlp",
+    )
 
 
-def amortised_parameters(raw: tf.Tensor, conditioner: MLP | None,
-                         context: tf.Tensor | None) -> tf.Tensor:
+def amortised_parameters(
+    raw: tf.Tensor, conditioner: MLP | None, context: tf.Tensor | None
+) -> tf.Tensor:
     """A layer's parameters ``raw`` ``[p]``, plus ``conditioner(context)`` ``[..., p]`` if conditional.
 
     Amortised parameters (Rezende & Mohamed 2015): one network maps each

@@ -91,15 +91,22 @@ class ConvResNet(tf.Module):
 
         def conv(fan_in: int, fan_out: int, label: str, zero: bool = False):
             limit = np.sqrt(6.0 / (9 * (fan_in + fan_out)))
-            kernel = (np.zeros([3, 3, fan_in, fan_out]) if zero
-                      else rng.uniform(-limit, limit, size=[3, 3, fan_in, fan_out]))
-            return (tf.Variable(kernel, dtype=dtype, name=f"kernel_{label}"),
-                    tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{label}"))
+            kernel = (
+                np.zeros([3, 3, fan_in, fan_out])
+                if zero
+                else rng.uniform(-limit, limit, size=[3, 3, fan_in, fan_out])
+            )
+            return (
+                tf.Variable(kernel, dtype=dtype, name=f"kernel_{label}"),
+                tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{label}"),
+            )
 
         with self.name_scope:
             self.conv_in = conv(self._in_channels + self._context_size, hidden, "in")
-            self.blocks = [(conv(hidden, hidden, f"{i}a"), conv(hidden, hidden, f"{i}b"))
-                           for i in range(blocks)]
+            self.blocks = [
+                (conv(hidden, hidden, f"{i}a"), conv(hidden, hidden, f"{i}b"))
+                for i in range(blocks)
+            ]
             self.conv_out = conv(hidden, self._out_channels, "out", zero=zero_init_output)
 
     @property
@@ -126,13 +133,16 @@ class ConvResNet(tf.Module):
         """``x`` ``[B, H, W, C_in]``, ``context`` ``[B, k]`` (or ``None``) -> ``[B, H, W, C_out]``."""
         if self._context_size:
             if context is None:
-                raise ValueError(f"{self.name}: this network needs a context of size "
-                                 f"{self._context_size}.")
+                raise ValueError(
+                    f"{self.name}: this network needs a context of size {self._context_size}."
+                )
             pixels = tf.concat([tf.shape(x)[:-1], [self._context_size]], axis=0)
             x = tf.concat([x, tf.broadcast_to(context[:, None, None, :], pixels)], axis=-1)
         elif context is not None:
-            raise ValueError(f"{self.name}: this network takes no context, got one of shape "
-                             f"{context.shape.as_list()}.")
+            raise ValueError(
+                f"{self.name}: this network takes no context, got one of shape "
+                f"{context.shape.as_list()}."
+            )
         h = self._conv(x, self.conv_in)
         for first, second in self.blocks:
             h = h + self._conv(self._activation(self._conv(self._activation(h), first)), second)

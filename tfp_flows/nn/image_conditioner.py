@@ -61,30 +61,39 @@ class ImageConditioner(tf.Module):
         super().__init__(name=name)
         mask = np.asarray(mask)
         if mask.ndim != 3:
-            raise ValueError(f"{name}: needs an image mask [H, W, C], got shape {list(mask.shape)}.")
+            raise ValueError(
+                f"{name}: needs an image mask [H, W, C], got shape {list(mask.shape)}."
+            )
         flat = mask.reshape(-1)
         conditioning, transformed = np.flatnonzero(flat == 1), np.flatnonzero(flat == 0)
         self._image_shape = tuple(int(s) for s in mask.shape)
         self._merge = np.argsort(np.concatenate([conditioning, transformed])).astype(np.int32)
         self._transformed = transformed.astype(np.int32)
         self._params_per_entry = int(params_per_entry)
-        self._sizes = (len(conditioning), self._params_per_entry * len(transformed),
-                       int(context_size))
+        self._sizes = (
+            len(conditioning),
+            self._params_per_entry * len(transformed),
+            int(context_size),
+        )
         self.network = network
 
-    def check_sizes(self, input_size: int, output_size: int, owner: str,
-                    context_size: int = 0) -> None:
+    def check_sizes(
+        self, input_size: int, output_size: int, owner: str, context_size: int = 0
+    ) -> None:
         """Raises ``ValueError`` unless built for these sizes (inputs, outputs, context)."""
-        _check_sizes(self._sizes, (input_size, output_size, context_size), owner,
-                     "this image conditioner")
+        _check_sizes(
+            self._sizes, (input_size, output_size, context_size), owner, "this image conditioner"
+        )
 
     def __call__(self, x_a: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x_a`` ``[B, n_a]`` (and ``context`` ``[B, k]``) -> parameters ``[B, p * n_b]``."""
         height, width, channels = self._image_shape
         p = self._params_per_entry
         zeros = tf.zeros(tf.stack([tf.shape(x_a)[0], len(self._transformed)]), x_a.dtype)
-        image = tf.reshape(tf.gather(tf.concat([x_a, zeros], axis=-1), self._merge, axis=-1),
-                           [-1, height, width, channels])
+        image = tf.reshape(
+            tf.gather(tf.concat([x_a, zeros], axis=-1), self._merge, axis=-1),
+            [-1, height, width, channels],
+        )
         out = self.network(image, context)
         out = tf.reshape(out, [-1, height * width, p, channels])  # channel j * C + c
         out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [-1, p, height * width * channels])

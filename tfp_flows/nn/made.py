@@ -39,11 +39,13 @@ def check_input_order(input_order: Any, num_entries: int, owner: str = "input_or
     if input_order is None:
         return np.arange(num_entries, dtype=np.int64)
     order = np.asarray(input_order)
-    if order.dtype.kind not in "iu" or order.shape != (num_entries,) or not np.array_equal(
-            np.sort(order), np.arange(num_entries)):
+    if (
+        order.dtype.kind not in "iu"
+        or order.shape != (num_entries,)
+        or not np.array_equal(np.sort(order), np.arange(num_entries))
+    ):
         shown = order.tolist() if order.dtype.kind in "iuf" else input_order
-        raise ValueError(
-            f"{owner} must be a permutation of range({num_entries}), got {shown}.")
+        raise ValueError(f"{owner} must be a permutation of range({num_entries}), got {shown}.")
     return order.astype(np.int64)
 
 
@@ -134,8 +136,10 @@ class MADE(tf.Module):
         hidden_degrees = [lowest + np.arange(width) % max(n - lowest, 1) for width in hidden_units]
         output_degrees = np.tile(input_degrees, k)
         self._degrees = [input_degrees, *hidden_degrees, output_degrees]
-        masks = [(d_out[None, :] >= d_in[:, None]).astype(np.float64)
-                 for d_in, d_out in zip(self._degrees[:-2], self._degrees[1:-1])]
+        masks = [
+            (d_out[None, :] >= d_in[:, None]).astype(np.float64)
+            for d_in, d_out in zip(self._degrees[:-2], self._degrees[1:-1])
+        ]
         masks.append((output_degrees[None, :] > self._degrees[-2][:, None]).astype(np.float64))
         self._masks = masks
         rng = np.random.default_rng(seed)
@@ -159,8 +163,9 @@ class MADE(tf.Module):
                     context_kernel = np.zeros([self._context_size, fan_out])
                 else:
                     context_kernel = rng.uniform(-limit, limit, size=[self._context_size, fan_out])
-                self.context_kernel = tf.Variable(context_kernel, dtype=dtype,
-                                                  name="context_kernel")
+                self.context_kernel = tf.Variable(
+                    context_kernel, dtype=dtype, name="context_kernel"
+                )
         self.kernels = kernels
         self.biases = biases
         self._mask_constants = [tf.constant(mask, dtype=dtype) for mask in masks]
@@ -195,8 +200,9 @@ class MADE(tf.Module):
         """The 0/1 masks ``M_1, ..., M_L``, each ``[fan_in, fan_out]`` like the kernels."""
         return [m.copy() for m in self._masks]
 
-    def check_sizes(self, num_entries: int, params_per_entry: int, context_size: int,
-                    owner: str) -> None:
+    def check_sizes(
+        self, num_entries: int, params_per_entry: int, context_size: int, owner: str
+    ) -> None:
         """Raises ``ValueError`` unless this MADE maps these sizes (entries, parameters, context)."""
         built = (self._num_entries, self._params_per_entry, self._context_size)
         if built != (num_entries, params_per_entry, context_size):
@@ -204,23 +210,27 @@ class MADE(tf.Module):
                 f"{owner}: the MADE must have {num_entries} entries, {params_per_entry} parameters "
                 f"per entry and a context of size {context_size}, but it was built for "
                 f"{built[0]} entries, {built[1]} parameters per entry and a context of size "
-                f"{built[2]}.")
+                f"{built[2]}."
+            )
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """The parameters ``[..., k * n]`` of the entries of ``x`` (``[..., n]``)."""
         if (context is None) != (self._context_size == 0):
-            expected = (f"a context of size {self._context_size}" if self._context_size
-                        else "no context")
+            expected = (
+                f"a context of size {self._context_size}" if self._context_size else "no context"
+            )
             got = "none" if context is None else f"one of shape {context.shape.as_list()}"
             raise ValueError(f"{self.name}: this MADE takes {expected}, got {got}.")
         batch_shape = tf.shape(x)[:-1]
         h = tf.reshape(x, [-1, self._num_entries])
         last = len(self.kernels) - 1
-        for i, (kernel, bias, mask) in enumerate(zip(self.kernels, self.biases,
-                                                     self._mask_constants)):
+        for i, (kernel, bias, mask) in enumerate(
+            zip(self.kernels, self.biases, self._mask_constants)
+        ):
             h_next = tf.matmul(h, kernel * mask) + bias
             if i == 0 and self._context_size:
-                h_next += tf.matmul(tf.reshape(context, [-1, self._context_size]),
-                                    self.context_kernel)
+                h_next += tf.matmul(
+                    tf.reshape(context, [-1, self._context_size]), self.context_kernel
+                )
             h = self._activation(h_next) if i < last else h_next
         return tf.reshape(h, tf.concat([batch_shape, [h.shape[-1]]], axis=0))

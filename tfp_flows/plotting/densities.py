@@ -61,12 +61,16 @@ _DATA_COLOR = "tab:orange"
 
 # -- helpers -------------------------------------------------------------------------------------
 
+
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
 
-def _new_figure(nrows: int = 1, ncols: int = 1, panel_size: tuple[float, float] = (4.5, 4.0),
-                ) -> tuple[Figure, list[Axes]]:
+def _new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    panel_size: tuple[float, float] = (4.5, 4.0),
+) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(nrows * ncols)]
     return fig, axes
@@ -89,8 +93,11 @@ def _as_points(data: Any, n: int, seed: int) -> np.ndarray:
     return points
 
 
-def _robust_limits(points: np.ndarray, quantile: float = 0.005, margin: float = 0.1,
-                   ) -> tuple[tuple[float, float], tuple[float, float]]:
+def _robust_limits(
+    points: np.ndarray,
+    quantile: float = 0.005,
+    margin: float = 0.1,
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis limits holding all but the ``quantile`` tails of ``points``, widened by ``margin``."""
     finite = points[np.all(np.isfinite(points), axis=1)]
     if finite.shape[0] == 0:
@@ -108,6 +115,7 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 # -- training curve ------------------------------------------------------------------------------
+
 
 def plot_training_curve(
     history: Any,
@@ -151,20 +159,39 @@ def plot_training_curve(
     steps = np.arange(1, loss.size + 1)
 
     if loss.size:
-        ax.plot(steps, loss, color=_MODEL_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)")
+        ax.plot(
+            steps, loss, color=_MODEL_COLOR, alpha=0.25, linewidth=0.8, label="train (per step)"
+        )
         window = smoothing if smoothing is not None else max(1, loss.size // 50)
         window = int(min(max(window, 1), loss.size))
         smooth = _moving_average(loss, window)
-        centres = steps[window - 1:] - (window - 1) / 2.0
-        ax.plot(centres, smooth, color=_MODEL_COLOR, linewidth=2.0,
-                label=f"train ({window}-step moving average)")
+        centres = steps[window - 1 :] - (window - 1) / 2.0
+        ax.plot(
+            centres,
+            smooth,
+            color=_MODEL_COLOR,
+            linewidth=2.0,
+            label=f"train ({window}-step moving average)",
+        )
     if val_loss.size:
-        ax.plot(val_steps, val_loss, "o-", color="tab:red", markersize=4, linewidth=1.5,
-                label="validation")
+        ax.plot(
+            val_steps,
+            val_loss,
+            "o-",
+            color="tab:red",
+            markersize=4,
+            linewidth=1.5,
+            label="validation",
+        )
     if entropy is not None:
         entropy = float(_numpy(entropy))
-        ax.axhline(entropy, color="black", linestyle="--", linewidth=1.2,
-                   label="entropy (best possible NLL)")
+        ax.axhline(
+            entropy,
+            color="black",
+            linestyle="--",
+            linewidth=1.2,
+            label="entropy (best possible NLL)",
+        )
 
     # Keep the early transient from squashing the interesting part of the curve.
     finite = np.concatenate([loss[np.isfinite(loss)], val_loss[np.isfinite(val_loss)]])
@@ -185,6 +212,7 @@ def plot_training_curve(
 
 
 # -- densities -----------------------------------------------------------------------------------
+
 
 def density_grid(limits: Limits, grid_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel centres of a ``grid_size x grid_size`` image of the box ``limits``.
@@ -254,7 +282,10 @@ def plot_density(
     if limits is None:
         source = target if target is not None else distribution
         limits = _robust_limits(_as_points(source, 2000, 0))
-    limits = ((float(limits[0][0]), float(limits[0][1])), (float(limits[1][0]), float(limits[1][1])))
+    limits = (
+        (float(limits[0][0]), float(limits[0][1])),
+        (float(limits[1][0]), float(limits[1][1])),
+    )
     _, _, points = density_grid(limits, grid_size)
 
     panels = [("model", distribution)] + ([("target", target)] if show_target else [])
@@ -271,8 +302,16 @@ def plot_density(
     (x0, x1), (y0, y1) = limits
     image = None
     for ax, (title, _), density in zip(axes, panels, densities):
-        image = ax.imshow(density.T, origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
-                          cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+        image = ax.imshow(
+            density.T,
+            origin="lower",
+            extent=(x0, x1, y0, y1),
+            aspect="auto",
+            cmap="viridis",
+            vmin=0.0,
+            vmax=vmax,
+            interpolation="nearest",
+        )
         ax.set_title(title)
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
@@ -342,17 +381,25 @@ def plot_densities(
             low, high = (top + np.log(floor)) / np.log(10.0), top / np.log(10.0)
         else:
             shown, low, high = np.exp(values), 0.0, float(np.exp(top))
-        image = ax.imshow(shown.T, origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
-                          cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
+        image = ax.imshow(
+            shown.T,
+            origin="lower",
+            extent=(x0, x1, y0, y1),
+            aspect="auto",
+            cmap="viridis",
+            vmin=low,
+            vmax=high,
+            interpolation="nearest",
+        )
         ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(image, ax=fig.axes, shrink=0.9,
-                 label="log10 density" if log_scale else "density")
+    fig.colorbar(image, ax=fig.axes, shrink=0.9, label="log10 density" if log_scale else "density")
     return fig
 
 
 # -- samples -------------------------------------------------------------------------------------
+
 
 def plot_samples(
     distribution: tfd.Distribution,
@@ -392,10 +439,26 @@ def plot_samples(
     if data is not None:
         data_points = _as_points(data, n, seed + 1)
         points.append(data_points)
-        ax.scatter(data_points[:, 0], data_points[:, 1], s=3, alpha=0.4, color=_DATA_COLOR,
-                   label=f"data ({data_points.shape[0]})", linewidths=0, rasterized=True)
-    ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, color=_MODEL_COLOR,
-               label=f"model ({samples.shape[0]})", linewidths=0, rasterized=True)
+        ax.scatter(
+            data_points[:, 0],
+            data_points[:, 1],
+            s=3,
+            alpha=0.4,
+            color=_DATA_COLOR,
+            label=f"data ({data_points.shape[0]})",
+            linewidths=0,
+            rasterized=True,
+        )
+    ax.scatter(
+        samples[:, 0],
+        samples[:, 1],
+        s=3,
+        alpha=0.4,
+        color=_MODEL_COLOR,
+        label=f"model ({samples.shape[0]})",
+        linewidths=0,
+        rasterized=True,
+    )
     (x0, x1), (y0, y1) = _robust_limits(np.concatenate(points), quantile=0.002)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -409,6 +472,7 @@ def plot_samples(
 
 
 # -- trajectories --------------------------------------------------------------------------------
+
 
 def plot_trajectory(
     flow: tfd.TransformedDistribution,
@@ -502,13 +566,26 @@ def plot_trajectory(
         ax = fig.add_subplot(rows, cols, panel + 1)
         points = _numpy(steps[index][1])
         if background is not None and index == len(steps) - 1:
-            ax.scatter(background[:, 0], background[:, 1], s=2, color="0.75", linewidths=0,
-                       rasterized=True)
-        ax.scatter(points[:, 0], points[:, 1], c=colour_values, cmap="hsv", vmin=-math.pi,
-                   vmax=math.pi,
-                   s=2, alpha=0.7, linewidths=0, rasterized=True)
-        shown = points if background is None or index != len(steps) - 1 else np.concatenate(
-            [points, background])
+            ax.scatter(
+                background[:, 0], background[:, 1], s=2, color="0.75", linewidths=0, rasterized=True
+            )
+        ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            c=colour_values,
+            cmap="hsv",
+            vmin=-math.pi,
+            vmax=math.pi,
+            s=2,
+            alpha=0.7,
+            linewidths=0,
+            rasterized=True,
+        )
+        shown = (
+            points
+            if background is None or index != len(steps) - 1
+            else np.concatenate([points, background])
+        )
         (x0, x1), (y0, y1) = _robust_limits(shown, quantile=0.002)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
@@ -520,6 +597,7 @@ def plot_trajectory(
 
 
 # -- 1-D lessons ---------------------------------------------------------------------------------
+
 
 def _rank_angle(points: np.ndarray) -> np.ndarray:
     """Angle in ``[-pi, pi]`` of each point around the centre, in rank (copula) coordinates."""
@@ -580,7 +658,9 @@ def plot_change_of_variables(
     """
     s, t = float(scale), float(shift)
     if s == 0.0 or not math.isfinite(s) or not math.isfinite(t):
-        raise ValueError(f"scale must be finite and non-zero (and shift finite), got {scale}, {shift}.")
+        raise ValueError(
+            f"scale must be finite and non-zero (and shift finite), got {scale}, {shift}."
+        )
     bases = {
         "uniform": (tfd.Uniform(np.float64(0.0), np.float64(1.0)), "Uniform(0, 1)", (-0.25, 1.25)),
         "normal": (tfd.Normal(np.float64(0.0), np.float64(1.0)), "N(0, 1)", (-12.0, 12.0)),
@@ -597,30 +677,66 @@ def plot_change_of_variables(
         integrals[f"{key}_corrected"] = _trapezoid(corrected, x)
 
         samples = t + s * _numpy(base.sample(n, seed=stateless_seed(seed + i)))
-        view = sorted([t + s * (-0.5 if key == "uniform" else -4.0),
-                       t + s * (1.5 if key == "uniform" else 4.0)])
-        view = [min(view[0], -0.5 if key == "uniform" else -4.0),
-                max(view[1], 1.5 if key == "uniform" else 4.0)]
+        view = sorted(
+            [
+                t + s * (-0.5 if key == "uniform" else -4.0),
+                t + s * (1.5 if key == "uniform" else 4.0),
+            ]
+        )
+        view = [
+            min(view[0], -0.5 if key == "uniform" else -4.0),
+            max(view[1], 1.5 if key == "uniform" else 4.0),
+        ]
         xv = np.linspace(view[0], view[1], 2001)
-        ax.hist(samples, bins=60, density=True, color="0.8", edgecolor="0.6", linewidth=0.5,
-                label=f"histogram of {n} samples of X")
-        ax.plot(xv, _numpy(base.prob(xv)), color="0.35", linestyle=":", linewidth=1.5,
-                label=f"$p_Z(x)$, Z ~ {base_label}")
+        ax.hist(
+            samples,
+            bins=60,
+            density=True,
+            color="0.8",
+            edgecolor="0.6",
+            linewidth=0.5,
+            label=f"histogram of {n} samples of X",
+        )
+        ax.plot(
+            xv,
+            _numpy(base.prob(xv)),
+            color="0.35",
+            linestyle=":",
+            linewidth=1.5,
+            label=f"$p_Z(x)$, Z ~ {base_label}",
+        )
         naive_v = _numpy(base.prob((xv - t) / s))
-        ax.plot(xv, naive_v, color="tab:red", linestyle="--", linewidth=2.0,
-                label=f"naive $p_Z(f^{{-1}}(x))$: integral {integrals[f'{key}_naive']:.4f}")
-        ax.plot(xv, naive_v / abs(s), color="tab:blue", linewidth=2.0,
-                label="$p_X(x) = p_Z(f^{-1}(x))\\,|df^{-1}/dx|$: "
-                      f"integral {integrals[f'{key}_corrected']:.4f}")
+        ax.plot(
+            xv,
+            naive_v,
+            color="tab:red",
+            linestyle="--",
+            linewidth=2.0,
+            label=f"naive $p_Z(f^{{-1}}(x))$: integral {integrals[f'{key}_naive']:.4f}",
+        )
+        ax.plot(
+            xv,
+            naive_v / abs(s),
+            color="tab:blue",
+            linewidth=2.0,
+            label="$p_X(x) = p_Z(f^{-1}(x))\\,|df^{-1}/dx|$: "
+            f"integral {integrals[f'{key}_corrected']:.4f}",
+        )
         ax.set_xlim(view[0], view[1])
-        ax.set_ylim(0.0, 1.45 * max(1.0, float(np.max(naive_v)), 1.0 / abs(s)) if key == "uniform"
-                    else 1.45 * max(float(np.max(naive_v)), float(_numpy(base.prob(0.0)))))
+        ax.set_ylim(
+            0.0,
+            1.45 * max(1.0, float(np.max(naive_v)), 1.0 / abs(s))
+            if key == "uniform"
+            else 1.45 * max(float(np.max(naive_v)), float(_numpy(base.prob(0.0)))),
+        )
         ax.set_xlabel("x")
         ax.set_ylabel("density")
         ax.set_title(f"Z ~ {base_label},  X = f(Z) = {s:g} Z + {t:g}")
         ax.legend(loc="upper left", fontsize="small")
-    fig.suptitle("change of variables: the Jacobian factor $|df^{-1}/dx| = 1/|s|$ "
-                 "keeps the density normalised")
+    fig.suptitle(
+        "change of variables: the Jacobian factor $|df^{-1}/dx| = 1/|s|$ "
+        "keeps the density normalised"
+    )
     return fig, integrals
 
 
@@ -635,7 +751,8 @@ def _chain_1d_stages() -> list[tuple[str, str, tfb.Bijector | None]]:
         bin_widths=np.array(SPLINE_BIN_WIDTHS, np.float64),
         bin_heights=np.array(SPLINE_BIN_HEIGHTS, np.float64),
         knot_slopes=np.array(SPLINE_KNOT_SLOPES, np.float64),
-        range_min=np.float64(0.0))
+        range_min=np.float64(0.0),
+    )
     return [
         ("normal", "z ~ N(0, 1)", None),
         ("sigmoid", "u = sigmoid(z)", tfb.Sigmoid()),
@@ -693,7 +810,7 @@ def plot_bijector_chain_1d(
     base = tfd.Normal(np.float64(0.0), np.float64(1.0))
     z = base.sample(n, seed=stateless_seed(seed))
     fig, axes = _new_figure(2, len(stages), panel_size=(3.9, 3.3))
-    density_axes, map_axes = axes[:len(stages)], axes[len(stages):]
+    density_axes, map_axes = axes[: len(stages)], axes[len(stages) :]
 
     integrals: dict[str, float] = {}
     applied: list[tfb.Bijector] = []
@@ -710,11 +827,23 @@ def plot_bijector_chain_1d(
         integrals[key] = _trapezoid(density, grid)
 
         view = np.linspace(eps, 1.0 - eps, 2001) if unit else np.linspace(-4.5, 4.5, 2001)
-        ax.hist(_numpy(samples), bins=np.linspace(view[0], view[-1], 61), density=True,
-                color="0.8", edgecolor="0.6", linewidth=0.5, label="samples")
+        ax.hist(
+            _numpy(samples),
+            bins=np.linspace(view[0], view[-1], 61),
+            density=True,
+            color="0.8",
+            edgecolor="0.6",
+            linewidth=0.5,
+            label="samples",
+        )
         curve = _numpy(distribution.prob(view))
-        ax.plot(view, curve, color="tab:blue", linewidth=2.0,
-                label=f"exact density (integral {integrals[key]:.4f})")
+        ax.plot(
+            view,
+            curve,
+            color="tab:blue",
+            linewidth=2.0,
+            label=f"exact density (integral {integrals[key]:.4f})",
+        )
         ax.set_xlim(view[0], view[-1])
         ax.set_ylim(0.0, 1.3 * float(np.max(curve)))
         ax.set_title(label)
@@ -730,8 +859,11 @@ def plot_bijector_chain_1d(
     map_axes[0].set_title("whole chain: z -> x")
     map_axes[0].set_xlabel("z")
     map_axes[0].set_ylabel("x")
-    inputs = {"sigmoid": z_grid, "spline": np.linspace(0.0, 1.0, 1001),
-              "logit": np.linspace(1e-4, 1.0 - 1e-4, 1001)}
+    inputs = {
+        "sigmoid": z_grid,
+        "spline": np.linspace(0.0, 1.0, 1001),
+        "logit": np.linspace(1e-4, 1.0 - 1e-4, 1001),
+    }
     names = {"sigmoid": ("z", "u"), "spline": ("u", "v"), "logit": ("v", "x")}
     for ax, (key, _, bijector) in zip(map_axes[1:], stages[1:]):
         grid = inputs[key]

@@ -69,24 +69,32 @@ _PANEL_INCHES = 0.45  # per image in a mosaic
 
 def _image_flow(flow: Any, owner: str) -> tuple[int, int, int]:
     """The ``(H, W, C)`` of a flow on images with one or three channels, checked."""
-    if not (isinstance(flow, tfd.Distribution) and hasattr(flow, "bijector")
-            and hasattr(flow, "distribution")):
-        raise TypeError(f"{owner}: expected a flow (a transformed distribution such as "
-                        f"tff.real_nvp((8, 8, 1))), got {type(flow).__name__}.")
+    if not (
+        isinstance(flow, tfd.Distribution)
+        and hasattr(flow, "bijector")
+        and hasattr(flow, "distribution")
+    ):
+        raise TypeError(
+            f"{owner}: expected a flow (a transformed distribution such as "
+            f"tff.real_nvp((8, 8, 1))), got {type(flow).__name__}."
+        )
     shape = flow.event_shape
     if shape.rank != 3 or not shape.is_fully_defined() or shape[-1] not in (1, 3):
-        raise ValueError(f"{owner}: expected a flow on images [H, W, C] with C = 1 or 3 "
-                         f"(wrap a vector flow with tfb.Reshape), got event shape {shape.as_list()}.")
+        raise ValueError(
+            f"{owner}: expected a flow on images [H, W, C] with C = 1 or 3 "
+            f"(wrap a vector flow with tfb.Reshape), got event shape {shape.as_list()}."
+        )
     return tuple(int(d) for d in shape)
 
 
-def _pixels(images: Any, shape: tuple[int, int, int], levels: int | None, owner: str
-            ) -> tf.Tensor:
+def _pixels(images: Any, shape: tuple[int, int, int], levels: int | None, owner: str) -> tf.Tensor:
     """``images`` ``[n, H, W, C]`` as pixels in ``[0, 1]``: discrete ones at their cells' centres."""
     values = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
     if values.ndim != 4 or values.shape[1:] != shape or values.shape[0] == 0:
-        raise ValueError(f"{owner}: expected images [n, {', '.join(map(str, shape))}] with "
-                         f"n >= 1, got shape {list(values.shape)}.")
+        raise ValueError(
+            f"{owner}: expected images [n, {', '.join(map(str, shape))}] with "
+            f"n >= 1, got shape {list(values.shape)}."
+        )
     if levels is not None:
         check_discrete(values, levels, owner)
         values = (values + 0.5) / levels
@@ -101,8 +109,9 @@ def _latent(flow: tfd.TransformedDistribution, pixels: tf.Tensor) -> tf.Tensor:
 
 def _shown(pixels: Any) -> np.ndarray:
     """Pixels for display: ``[n, H, W]`` (one channel) or ``[n, H, W, 3]``, clipped to ``[0, 1]``."""
-    values = np.clip(np.asarray(pixels.numpy() if hasattr(pixels, "numpy") else pixels,
-                                np.float64), 0.0, 1.0)
+    values = np.clip(
+        np.asarray(pixels.numpy() if hasattr(pixels, "numpy") else pixels, np.float64), 0.0, 1.0
+    )
     return values[..., 0] if values.shape[-1] == 1 else values
 
 
@@ -137,31 +146,40 @@ def tile_images(images: Any, columns: int, pad: int = 1, fill: float = 0.0) -> n
     """
     values = np.asarray(images, np.float64)
     if values.ndim not in (3, 4) or values.shape[0] == 0:
-        raise ValueError(f"tile_images: expected images [n, H, W] or [n, H, W, C] with n >= 1, "
-                         f"got shape {list(values.shape)}.")
+        raise ValueError(
+            f"tile_images: expected images [n, H, W] or [n, H, W, C] with n >= 1, "
+            f"got shape {list(values.shape)}."
+        )
     columns = check_integer("columns", columns)
     pad = check_integer("pad", pad, minimum=0)
     n, height, width = values.shape[:3]
     rows = -(-n // columns)
-    mosaic = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad)
-                     + values.shape[3:], float(fill))
+    mosaic = np.full(
+        (rows * (height + pad) + pad, columns * (width + pad) + pad) + values.shape[3:], float(fill)
+    )
     for k in range(n):
         top = pad + (k // columns) * (height + pad)
         left = pad + (k % columns) * (width + pad)
-        mosaic[top:top + height, left:left + width] = values[k]
+        mosaic[top : top + height, left : left + width] = values[k]
     return mosaic
 
 
 def _show(ax, pixels: np.ndarray, columns: int, title: str) -> None:
-    ax.imshow(tile_images(pixels, columns, fill=0.0), cmap=_CMAP, vmin=0.0, vmax=1.0,
-              interpolation="nearest")
+    ax.imshow(
+        tile_images(pixels, columns, fill=0.0),
+        cmap=_CMAP,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def sample_at_temperature(flow: tfd.TransformedDistribution, n: int, temperature: float,
-                          seed: Any = 0) -> tf.Tensor:
+def sample_at_temperature(
+    flow: tfd.TransformedDistribution, n: int, temperature: float, seed: Any = 0
+) -> tf.Tensor:
     """``n`` images ``g(T z)``, ``z`` drawn from the flow's base ``N(0, I)`` (std ``T`` then).
 
     Args:
@@ -183,14 +201,16 @@ def sample_at_temperature(flow: tfd.TransformedDistribution, n: int, temperature
     """
     _image_flow(flow, "sample_at_temperature")
     n = check_integer("n", n)
-    temperature = check_number("temperature", temperature, "a number >= 0",
-                               lambda t: 0 <= t < np.inf)
+    temperature = check_number(
+        "temperature", temperature, "a number >= 0", lambda t: 0 <= t < np.inf
+    )
     z = flow.distribution.sample(n, seed=stateless_seed(seed))
     return flow.bijector.forward(tf.constant(temperature, flow.dtype) * z)
 
 
-def reconstruct(flow: tfd.TransformedDistribution, images: Any, levels: int | None = None
-                ) -> tuple[tf.Tensor, tf.Tensor]:
+def reconstruct(
+    flow: tfd.TransformedDistribution, images: Any, levels: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
     """``(v, g(g^{-1}(v)))``: the pixels of ``images`` and their reconstruction from the latent code.
 
     Args:
@@ -215,8 +235,7 @@ def reconstruct(flow: tfd.TransformedDistribution, images: Any, levels: int | No
     return pixels, flow.bijector.forward(_latent(flow, pixels))
 
 
-def interpolate_latents(start: Any, end: Any, num_steps: int, method: str = "linear"
-                        ) -> tf.Tensor:
+def interpolate_latents(start: Any, end: Any, num_steps: int, method: str = "linear") -> tf.Tensor:
     """Points from ``start`` to ``end`` (``[n, ...]`` latents), ``[n, num_steps, ...]``, ends included.
 
     ```none
@@ -233,21 +252,25 @@ def interpolate_latents(start: Any, end: Any, num_steps: int, method: str = "lin
     [[[0.0, 2.0], [1.4142, 1.4142], [2.0, 0.0]]]
     """
     if method not in ("linear", "spherical"):
-        raise ValueError(f"interpolate_latents: method must be 'linear' or 'spherical', got "
-                         f"{method!r}.")
+        raise ValueError(
+            f"interpolate_latents: method must be 'linear' or 'spherical', got {method!r}."
+        )
     num_steps = check_integer("num_steps", num_steps, minimum=2)
     start = tf.convert_to_tensor(start)
     end = tf.cast(tf.convert_to_tensor(end), start.dtype)
     if start.shape != end.shape or start.shape.rank < 2:
-        raise ValueError(f"interpolate_latents: expected start and end of one shape [n, ...], "
-                         f"got {start.shape} and {end.shape}.")
+        raise ValueError(
+            f"interpolate_latents: expected start and end of one shape [n, ...], "
+            f"got {start.shape} and {end.shape}."
+        )
     flat_start = tf.reshape(start, [start.shape[0], 1, -1])
     flat_end = tf.reshape(end, [end.shape[0], 1, -1])
     t = tf.reshape(tf.linspace(tf.constant(0.0, start.dtype), 1.0, num_steps), [1, -1, 1])
     weight_start, weight_end = 1.0 - t, t
     if method == "spherical":
         cosine = tf.reduce_sum(flat_start * flat_end, -1, keepdims=True) / (
-            tf.norm(flat_start, axis=-1, keepdims=True) * tf.norm(flat_end, axis=-1, keepdims=True))
+            tf.norm(flat_start, axis=-1, keepdims=True) * tf.norm(flat_end, axis=-1, keepdims=True)
+        )
         angle = tf.acos(tf.clip_by_value(cosine, -1.0, 1.0))
         sine = tf.sin(angle)
         curved = sine > 1e-6
@@ -295,12 +318,18 @@ def plot_temperature_samples(
         raise ValueError("plot_temperature_samples: expected at least one temperature, got none.")
     columns = check_integer("columns", columns)
     rows = -(-check_integer("num_images", num_images) // columns)
-    fig = Figure(figsize=(len(temperatures) * columns * _PANEL_INCHES + 0.3,
-                          rows * _PANEL_INCHES + 0.5), layout="constrained")
+    fig = Figure(
+        figsize=(len(temperatures) * columns * _PANEL_INCHES + 0.3, rows * _PANEL_INCHES + 0.5),
+        layout="constrained",
+    )
     for i, temperature in enumerate(temperatures):
         samples = sample_at_temperature(flow, num_images, temperature, seed=seed)
-        _show(fig.add_subplot(1, len(temperatures), i + 1), _shown(samples), columns,
-              f"T = {temperature:g}")
+        _show(
+            fig.add_subplot(1, len(temperatures), i + 1),
+            _shown(samples),
+            columns,
+            f"T = {temperature:g}",
+        )
     return fig
 
 
@@ -336,11 +365,17 @@ def plot_reconstructions(
     error = float(tf.reduce_max(tf.abs(tf.cast(back, pixels.dtype) - pixels)))
     columns = min(check_integer("columns", columns), int(pixels.shape[0]))
     rows = -(-int(pixels.shape[0]) // columns)
-    fig = Figure(figsize=(2 * columns * _PANEL_INCHES + 0.3, rows * _PANEL_INCHES + 0.5),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(2 * columns * _PANEL_INCHES + 0.3, rows * _PANEL_INCHES + 0.5),
+        layout="constrained",
+    )
     _show(fig.add_subplot(1, 2, 1), _shown(pixels), columns, "images")
-    _show(fig.add_subplot(1, 2, 2), _shown(back), columns,
-          f"reconstructions (max |error| {error:.2g})")
+    _show(
+        fig.add_subplot(1, 2, 2),
+        _shown(back),
+        columns,
+        f"reconstructions (max |error| {error:.2g})",
+    )
     return fig
 
 
@@ -381,14 +416,22 @@ def plot_latent_interpolations(
     start_pixels = _pixels(starts, shape, levels, "plot_latent_interpolations")
     end_pixels = _pixels(ends, shape, levels, "plot_latent_interpolations")
     if start_pixels.shape != end_pixels.shape:
-        raise ValueError(f"plot_latent_interpolations: expected as many starts as ends, got "
-                         f"shapes {start_pixels.shape} and {end_pixels.shape}.")
-    path = interpolate_latents(_latent(flow, start_pixels), _latent(flow, end_pixels),
-                               num_steps, method)
+        raise ValueError(
+            f"plot_latent_interpolations: expected as many starts as ends, got "
+            f"shapes {start_pixels.shape} and {end_pixels.shape}."
+        )
+    path = interpolate_latents(
+        _latent(flow, start_pixels), _latent(flow, end_pixels), num_steps, method
+    )
     count = int(start_pixels.shape[0])
     images = flow.bijector.forward(tf.reshape(path, [count * num_steps, *shape]))
-    fig = Figure(figsize=(num_steps * _PANEL_INCHES + 0.3, count * _PANEL_INCHES + 0.5),
-                 layout="constrained")
-    _show(fig.add_subplot(1, 1, 1), _shown(images), num_steps,
-          f"{method} interpolation in latent space")
+    fig = Figure(
+        figsize=(num_steps * _PANEL_INCHES + 0.3, count * _PANEL_INCHES + 0.5), layout="constrained"
+    )
+    _show(
+        fig.add_subplot(1, 1, 1),
+        _shown(images),
+        num_steps,
+        f"{method} interpolation in latent space",
+    )
     return fig

@@ -37,7 +37,9 @@ __all__ = ["chain_trajectory", "flatten_bijector"]
 _DIRECTIONS = ("forward", "inverse")
 
 
-def flatten_bijector(flow_or_bijector: tfd.TransformedDistribution | tfb.Bijector) -> list[tfb.Bijector]:
+def flatten_bijector(
+    flow_or_bijector: tfd.TransformedDistribution | tfb.Bijector,
+) -> list[tfb.Bijector]:
     """The layers of a flow in the order the forward pass applies them (base -> data).
 
     The package's one chain walker, :func:`tfp_flows.bijectors.walk.flatten`:
@@ -116,4 +118,3 @@ def chain_trajectory(
             value = layer.inverse(value)
             steps.append((layer.name, value))
     return steps
-

@@ -106,7 +106,9 @@ def _max_abs(a, b) -> float:
 
 def _fail_if(error: float, tolerance: float, what: str, mode: str) -> float:
     if not error <= tolerance:  # also catches NaN
-        raise AssertionError(f"{what} [{mode}]: max abs error {error:.3g} > tolerance {tolerance:.3g}")
+        raise AssertionError(
+            f"{what} [{mode}]: max abs error {error:.3g} > tolerance {tolerance:.3g}"
+        )
     return error
 
 
@@ -176,19 +178,27 @@ def assert_finite(bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", _va
 
 
 def assert_round_trip(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None, mode: str = "eager",
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    atol: float | None = None,
+    mode: str = "eager",
     _values=None,
 ) -> float:
     """``inverse(forward(x)) ~= x`` and ``forward(inverse(u)) ~= u`` (``u``: :func:`output_point`)."""
     atol = default_tolerance(x.dtype) if atol is None else atol
     values = evaluate(bijector, x, mode) if _values is None else _values
-    error = max(_max_abs(values["there_and_back"], x),
-                _max_abs(values["back_and_there"], output_point(bijector, x)))
+    error = max(
+        _max_abs(values["there_and_back"], x),
+        _max_abs(values["back_and_there"], output_point(bijector, x)),
+    )
     return _fail_if(error, atol, "round trip", mode)
 
 
 def assert_log_det_consistent(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None, mode: str = "eager",
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    atol: float | None = None,
+    mode: str = "eager",
     _values=None,
 ) -> float:
     """``forward_log_det_jacobian(x) == -inverse_log_det_jacobian(forward(x))`` (no cache)."""
@@ -210,7 +220,9 @@ def _jacobians(bijector: tfb.Bijector, x: tf.Tensor, context: tf.Tensor | None) 
 
 
 def assert_log_det_matches_autodiff(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    atol: float | None = None,
     context: tf.Tensor | None = None,
 ) -> float:
     """``forward_log_det_jacobian(x)`` equals ``log|det|`` of the autodiff Jacobian.
@@ -226,7 +238,9 @@ def assert_log_det_matches_autodiff(
 
 
 def assert_declared_constant_jacobian(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    atol: float | None = None,
     context: tf.Tensor | None = None,
 ) -> float:
     """If ``bijector.is_constant_jacobian``, its autodiff Jacobian *matrix* is the same at every row.
@@ -239,8 +253,12 @@ def assert_declared_constant_jacobian(
         return 0.0
     atol = (1e-8 if x.dtype == tf.float64 else 1e-4) if atol is None else atol
     jacobians = np.asarray(_jacobians(bijector, x, context))
-    return _fail_if(_max_abs(jacobians, jacobians[:1]), atol,
-                    "is_constant_jacobian=True but the Jacobian varies with x", "eager")
+    return _fail_if(
+        _max_abs(jacobians, jacobians[:1]),
+        atol,
+        "is_constant_jacobian=True but the Jacobian varies with x",
+        "eager",
+    )
 
 
 def assert_cache_follows_weights(
@@ -261,8 +279,7 @@ def assert_cache_follows_weights(
             variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
         return _all_four(bijector, t, u, c), kept
 
-    seen, _ = _compile(seen_then_moved, mode)(
-        _fresh(x), _fresh(output_point(bijector, x)), context)
+    seen, _ = _compile(seen_then_moved, mode)(_fresh(x), _fresh(output_point(bijector, x)), context)
     _compare_with_fresh(bijector, x, context, seen, "a tensor seen before a weight change", mode)
 
 
@@ -281,31 +298,46 @@ def assert_cache_follows_context(
         return _all_four(bijector, t, u, c + 1), kept
 
     seen, _ = _compile(seen_then_other_context, mode)(
-        _fresh(x), _fresh(output_point(bijector, x)), context)
-    _compare_with_fresh(bijector, x, context + 1, seen,
-                        "a tensor seen before with another context", mode)
+        _fresh(x), _fresh(output_point(bijector, x)), context
+    )
+    _compare_with_fresh(
+        bijector, x, context + 1, seen, "a tensor seen before with another context", mode
+    )
 
 
-def _all_four(bijector: tfb.Bijector, t: tf.Tensor, u: tf.Tensor,
-              c: tf.Tensor | None) -> dict[str, tf.Tensor]:
+def _all_four(
+    bijector: tfb.Bijector, t: tf.Tensor, u: tf.Tensor, c: tf.Tensor | None
+) -> dict[str, tf.Tensor]:
     """``forward`` and ``fldj`` at ``t``, ``inverse`` and ``ildj`` at ``u`` (output side)."""
     nd, kw = _ndims(bijector), _kwargs(c)
-    return {"forward": bijector.forward(t, **kw), "inverse": bijector.inverse(u, **kw),
-            "fldj": bijector.forward_log_det_jacobian(t, nd, **kw),
-            "ildj": bijector.inverse_log_det_jacobian(u, nd, **kw)}
+    return {
+        "forward": bijector.forward(t, **kw),
+        "inverse": bijector.inverse(u, **kw),
+        "fldj": bijector.forward_log_det_jacobian(t, nd, **kw),
+        "ildj": bijector.inverse_log_det_jacobian(u, nd, **kw),
+    }
 
 
 def _compare_with_fresh(bijector, x, context, seen, what: str, mode: str) -> None:
-    fresh = {key: _all_four(bijector, _fresh(x), _fresh(output_point(bijector, x)),
-                            context)[key] for key in seen}
+    fresh = {
+        key: _all_four(bijector, _fresh(x), _fresh(output_point(bijector, x)), context)[key]
+        for key in seen
+    }
     for key, value in fresh.items():
-        _fail_if(_max_abs(seen[key], value), 10 * default_tolerance(x.dtype),
-                 f"{key} of {what} (stale cache)", mode)
+        _fail_if(
+            _max_abs(seen[key], value),
+            10 * default_tolerance(x.dtype),
+            f"{key} of {what} (stale cache)",
+            mode,
+        )
 
 
 def assert_modes_agree(
-    bijector: tfb.Bijector, x: tf.Tensor, atol: float | None = None,
-    modes: tuple[str, ...] = MODES, _values=None,
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    atol: float | None = None,
+    modes: tuple[str, ...] = MODES,
+    _values=None,
 ) -> float:
     """Eager, ``tf.function`` and XLA give the same ``forward``, ``inverse`` and log-dets."""
     atol = 10 * default_tolerance(x.dtype) if atol is None else atol
@@ -398,21 +430,32 @@ def check_bijector(
     results = {"round_trip": 0.0, "log_det_consistent": 0.0}
     for mode in modes:
         assert_finite(bijector, x, mode, _values=values[mode])
-        results["round_trip"] = max(results["round_trip"], assert_round_trip(
-            bijector, x, atol=atol, mode=mode, _values=values[mode]))
+        results["round_trip"] = max(
+            results["round_trip"],
+            assert_round_trip(bijector, x, atol=atol, mode=mode, _values=values[mode]),
+        )
         results["log_det_consistent"] = max(
             results["log_det_consistent"],
-            assert_log_det_consistent(bijector, x, atol=None if atol is None else 10 * atol,
-                                      mode=mode, _values=values[mode]))
+            assert_log_det_consistent(
+                bijector,
+                x,
+                atol=None if atol is None else 10 * atol,
+                mode=mode,
+                _values=values[mode],
+            ),
+        )
     results["modes_agree"] = assert_modes_agree(
-        bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values)
+        bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values
+    )
     results["autodiff_log_det"] = assert_log_det_matches_autodiff(
-        bijector, x, atol=autodiff_atol, context=context)
+        bijector, x, atol=autodiff_atol, context=context
+    )
     results["constant_jacobian"] = assert_declared_constant_jacobian(bijector, x, context=context)
     if context is not None:
         for mode in modes:
             assert_cache_follows_context(bijector, x, context, mode)
     if bijector.trainable_variables:  # e.g. a fitted normalisation has none
         results["gradients"] = float(
-            assert_all_variables_get_gradients(bijector, x, context=context))
+            assert_all_variables_get_gradients(bijector, x, context=context)
+        )
     return results

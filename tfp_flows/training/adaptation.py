@@ -78,8 +78,10 @@ def find_adaptive_layers(flow_or_bijector: tfd.Distribution | tfb.Bijector) -> l
     found = []
     for layer in walk(flow_or_bijector):
         if isinstance(layer.bijector, FactorOut):  # a multiscale flow's inner scales
-            found += [Layer(inner.bijector, inner.inverted != layer.inverted)
-                      for inner in find_adaptive_layers(layer.bijector.inner)]
+            found += [
+                Layer(inner.bijector, inner.inverted != layer.inverted)
+                for inner in find_adaptive_layers(layer.bijector.inner)
+            ]
         elif is_adaptive(layer.bijector):
             found.append(layer)
     return found
@@ -96,8 +98,11 @@ def find_standardize_layers(flow_or_bijector: tfd.Distribution | tfb.Bijector) -
     >>> [layer.name for layer in find_standardize_layers(real_nvp(2, num_layers=1, name="flow").bijector)]
     ['flow_standardize']
     """
-    return [layer.bijector for layer in walk(flow_or_bijector)
-            if isinstance(layer.bijector, Standardize)]
+    return [
+        layer.bijector
+        for layer in walk(flow_or_bijector)
+        if isinstance(layer.bijector, Standardize)
+    ]
 
 
 def adapt_layers(
@@ -149,19 +154,25 @@ def adapt_layers(
 
     values = rows
     try:
-        for i, layer in enumerate(data_side_first[:pending[-1] + 1]):
+        for i, layer in enumerate(data_side_first[: pending[-1] + 1]):
             leaf = layer.bijector
             if i in pending and isinstance(leaf, FactorOut):  # the layers inside, on their rows
-                undos.append(adapt_layers(leaf.inner, leaf.inner_outputs(values).numpy(),
-                                          context=context))
+                undos.append(
+                    adapt_layers(leaf.inner, leaf.inner_outputs(values).numpy(), context=context)
+                )
             elif i in pending:
                 before = snapshot(leaf.variables)
                 try:
                     leaf.adapt(values)
                 except (TypeError, ValueError) as error:
-                    where = ("the data" if i == 0 else
-                             f"the data as it arrives there (after the inverses of {i} layers)")
-                    raise type(error)(f"adapting layer {leaf.name!r} to {where}: {error}") from error
+                    where = (
+                        "the data"
+                        if i == 0
+                        else f"the data as it arrives there (after the inverses of {i} layers)"
+                    )
+                    raise type(error)(
+                        f"adapting layer {leaf.name!r} to {where}: {error}"
+                    ) from error
                 undos.append(lambda leaf=leaf, before=before: restore(leaf.variables, before))
             if i < pending[-1]:
                 values = _inverse(layer, values, context)
@@ -191,12 +202,14 @@ def _inverse(layer: Layer, values: Any, context: Any) -> np.ndarray:
             raise ValueError(
                 f"adapting the flow's layers to the data: the data must pass the inverse of the "
                 f"conditional layer {layer.bijector.name!r}, which needs the rows' context; "
-                "got none (pass the rows with their context).")
+                "got none (pass the rows with their context)."
+            )
         kwargs["context"] = tf.convert_to_tensor(context, values.dtype)
     return bijector.inverse(values, **kwargs).numpy()
 
 
-def adapt_standardize(distribution: tfd.Distribution,
-                      rows: np.ndarray | Callable[[], np.ndarray] | None) -> Callable[[], None]:
+def adapt_standardize(
+    distribution: tfd.Distribution, rows: np.ndarray | Callable[[], np.ndarray] | None
+) -> Callable[[], None]:
     """The name of :func:`adapt_layers` before it adapted every adaptive layer (kept for users)."""
     return adapt_layers(distribution, rows)

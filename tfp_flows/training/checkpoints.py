@@ -152,6 +152,7 @@ def _warn(message: str) -> None:
 
 # -- what a checkpoint holds ---------------------------------------------------------------------
 
+
 def variable_signature(module: tf.Module) -> list[dict[str, Any]]:
     """Path, shape and dtype of every variable of ``module``, in ``module.variables`` order.
 
@@ -168,10 +169,13 @@ def variable_signature(module: tf.Module) -> list[dict[str, Any]]:
     """
     paths: dict[int, str] = {}
     for path, variable in module._flatten(  # noqa: SLF001 (tf.Module's own walk, with paths)
-            predicate=lambda value: isinstance(value, tf.Variable), with_path=True):
+        predicate=lambda value: isinstance(value, tf.Variable), with_path=True
+    ):
         paths.setdefault(id(variable), "/".join(str(part).lstrip("_") for part in path))
-    return [{"name": paths[id(v)], "shape": v.shape.as_list(), "dtype": v.dtype.name}
-            for v in module.variables]
+    return [
+        {"name": paths[id(v)], "shape": v.shape.as_list(), "dtype": v.dtype.name}
+        for v in module.variables
+    ]
 
 
 def _describe(entry: Mapping[str, Any]) -> str:
@@ -184,12 +188,15 @@ def _variable_differences(saved: Sequence[Mapping], current: Sequence[Mapping]) 
     if len(saved_by_name) != len(saved) or len(current_by_name) != len(current):
         saved_by_name = {f"variable {i} ({v['name']})": v for i, v in enumerate(saved)}
         current_by_name = {f"variable {i} ({v['name']})": v for i, v in enumerate(current)}
-    out = [f"{name}: {_describe(saved_by_name[name])} in the checkpoint, "
-           f"{_describe(current_by_name[name])} in the flow"
-           for name in saved_by_name if name in current_by_name
-           and saved_by_name[name] != current_by_name[name]]
-    out += [f"{name} only in the checkpoint"
-            for name in saved_by_name if name not in current_by_name]
+    out = [
+        f"{name}: {_describe(saved_by_name[name])} in the checkpoint, "
+        f"{_describe(current_by_name[name])} in the flow"
+        for name in saved_by_name
+        if name in current_by_name and saved_by_name[name] != current_by_name[name]
+    ]
+    out += [
+        f"{name} only in the checkpoint" for name in saved_by_name if name not in current_by_name
+    ]
     out += [f"{name} only in the flow" for name in current_by_name if name not in saved_by_name]
     return out
 
@@ -198,19 +205,29 @@ def _mismatch(prefix: str, saved: Mapping[str, Any], expected: Mapping[str, Any]
     """Why ``saved`` (a checkpoint's record) does not describe ``expected``, or ``None``."""
     parts = []
     saved_meta, meta = saved.get("metadata") or {}, expected.get("metadata")
-    settings = [] if meta is None else [
-        f"{key}: {saved_meta.get(key)!r} in the checkpoint, {meta.get(key)!r} now"
-        for key in sorted(set(saved_meta) | set(meta)) if saved_meta.get(key) != meta.get(key)]
+    settings = (
+        []
+        if meta is None
+        else [
+            f"{key}: {saved_meta.get(key)!r} in the checkpoint, {meta.get(key)!r} now"
+            for key in sorted(set(saved_meta) | set(meta))
+            if saved_meta.get(key) != meta.get(key)
+        ]
+    )
     if settings:
         parts.append("settings differ (" + "; ".join(settings) + ")")
     variables = _variable_differences(saved["variables"], expected["variables"])
     if variables and settings:
-        parts.append(f"its variables differ ({len(saved['variables'])} in the checkpoint, "
-                     f"{len(expected['variables'])} in the flow)")
+        parts.append(
+            f"its variables differ ({len(saved['variables'])} in the checkpoint, "
+            f"{len(expected['variables'])} in the flow)"
+        )
     elif variables:
         shown = "; ".join(variables[:4]) + ("; ..." if len(variables) > 4 else "")
-        parts.append(f"the flow differs ({len(saved['variables'])} variables in the checkpoint, "
-                     f"{len(expected['variables'])} in the flow: {shown})")
+        parts.append(
+            f"the flow differs ({len(saved['variables'])} variables in the checkpoint, "
+            f"{len(expected['variables'])} in the flow: {shown})"
+        )
     if not parts:
         return None
     return f"checkpoint {prefix} does not hold this flow: " + " and ".join(parts)
@@ -218,11 +235,15 @@ def _mismatch(prefix: str, saved: Mapping[str, Any], expected: Mapping[str, Any]
 
 def _record(distribution: tf.Module, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """The record of ``distribution``; ``metadata=None`` records (and checks) no metadata."""
-    return {"format": RECORD_FORMAT, "variables": variable_signature(distribution),
-            "metadata": None if metadata is None else json.loads(json.dumps(dict(metadata)))}
+    return {
+        "format": RECORD_FORMAT,
+        "variables": variable_signature(distribution),
+        "metadata": None if metadata is None else json.loads(json.dumps(dict(metadata))),
+    }
 
 
 # -- the folder --------------------------------------------------------------------------------
+
 
 def list_checkpoints(directory: str) -> list[tuple[int, str]]:
     """``(step, prefix)`` of every ``ckpt-<step>.index`` in ``directory``, oldest first.
@@ -242,8 +263,11 @@ def list_checkpoints(directory: str) -> list[tuple[int, str]]:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    found = [(int(match.group(1)), os.path.join(directory, f"ckpt-{match.group(1)}"))
-             for match in map(_CHECKPOINT_INDEX.match, names) if match]
+    found = [
+        (int(match.group(1)), os.path.join(directory, f"ckpt-{match.group(1)}"))
+        for match in map(_CHECKPOINT_INDEX.match, names)
+        if match
+    ]
     return sorted(found)
 
 
@@ -271,24 +295,30 @@ def _repair_state(directory: str) -> list[tuple[int, str]]:
         text = None
     listed = [] if text is None else re.findall(r'all_model_checkpoint_paths:\s*"([^"]*)"', text)
     folder = os.path.realpath(directory)
-    listed = [os.path.basename(name)
-              if os.path.dirname(os.path.realpath(os.path.join(folder, name))) == folder else name
-              for name in listed]
+    listed = [
+        os.path.basename(name)
+        if os.path.dirname(os.path.realpath(os.path.join(folder, name))) == folder
+        else name
+        for name in listed
+    ]
     found = [os.path.basename(prefix) for _, prefix in entries]
     if text is not None and sorted(listed) != sorted(found):
         foreign = [name for name in listed if name not in found]
-        _warn(f"the checkpoint state file {path} does not match the folder "
-              f"(it lists {listed or 'nothing readable'}); ignoring it"
-              + (f" (never touching {foreign})" if foreign else "")
-              + f" and using the checkpoints found in the folder: {found or 'none'}")
+        _warn(
+            f"the checkpoint state file {path} does not match the folder "
+            f"(it lists {listed or 'nothing readable'}); ignoring it"
+            + (f" (never touching {foreign})" if foreign else "")
+            + f" and using the checkpoints found in the folder: {found or 'none'}"
+        )
     elif text is None and entries:
         _warn(f"{path} is missing; using the checkpoints found in the folder: {found}")
     _write_state(directory, entries, text)
     return entries
 
 
-def _write_state(directory: str, entries: Sequence[tuple[int, str]],
-                 current: str | None = None) -> None:
+def _write_state(
+    directory: str, entries: Sequence[tuple[int, str]], current: str | None = None
+) -> None:
     path = os.path.join(directory, STATE_FILE)
     if entries:
         if current != _state_text(entries):
@@ -313,7 +343,8 @@ def _read_record(prefix: str) -> tuple[dict[str, Any], int, History]:
     if "record" + _VALUE not in keys:
         raise CheckpointMismatchError(
             f"checkpoint {prefix} has no record of what it holds (written by an older tfp_flows "
-            "or by other code), so it cannot be checked against the flow; train a new run.")
+            "or by other code), so it cannot be checked against the flow; train a new run."
+        )
     try:
         record = json.loads(reader.get_tensor("record" + _VALUE).decode())
         step = int(reader.get_tensor("step" + _VALUE))
@@ -329,13 +360,17 @@ def _read_record(prefix: str) -> tuple[dict[str, Any], int, History]:
 
 def _variables_of(checkpoint: tf.train.Checkpoint) -> list[Any]:
     """Every variable a restore of ``checkpoint`` may write (TF and Keras 3 variables)."""
-    return [obj for obj in tf.train.TrackableView(checkpoint).descendants()
-            if isinstance(obj, tf.Variable) or (
-                hasattr(obj, "assign") and hasattr(obj, "numpy") and hasattr(obj, "shape"))]
+    return [
+        obj
+        for obj in tf.train.TrackableView(checkpoint).descendants()
+        if isinstance(obj, tf.Variable)
+        or (hasattr(obj, "assign") and hasattr(obj, "numpy") and hasattr(obj, "shape"))
+    ]
 
 
-def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: Mapping[str, Any],
-                    set_aside: bool) -> tuple[str, int, History] | None:
+def _restore_newest(
+    directory: str, checkpoint: tf.train.Checkpoint, expected: Mapping[str, Any], set_aside: bool
+) -> tuple[str, int, History] | None:
     """Restores the newest readable checkpoint matching ``expected`` into ``checkpoint``.
 
     Unreadable newer checkpoints are skipped with a warning (and renamed
@@ -369,8 +404,10 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
             put_back()
             problems.append(f"{os.path.basename(prefix)}: {error}")
             unreadable.append(prefix)
-            _warn(f"checkpoint {prefix} is unreadable ({error}); falling back to the previous "
-                  "checkpoint" + (" and setting it aside as *.corrupt" if set_aside else ""))
+            _warn(
+                f"checkpoint {prefix} is unreadable ({error}); falling back to the previous "
+                "checkpoint" + (" and setting it aside as *.corrupt" if set_aside else "")
+            )
             continue
         except (AssertionError, ValueError) as error:  # e.g. another optimizer
             put_back()
@@ -378,20 +415,24 @@ def _restore_newest(directory: str, checkpoint: tf.train.Checkpoint, expected: M
                 raise
             raise CheckpointMismatchError(
                 f"checkpoint {prefix} does not match the objects being restored: "
-                f"{str(error).splitlines()[0][:300]}") from None
+                f"{str(error).splitlines()[0][:300]}"
+            ) from None
         for bad in unreadable if set_aside else ():
             for name in os.listdir(directory):
                 if name.startswith(os.path.basename(bad) + "."):
-                    os.replace(os.path.join(directory, name),
-                               os.path.join(directory, name + ".corrupt"))
+                    os.replace(
+                        os.path.join(directory, name), os.path.join(directory, name + ".corrupt")
+                    )
         return prefix, step, history
     raise NoReadableCheckpointError(
         f"none of the checkpoints in {directory} can be read ({'; '.join(problems)}); "
-        "nothing was restored and nothing was overwritten.")
+        "nothing was restored and nothing was overwritten."
+    )
 
 
-def restore_flow(directory: str, distribution: tf.Module,
-                 metadata: Mapping[str, Any] | None = None) -> int | None:
+def restore_flow(
+    directory: str, distribution: tf.Module, metadata: Mapping[str, Any] | None = None
+) -> int | None:
     """Restores the newest checkpoint in ``directory`` into ``distribution``; returns its step.
 
     Read-only: nothing in the folder is written. Raises
@@ -415,12 +456,17 @@ def restore_flow(directory: str, distribution: tf.Module,
     ...
     tfp_flows.training.checkpoints.CheckpointMismatchError: checkpoint .../ckpt-20 does not hold this flow: ...
     """
-    restored = _restore_newest(directory, tf.train.Checkpoint(flow=distribution),
-                               _record(distribution, metadata), set_aside=False)
+    restored = _restore_newest(
+        directory,
+        tf.train.Checkpoint(flow=distribution),
+        _record(distribution, metadata),
+        set_aside=False,
+    )
     return None if restored is None else restored[1]
 
 
 # -- one writer at a time ------------------------------------------------------------------------
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -501,11 +547,17 @@ class RunFolderLock:
                 raise RunFolderBusyError(
                     f"{directory} is in use by another run (process {pid}{where}, lock file "
                     f"{self.path}); wait for it to finish or use another folder. If that process "
-                    "is gone, delete the lock file.")
+                    "is gone, delete the lock file."
+                )
             if not own:  # this process may take its own lock again
-                _warn(f"taking over the stale lock {self.path} of "
-                      + (f"process {pid}, which no longer exists" if pid is not None
-                         else f"an unknown owner ({owner.get('garbled')!r})"))
+                _warn(
+                    f"taking over the stale lock {self.path} of "
+                    + (
+                        f"process {pid}, which no longer exists"
+                        if pid is not None
+                        else f"an unknown owner ({owner.get('garbled')!r})"
+                    )
+                )
             write_atomically(self.path, self._content)
             break
         self._finalizer = weakref.finalize(self, _remove_lock, self.path, self._content)
@@ -533,6 +585,7 @@ class RunFolderLock:
 
 # -- the writer used by fit --------------------------------------------------------------------
 
+
 class Checkpoints:
     """Flow + optimizer + step + history + record, saved by ``fit``; one writer per folder.
 
@@ -557,8 +610,15 @@ class Checkpoints:
     >>> again.close()
     """
 
-    def __init__(self, directory: str, distribution: tf.Module, optimizer: Any, *,
-                 metadata: Mapping[str, Any] | None = None, max_to_keep: int = 2):
+    def __init__(
+        self,
+        directory: str,
+        distribution: tf.Module,
+        optimizer: Any,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        max_to_keep: int = 2,
+    ):
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.lock = RunFolderLock(directory)
@@ -567,8 +627,12 @@ class Checkpoints:
         self._record_text = tf.Variable("", dtype=tf.string, trainable=False, name="record")
         self._history_text = tf.Variable("", dtype=tf.string, trainable=False, name="history")
         self.checkpoint = tf.train.Checkpoint(
-            flow=distribution, optimizer=optimizer, step=self.step, record=self._record_text,
-            history=self._history_text)
+            flow=distribution,
+            optimizer=optimizer,
+            step=self.step,
+            record=self._record_text,
+            history=self._history_text,
+        )
         self.max_to_keep = max_to_keep
         self.history_path = os.path.join(directory, "history.json")
         self._open_manager()
@@ -577,11 +641,14 @@ class Checkpoints:
         """A ``tf.train.CheckpointManager`` over the state rewritten from the folder listing."""
         _repair_state(self.directory)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=self.max_to_keep)
+            self.checkpoint, self.directory, max_to_keep=self.max_to_keep
+        )
 
     def _write_history(self, prefix: str, history: History) -> None:
-        write_atomically(self.history_path,
-                         json.dumps({"checkpoint": os.path.basename(prefix), **asdict(history)}))
+        write_atomically(
+            self.history_path,
+            json.dumps({"checkpoint": os.path.basename(prefix), **asdict(history)}),
+        )
 
     def save(self, step: int, history: History) -> None:
         """Saves checkpoint ``ckpt-<step>`` (``history`` must hold ``step`` steps)."""
@@ -620,7 +687,8 @@ class Checkpoints:
                 raise RunFolderNotEmptyError(
                     f"{self.directory} already holds checkpoints of a run "
                     f"({', '.join(os.path.basename(p) for _, p in existing)}); pass resume=True "
-                    "to continue it, or use a new folder.")
+                    "to continue it, or use a new folder."
+                )
             return History()
         except BaseException:
             self.close()

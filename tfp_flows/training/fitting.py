@@ -238,12 +238,14 @@ def fit(
         validation_every = check_integer("validation_every", validation_every)
     if early_stopping_patience is not None:
         early_stopping_patience = check_integer(
-            "early_stopping_patience", early_stopping_patience, minimum=0)
+            "early_stopping_patience", early_stopping_patience, minimum=0
+        )
     checkpoint_every = check_integer("checkpoint_every", checkpoint_every)
     steps_per_execution = check_integer("steps_per_execution", steps_per_execution)
     seed = check_integer("seed", seed, minimum=0)
     validation_split = check_number(
-        "validation_split", validation_split, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+        "validation_split", validation_split, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0
+    )
     if learning_rate is not None:
         learning_rate = check_positive_float("learning_rate", learning_rate)
     if optimizer is not None and learning_rate is not None:
@@ -252,8 +254,9 @@ def fit(
         check_optimizer_learning_rate(optimizer)
     callbacks = () if callbacks is None else callbacks
     if isinstance(callbacks, str) or not all(callable(c) for c in callbacks):
-        raise TypeError("callbacks must be a sequence of callables callback(step, logs), got "
-                        f"{callbacks!r}.")
+        raise TypeError(
+            f"callbacks must be a sequence of callables callback(step, logs), got {callbacks!r}."
+        )
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be a callable loss(distribution, batch), got {loss!r}.")
     loss = MaximumLikelihood() if loss is None else loss
@@ -261,18 +264,30 @@ def fit(
         raise ValueError(f"give steps= or epochs=, not both; got steps={steps}, epochs={epochs}.")
     if steps is None and epochs is None:
         raise ValueError("give steps= or epochs=.")
-    _check_source_settings(data, context, validation_data, validation_split,
-                           early_stopping_patience, epochs, strategy, loss)
+    _check_source_settings(
+        data,
+        context,
+        validation_data,
+        validation_split,
+        early_stopping_patience,
+        epochs,
+        strategy,
+        loss,
+    )
 
     if jit_compile is not None and not isinstance(jit_compile, (bool, np.bool_)):
-        raise TypeError(f"jit_compile must be True, False or None (pick per flow), got "
-                        f"{jit_compile!r}.")
+        raise TypeError(
+            f"jit_compile must be True, False or None (pick per flow), got {jit_compile!r}."
+        )
     replicas = 1 if strategy is None else strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise ValueError(f"batch_size must be a multiple of the strategy's {replicas} replicas "
-                         f"in sync, got {batch_size}.")
-    source, validation = _make_source(distribution, data, context, validation_data,
-                                      validation_split, batch_size, seed, replicas)
+        raise ValueError(
+            f"batch_size must be a multiple of the strategy's {replicas} replicas "
+            f"in sync, got {batch_size}."
+        )
+    source, validation = _make_source(
+        distribution, data, context, validation_data, validation_split, batch_size, seed, replicas
+    )
     # What tracing the first step would find out, found out now, before anything changes.
     _check_batch_norm_rows(distribution, source, replicas, batch_size)
     example = source.example_batch()
@@ -299,7 +314,8 @@ def fit(
         with scope:
             if optimizer is None:
                 optimizer = default_optimizer(
-                    steps, DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
+                    steps, DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
+                )
             optimizer = build_optimizer(optimizer, variables)
         optimizer_state = optimizer_variables(optimizer)
         optimizer_start = snapshot(optimizer_state)
@@ -307,20 +323,30 @@ def fit(
         chunk_size = source.max_steps_per_call or steps_per_execution
         if strategy is not None:
             train_chunk = make_distributed_chunk(
-                distribution, optimizer, variables, strategy, source.batch, loss)
+                distribution, optimizer, variables, strategy, source.batch, loss
+            )
         else:
             train_chunk = make_train_chunk(
-                distribution, optimizer, variables, source.batch, jit_compile, loss)
+                distribution, optimizer, variables, source.batch, jit_compile, loss
+            )
         evaluate = tf.function(lambda batch: loss(distribution, batch))
 
         checkpoints = None
         history = History()
-        if checkpoint_dir is not None and strategy is not None and resume and _multi_worker(strategy):
-            raise ValueError("resume=True is not supported under a multi-worker strategy yet: only "
-                             "the chief writes checkpoints; resume with one worker.")
+        if (
+            checkpoint_dir is not None
+            and strategy is not None
+            and resume
+            and _multi_worker(strategy)
+        ):
+            raise ValueError(
+                "resume=True is not supported under a multi-worker strategy yet: only "
+                "the chief writes checkpoints; resume with one worker."
+            )
         if checkpoint_dir is not None and (strategy is None or strategy.extended.should_checkpoint):
-            checkpoints = Checkpoints(checkpoint_dir, distribution, optimizer,
-                                      metadata=checkpoint_metadata)
+            checkpoints = Checkpoints(
+                checkpoint_dir, distribution, optimizer, metadata=checkpoint_metadata
+            )
             history = checkpoints.begin(resume=resume)
             # A checkpoint holds the latest weights, not the best: after a resume the best
             # weights are tracked afresh, so best_step never names weights that are gone.
@@ -359,9 +385,18 @@ def fit(
                 if not finite.all() or not all_finite_arrays(now):
                     bad = int(np.flatnonzero(~finite)[0]) if not finite.all() else count - 1
                     kept_step = _put_back_last_good_state(
-                        distribution, loss, variables, state, latest, checked, bad,
-                        source.batch(tf.nest.map_structure(lambda t: t[0], inputs)))
-                    raise NonFiniteLossError(step + bad + 1, float(losses[bad]), kept_step=kept_step)
+                        distribution,
+                        loss,
+                        variables,
+                        state,
+                        latest,
+                        checked,
+                        bad,
+                        source.batch(tf.nest.map_structure(lambda t: t[0], inputs)),
+                    )
+                    raise NonFiniteLossError(
+                        step + bad + 1, float(losses[bad]), kept_step=kept_step
+                    )
                 checked, latest = latest, (step + count, now)
                 trained = True
                 history.loss.extend(float(v) for v in losses)
@@ -381,11 +416,16 @@ def fit(
                         else:
                             bad_validations += 1
                     stop = any([bool(callback(step, dict(logs))) for callback in callbacks])
-                    if early_stopping_patience is not None and bad_validations > early_stopping_patience:
+                    if (
+                        early_stopping_patience is not None
+                        and bad_validations > early_stopping_patience
+                    ):
                         history.stopped_early = stop = True
                 if progress_bar is not None:
                     progress_bar.update(step, values=list(logs.items()))
-                if checkpoints is not None and (step % checkpoint_every == 0 or step == steps or stop):
+                if checkpoints is not None and (
+                    step % checkpoint_every == 0 or step == steps or stop
+                ):
                     history.wall_time += time.perf_counter() - started
                     started = time.perf_counter()
                     checkpoints.save(step, history)
@@ -411,47 +451,77 @@ def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return resolver is not None and len(resolver.cluster_spec().as_dict().get("worker", ())) > 1
 
 
-def _check_source_settings(data: Any, context: Any, validation_data: Any, validation_split: float,
-                           early_stopping_patience: int | None, epochs: int | None,
-                           strategy: Any, loss: Loss) -> None:
+def _check_source_settings(
+    data: Any,
+    context: Any,
+    validation_data: Any,
+    validation_split: float,
+    early_stopping_patience: int | None,
+    epochs: int | None,
+    strategy: Any,
+    loss: Loss,
+) -> None:
     """Refuses settings that do not fit the kind of data (before any data is read)."""
     draws_samples = bool(getattr(loss, "draws_samples", False))
     if draws_samples != (data is None):
         raise ValueError(
-            f"{loss!r} draws its own samples: give data=None." if draws_samples else
-            f"data=None needs a loss that draws its own samples (e.g. tff.training.ReverseKL("
-            f"target)), got {loss!r}.")
+            f"{loss!r} draws its own samples: give data=None."
+            if draws_samples
+            else f"data=None needs a loss that draws its own samples (e.g. tff.training.ReverseKL("
+            f"target)), got {loss!r}."
+        )
     if data is None:
-        given = [name for name, value in [
-            ("context", context), ("validation_data", validation_data), ("epochs", epochs),
-            ("strategy", strategy), ("early_stopping_patience", early_stopping_patience),
-            ("validation_split", validation_split or None)] if value is not None]
+        given = [
+            name
+            for name, value in [
+                ("context", context),
+                ("validation_data", validation_data),
+                ("epochs", epochs),
+                ("strategy", strategy),
+                ("early_stopping_patience", early_stopping_patience),
+                ("validation_split", validation_split or None),
+            ]
+            if value is not None
+        ]
         if given:
-            raise ValueError(f"fitting by {loss!r} has no data; {', '.join(given)} cannot be used "
-                             "with it (give steps=).")
+            raise ValueError(
+                f"fitting by {loss!r} has no data; {', '.join(given)} cannot be used "
+                "with it (give steps=)."
+            )
         return
     is_target = isinstance(data, tfd.Distribution) or is_conditional_target(data)
     is_dataset = isinstance(data, tf.data.Dataset)
-    kind = ("a conditional target" if is_conditional_target(data)
-            else "a target distribution" if is_target else "a tf.data.Dataset")
+    kind = (
+        "a conditional target"
+        if is_conditional_target(data)
+        else "a target distribution"
+        if is_target
+        else "a tf.data.Dataset"
+    )
     if (is_target or is_dataset) and validation_split:
         raise ValueError(
             f"validation_split must be 0 when data is {kind} (it cannot be split), got "
-            f"{validation_split}; pass held-out rows as validation_data= instead.")
+            f"{validation_split}; pass held-out rows as validation_data= instead."
+        )
     if validation_data is not None and validation_split:
         raise ValueError("give validation_data= or validation_split=, not both.")
     if early_stopping_patience is not None and validation_data is None and not validation_split:
         raise ValueError(
             f"early_stopping_patience={early_stopping_patience} needs validation data, got none; "
-            "pass validation_data= or validation_split=.")
+            "pass validation_data= or validation_split=."
+        )
     if (is_target or is_dataset) and epochs is not None:
         raise ValueError(f"epochs= needs array data, got {kind}; give steps= instead.")
     if is_dataset and strategy is not None:
         raise ValueError("strategy= needs array data or a target distribution.")
     if (is_target or is_dataset) and context is not None:
-        hint = ("yield (x, context) batches from the dataset instead" if is_dataset
-                else "a conditional target draws its own contexts (sample_pairs)"
-                if is_conditional_target(data) else "give arrays of rows and their context")
+        hint = (
+            "yield (x, context) batches from the dataset instead"
+            if is_dataset
+            else "a conditional target draws its own contexts (sample_pairs)"
+            if is_conditional_target(data)
+            else "give arrays of rows and their context"
+        )
         raise ValueError(f"context= needs array data, got {kind}; {hint}.")
 
 
@@ -495,21 +565,33 @@ def _check_context(distribution: tfd.Distribution, source: DataSource, example: 
     where = source.description
     name = getattr(distribution, "name", type(distribution).__name__)
     if expected and given is None:
-        hint = ("pass context= with one [context_size] row per data row" if isinstance(
-                    source, ArraySource)
-                else "yield (x, context) batches" if isinstance(source, DatasetSource)
-                else "train on a conditional target (with sample_pairs) or on arrays with context=")
-        raise ValueError(f"{name} is conditional (context_size={expected}): every row needs a "
-                         f"context of width {expected}, got {where} without one; {hint}.")
+        hint = (
+            "pass context= with one [context_size] row per data row"
+            if isinstance(source, ArraySource)
+            else "yield (x, context) batches"
+            if isinstance(source, DatasetSource)
+            else "train on a conditional target (with sample_pairs) or on arrays with context="
+        )
+        raise ValueError(
+            f"{name} is conditional (context_size={expected}): every row needs a "
+            f"context of width {expected}, got {where} without one; {hint}."
+        )
     if given is not None and not expected:
         bound = getattr(distribution, "context", None) is not None
-        what = ("has a bound context (condition()) and takes none per row" if bound
-                else "is unconditional (context_size=0)")
-        raise ValueError(f"{name} {what}, got {where} with a context of width {given}; build the "
-                         f"flow with context_size={given}, or train without a context.")
+        what = (
+            "has a bound context (condition()) and takes none per row"
+            if bound
+            else "is unconditional (context_size=0)"
+        )
+        raise ValueError(
+            f"{name} {what}, got {where} with a context of width {given}; build the "
+            f"flow with context_size={given}, or train without a context."
+        )
     if given is not None and given != expected:
-        raise ValueError(f"{name} takes a context of width {expected} (context_size={expected}), "
-                         f"got {where} with a context of width {given}.")
+        raise ValueError(
+            f"{name} takes a context of width {expected} (context_size={expected}), "
+            f"got {where} with a context of width {given}."
+        )
 
 
 def _batch_norm_layers(distribution: tfd.Distribution) -> list[str]:
@@ -517,12 +599,16 @@ def _batch_norm_layers(distribution: tfd.Distribution) -> list[str]:
     bijector = getattr(distribution, "bijector", None)
     if not isinstance(bijector, tfb.Bijector):
         return []
-    return [layer.bijector.name for layer in find_adaptive_layers(bijector)
-            if isinstance(layer.bijector, BatchNorm)]
+    return [
+        layer.bijector.name
+        for layer in find_adaptive_layers(bijector)
+        if isinstance(layer.bijector, BatchNorm)
+    ]
 
 
-def _check_batch_norm_rows(distribution: tfd.Distribution, source: DataSource,
-                           replicas: int, asked: int) -> None:
+def _check_batch_norm_rows(
+    distribution: tfd.Distribution, source: DataSource, replicas: int, asked: int
+) -> None:
     """Refuses training batches of fewer than 2 rows (per replica) for a flow with ``BatchNorm``.
 
     A ``BatchNorm`` layer normalises each training batch by its own mean and
@@ -540,7 +626,8 @@ def _check_batch_norm_rows(distribution: tfd.Distribution, source: DataSource,
             raise ValueError(
                 f"the dataset's batches have {rows} row(s), but the flow's BatchNorm layer "
                 f"{layers[0]!r} needs at least 2 rows per training batch for its batch "
-                "statistics; batch the dataset by 2 or more (dataset.batch(256)).")
+                "statistics; batch the dataset by 2 or more (dataset.batch(256))."
+            )
         return
     batch_size = getattr(source, "batch_size", None)
     if batch_size is None or batch_size // replicas >= 2:
@@ -552,7 +639,8 @@ def _check_batch_norm_rows(distribution: tfd.Distribution, source: DataSource,
         f"row(s){per_replica}, but the flow's BatchNorm layer {layers[0]!r} needs at least 2 "
         "rows per training batch for its batch statistics (one row has variance 0); use "
         f"batch_size >= {2 * replicas} with at least that many training rows, or build the flow "
-        "without BatchNorm.")
+        "without BatchNorm."
+    )
 
 
 def _check_loss(distribution: tfd.Distribution, loss: Loss, example: Batch) -> None:
@@ -562,15 +650,24 @@ def _check_loss(distribution: tfd.Distribution, loss: Loss, example: Batch) -> N
         rows = "" if example.x is None else f" on a batch of {int(example.x.shape[0])} rows"
         raise ValueError(
             f"loss must return a scalar (the batch's mean loss), got a tensor of shape "
-            f"{value.shape.as_list()}{rows} from {loss!r}; reduce it, e.g. with tf.reduce_mean.")
+            f"{value.shape.as_list()}{rows} from {loss!r}; reduce it, e.g. with tf.reduce_mean."
+        )
     if not value.dtype.is_floating:
-        raise TypeError(f"loss must return a floating-point scalar, got dtype {value.dtype.name} "
-                        f"from {loss!r}.")
+        raise TypeError(
+            f"loss must return a floating-point scalar, got dtype {value.dtype.name} from {loss!r}."
+        )
 
 
-def _make_source(distribution: tfd.Distribution, data: Any, context: Any, validation_data: Any,
-                 validation_split: float, batch_size: int, seed: int, replicas: int = 1,
-                 ) -> tuple[DataSource, Batch | None]:
+def _make_source(
+    distribution: tfd.Distribution,
+    data: Any,
+    context: Any,
+    validation_data: Any,
+    validation_split: float,
+    batch_size: int,
+    seed: int,
+    replicas: int = 1,
+) -> tuple[DataSource, Batch | None]:
     """The checked training source and validation batch (``None``: no validation)."""
     if data is None:
         return SeedSource(seed), None
@@ -606,24 +703,30 @@ def _make_source(distribution: tfd.Distribution, data: Any, context: Any, valida
             if rows == 0:
                 raise ValueError(
                     f"the {x.shape[0]} training rows cannot be split across the strategy's "
-                    f"{replicas} replicas in sync: give at least {replicas} training rows.")
+                    f"{replicas} replicas in sync: give at least {replicas} training rows."
+                )
             split = f" (a multiple of the {replicas} replicas)" if replicas > 1 else ""
-            print(f"fit: batch_size {batch_size} is larger than the {x.shape[0]} training "
-                  f"rows; using batches of {rows}{split}.")
+            print(
+                f"fit: batch_size {batch_size} is larger than the {x.shape[0]} training "
+                f"rows; using batches of {rows}{split}."
+            )
             batch_size = rows
         source = ArraySource(x, batch_size, seed, context=c)
     return source, _validation_batch(validation_data, conditional, event_size, dtype)
 
 
-def _validation_batch(validation_data: Any, conditional: bool, event_size: int,
-                      dtype: tf.DType) -> Batch | None:
+def _validation_batch(
+    validation_data: Any, conditional: bool, event_size: int, dtype: tf.DType
+) -> Batch | None:
     if validation_data is None:
         return None
     if not conditional:
         return Batch(tf.constant(check_data(validation_data, event_size, dtype, "validation data")))
     if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-        raise ValueError("validation_data must be a pair (x, context) when training with a "
-                         f"context, got a {type(validation_data).__name__}.")
+        raise ValueError(
+            "validation_data must be a pair (x, context) when training with a "
+            f"context, got a {type(validation_data).__name__}."
+        )
     x = check_data(validation_data[0], event_size, dtype, "validation data")
     c = check_context_rows(validation_data[1], x.shape[0], dtype, "validation context")
     return Batch(tf.constant(x), tf.constant(c))
@@ -631,16 +734,19 @@ def _validation_batch(validation_data: Any, conditional: bool, event_size: int,
 
 def _padded(inputs: Any, size: int) -> Any:
     """``inputs`` (a nest of arrays, leading dimension ``count``) repeated to ``size`` entries."""
+
     def pad(array):
         array = np.asarray(array)
         if array.shape[0] < size:  # pad to the compiled shape; only `count` entries are used
             array = np.concatenate([array, np.repeat(array[-1:], size - array.shape[0], 0)])
         return tf.constant(array)
+
     return tf.nest.map_structure(pad, inputs)
 
 
-def _put_back_last_good_state(distribution, loss, variables, state, latest, checked, bad,
-                              first_batch) -> int:
+def _put_back_last_good_state(
+    distribution, loss, variables, state, latest, checked, bad, first_batch
+) -> int:
     """Restores the last state known good after a non-finite chunk; returns its step.
 
     A later step of the chunk started from ``latest`` finitely; if the first
@@ -656,8 +762,9 @@ def _put_back_last_good_state(distribution, loss, variables, state, latest, chec
     return kept_step
 
 
-def _finite_step(distribution: tfd.Distribution, loss: Loss, variables: Sequence[tf.Variable],
-                 batch: Batch) -> bool:
+def _finite_step(
+    distribution: tfd.Distribution, loss: Loss, variables: Sequence[tf.Variable], batch: Batch
+) -> bool:
     """Whether the loss on ``batch`` and its gradients are finite at the current weights."""
     with tf.GradientTape() as tape:
         value = loss(distribution, batch)

@@ -81,8 +81,15 @@ from tfp_flows.training.step import NonFiniteLossError, gradient_step
 __all__ = ["FlowModel"]
 
 # keras.Model.fit arguments that must be integers, with their least value.
-_INTEGER_FIT_ARGUMENTS = {"batch_size": 1, "epochs": 1, "initial_epoch": 0, "steps_per_epoch": 1,
-                          "validation_steps": 1, "validation_batch_size": 1, "validation_freq": 1}
+_INTEGER_FIT_ARGUMENTS = {
+    "batch_size": 1,
+    "epochs": 1,
+    "initial_epoch": 0,
+    "steps_per_epoch": 1,
+    "validation_steps": 1,
+    "validation_batch_size": 1,
+    "validation_freq": 1,
+}
 
 DEFAULT_BATCH_SIZE = 256  # rows per step of array data, as tff.fit
 DEFAULT_STEPS_PER_EXECUTION = 100  # optimizer steps per compiled call, as tff.fit
@@ -151,12 +158,15 @@ class FlowModel(keras.Model):
         """
         for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             if kwargs.get(name) is not None:
-                raise ValueError(f"FlowModel's loss is the flow's negative log-likelihood; "
-                                 f"compile takes no {name}=, got {kwargs[name]!r}.")
+                raise ValueError(
+                    f"FlowModel's loss is the flow's negative log-likelihood; "
+                    f"compile takes no {name}=, got {kwargs[name]!r}."
+                )
         if kwargs.get("steps_per_execution") is None:
             kwargs["steps_per_execution"] = DEFAULT_STEPS_PER_EXECUTION
-        kwargs["steps_per_execution"] = check_integer("steps_per_execution",
-                                                      kwargs["steps_per_execution"])
+        kwargs["steps_per_execution"] = check_integer(
+            "steps_per_execution", kwargs["steps_per_execution"]
+        )
         if kwargs.get("jit_compile", "auto") == "auto":
             kwargs["jit_compile"] = self.distribution.event_shape.rank == 1
         object.__setattr__(self, "_compile_kwargs", kwargs)
@@ -170,8 +180,11 @@ class FlowModel(keras.Model):
         self.optimizer.build(self._flow_variables)
         # Every flow variable (BatchNorm's moving statistics too) and the optimizer's.
         state = self._all_flow_variables + optimizer_variables(self.optimizer)
-        object.__setattr__(self, "_guarded", [
-            (v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state])
+        object.__setattr__(
+            self,
+            "_guarded",
+            [(v, tf.Variable(tf.convert_to_tensor(v), trainable=False)) for v in state],
+        )
 
     @property
     def _event_rank(self) -> int:
@@ -211,10 +224,16 @@ class FlowModel(keras.Model):
             return tf.constant(True)
 
         outcome = gradient_step(
-            self.distribution, self._loss, self.optimizer, self._flow_variables, batch,
+            self.distribution,
+            self._loss,
+            self.optimizer,
+            self._flow_variables,
+            batch,
             state=[variable for variable, _ in self._guarded],
             before_update=lambda finite: tf.cond(
-                finite & healthy, check_in, lambda: tf.constant(False)))
+                finite & healthy, check_in, lambda: tf.constant(False)
+            ),
+        )
         loss = outcome.loss
 
         def undo():
@@ -238,8 +257,9 @@ class FlowModel(keras.Model):
 
     # -- inputs: checked before Keras sees them ----------------------------------------------
 
-    def _checked(self, x: Any, what: str, steps: tuple[str, Any] | None = None,
-                 y: Any = None) -> tuple[Any, Any]:
+    def _checked(
+        self, x: Any, what: str, steps: tuple[str, Any] | None = None, y: Any = None
+    ) -> tuple[Any, Any]:
         """Checks ``x`` and its context (in ``x = (x, c)`` or ``y``); casts a dataset to the flow's dtype.
 
         ``steps`` is ``(name, value)`` of the argument that bounds an infinite
@@ -248,31 +268,39 @@ class FlowModel(keras.Model):
         event_size, dtype = self._event, self.distribution.dtype
         if isinstance(x, tf.data.Dataset):
             check_dataset(x, event_size, what)
-            if steps is not None and steps[1] is None and (
-                    int(x.cardinality()) == int(tf.data.INFINITE_CARDINALITY)):
+            if (
+                steps is not None
+                and steps[1] is None
+                and (int(x.cardinality()) == int(tf.data.INFINITE_CARDINALITY))
+            ):
                 raise ValueError(
                     f"{steps[0]} must be a positive integer when {what} is an infinite "
                     "tf.data.Dataset (one that repeats forever), got None; pass "
-                    f"{steps[0]}=..., or give the dataset an end (repeat(count)).")
+                    f"{steps[0]}=..., or give the dataset an end (repeat(count))."
+                )
             spec = x.element_spec
             specs = spec if isinstance(spec, tuple) else (spec,)
             if len(specs) >= 2:
                 check_context_spec(specs[1], what)
             if any(s.dtype != dtype for s in specs[:2]):  # x and the context; weights as they are
+
                 def cast(*element):
                     cast_part = [tf.cast(part, dtype) for part in element[:2]]
                     return tuple(cast_part) + element[2:] if len(element) > 1 else cast_part[0]
+
                 x = x.map(cast)
             return x, y
         x, context = _pair(x, self._event_rank)
         if context is not None and y is not None:
             raise ValueError(f"give the context of {what} once, as (x, context) or as y, not both.")
         if isinstance(x, (np.ndarray, list, tuple, dict, tf.SparseTensor, tf.RaggedTensor)) or (
-                tf.is_tensor(x)):
+            tf.is_tensor(x)
+        ):
             x = check_data(x, event_size, dtype, what)
             if context is not None or y is not None:
-                checked = check_context_rows(y if context is None else context, x.shape[0], dtype,
-                                        f"{what} context")
+                checked = check_context_rows(
+                    y if context is None else context, x.shape[0], dtype, f"{what} context"
+                )
                 check_takes_context(self.distribution, x[:1], checked[:1])
                 if context is not None:
                     return (x, checked), None
@@ -307,13 +335,19 @@ class FlowModel(keras.Model):
             if kwargs.get(name) is not None:
                 kwargs[name] = check_integer(name, kwargs[name], minimum)
         if "validation_split" in kwargs:
-            check_number("validation_split", kwargs["validation_split"], "a number in [0, 1)",
-                         lambda v: 0.0 <= v < 1.0)
+            check_number(
+                "validation_split",
+                kwargs["validation_split"],
+                "a number in [0, 1)",
+                lambda v: 0.0 <= v < 1.0,
+            )
         x, y = self._checked(x, "data", ("steps_per_epoch", kwargs.get("steps_per_epoch")), y)
         if kwargs.get("validation_data") is not None:
             validation, _ = self._checked(
-                kwargs["validation_data"], "validation data",
-                ("validation_steps", kwargs.get("validation_steps")))
+                kwargs["validation_data"],
+                "validation data",
+                ("validation_steps", kwargs.get("validation_steps")),
+            )
             kwargs["validation_data"] = validation
         rows = _rows(x, self._event_rank)
         if rows is not None and kwargs.get("batch_size") is None:
@@ -353,34 +387,39 @@ class FlowModel(keras.Model):
             raise ValueError(
                 "FlowModel's default optimizer decays its learning rate over the steps fit runs, "
                 f"which a {type(x).__name__} of unknown length does not tell: pass "
-                "steps_per_epoch=..., or compile(optimizer=...) with an optimizer of your own.")
+                "steps_per_epoch=..., or compile(optimizer=...) with an optimizer of your own."
+            )
         return max(1, epochs * per_epoch)
 
     def _check_batch_rows(self, x: Any, rows: int | None, kwargs: dict[str, Any]) -> None:
         """A flow with ``BatchNorm`` needs training batches of at least 2 rows: refuses smaller ones."""
         if not any(isinstance(layer.bijector, BatchNorm) for layer in walk(self.distribution)):
             return
-        advice = ("BatchNorm normalises by the batch's mean and variance, which one row does "
-                  "not have")
+        advice = (
+            "BatchNorm normalises by the batch's mean and variance, which one row does not have"
+        )
         if rows is not None:
             batch_size = kwargs["batch_size"]
             training = int(math.floor(rows * (1.0 - kwargs.get("validation_split", 0.0))))
             if batch_size < 2 or training < 2:
                 raise ValueError(
                     f"batch_size must be at least 2 for a flow with BatchNorm, got batch_size="
-                    f"{batch_size} and {training} training rows; {advice}.")
+                    f"{batch_size} and {training} training rows; {advice}."
+                )
             if kwargs.get("steps_per_epoch") is None and training % batch_size == 1:
                 raise ValueError(
                     f"batch_size={batch_size} leaves a last batch of 1 row of the {training} "
                     f"training rows, too few for a flow with BatchNorm ({advice}); choose a "
-                    f"batch_size that does not divide {training - 1}.")
+                    f"batch_size that does not divide {training - 1}."
+                )
         elif isinstance(x, tf.data.Dataset):
             spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
             if spec.shape.rank and spec.shape[0] is not None and spec.shape[0] < 2:
                 raise ValueError(
                     "the dataset's batches must have at least 2 rows for a flow with BatchNorm, "
                     f"got batches of {spec.shape[0]}; batch it by 2 or more, e.g. "
-                    f"dataset.batch(256); {advice}.")
+                    f"dataset.batch(256); {advice}."
+                )
 
     def _adaptation_rows(self, x: Any, y: Any = None) -> Any:
         """What the adaptive layers are fitted to: ``(rows, context)`` of the array or the
@@ -427,15 +466,20 @@ class FlowModel(keras.Model):
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         if len(weights) != len(self._all_flow_variables):
-            raise ValueError(f"expected {len(self._all_flow_variables)} weight arrays, "
-                             f"got {len(weights)}.")
+            raise ValueError(
+                f"expected {len(self._all_flow_variables)} weight arrays, got {len(weights)}."
+            )
         for variable, value in zip(self._all_flow_variables, weights):
             if tuple(variable.shape) != np.shape(value):
-                raise ValueError(f"weight {variable.name} has shape {tuple(variable.shape)}, "
-                                 f"got {np.shape(value)}.")
+                raise ValueError(
+                    f"weight {variable.name} has shape {tuple(variable.shape)}, "
+                    f"got {np.shape(value)}."
+                )
             if variable.dtype.is_floating and not np.all(np.isfinite(value)):
-                raise ValueError(f"weight {variable.name} holds NaN or inf values; the weights "
-                                 "are corrupt (nothing was loaded).")
+                raise ValueError(
+                    f"weight {variable.name} holds NaN or inf values; the weights "
+                    "are corrupt (nothing was loaded)."
+                )
         for variable, value in zip(self._all_flow_variables, weights):
             variable.assign(value)
 
@@ -461,8 +505,9 @@ class FlowModel(keras.Model):
         except FileNotFoundError:
             raise
         except (OSError, KeyError, TypeError) as error:
-            raise ValueError(f"{filepath!r} is not a weights file written by "
-                             f"FlowModel.save_weights ({error}).") from None
+            raise ValueError(
+                f"{filepath!r} is not a weights file written by FlowModel.save_weights ({error})."
+            ) from None
         self.set_weights(weights)
 
 
@@ -477,8 +522,9 @@ class _StopOnNonFinite(keras.callbacks.Callback):
         model = self._flow_model
         step = int(model._bad_step.numpy())
         if step >= 0:
-            raise NonFiniteLossError(step, float(model._bad_loss.numpy()),
-                                     kept_step=int(model.optimizer.iterations))
+            raise NonFiniteLossError(
+                step, float(model._bad_loss.numpy()), kept_step=int(model.optimizer.iterations)
+            )
 
 
 def _rows(x: Any, event_rank: int) -> int | None:

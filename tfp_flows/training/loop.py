@@ -56,8 +56,12 @@ from tfp_flows.training.optimizers import optimizer_variables
 from tfp_flows.training.sources import Batch, as_batch
 from tfp_flows.training.step import gradient_step
 
-__all__ = ["inline_vectorized_map", "make_distributed_chunk", "make_distributed_step",
-           "make_train_chunk"]
+__all__ = [
+    "inline_vectorized_map",
+    "make_distributed_chunk",
+    "make_distributed_step",
+    "make_train_chunk",
+]
 
 
 @tf.autograph.experimental.do_not_convert
@@ -90,9 +94,11 @@ def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
     return tf.as_dtype(tf.nest.flatten(distribution.dtype)[0])
 
 
-def _step_loop(one_step: Callable[[Batch], tuple[tf.Tensor, tf.Tensor]],
-               make_batch: Callable[[Any], Batch | tf.Tensor],
-               dtype: tf.DType) -> Callable[[Any, tf.Tensor], tf.Tensor]:
+def _step_loop(
+    one_step: Callable[[Batch], tuple[tf.Tensor, tf.Tensor]],
+    make_batch: Callable[[Any], Batch | tf.Tensor],
+    dtype: tf.DType,
+) -> Callable[[Any, tf.Tensor], tf.Tensor]:
     """``chunk(inputs, count)``: ``one_step`` on ``inputs[0], inputs[1], ...`` in a
     ``tf.while_loop`` until ``count`` steps ran or one returned ``finite = False``."""
 
@@ -109,8 +115,10 @@ def _step_loop(one_step: Callable[[Batch], tuple[tf.Tensor, tf.Tensor]],
 
         with inline_vectorized_map():  # else XLA compiles anew at every call (see above)
             _, _, losses = tf.while_loop(
-                lambda i, finite, _: (i < count) & finite, body,
-                (tf.constant(0), tf.constant(True), losses))
+                lambda i, finite, _: (i < count) & finite,
+                body,
+                (tf.constant(0), tf.constant(True), losses),
+            )
         return losses
 
     return chunk
@@ -149,8 +157,9 @@ def make_train_chunk(
         value = tf.cast(outcome.loss, dtype)
         return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype)), outcome.finite
 
-    return tf.function(_step_loop(one_step, make_batch, dtype), jit_compile=jit_compile,
-                       reduce_retracing=True)
+    return tf.function(
+        _step_loop(one_step, make_batch, dtype), jit_compile=jit_compile, reduce_retracing=True
+    )
 
 
 def make_distributed_chunk(
@@ -184,13 +193,20 @@ def make_distributed_chunk(
     def split(tensor):
         parts = tf.split(tensor, replicas)
         return strategy.experimental_distribute_values_from_function(
-            lambda context: parts[context.replica_id_in_sync_group])
+            lambda context: parts[context.replica_id_in_sync_group]
+        )
 
     def one_step(batch):
         def replica_step(x, context=None):
-            outcome = gradient_step(distribution, loss, optimizer, variables,
-                                    Batch(x, context, batch.seed), state=state,
-                                    loss_scale=1.0 / replicas)
+            outcome = gradient_step(
+                distribution,
+                loss,
+                optimizer,
+                variables,
+                Batch(x, context, batch.seed),
+                state=state,
+                loss_scale=1.0 / replicas,
+            )
             value = tf.cast(outcome.loss, dtype) / replicas
             return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype))
 
@@ -211,12 +227,20 @@ def make_distributed_step(
 ) -> Callable[[Batch], tf.Tensor]:
     """``step(batch) -> [loss]``: one step of :func:`make_distributed_chunk` on a given batch."""
     chunk = make_distributed_chunk(
-        distribution, optimizer, variables, strategy,
-        lambda parts: Batch(parts["x"], parts.get("context"), parts.get("seed")), loss)
+        distribution,
+        optimizer,
+        variables,
+        strategy,
+        lambda parts: Batch(parts["x"], parts.get("context"), parts.get("seed")),
+        loss,
+    )
 
     def step(batch: Batch | tf.Tensor) -> tf.Tensor:
-        parts = {name: tf.expand_dims(value, 0)
-                 for name, value in as_batch(batch)._asdict().items() if value is not None}
+        parts = {
+            name: tf.expand_dims(value, 0)
+            for name, value in as_batch(batch)._asdict().items()
+            if value is not None
+        }
         return chunk(parts, tf.constant(1))
 
     return step

@@ -98,8 +98,10 @@ def target_log_prob_fn(target: Any) -> Callable[[Any], tf.Tensor]:
         return target.log_prob
     if callable(target):
         return lambda value: nest_util.call_fn(target, value)
-    raise TypeError("target must be a (pinned) distribution or a callable returning the "
-                    f"unnormalised log density, got {type(target).__name__}.")
+    raise TypeError(
+        "target must be a (pinned) distribution or a callable returning the "
+        f"unnormalised log density, got {type(target).__name__}."
+    )
 
 
 class ReverseKL:
@@ -136,7 +138,8 @@ class ReverseKL:
 
     def __call__(self, distribution: tfd.Distribution, batch: Batch) -> tf.Tensor:
         draws, log_q = distribution.experimental_sample_and_log_prob(
-            self.sample_size, seed=batch.seed)
+            self.sample_size, seed=batch.seed
+        )
         return tf.reduce_mean(log_q - tf.cast(self.target_log_prob(draws), log_q.dtype))
 
     def __repr__(self) -> str:

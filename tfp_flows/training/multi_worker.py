@@ -77,8 +77,10 @@ def worker_configs(ports: Sequence[int], host: str = "localhost") -> list[dict[s
     if len(ports) < 1 or len(set(ports)) != len(ports):
         raise ValueError(f"ports must be distinct and at least one, got {list(ports)}.")
     cluster = {"worker": [f"{host}:{port}" for port in ports]}
-    return [{"cluster": cluster, "task": {"type": "worker", "index": index}}
-            for index in range(len(ports))]
+    return [
+        {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        for index in range(len(ports))
+    ]
 
 
 def task_index() -> int:
@@ -95,7 +97,8 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     until every worker of the cluster has started.
     """
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING
+    )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
@@ -132,12 +135,16 @@ def launch(
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     base = dict(os.environ if env is None else env)
-    outputs = [(tempfile.TemporaryFile(), tempfile.TemporaryFile()) if capture_output
-               else (None, None) for _ in range(workers)]
+    outputs = [
+        (tempfile.TemporaryFile(), tempfile.TemporaryFile()) if capture_output else (None, None)
+        for _ in range(workers)
+    ]
     processes = [
-        subprocess.Popen(list(command), stdout=out, stderr=err,
-                         env=dict(base, TF_CONFIG=json.dumps(config)))
-        for config, (out, err) in zip(worker_configs(free_ports(workers)), outputs)]
+        subprocess.Popen(
+            list(command), stdout=out, stderr=err, env=dict(base, TF_CONFIG=json.dumps(config))
+        )
+        for config, (out, err) in zip(worker_configs(free_ports(workers)), outputs)
+    ]
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
@@ -177,12 +184,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tfp_flows.training.multi_worker",
         description="Run a training script as the workers of a MultiWorkerMirroredStrategy "
-                    "cluster on localhost.")
+        "cluster on localhost.",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=None, help="seconds (default: none)")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="after --: the program and its arguments (a .py file: run "
-                             "with this Python)")
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="after --: the program and its arguments (a .py file: run with this Python)",
+    )
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -192,8 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     results = launch(command, args.workers, timeout=args.timeout, capture_output=False)
     codes = [r.returncode for r in results]
-    print(f"multi_worker: {args.workers} workers finished in "
-          f"{time.perf_counter() - started:.1f} s, exit codes {codes}", file=sys.stderr)
+    print(
+        f"multi_worker: {args.workers} workers finished in "
+        f"{time.perf_counter() - started:.1f} s, exit codes {codes}",
+        file=sys.stderr,
+    )
     return 0 if all(code == 0 for code in codes) else 1
 
 

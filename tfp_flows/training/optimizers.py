@@ -49,7 +49,8 @@ def default_optimizer(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) 
 
     warmup = max(1, min(200, steps // 10))
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate, warmup_steps=warmup)
+        0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
+    )
     return keras.optimizers.Adam(schedule, clipnorm=1.0)
 
 
@@ -94,11 +95,13 @@ def check_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> None:
         raise TypeError(
             "optimizer must be an optimizer object such as keras.optimizers.Adam(1e-3), got the "
             f"string {optimizer!r}; or leave optimizer=None for fit's default (Adam, warm-up then "
-            "cosine decay) and set learning_rate=.")
+            "cosine decay) and set learning_rate=."
+        )
     if not callable(getattr(optimizer, "apply_gradients", None)):
         raise TypeError(
             "optimizer must be a Keras 3 or tf_keras optimizer (with apply_gradients), such as "
-            f"keras.optimizers.Adam(1e-3), got {type(optimizer).__name__}: {optimizer!r}.")
+            f"keras.optimizers.Adam(1e-3), got {type(optimizer).__name__}: {optimizer!r}."
+        )
     known = _built_for(optimizer)
     if known is None:
         return
@@ -108,7 +111,8 @@ def check_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> None:
         raise ValueError(
             f"the optimizer was built for other variables: {found} of the {len(keys)} variables "
             f"to train are among its {len(known)}; Keras cannot add variables to a built "
-            "optimizer. Pass a new optimizer (one per flow), or optimizer=None.")
+            "optimizer. Pass a new optimizer (one per flow), or optimizer=None."
+        )
 
 
 def _built_for(optimizer: Any) -> Any:

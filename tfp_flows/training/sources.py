@@ -52,8 +52,18 @@ from tfp_flows._internal.data_checks import (
 )
 from tfp_flows._internal.seeds import stateless_seed
 
-__all__ = ["ArraySource", "Batch", "ConditionalTargetSource", "DataSource", "DatasetSource",
-           "SeedSource", "TargetSource", "as_batch", "dataset_pairs", "is_conditional_target"]
+__all__ = [
+    "ArraySource",
+    "Batch",
+    "ConditionalTargetSource",
+    "DataSource",
+    "DatasetSource",
+    "SeedSource",
+    "TargetSource",
+    "as_batch",
+    "dataset_pairs",
+    "is_conditional_target",
+]
 
 
 class Batch(NamedTuple):
@@ -89,7 +99,7 @@ def is_conditional_target(data: Any) -> bool:
 class DataSource(Protocol):
     """What ``fit`` needs of a source of training batches."""
 
-    description: str          # "an array", "a tf.data.Dataset", ... (for error messages)
+    description: str  # "an array", "a tf.data.Dataset", ... (for error messages)
     max_steps_per_call: int | None  # None: any number of steps per compiled call
 
     def step_inputs(self, step: int, count: int) -> Any:
@@ -124,7 +134,9 @@ class ArraySource:
     description = "an array"
     max_steps_per_call = None
 
-    def __init__(self, x: np.ndarray, batch_size: int, seed: int, context: np.ndarray | None = None):
+    def __init__(
+        self, x: np.ndarray, batch_size: int, seed: int, context: np.ndarray | None = None
+    ):
         self.rows = x
         self.context_rows = context
         self.x = tf.constant(x)
@@ -141,7 +153,7 @@ class ArraySource:
             epoch, position = divmod(step + k, self.batches_per_epoch)
             if k == 0 or position == 0:
                 permutation = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            out[k] = permutation[position * self.batch_size:(position + 1) * self.batch_size]
+            out[k] = permutation[position * self.batch_size : (position + 1) * self.batch_size]
         return out
 
     indices = step_inputs  # the name before the training package
@@ -203,8 +215,9 @@ class TargetSource(SeedSource):
 
     description = "a target distribution"
 
-    def __init__(self, target: tfd.Distribution, batch_size: int, seed: int, event_size: int,
-                 dtype: tf.DType):
+    def __init__(
+        self, target: tfd.Distribution, batch_size: int, seed: int, event_size: int, dtype: tf.DType
+    ):
         super().__init__(seed)
         self.target = target
         self.batch_size = batch_size
@@ -216,8 +229,9 @@ class TargetSource(SeedSource):
 
     def adaptation_rows(self) -> np.ndarray:
         # stateless: a plain TFP target reads an int seed as stateful (other rows every call)
-        samples = self.target.sample(min(ADAPT_MAX_ROWS, 100 * self.batch_size),
-                                     seed=stateless_seed(self.seed))
+        samples = self.target.sample(
+            min(ADAPT_MAX_ROWS, 100 * self.batch_size), seed=stateless_seed(self.seed)
+        )
         return check_data(samples, self.event_size, self.dtype, "target samples")
 
     def adaptation_data(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -248,8 +262,7 @@ class ConditionalTargetSource(TargetSource):
 
     description = "a conditional target"
 
-    def __init__(self, target: Any, batch_size: int, seed: int, event_size: int,
-                 dtype: tf.DType):
+    def __init__(self, target: Any, batch_size: int, seed: int, event_size: int, dtype: tf.DType):
         super().__init__(target, batch_size, seed, event_size, dtype)
         self.example = self._checked_pairs(min(batch_size, 16))
 
@@ -267,8 +280,10 @@ class ConditionalTargetSource(TargetSource):
         """``n`` pairs drawn with ``seed`` on the host, checked like array data and context."""
         pairs = self.target.sample_pairs(n, seed=self.seed)
         if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2):
-            raise ValueError("a conditional target's sample_pairs(n, seed) must return a pair "
-                             f"(x, context), got a {type(pairs).__name__}.")
+            raise ValueError(
+                "a conditional target's sample_pairs(n, seed) must return a pair "
+                f"(x, context), got a {type(pairs).__name__}."
+            )
         x = check_data(np.asarray(pairs[0]), self.event_size, self.dtype, "target samples")
         context = check_context_rows(np.asarray(pairs[1]), x.shape[0], self.dtype, "target context")
         return x, context
@@ -285,8 +300,14 @@ class DatasetSource:
     description = "a tf.data.Dataset"
     max_steps_per_call = 1
 
-    def __init__(self, dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
-                 what: str = "data", min_rows: int = 1):
+    def __init__(
+        self,
+        dataset: tf.data.Dataset,
+        event_size: int,
+        dtype: tf.DType,
+        what: str = "data",
+        min_rows: int = 1,
+    ):
         check_dataset(dataset, event_size, what)
         spec = dataset.element_spec
         self.conditional = False
@@ -294,7 +315,8 @@ class DatasetSource:
             if len(spec) > 2:
                 raise ValueError(
                     f"{what} must yield x or (x, context) elements, got tuples of {len(spec)}; "
-                    "map it to (x, context), e.g. dataset.map(lambda x, c, *_: (x, c)).")
+                    "map it to (x, context), e.g. dataset.map(lambda x, c, *_: (x, c))."
+                )
             if len(spec) == 2:
                 check_context_spec(spec[1], what)
                 self.conditional = True
@@ -311,8 +333,9 @@ class DatasetSource:
         try:
             element = next(self._iterator)
         except StopIteration:  # a dataset whose cardinality was unknown, and empty
-            raise ValueError(f"{self.what} must yield at least one batch, got an empty "
-                             "tf.data.Dataset.") from None
+            raise ValueError(
+                f"{self.what} must yield at least one batch, got an empty tf.data.Dataset."
+            ) from None
         return tuple(part[None] for part in self._checked(element))
 
     def _checked(self, element: Any) -> tuple[np.ndarray, ...]:
@@ -324,18 +347,21 @@ class DatasetSource:
             raise ValueError(
                 f"{self.what} yielded a batch of {x.shape[0]} row(s), but the flow's BatchNorm "
                 f"layers need at least {self.min_rows} rows per training batch; batch the dataset "
-                "with drop_remainder=True, or build the flow without BatchNorm.")
+                "with drop_remainder=True, or build the flow without BatchNorm."
+            )
         if not self.conditional:
             return (x,)
-        context = check_context_rows(np.asarray(element[1]), x.shape[0], self.dtype,
-                                     f"{self.what} batch context")
+        context = check_context_rows(
+            np.asarray(element[1]), x.shape[0], self.dtype, f"{self.what} batch context"
+        )
         return (x, context)
 
     def example_batch(self) -> Batch:
         for element in self.dataset.take(1):
             return Batch(*(tf.constant(part) for part in self._checked(element)))
-        raise ValueError(f"{self.what} must yield at least one batch, got an empty "
-                         "tf.data.Dataset.")
+        raise ValueError(
+            f"{self.what} must yield at least one batch, got an empty tf.data.Dataset."
+        )
 
     def batch(self, inputs: tuple[tf.Tensor, ...]) -> Batch:
         return Batch(*inputs)
@@ -349,8 +375,9 @@ class DatasetSource:
         return dataset_pairs(self.dataset, self.event_size, self.dtype, self.what)
 
 
-def dataset_pairs(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
-                  what: str = "data") -> tuple[np.ndarray, np.ndarray]:
+def dataset_pairs(
+    dataset: tf.data.Dataset, event_size: int, dtype: tf.DType, what: str = "data"
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``(x, context)`` rows of the first batches of a dataset of ``(x, context)`` batches.
 
     As :func:`~tfp_flows._internal.data_checks.dataset_rows` (at most ``ADAPT_MAX_BATCHES``
@@ -365,8 +392,11 @@ def dataset_pairs(dataset: tf.data.Dataset, event_size: int, dtype: tf.DType,
     xs, contexts, rows = [], [], 0
     for x, context in dataset.take(ADAPT_MAX_BATCHES):
         xs.append(check_data(x, event_size, dtype, f"{what} batch {len(xs)}"))
-        contexts.append(check_context_rows(np.asarray(context), xs[-1].shape[0], dtype,
-                                           f"{what} batch {len(contexts)} context"))
+        contexts.append(
+            check_context_rows(
+                np.asarray(context), xs[-1].shape[0], dtype, f"{what} batch {len(contexts)} context"
+            )
+        )
         rows += xs[-1].shape[0]
         if rows >= ADAPT_MAX_ROWS:
             break

@@ -70,7 +70,8 @@ class NonFiniteLossError(FloatingPointError):
             f"are back to their state after step {self.kept_step}, the last one checked good, so "
             "fit can be called again with the same optimizer. Try a lower learning rate, "
             "gradient clipping (clipnorm=1.0 on the optimizer) or standardised data, and look "
-            "for NaN or inf rows in the data.")
+            "for NaN or inf rows in the data."
+        )
 
 
 def all_finite(tensors: Sequence[Any]) -> tf.Tensor:
@@ -81,8 +82,11 @@ def all_finite(tensors: Sequence[Any]) -> tf.Tensor:
     >>> bool(all_finite([tf.constant([1.0, float("inf")]), None, tf.constant(3)]))
     False
     """
-    checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors
-              if t is not None and tf.as_dtype(t.dtype).is_floating]
+    checks = [
+        tf.reduce_all(tf.math.is_finite(t))
+        for t in tensors
+        if t is not None and tf.as_dtype(t.dtype).is_floating
+    ]
     return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 

@@ -10,4 +10,11 @@ from tfp_flows.bijectors.transformers.base import Transformer, params_from_block
 from tfp_flows.bijectors.transformers.from_bijector import BijectorTransformer
 from tfp_flows.bijectors.transformers.spline import RationalQuadraticSpline
 
-__all__ = ["Additive", "Affine", "BijectorTransformer", "RationalQuadraticSpline", "Transformer", "params_from_blocks"]
+__all__ = [
+    "Additive",
+    "Affine",
+    "BijectorTransformer",
+    "RationalQuadraticSpline",
+    "Transformer",
+    "params_from_blocks",
+]

@@ -76,8 +76,8 @@ class Affine(Transformer):
             check_positive_float("log_scale_bound", log_scale_bound)
             with self.name_scope:
                 self.log_scale_bound = tf.Variable(
-                    tf.fill([num_entries], tf.cast(log_scale_bound, dtype)),
-                    name="log_scale_bound")
+                    tf.fill([num_entries], tf.cast(log_scale_bound, dtype)), name="log_scale_bound"
+                )
 
     def shift_and_log_scale(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``(t, s)`` with ``s = c * tanh(r)`` (``s = r`` if unbounded), each of shape ``[..., n]``."""

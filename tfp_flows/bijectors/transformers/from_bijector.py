@@ -69,7 +69,8 @@ class BijectorTransformer(Transformer):
         if not callable(bijector_fn):
             raise TypeError(
                 f"bijector_fn must be a callable params -> tfb.Bijector, got "
-                f"{type(bijector_fn).__name__}.")
+                f"{type(bijector_fn).__name__}."
+            )
         self.params_per_entry = check_integer("params_per_entry", params_per_entry, minimum=1)
         self._bijector_fn = bijector_fn
         self.module = module
@@ -80,7 +81,8 @@ class BijectorTransformer(Transformer):
         if not isinstance(bijector, tfb.Bijector):
             raise TypeError(
                 f"{self.name}: bijector_fn must return a tfb.Bijector, got "
-                f"{type(bijector).__name__}.")
+                f"{type(bijector).__name__}."
+            )
         return bijector
 
     def forward(self, x, params):

@@ -100,11 +100,14 @@ class RationalQuadraticSpline(Transformer):
         self.bound = check_positive_float("bound", bound)
         below_one_bin = f"a number in (0, 1 / bins) = (0, {1 / self.bins:g})"
         self.min_bin_width = check_number(
-            "min_bin_width", min_bin_width, below_one_bin, lambda v: 0 < v * self.bins < 1)
+            "min_bin_width", min_bin_width, below_one_bin, lambda v: 0 < v * self.bins < 1
+        )
         self.min_bin_height = check_number(
-            "min_bin_height", min_bin_height, below_one_bin, lambda v: 0 < v * self.bins < 1)
+            "min_bin_height", min_bin_height, below_one_bin, lambda v: 0 < v * self.bins < 1
+        )
         self.min_derivative = check_number(
-            "min_derivative", min_derivative, "a number in (0, 1)", lambda v: 0 < v < 1)
+            "min_derivative", min_derivative, "a number in (0, 1)", lambda v: 0 < v < 1
+        )
         self.params_per_entry = 3 * self.bins - 1
         # softplus(u + shift) + min_derivative == 1 at u == 0: zero parameters are the identity.
         self._derivative_shift = math.log(math.expm1(1.0 - self.min_derivative))
@@ -121,8 +124,8 @@ class RationalQuadraticSpline(Transformer):
         """The knots ``x^k``, ``y^k`` (``[..., n, K + 1]``) and derivatives ``d^k`` (``[..., n, K + 1]``)."""
         k = self.bins
         x_knots = self._knots(params[..., :k], self.min_bin_width)
-        y_knots = self._knots(params[..., k:2 * k], self.min_bin_height)
-        inner = self.min_derivative + tf.nn.softplus(params[..., 2 * k:] + self._derivative_shift)
+        y_knots = self._knots(params[..., k : 2 * k], self.min_bin_height)
+        inner = self.min_derivative + tf.nn.softplus(params[..., 2 * k :] + self._derivative_shift)
         edge = tf.ones_like(inner[..., :1])
         return x_knots, y_knots, tf.concat([edge, inner, edge], axis=-1)
 
@@ -149,7 +152,7 @@ class RationalQuadraticSpline(Transformer):
         """``log dy/dx`` at position ``t`` in a bin of slope ``s = h / w``."""
         between = t * (1.0 - t)
         denominator = slope + (d_right + d_left - 2.0 * slope) * between
-        numerator = d_right * t ** 2 + 2.0 * slope * between + d_left * (1.0 - t) ** 2
+        numerator = d_right * t**2 + 2.0 * slope * between + d_left * (1.0 - t) ** 2
         return 2.0 * tf.math.log(slope) + tf.math.log(numerator) - 2.0 * tf.math.log(denominator)
 
     def _inside(self, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -162,11 +165,12 @@ class RationalQuadraticSpline(Transformer):
         x_knots, y_knots, derivatives = self.spline(params)
         inside, x_safe = self._inside(x)
         x_left, width, y_left, height, d_left, d_right = self._in_bin(
-            x_safe, x_knots, x_knots, y_knots, derivatives)
+            x_safe, x_knots, x_knots, y_knots, derivatives
+        )
         slope = height / width
         t = tf.clip_by_value((x_safe - x_left) / width, 0.0, 1.0)
         between = t * (1.0 - t)
-        numerator = height * (slope * t ** 2 + d_left * between)
+        numerator = height * (slope * t**2 + d_left * between)
         denominator = slope + (d_right + d_left - 2.0 * slope) * between
         y = y_left + numerator / denominator
         log_slope = self._log_slope(t, slope, d_left, d_right)
@@ -176,7 +180,8 @@ class RationalQuadraticSpline(Transformer):
         x_knots, y_knots, derivatives = self.spline(params)
         inside, y_safe = self._inside(y)
         x_left, width, y_left, height, d_left, d_right = self._in_bin(
-            y_safe, y_knots, x_knots, y_knots, derivatives)
+            y_safe, y_knots, x_knots, y_knots, derivatives
+        )
         slope = height / width
         t = tf.stop_gradient(self._solve(y_safe, y_left, height, slope, d_left, d_right))
         # One Newton step from the (stopped) root: its value corrects the root's last rounding,
@@ -194,7 +199,7 @@ class RationalQuadraticSpline(Transformer):
     def _position(t, y_left, height, slope, d_left, d_right):
         """The forward map ``y(t)`` in a bin (class docstring)."""
         between = t * (1.0 - t)
-        numerator = height * (slope * t ** 2 + d_left * between)
+        numerator = height * (slope * t**2 + d_left * between)
         denominator = slope + (d_right + d_left - 2.0 * slope) * between
         return y_left + numerator / denominator
 
@@ -222,7 +227,9 @@ class RationalQuadraticSpline(Transformer):
         scale = tf.maximum(tf.abs(p), slope)
         root = scale * tf.sqrt(tf.square(p / scale) + 4.0 * tf.square(slope / scale) * u * v)
         negative_b = b < 0.0
-        t = tf.where(negative_b,
-                     (root - b) / (2.0 * tf.where(negative_b, a, tf.ones_like(a))),
-                     2.0 * slope * u / tf.where(negative_b, tf.ones_like(b), b + root))
+        t = tf.where(
+            negative_b,
+            (root - b) / (2.0 * tf.where(negative_b, a, tf.ones_like(a))),
+            2.0 * slope * u / tf.where(negative_b, tf.ones_like(b), b + root),
+        )
         return tf.clip_by_value(t, 0.0, 1.0)
