@@ -88,3 +88,30 @@ def test_copy_shares_weights_kept_in_a_list():
     x = tf.constant([[1.0, 1.0]])
     np.testing.assert_array_equal(copied.forward(x), layer.forward(tf.identity(x)))
     assert {id(v) for v in copied.trainable_variables} == {id(v) for v in layer.trainable_variables}
+
+
+def _every_public_layer_class():
+    import tfp_flows.bijectors as bijectors
+
+    classes = (getattr(bijectors, name) for name in bijectors.__all__)
+    return sorted(
+        (c for c in classes if isinstance(c, type) and issubclass(c, FlowBijector)),
+        key=lambda c: c.__name__,
+    )
+
+
+@pytest.mark.parametrize("cls", _every_public_layer_class(), ids=lambda c: c.__name__)
+def test_every_layer_takes_validate_args_as_tfp_bijectors_do(cls):
+    import inspect
+
+    assert "validate_args" in inspect.signature(cls.__init__).parameters
+
+
+def test_validate_args_makes_a_layer_refuse_non_finite_inputs():
+    from tfp_flows.bijectors import LULinear, Standardize
+
+    for layer in (LULinear(2, validate_args=True), Standardize(2, validate_args=True)):
+        assert layer.validate_args
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
+            layer.forward(tf.constant([[np.nan, 0.0]]))
+        assert layer.copy(validate_args=False).validate_args is False

@@ -120,6 +120,7 @@ class LULinear(FlowBijector):
       permutation: optional fixed permutation of ``range(event_size)`` for ``P``.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (default: the next free ``lu_linear``, ``lu_linear_1``, ...).
+      validate_args: check inputs for NaN and inf (raise ``InvalidArgumentError``).
 
     #### Examples
 
@@ -137,11 +138,17 @@ class LULinear(FlowBijector):
         permutation: np.ndarray | None = None,
         dtype: tf.DType = tf.float32,
         name: str | None = None,
+        validate_args: bool = False,
     ):
         parameters = dict(locals())
         name = name or unique_name("lu_linear")
         super().__init__(
-            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name
+            event_size,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
         )
         permutation = np.arange(event_size) if permutation is None else np.asarray(permutation)
         if sorted(permutation.tolist()) != list(range(event_size)):

@@ -35,6 +35,7 @@ class Standardize(FlowBijector):
       event_size: size of the event.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (default: the next free ``standardize``, ``standardize_1``, ...).
+      validate_args: check inputs for NaN and inf (raise ``InvalidArgumentError``).
 
     #### Examples
 
@@ -47,11 +48,22 @@ class Standardize(FlowBijector):
     2.3025851249694824
     """
 
-    def __init__(self, event_size: int, dtype: tf.DType = tf.float32, name: str | None = None):
+    def __init__(
+        self,
+        event_size: int,
+        dtype: tf.DType = tf.float32,
+        name: str | None = None,
+        validate_args: bool = False,
+    ):
         parameters = dict(locals())
         name = name or unique_name("standardize")
         super().__init__(
-            event_size, is_constant_jacobian=True, dtype=dtype, parameters=parameters, name=name
+            event_size,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            dtype=dtype,
+            parameters=parameters,
+            name=name,
         )
         with tf.name_scope(name):
             self.loc = tf.Variable(tf.zeros([event_size], dtype), trainable=False, name="loc")
