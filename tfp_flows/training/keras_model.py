@@ -59,6 +59,7 @@ import h5py
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows._internal.checks import check_integer, check_number
@@ -393,7 +394,10 @@ class FlowModel(keras.Model):
 
     def _check_batch_rows(self, x: Any, rows: int | None, kwargs: dict[str, Any]) -> None:
         """A flow with ``BatchNorm`` needs training batches of at least 2 rows: refuses smaller ones."""
-        if not any(isinstance(layer.bijector, BatchNorm) for layer in walk(self.distribution)):
+        bijector = getattr(self.distribution, "bijector", None)  # any distribution trains
+        if not isinstance(bijector, tfb.Bijector) or not any(
+            isinstance(layer.bijector, BatchNorm) for layer in walk(bijector)
+        ):
             return
         advice = (
             "BatchNorm normalises by the batch's mean and variance, which one row does not have"
