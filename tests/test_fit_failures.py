@@ -298,7 +298,10 @@ def test_a_shrunk_batch_is_a_multiple_of_the_replicas(capsys):
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.skip("TensorFlow initialised its devices before conftest could split the CPU")
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    # no collective ops: their instance keys collide with another MirroredStrategy's in the process
+    strategy = tf.distribute.MirroredStrategy(
+        [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         flow = _flow()
     history = tff.fit(
