@@ -370,3 +370,44 @@ def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
         tff.fit(
             flow, tf.data.Dataset.from_tensor_slices(x[..., 0]).batch(8), steps=2, progress=False
         )
+
+
+class _Recorder(tff.training.Callback):
+    """Records every hook call; ``fail_at`` raises in ``on_chunk_end`` at that step."""
+
+    def __init__(self, every=None, fail_at=None):
+        self.every, self.fail_at, self.calls = every, fail_at, []
+
+    def on_train_begin(self, run):
+        self.calls.append(("begin", run.steps, run.history.steps))
+
+    def on_chunk_end(self, step, logs):
+        self.calls.append(("chunk", step, sorted(logs)))
+        if step == self.fail_at:
+            raise RuntimeError("stop here")
+
+    def on_train_end(self, logs):
+        self.calls.append(("end", sorted(logs)))
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def test_a_callback_of_your_own_gets_its_hooks_in_order_and_close_after_an_error():
+    fit = dict(steps=6, batch_size=64, steps_per_execution=2, jit_compile=False, progress=False)
+    every_chunk, every_third = _Recorder(), _Recorder(every=3)
+    tff.fit(_tiny_flow(), _banana_data(200), callbacks=[every_chunk, every_third], **fit)
+    assert every_chunk.calls == [
+        ("begin", 6, 0),
+        ("chunk", 2, ["loss"]),
+        ("chunk", 3, ["loss"]),  # the chunk ends where the other callback is due
+        ("chunk", 5, ["loss"]),
+        ("chunk", 6, ["loss"]),
+        ("end", ["loss"]),
+        ("close",),
+    ]
+    assert [call[1] for call in every_third.calls if call[0] == "chunk"] == [3, 6]
+    failing = _Recorder(fail_at=4)
+    with pytest.raises(RuntimeError, match="stop here"):
+        tff.fit(_tiny_flow(), _banana_data(200), callbacks=[failing], **fit)
+    assert failing.calls[-2:] == [("chunk", 4, ["loss"]), ("close",)]  # no on_train_end
