@@ -378,9 +378,10 @@ def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Re
         batch_size=setting.batch_size,
         learning_rate=setting.learning_rate,
         validation_data=early_stopping_rows(data),
-        validation_every=min(setting.validation_every, steps),
-        early_stopping_patience=setting.patience,
-        restore_best_weights=True,
+        callbacks=[
+            tff.training.Validation(every=min(setting.validation_every, steps)),
+            tff.training.EarlyStopping(patience=setting.patience, restore_best_weights=True),
+        ],
         jit_compile=setting.jit_compile,
         progress=False,
         seed=0,

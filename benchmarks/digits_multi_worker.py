@@ -165,12 +165,16 @@ def train_and_score(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         steps_per_execution=args.steps_per_execution,
-        validation_every=args.steps_per_execution,
         jit_compile=False,
         strategy=strategy,
         seed=args.seed,
         progress=False,
-        callbacks=[lambda step, logs: clock.append((step, time.perf_counter()))],
+        callbacks=[
+            tff.training.LambdaCallback(
+                lambda step, logs: clock.append((step, time.perf_counter())),
+                every=args.steps_per_execution,
+            )
+        ],
     )
     # steady state: from the end of the first chunk (traced by then) to the end
     (first_step, first_time), (last_step, last_time) = clock[0], clock[-1]

@@ -76,9 +76,8 @@ def measure(
         steps=chunks * steps_per_execution,
         batch_size=batch_size,
         steps_per_execution=steps_per_execution,
-        validation_every=steps_per_execution,
         jit_compile=jit_compile,
-        callbacks=[record],
+        callbacks=[tff.training.LambdaCallback(record, every=steps_per_execution)],
         progress=False,
     )
     times = np.diff([start, *marks])

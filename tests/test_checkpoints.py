@@ -12,16 +12,21 @@ import tensorflow as tf
 
 import tfp_flows as tff
 from tfp_flows.datasets import Banana
-from tfp_flows.training import default_optimizer
+from tfp_flows.training import (
+    Checkpointing,
+    EarlyStopping,
+    LambdaCallback,
+    Validation,
+    default_optimizer,
+)
 from tfp_flows.training.checkpoints import (
     CheckpointMismatchError,
     Checkpoints,
     NoReadableCheckpointError,
-    RunFolderBusyError,
     RunFolderNotEmptyError,
-    list_checkpoints,
     restore_flow,
 )
+from tfp_flows.training.run_folder import RunFolderBusyError, list_checkpoints
 
 
 def _flow(layers=2, hidden=(8,), seed=0):
@@ -31,7 +36,7 @@ def _flow(layers=2, hidden=(8,), seed=0):
 VALIDATION = Banana().sample(200, seed=1).numpy()
 
 
-def _fit(folder, steps, flow=None, **kwargs):
+def _fit(folder, steps, flow=None, resume=False, metadata=None, callbacks=(), **kwargs):
     """Tiny deterministic training on the banana: validation every 10 steps, a checkpoint
     every 20."""
     return tff.fit(
@@ -39,10 +44,12 @@ def _fit(folder, steps, flow=None, **kwargs):
         Banana(),
         steps=steps,
         batch_size=64,
-        checkpoint_dir=str(folder),
-        checkpoint_every=20,
         validation_data=VALIDATION,
-        validation_every=10,
+        callbacks=[
+            Validation(every=10),
+            *callbacks,
+            Checkpointing(str(folder), every=20, resume=resume, metadata=metadata),
+        ],
         progress=False,
         seed=0,
         **kwargs,
@@ -56,7 +63,8 @@ def _values(flow):
 def _steps_trained(folder, steps, **kwargs):
     """Resumes to ``steps``; returns the history and the log points seen (= steps trained now)."""
     seen = []
-    history = _fit(folder, steps, callbacks=[lambda step, logs: seen.append(step)], **kwargs)
+    record = LambdaCallback(lambda step, logs: seen.append(step), every=10)
+    history = _fit(folder, steps, callbacks=[record], **kwargs)
     return history, seen
 
 
@@ -128,9 +136,9 @@ def test_resume_with_another_optimizer_is_refused_and_leaves_the_flow_as_it_was(
 
 
 def test_resume_with_other_metadata_names_the_setting(tmp_path):
-    _fit(tmp_path, 20, checkpoint_metadata={"target": "banana", "seed": 0})
+    _fit(tmp_path, 20, metadata={"target": "banana", "seed": 0})
     with pytest.raises(CheckpointMismatchError, match="seed: 0 in the checkpoint, 1 now"):
-        _fit(tmp_path, 40, resume=True, checkpoint_metadata={"target": "banana", "seed": 1})
+        _fit(tmp_path, 40, resume=True, metadata={"target": "banana", "seed": 1})
     assert restore_flow(str(tmp_path), _flow()) == 20  # without metadata: only the flow checked
     with pytest.raises(CheckpointMismatchError, match="target: 'banana' in the checkpoint, None"):
         restore_flow(str(tmp_path), _flow(), metadata={"seed": 0})
@@ -292,7 +300,7 @@ def test_restore_flow_falls_back_from_a_corrupt_newest_checkpoint_without_writin
 def test_after_a_resume_the_best_weights_are_tracked_from_the_resumed_step(run):
     folder, _ = run
     flow = _flow()
-    history = _fit(folder, 60, flow=flow, resume=True, early_stopping_patience=100)
+    history = _fit(folder, 60, flow=flow, resume=True, callbacks=[EarlyStopping(patience=100)])
     assert history.best_step is not None and history.best_step > 40  # never a step before
     np.testing.assert_allclose(
         tff.metrics.nll(flow, VALIDATION), history.best_val_loss, rtol=1e-5

@@ -502,8 +502,8 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(
     import tfp_flows.training as training
     from tfp_flows.training.checkpoints import CheckpointError
 
-    def fails_in_its_first_step(flow, target, *, checkpoint_dir, **kwargs):
-        os.makedirs(checkpoint_dir)  # as fit does before its first step
+    def fails_in_its_first_step(flow, target, *, callbacks, **kwargs):
+        os.makedirs(callbacks[0].directory)  # as fit does before its first step
         raise CheckpointError("simulated failure in the first step")
 
     monkeypatch.setattr(training, "fit", fails_in_its_first_step)

@@ -45,16 +45,6 @@ def _assert_refused(error, message, data=None, **kwargs):
         ),
         ({"steps": None, "epochs": 2.0}, TypeError, "epochs must be a positive integer, got 2.0"),
         (
-            {"validation_every": 0},
-            ValueError,
-            "validation_every must be a positive integer, got 0.",
-        ),
-        (
-            {"checkpoint_every": 0},
-            ValueError,
-            "checkpoint_every must be a positive integer, got 0.",
-        ),
-        (
             {"steps_per_execution": 0},
             ValueError,
             "steps_per_execution must be a positive integer, got 0.",
@@ -63,11 +53,6 @@ def _assert_refused(error, message, data=None, **kwargs):
             {"steps_per_execution": 2.5},
             TypeError,
             "steps_per_execution must be a positive integer, got 2.5 (float).",
-        ),
-        (
-            {"early_stopping_patience": -1, "validation_split": 0.2},
-            ValueError,
-            "early_stopping_patience must be a non-negative integer, got -1.",
         ),
         ({"seed": -1}, ValueError, "seed must be a non-negative integer, got -1."),
         (
@@ -104,10 +89,24 @@ def _assert_refused(error, message, data=None, **kwargs):
         ({"steps": None}, ValueError, "give steps= or epochs=."),
         ({"callbacks": [1]}, TypeError, "callbacks must be a sequence of callables"),
         (
-            {"early_stopping_patience": 3},
+            {"callbacks": [tff.training.EarlyStopping(patience=3)]},
             ValueError,
-            "early_stopping_patience=3 needs validation data, got none; pass validation_data= or "
+            "EarlyStopping(patience=3) needs validation data, got none; pass validation_data= or "
             "validation_split=.",
+        ),
+        (
+            {"callbacks": [tff.training.Validation(every=5)]},
+            ValueError,
+            "Validation(every=5) needs validation data, got none; pass validation_data= or "
+            "validation_split=.",
+        ),
+        (
+            {
+                "validation_split": 0.2,
+                "callbacks": [tff.training.Validation(), tff.training.Validation(every=5)],
+            },
+            ValueError,
+            "give at most one Validation callback",
         ),
         (
             {"validation_split": 0.2, "validation_data": np.ones((10, 2))},
@@ -123,6 +122,51 @@ def _assert_refused(error, message, data=None, **kwargs):
 )
 def test_bad_arguments_are_named(kwargs, error, message):
     _assert_refused(error, message, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (
+            lambda: tff.training.Validation(every=0),
+            ValueError,
+            "every must be a positive integer, got 0.",
+        ),
+        (
+            lambda: tff.training.Checkpointing("run", every=0),
+            ValueError,
+            "every must be a positive integer, got 0.",
+        ),
+        (
+            lambda: tff.training.LambdaCallback(print, every=2.5),
+            TypeError,
+            "every must be a positive integer, got 2.5 (float).",
+        ),
+        (
+            lambda: tff.training.EarlyStopping(patience=-1),
+            ValueError,
+            "patience must be a non-negative integer, got -1.",
+        ),
+        (
+            lambda: tff.training.EarlyStopping(patience=3, restore_best_weights="yes"),
+            TypeError,
+            "restore_best_weights must be True or False, got 'yes'.",
+        ),
+        (
+            lambda: tff.training.Checkpointing("run", resume="yes"),
+            TypeError,
+            "resume must be True or False, got 'yes'.",
+        ),
+        (
+            lambda: tff.training.LambdaCallback("print"),
+            TypeError,
+            "function must be a callable function(step, logs), got 'print'.",
+        ),
+    ],
+)
+def test_bad_callback_settings_are_named_when_the_callback_is_made(make, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        make()
 
 
 def _batches(values, batch=50):

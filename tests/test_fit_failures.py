@@ -262,9 +262,8 @@ def test_a_failure_after_the_first_chunk_keeps_the_trained_flow():
             _rows(),
             steps=2,
             steps_per_execution=1,
-            validation_every=1,
             progress=False,
-            callbacks=[stop_after_first_chunk],
+            callbacks=[tff.training.LambdaCallback(stop_after_first_chunk, every=1)],
             jit_compile=False,
         )
     assert calls == [1]

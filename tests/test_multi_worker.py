@@ -41,7 +41,7 @@ strategy = multi_worker_strategy()
 with strategy.scope():
     flow, optimizer = make()
 history = tff.fit(flow, data, optimizer=optimizer, strategy=strategy,
-                  checkpoint_dir=sys.argv[2], checkpoint_every=5, **fit_kwargs)
+                  callbacks=[tff.training.Checkpointing(sys.argv[2], every=5)], **fit_kwargs)
 with open(f"{sys.argv[1]}/worker{task_index()}.json", "w") as f:
     json.dump({"loss": history.loss, "weights": [v.numpy().tolist() for v in flow.variables]}, f)
 """

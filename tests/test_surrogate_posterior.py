@@ -233,8 +233,6 @@ def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
         steps_per_execution=50,
         progress=False,
         jit_compile=False,
-        checkpoint_dir=str(tmp_path),
-        checkpoint_every=100,
     )
 
     def interrupt(step, logs):
@@ -243,9 +241,11 @@ def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
 
     first = surrogate_posterior(pinned, **SMALL)
     with pytest.raises(KeyboardInterrupt):  # a 200-step run (its cosine decay) cut at step 100
-        fit_surrogate(first, pinned, steps=200, callbacks=[interrupt], **run)
+        saving = tff.training.Checkpointing(str(tmp_path), every=100)
+        fit_surrogate(first, pinned, steps=200, callbacks=[interrupt, saving], **run)
     second = surrogate_posterior(pinned, **SMALL, seed=9)
-    history = fit_surrogate(second, pinned, steps=200, resume=True, **run)
+    resuming = tff.training.Checkpointing(str(tmp_path), every=100, resume=True)
+    history = fit_surrogate(second, pinned, steps=200, callbacks=[resuming], **run)
     assert history.steps == 200 and len(history.loss) == 200
     straight = surrogate_posterior(pinned, **SMALL)
     fit_surrogate(

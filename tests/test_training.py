@@ -103,8 +103,7 @@ def test_early_stopping_restores_the_best_weights():
         steps=3000,
         batch_size=16,
         optimizer=tf.keras.optimizers.Adam(1e-2),
-        validation_every=50,
-        early_stopping_patience=3,
+        callbacks=[tff.training.Validation(every=50), tff.training.EarlyStopping(patience=3)],
         progress=False,
         seed=int(rng.integers(100)),
     )
@@ -125,8 +124,10 @@ def test_callbacks_see_logs_and_can_stop_training():
         _banana_data(),
         steps=1000,
         validation_split=0.1,
-        validation_every=100,
-        callbacks=[stop_at_200],
+        callbacks=[
+            tff.training.Validation(every=100),
+            tff.training.LambdaCallback(stop_at_200, every=100),
+        ],
         progress=False,
     )
     assert history.steps == 200
@@ -148,10 +149,10 @@ def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_pat
             interrupted,
             data,
             steps=300,
-            checkpoint_dir=str(tmp_path),
-            checkpoint_every=50,
-            validation_every=10,
-            callbacks=[killed_at_170],
+            callbacks=[
+                tff.training.Checkpointing(str(tmp_path), every=50),
+                tff.training.LambdaCallback(killed_at_170, every=10),
+            ],
             progress=False,
         )
     assert not (tmp_path / ".lock").exists()  # the interrupted run freed its folder
@@ -160,9 +161,7 @@ def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_pat
         resumed,
         data,
         steps=300,
-        checkpoint_dir=str(tmp_path),
-        checkpoint_every=50,
-        resume=True,
+        callbacks=[tff.training.Checkpointing(str(tmp_path), every=50, resume=True)],
         progress=False,
     )
     assert history.steps == 300
@@ -175,8 +174,7 @@ def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
         _flow(),
         _banana_data(),
         steps=100,
-        checkpoint_dir=str(tmp_path / "new"),
-        resume=True,
+        callbacks=[tff.training.Checkpointing(str(tmp_path / "new"), resume=True)],
         progress=False,
     )
     assert history.steps == 100 and (tmp_path / "new" / "history.json").exists()
@@ -196,8 +194,7 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_weights():
             flow,
             _banana_data(),
             steps=300,
-            validation_every=100,
-            callbacks=[poison_at_100],
+            callbacks=[tff.training.LambdaCallback(poison_at_100, every=100)],
             progress=False,
         )
     assert raised.value.kept_step == 100
@@ -273,8 +270,7 @@ def test_the_error_names_the_first_bad_step_and_restores_the_optimizer_too():
             steps=60,
             batch_size=100,
             steps_per_execution=20,
-            validation_every=20,
-            callbacks=[record],
+            callbacks=[tff.training.LambdaCallback(record, every=20)],
             progress=False,
         )
     assert raised.value.kept_step == 20 and "state after step 20" in str(raised.value)
@@ -374,3 +370,44 @@ def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
         tff.fit(
             flow, tf.data.Dataset.from_tensor_slices(x[..., 0]).batch(8), steps=2, progress=False
         )
+
+
+class _Recorder(tff.training.Callback):
+    """Records every hook call; ``fail_at`` raises in ``on_chunk_end`` at that step."""
+
+    def __init__(self, every=None, fail_at=None):
+        self.every, self.fail_at, self.calls = every, fail_at, []
+
+    def on_train_begin(self, run):
+        self.calls.append(("begin", run.steps, run.history.steps))
+
+    def on_chunk_end(self, step, logs):
+        self.calls.append(("chunk", step, sorted(logs)))
+        if step == self.fail_at:
+            raise RuntimeError("stop here")
+
+    def on_train_end(self, logs):
+        self.calls.append(("end", sorted(logs)))
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def test_a_callback_of_your_own_gets_its_hooks_in_order_and_close_after_an_error():
+    fit = dict(steps=6, batch_size=64, steps_per_execution=2, jit_compile=False, progress=False)
+    every_chunk, every_third = _Recorder(), _Recorder(every=3)
+    tff.fit(_tiny_flow(), _banana_data(200), callbacks=[every_chunk, every_third], **fit)
+    assert every_chunk.calls == [
+        ("begin", 6, 0),
+        ("chunk", 2, ["loss"]),
+        ("chunk", 3, ["loss"]),  # the chunk ends where the other callback is due
+        ("chunk", 5, ["loss"]),
+        ("chunk", 6, ["loss"]),
+        ("end", ["loss"]),
+        ("close",),
+    ]
+    assert [call[1] for call in every_third.calls if call[0] == "chunk"] == [3, 6]
+    failing = _Recorder(fail_at=4)
+    with pytest.raises(RuntimeError, match="stop here"):
+        tff.fit(_tiny_flow(), _banana_data(200), callbacks=[failing], **fit)
+    assert failing.calls[-2:] == [("chunk", 4, ["loss"]), ("close",)]  # no on_train_end

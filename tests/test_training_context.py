@@ -34,7 +34,9 @@ def _fit(distribution, data, **kwargs):
 def test_fit_learns_the_context_weight_from_arrays_and_splits_both_for_validation():
     x, c = linear_gaussian_data()
     model = LinearGaussian()
-    history = _fit(model, x, context=c, validation_split=0.2, validation_every=50)
+    history = _fit(
+        model, x, context=c, validation_split=0.2, callbacks=[tff.training.Validation(every=50)]
+    )
     assert float(model.w.numpy()) == pytest.approx(1.5, abs=0.1)
     # the held-out rows keep their own context: their NLL is the best possible, not worse
     assert history.val_loss[-1] == pytest.approx(BEST_NLL, abs=0.1)
@@ -45,7 +47,11 @@ def test_fit_with_validation_data_pairs_and_early_stopping():
     val = linear_gaussian_data(300, seed=1)
     model = LinearGaussian()
     history = _fit(
-        model, x, context=c, validation_data=val, validation_every=25, early_stopping_patience=20
+        model,
+        x,
+        context=c,
+        validation_data=val,
+        callbacks=[tff.training.Validation(every=25), tff.training.EarlyStopping(patience=20)],
     )
     assert history.val_steps[0] == 25
     assert history.best_val_loss == pytest.approx(BEST_NLL, abs=0.1)
@@ -193,7 +199,10 @@ def test_fit_draws_fresh_pairs_from_a_conditional_target_at_every_step():
 def test_fit_learns_the_context_weight_from_a_conditional_target():
     model = LinearGaussian()
     history = _fit(
-        model, PairsToy(), validation_data=linear_gaussian_data(300, seed=1), validation_every=50
+        model,
+        PairsToy(),
+        validation_data=linear_gaussian_data(300, seed=1),
+        callbacks=[tff.training.Validation(every=50)],
     )
     assert float(model.w.numpy()) == pytest.approx(1.5, abs=0.1)
     assert history.val_loss[-1] == pytest.approx(BEST_NLL, abs=0.1)

@@ -276,7 +276,7 @@ def _save_figures(out: str, flow, target, history, entropy) -> None:
 
 
 def _write_json(path: str, value: Any) -> None:
-    from tfp_flows.training.checkpoints import write_atomically
+    from tfp_flows.training.run_folder import write_atomically
 
     write_atomically(path, json.dumps(value, indent=2))
 
@@ -332,7 +332,7 @@ def train(args: argparse.Namespace) -> int:
     _writable_folder(out)
 
     from tfp_flows.training import NonFiniteLossError
-    from tfp_flows.training.checkpoints import CheckpointError, RunFolderLock
+    from tfp_flows.training.run_folder import CheckpointError, RunFolderLock
 
     written: list[str] = []
     try:
@@ -355,7 +355,7 @@ def _remove_unstarted_run(out: str, created: bool, written: list[str]) -> None:
     """
     import shutil
 
-    from tfp_flows.training.checkpoints import list_checkpoints
+    from tfp_flows.training.run_folder import list_checkpoints
 
     checkpoint_dir = os.path.join(out, "checkpoint")
     if os.path.isdir(checkpoint_dir) and list_checkpoints(checkpoint_dir):
@@ -374,8 +374,8 @@ def _train_in(
     out: str, config: dict[str, Any], target, args: argparse.Namespace, written: list[str]
 ) -> int:
     """``train`` inside the locked run folder ``out`` (files it creates are added to ``written``)."""
-    from tfp_flows.training import fit
-    from tfp_flows.training.checkpoints import list_checkpoints
+    from tfp_flows.training import Checkpointing, fit
+    from tfp_flows.training.run_folder import list_checkpoints
 
     checkpoint_dir = os.path.join(out, "checkpoint")
     config_path = os.path.join(out, "config.json")
@@ -411,9 +411,7 @@ def _train_in(
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,
-        checkpoint_dir=checkpoint_dir,
-        resume=args.resume,
-        checkpoint_metadata=_recorded(config),
+        callbacks=[Checkpointing(checkpoint_dir, resume=args.resume, metadata=_recorded(config))],
         progress=not args.quiet,
     )
     metrics = _metrics(flow, target, config, seed=10_000 + args.seed)
@@ -439,9 +437,9 @@ def _restore(run_dir: str):
     from tfp_flows.training.checkpoints import (
         CheckpointError,
         CheckpointMismatchError,
-        list_checkpoints,
         restore_flow,
     )
+    from tfp_flows.training.run_folder import list_checkpoints
 
     checkpoint_dir = os.path.join(run_dir, "checkpoint")
     if not os.path.exists(os.path.join(run_dir, "config.json")) or not list_checkpoints(

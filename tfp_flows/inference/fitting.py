@@ -103,7 +103,7 @@ def fit_surrogate(
         values), as ``tfp.vi.fit_surrogate_posterior`` does by default.
         ``False``: they stay as they are.
       **fit_kwargs: passed to :func:`tfp_flows.fit` (``seed``, ``progress``,
-        ``callbacks``, ``checkpoint_dir``, ``resume``, ``steps_per_execution``,
+        ``callbacks`` such as ``Checkpointing(dir, resume=True)``, ``steps_per_execution``,
         ``jit_compile``, ...).
 
     Returns:

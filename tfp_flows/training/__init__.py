@@ -3,6 +3,8 @@
 | module | what it holds |
 |---|---|
 | :mod:`~tfp_flows.training.fitting` | :func:`fit`, the public training function composed of the parts below |
+| :mod:`~tfp_flows.training.preflight` | what ``fit`` checks before anything changes: settings, data, context, loss; the compile mode |
+| :mod:`~tfp_flows.training.callbacks` | :class:`Callback` (``on_train_begin``, ``on_chunk_end``, ``on_train_end``, ``close``), :class:`Validation`, :class:`EarlyStopping`, :class:`Checkpointing`, :class:`ProgressBar`, :class:`LambdaCallback` |
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
@@ -10,7 +12,9 @@
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
-| :mod:`~tfp_flows.training.checkpoints` | :class:`History`, :class:`Checkpoints`, run-folder locks |
+| :mod:`~tfp_flows.training.history` | :class:`History`: per-step loss, validations, best step, wall time |
+| :mod:`~tfp_flows.training.checkpoints` | :class:`~tfp_flows.training.checkpoints.Checkpoints` (what a checkpoint holds, written, restored and checked), ``restore_flow`` |
+| :mod:`~tfp_flows.training.run_folder` | a run folder: its checkpoint listing and state-file repair, its lock, atomic writes |
 | :mod:`~tfp_flows.training.keras_model` | :class:`~tfp_flows.training.keras_model.FlowModel`: a Keras 3 model that trains a flow with ``compile``/``fit`` |
 
 #### Examples
@@ -29,8 +33,17 @@ from tfp_flows.training.adaptation import (
     find_adaptive_layers,
     find_standardize_layers,
 )
-from tfp_flows.training.checkpoints import History
-from tfp_flows.training.fitting import Callback, fit
+from tfp_flows.training.callbacks import (
+    Callback,
+    Checkpointing,
+    EarlyStopping,
+    LambdaCallback,
+    ProgressBar,
+    Run,
+    Validation,
+)
+from tfp_flows.training.fitting import fit
+from tfp_flows.training.history import History
 from tfp_flows.training.loop import make_distributed_chunk, make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
 from tfp_flows.training.optimizers import (
@@ -54,16 +67,22 @@ __all__ = [
     "ArraySource",
     "Batch",
     "Callback",
+    "Checkpointing",
     "ConditionalTargetSource",
     "DataSource",
     "DatasetSource",
+    "EarlyStopping",
     "History",
+    "LambdaCallback",
     "Loss",
     "MaximumLikelihood",
     "ReverseKL",
     "NonFiniteLossError",
+    "ProgressBar",
+    "Run",
     "StepOutcome",
     "TargetSource",
+    "Validation",
     "adapt_layers",
     "adapt_standardize",
     "all_finite",

@@ -1,10 +1,8 @@
-"""Training runs on disk: the :class:`History` of a run and its :class:`Checkpoints`.
+"""Checkpoints of a training run: what one holds, how it is written, restored and checked.
 
-A checkpoint folder holds TensorFlow checkpoints ``ckpt-<step>.index`` /
-``ckpt-<step>.data-*``, the state file ``checkpoint``, ``history.json`` and,
-while a run writes to it, the lock file ``.lock``. Each checkpoint holds the
-flow, the optimizer, the step, the history up to that step and a *record* of
-what it holds:
+Each checkpoint ``ckpt-<step>`` in a run folder (:mod:`~tfp_flows.training.run_folder`)
+holds the flow, the optimizer, the step, the :class:`~tfp_flows.training.history.History`
+up to that step and a *record* of what it holds:
 
 ```none
 record = {"format": 1,
@@ -12,64 +10,51 @@ record = {"format": 1,
           "metadata": {...}}                                               # e.g. CLI settings
 ```
 
-Rules that keep a run folder honest:
-
-* Checkpoints are found by listing the folder (``ckpt-<step>.index``); the
-  state file is rewritten from that list, so a missing, garbled or crafted
-  state file can neither hide checkpoints nor make TensorFlow's clean-up
-  delete files outside the folder.
 * A checkpoint is restored only into a flow whose variables (names, shapes,
   dtypes) and metadata equal its record, and every object must match
   (``assert_existing_objects_matched``): never a partial restore.
 * An unreadable newest checkpoint is set aside (renamed ``*.corrupt``) with a
   printed warning and the previous one is restored; ``history.json`` is
   rewritten to the restored step.
-* One run at a time: a lock file with the owner's pid and host; the lock of a
-  process that no longer exists is taken over.
 
-Every file is written atomically (a temporary file, then ``os.replace``).
+:class:`Checkpoints` is the writer behind ``fit``'s
+:class:`~tfp_flows.training.callbacks.Checkpointing` callback;
+:func:`restore_flow` is the read-only restore the command line uses.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import socket
-import sys
-import tempfile
-import uuid
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import tensorflow as tf
+
+from tfp_flows.training.history import History
+from tfp_flows.training.run_folder import (
+    CheckpointError,
+    RunFolderLock,
+    list_checkpoints,
+    repair_state,
+    warn,
+    write_atomically,
+    write_state,
+)
 
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
     "Checkpoints",
-    "History",
     "NoReadableCheckpointError",
-    "RunFolderBusyError",
-    "RunFolderLock",
     "RunFolderNotEmptyError",
-    "list_checkpoints",
     "restore_flow",
     "variable_signature",
-    "write_atomically",
 ]
 
 RECORD_FORMAT = 1
-LOCK_FILE = ".lock"
-STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's state file
-_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 _VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-class CheckpointError(Exception):
-    """Base of the errors about a checkpoint folder."""
 
 
 class CheckpointMismatchError(CheckpointError, ValueError):
@@ -80,74 +65,8 @@ class NoReadableCheckpointError(CheckpointError, RuntimeError):
     """Checkpoints exist, but none of them can be read."""
 
 
-class RunFolderBusyError(CheckpointError, RuntimeError):
-    """Another live process holds the folder's lock file."""
-
-
 class RunFolderNotEmptyError(CheckpointError, FileExistsError):
     """A fresh run was asked to write into a folder that holds another run's checkpoints."""
-
-
-@dataclass
-class History:
-    """What ``fit`` measured: per-step training NLL and per-evaluation validation NLL (nats).
-
-    #### Examples
-
-    >>> history = History(loss=[3.0, 2.5], val_steps=[2], val_loss=[2.6])
-    >>> history.steps, History.from_json(history.to_json()) == history
-    (2, True)
-    """
-
-    loss: list[float] = field(default_factory=list)
-    val_steps: list[int] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    best_step: int | None = None
-    best_val_loss: float | None = None
-    stopped_early: bool = False
-    wall_time: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        """Number of optimizer steps taken so far (including those before a resume)."""
-        return len(self.loss)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> History:
-        return cls(**json.loads(text))
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader sees the old or the new file, never a half-written one.
-
-    #### Examples
-
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
-    >>> write_atomically(path, "hello")
-    >>> open(path).read()
-    'hello'
-    """
-    directory = os.path.dirname(path) or "."
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as handle:
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            os.remove(handle.name)
-            raise
-    os.replace(handle.name, path)
-
-
-def _warn(message: str) -> None:
-    print(f"tfp_flows: warning: {message}", file=sys.stderr)
 
 
 # -- what a checkpoint holds ---------------------------------------------------------------------
@@ -242,91 +161,6 @@ def _record(distribution: tf.Module, metadata: Mapping[str, Any] | None) -> dict
     }
 
 
-# -- the folder --------------------------------------------------------------------------------
-
-
-def list_checkpoints(directory: str) -> list[tuple[int, str]]:
-    """``(step, prefix)`` of every ``ckpt-<step>.index`` in ``directory``, oldest first.
-
-    The folder listing is the truth; the ``checkpoint`` state file is not read.
-
-    #### Examples
-
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> for name in ("ckpt-20.index", "ckpt-100.index", "ckpt-7.data-00000-of-00001", "x.index"):
-    ...     open(os.path.join(folder, name), "w").close()
-    >>> [step for step, _ in list_checkpoints(folder)]
-    [20, 100]
-    """
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    found = [
-        (int(match.group(1)), os.path.join(directory, f"ckpt-{match.group(1)}"))
-        for match in map(_CHECKPOINT_INDEX.match, names)
-        if match
-    ]
-    return sorted(found)
-
-
-def _state_text(entries: Sequence[tuple[int, str]]) -> str:
-    """The state file listing ``entries`` (relative names), as ``tf.train.CheckpointManager``
-    writes it. The timestamps (the index files' mtimes, after ``last_preserved_timestamp``)
-    keep them under the manager's ``max_to_keep`` clean-up instead of preserved forever."""
-    names = [os.path.basename(prefix) for _, prefix in entries]
-    times = [os.path.getmtime(prefix + ".index") for _, prefix in entries]
-    lines = [f'model_checkpoint_path: "{names[-1]}"']
-    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
-    lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
-    lines += [f"last_preserved_timestamp: {min(times) - 1.0!r}"]
-    return "\n".join(lines) + "\n"
-
-
-def _repair_state(directory: str) -> list[tuple[int, str]]:
-    """Rewrites the state file from the folder listing (warning when it said otherwise)."""
-    entries = list_checkpoints(directory)
-    path = os.path.join(directory, STATE_FILE)
-    try:
-        with open(path, errors="replace") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        text = None
-    listed = [] if text is None else re.findall(r'all_model_checkpoint_paths:\s*"([^"]*)"', text)
-    folder = os.path.realpath(directory)
-    listed = [
-        os.path.basename(name)
-        if os.path.dirname(os.path.realpath(os.path.join(folder, name))) == folder
-        else name
-        for name in listed
-    ]
-    found = [os.path.basename(prefix) for _, prefix in entries]
-    if text is not None and sorted(listed) != sorted(found):
-        foreign = [name for name in listed if name not in found]
-        _warn(
-            f"the checkpoint state file {path} does not match the folder "
-            f"(it lists {listed or 'nothing readable'}); ignoring it"
-            + (f" (never touching {foreign})" if foreign else "")
-            + f" and using the checkpoints found in the folder: {found or 'none'}"
-        )
-    elif text is None and entries:
-        _warn(f"{path} is missing; using the checkpoints found in the folder: {found}")
-    _write_state(directory, entries, text)
-    return entries
-
-
-def _write_state(
-    directory: str, entries: Sequence[tuple[int, str]], current: str | None = None
-) -> None:
-    path = os.path.join(directory, STATE_FILE)
-    if entries:
-        if current != _state_text(entries):
-            write_atomically(path, _state_text(entries))
-    elif os.path.lexists(path):  # TensorFlow rejects a state naming no checkpoint
-        os.remove(path)
-
-
 class _Unreadable(Exception):
     pass
 
@@ -404,7 +238,7 @@ def _restore_newest(
             put_back()
             problems.append(f"{os.path.basename(prefix)}: {error}")
             unreadable.append(prefix)
-            _warn(
+            warn(
                 f"checkpoint {prefix} is unreadable ({error}); falling back to the previous "
                 "checkpoint" + (" and setting it aside as *.corrupt" if set_aside else "")
             )
@@ -444,11 +278,11 @@ def restore_flow(
 
     >>> import tempfile
     >>> from tfp_flows.flows import real_nvp
-    >>> from tfp_flows.training import fit
+    >>> from tfp_flows.training import Checkpointing, fit
     >>> from tfp_flows.datasets import Banana
     >>> folder = tempfile.mkdtemp()
     >>> _ = fit(real_nvp(2, num_layers=2, hidden_units=(8,)), Banana(), steps=20,
-    ...         checkpoint_dir=folder, progress=False)
+    ...         callbacks=[Checkpointing(folder)], progress=False)
     >>> restore_flow(folder, real_nvp(2, num_layers=2, hidden_units=(8,)))
     20
     >>> restore_flow(folder, real_nvp(2, num_layers=3, hidden_units=(8,)))  # doctest: +ELLIPSIS
@@ -463,124 +297,6 @@ def restore_flow(
         set_aside=False,
     )
     return None if restored is None else restored[1]
-
-
-# -- one writer at a time ------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _read_owner(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path) as handle:
-            text = handle.read().strip()
-    except FileNotFoundError:
-        return None
-    try:
-        owner = json.loads(text)
-        if isinstance(owner, int):  # a bare pid
-            owner = {"pid": owner}
-        if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
-            return owner
-    except ValueError:
-        pass
-    return {"pid": None, "garbled": text[:80]}
-
-
-def _remove_lock(path: str, content: str) -> None:
-    try:
-        with open(path) as handle:
-            if handle.read() != content:
-                return  # someone else's lock by now
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
-class RunFolderLock:
-    """The lock file ``directory/.lock``: ``{"pid": ..., "host": ...}`` of the process using it.
-
-    Acquired on creation, released by :meth:`release` (or when the object is
-    garbage collected, or at exit). A lock held by another live process raises
-    :class:`RunFolderBusyError`; the lock of a process that no longer exists
-    (or a garbled lock file) is taken over with a warning; the same process may
-    take its own lock again (a run interrupted by an exception, then resumed).
-
-    #### Examples
-
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> lock = RunFolderLock(folder)
-    >>> json.load(open(os.path.join(folder, ".lock")))["pid"] == os.getpid()
-    True
-    >>> lock.release(); os.path.exists(os.path.join(folder, ".lock"))
-    False
-    """
-
-    def __init__(self, directory: str):
-        self.path = os.path.join(directory, LOCK_FILE)
-        host = socket.gethostname()
-        self._content = json.dumps({"pid": os.getpid(), "host": host, "id": uuid.uuid4().hex})
-        while True:
-            try:
-                self._create()
-                break
-            except FileExistsError:
-                pass
-            owner = _read_owner(self.path)
-            if owner is None:
-                continue  # released in between: try again
-            pid, owner_host = owner.get("pid"), owner.get("host", host)
-            own = pid == os.getpid() and owner_host == host  # not the same pid on another host
-            if pid is not None and not own and (owner_host != host or _pid_alive(pid)):
-                where = "" if owner_host == host else f" on host {owner_host}"
-                raise RunFolderBusyError(
-                    f"{directory} is in use by another run (process {pid}{where}, lock file "
-                    f"{self.path}); wait for it to finish or use another folder. If that process "
-                    "is gone, delete the lock file."
-                )
-            if not own:  # this process may take its own lock again
-                _warn(
-                    f"taking over the stale lock {self.path} of "
-                    + (
-                        f"process {pid}, which no longer exists"
-                        if pid is not None
-                        else f"an unknown owner ({owner.get('garbled')!r})"
-                    )
-                )
-            write_atomically(self.path, self._content)
-            break
-        self._finalizer = weakref.finalize(self, _remove_lock, self.path, self._content)
-
-    def _create(self) -> None:
-        """Creates the lock file with its content in one step (``os.link`` fails if it exists)."""
-        directory = os.path.dirname(self.path)
-        with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as handle:
-            handle.write(self._content)
-        try:
-            os.link(handle.name, self.path)
-        finally:
-            os.remove(handle.name)
-
-    def release(self) -> None:
-        """Removes the lock file if it is still this lock's."""
-        self._finalizer()
-
-    def __enter__(self) -> RunFolderLock:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
 
 
 # -- the writer used by fit --------------------------------------------------------------------
@@ -639,7 +355,7 @@ class Checkpoints:
 
     def _open_manager(self) -> None:
         """A ``tf.train.CheckpointManager`` over the state rewritten from the folder listing."""
-        _repair_state(self.directory)
+        repair_state(self.directory)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.directory, max_to_keep=self.max_to_keep
         )
@@ -669,7 +385,7 @@ class Checkpoints:
         if restored is None:
             return None
         prefix, _, history = restored
-        _write_state(self.directory, list_checkpoints(self.directory))  # without those set aside
+        write_state(self.directory, list_checkpoints(self.directory))  # without those set aside
         self._open_manager()
         self._write_history(prefix, history)
         return history
