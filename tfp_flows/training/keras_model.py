@@ -163,6 +163,9 @@ class FlowModel(keras.Model):
                     f"FlowModel's loss is the flow's negative log-likelihood; "
                     f"compile takes no {name}=, got {kwargs[name]!r}."
                 )
+        object.__setattr__(
+            self, "_default_steps_per_execution", kwargs.get("steps_per_execution") is None
+        )
         if kwargs.get("steps_per_execution") is None:
             kwargs["steps_per_execution"] = DEFAULT_STEPS_PER_EXECUTION
         kwargs["steps_per_execution"] = check_integer(
@@ -356,6 +359,13 @@ class FlowModel(keras.Model):
         self._check_batch_rows(x, rows, kwargs)
         if not self.compiled:
             self.compile()
+        if self._default_steps_per_execution:
+            # Keras runs whole executions: never more steps per call than the epoch has
+            per_call = min(DEFAULT_STEPS_PER_EXECUTION, kwargs.get("steps_per_epoch") or math.inf)
+            if per_call != self._compile_kwargs["steps_per_execution"]:
+                self._compile_kwargs["steps_per_execution"] = per_call
+                if not self._default_optimizer:
+                    self._compile_with(self.optimizer)
         if self._default_optimizer:  # a fresh default optimizer over this call's steps
             self._compile_with(default_optimizer(self._planned_steps(x, rows, kwargs)))
         undo_adapt = adapt_layers(self.distribution, self._adaptation_rows(x, y))
