@@ -62,6 +62,9 @@ class Entry:
     """Maps the suite's normal inputs into the layer's domain (``None``: all of R^n)."""
     bounded_domain: bool = False
     """Its domain is bounded: far-out points have zero density (``-inf``), not a finite one."""
+    slow: bool = False
+    """Its compiled checks take minutes even at size 3 (XLA compiling float64 convolutions):
+    the property suite marks all of its cases ``slow``."""
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
