@@ -62,6 +62,10 @@ class Entry:
     """Maps the suite's normal inputs into the layer's domain (``None``: all of R^n)."""
     bounded_domain: bool = False
     """Its domain is bounded: far-out points have zero density (``-inf``), not a finite one."""
+    slow: bool = False
+    """Its compiled checks take most of a minute even at size 3 (XLA compiling float64
+    convolutions or spline searches): the property suite marks all of its cases ``slow``
+    (measured: 30-60 s at size 3 on 2 loaded cores)."""
 
 
 def keras3_conditioner(n_out: int, dtype: tf.DType) -> keras.Model:
@@ -309,6 +313,7 @@ REGISTRY = {
             dtype=dtype,
         ),
         context_size=2,
+        slow=True,  # the same transformer as coupling_rq_spline, with a context
     ),
     "nsf_chain": Entry(
         lambda n, dtype: (
@@ -341,6 +346,7 @@ REGISTRY = {
             dtype=dtype,
         ),
         context_size=2,
+        slow=True,
     ),
     # planar and radial flows (Rezende & Mohamed, 2015), permutations
     "planar": Entry(lambda n, dtype: Planar(n, seed=20, dtype=dtype)),
@@ -404,6 +410,7 @@ REGISTRY = {
         ),
         context_size=2,
         event_shape=lambda n: (n, 4, 1),
+        slow=True,
     ),
     # (its layers have entries of their own: checked at size 3)
     "multiscale_context": Entry(

@@ -53,6 +53,7 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+@pytest.mark.slow
 def test_notebook_runs(path, tmp_path, monkeypatch):
     # The kernel inherits this process's environment.
     monkeypatch.setenv("TFP_FLOWS_QUICK", "1")

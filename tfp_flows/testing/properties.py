@@ -138,6 +138,23 @@ def _identity(t: tf.Tensor) -> tf.Tensor:
     return tf.identity(t)
 
 
+def _evaluate_body(
+    bijector: tfb.Bijector, t: tf.Tensor, u: tf.Tensor, c: tf.Tensor | None
+) -> dict[str, tf.Tensor]:
+    """The six values of :func:`evaluate`, each call on a new tensor object."""
+    nd, kw = _ndims(bijector), _kwargs(c)
+    y = bijector.forward(t, **kw)
+    x_inv = bijector.inverse(_identity(u), **kw)
+    return {
+        "forward": y,
+        "inverse": x_inv,
+        "there_and_back": bijector.inverse(_identity(y), **kw),
+        "back_and_there": bijector.forward(_identity(x_inv), **kw),
+        "fldj": bijector.forward_log_det_jacobian(_identity(t), nd, **kw),
+        "ildj_of_forward": bijector.inverse_log_det_jacobian(_identity(y), nd, **kw),
+    }
+
+
 def evaluate(
     bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", context: tf.Tensor | None = None
 ) -> dict[str, np.ndarray]:
@@ -148,22 +165,18 @@ def evaluate(
     ``f^{-1}(f(x))``, ``back_and_there`` = ``f(f^{-1}(u))``, ``fldj`` at ``x`` and
     ``ildj_of_forward`` = ``ildj(f(x))``. Each call gets a new tensor object so
     no cache keyed by tensor identity can answer.
+
+    #### Examples
+
+    >>> from tfp_flows.bijectors import AdditiveCoupling
+    >>> layer = AdditiveCoupling(2, seed=0)
+    >>> values = evaluate(layer, tf.ones([4, 2]), mode="function")
+    >>> sorted(values)
+    ['back_and_there', 'fldj', 'forward', 'ildj_of_forward', 'inverse', 'there_and_back']
     """
 
-    nd = _ndims(bijector)
-
     def everything(t, u, c):
-        kw = _kwargs(c)
-        y = bijector.forward(t, **kw)
-        x_inv = bijector.inverse(_identity(u), **kw)
-        return {
-            "forward": y,
-            "inverse": x_inv,
-            "there_and_back": bijector.inverse(_identity(y), **kw),
-            "back_and_there": bijector.forward(_identity(x_inv), **kw),
-            "fldj": bijector.forward_log_det_jacobian(_identity(t), nd, **kw),
-            "ildj_of_forward": bijector.inverse_log_det_jacobian(_identity(y), nd, **kw),
-        }
+        return _evaluate_body(bijector, t, u, c)
 
     values = _compile(everything, mode)(_fresh(x), _fresh(output_point(bijector, x)), context)
     return {k: np.asarray(v) for k, v in values.items()}
@@ -224,6 +237,7 @@ def assert_log_det_matches_autodiff(
     x: tf.Tensor,
     atol: float | None = None,
     context: tf.Tensor | None = None,
+    _jacobian=None,
 ) -> float:
     """``forward_log_det_jacobian(x)`` equals ``log|det|`` of the autodiff Jacobian.
 
@@ -232,7 +246,8 @@ def assert_log_det_matches_autodiff(
     1e-8; 1e-3 in float32).
     """
     atol = (1e-8 if x.dtype == tf.float64 else 1e-3) if atol is None else atol
-    _, log_abs_det = tf.linalg.slogdet(_jacobians(bijector, x, context))
+    jacobian = _jacobians(bijector, x, context) if _jacobian is None else _jacobian
+    _, log_abs_det = tf.linalg.slogdet(jacobian)
     fldj = bijector.forward_log_det_jacobian(_fresh(x), _ndims(bijector), **_kwargs(context))
     return _fail_if(_max_abs(fldj, log_abs_det), atol, "log-det vs autodiff Jacobian", "eager")
 
@@ -242,6 +257,7 @@ def assert_declared_constant_jacobian(
     x: tf.Tensor,
     atol: float | None = None,
     context: tf.Tensor | None = None,
+    _jacobian=None,
 ) -> float:
     """If ``bijector.is_constant_jacobian``, its autodiff Jacobian *matrix* is the same at every row.
 
@@ -252,7 +268,7 @@ def assert_declared_constant_jacobian(
     if not bijector.is_constant_jacobian:
         return 0.0
     atol = (1e-8 if x.dtype == tf.float64 else 1e-4) if atol is None else atol
-    jacobians = np.asarray(_jacobians(bijector, x, context))
+    jacobians = np.asarray(_jacobians(bijector, x, context) if _jacobian is None else _jacobian)
     return _fail_if(
         _max_abs(jacobians, jacobians[:1]),
         atol,
@@ -261,46 +277,64 @@ def assert_declared_constant_jacobian(
     )
 
 
+def _floating_variables(bijector: tfb.Bijector) -> list[tf.Variable]:
+    return [v for v in bijector.variables if v.dtype.is_floating]
+
+
+def _seen_then_other_context(bijector, t, u, c):
+    """Calls at context ``c``, then the same tensors at ``c + 1``: the second results."""
+    kept = (bijector.forward(t, context=c), bijector.inverse(u, context=c))
+    return _all_four(bijector, t, u, c + 1), kept
+
+
+def _seen_then_moved(bijector, variables, t, u, c):
+    """Calls on ``t`` and ``u``, moves every variable by 0.1, calls again: the second results."""
+    # TFP holds cached outputs weakly: keep them alive, or there is nothing to go stale
+    kept = (bijector.forward(t, **_kwargs(c)), bijector.inverse(u, **_kwargs(c)))
+    for variable in variables:
+        variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
+    return _all_four(bijector, t, u, c), kept
+
+
 def assert_cache_follows_weights(
     bijector: tfb.Bijector, x: tf.Tensor, mode: str = "eager", context: tf.Tensor | None = None
-) -> None:
+) -> float:
     """After a weight change, results for a tensor seen before equal those for a fresh copy.
 
     Moves every floating variable of ``bijector`` by 0.1 between two calls on
     the same tensor (inside one function in the compiled modes), then compares
     ``forward``, ``inverse`` and both log-dets with those of a fresh tensor.
+    The variables stay moved. Returns the largest difference.
     """
-    variables = [v for v in bijector.variables if v.dtype.is_floating]
+    variables = _floating_variables(bijector)
 
     def seen_then_moved(t, u, c):
-        # TFP holds cached outputs weakly: keep them alive, or there is nothing to go stale
-        kept = (bijector.forward(t, **_kwargs(c)), bijector.inverse(u, **_kwargs(c)))
-        for variable in variables:
-            variable.assign_add(tf.fill(tf.shape(variable), tf.constant(0.1, variable.dtype)))
-        return _all_four(bijector, t, u, c), kept
+        return _seen_then_moved(bijector, variables, t, u, c)
 
     seen, _ = _compile(seen_then_moved, mode)(_fresh(x), _fresh(output_point(bijector, x)), context)
-    _compare_with_fresh(bijector, x, context, seen, "a tensor seen before a weight change", mode)
+    return _compare_with_fresh(
+        bijector, x, context, seen, "a tensor seen before a weight change", mode
+    )
 
 
 def assert_cache_follows_context(
     bijector: tfb.Bijector, x: tf.Tensor, context: tf.Tensor, mode: str = "eager"
-) -> None:
+) -> float:
     """Results for a tensor seen with one context equal a fresh tensor's under another context.
 
     Calls the conditional ``bijector`` on ``x`` with ``context``, then on the
     same tensor with ``context + 1`` (inside one function in the compiled
     modes), and compares the second results with those of a fresh tensor.
+    Returns the largest difference.
     """
 
     def seen_then_other_context(t, u, c):
-        kept = (bijector.forward(t, context=c), bijector.inverse(u, context=c))
-        return _all_four(bijector, t, u, c + 1), kept
+        return _seen_then_other_context(bijector, t, u, c)
 
     seen, _ = _compile(seen_then_other_context, mode)(
         _fresh(x), _fresh(output_point(bijector, x)), context
     )
-    _compare_with_fresh(
+    return _compare_with_fresh(
         bijector, x, context + 1, seen, "a tensor seen before with another context", mode
     )
 
@@ -318,18 +352,26 @@ def _all_four(
     }
 
 
-def _compare_with_fresh(bijector, x, context, seen, what: str, mode: str) -> None:
-    fresh = {
-        key: _all_four(bijector, _fresh(x), _fresh(output_point(bijector, x)), context)[key]
-        for key in seen
-    }
-    for key, value in fresh.items():
-        _fail_if(
-            _max_abs(seen[key], value),
-            10 * default_tolerance(x.dtype),
-            f"{key} of {what} (stale cache)",
-            mode,
+def _fresh_four(bijector, x, context) -> dict[str, np.ndarray]:
+    """:func:`_all_four` eagerly, on fresh tensors: what a seen tensor must give."""
+    fresh = _all_four(bijector, _fresh(x), _fresh(output_point(bijector, x)), context)
+    return {key: np.asarray(value) for key, value in fresh.items()}
+
+
+def _compare_with_fresh(bijector, x, context, seen, what: str, mode: str, fresh=None) -> float:
+    fresh = _fresh_four(bijector, x, context) if fresh is None else fresh
+    error = 0.0
+    for key, value in seen.items():
+        error = max(
+            error,
+            _fail_if(
+                _max_abs(value, fresh[key]),
+                10 * default_tolerance(x.dtype),
+                f"{key} of {what} (stale cache)",
+                mode,
+            ),
         )
+    return error
 
 
 def assert_modes_agree(
@@ -402,6 +444,41 @@ def assert_normalized(
     return integral
 
 
+def _checked_in_one_call(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    mode: str,
+    context: tf.Tensor | None,
+    variables: list[tf.Variable] | None,
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """One (compiled) call: :func:`evaluate`'s values, then the cache probes.
+
+    In this order, on the same input tensors: the six values of
+    :func:`evaluate`; with a ``context``, the results at ``context + 1`` after
+    calls at ``context`` (:func:`assert_cache_follows_context`); with
+    ``variables``, the results after moving them by 0.1
+    (:func:`assert_cache_follows_weights`; they stay moved). One trace and one
+    XLA compilation per mode serve every check of :func:`check_bijector`.
+    """
+
+    def everything(t, u, c):
+        values = _evaluate_body(bijector, t, u, c)
+        probes, kept = {}, []
+        if c is not None:
+            probes["context"], k = _seen_then_other_context(bijector, t, u, c)
+            kept.append(k)
+        if variables is not None:
+            probes["weights"], k = _seen_then_moved(bijector, variables, t, u, c)
+            kept.append(k)
+        return values, probes, kept
+
+    values, probes, _ = _compile(everything, mode)(
+        _fresh(x), _fresh(output_point(bijector, x)), context
+    )
+    as_numpy = lambda d: {k: np.asarray(v) for k, v in d.items()}  # noqa: E731
+    return as_numpy(values), {k: as_numpy(v) for k, v in probes.items()}
+
+
 def check_bijector(
     bijector: tfb.Bijector,
     x: tf.Tensor,
@@ -410,13 +487,23 @@ def check_bijector(
     modes: tuple[str, ...] = MODES,
     autodiff_atol: float | None = None,
     context: tf.Tensor | None = None,
+    weight_changes: bool = False,
 ) -> dict[str, float]:
     """Runs every bijector property at ``x`` (shape ``[batch, *event]``) in every mode.
 
     Returns the largest error measured for each property. Perturb a fresh
     flow's weights first (:func:`perturb_weights`). A conditional bijector is
     checked at ``context`` (shape ``[batch, k]``), and its cache against
-    another context.
+    another context (``"cache_follows_context"``). With ``weight_changes=True``
+    its cache is also checked against a weight change
+    (``"cache_follows_weights"``: every floating variable moved by 0.1 between
+    two calls on the same tensor, then put back exactly); leave it off for a
+    ``tfb.Chain``, whose own cache TFP keys by tensor identity.
+
+    Each mode traces (and under XLA compiles) the bijector once: one function
+    returns the values of :func:`evaluate` and the cache probes, and the
+    checks read them. The autodiff Jacobian is computed once, eagerly, for the
+    log-det and the constant-Jacobian checks.
 
     #### Examples
 
@@ -425,8 +512,22 @@ def check_bijector(
     >>> perturb_weights(layer)
     >>> sorted(check_bijector(layer, tf.random.stateless_normal([8, 2], seed=[1, 2])))
     ['autodiff_log_det', 'constant_jacobian', 'gradients', 'log_det_consistent', 'modes_agree', 'round_trip']
+    >>> errors = check_bijector(layer, tf.ones([4, 2]), modes=("eager",), weight_changes=True)
+    >>> errors["cache_follows_weights"] < 1e-3
+    True
     """
-    values = {mode: evaluate(bijector, x, mode, context) for mode in modes}
+    variables = _floating_variables(bijector) if weight_changes else None
+    values, probes = {}, {}
+    fresh_moved = fresh_other_context = None
+    for mode in modes:
+        saved = None if variables is None else [v.numpy() for v in variables]
+        try:
+            values[mode], probes[mode] = _checked_in_one_call(bijector, x, mode, context, variables)
+            if saved is not None and fresh_moved is None:  # the same moved weights in every mode
+                fresh_moved = _fresh_four(bijector, x, context)
+        finally:
+            for variable, value in zip(variables or (), saved or ()):
+                variable.assign(value)
     results = {"round_trip": 0.0, "log_det_consistent": 0.0}
     for mode in modes:
         assert_finite(bijector, x, mode, _values=values[mode])
@@ -447,13 +548,40 @@ def check_bijector(
     results["modes_agree"] = assert_modes_agree(
         bijector, x, atol=None if atol is None else 10 * atol, modes=modes, _values=values
     )
+    jacobian = _jacobians(bijector, x, context)
     results["autodiff_log_det"] = assert_log_det_matches_autodiff(
-        bijector, x, atol=autodiff_atol, context=context
+        bijector, x, atol=autodiff_atol, context=context, _jacobian=jacobian
     )
-    results["constant_jacobian"] = assert_declared_constant_jacobian(bijector, x, context=context)
+    results["constant_jacobian"] = assert_declared_constant_jacobian(
+        bijector, x, context=context, _jacobian=jacobian
+    )
     if context is not None:
-        for mode in modes:
-            assert_cache_follows_context(bijector, x, context, mode)
+        fresh_other_context = _fresh_four(bijector, x, context + 1)
+        results["cache_follows_context"] = max(
+            _compare_with_fresh(
+                bijector,
+                x,
+                context + 1,
+                probes[mode]["context"],
+                "a tensor seen before with another context",
+                mode,
+                fresh=fresh_other_context,
+            )
+            for mode in modes
+        )
+    if variables is not None:
+        results["cache_follows_weights"] = max(
+            _compare_with_fresh(
+                bijector,
+                x,
+                context,
+                probes[mode]["weights"],
+                "a tensor seen before a weight change",
+                mode,
+                fresh=fresh_moved,
+            )
+            for mode in modes
+        )
     if bijector.trainable_variables:  # e.g. a fitted normalisation has none
         results["gradients"] = float(
             assert_all_variables_get_gradients(bijector, x, context=context)
