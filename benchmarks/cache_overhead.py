@@ -34,9 +34,7 @@ import argparse
 import json
 import time
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 EVENT_SIZE, LAYERS, BATCH = 8, 4, 256
 CALLS = (
@@ -62,6 +60,9 @@ def per_call_ms(fn, seconds: float, blocks: int = 5) -> float:
 
 
 def measure(hidden: int, seconds: float) -> dict[str, float]:
+    import keras  # here: --compare runs without TensorFlow
+    import tensorflow as tf
+
     import tfp_flows as tff
 
     flow = tff.real_nvp(EVENT_SIZE, num_layers=LAYERS, hidden_units=(hidden, hidden), seed=0)
