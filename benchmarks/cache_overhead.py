@@ -1,70 +1,54 @@
-"""The weight-aware cache's eager cost against the number of weights (issue 12, item 6).
+"""What the package's layers cost per call, eager and compiled: the cache's price or saving.
 
-One ``AffineCoupling`` layer (event size 8, two hidden layers of width ``h``) as a flow;
-eager ``log_prob`` of a fresh ``[16, 8]`` batch per call (no cache hit: every call runs
-the conditioner, as in an eager loop over batches), in ms per call, with three ways of
-computing the eager weights state that keys the cache:
+Until this version the layers cached their results in TFP's tensor-identity cache, keyed
+also by a version of every weight (read from the device-buffer address of each variable,
+and, while tracing, from the variable writes traced so far). Now nothing is cached and the
+flow calls each layer's one-pass ``(value, log-det)`` hook itself. This script measures a
+``real_nvp`` flow (event 8, 4 coupling layers, hidden units ``(h, h)``, batch 256, a fresh
+batch per call so that no call is a cache hit, as in a training loop):
 
 ```none
-before   main's cache (until issue 12): blake2b digest of every weight, copied to the host
-after    this package: a version per variable from the address of its buffer (no weight read)
-floor    a constant state (NOT a valid cache: stale results; the cost of everything else)
+eager log_prob            flow.log_prob(x)
+eager sample+log_prob     flow.experimental_sample_and_log_prob(256)   (tfp.vi's call)
+eager Adam step           tape, -mean log_prob, Keras 3 Adam apply
+XLA log_prob              tf.function(flow.log_prob, jit_compile=True)
+XLA Adam step             the step above under tf.function(jit_compile=True)
 ```
 
-and, per size, the cost of one eager Adam step (Keras 3) on the layer before and after
-(the "after" cache makes the next write of a variable copy its buffer once: see
-``tfp_flows/bijectors/cache.py``).
+in ms per call (median over blocks). Run it once on each version of the package and
+compare the two result files:
 
-Run from the repository root: ``python benchmarks/cache_overhead.py`` (about 1 minute on
-2 cores); ``--sizes 1e3 1e6`` to choose the weight counts, ``--seconds`` per measurement.
+```bash
+PYTHONPATH=/path/to/old/checkout python benchmarks/cache_overhead.py --json before.json
+PYTHONPATH=. python benchmarks/cache_overhead.py --json after.json
+python benchmarks/cache_overhead.py --compare before.json after.json
+```
+
+(about 1 minute per run on 2 cores; ``--hidden 64 512`` chooses the widths, ``--seconds``
+the time per measurement).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import math
+import json
 import time
 
-import keras
 import numpy as np
-import tensorflow as tf
-import tensorflow_probability as tfp
 
-from tfp_flows.bijectors import AffineCoupling, cache
-from tfp_flows.flows.flow import Flow
-
-EVENT_SIZE, BATCH = 8, 16
-
-
-def main_weights_state(module: tf.Module) -> tuple:
-    """The eager weights state of main before issue 12 (graph mode unchanged)."""
-    if not tf.executing_eagerly():
-        return AFTER(module)
-    digest = hashlib.blake2b(digest_size=16)
-    for variable in module.variables:
-        digest.update(variable.numpy().tobytes())
-    return ("eager", digest.digest())
-
-
-def floor_weights_state(module: tf.Module) -> tuple:
-    return ("eager",) if tf.executing_eagerly() else AFTER(module)
-
-
-AFTER = cache.weights_state
-STATES = {"before": main_weights_state, "after": AFTER, "floor": floor_weights_state}
-
-
-def width_for(weights: float) -> int:
-    """Hidden width h with about ``weights`` weights: h^2 + (d/2 + 2 + 2d) h + 2d (d/2 in, 2 * d/2 out)."""
-    half = EVENT_SIZE // 2
-    b = half + 2 + 2 * half
-    return max(1, round((-b + math.sqrt(b * b + 4 * (weights - 2 * half))) / 2))
+EVENT_SIZE, LAYERS, BATCH = 8, 4, 256
+CALLS = (
+    "eager log_prob",
+    "eager sample+log_prob",
+    "eager Adam step",
+    "XLA log_prob",
+    "XLA Adam step",
+)
 
 
 def per_call_ms(fn, seconds: float, blocks: int = 5) -> float:
     """Median over ``blocks`` blocks of the mean time per call (robust to a busy machine)."""
-    fn()  # warm up
+    fn()  # warm up (and compile)
     means = []
     for _ in range(blocks):
         calls, started = 0, time.perf_counter()
@@ -75,57 +59,78 @@ def per_call_ms(fn, seconds: float, blocks: int = 5) -> float:
     return float(np.median(means))
 
 
-def measure(weights: float, seconds: float) -> dict[str, float | int]:
-    layer = AffineCoupling(
-        [1, 0] * (EVENT_SIZE // 2), hidden_units=(width_for(weights),) * 2, seed=0
-    )
-    base = tfp.distributions.Sample(tfp.distributions.Normal(0.0, 1.0), EVENT_SIZE)
-    flow = Flow(base, layer)
+def measure(hidden: int, seconds: float) -> dict[str, float]:
+    import keras  # here: --compare runs without TensorFlow
+    import tensorflow as tf
+
+    import tfp_flows as tff
+
+    flow = tff.real_nvp(EVENT_SIZE, num_layers=LAYERS, hidden_units=(hidden, hidden), seed=0)
     rng = np.random.default_rng(0)
     batches = [
-        tf.constant(rng.normal(size=[BATCH, EVENT_SIZE]).astype(np.float32)) for _ in range(64)
+        tf.constant(rng.normal(size=[BATCH, EVENT_SIZE]).astype(np.float32)) for _ in range(32)
     ]
     count = iter(range(10**9))
-    optimizer = keras.optimizers.Adam(1e-4)
-    optimizer.build(layer.trainable_variables)
-    gradients = [tf.zeros_like(v) for v in layer.trainable_variables]
-    row: dict[str, float | int] = {"weights": sum(int(np.prod(v.shape)) for v in layer.variables)}
-    for name, state in STATES.items():
-        cache.weights_state = state
-        try:
-            row[name] = per_call_ms(lambda: flow.log_prob(batches[next(count) % 64]), seconds)
-            if name != "floor":
 
-                def step():
-                    optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
-                    flow.log_prob(batches[next(count) % 64])
+    def batch():
+        return batches[next(count) % len(batches)]
 
-                row[f"step_{name}"] = per_call_ms(step, seconds) - row[name]
-        finally:
-            cache.weights_state = AFTER
-    return row
+    optimizer = keras.optimizers.Adam(1e-5)
+    optimizer.build(flow.trainable_variables)
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x))
+        gradients = tape.gradient(loss, flow.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, flow.trainable_variables))
+        return loss
+
+    xla_log_prob = tf.function(flow.log_prob, jit_compile=True)
+    xla_step = tf.function(step, jit_compile=True)
+    seeds = iter(range(10**9))
+    fns = {
+        "eager log_prob": lambda: flow.log_prob(batch()),
+        "eager sample+log_prob": lambda: flow.experimental_sample_and_log_prob(
+            BATCH, seed=[next(seeds), 0]
+        ),
+        "eager Adam step": lambda: step(batch()),
+        "XLA log_prob": lambda: xla_log_prob(batch()).numpy(),
+        "XLA Adam step": lambda: xla_step(batch()).numpy(),
+    }
+    weights = sum(int(np.prod(v.shape)) for v in flow.trainable_variables)
+    return {"weights": weights, **{name: per_call_ms(fn, seconds) for name, fn in fns.items()}}
+
+
+def compare(before_path: str, after_path: str) -> None:
+    with open(before_path) as f:
+        before = json.load(f)
+    with open(after_path) as f:
+        after = json.load(f)
+    print(f"ms per call, before -> after (ratio); real_nvp event {EVENT_SIZE}, {LAYERS} layers")
+    print(f"{'hidden':>6} {'weights':>9} | " + " | ".join(f"{c:>24}" for c in CALLS))
+    for hidden, row in after.items():
+        old = before[hidden]
+        cells = [f"{old[c]:7.2f} -> {row[c]:7.2f} ({row[c] / old[c]:4.2f})" for c in CALLS]
+        print(f"{hidden:>6} {row['weights']:>9,d} | " + " | ".join(f"{c:>24}" for c in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[64, 512])
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
     args = parser.parse_args()
-    print(
-        f"eager log_prob of one AffineCoupling (event {EVENT_SIZE}, batch {BATCH}), ms per call;"
-        " Adam step = (step + log_prob) - log_prob, ms"
-    )
-    print(
-        f"{'weights':>9} | {'before':>8} {'after':>8} {'floor':>8} | "
-        f"{'Adam step before':>16} {'after':>8}"
-    )
-    for size in args.sizes:
-        row = measure(size, args.seconds)
-        print(
-            f"{row['weights']:>9,d} | {row['before']:8.2f} {row['after']:8.2f} "
-            f"{row['floor']:8.2f} | {row['step_before']:16.2f} {row['step_after']:8.2f}",
-            flush=True,
-        )
+    if args.compare:
+        compare(*args.compare)
+        return
+    rows = {}
+    for hidden in args.hidden:
+        rows[str(hidden)] = measure(hidden, args.seconds)
+        print(hidden, json.dumps(rows[str(hidden)]), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""No stale or cross-flow results: caches keyed by the weights, layers equal only to themselves.
+"""No stale or cross-flow results: nothing cached, layers equal only to themselves.
 
 Every test compares against a *fresh copy* of the input tensor (``tf.identity``), which no
 cache has seen, so it computes the true value with the current weights.
@@ -78,15 +78,17 @@ def test_inside_one_compiled_function_an_assignment_invalidates_cached_results(m
     np.testing.assert_allclose(log_prob, flow.log_prob(tf.identity(samples)), rtol=1e-5)
 
 
-def test_the_cache_still_serves_log_prob_of_a_flows_own_samples_while_weights_are_unchanged():
+def test_a_flows_own_samples_get_their_exact_density_without_a_round_trip():
     flow = _flow()
     testing.perturb_weights(flow)
-    z = tf.random.stateless_normal([8, 2], seed=[5, 5])
-    x = flow.bijector.forward(z)
-    # with the cache, inverse(x) is exactly the z that made x (no round-trip error) ...
-    np.testing.assert_array_equal(flow.bijector.inverse(x), z)
-    # ... which a fresh tensor, computed through every layer's inverse, is not
-    assert not np.array_equal(flow.bijector.inverse(tf.identity(x)), z)
+    z, base_log_prob = flow.distribution.experimental_sample_and_log_prob(8, seed=[5, 5])
+    x, log_prob = flow.experimental_sample_and_log_prob(8, seed=[5, 5])
+    # the density of each sample comes from the pass that drew it: exactly base - fldj(z) ...
+    y, fldj = flow.bijector.forward(z), flow.bijector.forward_log_det_jacobian(z, 1)
+    np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(log_prob, base_log_prob - fldj)
+    # ... and log_prob of the samples, through every layer's inverse, agrees to rounding
+    np.testing.assert_allclose(flow.log_prob(x), log_prob, rtol=1e-5, atol=1e-5)
 
 
 def test_an_eager_training_loop_on_one_tensor_reports_the_true_loss_every_step():
@@ -174,7 +176,7 @@ def test_variational_inference_with_one_flow_as_prior_and_another_as_surrogate()
         )
 
     compiled = tf.function(loss)()
-    np.testing.assert_allclose(compiled, loss(), rtol=1e-5)  # eager keys on weight digests
+    np.testing.assert_allclose(compiled, loss(), rtol=1e-5)
     # and it is the Monte Carlo KL(surrogate || prior) (to within 4 standard errors)
     z, surrogate_log_prob = surrogate.experimental_sample_and_log_prob(4096, seed=[5, 6])
     terms = surrogate_log_prob - prior.log_prob(tf.identity(z))
@@ -258,7 +260,7 @@ def test_a_users_compiled_training_loop_scores_an_outer_tensor_with_the_current_
 
     @tf.function
     def train(x):
-        before = tf.reduce_mean(flow.log_prob(x))  # cached in the outer graph
+        before = tf.reduce_mean(flow.log_prob(x))  # in the outer graph
         for _ in tf.range(5):  # a while loop: its body is another graph
             with tf.GradientTape() as tape:
                 loss = -tf.reduce_mean(flow.log_prob(x))
@@ -271,7 +273,7 @@ def test_a_users_compiled_training_loop_scores_an_outer_tensor_with_the_current_
     assert after > before  # five steps of ascent on the log-likelihood
 
 
-# -- gradient tapes: a cached result is useless to a tape that did not record it ---------------
+# -- gradient tapes: every call is recorded by the tape around it ------------------------------
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])

@@ -6,9 +6,13 @@
   ``_inverse_and_ildj(y, **kwargs) -> (x, ildj)``, the value and the
   log-det-Jacobian in one pass; both return the *inverse* log-det-Jacobian
   ``ildj = log|det dx/dy|`` summed over the event (one sign for every hook in
-  the package); the :class:`WeightAwareCache` hands it to
-  ``inverse_log_det_jacobian`` and ``forward_log_det_jacobian``, so ``log_prob``
-  runs each layer once;
+  the package); ``forward_and_log_det(x)`` and ``inverse_and_log_det(y)`` return
+  both from that one pass, and :class:`~tfp_flows.Flow` calls them, so
+  ``log_prob``, ``sample`` and ``experimental_sample_and_log_prob`` run each
+  layer once;
+- nothing is cached (:class:`~tfp_flows.bijectors.cache.NoCache`): every call
+  computes from its input and the current weights, so no result is ever stale;
+  ``inverse(y)`` then ``inverse_log_det_jacobian(y)`` runs the layer twice;
 - the event has a fixed shape (``event_shape``, rank >= 1; an int means a
   vector); inputs of the wrong event shape or dtype raise errors naming what
   was expected and what came; with ``validate_args=True`` non-finite inputs
@@ -22,12 +26,12 @@
   broadcast (NumPy rules) against the input's ``x.shape[:-event_rank]``, or the
   call raises naming both shapes; NumPy/list contexts are converted to the
   layer's dtype, tensors of another dtype raise; a width unknown while tracing
-  is checked when the function runs. Context tensors are part of TFP's cache key, so
-  a result computed with one context is never returned for another;
+  is checked when the function runs;
 - batch shape ``[]`` (the parameters are network weights, not batched);
 - a layer equals only itself (``==`` and ``hash`` by identity): its weights are
-  variables, not ``parameters``, and TFP keys its caches by bijector equality,
-  so two layers built alike must never share a cache entry;
+  variables, not ``parameters``, and TFP treats equal bijectors as one map (its
+  closed-form KL divergences, its caches of other bijectors), so two layers
+  built alike must never be taken for each other;
 - ``copy(**overrides)`` shares the layer's variables, as TFP's ``copy`` of a
   bijector parametrised by ``tf.Variable`` s does (``copy.deepcopy`` gives an
   independent layer with the same current values).
@@ -39,9 +43,9 @@
    ``_forward_and_ildj`` and ``_inverse_and_ildj`` (both return ``ildj = log|det dx/dy|``).
 2. Keep weights in ``tf.Variable`` s, ``tf.Module`` s (:class:`~tfp_flows.nn.MLP`,
    :class:`~tfp_flows.nn.MADE`), tf_keras layers, or lists / tuples / dicts of them: TensorFlow
-   tracks all of these (``trainable_variables``, checkpoints, SavedModel, the caches).
+   tracks all of these (``trainable_variables``, checkpoints, SavedModel).
 3. A Keras 3 layer or model is invisible to that tracking (its variables are not
-   ``tf.Module`` s): its weights would not train, save or invalidate the caches. Setting one
+   ``tf.Module`` s): its weights would not train or save. Setting one
    as an attribute raises ``TypeError``; wrap it, ``TrackedConditioner(layer, input_size=...,
    output_size=...)`` (:mod:`tfp_flows.nn`).
 4. ``copy()`` shares every attribute that holds weights (directly or in a list, tuple or
@@ -67,7 +71,7 @@ from tfp_flows._internal.checks import (
     check_integer,
     check_tensor_dtype,
 )
-from tfp_flows.bijectors.cache import WeightAwareCache
+from tfp_flows.bijectors.cache import NoCache
 
 __all__ = ["FlowBijector", "broadcast_batch"]
 
@@ -143,13 +147,16 @@ class FlowBijector(tfb.Bijector):
     ...         return y / 2, -2 * tf.math.log(2.0) * tf.ones(tf.shape(y)[:-1])
     >>> Double().inverse(tf.constant([[2.0, 4.0]])).numpy().tolist()
     [[1.0, 2.0]]
+    >>> y, log_det = Double().forward_and_log_det(tf.ones([3, 2]))   # one pass
+    >>> y.shape, log_det.numpy().round(4).tolist()
+    (TensorShape([3, 2]), [1.3863, 1.3863, 1.3863])
     >>> Double().forward(tf.zeros([1, 3]))
     Traceback (most recent call last):
     ...
     ValueError: double: expected inputs with event shape [2], got shape [1, 3].
     """
 
-    _cache = WeightAwareCache(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+    _cache = NoCache()
 
     def __init__(
         self,
@@ -254,8 +261,8 @@ class FlowBijector(tfb.Bijector):
         if layer is not None:
             raise TypeError(
                 f"{type(self).__name__}.{name}: a Keras 3 {type(layer).__name__} is invisible to "
-                "TensorFlow's variable tracking (its weights would not train, be saved, or "
-                "refresh cached results); wrap it: "
+                "TensorFlow's variable tracking (its weights would not train or be saved); "
+                "wrap it: "
                 "tff.nn.TrackedConditioner(layer, input_size=..., output_size=...)."
             )
         super().__setattr__(name, value)
@@ -376,32 +383,67 @@ class FlowBijector(tfb.Bijector):
             )
         return kwargs
 
-    def _augmented_forward(self, x, **kwargs):
-        y, ildj = self._forward_and_ildj(
+    def _checked_forward_and_ildj(self, x, **kwargs):
+        return self._forward_and_ildj(
             self._check(x, "inputs"), **self._check_context_values(kwargs)
         )
-        return y, {"ildj": ildj}
 
-    def _augmented_inverse(self, y, **kwargs):
-        x, ildj = self._inverse_and_ildj(
+    def _checked_inverse_and_ildj(self, y, **kwargs):
+        return self._inverse_and_ildj(
             self._check(y, "outputs"), **self._check_context_values(kwargs)
         )
-        return x, {"ildj": ildj}
 
     def _forward(self, x, **kwargs):
-        return self._augmented_forward(x, **kwargs)[0]
+        return self._checked_forward_and_ildj(x, **kwargs)[0]
 
     def _inverse(self, y, **kwargs):
-        return self._augmented_inverse(y, **kwargs)[0]
+        return self._checked_inverse_and_ildj(y, **kwargs)[0]
 
     def _inverse_log_det_jacobian(self, y, **kwargs):
-        attributes = self._cache.inverse_attributes(y, **kwargs)
-        if "ildj" not in attributes:
-            attributes.update(self._augmented_inverse(y, **kwargs)[1])
-        return attributes["ildj"]
+        return self._checked_inverse_and_ildj(y, **kwargs)[1]
 
     def _forward_log_det_jacobian(self, x, **kwargs):
-        attributes = self._cache.forward_attributes(x, **kwargs)
-        if "ildj" not in attributes:
-            attributes.update(self._augmented_forward(x, **kwargs)[1])
-        return -attributes["ildj"]
+        return -self._checked_forward_and_ildj(x, **kwargs)[1]
+
+    def _reduce_log_det(self, log_det: tf.Tensor, event_ndims: Any, own_rank: int) -> tf.Tensor:
+        """``log_det`` (summed over this layer's event) summed over ``event_ndims - own_rank``
+        more trailing dimensions, as ``*_log_det_jacobian(..., event_ndims)`` does."""
+        if event_ndims is None:
+            return log_det
+        ndims = tf.get_static_value(tf.convert_to_tensor(event_ndims))
+        if ndims is None:
+            raise ValueError(f"{self.name}: event_ndims must be known statically.")
+        extra = int(ndims) - own_rank
+        if extra < 0:
+            raise ValueError(
+                f"{self.name}: event_ndims must be at least {own_rank}, got {int(ndims)}."
+            )
+        return tf.reduce_sum(log_det, axis=list(range(-extra, 0))) if extra else log_det
+
+    def forward_and_log_det(
+        self, x: Any, event_ndims: int | None = None, name: str = "forward_and_log_det", **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(forward(x), forward_log_det_jacobian(x, event_ndims))`` from one pass of the layer.
+
+        ``event_ndims`` defaults to the rank of ``event_shape``; ``kwargs`` (a
+        ``context=``) as ``forward`` takes them. The checks are ``forward``'s.
+        """
+        self._check_dtype(x, "inputs")
+        with self.name_scope, tf.name_scope(name):
+            x = tf.convert_to_tensor(x, dtype=self.dtype, name="x")
+            y, ildj = self._checked_forward_and_ildj(x, **self._checked_kwargs(kwargs, x))
+            return y, -self._reduce_log_det(ildj, event_ndims, len(self._event_shape))
+
+    def inverse_and_log_det(
+        self, y: Any, event_ndims: int | None = None, name: str = "inverse_and_log_det", **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(inverse(y), inverse_log_det_jacobian(y, event_ndims))`` from one pass of the layer.
+
+        ``event_ndims`` defaults to the rank of ``output_event_shape``; ``kwargs``
+        (a ``context=``) as ``inverse`` takes them. The checks are ``inverse``'s.
+        """
+        self._check_dtype(y, "outputs")
+        with self.name_scope, tf.name_scope(name):
+            y = tf.convert_to_tensor(y, dtype=self.dtype, name="y")
+            x, ildj = self._checked_inverse_and_ildj(y, **self._checked_kwargs(kwargs, y))
+            return x, self._reduce_log_det(ildj, event_ndims, len(self._output_event_shape))

@@ -23,8 +23,7 @@ itself defines, and its gradient flows through ``mu_B`` and ``s2_B``, which
 is what makes batch normalisation condition the optimisation. The moving
 averages are updated after the optimizer step, from the statistics the loss
 saw (recorded by :func:`training_mode`, not assigned inside the loss, so one
-step updates each layer once however often the loss reads it, and the
-layers' caches stay valid while the loss runs). ``tff.fit`` (its compiled
+step updates each layer once however often the loss reads it). ``tff.fit`` (its compiled
 loop) and ``tff.FlowModel.fit`` train through
 :func:`tfp_flows.training.gradient_step`, which does this; validation losses,
 ``evaluate``, ``predict`` and any call outside a training step use the moving
@@ -52,7 +51,6 @@ from tfp_flows._internal.checks import check_number
 from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.adaptive import feature_statistics
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.cache import WeightAwareCache
 
 __all__ = ["BatchNorm", "BatchStatistics", "training_mode"]
 
@@ -107,21 +105,6 @@ def training_mode() -> Iterator[BatchStatistics]:
         _recording.reset(token)
 
 
-_MODE = "_tfp_flows_batch_norm_training"
-
-
-class _ModeAwareCache(WeightAwareCache):
-    """The weight-aware cache with the mode in every key: a result of a training-mode call
-    (batch statistics) is never returned outside training, nor the reverse."""
-
-    def _keyed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return dict(super()._keyed(kwargs), **{_MODE: _recording.get() is not None})
-
-    def _invoke(self, input, fn_name, kwargs, attributes):  # noqa: A002
-        kwargs = {k: v for k, v in kwargs.items() if k != _MODE}
-        return super()._invoke(input, fn_name, kwargs, attributes)
-
-
 class BatchNorm(FlowBijector):
     """Batch normalisation with moving statistics: an exact affine map outside training.
 
@@ -163,8 +146,6 @@ class BatchNorm(FlowBijector):
     [1]: Laurent Dinh, Jascha Sohl-Dickstein, Samy Bengio. Density estimation
          using Real NVP. ICLR 2017, section 3.7. https://arxiv.org/abs/1605.08803
     """
-
-    _cache = _ModeAwareCache(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
 
     def __init__(
         self,

@@ -1,20 +1,26 @@
-"""``FlowChain``: the ``tfb.Chain`` of a flow's layers: a cache that never goes stale, one context.
+"""``FlowChain``: a flow's layers composed, computed fresh at every call, with one context.
 
-``tfb.Chain`` caches its own ``forward``/``inverse`` results keyed by the chain
-(by equality) and the input tensor, above the caches of its layers: after a
-weight update, ``chain.forward(x)`` of a tensor seen before, or
-``flow.log_prob(s)`` of samples drawn before, would return the old value.
-:class:`FlowChain` is a ``tfb.Chain`` in every other respect; its cache keys
-carry the weights state of every layer (see :mod:`tfp_flows.bijectors.cache`)
-and it equals only itself. It extends the class that ``tfb.Chain(layers)``
-itself returns for layers that are not ``CompositeTensor`` s (TFP's ``_Chain``):
-a ``tfb.Chain`` subclass would be an auto-composite tensor, and a
-``TransformedDistribution`` around it would not track its variables.
+```none
+forward(x, c) = b_1(b_2(... b_n(x, c), c), c)     (bijectors[-1] is applied first)
+log|det J(x)| = sum_k log|det J_{b_k}|
+```
 
-Context: ``chain.forward(x, context=c)`` hands the same ``c`` to every
-conditional layer (every layer that :func:`takes_context`, also inside nested
-chains and ``tfb.Invert``); the other layers get what ``tfb.Chain`` gives
-them, their per-name keyword arguments.
+:class:`FlowChain` is the public ``tfb.Composition`` with the routing of
+``tfb.Chain`` (the same order, keyword arguments by layer name), and:
+
+- nothing is cached (:class:`~tfp_flows.bijectors.cache.NoCache`): after a
+  weight update, ``chain.forward(x)`` of a tensor seen before is the new value;
+- one pass per layer for a value and its log-det: ``forward_and_log_det`` /
+  ``inverse_and_log_det``, and ``forward_log_det_jacobian`` /
+  ``inverse_log_det_jacobian`` alone also run each layer once (a plain
+  ``tfb.Chain`` runs the inverse to find each layer's input, then each layer's
+  log-det);
+- it equals only itself; it is not a ``CompositeTensor``, so a distribution
+  around it tracks its variables;
+- context: ``chain.forward(x, context=c)`` hands the same ``c`` to every
+  conditional layer (every layer that :func:`takes_context`, also inside nested
+  chains and ``tfb.Invert``); the other layers get what ``tfb.Chain`` gives
+  them, their per-name keyword arguments.
 """
 
 from __future__ import annotations
@@ -23,11 +29,10 @@ from typing import Any
 
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
-from tensorflow_probability.python.bijectors.chain import _Chain
 
 from tfp_flows._internal.checks import check_context
-from tfp_flows.bijectors.cache import WeightAwareValueCache
-from tfp_flows.bijectors.walk import walk
+from tfp_flows.bijectors.cache import NoCache
+from tfp_flows.bijectors.walk import compose_one_pass, walk
 
 __all__ = ["FlowChain", "context_size_of", "takes_context"]
 
@@ -59,8 +64,8 @@ def takes_context(bijector: tfb.Bijector) -> bool:
     return context_size_of(bijector) > 0
 
 
-class FlowChain(_Chain):
-    """A ``tfb.Chain`` whose cached results are keyed by the current weights of its layers.
+class FlowChain(tfb.Composition):
+    """A ``tfb.Chain`` of layers that computes every call fresh, each layer once.
 
     ```none
     forward(x, c) = b_1(b_2(... b_n(x, c), c), c)     (bijectors[-1] is applied first)
@@ -79,15 +84,43 @@ class FlowChain(_Chain):
     True
     >>> chain == FlowChain(chain.bijectors)   # equal only to itself
     False
+    >>> y, log_det = chain.inverse_and_log_det(y, event_ndims=1)   # one pass per layer
+    >>> y.shape, log_det.shape
+    (TensorShape([1, 2]), TensorShape([1]))
     >>> conditional = FlowChain([AffineCoupling(2, context_size=1, seed=0)])
     >>> conditional.forward(x, context=[[0.3]]).shape
     TensorShape([1, 2])
     """
 
-    _cache = WeightAwareValueCache()
+    _cache = NoCache()
 
-    def __init__(self, bijectors: Any, **kwargs: Any):
-        super().__init__(bijectors, **kwargs)
+    def __init__(
+        self,
+        bijectors: Any = None,
+        validate_args: bool = False,
+        validate_event_size: bool = False,
+        parameters: dict[str, Any] | None = None,
+        name: str | None = None,
+    ):
+        parameters = dict(locals()) if parameters is None else parameters
+        if name is None:
+            name = (
+                "identity"
+                if not bijectors
+                else "_of_".join(["chain"] + [b.name for b in bijectors])
+            )
+            name = name.replace("/", "")
+        ndims = None if bijectors else 0  # inferred from the layers by tfb.Composition
+        with tf.name_scope(name) as name:
+            super().__init__(
+                bijectors=list(bijectors or ()),
+                validate_args=validate_args,
+                validate_event_size=validate_event_size,
+                forward_min_event_ndims=ndims,
+                inverse_min_event_ndims=ndims,
+                parameters=parameters,
+                name=name,
+            )
         self._context_size = context_size_of(self)
         dtypes = [layer.bijector.dtype for layer in walk(self) if layer.bijector.dtype is not None]
         self._context_dtype = dtypes[0] if dtypes else tf.float32
@@ -137,6 +170,48 @@ class FlowChain(_Chain):
         return super()._call_inverse_log_det_jacobian(
             y, event_ndims, name, **self._checked_kwargs(kwargs)
         )
+
+    def _is_increasing(self, **kwargs):
+        increasing = True
+        for bijector in self.bijectors:  # desc(desc) = asc, asc(asc) = asc, otherwise desc
+            increasing = tf.equal(
+                increasing, bijector._internal_is_increasing(**self._layer_kwargs(bijector, kwargs))
+            )
+        return increasing
+
+    def _forward_log_det_jacobian(self, x, event_ndims, **kwargs):
+        return self._one_pass(x, event_ndims, forward=True, kwargs=kwargs)[1]
+
+    def _inverse_log_det_jacobian(self, y, event_ndims, **kwargs):
+        return self._one_pass(y, event_ndims, forward=False, kwargs=kwargs)[1]
+
+    def _one_pass(self, value, event_ndims, forward, kwargs):
+        route = lambda layer: self._layer_kwargs(layer, kwargs)  # noqa: E731
+        return compose_one_pass(list(self.bijectors), value, event_ndims, forward, route)
+
+    def forward_and_log_det(
+        self, x: Any, event_ndims: int | None = None, name: str = "forward_and_log_det", **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(forward(x), forward_log_det_jacobian(x, event_ndims))``, each layer run once.
+
+        ``event_ndims`` defaults to ``forward_min_event_ndims``.
+        """
+        event_ndims = self.forward_min_event_ndims if event_ndims is None else event_ndims
+        with self.name_scope, tf.name_scope(name):
+            x = tf.convert_to_tensor(x, dtype_hint=self._context_dtype, name="x")
+            return self._one_pass(x, event_ndims, True, self._checked_kwargs(kwargs))
+
+    def inverse_and_log_det(
+        self, y: Any, event_ndims: int | None = None, name: str = "inverse_and_log_det", **kwargs
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(inverse(y), inverse_log_det_jacobian(y, event_ndims))``, each layer run once.
+
+        ``event_ndims`` defaults to ``inverse_min_event_ndims``.
+        """
+        event_ndims = self.inverse_min_event_ndims if event_ndims is None else event_ndims
+        with self.name_scope, tf.name_scope(name):
+            y = tf.convert_to_tensor(y, dtype_hint=self._context_dtype, name="y")
+            return self._one_pass(y, event_ndims, False, self._checked_kwargs(kwargs))
 
     def _layer_kwargs(self, bijector: tfb.Bijector, kwargs: dict[str, Any]) -> dict[str, Any]:
         own = kwargs.get(bijector.name, {})

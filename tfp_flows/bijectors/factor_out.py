@@ -23,10 +23,9 @@ from tensorflow_probability import bijectors as tfb
 
 from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.bijectors.squeeze import squeeze_2x2, unsqueeze_2x2
-from tfp_flows.bijectors.walk import walk
+from tfp_flows.bijectors.walk import forward_and_log_det, inverse_and_log_det, walk
 
 __all__ = ["FactorOut"]
 
@@ -176,9 +175,8 @@ class FactorOut(FlowBijector):
 
     def _forward_and_ildj(self, x, context=None):
         x_1, x_2, kwargs = self._split_channels(x, context)
-        with call_scope():  # the inner value and log-det from one pass, also under a tape
-            y_1 = self._inner.forward(x_1, **kwargs)
-            ildj = -self._inner.forward_log_det_jacobian(x_1, event_ndims=3, **kwargs)
+        y_1, fldj = forward_and_log_det(self._inner, x_1, 3, **kwargs)  # one inner pass
+        ildj = -fldj
         for _ in range(self._squeezes):
             y_1 = unsqueeze_2x2(y_1)
         return tf.concat([y_1, x_2], axis=-1), tf.broadcast_to(ildj, tf.shape(x_2)[:-3])
@@ -187,7 +185,5 @@ class FactorOut(FlowBijector):
         y_1, y_2, kwargs = self._split_channels(y, context)
         for _ in range(self._squeezes):
             y_1 = squeeze_2x2(y_1)
-        with call_scope():
-            x_1 = self._inner.inverse(y_1, **kwargs)
-            ildj = self._inner.inverse_log_det_jacobian(y_1, event_ndims=3, **kwargs)
+        x_1, ildj = inverse_and_log_det(self._inner, y_1, 3, **kwargs)  # one inner pass
         return tf.concat([x_1, y_2], axis=-1), tf.broadcast_to(ildj, tf.shape(y_2)[:-3])

@@ -24,10 +24,12 @@ not ``CompositeTensor`` s) with two things a user of a flow needs:
   are converted to the flow's dtype, a tensor of another dtype raises a
   ``TypeError`` naming both dtypes and the cast; a context whose width is
   unknown while tracing is checked when the function runs;
-- ``log_prob``, ``prob`` and ``experimental_sample_and_log_prob`` are each one
-  :func:`~tfp_flows.bijectors.cache.call_scope`: under a gradient tape, their
-  layers still run each conditioner once, and no later call reuses a result
-  the tape did not record;
+- ``log_prob``, ``prob``, ``sample`` and ``experimental_sample_and_log_prob``
+  run every layer once: the flow walks its chain and calls each layer's one-pass
+  hook (:func:`~tfp_flows.bijectors.walk.inverse_and_log_det`; a foreign TFP
+  bijector gets ``inverse`` and ``inverse_log_det_jacobian``), and nothing is
+  cached (:mod:`tfp_flows.bijectors.cache`), so no call ever returns a result
+  computed with other weights, or one a gradient tape did not record;
 - ``Flow(..., draw_groups=g)`` runs the layers of ``experimental_sample_and_log_prob``
   (the call of ``tfp.vi``) on ``g`` independent groups of the same draws, which XLA
   computes on separate cores (``surrogate_posterior`` sets ``g = 2``);
@@ -75,7 +77,6 @@ from tensorflow_probability import distributions as tfd
 from tensorflow_probability.python.distributions.transformed_distribution import (
     _TransformedDistribution,
 )
-from tensorflow_probability.python.internal import prefer_static as ps
 
 from tfp_flows._internal.checks import (
     check_context,
@@ -83,10 +84,18 @@ from tfp_flows._internal.checks import (
     check_integer,
     check_tensor_dtype,
 )
-from tfp_flows.bijectors.cache import call_scope
 from tfp_flows.bijectors.chain import context_size_of
+from tfp_flows.bijectors.walk import forward_and_log_det, inverse_and_log_det
 
 __all__ = ["Flow"]
+
+
+def _static_shape(sample_shape: Any) -> list[int] | None:
+    """``sample_shape`` as a list of ints (a scalar is one dimension), ``None`` if not static."""
+    if isinstance(sample_shape, tf.TensorShape):
+        return sample_shape.as_list() if sample_shape.is_fully_defined() else None
+    static = tf.get_static_value(tf.convert_to_tensor(sample_shape))
+    return None if static is None else [int(d) for d in np.reshape(static, [-1])]
 
 
 class Flow(_TransformedDistribution):
@@ -228,20 +237,21 @@ class Flow(_TransformedDistribution):
         context = kwargs.get("bijector_kwargs", {}).get("context")
         if context is None or self._context is not None:
             return sample_shape
-        sample_shape = ps.reshape(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32), [-1])
-        return ps.concat([sample_shape, ps.shape(context)[:-1]], axis=0)
+        sample = _static_shape(sample_shape)
+        if sample is not None and context.shape[:-1].is_fully_defined():
+            return np.array(sample + context.shape[:-1].as_list(), dtype=np.int32)
+        sample_shape = tf.reshape(tf.cast(sample_shape, tf.int32), [-1])
+        return tf.concat([sample_shape, tf.shape(context)[:-1]], axis=0)
 
     def _call_log_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
         kwargs = self._context_kwargs(kwargs, value)
-        with call_scope():
-            return super()._call_log_prob(value, name, **kwargs)
+        return super()._call_log_prob(value, name, **kwargs)
 
     def _call_prob(self, value, name, **kwargs):
         check_tensor_dtype(value, self.dtype, self.name, "values")
         kwargs = self._context_kwargs(kwargs, value)
-        with call_scope():
-            return super()._call_prob(value, name, **kwargs)
+        return super()._call_prob(value, name, **kwargs)
 
     def _call_sample_n(self, sample_shape, seed, **kwargs):
         kwargs = self._context_kwargs(kwargs)
@@ -251,20 +261,47 @@ class Flow(_TransformedDistribution):
 
     def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
         kwargs = self._context_kwargs(kwargs)
-        with call_scope():
-            grouped = self._sample_and_log_prob_in_groups(sample_shape, seed, kwargs)
-            if grouped is not None:
-                return grouped
-            return super()._call_sample_and_log_prob(
-                self._with_context_batch(sample_shape, kwargs), seed, **kwargs
-            )
+        grouped = self._sample_and_log_prob_in_groups(sample_shape, seed, kwargs)
+        if grouped is not None:
+            return grouped
+        return super()._call_sample_and_log_prob(
+            self._with_context_batch(sample_shape, kwargs), seed, **kwargs
+        )
+
+    # -- one pass of every layer ------------------------------------------------------------
+
+    def _base_event_ndims(self) -> int:
+        return self.distribution.event_shape.rank
+
+    def _broadcast_base(self) -> tfd.Distribution:
+        """The base distribution broadcast to the flow's batch shape (a bound context's)."""
+        if self.distribution.batch_shape == self.batch_shape:
+            return self.distribution
+        return tfd.BatchBroadcast(self.distribution, with_shape=self.batch_shape)
+
+    def _log_prob(self, y, **kwargs):
+        distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
+        x, ildj = inverse_and_log_det(self.bijector, y, self.event_shape.rank, **bijector_kwargs)
+        base_log_prob = self.distribution.log_prob(x, **distribution_kwargs)
+        return base_log_prob + tf.cast(ildj, base_log_prob.dtype)
+
+    def _prob(self, y, **kwargs):
+        return tf.exp(self._log_prob(y, **kwargs))
+
+    def _sample_and_log_prob(self, sample_shape, seed, **kwargs):
+        distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
+        x, base_log_prob = self._broadcast_base().experimental_sample_and_log_prob(
+            sample_shape, seed, **distribution_kwargs
+        )
+        y, fldj = forward_and_log_det(self.bijector, x, self._base_event_ndims(), **bijector_kwargs)
+        return y, base_log_prob - tf.cast(fldj, base_log_prob.dtype)
 
     def _sample_and_log_prob_in_groups(self, sample_shape, seed, kwargs):
         """``(x, log q(x))`` with the layers run on ``draw_groups`` independent groups of the
         base draws, or ``None`` where that does not apply (one group, a context, a batch
         shape, a dynamic or indivisible number of draws)."""
         groups = self._draw_groups
-        shape = tf.get_static_value(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32))
+        shape = _static_shape(sample_shape)
         if (
             groups == 1
             or kwargs.get("bijector_kwargs")
@@ -273,7 +310,6 @@ class Flow(_TransformedDistribution):
             or self.batch_shape != tf.TensorShape([])
         ):
             return None
-        shape = [int(d) for d in np.reshape(shape, [-1])]
         draws = int(np.prod(shape))
         if draws < 2 * groups or draws % groups:
             return None
@@ -281,8 +317,9 @@ class Flow(_TransformedDistribution):
         event_ndims = self.distribution.event_shape.rank
         xs, fldjs = [], []
         for z_group in tf.split(z, groups, axis=0):
-            xs.append(self.bijector.forward(z_group))
-            fldjs.append(self.bijector.forward_log_det_jacobian(z_group, event_ndims=event_ndims))
+            x_group, fldj = forward_and_log_det(self.bijector, z_group, event_ndims)
+            xs.append(x_group)
+            fldjs.append(fldj)
         x = tf.concat(xs, axis=0)
         log_prob = base_log_prob - tf.concat(fldjs, axis=0)
         return (tf.reshape(x, shape + x.shape[1:].as_list()), tf.reshape(log_prob, shape))
@@ -297,7 +334,7 @@ class Flow(_TransformedDistribution):
         shape = super()._batch_shape_tensor()
         if self._context is None:
             return shape
-        return ps.broadcast_shape(shape, ps.shape(self._context)[:-1])
+        return tf.broadcast_dynamic_shape(shape, tf.shape(self._context, out_type=shape.dtype)[:-1])
 
     def copy(self, **override_parameters_kwargs: Any) -> Flow:
         """TFP's ``copy``; an unnamed flow's copy keeps the name the builder showed."""

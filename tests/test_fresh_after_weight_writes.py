@@ -1,8 +1,7 @@
-"""The eager weights state: a variable version per buffer, never a stale result, cost O(variables).
+"""Every way of writing a variable makes the next call fresh: nothing is cached.
 
-Every way of writing a variable must give the cache a new state, eagerly. Each test caches
-``inverse(x)``, writes, and compares ``inverse(x)`` with the inverse of a fresh copy of ``x``
-(which no cache has seen).
+Each test computes ``inverse(x)``, writes the weights, and compares ``inverse(x)`` of the
+same tensor with the inverse of a fresh copy of ``x`` (which no cache could have seen).
 """
 
 import copy
@@ -16,7 +15,7 @@ import tf_keras
 
 import tfp_flows as tff
 from tfp_flows import testing
-from tfp_flows.bijectors import AffineCoupling, cache
+from tfp_flows.bijectors import AffineCoupling
 
 MASK = [1, 1, 0, 0]
 
@@ -98,11 +97,9 @@ def test_every_way_of_writing_a_variable_makes_the_next_eager_call_fresh(write):
     layer = AffineCoupling(MASK, hidden_units=(8,), seed=0)
     testing.perturb_weights(layer)
     with tempfile.TemporaryDirectory() as folder:
-        for _ in range(2):  # twice: the second write starts from a buffer the cache has seen
+        for _ in range(2):  # twice: the second write starts from weights already used once
             before = layer.inverse(X)
-            state = cache.weights_state(layer)
             WRITES[write](layer, folder)
-            assert cache.weights_state(layer) != state
             after = layer.inverse(X)
             assert not np.allclose(after, before)
             np.testing.assert_allclose(after, layer.inverse(tf.identity(X)), rtol=1e-6)
@@ -115,16 +112,6 @@ def test_set_weights_of_a_keras3_conditioner_makes_the_next_eager_call_fresh():
     after = layer.inverse(X)
     assert not np.allclose(after, before)
     np.testing.assert_allclose(after, layer.inverse(tf.identity(X)), rtol=1e-6)
-
-
-def test_unchanged_weights_keep_the_state_and_serve_the_cached_result():
-    flow = tff.real_nvp(4, num_layers=2, hidden_units=(8,), seed=0)
-    states = [cache.weights_state(flow.bijector) for _ in range(3)]
-    assert states[0] == states[1] == states[2]
-    assert len(states[0]) == 1 + len(flow.bijector.variables)  # ("eager", one version each)
-    y = flow.bijector.forward(X)
-    assert flow.bijector.inverse(y) is flow.bijector.inverse(y)  # the same cached tensor
-    np.testing.assert_array_equal(flow.bijector.inverse(y), X)  # exactly the x that made y
 
 
 def test_a_variable_written_in_a_compiled_training_loop_is_seen_by_the_next_eager_call():
@@ -143,10 +130,8 @@ def test_a_variable_written_in_a_compiled_training_loop_is_seen_by_the_next_eage
     np.testing.assert_allclose(after, flow.log_prob(tf.identity(X)), rtol=1e-6)
 
 
-def test_without_a_buffer_address_every_call_is_fresh_and_one_call_still_runs_once(monkeypatch):
-    monkeypatch.setattr(cache, "_buffer_address", lambda value: None)
+def test_each_log_prob_runs_the_conditioner_once_and_a_new_call_runs_it_again(monkeypatch):
     flow = tff.real_nvp(4, num_layers=1, hidden_units=(8,), mixing=None, seed=0)
-    assert cache.weights_state(flow.bijector) != cache.weights_state(flow.bijector)
     layer = flow.bijector.bijectors[-1]
     calls = []
     original = type(layer.conditioner).__call__
@@ -156,18 +141,7 @@ def test_without_a_buffer_address_every_call_is_fresh_and_one_call_still_runs_on
         lambda self, *args: calls.append(1) or original(self, *args),
     )
     with tf.GradientTape():
-        flow.log_prob(X)  # inverse and inverse_log_det_jacobian share one conditioner pass
+        flow.log_prob(X)  # the value and the log-det from one conditioner pass
     assert len(calls) == 1
     flow.log_prob(X)
     assert len(calls) == 2  # a new call: nothing reused
-
-
-def test_the_state_of_a_variable_that_died_is_dropped():
-    variable = tf.Variable([1.0, 2.0])
-    module = tf.Module()
-    module.v = variable
-    cache.weights_state(module)
-    key = id(variable)
-    assert key in cache._watches
-    del module, variable
-    assert key not in cache._watches
