@@ -1,16 +1,11 @@
-"""Conditioners: the networks that compute a coupling layer's parameters.
+"""``MLP``: the dense conditioner of vector coupling layers, and its factory ``MLPFactory``.
 
-A conditioner maps the conditioning part ``x_a`` of an event, shape
-``[batch, n_a]``, and the context, shape ``[batch, context_size]`` (``None``
-for an unconditional layer), to the parameters of the transformed part, shape
-``[batch, k * n_b]`` in ``k`` blocks of ``n_b`` (block ``j`` holds parameter
-``j`` of every transformed entry; see :mod:`tfp_flows.bijectors.transformers`).
-It is called as ``conditioner(x_a, context)``. :class:`MLP` is the default: a multilayer perceptron on
-plain ``tf.Variable`` s whose last layer starts at zero, so a fresh coupling
-layer is the identity. :class:`TrackedConditioner` adapts any user network — a
-Keras 3 layer or model, a tf_keras layer or model, a ``tf.Module`` or a plain
-callable holding ``tf.Variable`` s — and makes its variables visible to
-``tf.Module`` tracking, ``tf.train.Checkpoint`` and ``tf.saved_model``.
+A multilayer perceptron on plain ``tf.Variable`` s that meets the
+:class:`~tfp_flows.nn.Conditioner` protocol: it maps the conditioning entries
+``x_a`` ``[batch, n_a]`` (and a context ``[batch, k]``, read concatenated) to
+``[batch, output_size]``; its last layer starts at zero, so a fresh coupling
+layer is the identity. :class:`MLPFactory` holds its hyperparameters and builds
+one for the sizes a layer asks for.
 
 #### Examples
 
@@ -25,15 +20,19 @@ callable holding ``tf.Variable`` s — and makes its variables visible to
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows._internal.context import with_context
+from tfp_flows.nn.conditioners import ConditionerSpec
+
 __all__ = [
     "MLP",
-    "TrackedConditioner",
+    "MLPFactory",
     "amortised_network",
     "amortised_parameters",
     "check_hidden_units",
@@ -173,14 +172,24 @@ class MLP(tf.Module):
         self.kernels = kernels
         self.biases = biases
 
-    def check_sizes(
-        self, input_size: int, output_size: int, owner: str, context_size: int = 0
-    ) -> None:
-        """Raises ``ValueError`` unless this MLP maps these sizes (inputs, outputs, context)."""
-        _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "this MLP")
+    @property
+    def input_size(self) -> int:
+        """Width ``n_a`` of the input ``x_a`` (the context not included)."""
+        return self._sizes[0]
+
+    @property
+    def output_size(self) -> int:
+        """Width of the output."""
+        return self._sizes[1]
+
+    @property
+    def context_size(self) -> int:
+        """Width of the context it reads (0: unconditional)."""
+        return self._sizes[2]
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
-        h = _with_context(x, context, self._sizes[2], self.name)
+        """``x`` ``[batch, n_a]`` (and ``context`` ``[batch, k]``) -> ``[batch, output_size]``."""
+        h = with_context(x, context, self._sizes[2], self.name)
         last = len(self.kernels) - 1
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             h = tf.matmul(h, kernel) + bias
@@ -189,122 +198,50 @@ class MLP(tf.Module):
         return h
 
 
-def _check_sizes(
-    built: tuple[int, int, int], needed: tuple[int, int, int], owner: str, what: str
-) -> None:
-    if tuple(built) != tuple(needed):
-        raise ValueError(
-            f"{owner}: the conditioner must map {needed[0]} inputs and a context of size "
-            f"{needed[2]} to {needed[1]} outputs, but {what} was built for {built[0]} inputs, "
-            f"a context of size {built[2]} and {built[1]} outputs."
-        )
+@dataclass(frozen=True)
+class MLPFactory:
+    """Builds an :class:`MLP` conditioner for the sizes a layer asks for (a ``ConditionerFactory``).
 
-
-def _with_context(
-    x: tf.Tensor, context: tf.Tensor | None, context_size: int, owner: str
-) -> tf.Tensor:
-    """``x`` or ``[x, context]`` (concatenated on the last axis), checked against ``context_size``."""
-    if context_size == 0:
-        if context is not None:
-            raise ValueError(
-                f"{owner}: this conditioner takes no context, got one of shape "
-                f"{context.shape.as_list()}."
-            )
-        return x
-    if context is None:
-        raise ValueError(f"{owner}: this conditioner needs a context of size {context_size}.")
-    return tf.concat([x, context], axis=-1)
-
-
-def _keras3_variables(network: Any) -> list[tf.Variable]:
-    """The ``tf.Variable`` s behind a Keras 3 object's ``keras.Variable`` s."""
-    found = []
-    for variable in getattr(network, "variables", ()):
-        if isinstance(variable, tf.Variable):
-            found.append(variable)
-        elif isinstance(getattr(variable, "value", None), tf.Variable):
-            found.append(variable.value)
-    return found
-
-
-class TrackedConditioner(tf.Module):
-    """Wraps a user network so that its variables are tracked and its output checked.
-
-    The network is called once on zeros of shape ``[3, input_size + context_size]``
-    to build it and check its output. With a context it receives
-    ``[x_a, context]`` concatenated on the last axis. Keras 3 layers keep their weights in ``keras.Variable`` objects that
-    ``tf.Module`` does not see; this wrapper stores the underlying
-    ``tf.Variable`` s in an attribute, so ``trainable_variables``,
-    ``tf.train.Checkpoint`` and ``tf.saved_model.save`` all find them.
+    Holds the network's hyperparameters, so a layer takes the factory and
+    supplies the sizes: ``n_a`` inputs, ``p n_b`` outputs, a context of ``k``.
 
     Args:
-      network: callable ``[batch, input_size + context_size] -> [batch, output_size]``
-        (or a tuple of ``k`` tensors of width ``output_size / k``, one per
-        parameter, which are concatenated as the ``k`` blocks).
-      input_size: width of the conditioning input.
-      output_size: expected width of the output.
-      context_size: width of the context (0: unconditional).
-      dtype: expected output dtype.
-      name: module name.
+      hidden_units: widths of the hidden layers.
+      activation: name (``"relu"``, ``"tanh"``, ``"gelu"``, ...) or callable.
+      seed: integer seed of the initialisation (``None``: unseeded).
+      zero_init_output: start the last layer at zero (a fresh layer is the identity).
 
     #### Examples
 
-    >>> import keras
-    >>> net = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
-    >>> wrapped = TrackedConditioner(net, input_size=1, output_size=2)
-    >>> len(wrapped.trainable_variables)
-    4
+    >>> from tfp_flows.nn.conditioners import ConditionerSpec
+    >>> spec = ConditionerSpec(input_size=2, params_per_entry=2, num_transformed=3)
+    >>> net = MLPFactory(hidden_units=(8,), seed=0).make_conditioner(spec)
+    >>> net.input_size, net.output_size, net(tf.ones([4, 2])).shape
+    (2, 6, TensorShape([4, 6]))
     """
 
-    def __init__(
-        self,
-        network: Callable[[tf.Tensor], Any],
-        input_size: int,
-        output_size: int,
-        dtype: tf.DType = tf.float32,
-        name: str = "conditioner",
-        context_size: int = 0,
-    ):
-        super().__init__(name=name)
-        if not callable(network):
-            raise TypeError(f"a conditioner must be callable, got {type(network).__name__}.")
-        self.network = network
-        self._sizes = (int(input_size), int(output_size), int(context_size))
-        probe_rows = 3  # a batch that neither broadcasts from nor to the output's
-        probe = self._concat(
-            network(tf.zeros([probe_rows, input_size + context_size], dtype=dtype))
+    hidden_units: Sequence[int] = (64, 64)
+    activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu"
+    seed: int | None = None
+    zero_init_output: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_units", check_hidden_units(self.hidden_units))
+        get_activation(self.activation)  # an unknown name fails here, not in the layer
+
+    def make_conditioner(self, spec: ConditionerSpec) -> MLP:
+        """An :class:`MLP` ``[batch, n_a] (+ context) -> [batch, p n_b]`` named ``"mlp"``."""
+        return MLP(
+            spec.input_size,
+            spec.output_size,
+            hidden_units=self.hidden_units,
+            activation=self.activation,
+            zero_init_output=self.zero_init_output,
+            seed=self.seed,
+            dtype=spec.dtype,
+            name="mlp",
+            context_size=spec.context_size,
         )
-        if not tf.is_tensor(probe) or probe.dtype != dtype:
-            what = probe.dtype.name if tf.is_tensor(probe) else type(probe).__name__
-            raise TypeError(
-                f"the conditioner must return a {tf.as_dtype(dtype).name} tensor (the bijector's "
-                f"dtype), got {what}; build the network with dtype={tf.as_dtype(dtype).name}."
-            )
-        if probe.shape.as_list() != [probe_rows, output_size]:
-            raise ValueError(
-                f"the conditioner must map inputs of shape [batch, {input_size + context_size}] "
-                f"({input_size} conditioning entries + a context of size {context_size}) to outputs of "
-                f"shape [batch, {output_size}], got shape {probe.shape.as_list()} for "
-                f"{probe_rows} input rows."
-            )
-        if not isinstance(network, tf.Module):
-            # Keras 3 (or any non-Module) network: track its variables explicitly.
-            self.network_variables = _keras3_variables(network)
-
-    def check_sizes(
-        self, input_size: int, output_size: int, owner: str, context_size: int = 0
-    ) -> None:
-        """Raises ``ValueError`` unless this conditioner was checked for these sizes."""
-        _check_sizes(self._sizes, (input_size, output_size, context_size), owner, "it")
-
-    @staticmethod
-    def _concat(output: Any) -> tf.Tensor:
-        if isinstance(output, (tuple, list)):
-            return tf.concat(list(output), axis=-1)
-        return output
-
-    def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
-        return self._concat(self.network(_with_context(x, context, self._sizes[2], self.name)))
 
 
 def amortised_network(
