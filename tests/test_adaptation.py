@@ -9,6 +9,7 @@ from tensorflow_probability import bijectors as tfb
 import tfp_flows as tff
 from tfp_flows.bijectors import ActNorm, AffineCoupling, BatchNorm, LULinear, Standardize
 from tfp_flows.bijectors.walk import walk
+from tfp_flows.nn import MLPFactory
 from tfp_flows.training import adapt_layers, find_adaptive_layers
 
 
@@ -22,7 +23,7 @@ def _two_standardize_flow(dtype=tf.float64):
     """Forward order: actnorm_a, coupling, inner standardize, batch norm, actnorm_b, LU, outer standardize."""
     layers = [
         ActNorm(2, dtype=dtype, name="actnorm_a"),
-        AffineCoupling(2, hidden_units=(8,), seed=0, dtype=dtype, name="coupling"),
+        AffineCoupling(2, MLPFactory(hidden_units=(8,), seed=0), dtype=dtype, name="coupling"),
         Standardize(2, dtype=dtype, name="inner_standardize"),
         BatchNorm(2, epsilon=1e-12, dtype=dtype, name="batch_norm"),
         ActNorm(2, dtype=dtype, name="actnorm_b"),

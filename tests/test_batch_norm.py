@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import tfp_flows as tff
 from tfp_flows.bijectors import AffineCoupling, BatchNorm, training_mode
+from tfp_flows.nn import MLPFactory
 from tfp_flows.training import MaximumLikelihood, gradient_step
 from tfp_flows.training.sources import Batch
 
@@ -25,9 +26,9 @@ def _data(n=512, seed=0):
 
 def _flow(momentum=0.9):
     layers = [
-        AffineCoupling(2, hidden_units=(8,), seed=0),
+        AffineCoupling(2, MLPFactory(hidden_units=(8,), seed=0)),
         BatchNorm(2, momentum=momentum),
-        AffineCoupling([0, 1], hidden_units=(8,), seed=1),
+        AffineCoupling([0, 1], MLPFactory(hidden_units=(8,), seed=1)),
     ]
     return tff.flows.coupling_flow(layers, 2, standardize=True), layers[1]
 

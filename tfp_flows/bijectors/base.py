@@ -64,13 +64,12 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows._internal.checks import (
-    check_context,
-    check_context_batch,
     check_event_shape,
     check_floating_dtype,
     check_integer,
     check_tensor_dtype,
 )
+from tfp_flows._internal.context import checked_context
 from tfp_flows.bijectors.cache import NoCache
 
 __all__ = ["FlowBijector", "broadcast_batch"]
@@ -324,24 +323,18 @@ class FlowBijector(tfb.Bijector):
     def _checked_kwargs(self, kwargs: dict[str, Any], x: Any = None) -> dict[str, Any]:
         """Checks the ``context`` keyword: present iff conditional, dtype, width, and that its
         batch shape broadcasts against that of the layer's input ``x``."""
-        context = kwargs.get("context")
-        if self._context_size == 0:
-            if context is not None:
-                raise ValueError(
-                    f"{self.name}: this layer is unconditional (context_size=0) and takes no "
-                    f"context, got one of shape {np.shape(context)}."
-                )
-            return {k: v for k, v in kwargs.items() if k != "context"}
+        context = checked_context(
+            kwargs.get("context"),
+            self._context_size,
+            self.dtype,
+            self.name,
+            kind="layer",
+            points=x,
+            event_rank=len(self._event_shape),
+            at_run_time=False,
+        )
         if context is None:
-            raise ValueError(
-                f"{self.name}: this layer is conditional: pass context= of shape "
-                f"[..., {self._context_size}]."
-            )
-        context = check_context(context, self._context_size, self.dtype, self.name)
-        if x is not None:
-            context = check_context_batch(
-                x, len(self._event_shape), context, self.name, at_run_time=False
-            )
+            return {k: v for k, v in kwargs.items() if k != "context"}
         return dict(kwargs, context=context)
 
     def _call_forward(self, x, name, **kwargs):
