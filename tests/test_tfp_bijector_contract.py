@@ -15,6 +15,7 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 from bijector_registry import REGISTRY
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
@@ -372,3 +373,60 @@ def test_a_flow_of_the_layer_copies_and_slices_to_the_same_density(name):
         assert {id(v) for v in other.variables} >= set(_variable_ids(bijector))
         np.testing.assert_allclose(other.log_prob(tf.identity(x), **kwargs), expected, rtol=1e-5)
     np.testing.assert_allclose(sliced_log_prob(x, **kwargs), expected, rtol=1e-5, atol=1e-5)
+
+
+# -- a layer of your own: networks passed in, weights made in __init__ or at the first call --------
+
+
+class _ScaledNetworkShift(FlowBijector):
+    """y = x * exp(s) + net(1), ``net`` passed in, ``s`` a variable of the layer's own, and a
+    tf_keras layer made in ``__init__`` but built at its first call (adding ``dense(x) * 0``)."""
+
+    def __init__(self, net, validate_args=False, name="scaled_network_shift"):
+        parameters = dict(locals())
+        super().__init__(2, parameters=parameters, validate_args=validate_args, name=name)
+        self.net = net
+        self.log_scale = tf.Variable([0.1, -0.2], name="log_scale")
+        self.lazy = tf_keras.layers.Dense(2)
+
+    def _shift(self, x):
+        return self.net(tf.ones([1, 1])) + 0.0 * self.lazy(x)
+
+    def _forward_and_ildj(self, x):
+        ildj = -tf.reduce_sum(self.log_scale) * tf.ones(tf.shape(x)[:-1])
+        return x * tf.exp(self.log_scale) + self._shift(x), ildj
+
+    def _inverse_and_ildj(self, y):
+        ildj = -tf.reduce_sum(self.log_scale) * tf.ones(tf.shape(y)[:-1])
+        return (y - self._shift(y)) * tf.exp(-self.log_scale), ildj
+
+
+def _net(bias):
+    dense = tf_keras.layers.Dense(2, kernel_initializer="zeros", bias_initializer="zeros")
+    dense.build((None, 1))
+    dense.bias.assign(bias)
+    return dense
+
+
+def test_a_network_passed_in_is_shared_as_a_parameter_and_can_be_swapped():
+    net = _net([1.0, 2.0])
+    layer = _ScaledNetworkShift(net)
+    assert "net" in layer.parameters and layer.parameters["net"] is net
+    assert set(layer.parameters["shared_weights"].attributes) == {"log_scale", "lazy"}
+    x = tf.constant([[0.0, 0.0]])
+    rebuilt = type(layer)(**layer.parameters)
+    assert rebuilt.net is net and rebuilt.log_scale is layer.log_scale and rebuilt == layer
+    other = type(layer)(**dict(layer.parameters, net=_net([5.0, 5.0])))
+    assert other != layer and other.log_scale is layer.log_scale
+    np.testing.assert_allclose(other.forward(x), [[5.0, 5.0]])
+    np.testing.assert_allclose(layer.forward(x), [[1.0, 2.0]])
+
+
+def test_a_network_built_at_its_first_call_is_shared_with_copies_made_before():
+    layer = _ScaledNetworkShift(_net([1.0, 2.0]))
+    copied = layer.copy()  # before the tf_keras layer made in __init__ has variables
+    assert not layer.lazy.built
+    x = tf.constant([[0.5, -1.0]])
+    np.testing.assert_allclose(copied.forward(x), layer.forward(tf.identity(x)))
+    assert copied.lazy is layer.lazy and layer.lazy.built
+    assert _variable_ids(copied) == _variable_ids(layer)

@@ -124,11 +124,6 @@ def _nested(value: Any) -> list[Any]:
     return [value]
 
 
-def _holds_weights(value: Any) -> bool:
-    """Whether ``value`` is, or holds in a list/tuple/dict, a ``tf.Variable`` or ``tf.Module``."""
-    return any(isinstance(v, (tf.Variable, tf.Module)) for v in _nested(value))
-
-
 def _keras3_layer_in(value: Any) -> Any:
     """The first Keras 3 layer in ``value`` (or its lists/tuples/dicts), else ``None``."""
     keras = sys.modules.get("keras")  # not imported: no Keras 3 object can exist
@@ -152,24 +147,30 @@ _BOOKKEEPING = frozenset(
 )
 
 
-def _weight_attributes(layer: tf.Module) -> dict[str, Any]:
-    """The layer's attributes that hold weights (variables, modules; also in lists/dicts)."""
-    return {
-        name: value
-        for name, value in vars(layer).items()
-        if not name.startswith("_self_") and name not in _BOOKKEEPING and _holds_weights(value)
-    }
-
-
-def _variable_ids(values: Any) -> set[int]:
-    """``id`` s of the variables in ``values`` (directly, in modules, lists, tuples, dicts)."""
+def _given_objects(parameters: Mapping[str, Any]) -> set[int]:
+    """``id`` s of the variables and modules among ``parameters`` (networks passed in), with
+    every variable and submodule inside those modules."""
     ids = set()
-    for value in _nested(list(values)):
-        if isinstance(value, tf.Variable):
+    for value in _nested(list(parameters.values())):
+        if isinstance(value, (tf.Variable, tf.Module)):
             ids.add(id(value))
-        elif isinstance(value, tf.Module):
+        if isinstance(value, tf.Module):
             ids.update(id(v) for v in value.variables)
+            ids.update(id(m) for m in value.submodules)
     return ids
+
+
+def _own_weight_attributes(layer: tf.Module, given: set[int]) -> dict[str, Any]:
+    """The layer's attributes that hold weights (variables, modules; also in lists/dicts) not
+    all passed in among its parameters (those are shared as parameters)."""
+    own = {}
+    for name, value in vars(layer).items():
+        if name.startswith("_self_") or name in _BOOKKEEPING:
+            continue
+        weights = [v for v in _nested(value) if isinstance(v, (tf.Variable, tf.Module))]
+        if weights and not all(id(v) in given for v in weights):
+            own[name] = value
+    return own
 
 
 class SharedWeights:
@@ -179,12 +180,15 @@ class SharedWeights:
     ``parameters["shared_weights"]``, so TFP's ``type(b)(**b.parameters)`` (what
     ``copy()`` and ``b[...]`` do) builds a layer with *the same* variables:
 
+    Networks passed in (modules among the other parameters, such as a coupling's
+    ``conditioner``) are shared as those parameters; these are the layer's own weights:
+
     - ``variables``: the ``tf.Variable`` s the layer's ``__init__`` created (not
       those of networks among its other parameters), in creation order: the
       rebuild's ``__init__`` is handed these instead of creating new ones (so a
       rebuild inside ``tf.function`` creates no variable);
     - ``attributes``: the layer's attributes holding weights (variables, modules,
-      lists or dicts of them), set on the rebuild (a network that builds its
+      lists or dicts of them) not passed in, set on the rebuild (a network that builds its
       variables at its first call is shared too).
 
     It compares by identity: two layers built apart never share weights, so
@@ -501,9 +505,9 @@ class FlowBijector(tfb.Bijector):
             for attribute, value in shared_weights.attributes.items():
                 setattr(self, attribute, value)
         else:
-            attributes = _weight_attributes(self)
+            given = _given_objects(parameters)  # networks passed in: shared as parameters
+            attributes = _own_weight_attributes(self, given)
             if attributes:
-                given = _variable_ids(parameters.values())  # networks passed in: shared as such
                 shared_weights = SharedWeights(
                     type(self), attributes, [v for v in created if id(v) not in given]
                 )
