@@ -112,7 +112,7 @@ def test_an_eager_training_loop_on_one_tensor_reports_the_true_loss_every_step()
 # -- equality and cross-flow results ------------------------------------------------------
 
 
-def test_layers_built_alike_compare_equal_only_to_themselves():
+def test_layers_built_alike_never_compare_equal():
     a, b = LULinear(2), LULinear(2)
     assert a != b and a == a and hash(a) != hash(b)
     assert AffineCoupling(2, MLPFactory(seed=0)) != AffineCoupling(2, MLPFactory(seed=0))

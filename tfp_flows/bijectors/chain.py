@@ -15,8 +15,11 @@ log|det J(x)| = sum_k log|det J_{b_k}|
   ``inverse_log_det_jacobian`` alone also run each layer once (a plain
   ``tfb.Chain`` runs the inverse to find each layer's input, then each layer's
   log-det);
-- it equals only itself; it is not a ``CompositeTensor``, so a distribution
-  around it tracks its variables;
+- equality is TFP's (``parameters`` compared: the same layers, by their own
+  equality, which compares their weights by identity), so a chain equals its
+  ``copy()`` and a chain of the same layers, never a chain of layers built
+  apart; it is not a ``CompositeTensor``, so a distribution around it tracks
+  its variables;
 - context: ``chain.forward(x, context=c)`` hands the same ``c`` to every
   conditional layer (every layer that :func:`takes_context`, also inside nested
   chains and ``tfb.Invert``); the other layers get what ``tfb.Chain`` gives
@@ -83,7 +86,9 @@ class FlowChain(tfb.Composition):
     >>> _ = [v.assign(v + 0.1) for v in chain.trainable_variables]
     >>> bool(tf.reduce_all(chain.forward(x) == chain.forward(tf.identity(x))))  # not the old y
     True
-    >>> chain == FlowChain(chain.bijectors)   # equal only to itself
+    >>> chain == chain.copy(), chain == FlowChain(list(chain.bijectors))  # the same layers
+    (True, True)
+    >>> chain == FlowChain([AffineCoupling(2, seed=0), AffineCoupling([0, 1], seed=1)])
     False
     >>> y, log_det = chain.inverse_and_log_det(y, event_ndims=1)   # one pass per layer
     >>> y.shape, log_det.shape
@@ -130,12 +135,6 @@ class FlowChain(tfb.Composition):
     def context_size(self) -> int:
         """Width ``k`` of the context its conditional layers take (0: unconditional)."""
         return self._context_size
-
-    def __eq__(self, other: Any) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
 
     def _checked_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         context = checked_context(
