@@ -1,9 +1,8 @@
 """``Flow``: the ``tfd.TransformedDistribution`` that the builders return.
 
-A ``Flow`` is a subclass of TFP's public ``tfd.TransformedDistribution`` (and so, as
-every subclass of it is, a ``CompositeTensor``: it can pass in and out of a
-``tf.function`` or ``tf.while_loop``; its layers and their variables travel with it
-by reference) with these things a user of a flow needs:
+A ``Flow`` is TFP's transformed distribution (the very class that
+``tfd.TransformedDistribution(base, bijector)`` returns for bijectors that are
+not ``CompositeTensor`` s) with two things a user of a flow needs:
 
 - values of the wrong dtype get an error naming both dtypes and the fix, not
   TFP's generic tensor-conversion message;
@@ -75,6 +74,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
+from tensorflow_probability.python.distributions.transformed_distribution import (
+    _TransformedDistribution,
+)
 
 from tfp_flows._internal.checks import (
     check_context,
@@ -96,7 +98,7 @@ def _static_shape(sample_shape: Any) -> list[int] | None:
     return None if static is None else [int(d) for d in np.reshape(static, [-1])]
 
 
-class Flow(tfd.TransformedDistribution):
+class Flow(_TransformedDistribution):
     """A ``tfd.TransformedDistribution`` with dtype checks, a context and honest moments.
 
     Args:
@@ -150,7 +152,7 @@ class Flow(tfd.TransformedDistribution):
     def _parameter_properties(cls, dtype, num_classes=None):
         # `context` is not a batch parameter: a bound context's batch shape is added by
         # `_batch_shape`.
-        return super()._parameter_properties(dtype, num_classes=num_classes)
+        return _TransformedDistribution._parameter_properties(dtype, num_classes=num_classes)
 
     @property
     def context_size(self) -> int:

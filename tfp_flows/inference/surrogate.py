@@ -63,6 +63,9 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
+from tensorflow_probability.python.distributions.transformed_distribution import (
+    _TransformedDistribution,
+)
 
 from tfp_flows._internal.checks import SUPPORTED_DTYPES
 from tfp_flows.flows import iaf, maf, nice, nsf, planar, radial, real_nvp
@@ -114,7 +117,7 @@ surrogate took 0.62-0.64x the time of one group on the funnel and Eight Schools
 (``benchmarks/README.md``); 4 groups were slower than 2 there."""
 
 
-class SurrogatePosterior(tfd.TransformedDistribution):
+class SurrogatePosterior(_TransformedDistribution):
     """A flow (``distribution``) pushed through a model's structure ``bijector``; trains the flow only.
 
     Attributes:
@@ -139,7 +142,7 @@ class SurrogatePosterior(tfd.TransformedDistribution):
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
-        return super()._parameter_properties(dtype, num_classes=num_classes)
+        return _TransformedDistribution._parameter_properties(dtype, num_classes=num_classes)
 
     @property
     def flow(self) -> tfd.Distribution:
