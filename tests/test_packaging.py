@@ -37,8 +37,8 @@ def test_installing_the_package_asks_for_no_tensorflow_distribution_and_no_numpy
     assert not {"tensorflow", "tensorflow-cpu", "tf-keras", "tf_keras"} & set(required)
     tfp_requirement = required["tensorflow-probability"]
     assert tfp_requirement.specifier.contains("0.25.0"), str(tfp_requirement)
-    assert tfp_requirement.specifier.contains("0.26.0"), str(tfp_requirement)
-    assert not tfp_requirement.specifier.contains("0.27.0"), str(tfp_requirement)
+    # pinned to its minor release while tff.Flow subclasses TFP's private base class
+    assert not tfp_requirement.specifier.contains("0.26.0"), str(tfp_requirement)
     numpy = required["numpy"]
     assert all(spec.operator in (">=", ">", "!=") for spec in numpy.specifier), str(numpy)
     assert numpy.specifier.contains("2.4.6") and numpy.specifier.contains("3.0.0")
