@@ -4,11 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# XLA's CPU backend compiles with LLVM at -O0: the same HLO (so the same XLA lowering of
-# every flow is checked), 20-35% less compile time (measured: a 1-step XLA fit 5.2 -> 4.1 s of
-# CPU, nice(3)'s property checks 5.5 -> 3.6 s under XLA). Tests run the compiled code a few
-# times, so compiling dominates. Set XLA_FLAGS yourself to test with another level.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
