@@ -103,7 +103,7 @@ def pad_module_on_numpy_without_newshape(monkeypatch):
     pad_module = sys.modules[tfb.Pad.__module__]
     monkeypatch.setattr(pad_module, "np", np)
     monkeypatch.setattr(_numpy_compat, "numpy_reshape_accepts_newshape", lambda: False)
-    monkeypatch.setattr(_numpy_compat, "tfp_pad_builds", lambda: False)
+    monkeypatch.setattr(_numpy_compat, "tfp_pad_passes_newshape", lambda: True)
     return pad_module
 
 
@@ -135,22 +135,19 @@ def test_the_patch_changes_nothing_where_numpy_still_takes_newshape(monkeypatch)
     assert pad_module.np is np
 
 
-def test_the_patch_changes_nothing_where_tfp_pad_builds(monkeypatch):
+def test_the_patch_changes_nothing_where_tfp_pad_no_longer_passes_newshape(monkeypatch):
     """A TFP release whose Pad no longer passes ``newshape=``: its module is left as it is."""
     pad_module = sys.modules[tfb.Pad.__module__]
     monkeypatch.setattr(pad_module, "np", np)
     monkeypatch.setattr(_numpy_compat, "numpy_reshape_accepts_newshape", lambda: False)
-    monkeypatch.setattr(_numpy_compat, "tfp_pad_builds", lambda: True)
+    monkeypatch.setattr(_numpy_compat, "tfp_pad_passes_newshape", lambda: False)
     assert _numpy_compat.let_tfp_pad_accept_newshape() is False
     assert pad_module.np is np
 
 
-def test_tfp_pad_builds_tells_whether_this_tfp_and_numpy_construct_pad(monkeypatch):
-    pad_module = sys.modules[tfb.Pad.__module__]
-    monkeypatch.setattr(pad_module, "np", np)  # TFP's module as it came, NumPy as installed
-    numpy_without_newshape = not _numpy_compat.numpy_reshape_accepts_newshape()
-    passes_newshape = "newshape" in inspect.getsource(pad_module)
-    assert _numpy_compat.tfp_pad_builds() is not (numpy_without_newshape and passes_newshape)
+def test_tfp_pad_passes_newshape_reads_tfps_pad_module():
+    passes_newshape = "newshape=" in inspect.getsource(sys.modules[tfb.Pad.__module__])
+    assert _numpy_compat.tfp_pad_passes_newshape() is passes_newshape
 
 
 def test_numpy_reshape_accepts_newshape_tells_this_numpys_behaviour():

@@ -88,7 +88,7 @@ class FlowChain(tfb.Composition):
     True
     >>> chain == chain.copy(), chain == FlowChain(list(chain.bijectors))  # the same layers
     (True, True)
-    >>> chain == FlowChain([AffineCoupling(2, seed=0), AffineCoupling([0, 1], seed=1)])
+    >>> chain == FlowChain([AffineCoupling(2, MLPFactory(seed=0)), AffineCoupling([0, 1], MLPFactory(seed=1))])
     False
     >>> y, log_det = chain.inverse_and_log_det(y, event_ndims=1)   # one pass per layer
     >>> y.shape, log_det.shape
