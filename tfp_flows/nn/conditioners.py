@@ -340,7 +340,49 @@ def check_autoregressive(
         )
 
 
-class TrackedConditioner(tf.Module):
+class ConditionerModule(tf.Module):
+    """A ``tf.Module`` that declares the sizes of the :class:`Conditioner` protocol.
+
+    A subclass calls ``super().__init__(input_size, output_size, context_size,
+    name=...)`` and implements ``__call__(x_a, context=None)``:
+    ``[B, input_size]`` (and ``[B, context_size]``) ``-> [B, output_size]``.
+
+    #### Examples
+
+    >>> class Scale(ConditionerModule):
+    ...     def __init__(self):
+    ...         super().__init__(input_size=1, output_size=2, name="scale")
+    ...         self.w = tf.Variable([[1.0, 2.0]])
+    ...     def __call__(self, x_a, context=None):
+    ...         return x_a @ self.w
+    >>> net = Scale()
+    >>> isinstance(net, Conditioner), net.output_size, net(tf.ones([3, 1])).shape
+    (True, 2, TensorShape([3, 2]))
+    """
+
+    def __init__(
+        self, input_size: int, output_size: int, context_size: int = 0, name: str | None = None
+    ):
+        super().__init__(name=name)
+        self._sizes = (int(input_size), int(output_size), int(context_size))
+
+    @property
+    def input_size(self) -> int:
+        """Width ``n_a`` of the conditioning input (the context not included)."""
+        return self._sizes[0]
+
+    @property
+    def output_size(self) -> int:
+        """Width of the output."""
+        return self._sizes[1]
+
+    @property
+    def context_size(self) -> int:
+        """Width of the context it reads (0: unconditional)."""
+        return self._sizes[2]
+
+
+class TrackedConditioner(ConditionerModule):
     """Adapts any network to the :class:`Conditioner` protocol, with its variables tracked.
 
     Two kinds of network:
@@ -395,7 +437,6 @@ class TrackedConditioner(tf.Module):
         context_size: int | None = None,
         input_order: Any = None,
     ):
-        super().__init__(name=name)
         if not callable(network):
             raise TypeError(f"a conditioner must be callable, got {type(network).__name__}.")
         self._declares = isinstance(network, Conditioner)
@@ -417,8 +458,8 @@ class TrackedConditioner(tf.Module):
                     "input_size= and output_size=."
                 )
             sizes = (input_size, output_size, context_size or 0)
+        super().__init__(*sizes, name=name)
         self.network = network
-        self._sizes = tuple(int(s) for s in sizes)
         _probe(self.__call__, *self._sizes, dtype, name)
         if not isinstance(network, tf.Module):
             # Keras 3 (or any non-Module) network: track its variables explicitly.
@@ -439,21 +480,6 @@ class TrackedConditioner(tf.Module):
             check_autoregressive(
                 self.__call__, self._input_order, outputs // n, self._sizes[2], dtype, name
             )
-
-    @property
-    def input_size(self) -> int:
-        """Width ``n_a`` of the conditioning input."""
-        return self._sizes[0]
-
-    @property
-    def output_size(self) -> int:
-        """Width of the output."""
-        return self._sizes[1]
-
-    @property
-    def context_size(self) -> int:
-        """Width of the context (0: unconditional)."""
-        return self._sizes[2]
 
     @property
     def input_order(self) -> np.ndarray | None:

@@ -28,14 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.conditioners import ConditionerSpec
+from tfp_flows.nn.conditioners import ConditionerModule, ConditionerSpec
 from tfp_flows.nn.conv_resnet import ConvResNet
 from tfp_flows.nn.mlp import get_activation
 
 __all__ = ["ConvResNetFactory", "ImageConditioner"]
 
 
-class ImageConditioner(tf.Module):
+class ImageConditioner(ConditionerModule):
     """Adapts an image network ``[B, H, W, C] -> [B, H, W, p C]`` to a coupling mask (module docstring).
 
     Args:
@@ -65,7 +65,6 @@ class ImageConditioner(tf.Module):
         context_size: int = 0,
         name: str = "image_conditioner",
     ):
-        super().__init__(name=name)
         mask = np.asarray(mask)
         if mask.ndim != 3:
             raise ValueError(
@@ -73,31 +72,14 @@ class ImageConditioner(tf.Module):
             )
         flat = mask.reshape(-1)
         conditioning, transformed = np.flatnonzero(flat == 1), np.flatnonzero(flat == 0)
+        super().__init__(
+            len(conditioning), int(params_per_entry) * len(transformed), context_size, name=name
+        )
         self._image_shape = tuple(int(s) for s in mask.shape)
         self._merge = np.argsort(np.concatenate([conditioning, transformed])).astype(np.int32)
         self._transformed = transformed.astype(np.int32)
         self._params_per_entry = int(params_per_entry)
-        self._sizes = (
-            len(conditioning),
-            self._params_per_entry * len(transformed),
-            int(context_size),
-        )
         self.network = network
-
-    @property
-    def input_size(self) -> int:
-        """``n_a``: the mask's conditioning entries."""
-        return self._sizes[0]
-
-    @property
-    def output_size(self) -> int:
-        """``p * n_b``: the parameters of the mask's transformed entries."""
-        return self._sizes[1]
-
-    @property
-    def context_size(self) -> int:
-        """Width of the context (0: unconditional)."""
-        return self._sizes[2]
 
     def __call__(self, x_a: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x_a`` ``[B, n_a]`` (and ``context`` ``[B, k]``) -> parameters ``[B, p * n_b]``."""

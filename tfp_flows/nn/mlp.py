@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows._internal.context import with_context
-from tfp_flows.nn.conditioners import ConditionerSpec
+from tfp_flows.nn.conditioners import ConditionerModule, ConditionerSpec
 
 __all__ = [
     "MLP",
@@ -105,7 +105,7 @@ def check_hidden_units(hidden_units: Any) -> tuple[int, ...]:
     return tuple(int(width) for width in hidden_units)
 
 
-class MLP(tf.Module):
+class MLP(ConditionerModule):
     """Multilayer perceptron ``h_{l+1} = act(h_l W_l + b_l)``, linear last layer.
 
     Hidden kernels use Glorot-uniform initialisation
@@ -149,9 +149,8 @@ class MLP(tf.Module):
         name: str = "mlp",
         context_size: int = 0,
     ):
-        super().__init__(name=name)
+        super().__init__(input_size, output_size, context_size, name=name)
         self._activation = get_activation(activation)
-        self._sizes = (int(input_size), int(output_size), int(context_size))
         sizes = [
             int(input_size) + int(context_size),
             *check_hidden_units(hidden_units),
@@ -171,21 +170,6 @@ class MLP(tf.Module):
                 biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
         self.kernels = kernels
         self.biases = biases
-
-    @property
-    def input_size(self) -> int:
-        """Width ``n_a`` of the input ``x_a`` (the context not included)."""
-        return self._sizes[0]
-
-    @property
-    def output_size(self) -> int:
-        """Width of the output."""
-        return self._sizes[1]
-
-    @property
-    def context_size(self) -> int:
-        """Width of the context it reads (0: unconditional)."""
-        return self._sizes[2]
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x`` ``[batch, n_a]`` (and ``context`` ``[batch, k]``) -> ``[batch, output_size]``."""
@@ -213,7 +197,7 @@ class MLPFactory:
 
     #### Examples
 
-    >>> from tfp_flows.nn.conditioners import ConditionerSpec
+    >>> from tfp_flows.nn.conditioners import ConditionerModule, ConditionerSpec
     >>> spec = ConditionerSpec(input_size=2, params_per_entry=2, num_transformed=3)
     >>> net = MLPFactory(hidden_units=(8,), seed=0).make_conditioner(spec)
     >>> net.input_size, net.output_size, net(tf.ones([4, 2])).shape
