@@ -35,7 +35,7 @@ from tensorflow_probability import distributions as tfd  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
 from tfp_flows.datasets.inference import neals_funnel  # noqa: E402
-from tfp_flows.inference.neutra import neutra  # noqa: E402
+from tfp_flows.inference import HMC, NUTS, neutra  # noqa: E402
 
 DIMS = 10
 
@@ -118,12 +118,14 @@ def main() -> None:
                 result = neutra(
                     model,
                     surrogate,
-                    kernel=kernel,
+                    kernel=(
+                        HMC(num_leapfrog_steps=args.leapfrog)
+                        if kernel == "hmc"
+                        else NUTS(max_tree_depth=args.max_tree_depth)
+                    ),
                     num_chains=args.chains,
                     num_results=args.results,
                     num_burnin_steps=args.burnin,
-                    num_leapfrog_steps=args.leapfrog,
-                    max_tree_depth=args.max_tree_depth,
                     plain=plain,
                     seed=seed,
                 )

@@ -8,6 +8,7 @@ from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
 from tfp_flows.bijectors import LULinear
+from tfp_flows.inference import HMC, NUTS
 from tfp_flows.inference.neutra import neutra, neutra_bijector
 
 
@@ -65,12 +66,10 @@ def test_draws_of_a_constrained_model_have_its_structure_support_and_dtype(dtype
     result = neutra(
         model,
         surrogate,
-        kernel=kernel,
+        kernel=HMC(num_leapfrog_steps=3) if kernel == "hmc" else NUTS(max_tree_depth=4),
         num_chains=3,
         num_results=20,
         num_burnin_steps=20,
-        num_leapfrog_steps=3,
-        max_tree_depth=4,
         seed=1,
         jit_compile=kernel == "nuts",
     )
@@ -93,8 +92,7 @@ def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
     result = neutra(
         target,
         surrogate,
-        kernel="hmc",
-        num_leapfrog_steps=3,
+        kernel=HMC(num_leapfrog_steps=3),
         num_results=500,
         num_burnin_steps=200,
         seed=3,
@@ -119,8 +117,7 @@ def test_identity_transport_is_the_plain_sampler():
         neutra(
             model,
             surrogate,
-            kernel="hmc",
-            num_leapfrog_steps=2,
+            kernel=HMC(num_leapfrog_steps=2),
             num_results=10,
             num_burnin_steps=10,
             num_chains=2,
@@ -146,8 +143,7 @@ def test_plain_samples_the_model_space_not_the_flow_space():
         return neutra(
             target,
             surrogate,
-            kernel="hmc",
-            num_leapfrog_steps=2,
+            kernel=HMC(num_leapfrog_steps=2),
             num_results=10,
             num_burnin_steps=40,
             num_chains=2,
@@ -177,8 +173,7 @@ def test_hmc_gradient_count_is_chains_times_results_times_leapfrogs():
         result = neutra(
             log_prob,
             surrogate,
-            kernel="hmc",
-            num_leapfrog_steps=5,
+            kernel=HMC(num_leapfrog_steps=5),
             num_chains=3,
             num_results=num_results,
             num_burnin_steps=4,
@@ -210,8 +205,7 @@ def test_a_callable_target_gets_list_parts_as_arguments():
     by_callable = neutra(
         log_prob,
         surrogate,
-        kernel="hmc",
-        num_leapfrog_steps=2,
+        kernel=HMC(num_leapfrog_steps=2),
         num_results=8,
         num_burnin_steps=4,
         jit_compile=False,
@@ -219,8 +213,7 @@ def test_a_callable_target_gets_list_parts_as_arguments():
     by_model = neutra(
         pinned,
         surrogate,
-        kernel="hmc",
-        num_leapfrog_steps=2,
+        kernel=HMC(num_leapfrog_steps=2),
         num_results=8,
         num_burnin_steps=4,
         jit_compile=False,
@@ -262,8 +255,7 @@ def test_a_conditioned_flow_is_a_transport_with_its_context_bound():
     result = neutra(
         lambda x: -tf.reduce_sum(x**2, -1) / 2,
         given,
-        kernel="hmc",
-        num_leapfrog_steps=2,
+        kernel=HMC(num_leapfrog_steps=2),
         num_results=8,
         num_burnin_steps=4,
         jit_compile=False,
@@ -282,8 +274,7 @@ def test_a_tfp_iaf_surrogate_works():
     result = neutra(
         target,
         iaf,
-        kernel="hmc",
-        num_leapfrog_steps=2,
+        kernel=HMC(num_leapfrog_steps=2),
         num_results=8,
         num_burnin_steps=8,
         jit_compile=False,
@@ -294,7 +285,10 @@ def test_a_tfp_iaf_surrogate_works():
 def test_bad_input_gets_a_clear_error():
     target, mean, scale_tril = _gaussian(tf.float32)
     surrogate = _exact_surrogate(mean, scale_tril, tf.float32)
-    with pytest.raises(ValueError, match="kernel must be one of 'nuts', 'hmc', got 'mala'"):
+    with pytest.raises(
+        ValueError,
+        match=r"kernel must be one of 'nuts', 'hmc' or settings tff.inference.HMC\(...\) / NUTS\(...\), got 'mala'",
+    ):
         neutra(target, surrogate, kernel="mala")
     with pytest.raises(
         TypeError, match="expected a surrogate tfd.TransformedDistribution.*got Sample"
@@ -322,3 +316,17 @@ def test_bad_input_gets_a_clear_error():
         r"shape \(2,\)",
     ):
         neutra(target, tfd.TransformedDistribution(tfd.Normal([0.0, 0.0], 1.0), tfb.Exp()))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_leapfrog_steps'"):
+        neutra(target, surrogate, num_leapfrog_steps=3)  # a sampler's settings go in HMC(...)
+
+
+def test_sampler_settings_are_checked_when_made():
+    with pytest.raises(ValueError, match="num_leapfrog_steps must be a positive integer, got 0"):
+        HMC(num_leapfrog_steps=0)
+    with pytest.raises(ValueError, match="max_tree_depth must be a positive integer, got 0"):
+        NUTS(max_tree_depth=0)
+    with pytest.raises(ValueError, match=r"target_accept_prob must be a number in \(0, 1\)"):
+        NUTS(target_accept_prob=1.0)
+    with pytest.raises(ValueError, match="step_size"):
+        HMC(step_size=-0.1)
+    assert HMC(num_leapfrog_steps=3) == HMC(num_leapfrog_steps=3) != HMC()

@@ -5,6 +5,7 @@
 | :func:`surrogate_posterior` | a flow over a (pinned) model's unconstrained space, pushed into the model's structure and support; for ``tfp.vi.fit_surrogate_posterior`` |
 | :func:`fit_surrogate` | fits it by reverse KL (maximum ELBO) through :func:`tfp_flows.fit`'s compiled loop |
 | :func:`neutra` | NeuTra HMC / NUTS in a trained surrogate's base space (and ``plain=True``: the same sampler without the flow); R-hat, ESS per gradient evaluation |
+| :class:`HMC`, :class:`NUTS` | the sampler settings :func:`neutra` runs with (``kernel=HMC(num_leapfrog_steps=4)``) |
 | :func:`neutra_bijector` | a surrogate's transport ``f`` and base distribution |
 | :func:`chain_diagnostics` | R-hat and cross-chain ESS of draws in any structure |
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
+from tfp_flows.inference.mcmc_kernels import HMC, NUTS
 from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
 from tfp_flows.inference.surrogate import (
     DEFAULT_DRAW_GROUPS,
@@ -37,6 +39,8 @@ __all__ = [
     "DEFAULT_DRAW_GROUPS",
     "DEFAULT_SURROGATE",
     "DEFAULT_VI_LEARNING_RATE",
+    "HMC",
+    "NUTS",
     "SURROGATE_BUILDERS",
     "ChainDiagnostics",
     "NeutraResult",

@@ -37,8 +37,8 @@ exactly: in base space the chains see ``N(0, I)``.
 >>> surrogate = tfd.TransformedDistribution(
 ...     tfd.MultivariateNormalDiag(tf.zeros(2)),
 ...     tfb.Chain([tfb.Shift([1.0, -1.0]), tfb.ScaleMatvecTriL(scale_tril)]))
->>> result = neutra(target, surrogate, kernel="hmc", num_leapfrog_steps=3, num_results=200,
-...                 num_burnin_steps=100, step_size=0.5, jit_compile=False)
+>>> result = neutra(target, surrogate, kernel=HMC(num_leapfrog_steps=3, step_size=0.5),
+...                 num_results=200, num_burnin_steps=100, jit_compile=False)
 >>> result.draws.shape, result.num_gradient_evaluations       # 4 chains x 200 x 3 leapfrogs
 (TensorShape([200, 4, 2]), 2400)
 >>> result.max_r_hat < 1.05
@@ -66,21 +66,15 @@ import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows._internal.checks import (
-    check_floating_dtype,
-    check_integer,
-    check_number,
-    check_positive_float,
-)
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
 from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import check_target_matches
+from tfp_flows.inference.mcmc_kernels import HMC, NUTS, as_kernel
 from tfp_flows.training.losses import target_log_prob_fn
 
-__all__ = ["KERNELS", "NeutraResult", "Transport", "neutra", "neutra_bijector"]
-
-KERNELS = ("nuts", "hmc")
+__all__ = ["NeutraResult", "Transport", "neutra", "neutra_bijector"]
 
 
 class Transport(NamedTuple):
@@ -278,12 +272,6 @@ def neutra_bijector(surrogate: tfd.Distribution) -> Transport:
     return Transport(layers[0] if len(layers) == 1 else tfb.Chain(layers), base)
 
 
-def _check_kernel(kernel: Any) -> str:
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {kernel!r}.")
-    return kernel
-
-
 def _structure_string(dtype: Any) -> str:
     return str(tf.nest.map_structure(lambda d: tf.as_dtype(d).name, dtype))
 
@@ -331,33 +319,15 @@ def _parts_bijector(structure: Any, transport: list[tfb.Bijector]) -> tfb.Biject
     return tfb.Chain([to_parts, *transport, from_single], name="neutra_transport")
 
 
-def _trace(results: Any, kernel: str) -> dict[str, tf.Tensor]:
-    """What a chain records per draw, read from the results of
-    ``TransformedTransitionKernel(DualAveragingStepSizeAdaptation(HMC or NUTS))``."""
-    adaptation = results.inner_results
-    sampler = adaptation.inner_results
-    traced = {
-        "log_accept_ratio": sampler.log_accept_ratio,
-        "step_size": adaptation.new_step_size,
-    }
-    if kernel == "nuts":
-        traced["leapfrogs"] = sampler.leapfrogs_taken
-    return traced
-
-
 def neutra(
     target: Any,
     surrogate: tfd.Distribution,
     *,
+    kernel: str | HMC | NUTS = "hmc",
     num_chains: int = 4,
     num_results: int = 1000,
     num_burnin_steps: int = 500,
     num_adaptation_steps: int | None = None,
-    kernel: str = "hmc",
-    num_leapfrog_steps: int = 8,
-    max_tree_depth: int = 6,
-    target_accept_prob: float = 0.75,
-    step_size: float = 0.1,
     plain: bool = False,
     seed: Any = 0,
     jit_compile: bool = True,
@@ -395,22 +365,15 @@ def neutra(
         with the sample itself.
       surrogate: the trained approximation ``q = f_# base``, a
         ``tfd.TransformedDistribution`` (nested ones allowed) with a scalar batch.
+      kernel: ``"hmc"`` (``tfp.mcmc.HamiltonianMonteCarlo``, the paper's),
+        ``"nuts"`` (``tfp.mcmc.NoUTurnSampler``), or either with its settings:
+        :class:`HMC` ``(num_leapfrog_steps, step_size, target_accept_prob)``,
+        :class:`NUTS` ``(max_tree_depth, step_size, target_accept_prob)``.
       num_chains: independent chains (>= 2, for R-hat and cross-chain ESS).
       num_results: draws kept per chain (>= 4).
       num_burnin_steps: steps discarded before the draws.
       num_adaptation_steps: burn-in steps that adapt the step size (dual
         averaging); default ``int(0.8 * num_burnin_steps)``.
-      kernel: ``"hmc"`` (``tfp.mcmc.HamiltonianMonteCarlo``, the paper's) or
-        ``"nuts"`` (``tfp.mcmc.NoUTurnSampler``).
-      num_leapfrog_steps: leapfrog steps per HMC step.
-      max_tree_depth: NUTS's maximum tree depth (at most ``2^depth - 1``
-        leapfrogs). 6 (TFP's default is 10): in a good flow's base space the
-        target is near ``N(0, I)`` and short trajectories suffice; on the 10-D
-        funnel (16 chains, 3 seeds) depth 10 let one chain of one seed run into
-        the flow's light tails and stick (R-hat 19.7), depth 6 mixed on all
-        three (R-hat <= 1.017).
-      target_accept_prob: the acceptance probability dual averaging aims for.
-      step_size: the initial step size.
       plain: run without the flow (see above).
       seed: an ``int`` or a stateless seed; the same seed gives the same draws.
       jit_compile: compile the sampler with XLA.
@@ -422,7 +385,7 @@ def neutra(
       TypeError: for a surrogate that is not a transformed distribution, a target
         that is neither a distribution nor a callable, dtypes or structures of
         target and surrogate that differ, or a log-density of another dtype.
-      ValueError: for a kernel name other than ``"nuts"``/``"hmc"``, a
+      ValueError: for a kernel other than ``"nuts"``/``"hmc"``/settings, a
         conditional flow without a context, a surrogate with a batch shape, or
         counts out of range.
 
@@ -444,78 +407,41 @@ def neutra(
     ...     tfb.Restructure({"scale": 0, "x": 1}), tfb.Split([1, 2])])
     >>> surrogate = tfd.TransformedDistribution(
     ...     tff.real_nvp(3, num_layers=2, hidden_units=(8,)), to_model)
-    >>> result = neutra(model, surrogate, kernel="hmc", num_leapfrog_steps=4,
+    >>> result = neutra(model, surrogate, kernel=HMC(num_leapfrog_steps=4),
     ...                 num_results=50, num_burnin_steps=50, jit_compile=False)
     >>> result.draws["x"].shape, bool(tf.reduce_all(result.draws["scale"] > 0))
     (TensorShape([50, 4, 2]), True)
     >>> neutra(model, surrogate, kernel="mala")
     Traceback (most recent call last):
     ...
-    ValueError: kernel must be one of 'nuts', 'hmc', got 'mala'.
+    ValueError: kernel must be one of 'nuts', 'hmc' or settings tff.inference.HMC(...) / NUTS(...), got 'mala'.
     """
-    kernel = _check_kernel(kernel)
+    settings = as_kernel(kernel)
     num_chains = check_integer("num_chains", num_chains, minimum=2)
     num_results = check_integer("num_results", num_results, minimum=4)
-    num_burnin_steps = check_integer("num_burnin_steps", num_burnin_steps, minimum=0)
-    if num_adaptation_steps is None:
-        num_adaptation_steps = int(0.8 * num_burnin_steps)
-    num_adaptation_steps = check_integer("num_adaptation_steps", num_adaptation_steps, minimum=0)
-    if num_adaptation_steps > num_burnin_steps:
-        raise ValueError(
-            f"num_adaptation_steps ({num_adaptation_steps}) must not exceed "
-            f"num_burnin_steps ({num_burnin_steps}): adaptation happens in burn-in."
-        )
-    num_leapfrog_steps = check_integer("num_leapfrog_steps", num_leapfrog_steps, minimum=1)
-    max_tree_depth = check_integer("max_tree_depth", max_tree_depth, minimum=1)
-    target_accept_prob = check_number(
-        "target_accept_prob", target_accept_prob, "a number in (0, 1)", lambda v: 0 < v < 1
-    )
-    step_size = check_positive_float("step_size", step_size)
+    num_burnin_steps, num_adaptation_steps = _check_burn_in(num_burnin_steps, num_adaptation_steps)
     seed = stateless_seed(seed)
-
-    layers, base = _transport_layers(surrogate)
-    for batch_shape in (surrogate.batch_shape, base.batch_shape):
-        if any(tf.TensorShape(s).rank != 0 for s in tf.nest.flatten(batch_shape)):
-            raise ValueError(
-                f"neutra: the surrogate must be one distribution (batch shape []), got batch shape"
-                f" {batch_shape}; condition a conditional flow on a single context of shape "
-                f"[context_size]."
-            )
-    dtype = check_floating_dtype(base.dtype, "neutra (the surrogate's base distribution)")
-    log_prob = _target_log_prob(target, surrogate)
+    layers, base, dtype = _checked_transport(surrogate)
     structure = surrogate.dtype
-
-    def target_log_prob(*parts: tf.Tensor) -> tf.Tensor:
-        value = log_prob(tf.nest.pack_sequence_as(structure, list(parts)))
-        if tf.as_dtype(value.dtype) != dtype:
-            raise TypeError(
-                f"neutra: the target's log-density has dtype {tf.as_dtype(value.dtype).name}, "
-                f"but the surrogate samples {dtype.name}; build both in one dtype."
-            )
-        return value
-
     # plain: drop the innermost bijector (the flow) and start from its output f_1(z_0).
     start_map = layers[-1] if plain else None
     bijector = _parts_bijector(structure, layers[:-1] if plain else layers)
-    if kernel == "hmc":
-        sampler = tfp.mcmc.HamiltonianMonteCarlo(
-            target_log_prob,
-            step_size=tf.constant(step_size, dtype),
-            num_leapfrog_steps=num_leapfrog_steps,
-        )
-    else:
-        sampler = tfp.mcmc.NoUTurnSampler(
-            target_log_prob, step_size=tf.constant(step_size, dtype), max_tree_depth=max_tree_depth
-        )
-    adaptive = tfp.mcmc.DualAveragingStepSizeAdaptation(
-        sampler,
-        num_adaptation_steps=num_adaptation_steps,
-        target_accept_prob=tf.constant(target_accept_prob, dtype),
+    transformed = tfp.mcmc.TransformedTransitionKernel(
+        tfp.mcmc.DualAveragingStepSizeAdaptation(
+            settings.sampler(_parts_log_prob(target, surrogate, dtype), dtype),
+            num_adaptation_steps=num_adaptation_steps,
+            target_accept_prob=tf.constant(settings.target_accept_prob, dtype),
+        ),
+        bijector,
     )
-    transformed = tfp.mcmc.TransformedTransitionKernel(adaptive, bijector)
 
     def trace(_, results):
-        return _trace(results, kernel)
+        adaptation = results.inner_results
+        return {
+            "log_accept_ratio": adaptation.inner_results.log_accept_ratio,
+            "step_size": adaptation.new_step_size,
+            **settings.trace(adaptation.inner_results),
+        }
 
     @tf.function(jit_compile=jit_compile, autograph=False)
     def run(seed):
@@ -541,15 +467,11 @@ def neutra(
     traced = {name: value.numpy() for name, value in traced.items()}
     wall_time = time.perf_counter() - started
 
-    draws = tf.nest.pack_sequence_as(structure, [tf.constant(part) for part in parts])
     diagnostics = chain_diagnostics(tf.nest.pack_sequence_as(structure, parts))
-    if kernel == "hmc":
-        gradients = num_chains * num_results * num_leapfrog_steps
-    else:
-        gradients = int(np.sum(traced["leapfrogs"], dtype=np.int64))
+    gradients = settings.gradients(num_chains, num_results, traced)
     accept = np.exp(np.minimum(np.nan_to_num(traced["log_accept_ratio"], nan=-np.inf), 0.0))
     return NeutraResult(
-        draws=draws,
+        draws=tf.nest.pack_sequence_as(structure, [tf.constant(part) for part in parts]),
         r_hat=diagnostics.r_hat,
         ess=diagnostics.ess,
         ess_per_gradient=tf.nest.map_structure(lambda e: e / gradients, diagnostics.ess),
@@ -557,6 +479,56 @@ def neutra(
         acceptance_rate=float(np.mean(accept)),
         step_size=float(traced["step_size"][-1]),
         wall_time=wall_time,
-        kernel=kernel,
+        kernel=settings.name,
         plain=bool(plain),
     )
+
+
+def _check_burn_in(num_burnin_steps: Any, num_adaptation_steps: Any) -> tuple[int, int]:
+    """The burn-in and the adapting steps inside it (default ``0.8 x`` burn-in), checked."""
+    num_burnin_steps = check_integer("num_burnin_steps", num_burnin_steps, minimum=0)
+    if num_adaptation_steps is None:
+        num_adaptation_steps = int(0.8 * num_burnin_steps)
+    num_adaptation_steps = check_integer("num_adaptation_steps", num_adaptation_steps, minimum=0)
+    if num_adaptation_steps > num_burnin_steps:
+        raise ValueError(
+            f"num_adaptation_steps ({num_adaptation_steps}) must not exceed "
+            f"num_burnin_steps ({num_burnin_steps}): adaptation happens in burn-in."
+        )
+    return num_burnin_steps, num_adaptation_steps
+
+
+def _checked_transport(
+    surrogate: Any,
+) -> tuple[list[tfb.Bijector], tfd.Distribution, tf.DType]:
+    """The surrogate's layers (outermost first), its base and the base's dtype; one
+    distribution (batch shape ``[]``) with a floating base."""
+    layers, base = _transport_layers(surrogate)
+    for batch_shape in (surrogate.batch_shape, base.batch_shape):
+        if any(tf.TensorShape(s).rank != 0 for s in tf.nest.flatten(batch_shape)):
+            raise ValueError(
+                f"neutra: the surrogate must be one distribution (batch shape []), got batch shape"
+                f" {batch_shape}; condition a conditional flow on a single context of shape "
+                f"[context_size]."
+            )
+    dtype = check_floating_dtype(base.dtype, "neutra (the surrogate's base distribution)")
+    return layers, base, dtype
+
+
+def _parts_log_prob(
+    target: Any, surrogate: tfd.Distribution, dtype: tf.DType
+) -> Callable[..., tf.Tensor]:
+    """``log p`` of the chain's state parts (the model's parts in ``tf.nest`` order), in ``dtype``."""
+    log_prob = _target_log_prob(target, surrogate)
+    structure = surrogate.dtype
+
+    def parts_log_prob(*parts: tf.Tensor) -> tf.Tensor:
+        value = log_prob(tf.nest.pack_sequence_as(structure, list(parts)))
+        if tf.as_dtype(value.dtype) != dtype:
+            raise TypeError(
+                f"neutra: the target's log-density has dtype {tf.as_dtype(value.dtype).name}, "
+                f"but the surrogate samples {dtype.name}; build both in one dtype."
+            )
+        return value
+
+    return parts_log_prob
