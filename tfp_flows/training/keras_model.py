@@ -74,6 +74,7 @@ from tfp_flows.bijectors.batch_norm import BatchNorm
 from tfp_flows.bijectors.walk import walk
 from tfp_flows.flows.log_prob import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
+from tfp_flows.training.loop import _step_loop, loss_dtype
 from tfp_flows.training.losses import MaximumLikelihood
 from tfp_flows.training.optimizers import default_optimizer, optimizer_variables
 from tfp_flows.training.sources import Batch, dataset_pairs
@@ -126,6 +127,8 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_bad_step", tf.Variable(-1, dtype=tf.int64, trainable=False))
         object.__setattr__(self, "_bad_loss", tf.Variable(0.0, dtype=tf.float64, trainable=False))
         object.__setattr__(self, "_loss", MaximumLikelihood())
+        object.__setattr__(self, "_chunked", None)  # the compiled loop (make_train_function)
+        object.__setattr__(self, "_train_traces", 0)
         self._adapt_on_fit = adapt
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -252,6 +255,49 @@ class FlowModel(keras.Model):
         weight = tf.where(good, tf.cast(tf.shape(batch.x)[0], loss.dtype), 0.0)
         self.loss_tracker.update_state(tf.where(good, loss, 0.0), sample_weight=weight)
         return {"loss": self.loss_tracker.result()}
+
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras's train function as ``tff.fit`` runs it: up to ``steps_per_execution`` steps in one compiled call.
+
+        ```none
+        train_function(iterator):            # called by keras.Model.fit
+            batches = next k <= steps_per_execution batches of the iterator
+            one compiled tf.while_loop over the stacked batches:
+                backup <- W where the step's loss and gradients are finite
+                W <- update(W); stop at the first step leaving anything non-finite
+            a stopped loop: W <- backup (undo), recorded for _StopOnNonFinite
+        ```
+
+        Keras's own function XLA-compiles one step (with the guard's
+        ``tf.cond`` s, which XLA compiles slowly) and loops it over a
+        ``tf.data`` iterator; here the batches are taken on the host and the
+        whole loop is one compiled function of fixed shape (``[steps_per_execution,
+        batch_size, ...]``, a short execution padded), compiled once for the
+        batch shape it first sees; a batch of another shape (an epoch's last,
+        smaller one) runs in the same loop without XLA. The steps and the
+        guard are :meth:`train_step`'s. Under a ``tf.distribute`` strategy, or
+        with ``run_eagerly``, Keras's own function runs :meth:`train_step`.
+        The compiled loop is kept until the optimizer or
+        ``steps_per_execution`` changes (see :attr:`train_traces`).
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.run_eagerly or tf.distribute.has_strategy():
+            return super().make_train_function(force)
+        key = (id(self.optimizer), id(self._guarded), self.steps_per_execution, self.jit_compile)
+        if self._chunked is None or self._chunked.key != key:
+            object.__setattr__(self, "_chunked", _ChunkedSteps(self, key))
+        self.train_function = self._chunked
+        return self.train_function
+
+    @property
+    def train_traces(self) -> int:
+        """How many times the compiled training loop was traced (0 before the first ``fit``).
+
+        A second ``fit`` with the same optimizer -- or the default one -- adds
+        none: its loop is compiled already.
+        """
+        return self._train_traces
 
     def test_step(self, data):
         batch = self._batch(data)
@@ -523,6 +569,102 @@ class FlowModel(keras.Model):
                 f"{filepath!r} is not a weights file written by FlowModel.save_weights ({error})."
             ) from None
         self.set_weights(weights)
+
+
+class _ChunkedSteps:
+    """``FlowModel``'s train function: runs the next ``steps_per_execution`` batches in one compiled loop."""
+
+    def __init__(self, model: FlowModel, key: tuple):
+        self.key = key
+        self._model = model
+        self._size = model.steps_per_execution
+        guarded = list(model._guarded)
+        state = [variable for variable, _ in guarded]
+        dtype = loss_dtype(model.distribution)
+
+        def back_up(gradients_finite):
+            # a select, not a tf.cond: XLA compiles conditional assignments slowly
+            for variable, backup in guarded:
+                backup.assign(tf.where(gradients_finite, variable, backup))
+
+        def one_step(batch):
+            outcome = gradient_step(
+                model.distribution,
+                model._loss,
+                model.optimizer,
+                model._flow_variables,
+                batch,
+                state=state,
+                before_update=back_up,
+            )
+            loss = tf.cast(outcome.loss, dtype)
+            model._bad_loss.assign(tf.cast(loss, tf.float64))  # the last step's: read if bad
+            return tf.where(outcome.finite, loss, tf.constant(np.nan, dtype)), outcome.finite
+
+        loop = _step_loop(one_step, model._batch, dtype)
+
+        def counted(data, count):
+            object.__setattr__(model, "_train_traces", model._train_traces + 1)
+            return loop(data, count)
+
+        jit = bool(model.jit_compile)
+        self._compiled = tf.function(counted, jit_compile=True) if jit else None
+        self._traced = tf.function(counted, reduce_retracing=True)
+        self._compiled_shapes = None  # the batch shapes the XLA loop is compiled for
+
+    def __call__(self, iterator: Any) -> dict[str, tf.Tensor]:
+        batches = []
+        if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+            try:
+                while len(batches) < self._size:
+                    batches.append(next(iterator))
+            except (StopIteration, tf.errors.OutOfRangeError):
+                pass
+        else:  # a list of batches (Keras's generic epoch iterator)
+            batches = list(iterator)[: self._size]
+        if not batches:
+            raise StopIteration
+        start = 0
+        while start < len(batches):  # runs of batches of one shape
+            shapes = _shapes(batches[start])
+            end = start + 1
+            while end < len(batches) and _shapes(batches[end]) == shapes:
+                end += 1
+            if not self._run(batches[start:end], shapes):
+                break
+            start = end
+        return {"loss": self._model.loss_tracker.result()}
+
+    def _run(self, batches: list, shapes: tuple) -> bool:
+        """Trains on ``batches`` (one shape); False if a step was not finite (then undone)."""
+        model = self._model
+        count = len(batches)
+        parts = [tf.nest.flatten(batch) for batch in batches]
+        parts += [parts[-1]] * (self._size - count)  # fixed shape: the first `count` are used
+        data = tf.nest.pack_sequence_as(batches[0], [tf.stack(part) for part in zip(*parts)])
+        if self._compiled is not None and self._compiled_shapes is None:
+            self._compiled_shapes = shapes
+        function = self._compiled if shapes == self._compiled_shapes else self._traced
+        before = int(model.optimizer.iterations)
+        losses = np.asarray(function(data, tf.constant(count)))[:count]
+        finite = np.isfinite(losses)
+        good = losses[: count if finite.all() else int(np.argmin(finite))]
+        if good.size:
+            rows = np.full(good.shape, shapes[0][0], good.dtype)  # the rows of x
+            model.loss_tracker.update_state(good, sample_weight=rows)
+        if finite.all():
+            return True
+        for variable, backup in model._guarded:  # back to the last state a finite step began from
+            variable.assign(backup)
+        model._bad_step.assign(before + good.size + 1)
+        return False
+
+
+def _shapes(batch: Any) -> tuple:
+    """The shapes of a batch's tensors, flattened: ``((rows, d), ...)``."""
+    return tuple(
+        tuple(tf.convert_to_tensor(part).shape.as_list()) for part in tf.nest.flatten(batch)
+    )
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):
