@@ -76,7 +76,7 @@ from tfp_flows.flows.log_prob import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.loop import _step_loop, loss_dtype
 from tfp_flows.training.losses import MaximumLikelihood
-from tfp_flows.training.optimizers import default_optimizer, optimizer_variables
+from tfp_flows.training.optimizers import default_optimizer, default_schedule, optimizer_variables
 from tfp_flows.training.sources import Batch, dataset_pairs
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
@@ -129,6 +129,9 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_loss", MaximumLikelihood())
         object.__setattr__(self, "_chunked", None)  # the compiled loop (make_train_function)
         object.__setattr__(self, "_train_traces", 0)
+        object.__setattr__(
+            self, "_default", None
+        )  # (optimizer, its start state), see _fresh_default
         self._adapt_on_fit = adapt
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -150,8 +153,10 @@ class FlowModel(keras.Model):
             :func:`~tfp_flows.training.optimizers.default_optimizer` over the
             steps that call runs (Adam at 1e-2, linear warm-up, cosine decay to
             zero, ``clipnorm=1``; ``tff.fit``'s default), so its moments and
-            schedule start afresh with each ``fit``. A given optimizer keeps
-            its state from one ``fit`` to the next.
+            schedule start afresh with each ``fit`` (one optimizer object put
+            back to new, so a second ``fit`` reuses the compiled training
+            loop). A given optimizer keeps its state from one ``fit`` to the
+            next.
           **kwargs: passed to ``keras.Model.compile``, with other defaults:
             ``steps_per_execution=100`` (optimizer steps per compiled call; batch
             callbacks then run every 100 steps) and ``jit_compile="auto"``: XLA
@@ -179,7 +184,31 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_compile_kwargs", kwargs)
         object.__setattr__(self, "_default_optimizer", optimizer is None)
         # the default's schedule needs the number of steps: fit builds it (see _compile_with)
-        self._compile_with(default_optimizer(1) if optimizer is None else optimizer)
+        self._compile_with(self._fresh_default(1) if optimizer is None else optimizer)
+
+    def _fresh_default(self, steps: int) -> Any:
+        """The default optimizer over ``steps``, as new: one object for every ``fit``, put back to its start.
+
+        Its schedule's ``warmup_steps`` and ``decay_steps`` are variables, set for
+        ``steps`` here, and its step counter and moments go back to their
+        initial values, so the compiled training loop is reused, not retraced.
+        """
+        fresh = default_schedule(steps)
+        if self._default is None:
+            schedule = default_schedule(steps)
+            schedule.warmup_steps = tf.Variable(float(fresh.warmup_steps), trainable=False)
+            schedule.decay_steps = tf.Variable(float(fresh.decay_steps), trainable=False)
+            optimizer = default_optimizer(steps, schedule=schedule)
+            optimizer.build(self._flow_variables)
+            start = [tf.convert_to_tensor(v) for v in optimizer_variables(optimizer)]
+            object.__setattr__(self, "_default", (optimizer, schedule, start))
+            return optimizer
+        optimizer, schedule, start = self._default
+        schedule.warmup_steps.assign(float(fresh.warmup_steps))
+        schedule.decay_steps.assign(float(fresh.decay_steps))
+        for variable, value in zip(optimizer_variables(optimizer), start):
+            variable.assign(value)
+        return optimizer
 
     def _compile_with(self, optimizer: Any) -> None:
         """``keras.Model.compile`` with ``optimizer`` and the settings of the last :meth:`compile`."""
@@ -284,9 +313,8 @@ class FlowModel(keras.Model):
             return self.train_function
         if self.run_eagerly or tf.distribute.has_strategy():
             return super().make_train_function(force)
-        key = (id(self.optimizer), id(self._guarded), self.steps_per_execution, self.jit_compile)
-        if self._chunked is None or self._chunked.key != key:
-            object.__setattr__(self, "_chunked", _ChunkedSteps(self, key))
+        if self._chunked is None or not self._chunked.serves(self):
+            object.__setattr__(self, "_chunked", _ChunkedSteps(self))
         self.train_function = self._chunked
         return self.train_function
 
@@ -405,15 +433,18 @@ class FlowModel(keras.Model):
         self._check_batch_rows(x, rows, kwargs)
         if not self.compiled:
             self.compile()
+        optimizer, recompile = self.optimizer, False
         if self._default_steps_per_execution:
             # Keras runs whole executions: never more steps per call than the epoch has
             per_call = min(DEFAULT_STEPS_PER_EXECUTION, kwargs.get("steps_per_epoch") or math.inf)
             if per_call != self._compile_kwargs["steps_per_execution"]:
                 self._compile_kwargs["steps_per_execution"] = per_call
-                if not self._default_optimizer:
-                    self._compile_with(self.optimizer)
-        if self._default_optimizer:  # a fresh default optimizer over this call's steps
-            self._compile_with(default_optimizer(self._planned_steps(x, rows, kwargs)))
+                recompile = True
+        if self._default_optimizer:  # the default optimizer, as new, over this call's steps
+            optimizer = self._fresh_default(self._planned_steps(x, rows, kwargs))
+            recompile = recompile or optimizer is not self.optimizer
+        if recompile:
+            self._compile_with(optimizer)
         undo_adapt = adapt_layers(self.distribution, self._adaptation_rows(x, y))
         self._bad_step.assign(-1)
         for variable, backup in self._guarded:  # the state to fall back to on a first bad step
@@ -574,9 +605,10 @@ class FlowModel(keras.Model):
 class _ChunkedSteps:
     """``FlowModel``'s train function: runs the next ``steps_per_execution`` batches in one compiled loop."""
 
-    def __init__(self, model: FlowModel, key: tuple):
-        self.key = key
+    def __init__(self, model: FlowModel):
         self._model = model
+        self._optimizer = model.optimizer
+        self._guarded = model._guarded
         self._size = model.steps_per_execution
         guarded = list(model._guarded)
         state = [variable for variable, _ in guarded]
@@ -611,6 +643,15 @@ class _ChunkedSteps:
         self._compiled = tf.function(counted, jit_compile=True) if jit else None
         self._traced = tf.function(counted, reduce_retracing=True)
         self._compiled_shapes = None  # the batch shapes the XLA loop is compiled for
+
+    def serves(self, model: FlowModel) -> bool:
+        """Whether this loop trains ``model`` as it is compiled now (same optimizer, state, sizes)."""
+        return (
+            self._optimizer is model.optimizer
+            and self._guarded is model._guarded
+            and self._size == model.steps_per_execution
+            and (self._compiled is not None) == bool(model.jit_compile)
+        )
 
     def __call__(self, iterator: Any) -> dict[str, tf.Tensor]:
         batches = []
