@@ -58,6 +58,7 @@ from tensorflow_probability.python.internal import unnest  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
 from tfp_flows.bijectors.coupling import AffineCoupling  # noqa: E402
+from tfp_flows.nn import MLPFactory
 
 tfd = tfp.distributions
 DIMS = 10
@@ -372,7 +373,7 @@ def finite_rows(configs: list[Config], args) -> None:
     )
     for config in configs:
         config.activate()
-        layer = AffineCoupling(DIMS, seed=0, log_scale_bound=config.bound)
+        layer = AffineCoupling(DIMS, MLPFactory(seed=0), log_scale_bound=config.bound)
         config.fix_layer(layer)
         for kernel in layer.conditioner.kernels:
             kernel.assign(10.0 * rng.normal(size=kernel.shape) / np.sqrt(kernel.shape[0]))

@@ -46,6 +46,7 @@ from tfp_flows.bijectors.transformers import (
     BijectorTransformer,
     RationalQuadraticSpline,
 )
+from tfp_flows.nn import ConvResNetFactory, MADEFactory, MLPFactory
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,82 @@ def tf_keras_conditioner(n_out: int, dtype: tf.DType) -> tf_keras.Model:
             ),
         ]
     )
+
+
+class MaskedDense(keras.layers.Layer):
+    """A user's Keras 3 layer: ``act(x (W * M) + b)`` with a fixed 0/1 mask ``M`` ``[fan_in, fan_out]``."""
+
+    def __init__(self, mask: np.ndarray, activation=None, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.connections = np.asarray(mask, np.float64)
+        self.activation = keras.activations.get(activation)
+        self.seed = seed
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=self.connections.shape,
+            initializer=keras.initializers.GlorotUniform(seed=self.seed),
+        )
+        self.bias = self.add_weight(shape=self.connections.shape[1:], initializer="zeros")
+
+    def call(self, x):
+        mask = keras.ops.convert_to_tensor(self.connections, dtype=self.compute_dtype)
+        return self.activation(keras.ops.matmul(x, self.kernel * mask) + self.bias)
+
+
+def keras3_masked_network(
+    n: int, params_per_entry: int, order: np.ndarray, dtype: tf.DType, hidden: int = 16
+) -> keras.Sequential:
+    """A plain ``keras.Sequential`` of two :class:`MaskedDense` layers, autoregressive in ``order``
+    (MADE's degrees, written out): output ``j n + i`` reads input ``m`` only if ``order[m] < order[i]``."""
+    inputs = np.asarray(order) + 1
+    units = 1 + np.arange(hidden) % max(n - 1, 1)
+    outputs = np.tile(inputs, params_per_entry)
+    return keras.Sequential(
+        [
+            MaskedDense(units[None, :] >= inputs[:, None], "tanh", seed=51, dtype=dtype.name),
+            MaskedDense(outputs[None, :] > units[:, None], seed=52, dtype=dtype.name),
+        ]
+    )
+
+
+class LinearAutoregressive(tf.Module):
+    """A user's ``tf.Module`` that meets the autoregressive conditioner protocol by itself:
+    ``params = x (W * C) + b``, ``C`` the strict pattern of its order."""
+
+    def __init__(self, n: int, params_per_entry: int, order: np.ndarray, dtype: tf.DType):
+        super().__init__(name="linear_autoregressive")
+        self.input_size, self.output_size, self.context_size = n, params_per_entry * n, 0
+        self.input_order = np.asarray(order)
+        self.connectivity = tff.nn.autoregressive_connectivity(order, params_per_entry)
+        self.kernel = tf.Variable(tf.zeros([n, self.output_size], dtype))
+        self.bias = tf.Variable(tf.zeros([self.output_size], dtype))
+
+    def __call__(self, x, context=None):
+        return tf.matmul(x, self.kernel * tf.constant(self.connectivity, x.dtype)) + self.bias
+
+
+class Keras3Conditioner(keras.layers.Layer):
+    """A user's Keras 3 layer that meets the conditioner protocol: declared sizes, and it reads
+    ``x_a`` and the context apart (``[x_a, 2 c]`` through two dense layers)."""
+
+    def __init__(self, input_size: int, output_size: int, context_size: int, dtype: tf.DType):
+        super().__init__(dtype=dtype.name)
+        self.input_size, self.output_size, self.context_size = (
+            input_size,
+            output_size,
+            context_size,
+        )
+        init = keras.initializers.GlorotUniform
+        self.hidden = keras.layers.Dense(
+            8, "tanh", kernel_initializer=init(seed=53), dtype=dtype.name
+        )
+        self.out = keras.layers.Dense(
+            output_size, kernel_initializer=init(seed=54), dtype=dtype.name
+        )
+
+    def call(self, x_a, context=None):
+        return self.out(self.hidden(keras.ops.concatenate([x_a, 2.0 * context], axis=-1)))
 
 
 def _n_transformed(n: int) -> int:
@@ -169,10 +246,10 @@ def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
     in float64 slowly.)
     """
     m = n // 2
-    mlp = dict(hidden_units=(8,), context_size=context_size, dtype=dtype)
+    mlp = dict(context_size=context_size, dtype=dtype)
     coarse = FlowChain(
         [
-            AffineCoupling(channel_mask((1, 1, 8 * m)), seed=41, **mlp),
+            AffineCoupling(channel_mask((1, 1, 8 * m)), MLPFactory((8,), seed=41), **mlp),
             Squeeze((2, 2, 2 * m), dtype=dtype),
         ]
     )
@@ -180,7 +257,7 @@ def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
         [
             FactorOut(coarse, (2, 2, 4 * m)),
             Squeeze((4, 4, m), dtype=dtype),
-            AffineCoupling(checkerboard_mask((4, 4, m)), seed=42, **mlp),
+            AffineCoupling(checkerboard_mask((4, 4, m)), MLPFactory((8,), seed=42), **mlp),
         ]
     )
     return FactorOut(fine, (4, 4, n))
@@ -188,11 +265,13 @@ def multiscale(n: int, dtype: tf.DType, context_size: int = 0) -> FactorOut:
 
 REGISTRY = {
     "affine_coupling": Entry(
-        lambda n, dtype: AffineCoupling(n, hidden_units=(16, 16), seed=1, dtype=dtype)
+        lambda n, dtype: AffineCoupling(n, MLPFactory(hidden_units=(16, 16), seed=1), dtype=dtype)
     ),
     "affine_coupling_random_mask": Entry(
         lambda n, dtype: AffineCoupling(
-            random_mask(n, seed=3), hidden_units=(16,), activation="tanh", seed=2, dtype=dtype
+            random_mask(n, seed=3),
+            MLPFactory(hidden_units=(16,), activation="tanh", seed=2),
+            dtype=dtype,
         )
     ),
     "affine_coupling_keras3": Entry(
@@ -206,7 +285,7 @@ REGISTRY = {
         )
     ),
     "additive_coupling": Entry(
-        lambda n, dtype: AdditiveCoupling(n, hidden_units=(16,), seed=4, dtype=dtype)
+        lambda n, dtype: AdditiveCoupling(n, MLPFactory(hidden_units=(16,), seed=4), dtype=dtype)
     ),
     "standardize": Entry(_adapted_standardize),
     "actnorm": Entry(lambda n, dtype: _adapted(ActNorm(n, dtype=dtype))),
@@ -241,30 +320,62 @@ REGISTRY = {
     # autoregressive layers (MADE conditioners): MAF and IAF
     "maf_affine": Entry(
         lambda n, dtype: MaskedAutoregressive(
-            n, Affine(n, dtype=dtype), hidden_units=(16,), seed=15, dtype=dtype
+            n, Affine(n, dtype=dtype), MADEFactory(hidden_units=(16,), seed=15), dtype=dtype
         )
     ),
     "iaf_affine": Entry(
         lambda n, dtype: MaskedAutoregressive(  # TFP's form: (x + t) e^s
             n,
             Affine(n, dtype=dtype, shift_inside=True),
+            MADEFactory(hidden_units=(16,), seed=16),
             one_pass="forward",
             input_order=np.arange(n)[::-1].copy(),
-            hidden_units=(16,),
-            seed=16,
             dtype=dtype,
         )
     ),
     "maf_additive": Entry(
         lambda n, dtype: MaskedAutoregressive(
-            n, Additive(), hidden_units=(16, 16), activation="tanh", seed=17, dtype=dtype
+            n,
+            Additive(),
+            MADEFactory(hidden_units=(16, 16), activation="tanh", seed=17),
+            dtype=dtype,
         )
     ),
     "maf_affine_context": Entry(
         lambda n, dtype: MaskedAutoregressive(
-            n, Affine(n, dtype=dtype), context_size=2, hidden_units=(16,), seed=18, dtype=dtype
+            n,
+            Affine(n, dtype=dtype),
+            MADEFactory(hidden_units=(16,), seed=18),
+            context_size=2,
+            dtype=dtype,
         ),
         context_size=2,
+    ),
+    # user networks in an autoregressive layer: a plain keras.Sequential of masked Keras 3
+    # layers (declared autoregressive through TrackedConditioner, checked on its Jacobian),
+    # and a tf.Module that declares its order and connectivity itself
+    "maf_keras3_masked": Entry(
+        lambda n, dtype: MaskedAutoregressive(
+            n,
+            Affine(n, dtype=dtype),
+            tff.nn.TrackedConditioner(
+                keras3_masked_network(n, 2, np.arange(n)[::-1], dtype),
+                input_size=n,
+                output_size=2 * n,
+                dtype=dtype,
+                input_order=np.arange(n)[::-1],
+            ),
+            dtype=dtype,
+        )
+    ),
+    "iaf_tf_module_linear": Entry(
+        lambda n, dtype: MaskedAutoregressive(
+            n,
+            Affine(n, dtype=dtype, shift_inside=True),
+            LinearAutoregressive(n, 2, (np.arange(n) + 1) % n, dtype),
+            one_pass="forward",
+            dtype=dtype,
+        )
     ),
     "maf_chain": Entry(
         lambda n, dtype: (
@@ -295,21 +406,25 @@ REGISTRY = {
     ),
     # transformers from TFP bijectors, through the adapter
     "coupling_sinh_arcsinh": Entry(
-        lambda n, dtype: Coupling(n, sinh_arcsinh(), hidden_units=(16,), seed=7, dtype=dtype)
+        lambda n, dtype: Coupling(
+            n, sinh_arcsinh(), MLPFactory(hidden_units=(16,), seed=7), dtype=dtype
+        )
     ),
     # rational-quadratic splines (bound 3: the suite's inputs of scale 2 fall inside and outside)
     "coupling_rq_spline": Entry(
         lambda n, dtype: Coupling(
-            n, RationalQuadraticSpline(bins=5, bound=3.0), hidden_units=(16,), seed=15, dtype=dtype
+            n,
+            RationalQuadraticSpline(bins=5, bound=3.0),
+            MLPFactory(hidden_units=(16,), seed=15),
+            dtype=dtype,
         )
     ),
     "coupling_rq_spline_context": Entry(
         lambda n, dtype: Coupling(
             random_mask(n, seed=2),
             RationalQuadraticSpline(bins=5, bound=3.0),
+            MLPFactory(hidden_units=(16,), seed=16),
             context_size=2,
-            hidden_units=(16,),
-            seed=16,
             dtype=dtype,
         ),
         context_size=2,
@@ -326,7 +441,7 @@ REGISTRY = {
     # conditional layers (conditional flows, through FlowChain: test_conditional_flows.py)
     "additive_coupling_context": Entry(
         lambda n, dtype: AdditiveCoupling(
-            n, context_size=1, hidden_units=(16,), seed=10, dtype=dtype
+            n, MLPFactory(hidden_units=(16,), seed=10), context_size=1, dtype=dtype
         ),
         context_size=1,
     ),
@@ -336,13 +451,21 @@ REGISTRY = {
         ),
         context_size=3,
     ),
+    "affine_coupling_keras3_protocol_context": Entry(
+        lambda n, dtype: AffineCoupling(
+            n,
+            Keras3Conditioner(n - _n_transformed(n), 2 * _n_transformed(n), 2, dtype),
+            context_size=2,
+            dtype=dtype,
+        ),
+        context_size=2,
+    ),
     "coupling_spline_context": Entry(
         lambda n, dtype: Coupling(
             random_mask(n, seed=1),
             spline(),
+            MLPFactory(hidden_units=(16,), seed=11),
             context_size=2,
-            hidden_units=(16,),
-            seed=11,
             dtype=dtype,
         ),
         context_size=2,
@@ -370,16 +493,15 @@ REGISTRY = {
     # image-shaped events [H, W, C]
     "affine_coupling_checkerboard": Entry(
         lambda n, dtype: AffineCoupling(
-            checkerboard_mask((n, 2, 1)), hidden_units=(16,), seed=13, dtype=dtype
+            checkerboard_mask((n, 2, 1)), MLPFactory(hidden_units=(16,), seed=13), dtype=dtype
         ),
         event_shape=lambda n: (n, 2, 1),
     ),
     "affine_coupling_checkerboard_context": Entry(
         lambda n, dtype: AffineCoupling(
             checkerboard_mask((n, 2, 2), flip=True),
+            MLPFactory(hidden_units=(16,), seed=14),
             context_size=1,
-            hidden_units=(16,),
-            seed=14,
             dtype=dtype,
         ),
         context_size=1,
@@ -401,11 +523,8 @@ REGISTRY = {
     "affine_coupling_conv_checkerboard_context": Entry(
         lambda n, dtype: AffineCoupling(
             checkerboard_mask((n, 4, 1)),
-            "conv",
+            ConvResNetFactory(hidden_channels=4, num_blocks=0, seed=38),
             context_size=2,
-            hidden_channels=4,
-            num_blocks=0,
-            seed=38,
             dtype=dtype,
         ),
         context_size=2,

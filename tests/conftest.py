@@ -33,3 +33,23 @@ def made_calls(monkeypatch):
 
     monkeypatch.setattr(MADE, "__call__", counting)
     return calls
+
+
+def pytest_configure(config):
+    """Under ``pytest -n 2``, the workers take the tests one at a time from a shared queue.
+
+    xdist's default hands each worker runs of about a quarter of its share of consecutive
+    tests; with the slow tests first (:func:`pytest_collection_modifyitems`) one worker would
+    get all of them. One at a time, the two workers finish within one test of each other.
+    """
+    if getattr(config.option, "maxschedchunk", "no xdist") is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked ``slow`` run first (the order is otherwise the files' order).
+
+    Longest first is how two workers end together: the last tests to start are the short
+    ones, so neither worker is left running a notebook while the other is idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

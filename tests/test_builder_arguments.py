@@ -120,11 +120,11 @@ def test_bad_event_sizes_are_explained(event_size, error):
         ),
         (
             "not a network",
-            ValueError,
-            r"unknown conditioner 'not a network'; expected None, a network, "
-            r"or one of \['conv'\]",
+            TypeError,
+            r"a conditioner must be a network \(a tff.nn.Conditioner, .* or a "
+            r"ConditionerFactory, got 'not a network' \(str\)",
         ),
-        (3, TypeError, "a conditioner must be callable, got int"),
+        (3, TypeError, r"a conditioner must be a network .* got 3 \(int\)"),
     ],
 )
 def test_conditioners_returning_the_wrong_thing_are_explained(network, error, message):
@@ -136,7 +136,7 @@ def test_a_conditioner_built_for_other_sizes_is_explained():
     conditioner = TrackedConditioner(lambda x: tf.zeros([tf.shape(x)[0], 4]), 2, 4)
     with pytest.raises(
         ValueError,
-        match="must map 1 inputs and a context of size 0 to 2 outputs, but it was built for 2 inputs",
+        match=r"the conditioner must have input_size=1 \(got 2\), output_size=2 \(got 4\)",
     ):
         AffineCoupling(2, conditioner)
 

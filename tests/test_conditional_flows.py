@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 import tfp_flows as tff
 from tfp_flows import testing
 from tfp_flows.bijectors import AffineCoupling, FlowChain
+from tfp_flows.nn import MLPFactory
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -104,9 +105,13 @@ def test_gradients_reach_every_variable_and_the_context():
 
 
 def test_every_conditional_layer_gets_the_context_through_invert_and_nested_chains():
-    inner = FlowChain([AffineCoupling([1, 0, 0], context_size=1, seed=1)])
+    inner = FlowChain([AffineCoupling([1, 0, 0], MLPFactory(seed=1), context_size=1)])
     chain = FlowChain(
-        [tfb.Invert(AffineCoupling(3, context_size=1, seed=2)), inner, tfb.Shift([0.5, 0.0, 0.0])]
+        [
+            tfb.Invert(AffineCoupling(3, MLPFactory(seed=2), context_size=1)),
+            inner,
+            tfb.Shift([0.5, 0.0, 0.0]),
+        ]
     )
     testing.perturb_weights(chain, scale=0.3, seed=1)
     x = _x()
@@ -193,7 +198,10 @@ def test_every_builder_takes_context_size():
         flow = builder(2, num_layers=2, hidden_units=(8,), context_size=3)
         assert flow.context_size == 3
         assert flow.log_prob(tf.zeros([4, 2]), context=tf.zeros([4, 3])).shape == [4]
-    layers = [AffineCoupling(2, context_size=1, seed=0), AffineCoupling([0, 1], context_size=1)]
+    layers = [
+        AffineCoupling(2, MLPFactory(seed=0), context_size=1),
+        AffineCoupling([0, 1], context_size=1),
+    ]
     assert tff.coupling_flow(layers, event_size=2).context_size == 1
     with pytest.raises(ValueError, match="context_size"):
         tff.real_nvp(2, context_size=-1)

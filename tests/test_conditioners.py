@@ -8,7 +8,8 @@ from bijector_registry import keras3_conditioner, tf_keras_conditioner
 
 import tfp_flows as tff
 from tfp_flows.bijectors import MLP, AffineCoupling
-from tfp_flows.nn.conditioners import get_activation
+from tfp_flows.nn import MLPFactory
+from tfp_flows.nn.mlp import get_activation
 
 tfd = tfp.distributions
 
@@ -129,7 +130,7 @@ def test_real_nvp_checkpoint_and_saved_model_round_trip(tmp_path):
 def test_mlp_starts_at_zero_output_so_a_fresh_layer_is_the_identity():
     mlp = MLP(3, 4, hidden_units=(8, 8), seed=0)
     assert np.all(mlp(tf.ones([2, 3])).numpy() == 0)
-    layer = AffineCoupling(5, seed=0)
+    layer = AffineCoupling(5, MLPFactory(seed=0))
     x = tf.random.stateless_normal([4, 5], seed=[0, 0])
     np.testing.assert_array_equal(layer.forward(x), x)
 

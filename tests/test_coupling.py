@@ -15,6 +15,7 @@ from tfp_flows.bijectors import (
     random_mask,
     validate_mask,
 )
+from tfp_flows.nn import MLPFactory
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 
@@ -69,7 +70,7 @@ def test_mask_of_wrong_length_names_both_lengths():
 
 @pytest.mark.parametrize("mode", ["eager", "function", "xla"])
 def test_conditioner_runs_once_per_log_prob(mode, monkeypatch):
-    layer = AffineCoupling(2, seed=0)
+    layer = AffineCoupling(2, MLPFactory(seed=0))
     flow = tff.Flow(tfd.MultivariateNormalDiag(tf.zeros(2)), layer)
     calls = _count_conditioner_calls(layer, monkeypatch)
     log_prob = {
@@ -197,7 +198,7 @@ def test_default_names_are_unique_and_chain_routes_kwargs_by_name():
 
 
 def test_invert_swaps_directions():
-    layer = AffineCoupling(3, seed=0)
+    layer = AffineCoupling(3, MLPFactory(seed=0))
     testing.perturb_weights(layer)
     x = tf.random.stateless_normal([8, 3], seed=[5, 5])
     inverted = tfb.Invert(layer)
@@ -224,7 +225,7 @@ def test_flow_inside_a_joint_distribution():
 
 
 def test_additive_coupling_is_volume_preserving():
-    layer = AdditiveCoupling(4, seed=0)
+    layer = AdditiveCoupling(4, MLPFactory(seed=0))
     testing.perturb_weights(layer)
     x = tf.random.stateless_normal([3, 4], seed=[6, 6])
     assert not layer.is_constant_jacobian  # det J = 1, but J depends on x: not affine

@@ -19,6 +19,7 @@ from tensorflow_probability import distributions as tfd
 
 import tfp_flows as tff
 from tfp_flows.bijectors import AffineCoupling, BatchNorm, training_mode
+from tfp_flows.nn import MLPFactory
 from tfp_flows.training import find_adaptive_layers
 
 
@@ -41,9 +42,9 @@ def _flow():
 
 def _batch_norm_flow():
     layers = [
-        AffineCoupling(2, hidden_units=(8,), seed=0),
+        AffineCoupling(2, MLPFactory(hidden_units=(8,), seed=0)),
         BatchNorm(2),
-        AffineCoupling([0, 1], hidden_units=(8,), seed=1),
+        AffineCoupling([0, 1], MLPFactory(hidden_units=(8,), seed=1)),
     ]
     return tff.flows.coupling_flow(layers, 2, standardize=True)
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import tfp_flows as tff
 from tfp_flows.bijectors import AffineCoupling, BatchNorm
+from tfp_flows.nn import MLPFactory
 from tfp_flows.training.optimizers import default_optimizer
 
 
@@ -165,9 +166,9 @@ def test_an_image_flow_trains_on_batches_of_its_event_shape():
 
 def _batch_norm_flow():
     layers = [
-        AffineCoupling(2, hidden_units=(8,), seed=0),
+        AffineCoupling(2, MLPFactory(hidden_units=(8,), seed=0)),
         BatchNorm(2),
-        AffineCoupling([0, 1], hidden_units=(8,), seed=1),
+        AffineCoupling([0, 1], MLPFactory(hidden_units=(8,), seed=1)),
     ]
     return tff.flows.coupling_flow(layers, 2, standardize=True)
 

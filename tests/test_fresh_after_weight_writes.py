@@ -16,6 +16,7 @@ import tf_keras
 import tfp_flows as tff
 from tfp_flows import testing
 from tfp_flows.bijectors import AffineCoupling
+from tfp_flows.nn import MLPFactory
 
 MASK = [1, 1, 0, 0]
 
@@ -94,7 +95,7 @@ WRITES = {
 
 @pytest.mark.parametrize("write", list(WRITES))
 def test_every_way_of_writing_a_variable_makes_the_next_eager_call_fresh(write):
-    layer = AffineCoupling(MASK, hidden_units=(8,), seed=0)
+    layer = AffineCoupling(MASK, MLPFactory(hidden_units=(8,), seed=0))
     testing.perturb_weights(layer)
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(2):  # twice: the second write starts from weights already used once

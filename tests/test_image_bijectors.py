@@ -22,6 +22,7 @@ from tfp_flows.bijectors import (
     channel_mask,
     checkerboard_mask,
 )
+from tfp_flows.nn import ConvResNetFactory
 from tfp_flows.testing import assert_all_variables_get_gradients, perturb_weights
 
 
@@ -133,10 +134,7 @@ def test_conv1x1_errors():
 def test_factor_out_transforms_the_first_half_and_leaves_the_rest_untouched():
     inner = AffineCoupling(
         checkerboard_mask((4, 4, 2)),
-        "conv",
-        hidden_channels=4,
-        num_blocks=1,
-        seed=0,
+        ConvResNetFactory(hidden_channels=4, num_blocks=1, seed=0),
         dtype=tf.float64,
     )
     perturb_weights(inner, scale=0.2, seed=1)
@@ -157,11 +155,8 @@ def test_factor_out_transforms_the_first_half_and_leaves_the_rest_untouched():
 def test_factor_out_passes_the_context_to_a_conditional_inner():
     inner = AffineCoupling(
         channel_mask((2, 2, 2)),
-        "conv",
+        ConvResNetFactory(hidden_channels=4, num_blocks=1, seed=3),
         context_size=1,
-        hidden_channels=4,
-        num_blocks=1,
-        seed=3,
         dtype=tf.float64,
     )
     perturb_weights(inner, scale=0.3, seed=4)
@@ -226,7 +221,10 @@ def test_factor_out_errors_name_what_was_expected():
 @pytest.mark.parametrize("mask", [checkerboard_mask((4, 4, 2)), channel_mask((2, 4, 3))])
 def test_a_fresh_conv_coupling_is_the_identity(mask):
     layer = AffineCoupling(
-        mask, "conv", context_size=2, hidden_channels=4, num_blocks=2, seed=0, dtype=tf.float64
+        mask,
+        ConvResNetFactory(hidden_channels=4, num_blocks=2, seed=0),
+        context_size=2,
+        dtype=tf.float64,
     )
     x, c = _normal([3, *mask.shape], seed=10), _normal([3, 2], seed=11)
     np.testing.assert_array_equal(layer.forward(x, context=c), x)
@@ -242,11 +240,8 @@ def test_a_fresh_conv_coupling_is_the_identity(mask):
 def test_every_weight_of_a_conv_coupling_gets_a_gradient():
     layer = AffineCoupling(
         channel_mask((2, 2, 4)),
-        "conv",
+        ConvResNetFactory(hidden_channels=4, num_blocks=2, seed=4),
         context_size=1,
-        hidden_channels=4,
-        num_blocks=2,
-        seed=4,
         dtype=tf.float64,
     )
     perturb_weights(layer, scale=0.1, seed=5)
@@ -277,10 +272,7 @@ def test_image_conditioner_reads_each_parameter_off_its_pixel_and_channel():
 def test_additive_coupling_takes_the_conv_conditioner():
     layer = AdditiveCoupling(
         checkerboard_mask((2, 4, 1), flip=True),
-        "conv",
-        hidden_channels=4,
-        num_blocks=0,
-        seed=2,
+        ConvResNetFactory(hidden_channels=4, num_blocks=0, seed=2),
         dtype=tf.float64,
     )
     perturb_weights(layer, scale=0.5, seed=3)
@@ -295,12 +287,12 @@ def test_additive_coupling_takes_the_conv_conditioner():
 def test_conv_conditioner_errors():
     with pytest.raises(
         ValueError,
-        match=r"conditioner='conv' needs an image mask .* got a mask "
+        match=r"ConvResNetFactory needs an image mask of shape \[H, W, C\] .* got a mask "
         r"of shape \[4\]",
     ):
-        AffineCoupling(4, "conv")
-    with pytest.raises(ValueError, match=r"unknown conditioner 'resnet'"):
-        AffineCoupling(checkerboard_mask((2, 2, 1)), "resnet")
+        AffineCoupling(4, ConvResNetFactory())
+    with pytest.raises(TypeError, match=r"a conditioner must be a network .* got 'conv' \(str\)"):
+        AffineCoupling(checkerboard_mask((2, 2, 1)), "conv")
     network = ConvResNet(1, 2, hidden_channels=4, context_size=1, seed=0)
     with pytest.raises(ValueError, match="needs a context of size 1"):
         network(tf.zeros([1, 2, 2, 1]))

@@ -6,6 +6,7 @@ beside ``tensorflow-cpu`` is checked by ``.ci/check_install_beside_tensorflow_cp
 """
 
 import configparser
+import inspect
 import pathlib
 import sys
 
@@ -34,7 +35,10 @@ def test_installing_the_package_asks_for_no_tensorflow_distribution_and_no_numpy
     # tf-keras requires the `tensorflow` distribution: either would install a second TensorFlow
     # beside tensorflow-cpu
     assert not {"tensorflow", "tensorflow-cpu", "tf-keras", "tf_keras"} & set(required)
-    assert "tensorflow-probability" in required
+    tfp_requirement = required["tensorflow-probability"]
+    assert tfp_requirement.specifier.contains("0.25.0"), str(tfp_requirement)
+    # pinned to its minor release while tff.Flow subclasses TFP's private base class
+    assert not tfp_requirement.specifier.contains("0.26.0"), str(tfp_requirement)
     numpy = required["numpy"]
     assert all(spec.operator in (">=", ">", "!=") for spec in numpy.specifier), str(numpy)
     assert numpy.specifier.contains("2.4.6") and numpy.specifier.contains("3.0.0")
@@ -45,7 +49,8 @@ def test_the_tf_extra_and_the_test_extra_bring_tensorflow_and_tf_keras():
     assert set(tf_extra) == {"tensorflow", "tf-keras"}
     for requirement in tf_extra.values():
         assert requirement.specifier.contains("2.21.0"), str(requirement)
-        assert not requirement.specifier.contains("2.22.0"), str(requirement)
+        assert requirement.specifier.contains("2.22.0"), str(requirement)
+        assert not requirement.specifier.contains("2.23.0"), str(requirement)
     test_extra = _requirements("options.extras_require", "test")
     assert any(r.name == "tfp-flows" and r.extras == {"tf"} for r in test_extra)
 
@@ -53,7 +58,7 @@ def test_the_tf_extra_and_the_test_extra_bring_tensorflow_and_tf_keras():
 @pytest.mark.parametrize(
     "missing, command",
     [
-        (["tf_keras"], 'pip install --no-deps "tf-keras>=2.21,<2.22"'),
+        (["tf_keras"], 'pip install --no-deps "tf-keras~=2.21.0"'),  # this TensorFlow: 2.21
         (["tensorflow", "tf_keras"], 'pip install "tfp-flows[tf]"'),
         (["tensorflow"], 'pip install "tfp-flows[tf]"'),
     ],
@@ -98,6 +103,7 @@ def pad_module_on_numpy_without_newshape(monkeypatch):
     pad_module = sys.modules[tfb.Pad.__module__]
     monkeypatch.setattr(pad_module, "np", np)
     monkeypatch.setattr(_numpy_compat, "numpy_reshape_accepts_newshape", lambda: False)
+    monkeypatch.setattr(_numpy_compat, "tfp_pad_passes_newshape", lambda: True)
     return pad_module
 
 
@@ -127,6 +133,21 @@ def test_the_patch_changes_nothing_where_numpy_still_takes_newshape(monkeypatch)
     monkeypatch.setattr(_numpy_compat, "numpy_reshape_accepts_newshape", lambda: True)
     assert _numpy_compat.let_tfp_pad_accept_newshape() is False
     assert pad_module.np is np
+
+
+def test_the_patch_changes_nothing_where_tfp_pad_no_longer_passes_newshape(monkeypatch):
+    """A TFP release whose Pad no longer passes ``newshape=``: its module is left as it is."""
+    pad_module = sys.modules[tfb.Pad.__module__]
+    monkeypatch.setattr(pad_module, "np", np)
+    monkeypatch.setattr(_numpy_compat, "numpy_reshape_accepts_newshape", lambda: False)
+    monkeypatch.setattr(_numpy_compat, "tfp_pad_passes_newshape", lambda: False)
+    assert _numpy_compat.let_tfp_pad_accept_newshape() is False
+    assert pad_module.np is np
+
+
+def test_tfp_pad_passes_newshape_reads_tfps_pad_module():
+    passes_newshape = "newshape=" in inspect.getsource(sys.modules[tfb.Pad.__module__])
+    assert _numpy_compat.tfp_pad_passes_newshape() is passes_newshape
 
 
 def test_numpy_reshape_accepts_newshape_tells_this_numpys_behaviour():

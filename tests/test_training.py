@@ -8,6 +8,7 @@ import tf_keras
 import tfp_flows as tff
 from tfp_flows import training
 from tfp_flows.datasets import Banana
+from tfp_flows.nn import MLPFactory
 
 
 def _banana_data(n=4000, seed=0):
@@ -345,8 +346,10 @@ def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
         FlowChain(
             [
                 ActNorm(shape),
-                AffineCoupling(checkerboard_mask(shape), hidden_units=(8,), seed=0),
-                AffineCoupling(checkerboard_mask(shape, flip=True), hidden_units=(8,), seed=1),
+                AffineCoupling(checkerboard_mask(shape), MLPFactory(hidden_units=(8,), seed=0)),
+                AffineCoupling(
+                    checkerboard_mask(shape, flip=True), MLPFactory(hidden_units=(8,), seed=1)
+                ),
             ]
         ),
     )

@@ -14,6 +14,7 @@ TensorShape([4, 2])
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 from typing import Any
 
@@ -21,14 +22,27 @@ __version__ = "0.1.0"
 
 # The install commands the import check below gives when TensorFlow or tf-keras is missing.
 _INSTALL_WITH_TENSORFLOW = 'pip install "tfp-flows[tf]"'
-_INSTALL_TF_KERAS_BESIDE_TENSORFLOW = 'pip install --no-deps "tf-keras>=2.21,<2.22"'
+_TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos")
+
+
+def _install_tf_keras_beside_tensorflow() -> str:
+    """``pip install --no-deps "tf-keras~=X.Y.0"`` for the installed TensorFlow ``X.Y``
+    (tf-keras follows TensorFlow's minor releases); the supported range if none is found."""
+    for distribution in _TENSORFLOW_DISTRIBUTIONS:
+        try:
+            version = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        major_minor = ".".join(version.split(".")[:2])
+        return f'pip install --no-deps "tf-keras~={major_minor}.0"'
+    return 'pip install --no-deps "tf-keras>=2.21,<2.23"'
 
 
 def _check_tensorflow_stack() -> None:
     """Refuse to import, in one line naming the command to run, without TensorFlow and tf-keras.
 
     TensorFlow comes from the ``tf`` extra or from the TensorFlow distribution the user already
-    has (``tensorflow-cpu``, ``tensorflow[and-cuda]``, ...); TFP 0.25 needs ``tf_keras`` beside it.
+    has (``tensorflow-cpu``, ``tensorflow[and-cuda]``, ...); TFP needs ``tf_keras`` beside it.
     Looks the modules up without importing them, so the CLI's ``--help`` stays fast.
     """
     missing = [
@@ -36,18 +50,16 @@ def _check_tensorflow_stack() -> None:
     ]
     if not missing:
         return
+    beside = _install_tf_keras_beside_tensorflow()
     if missing == ["tf_keras"]:
-        advice = (
-            f"beside the TensorFlow you have (tensorflow-cpu, ...) run "
-            f"`{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`"
-        )
+        advice = f"beside the TensorFlow you have (tensorflow-cpu, ...) run `{beside}`"
     else:
         advice = (
-            f"run `{_INSTALL_WITH_TENSORFLOW}` (TensorFlow and tf-keras 2.21), or install "
-            f"your TensorFlow 2.21 distribution and then `{_INSTALL_TF_KERAS_BESIDE_TENSORFLOW}`"
+            f"run `{_INSTALL_WITH_TENSORFLOW}` (TensorFlow and tf-keras), or install "
+            f"your TensorFlow 2.21 or 2.22 distribution and then `{beside}`"
         )
     raise ImportError(
-        f"tfp_flows needs TensorFlow 2.21 and tf-keras 2.21, but "
+        f"tfp_flows needs TensorFlow 2.21 or 2.22 and tf-keras of the same release, but "
         f"{' and '.join(missing)} cannot be imported: {advice}"
     )
 

@@ -37,10 +37,11 @@ from tfp_flows.bijectors.radial import Radial
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.bijectors.transformers import Additive, Affine, BijectorTransformer, Transformer
-from tfp_flows.nn.conditioners import MLP, TrackedConditioner
+from tfp_flows.nn.conditioners import TrackedConditioner
 from tfp_flows.nn.conv_resnet import ConvResNet
 from tfp_flows.nn.image_conditioner import ImageConditioner
 from tfp_flows.nn.made import MADE
+from tfp_flows.nn.mlp import MLP
 
 # TFP 0.25's tfb.Pad (Dirichlet's and VonMisesFisher's event spaces) on NumPy >= 2.4
 let_tfp_pad_accept_newshape()

@@ -12,9 +12,14 @@ deprecated the ``newshape`` keyword and NumPy 2.4 removed it, so on NumPy 2.4 ev
 :func:`let_tfp_pad_accept_newshape` hands TFP's ``pad`` module, and only that module, a view
 of NumPy whose ``reshape`` also takes ``newshape=``; every other name it reads is NumPy's
 own, so ``Pad`` computes exactly what it computes on NumPy < 2.4. It changes nothing where
-NumPy still takes ``newshape`` or where the ``pad`` module no longer reads NumPy through a
-module-level ``np`` (a TFP release that dropped the keyword). ``tfp_flows.bijectors`` calls
-it on import; calling it again is a no-op.
+NumPy still takes ``newshape``, where TFP's ``pad`` module no longer passes the keyword (a
+later TFP release), or where the ``pad`` module no longer reads NumPy through a module-level ``np``.
+``tfp_flows.bijectors`` calls it on import; calling it again is a no-op.
+
+This is the package's one change to a TFP module (no TFP or TensorFlow internals are
+imported: ``tests/test_public_imports.py``). No public route avoids it: TFP builds the
+``Pad`` inside its own distributions' event-space bijectors. Installing NumPy < 2.4 makes it
+unnecessary.
 
 #### Examples
 
@@ -46,6 +51,24 @@ def numpy_reshape_accepts_newshape() -> bool:
     return True
 
 
+def tfp_pad_passes_newshape() -> bool:
+    """Whether TFP's ``pad`` module passes ``newshape=`` to NumPy (read from its source).
+
+    Reads the source and runs nothing: building a ``tfb.Pad`` to find out would create a
+    tensor and so start TensorFlow's runtime at import, after which a program can no
+    longer configure it (threads, devices, ``MultiWorkerMirroredStrategy``: ``tests/test_multi_worker.py``).
+    """
+    import inspect
+
+    from tensorflow_probability import bijectors as tfb
+
+    try:
+        source = inspect.getsource(sys.modules[tfb.Pad.__module__])
+    except (OSError, TypeError):
+        return False
+    return "newshape=" in source
+
+
 def _reshape(a: Any, *args: Any, newshape: Any = None, **kwargs: Any) -> np.ndarray:
     """``np.reshape`` that also takes NumPy < 2.4's ``newshape=`` for the ``shape`` argument."""
     if newshape is not None:
@@ -65,10 +88,11 @@ class _NumpyWithNewshape(types.ModuleType):
 def let_tfp_pad_accept_newshape() -> bool:
     """Make TFP's ``tfb.Pad`` constructible on NumPy >= 2.4; True if a change was made.
 
-    Idempotent. Does nothing (returns False) on NumPy < 2.4, when already applied, or when
-    TFP's ``pad`` module does not read NumPy through a module-level ``np``.
+    Idempotent. Does nothing (returns False) on NumPy < 2.4, where TFP's ``pad`` module
+    does not pass ``newshape=``, when already applied, or when TFP's ``pad`` module does not read NumPy through a
+    module-level ``np``.
     """
-    if numpy_reshape_accepts_newshape():
+    if numpy_reshape_accepts_newshape() or not tfp_pad_passes_newshape():
         return False
     from tensorflow_probability import bijectors as tfb
 

@@ -1,9 +1,10 @@
-"""``MaskedAutoregressive``: an autoregressive layer from a transformer and a MADE (MAF and IAF).
+"""``MaskedAutoregressive``: an autoregressive layer from a transformer and a conditioner (MAF, IAF).
 
 Every entry is transformed by an elementwise
-:class:`~tfp_flows.bijectors.transformers.Transformer` whose parameters a
-:class:`~tfp_flows.bijectors.MADE` computes from the entries before it in an
-autoregressive order. One MADE pass gives every entry's parameters in the
+:class:`~tfp_flows.bijectors.transformers.Transformer` whose parameters an
+autoregressive conditioner (:class:`~tfp_flows.nn.AutoregressiveConditioner`:
+a :class:`~tfp_flows.nn.MADE` or any network that declares its order and
+connectivity) computes from the entries before it in an autoregressive order. One MADE pass gives every entry's parameters in the
 direction where the conditioning entries are known; the other direction takes
 ``n`` passes, run in a ``tf.while_loop`` with a fixed trip count (compiled,
 XLA-compatible).
@@ -12,6 +13,7 @@ XLA-compatible).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +22,13 @@ from tfp_flows._internal.checks import check_floating_dtype, check_integer
 from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector, broadcast_batch
 from tfp_flows.bijectors.transformers import Transformer, params_from_blocks
-from tfp_flows.nn.made import MADE
+from tfp_flows.nn.conditioners import (
+    AutoregressiveConditioner,
+    ConditionerSpec,
+    as_autoregressive_conditioner,
+    check_input_order,
+)
+from tfp_flows.nn.made import MADEFactory
 
 __all__ = ["ONE_PASS_DIRECTIONS", "MaskedAutoregressive"]
 
@@ -32,8 +40,9 @@ class MaskedAutoregressive(FlowBijector):
     """Masked autoregressive layer: MAF (``one_pass="inverse"``) or IAF (``one_pass="forward"``).
 
     ``forward`` maps base samples ``z`` to data ``x``; ``tau`` is the
-    transformer and ``p(., c)`` the MADE, whose output for entry ``i`` depends
-    only on the entries before ``i`` in the order and on the context ``c``:
+    transformer and ``p(., c)`` the conditioner (a MADE by default), whose
+    output for entry ``i`` depends only on the entries before ``i`` in the
+    order and on the context ``c``:
 
     ```none
     MAF (one_pass="inverse"):  x_i = tau(z_i; p_i(x_<i, c))
@@ -55,15 +64,20 @@ class MaskedAutoregressive(FlowBijector):
       event_size: ``n``, the number of entries (vector events).
       transformer: a :class:`~tfp_flows.bijectors.transformers.Transformer`
         (``Affine``, ``Additive``, ``BijectorTransformer``, ...) for ``n`` entries.
-      made: ``None`` for a default :class:`~tfp_flows.bijectors.MADE`, or a MADE
-        with ``n`` entries, ``transformer.params_per_entry`` parameters and
-        ``context_size``.
+      conditioner: an :class:`~tfp_flows.nn.AutoregressiveConditioner` ``[..., n]
+        -> [..., k n]`` (``k = transformer.params_per_entry``; it declares its
+        ``input_order`` and a ``connectivity`` that respects it: a
+        :class:`~tfp_flows.nn.MADE`, or any masked network through
+        ``TrackedConditioner(network, ..., input_order=o)``), or a factory that
+        builds one (:class:`~tfp_flows.nn.MADEFactory`). ``None``:
+        ``MADEFactory()`` (hidden units ``(64, 64)``, relu, unseeded). A
+        network not known to be autoregressive raises ``TypeError``.
       one_pass: ``"inverse"`` (MAF: density in one pass) or ``"forward"``
         (IAF: sampling in one pass).
-      input_order: order of the default MADE, a permutation of ``range(n)``
-        (``input_order[i]``: position of entry ``i``; ``None``: ``0..n-1``).
+      input_order: the order a factory builds for, a permutation of ``range(n)``
+        (``input_order[i]``: position of entry ``i``; ``None``: the factory's
+        default, ``0..n-1``). A built network has its own: ``None`` or equal to it.
       context_size: width ``k`` of the context ``[..., k]`` (0: unconditional).
-      hidden_units, activation, seed: of the default MADE.
       validate_args: check inputs and context are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (unique by default, so ``tfb.Chain`` can route kwargs).
@@ -72,14 +86,15 @@ class MaskedAutoregressive(FlowBijector):
 
     >>> import tensorflow as tf
     >>> from tfp_flows.bijectors.transformers import Affine
+    >>> from tfp_flows.nn import MADEFactory
     >>> from tfp_flows.testing.properties import perturb_weights
-    >>> maf = MaskedAutoregressive(3, Affine(3), hidden_units=(8,), seed=0)
+    >>> maf = MaskedAutoregressive(3, Affine(3), MADEFactory(hidden_units=(8,), seed=0))
     >>> perturb_weights(maf)
     >>> z = tf.constant([[0.5, -1.0, 2.0]])
     >>> x = maf.forward(z)                            # sampling: 3 MADE passes
     >>> bool(tf.reduce_all(tf.abs(maf.inverse(x) - z) < 1e-5))   # density: 1 pass
     True
-    >>> iaf = MaskedAutoregressive(3, Affine(3), one_pass="forward", context_size=1, seed=0)
+    >>> iaf = MaskedAutoregressive(3, Affine(3), one_pass="forward", context_size=1)
     >>> iaf.forward(z, context=tf.constant([[1.0]])).numpy().tolist()  # fresh: identity
     [[0.5, -1.0, 2.0]]
 
@@ -96,14 +111,11 @@ class MaskedAutoregressive(FlowBijector):
         self,
         event_size: int,
         transformer: Transformer,
-        made: MADE | None = None,
+        conditioner: Any = None,
         *,
         one_pass: str = "inverse",
         input_order: Sequence[int] | np.ndarray | None = None,
         context_size: int = 0,
-        hidden_units: Sequence[int] = (64, 64),
-        activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu",
-        seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
         name: str | None = None,
@@ -125,36 +137,28 @@ class MaskedAutoregressive(FlowBijector):
                 f"(wrap an elementwise TFP bijector in BijectorTransformer), got "
                 f"{type(transformer).__name__}."
             )
-        k = transformer.params_per_entry
-        if made is None:
-            with tf.name_scope(name):
-                made = MADE(
-                    event_size,
-                    k,
-                    hidden_units,
-                    input_order=input_order,
-                    context_size=context_size,
-                    activation=activation,
-                    seed=seed,
-                    dtype=dtype,
-                    name="made",
-                )
-        elif not isinstance(made, MADE):
-            raise TypeError(
-                f"{name}: made must be a tfp_flows.bijectors.MADE or None, got "
-                f"{type(made).__name__}."
+        spec = ConditionerSpec(
+            input_size=event_size,
+            params_per_entry=transformer.params_per_entry,
+            num_transformed=event_size,
+            context_size=context_size,
+            dtype=dtype,
+            input_order=(
+                None
+                if input_order is None
+                else check_input_order(input_order, event_size, f"{name}: input_order")
+            ),
+        )
+        with tf.name_scope(name):
+            conditioner = as_autoregressive_conditioner(
+                MADEFactory() if conditioner is None else conditioner, spec, name
             )
-        else:
-            if input_order is not None:
-                raise ValueError(
-                    f"{name}: input_order is for the default MADE; a given MADE has its own "
-                    f"(build it with MADE(..., input_order=...))."
-                )
-            made.check_sizes(event_size, k, context_size, owner=name)
-        self._made = made
+        # the attribute keeps its name (`_made`): checkpoints written before name it so
+        self._made = conditioner
+        self._input_order = check_input_order(conditioner.input_order, event_size)
         self._transformer = transformer
         self._one_pass = one_pass
-        parameters = dict(parameters, made=made, input_order=None, name=name)
+        parameters = dict(parameters, conditioner=conditioner, input_order=None, name=name)
         super().__init__(
             event_size,
             validate_args=validate_args,
@@ -165,8 +169,13 @@ class MaskedAutoregressive(FlowBijector):
         )
 
     @property
-    def made(self) -> MADE:
-        """The masked network ``(x, context) -> params`` (``[..., k * n]``)."""
+    def conditioner(self) -> AutoregressiveConditioner:
+        """The autoregressive network ``(x, context) -> params`` (``[..., k * n]``)."""
+        return self._made
+
+    @property
+    def made(self) -> AutoregressiveConditioner:
+        """The conditioner (a :class:`~tfp_flows.nn.MADE` unless another network was given)."""
         return self._made
 
     @property
@@ -182,7 +191,7 @@ class MaskedAutoregressive(FlowBijector):
     @property
     def input_order(self) -> np.ndarray:
         """``input_order[i]``: the position of entry ``i`` in the autoregressive order."""
-        return self._made.input_order
+        return self._input_order.copy()
 
     # -- the autoregressive mechanics -------------------------------------------------------
 

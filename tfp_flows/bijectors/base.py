@@ -27,14 +27,21 @@
   call raises naming both shapes; NumPy/list contexts are converted to the
   layer's dtype, tensors of another dtype raise; a width unknown while tracing
   is checked when the function runs;
-- batch shape ``[]`` (the parameters are network weights, not batched);
-- a layer equals only itself (``==`` and ``hash`` by identity): its weights are
-  variables, not ``parameters``, and TFP treats equal bijectors as one map (its
-  closed-form KL divergences, its caches of other bijectors), so two layers
-  built alike must never be taken for each other;
-- ``copy(**overrides)`` shares the layer's variables, as TFP's ``copy`` of a
-  bijector parametrised by ``tf.Variable`` s does (``copy.deepcopy`` gives an
-  independent layer with the same current values).
+- TFP's contract ``type(b)(**b.parameters)`` rebuilds the same map: a layer
+  with weights (``tf.Variable`` s, or modules holding them) carries them in
+  ``parameters["shared_weights"]`` (a :class:`SharedWeights`), and a layer
+  built from them *shares* them: ``copy()``, ``copy(validate_args=True)``,
+  the slices ``b[...]`` and ``b[()]`` and ``type(b)(**b.parameters)`` use the
+  same variables, in eager mode and inside ``tf.function`` (no variable is
+  created: the rebuild's ``__init__`` is handed the original's, in order);
+- equality and hashing are TFP's (``parameters`` compared entry by entry,
+  variables and modules by identity): a layer equals its copies and rebuilds;
+  two layers built apart never compare equal, even with equal values (TFP
+  treats equal bijectors as one map: its closed-form KL divergences, its
+  caches of other bijectors); ``copy.deepcopy`` gives an independent layer
+  with the same current values;
+- batch shape ``[]``: ``b[...]`` and ``b[()]`` give the same map; any other
+  slice raises ``IndexError`` (a scalar batch has no axis to index).
 
 #### Writing your own layer: the rules
 
@@ -48,15 +55,19 @@
    ``tf.Module`` s): its weights would not train or save. Setting one
    as an attribute raises ``TypeError``; wrap it, ``TrackedConditioner(layer, input_size=...,
    output_size=...)`` (:mod:`tfp_flows.nn`).
-4. ``copy()`` shares every attribute that holds weights (directly or in a list, tuple or
-   dict), so a copy computes the same map now and after training.
+4. Build the same variables, in the same order, from the same parameters (seeded or not):
+   a copy, slice or rebuild is handed this layer's variables as its ``__init__`` creates them,
+   then shares every attribute that holds weights (directly or in a list, tuple or dict), so
+   it computes the same map now and after training.
 5. Check the layer with ``tff.testing.check_bijector`` after ``tff.testing.perturb_weights``.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,16 +75,15 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows._internal.checks import (
-    check_context,
-    check_context_batch,
     check_event_shape,
     check_floating_dtype,
     check_integer,
     check_tensor_dtype,
 )
+from tfp_flows._internal.context import checked_context
 from tfp_flows.bijectors.cache import NoCache
 
-__all__ = ["FlowBijector", "broadcast_batch"]
+__all__ = ["FlowBijector", "SharedWeights", "broadcast_batch"]
 
 
 def broadcast_batch(x: tf.Tensor, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -113,11 +123,6 @@ def _nested(value: Any) -> list[Any]:
     return [value]
 
 
-def _holds_weights(value: Any) -> bool:
-    """Whether ``value`` is, or holds in a list/tuple/dict, a ``tf.Variable`` or ``tf.Module``."""
-    return any(isinstance(v, (tf.Variable, tf.Module)) for v in _nested(value))
-
-
 def _keras3_layer_in(value: Any) -> Any:
     """The first Keras 3 layer in ``value`` (or its lists/tuples/dicts), else ``None``."""
     keras = sys.modules.get("keras")  # not imported: no Keras 3 object can exist
@@ -127,6 +132,217 @@ def _keras3_layer_in(value: Any) -> Any:
         if isinstance(v, keras.layers.Layer) and not isinstance(v, tf.Module):
             return v
     return None
+
+
+# Attributes of tf.Module / tfb.Bijector bookkeeping: never weights of the layer's own.
+_BOOKKEEPING = frozenset(
+    {
+        "_parameters",
+        "_graph_parents",
+        "_initial_parameter_control_dependencies",
+        "_cached_batch_shapes",
+        "_tfp_batch_slice_provenance",
+    }
+)
+
+
+def _given_objects(parameters: Mapping[str, Any]) -> set[int]:
+    """``id`` s of the variables and modules among ``parameters`` (networks passed in), with
+    every variable and submodule inside those modules."""
+    ids = set()
+    for value in _nested(list(parameters.values())):
+        if isinstance(value, (tf.Variable, tf.Module)):
+            ids.add(id(value))
+        if isinstance(value, tf.Module):
+            ids.update(id(v) for v in value.variables)
+            ids.update(id(m) for m in value.submodules)
+    return ids
+
+
+def _own_weight_attributes(layer: tf.Module, given: set[int]) -> dict[str, Any]:
+    """The layer's attributes that hold weights (variables, modules; also in lists/dicts) not
+    all passed in among its parameters (those are shared as parameters)."""
+    own = {}
+    for name, value in vars(layer).items():
+        if name.startswith("_self_") or name in _BOOKKEEPING:
+            continue
+        weights = [v for v in _nested(value) if isinstance(v, (tf.Variable, tf.Module))]
+        if weights and not all(id(v) in given for v in weights):
+            own[name] = value
+    return own
+
+
+class SharedWeights:
+    """The weights of one layer: what its copies, slices and rebuilds share.
+
+    A :class:`FlowBijector` with weights carries them in
+    ``parameters["shared_weights"]``, so TFP's ``type(b)(**b.parameters)`` (what
+    ``copy()`` and ``b[...]`` do) builds a layer with *the same* variables:
+
+    Networks passed in (modules among the other parameters, such as a coupling's
+    ``conditioner``) are shared as those parameters; these are the layer's own weights:
+
+    - ``variables``: the ``tf.Variable`` s the layer's ``__init__`` created (not
+      those of networks among its other parameters), in creation order: the
+      rebuild's ``__init__`` is handed these instead of creating new ones (so a
+      rebuild inside ``tf.function`` creates no variable);
+    - ``attributes``: the layer's attributes holding weights (variables, modules,
+      lists or dicts of them) not passed in, set on the rebuild (a network that builds its
+      variables at its first call is shared too).
+
+    It compares by identity: two layers built apart never share weights, so
+    never compare equal (TFP's ``__eq__`` compares ``parameters``).
+
+    #### Examples
+
+    >>> from tfp_flows.bijectors import ActNorm
+    >>> layer = ActNorm(2, name="an")
+    >>> layer.parameters["shared_weights"]
+    SharedWeights(ActNorm: loc, log_scale, adapted)
+    >>> rebuilt = type(layer)(**layer.parameters)
+    >>> rebuilt.loc is layer.loc, rebuilt == layer, ActNorm(2, name="an") == layer
+    (True, True, False)
+    """
+
+    def __init__(
+        self, layer_type: type, attributes: Mapping[str, Any], variables: Sequence[tf.Variable]
+    ):
+        self._layer_type = layer_type
+        self._attributes = dict(attributes)
+        self._variables = tuple(variables)
+
+    @property
+    def layer_type(self) -> type:
+        """The class of the layer these weights belong to."""
+        return self._layer_type
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The layer's attributes that hold weights, by name."""
+        return dict(self._attributes)
+
+    @property
+    def variables(self) -> tuple[tf.Variable, ...]:
+        """The variables the layer's ``__init__`` created, in creation order."""
+        return self._variables
+
+    def __repr__(self) -> str:
+        return f"SharedWeights({self._layer_type.__name__}: {', '.join(self._attributes)})"
+
+
+class _Replay:
+    """A variable creator handing out ``variables`` in order instead of creating new ones.
+
+    A creation that does not match the next variable (shape, dtype, trainability) ends the
+    replay: from then on variables are created (and the shared attributes replace them)."""
+
+    def __init__(self, variables: Sequence[tf.Variable]):
+        self._pending = list(variables)
+
+    @staticmethod
+    def _matches(variable: tf.Variable, kwargs: dict[str, Any]) -> bool:
+        trainable = kwargs.get("trainable")
+        if trainable is not None and bool(trainable) != variable.trainable:
+            return False
+        dtype, shape = kwargs.get("dtype"), kwargs.get("shape")
+        try:
+            value = kwargs.get("initial_value")
+            value = value() if callable(value) else value
+            if not isinstance(value, (tf.Tensor, tf.Variable)):
+                value = tf.convert_to_tensor(value, dtype=dtype)
+        except (TypeError, ValueError):
+            return False
+        dtype = tf.as_dtype(dtype) if dtype is not None else value.dtype
+        shape = tf.TensorShape(shape) if shape is not None else value.shape
+        return variable.dtype.base_dtype == dtype.base_dtype and variable.shape == shape
+
+    def __call__(self, next_creator: Callable[..., tf.Variable], **kwargs: Any) -> tf.Variable:
+        if self._pending:
+            if self._matches(self._pending[0], kwargs):
+                return self._pending.pop(0)
+            self._pending.clear()
+        return next_creator(**kwargs)
+
+
+_constructing = threading.local()
+
+
+def _construction_stack() -> list[Any]:
+    """The layers whose ``__init__`` runs in this thread (innermost last)."""
+    if not hasattr(_constructing, "stack"):
+        _constructing.stack = []
+    return _constructing.stack
+
+
+def _sharing_weights(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` taking ``shared_weights=`` (a :class:`SharedWeights`), recording or replaying
+    the variables it creates, and completing ``parameters`` when the outermost ``__init__``
+    returns."""
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, shared_weights: SharedWeights | None = None, **kwargs: Any):
+        stack = _construction_stack()
+        if stack and stack[-1] is self:  # a subclass's __init__ calling its parent's
+            init(self, *args, **kwargs)
+            return
+        if shared_weights is not None and not (
+            isinstance(shared_weights, SharedWeights) and shared_weights.layer_type is type(self)
+        ):
+            raise TypeError(
+                f"{type(self).__name__}: shared_weights must be the parameters"
+                f"['shared_weights'] of another {type(self).__name__}, got {shared_weights!r}."
+            )
+        created: list[tf.Variable] = []
+
+        def record(next_creator, **creator_kwargs):
+            variable = next_creator(**creator_kwargs)
+            created.append(variable)
+            return variable
+
+        creator = record if shared_weights is None else _Replay(shared_weights.variables)
+        stack.append(self)
+        try:
+            with tf.variable_creator_scope(creator):
+                init(self, *args, **kwargs)
+        finally:
+            stack.pop()
+        self._complete_parameters(shared_weights, created)
+
+    return __init__
+
+
+def _hashable(value: Any) -> Any:
+    """A hashable stand-in for one flattened parameter, equal when TFP's ``__eq__`` finds the
+    values equal: arrays and constant tensors by value, variables and other unhashable objects
+    by identity."""
+    if isinstance(value, tf.Variable):
+        return ("id", id(value))
+    if tf.is_tensor(value):
+        static = tf.get_static_value(value)
+        value = ("id", id(value)) if static is None else np.asarray(static)
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, tuple(value.ravel().tolist()))
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
+def _describe_slices(parts: tuple[Any, ...]) -> str:
+    """``parts`` written as inside brackets: ``0, ..., tf.newaxis, 1:3``."""
+
+    def one(part: Any) -> str:
+        if part is Ellipsis:
+            return "..."
+        if part is None:
+            return "tf.newaxis"
+        if isinstance(part, slice):
+            text = ":".join("" if v is None else str(v) for v in (part.start, part.stop))
+            return text if part.step is None else f"{text}:{part.step}"
+        return str(part)
+
+    return ", ".join(one(part) for part in parts) if parts else "()"
 
 
 class FlowBijector(tfb.Bijector):
@@ -157,6 +373,11 @@ class FlowBijector(tfb.Bijector):
     """
 
     _cache = NoCache()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _sharing_weights(cls.__dict__["__init__"])
 
     def __init__(
         self,
@@ -267,21 +488,49 @@ class FlowBijector(tfb.Bijector):
             )
         super().__setattr__(name, value)
 
-    # -- identity: equality, hashing, copies ------------------------------------------------
+    # -- TFP's contract: parameters rebuild the map; equality, hashing, copies, slices ----------
 
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    def _complete_parameters(
+        self, shared_weights: SharedWeights | None, created: list[tf.Variable]
+    ) -> None:
+        """After the outermost ``__init__``: the final ``name`` and the layer's weights go into
+        ``parameters``; a layer built from ``shared_weights`` takes their attributes."""
+        if self._parameters is None:  # TFP's rule: no parameters, every instance unique
+            return
+        parameters = dict(self._parameters)
+        if "name" in parameters:  # a generated name: copies and rebuilds keep it
+            parameters["name"] = self.name
+        if shared_weights is not None:
+            for attribute, value in shared_weights.attributes.items():
+                setattr(self, attribute, value)
+        else:
+            given = _given_objects(parameters)  # networks passed in: shared as parameters
+            attributes = _own_weight_attributes(self, given)
+            if attributes:
+                shared_weights = SharedWeights(
+                    type(self), attributes, [v for v in created if id(v) not in given]
+                )
+        if shared_weights is not None:
+            parameters["shared_weights"] = shared_weights
+        self._parameters = self._no_dependency(parameters)
 
     def __hash__(self) -> int:
-        return id(self)
+        """TFP's hash of the parameters, with arrays (and constant tensors) hashed by value, as
+        TFP's ``__eq__`` compares them (TFP hashes them by identity: equal layers built from
+        equal arrays would hash apart)."""
+        return hash(
+            (type(self), *(_hashable(v) for v in tf.nest.flatten(self._get_parameterization())))
+        )
 
     def copy(self, **override_parameters_kwargs: Any) -> FlowBijector:
-        """A new layer from ``parameters`` that shares this layer's variables (its weights).
+        """A new layer from ``parameters`` that shares this layer's weights (TFP's ``copy``).
 
-        Only ``name`` and ``validate_args`` may be overridden: every other
-        setting (sizes, dtype, bounds, the conditioner) is fixed by the shared
-        weights, so an override would be silently ignored; it raises
-        ``ValueError`` instead (build a new layer with those settings).
+        It equals this layer (``copy(validate_args=...)`` differs in that parameter
+        only) and computes the same map, now and after training. Only ``name`` and
+        ``validate_args`` may be overridden: every other setting (sizes, dtype,
+        bounds, the conditioner) is fixed by the shared weights, so an override
+        would be silently ignored; it raises ``ValueError`` instead (build a new
+        layer with those settings).
         """
         ignored = sorted(set(override_parameters_kwargs) - {"name", "validate_args"})
         if ignored:
@@ -290,13 +539,22 @@ class FlowBijector(tfb.Bijector):
                 f"validate_args=, got {', '.join(ignored)}; build a new layer with those "
                 "settings instead."
             )
-        copied = super().copy(**override_parameters_kwargs)
-        # The weights: variables and the modules holding them (conditioner, transformer, MADE),
-        # also inside lists, tuples and dicts.
-        for attribute, value in vars(self).items():
-            if _holds_weights(value):
-                setattr(copied, attribute, value)
-        return copied
+        return super().copy(**override_parameters_kwargs)
+
+    def __getitem__(self, slices: Any) -> FlowBijector:
+        """``b[...]`` and ``b[()]``: the same map (TFP's batch slicing on batch shape ``[]``).
+
+        A layer's batch shape is ``[]`` (its parameters are network weights: one map for every
+        input), so there is no batch axis to index: any other slice raises ``IndexError``.
+        """
+        parts = slices if isinstance(slices, tuple) else (slices,)
+        if any(part is not Ellipsis for part in parts):
+            raise IndexError(
+                f"{self.name}: this layer has batch shape [] (one map for every input, its "
+                f"parameters are network weights), so it takes only b[...] or b[()], got "
+                f"b[{_describe_slices(parts)}]."
+            )
+        return super().__getitem__(Ellipsis)
 
     # -- input checks that name what was expected and what came ----------------------------
 
@@ -324,24 +582,18 @@ class FlowBijector(tfb.Bijector):
     def _checked_kwargs(self, kwargs: dict[str, Any], x: Any = None) -> dict[str, Any]:
         """Checks the ``context`` keyword: present iff conditional, dtype, width, and that its
         batch shape broadcasts against that of the layer's input ``x``."""
-        context = kwargs.get("context")
-        if self._context_size == 0:
-            if context is not None:
-                raise ValueError(
-                    f"{self.name}: this layer is unconditional (context_size=0) and takes no "
-                    f"context, got one of shape {np.shape(context)}."
-                )
-            return {k: v for k, v in kwargs.items() if k != "context"}
+        context = checked_context(
+            kwargs.get("context"),
+            self._context_size,
+            self.dtype,
+            self.name,
+            kind="layer",
+            points=x,
+            event_rank=len(self._event_shape),
+            at_run_time=False,
+        )
         if context is None:
-            raise ValueError(
-                f"{self.name}: this layer is conditional: pass context= of shape "
-                f"[..., {self._context_size}]."
-            )
-        context = check_context(context, self._context_size, self.dtype, self.name)
-        if x is not None:
-            context = check_context_batch(
-                x, len(self._event_shape), context, self.name, at_run_time=False
-            )
+            return {k: v for k, v in kwargs.items() if k != "context"}
         return dict(kwargs, context=context)
 
     def _call_forward(self, x, name, **kwargs):

@@ -33,7 +33,8 @@ call.
 
 >>> import tensorflow as tf
 >>> from tfp_flows.bijectors import AffineCoupling
->>> layer = AffineCoupling(2, seed=0)
+>>> from tfp_flows.nn import MLPFactory
+>>> layer = AffineCoupling(2, MLPFactory(seed=0))
 >>> y = tf.constant([[1.0, 2.0]])
 >>> before = layer.inverse(y)
 >>> _ = [v.assign(v + 0.5) for v in layer.trainable_variables]

@@ -15,8 +15,11 @@ log|det J(x)| = sum_k log|det J_{b_k}|
   ``inverse_log_det_jacobian`` alone also run each layer once (a plain
   ``tfb.Chain`` runs the inverse to find each layer's input, then each layer's
   log-det);
-- it equals only itself; it is not a ``CompositeTensor``, so a distribution
-  around it tracks its variables;
+- equality is TFP's (``parameters`` compared: the same layers, by their own
+  equality, which compares their weights by identity), so a chain equals its
+  ``copy()`` and a chain of the same layers, never a chain of layers built
+  apart; it is not a ``CompositeTensor``, so a distribution around it tracks
+  its variables;
 - context: ``chain.forward(x, context=c)`` hands the same ``c`` to every
   conditional layer (every layer that :func:`takes_context`, also inside nested
   chains and ``tfb.Invert``); the other layers get what ``tfb.Chain`` gives
@@ -30,7 +33,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfp_flows._internal.checks import check_context
+from tfp_flows._internal.context import checked_context
 from tfp_flows.bijectors.cache import NoCache
 from tfp_flows.bijectors.walk import compose_one_pass, walk
 
@@ -76,18 +79,21 @@ class FlowChain(tfb.Composition):
 
     >>> import tensorflow as tf
     >>> from tfp_flows.bijectors import AffineCoupling
-    >>> chain = FlowChain([AffineCoupling(2, seed=0), AffineCoupling([0, 1], seed=1)])
+    >>> from tfp_flows.nn import MLPFactory
+    >>> chain = FlowChain([AffineCoupling(2, MLPFactory(seed=0)), AffineCoupling([0, 1], MLPFactory(seed=1))])
     >>> x = tf.constant([[0.5, -1.0]])
     >>> y = chain.forward(x)
     >>> _ = [v.assign(v + 0.1) for v in chain.trainable_variables]
     >>> bool(tf.reduce_all(chain.forward(x) == chain.forward(tf.identity(x))))  # not the old y
     True
-    >>> chain == FlowChain(chain.bijectors)   # equal only to itself
+    >>> chain == chain.copy(), chain == FlowChain(list(chain.bijectors))  # the same layers
+    (True, True)
+    >>> chain == FlowChain([AffineCoupling(2, MLPFactory(seed=0)), AffineCoupling([0, 1], MLPFactory(seed=1))])
     False
     >>> y, log_det = chain.inverse_and_log_det(y, event_ndims=1)   # one pass per layer
     >>> y.shape, log_det.shape
     (TensorShape([1, 2]), TensorShape([1]))
-    >>> conditional = FlowChain([AffineCoupling(2, context_size=1, seed=0)])
+    >>> conditional = FlowChain([AffineCoupling(2, MLPFactory(seed=0), context_size=1)])
     >>> conditional.forward(x, context=[[0.3]]).shape
     TensorShape([1, 2])
     """
@@ -130,30 +136,13 @@ class FlowChain(tfb.Composition):
         """Width ``k`` of the context its conditional layers take (0: unconditional)."""
         return self._context_size
 
-    def __eq__(self, other: Any) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
-
     def _checked_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        context = kwargs.get("context")
-        if context is None:
-            if self._context_size:
-                raise ValueError(
-                    f"{self.name}: this chain has conditional layers: pass context= of shape "
-                    f"[..., {self._context_size}]."
-                )
-            return {k: v for k, v in kwargs.items() if k != "context"}
-        if not self._context_size:
-            raise ValueError(
-                f"{self.name}: no layer of this chain is conditional (context_size=0), but a "
-                f"context was given."
-            )
-        return dict(
-            kwargs,
-            context=check_context(context, self._context_size, self._context_dtype, self.name),
+        context = checked_context(
+            kwargs.get("context"), self._context_size, self._context_dtype, self.name, kind="chain"
         )
+        if context is None:
+            return {k: v for k, v in kwargs.items() if k != "context"}
+        return dict(kwargs, context=context)
 
     def _call_forward(self, x, name, **kwargs):
         return super()._call_forward(x, name, **self._checked_kwargs(kwargs))

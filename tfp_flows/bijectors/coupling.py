@@ -14,13 +14,13 @@ y_a = x_a,    y_b = tau(x_b; params)
 log|det J(x)| = sum_b log|d tau(x_b; params_b) / d x_b|
 ```
 
-Events of any shape: the mask has the event's shape (for example a
-checkerboard over ``[H, W, C]``) and the layer acts on the flattened event.
-On an image mask, ``conditioner="conv"`` computes the parameters with a
-convolutional residual network on the masked image
-(:class:`~tfp_flows.bijectors.ConvResNet` through
-:class:`~tfp_flows.bijectors.ImageConditioner`) instead of an MLP on the
-flattened conditioning entries.
+The conditioner is any network that meets the :class:`~tfp_flows.nn.Conditioner`
+protocol (or a factory that builds one for the layer's sizes): the layer holds
+no network hyperparameters. Events of any shape: the mask has the event's shape
+(for example a checkerboard over ``[H, W, C]``) and the layer acts on the
+flattened event. On an image mask, :class:`~tfp_flows.nn.ConvResNetFactory`
+computes the parameters with a convolutional residual network on the masked
+image instead of an MLP on the flattened conditioning entries.
 
 #### References
 
@@ -48,16 +48,18 @@ from tfp_flows.bijectors.transformers import (
     Transformer,
     params_from_blocks,
 )
-from tfp_flows.nn.conditioners import MLP, TrackedConditioner
-from tfp_flows.nn.conv_resnet import ConvResNet
-from tfp_flows.nn.image_conditioner import ImageConditioner
+from tfp_flows.nn.conditioners import (
+    Conditioner,
+    ConditionerFactory,
+    ConditionerSpec,
+    as_conditioner,
+)
+from tfp_flows.nn.mlp import MLPFactory
 
 __all__ = ["AdditiveCoupling", "AffineCoupling", "Coupling"]
 
 Mask = int | Sequence[int] | np.ndarray
-Activation = str | Callable[[tf.Tensor], tf.Tensor]
-Conditioner = Callable[..., Any] | str | None
-_CONDITIONERS = ("conv",)
+ConditionerLike = Conditioner | ConditionerFactory | Callable[..., Any] | None
 
 
 def _as_mask(mask: Mask) -> np.ndarray:
@@ -65,45 +67,6 @@ def _as_mask(mask: Mask) -> np.ndarray:
     return (
         alternating_mask(int(mask)) if isinstance(mask, (int, np.integer)) else validate_mask(mask)
     )
-
-
-def _named_conditioner(
-    kind: str,
-    mask: np.ndarray,
-    params_per_entry: int,
-    owner: str,
-    *,
-    hidden_channels: int,
-    num_blocks: int,
-    activation: Activation,
-    context_size: int,
-    seed: int | None,
-    dtype: tf.DType,
-) -> ImageConditioner:
-    """The conditioner named by ``kind``: ``"conv"``, a :class:`ConvResNet` on the masked image."""
-    if kind not in _CONDITIONERS:
-        raise ValueError(
-            f"{owner}: unknown conditioner {kind!r}; expected None, a network, or "
-            f"one of {list(_CONDITIONERS)}."
-        )
-    if mask.ndim != 3:
-        raise ValueError(
-            f"{owner}: conditioner='conv' needs an image mask of shape [H, W, C] "
-            f"(checkerboard_mask or channel_mask), got a mask of shape "
-            f"{list(mask.shape)}."
-        )
-    channels = mask.shape[-1]
-    network = ConvResNet(
-        channels,
-        params_per_entry * channels,
-        hidden_channels=hidden_channels,
-        num_blocks=num_blocks,
-        activation=activation,
-        context_size=context_size,
-        seed=seed,
-        dtype=dtype,
-    )
-    return ImageConditioner(network, mask, params_per_entry, context_size=context_size)
 
 
 class Coupling(FlowBijector):
@@ -127,18 +90,19 @@ class Coupling(FlowBijector):
       transformer: a :class:`~tfp_flows.bijectors.transformers.Transformer`
         (``Affine``, ``Additive``, or any elementwise TFP bijector through
         ``BijectorTransformer``).
-      conditioner: ``None`` for the default :class:`MLP`; ``"conv"`` (an image
-        mask ``[H, W, C]`` only) for a :class:`~tfp_flows.bijectors.ConvResNet`
-        on the masked image; or a network mapping
-        ``[batch, n_a + k]`` (conditioning entries, then the context) to
-        ``[batch, p * n_b]`` (``p = transformer.params_per_entry`` blocks of
-        ``n_b``, or a tuple of ``p`` tensors ``[batch, n_b]``): a Keras 3 or
-        tf_keras layer or model, a ``tf.Module``, or a callable.
+      conditioner: the network that computes the parameters, or a factory that
+        builds it (:func:`~tfp_flows.nn.as_conditioner`): a
+        :class:`~tfp_flows.nn.Conditioner` (declared sizes ``n_a``, ``p * n_b``,
+        ``k``; called ``conditioner(x_a, context)``), any other network
+        ``[batch, n_a + k] -> [batch, p * n_b]`` (conditioning entries, then the
+        context; or a tuple of ``p`` tensors ``[batch, n_b]``): a Keras 3 or
+        tf_keras layer or model, a ``tf.Module`` or a callable, wrapped in a
+        :class:`~tfp_flows.nn.TrackedConditioner`; or a
+        :class:`~tfp_flows.nn.ConditionerFactory` (:class:`~tfp_flows.nn.MLPFactory`,
+        :class:`~tfp_flows.nn.ConvResNetFactory` on image masks), given the
+        layer's :class:`~tfp_flows.nn.ConditionerSpec`. ``None``: ``MLPFactory()``
+        (hidden units ``(64, 64)``, relu, unseeded). ``p = transformer.params_per_entry``.
       context_size: width ``k`` of the context (0: unconditional).
-      hidden_units, activation, seed: of the default MLP (activation and seed
-        also of the ``"conv"`` network).
-      hidden_channels, num_blocks: of the ``"conv"`` network (channels of its
-        hidden layers, residual blocks).
       validate_args: check inputs and context are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (unique by default, so ``tfb.Chain`` can route kwargs).
@@ -153,7 +117,9 @@ class Coupling(FlowBijector):
     >>> sinh_arcsinh = BijectorTransformer(
     ...     lambda p: tfb.SinhArcsinh(p[..., 0], tf.nn.softplus(p[..., 1]) + 0.5),
     ...     params_per_entry=2)
-    >>> layer = Coupling(mask=[1, 0, 0], transformer=sinh_arcsinh, context_size=1, seed=0)
+    >>> from tfp_flows.nn import MLPFactory
+    >>> layer = Coupling(mask=[1, 0, 0], transformer=sinh_arcsinh, conditioner=MLPFactory(seed=0),
+    ...                  context_size=1)
     >>> x, c = tf.constant([[0.5, -1.0, 2.0]]), tf.constant([[3.0]])
     >>> y = layer.forward(x, context=c)
     >>> bool(tf.reduce_all(tf.abs(layer.inverse(y, context=c) - x) < 1e-5))
@@ -164,14 +130,9 @@ class Coupling(FlowBijector):
         self,
         mask: Mask,
         transformer: Transformer,
-        conditioner: Conditioner = None,
+        conditioner: ConditionerLike = None,
         *,
         context_size: int = 0,
-        hidden_units: Sequence[int] = (64, 64),
-        activation: Activation = "relu",
-        hidden_channels: int = 32,
-        num_blocks: int = 2,
-        seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
         name: str | None = None,
@@ -198,39 +159,18 @@ class Coupling(FlowBijector):
         # Two contiguous blocks (the alternating masks): slices instead of gathers.
         self._split_at = int(np.argmax(flat != flat[0]))
         self._is_two_blocks = bool(np.all(flat[self._split_at :] != flat[0]))
-        n_a, n_b = len(self._conditioning_indices), len(self._transformed_indices)
-        outputs = transformer.params_per_entry * n_b
+        spec = ConditionerSpec(
+            input_size=len(self._conditioning_indices),
+            params_per_entry=transformer.params_per_entry,
+            num_transformed=len(self._transformed_indices),
+            context_size=context_size,
+            dtype=dtype,
+            mask=mask,
+        )
         with tf.name_scope(name):
-            if isinstance(conditioner, str):
-                conditioner = _named_conditioner(
-                    conditioner,
-                    mask,
-                    transformer.params_per_entry,
-                    name,
-                    hidden_channels=hidden_channels,
-                    num_blocks=num_blocks,
-                    activation=activation,
-                    context_size=context_size,
-                    seed=seed,
-                    dtype=dtype,
-                )
-            elif conditioner is None:
-                conditioner = MLP(
-                    n_a,
-                    outputs,
-                    hidden_units=hidden_units,
-                    activation=activation,
-                    seed=seed,
-                    dtype=dtype,
-                    name="mlp",
-                    context_size=context_size,
-                )
-            if isinstance(conditioner, (MLP, TrackedConditioner, ImageConditioner)):
-                conditioner.check_sizes(n_a, outputs, owner=name, context_size=context_size)
-            else:
-                conditioner = TrackedConditioner(
-                    conditioner, n_a, outputs, dtype=dtype, context_size=context_size
-                )
+            conditioner = as_conditioner(
+                MLPFactory() if conditioner is None else conditioner, spec, name
+            )
         self._conditioner = conditioner
         self._transformer = transformer
         parameters = dict(parameters, mask=mask, conditioner=conditioner, name=name)
@@ -250,9 +190,8 @@ class Coupling(FlowBijector):
         return self._mask
 
     @property
-    def conditioner(self) -> Callable[..., tf.Tensor]:
-        """The network ``(x_a, context) -> params`` (an :class:`MLP`, an
-        :class:`~tfp_flows.bijectors.ImageConditioner` or a :class:`TrackedConditioner`)."""
+    def conditioner(self) -> Conditioner:
+        """The network ``(x_a, context) -> params``, a :class:`~tfp_flows.nn.Conditioner`."""
         return self._conditioner
 
     @property
@@ -319,25 +258,21 @@ class AffineCoupling(Coupling):
     The bound ``b`` (``log_scale_bound``, one trainable value per transformed
     entry, started at ``log_scale_bound``) keeps every layer's scale within
     ``[exp(-|b|), exp(|b|)]``, so inputs of magnitude 1e4 still give finite
-    outputs and log-densities. The default conditioner is an :class:`MLP` whose
-    last layer starts at zero: a fresh layer is the identity.
+    outputs and log-densities. The shipped conditioners (``MLPFactory``,
+    ``ConvResNetFactory``) start their last layer at zero: a fresh layer is the identity.
 
     Args:
       mask: an event size (alternating halves, see ``alternating_mask``) or a
         0/1 mask of the event's shape (1 = conditioning, 0 = transformed).
-      conditioner: ``None`` for the default MLP; ``"conv"`` for a convolutional
-        residual network on the masked image (image masks ``[H, W, C]``:
-        ``checkerboard_mask``, ``channel_mask``); or a network mapping
-        ``[batch, n_a + context_size] -> [batch, 2 * n_b]`` (shift first, raw
-        log-scale second; or a tuple ``(shift, raw_log_scale)``): a Keras 3 layer
-        or model, a tf_keras layer or model, a ``tf.Module``, or a callable.
+      conditioner: a network or factory, as :class:`Coupling` takes it: maps
+        ``x_a`` (and the context) to ``2 * n_b`` parameters, the shifts first, the
+        raw log-scales second (or a tuple ``(shift, raw_log_scale)``). ``None``:
+        :class:`~tfp_flows.nn.MLPFactory` ``()``; on image masks ``[H, W, C]``
+        (``checkerboard_mask``, ``channel_mask``)
+        :class:`~tfp_flows.nn.ConvResNetFactory` gives a convolutional residual
+        network on the masked image.
       context_size: width of the context of a conditional layer (0: unconditional).
-      hidden_units: hidden widths of the default MLP.
-      activation: activation of the default MLP (or of the ``"conv"`` network).
-      hidden_channels, num_blocks: hidden channels and residual blocks of the
-        ``"conv"`` network.
       log_scale_bound: initial value of the learned bound ``b``.
-      seed: seed of the default MLP's initialisation.
       validate_args: check inputs are finite.
       dtype: ``tf.float32`` or ``tf.float64``.
       name: layer name (unique by default, so ``tfb.Chain`` can route kwargs).
@@ -346,7 +281,8 @@ class AffineCoupling(Coupling):
 
     >>> import tensorflow as tf
     >>> import tensorflow_probability as tfp
-    >>> layer = AffineCoupling(mask=[1, 0], hidden_units=(16,), seed=0)
+    >>> from tfp_flows.nn import ConvResNetFactory, MLPFactory
+    >>> layer = AffineCoupling(mask=[1, 0], conditioner=MLPFactory(hidden_units=(16,), seed=0))
     >>> x = tf.constant([[0.5, -1.0]])
     >>> layer.forward(x).numpy().tolist()  # a fresh layer is the identity
     [[0.5, -1.0]]
@@ -358,8 +294,8 @@ class AffineCoupling(Coupling):
     On images, a checkerboard coupling whose parameters come from 3x3 convolutions:
 
     >>> from tfp_flows.bijectors.masks import checkerboard_mask
-    >>> image_layer = AffineCoupling(checkerboard_mask((4, 4, 1)), "conv", hidden_channels=8,
-    ...                              num_blocks=1, seed=0)
+    >>> image_layer = AffineCoupling(
+    ...     checkerboard_mask((4, 4, 1)), ConvResNetFactory(hidden_channels=8, num_blocks=1, seed=0))
     >>> image_layer.forward(tf.ones([2, 4, 4, 1])).shape
     TensorShape([2, 4, 4, 1])
 
@@ -372,15 +308,10 @@ class AffineCoupling(Coupling):
     def __init__(
         self,
         mask: Mask,
-        conditioner: Conditioner = None,
+        conditioner: ConditionerLike = None,
         *,
         context_size: int = 0,
-        hidden_units: Sequence[int] = (64, 64),
-        activation: Activation = "relu",
-        hidden_channels: int = 32,
-        num_blocks: int = 2,
         log_scale_bound: float = 2.0,
-        seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
         name: str | None = None,
@@ -398,11 +329,6 @@ class AffineCoupling(Coupling):
             transformer,
             conditioner,
             context_size=context_size,
-            hidden_units=hidden_units,
-            activation=activation,
-            hidden_channels=hidden_channels,
-            num_blocks=num_blocks,
-            seed=seed,
             validate_args=validate_args,
             dtype=dtype,
             name=name,
@@ -432,13 +358,13 @@ class AdditiveCoupling(Coupling):
     ``False``: TFP's closed-form ``mean()``/``covariance()`` of affine maps do
     not apply; estimate moments with :func:`tfp_flows.estimate_moments`.
 
-    Args: as :class:`AffineCoupling`, but the conditioner maps
-    ``[batch, n_a + context_size] -> [batch, n_b]`` and there is no log-scale.
+    Args: as :class:`AffineCoupling`, but the conditioner computes ``n_b``
+    shifts and there is no log-scale.
 
     #### Examples
 
     >>> import tensorflow as tf
-    >>> layer = AdditiveCoupling(mask=3, seed=0)
+    >>> layer = AdditiveCoupling(mask=3)
     >>> layer.is_constant_jacobian  # volume preserving, but not affine
     False
     >>> layer.inverse_log_det_jacobian(tf.ones([4, 3]), event_ndims=1).numpy().tolist()
@@ -453,14 +379,9 @@ class AdditiveCoupling(Coupling):
     def __init__(
         self,
         mask: Mask,
-        conditioner: Conditioner = None,
+        conditioner: ConditionerLike = None,
         *,
         context_size: int = 0,
-        hidden_units: Sequence[int] = (64, 64),
-        activation: Activation = "relu",
-        hidden_channels: int = 32,
-        num_blocks: int = 2,
-        seed: int | None = None,
         validate_args: bool = False,
         dtype: tf.DType = tf.float32,
         name: str | None = None,
@@ -472,11 +393,6 @@ class AdditiveCoupling(Coupling):
             Additive(name=f"{name}_additive"),
             conditioner,
             context_size=context_size,
-            hidden_units=hidden_units,
-            activation=activation,
-            hidden_channels=hidden_channels,
-            num_blocks=num_blocks,
-            seed=seed,
             validate_args=validate_args,
             dtype=dtype,
             name=name,

@@ -43,7 +43,7 @@ class Permute(FlowBijector):
     Between layers that transform fixed coordinates (couplings, autoregressive
     layers) it changes which coordinates the next layer sees, for free. Unlike
     ``tfb.Permute`` it is a :class:`~tfp_flows.bijectors.FlowBijector`: a
-    fixed event size, inputs checked, and it equals only itself.
+    fixed event size, inputs checked.
 
     Args:
       permutation: a reordering of ``range(n)``; ``n`` is the event size.

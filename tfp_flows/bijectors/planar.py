@@ -28,7 +28,7 @@ import tensorflow as tf
 from tfp_flows._internal.checks import check_floating_dtype, check_integer
 from tfp_flows._internal.naming import unique_name
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.nn.conditioners import MLP, amortised_network, amortised_parameters
+from tfp_flows.nn.mlp import MLP, amortised_network, amortised_parameters
 
 __all__ = ["Planar", "planar_constraint"]
 

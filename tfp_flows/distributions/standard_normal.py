@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 from tensorflow_probability import distributions as tfd
-from tensorflow_probability.python.internal import prefer_static as ps
-from tensorflow_probability.python.internal import samplers
 
 __all__ = ["StandardNormal"]
 
@@ -37,9 +37,27 @@ class StandardNormal(tfd.MultivariateNormalDiag):
         return x, self.log_prob(x)
 
     def _call_sample_n(self, sample_shape, seed, **kwargs):
-        sample_shape = ps.reshape(ps.convert_to_shape_tensor(sample_shape, dtype=tf.int32), [-1])
-        shape = ps.concat([sample_shape, self.batch_shape_tensor(), self.event_shape_tensor()], 0)
         z = tf.random.stateless_normal(
-            shape, seed=samplers.sanitize_seed(seed), alg="philox", dtype=self.dtype
+            self._draws_shape(sample_shape),
+            seed=tfp.random.sanitize_seed(seed),
+            alg="philox",
+            dtype=self.dtype,
         )
         return self.bijector.forward(z)
+
+    def _draws_shape(self, sample_shape):
+        """``sample_shape + batch_shape + event_shape``: a list of ints where all are static,
+        else an int32 tensor."""
+        sample = tf.convert_to_tensor(sample_shape, dtype_hint=tf.int32)
+        static = tf.get_static_value(sample)
+        rest = self.batch_shape.concatenate(self.event_shape)
+        if static is not None and rest.is_fully_defined():
+            return [int(d) for d in np.reshape(static, [-1])] + rest.as_list()
+        return tf.concat(
+            [
+                tf.reshape(tf.cast(sample, tf.int32), [-1]),
+                tf.cast(self.batch_shape_tensor(), tf.int32),
+                tf.cast(self.event_shape_tensor(), tf.int32),
+            ],
+            axis=0,
+        )

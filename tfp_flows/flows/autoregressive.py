@@ -19,6 +19,7 @@ from tfp_flows.flows.stack import (
     check_builder_arguments,
     check_conditioned_size,
 )
+from tfp_flows.nn.made import MADEFactory
 
 __all__ = ["TRANSFORMERS", "autoregressive_layers", "iaf", "maf", "make_transformer"]
 
@@ -118,12 +119,10 @@ def autoregressive_layers(
             MaskedAutoregressive(
                 event_size,
                 make_transformer(transformer, event_size, dtype, f"{layer_name}_transformer"),
+                MADEFactory(hidden_units, activation, seed=None if seed is None else seed + i),
                 one_pass=one_pass,
                 input_order=order if i % 2 == 0 else order[::-1].copy(),
                 context_size=context_size,
-                hidden_units=hidden_units,
-                activation=activation,
-                seed=None if seed is None else seed + i,
                 validate_args=validate_args,
                 dtype=dtype,
                 name=layer_name,

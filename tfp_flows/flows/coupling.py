@@ -22,6 +22,7 @@ from tfp_flows.flows.stack import (
     check_flow_size,
     mlp_parameters,
 )
+from tfp_flows.nn.mlp import MLPFactory
 
 __all__ = ["coupling_parameters", "nice", "real_nvp"]
 
@@ -79,18 +80,17 @@ def _coupling_layers(
     Refuses (``ValueError``) a flow of more than ``max_parameters`` trainable
     parameters before creating any variable.
     """
+    hidden_units, activation = layer_kwargs.pop("hidden_units"), layer_kwargs.pop("activation")
     event_size, num_layers, seed, *_ = checked = check_builder_arguments(
         name,
         event_size,
         num_layers,
         seed,
-        layer_kwargs["hidden_units"],
+        hidden_units,
         layer_kwargs["context_size"],
         layer_kwargs["dtype"],
     )
-    layer_kwargs.update(
-        hidden_units=checked.hidden_units, context_size=checked.context_size, dtype=checked.dtype
-    )
+    layer_kwargs.update(context_size=checked.context_size, dtype=checked.dtype)
     check_mixing(mixing)
     _check_normalization(normalization)
     parameters = coupling_parameters(
@@ -132,7 +132,9 @@ def _coupling_layers(
         layers.append(
             layer_class(
                 alternating_mask(event_size, flip=i % 2 == 1),
-                seed=None if seed is None else seed + i,
+                MLPFactory(
+                    checked.hidden_units, activation, seed=None if seed is None else seed + i
+                ),
                 name=f"{name}_{kind}_{i}",
                 **layer_kwargs,
             )

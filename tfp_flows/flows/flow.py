@@ -80,10 +80,10 @@ from tensorflow_probability.python.distributions.transformed_distribution import
 
 from tfp_flows._internal.checks import (
     check_context,
-    check_context_batch,
     check_integer,
     check_tensor_dtype,
 )
+from tfp_flows._internal.context import checked_context
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.bijectors.walk import forward_and_log_det, inverse_and_log_det
 
@@ -211,21 +211,18 @@ class Flow(_TransformedDistribution):
                     f"it takes no context= per call."
                 )
             context = self._context
+        context = checked_context(
+            context,
+            self._context_size,
+            self.dtype,
+            self.name,
+            kind="flow",
+            hint=", or bind one with flow.condition(c)",
+            points=value,
+            event_rank=self.event_shape.rank,
+        )
         if context is None:
-            if self._context_size:
-                raise ValueError(
-                    f"{self.name}: this flow is conditional: pass context= of shape "
-                    f"[..., {self._context_size}], or bind one with flow.condition(c)."
-                )
             return kwargs
-        if not self._context_size:
-            raise ValueError(
-                f"{self.name}: this flow is unconditional (context_size=0), but a "
-                f"context was given."
-            )
-        context = check_context(context, self._context_size, self.dtype, self.name)
-        if value is not None:
-            context = check_context_batch(value, self.event_shape.rank, context, self.name)
         bijector_kwargs = dict(kwargs.get("bijector_kwargs", {}), context=context)
         return dict(kwargs, bijector_kwargs=bijector_kwargs)
 

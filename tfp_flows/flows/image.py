@@ -61,6 +61,7 @@ from tfp_flows.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.flows.flow import Flow
 from tfp_flows.flows.stack import MAX_PARAMETERS, check_flow_size
+from tfp_flows.nn.image_conditioner import ConvResNetFactory
 
 __all__ = [
     "DEFAULT_NUM_SCALES",
@@ -272,8 +273,20 @@ def image_flow_size(
 class _Builder:
     """Names, seeds and shared settings of one image flow's layers."""
 
-    def __init__(self, name: str, seed: int | None, **coupling_kwargs):
+    def __init__(
+        self,
+        name: str,
+        seed: int | None,
+        *,
+        hidden_channels: int,
+        num_blocks: int,
+        activation: str | Callable[[tf.Tensor], tf.Tensor],
+        **coupling_kwargs,
+    ):
         self.name = name
+        self.network_kwargs = dict(
+            hidden_channels=hidden_channels, num_blocks=num_blocks, activation=activation
+        )
         self.seeds: Iterator[int | None] = (
             itertools.count(seed) if seed is not None else itertools.repeat(None)
         )
@@ -287,8 +300,7 @@ class _Builder:
     def coupling(self, mask: np.ndarray) -> AffineCoupling:
         return AffineCoupling(
             mask,
-            conditioner="conv",
-            seed=next(self.seeds),
+            ConvResNetFactory(**self.network_kwargs, seed=next(self.seeds)),
             name=self._named("coupling"),
             **self.coupling_kwargs,
         )

@@ -23,6 +23,7 @@ from tfp_flows.flows.stack import (
     check_builder_arguments,
     check_conditioned_size,
 )
+from tfp_flows.nn.mlp import MLPFactory
 
 __all__ = ["nsf"]
 
@@ -173,10 +174,8 @@ def nsf(
             Coupling(
                 alternating_mask(event_size, flip=i % 2 == 1),
                 transformer,
+                MLPFactory(hidden_units, activation, seed=None if seed is None else seed + i),
                 context_size=context_size,
-                hidden_units=hidden_units,
-                activation=activation,
-                seed=None if seed is None else seed + i,
                 validate_args=validate_args,
                 dtype=dtype,
                 name=layer_name,

@@ -15,7 +15,7 @@ from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.standardize import Standardize
 from tfp_flows.distributions.standard_normal import StandardNormal
 from tfp_flows.flows.flow import Flow
-from tfp_flows.nn.conditioners import check_hidden_units
+from tfp_flows.nn.mlp import check_hidden_units
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -210,7 +210,8 @@ def coupling_flow(
     #### Examples
 
     >>> from tfp_flows.bijectors import AffineCoupling
-    >>> layers = [AffineCoupling(2, seed=0), AffineCoupling([0, 1], seed=1)]
+    >>> from tfp_flows.nn import MLPFactory
+    >>> layers = [AffineCoupling(2, MLPFactory(seed=0)), AffineCoupling([0, 1], MLPFactory(seed=1))]
     >>> flow = coupling_flow(layers, event_size=2)
     >>> flow.sample(3, seed=0).shape
     TensorShape([3, 2])

@@ -65,10 +65,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
-from tensorflow_probability.python.distributions.transformed_distribution import (
-    _TransformedDistribution,
-)
-from tensorflow_probability.python.internal import unnest
 
 from tfp_flows._internal.checks import (
     check_floating_dtype,
@@ -203,9 +199,21 @@ def _unconditional_bijector(distribution: tfd.Distribution) -> tfb.Bijector:
     return _ContextBound(bijector, context)
 
 
+def _is_transformed(distribution: Any) -> bool:
+    """Whether ``distribution`` is a transformed distribution: a ``tfd.Distribution`` with a
+    ``bijector`` and a base ``distribution``. (``tfd.TransformedDistribution(base, b)`` over a
+    bijector that is not a ``CompositeTensor`` -- a flow's layers -- is not an instance of the
+    public class, so the test is by what it holds.)"""
+    return (
+        isinstance(distribution, tfd.Distribution)
+        and isinstance(getattr(distribution, "bijector", None), tfb.Bijector)
+        and isinstance(getattr(distribution, "distribution", None), tfd.Distribution)
+    )
+
+
 def _transport_layers(surrogate: Any) -> tuple[list[tfb.Bijector], tfd.Distribution]:
     """The bijectors of a nested transformed distribution, outermost first, and its base."""
-    if not isinstance(surrogate, _TransformedDistribution):
+    if not _is_transformed(surrogate):
         raise TypeError(
             "expected a surrogate tfd.TransformedDistribution (a flow such as tff.real_nvp(...), "
             "possibly wrapped in a TransformedDistribution that maps it into a model's "
@@ -213,7 +221,7 @@ def _transport_layers(surrogate: Any) -> tuple[list[tfb.Bijector], tfd.Distribut
         )
     layers = [_unconditional_bijector(surrogate)]
     distribution = surrogate.distribution
-    while isinstance(distribution, _TransformedDistribution) and not isinstance(
+    while _is_transformed(distribution) and not isinstance(
         distribution, tfd.MultivariateNormalLinearOperator
     ):
         layers.append(_unconditional_bijector(distribution))
@@ -323,22 +331,18 @@ def _parts_bijector(structure: Any, transport: list[tfb.Bijector]) -> tfb.Biject
     return tfb.Chain([to_parts, *transport, from_single], name="neutra_transport")
 
 
-def _step_size_setter(kernel_results, new_step_size):
-    return unnest.replace_innermost(kernel_results, step_size=new_step_size)
-
-
-def _step_size_getter(kernel_results):
-    return unnest.get_innermost(kernel_results, "step_size")
-
-
-def _log_accept_prob_getter(kernel_results):
-    log_accept_ratio = unnest.get_innermost(kernel_results, "log_accept_ratio")
-    finite = tf.where(
-        tf.math.is_finite(log_accept_ratio),
-        log_accept_ratio,
-        tf.constant(-np.inf, log_accept_ratio.dtype),
-    )
-    return tf.minimum(finite, 0.0)
+def _trace(results: Any, kernel: str) -> dict[str, tf.Tensor]:
+    """What a chain records per draw, read from the results of
+    ``TransformedTransitionKernel(DualAveragingStepSizeAdaptation(HMC or NUTS))``."""
+    adaptation = results.inner_results
+    sampler = adaptation.inner_results
+    traced = {
+        "log_accept_ratio": sampler.log_accept_ratio,
+        "step_size": adaptation.new_step_size,
+    }
+    if kernel == "nuts":
+        traced["leapfrogs"] = sampler.leapfrogs_taken
+    return traced
 
 
 def neutra(
@@ -507,20 +511,11 @@ def neutra(
         sampler,
         num_adaptation_steps=num_adaptation_steps,
         target_accept_prob=tf.constant(target_accept_prob, dtype),
-        step_size_setter_fn=_step_size_setter,
-        step_size_getter_fn=_step_size_getter,
-        log_accept_prob_getter_fn=_log_accept_prob_getter,
     )
     transformed = tfp.mcmc.TransformedTransitionKernel(adaptive, bijector)
 
     def trace(_, results):
-        traced = {
-            "log_accept_ratio": unnest.get_innermost(results, "log_accept_ratio"),
-            "step_size": unnest.get_innermost(results, "new_step_size"),
-        }
-        if kernel == "nuts":
-            traced["leapfrogs"] = unnest.get_innermost(results, "leapfrogs_taken")
-        return traced
+        return _trace(results, kernel)
 
     @tf.function(jit_compile=jit_compile, autograph=False)
     def run(seed):

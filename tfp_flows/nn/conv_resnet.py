@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.conditioners import get_activation
+from tfp_flows.nn.mlp import get_activation
 
 __all__ = ["ConvResNet"]
 

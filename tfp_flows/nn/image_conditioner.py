@@ -14,18 +14,25 @@ image  = mask * x                                   [B, H, W, C]      (x_b set t
 out    = network(image, c)                          [B, H, W, p * C]
 params[j, b] = out[h_b, w_b, j * C + c_b]           parameter j of transformed entry b
 ```
+
+It meets the :class:`~tfp_flows.nn.Conditioner` protocol; :class:`ConvResNetFactory`
+builds one around a :class:`~tfp_flows.nn.ConvResNet` for the mask a coupling layer gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.nn.conditioners import _check_sizes
+from tfp_flows._internal.checks import check_integer
+from tfp_flows.nn.conditioners import ConditionerSpec
+from tfp_flows.nn.conv_resnet import ConvResNet
+from tfp_flows.nn.mlp import get_activation
 
-__all__ = ["ImageConditioner"]
+__all__ = ["ConvResNetFactory", "ImageConditioner"]
 
 
 class ImageConditioner(tf.Module):
@@ -77,13 +84,20 @@ class ImageConditioner(tf.Module):
         )
         self.network = network
 
-    def check_sizes(
-        self, input_size: int, output_size: int, owner: str, context_size: int = 0
-    ) -> None:
-        """Raises ``ValueError`` unless built for these sizes (inputs, outputs, context)."""
-        _check_sizes(
-            self._sizes, (input_size, output_size, context_size), owner, "this image conditioner"
-        )
+    @property
+    def input_size(self) -> int:
+        """``n_a``: the mask's conditioning entries."""
+        return self._sizes[0]
+
+    @property
+    def output_size(self) -> int:
+        """``p * n_b``: the parameters of the mask's transformed entries."""
+        return self._sizes[1]
+
+    @property
+    def context_size(self) -> int:
+        """Width of the context (0: unconditional)."""
+        return self._sizes[2]
 
     def __call__(self, x_a: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x_a`` ``[B, n_a]`` (and ``context`` ``[B, k]``) -> parameters ``[B, p * n_b]``."""
@@ -98,3 +112,61 @@ class ImageConditioner(tf.Module):
         out = tf.reshape(out, [-1, height * width, p, channels])  # channel j * C + c
         out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [-1, p, height * width * channels])
         return tf.reshape(tf.gather(out, self._transformed, axis=-1), [-1, self._sizes[1]])
+
+
+@dataclass(frozen=True)
+class ConvResNetFactory:
+    """Builds a :class:`ConvResNet` on the masked image for a coupling layer (a ``ConditionerFactory``).
+
+    Needs the layer's image mask ``[H, W, C]`` (``checkerboard_mask``,
+    ``channel_mask``): the network maps ``C`` channels (plus the context) to
+    ``p C`` and an :class:`ImageConditioner` reads the transformed entries' parameters off it.
+
+    Args:
+      hidden_channels: channels of the hidden layers.
+      num_blocks: residual blocks (two 3x3 convolutions each).
+      activation: name (``"relu"``, ``"elu"``, ...) or callable.
+      seed: integer seed of the initialisation.
+
+    #### Examples
+
+    >>> from tfp_flows.bijectors import checkerboard_mask
+    >>> mask = checkerboard_mask((4, 4, 1))
+    >>> spec = ConditionerSpec(input_size=8, params_per_entry=2, num_transformed=8, mask=mask)
+    >>> ConvResNetFactory(hidden_channels=8, num_blocks=1, seed=0).make_conditioner(spec).output_size
+    16
+    """
+
+    hidden_channels: int = 32
+    num_blocks: int = 2
+    activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        check_integer("hidden_channels", self.hidden_channels)
+        check_integer("num_blocks", self.num_blocks, minimum=0)
+        get_activation(self.activation)
+
+    def make_conditioner(self, spec: ConditionerSpec) -> ImageConditioner:
+        """An :class:`ImageConditioner` around a :class:`ConvResNet` ``C -> p C`` channels."""
+        mask = None if spec.mask is None else np.asarray(spec.mask)
+        if mask is None or mask.ndim != 3:
+            shape = "none" if mask is None else f"a mask of shape {list(mask.shape)}"
+            raise ValueError(
+                "ConvResNetFactory needs an image mask of shape [H, W, C] "
+                f"(checkerboard_mask or channel_mask), got {shape}."
+            )
+        channels = mask.shape[-1]
+        network = ConvResNet(
+            channels,
+            spec.params_per_entry * channels,
+            hidden_channels=self.hidden_channels,
+            num_blocks=self.num_blocks,
+            activation=self.activation,
+            context_size=spec.context_size,
+            seed=self.seed,
+            dtype=spec.dtype,
+        )
+        return ImageConditioner(
+            network, mask, spec.params_per_entry, context_size=spec.context_size
+        )

@@ -3,50 +3,25 @@
 A MADE (Germain et al. 2015) is a multilayer perceptron whose weight matrices
 are multiplied by fixed 0/1 masks so that output ``i`` depends on input ``m``
 only when ``m`` comes before ``i`` in a chosen order. One pass of the network
-gives the parameters of every entry of an autoregressive layer at once.
+gives the parameters of every entry of an autoregressive layer at once. It
+meets the :class:`~tfp_flows.nn.AutoregressiveConditioner` protocol (its
+``connectivity`` is the product of its masks); :class:`MADEFactory` builds one
+for the sizes and order a :class:`~tfp_flows.bijectors.MaskedAutoregressive` asks for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_floating_dtype, check_integer
-from tfp_flows.nn.conditioners import check_hidden_units, get_activation
+from tfp_flows.nn.conditioners import ConditionerSpec, check_input_order
+from tfp_flows.nn.mlp import check_hidden_units, get_activation
 
-__all__ = ["MADE", "check_input_order"]
-
-
-def check_input_order(input_order: Any, num_entries: int, owner: str = "input_order") -> np.ndarray:
-    """``input_order`` as an int array, a permutation of ``range(num_entries)``; ``None``: identity.
-
-    ``input_order[i]`` is the position of entry ``i`` in the autoregressive
-    order: entry ``i`` depends on the entries ``m`` with
-    ``input_order[m] < input_order[i]``.
-
-    #### Examples
-
-    >>> check_input_order(None, 3).tolist()
-    [0, 1, 2]
-    >>> check_input_order([0, 0, 1], 3)
-    Traceback (most recent call last):
-    ...
-    ValueError: input_order must be a permutation of range(3), got [0, 0, 1].
-    """
-    if input_order is None:
-        return np.arange(num_entries, dtype=np.int64)
-    order = np.asarray(input_order)
-    if (
-        order.dtype.kind not in "iu"
-        or order.shape != (num_entries,)
-        or not np.array_equal(np.sort(order), np.arange(num_entries))
-    ):
-        shown = order.tolist() if order.dtype.kind in "iuf" else input_order
-        raise ValueError(f"{owner} must be a permutation of range({num_entries}), got {shown}.")
-    return order.astype(np.int64)
+__all__ = ["MADE", "MADEFactory", "check_input_order"]
 
 
 class MADE(tf.Module):
@@ -200,18 +175,25 @@ class MADE(tf.Module):
         """The 0/1 masks ``M_1, ..., M_L``, each ``[fan_in, fan_out]`` like the kernels."""
         return [m.copy() for m in self._masks]
 
-    def check_sizes(
-        self, num_entries: int, params_per_entry: int, context_size: int, owner: str
-    ) -> None:
-        """Raises ``ValueError`` unless this MADE maps these sizes (entries, parameters, context)."""
-        built = (self._num_entries, self._params_per_entry, self._context_size)
-        if built != (num_entries, params_per_entry, context_size):
-            raise ValueError(
-                f"{owner}: the MADE must have {num_entries} entries, {params_per_entry} parameters "
-                f"per entry and a context of size {context_size}, but it was built for "
-                f"{built[0]} entries, {built[1]} parameters per entry and a context of size "
-                f"{built[2]}."
-            )
+    @property
+    def input_size(self) -> int:
+        """``n``: a MADE reads every entry."""
+        return self._num_entries
+
+    @property
+    def output_size(self) -> int:
+        """``k * n``: ``k`` blocks of ``n`` parameters."""
+        return self._params_per_entry * self._num_entries
+
+    @property
+    def connectivity(self) -> np.ndarray:
+        """``C`` ``[n, k n]``: ``C[m, u] = 1`` iff a path of unmasked weights joins input ``m``
+        to output ``u`` (the product of the masks); ``C[m, j n + i] = 1`` only if
+        ``input_order[m] < input_order[i]``."""
+        reach = self._masks[0] > 0
+        for mask in self._masks[1:]:
+            reach = (reach.astype(np.int64) @ (mask > 0).astype(np.int64)) > 0
+        return reach.astype(np.int64)
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """The parameters ``[..., k * n]`` of the entries of ``x`` (``[..., n]``)."""
@@ -234,3 +216,52 @@ class MADE(tf.Module):
                 )
             h = self._activation(h_next) if i < last else h_next
         return tf.reshape(h, tf.concat([batch_shape, [h.shape[-1]]], axis=0))
+
+
+@dataclass(frozen=True)
+class MADEFactory:
+    """Builds a :class:`MADE` for the sizes and order a layer asks for (a ``ConditionerFactory``).
+
+    The layer's :class:`~tfp_flows.nn.ConditionerSpec` gives ``n`` (``input_size``),
+    ``k`` (``params_per_entry``), the context and the order (``input_order``;
+    ``None``: ``0..n-1``); the factory holds the rest.
+
+    Args:
+      hidden_units: widths of the hidden layers (at least ``n - 1`` units each
+        let every entry depend on all the entries before it).
+      activation: name (``"relu"``, ``"tanh"``, ``"gelu"``, ...) or callable.
+      seed: integer seed of the hidden kernels' initialisation.
+      zero_init_output: start the last layer at zero (a fresh layer is the identity).
+
+    #### Examples
+
+    >>> spec = ConditionerSpec(input_size=3, params_per_entry=2, num_transformed=3,
+    ...                        input_order=np.array([2, 1, 0]))
+    >>> made = MADEFactory(hidden_units=(8,), seed=0).make_conditioner(spec)
+    >>> made.output_size, made.input_order.tolist()
+    (6, [2, 1, 0])
+    """
+
+    hidden_units: Sequence[int] = (64, 64)
+    activation: str | Callable[[tf.Tensor], tf.Tensor] = "relu"
+    seed: int | None = None
+    zero_init_output: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_units", check_hidden_units(self.hidden_units))
+        get_activation(self.activation)
+
+    def make_conditioner(self, spec: ConditionerSpec) -> MADE:
+        """A :class:`MADE` of ``spec.input_size`` entries named ``"made"``."""
+        return MADE(
+            spec.input_size,
+            spec.params_per_entry,
+            self.hidden_units,
+            input_order=spec.input_order,
+            context_size=spec.context_size,
+            activation=self.activation,
+            zero_init_output=self.zero_init_output,
+            seed=self.seed,
+            dtype=spec.dtype,
+            name="made",
+        )

@@ -30,7 +30,8 @@ no stale cache: results follow the weights and the context, never an earlier cal
 
 >>> import tensorflow as tf
 >>> from tfp_flows.bijectors import AffineCoupling
->>> layer = AffineCoupling(3, seed=0, dtype=tf.float64)
+>>> from tfp_flows.nn import MLPFactory
+>>> layer = AffineCoupling(3, MLPFactory(seed=0), dtype=tf.float64)
 >>> perturb_weights(layer, seed=1)
 >>> x = tf.random.stateless_normal([16, 3], seed=[0, 0], dtype=tf.float64)
 >>> errors = check_bijector(layer, x)
@@ -169,7 +170,8 @@ def evaluate(
     #### Examples
 
     >>> from tfp_flows.bijectors import AdditiveCoupling
-    >>> layer = AdditiveCoupling(2, seed=0)
+    >>> from tfp_flows.nn import MLPFactory
+    >>> layer = AdditiveCoupling(2, MLPFactory(seed=0))
     >>> values = evaluate(layer, tf.ones([4, 2]), mode="function")
     >>> sorted(values)
     ['back_and_there', 'fldj', 'forward', 'ildj_of_forward', 'inverse', 'there_and_back']
@@ -508,7 +510,8 @@ def check_bijector(
     #### Examples
 
     >>> from tfp_flows.bijectors import AdditiveCoupling
-    >>> layer = AdditiveCoupling(2, seed=0)
+    >>> from tfp_flows.nn import MLPFactory
+    >>> layer = AdditiveCoupling(2, MLPFactory(seed=0))
     >>> perturb_weights(layer)
     >>> sorted(check_bijector(layer, tf.random.stateless_normal([8, 2], seed=[1, 2])))
     ['autodiff_log_det', 'constant_jacobian', 'gradients', 'log_det_consistent', 'modes_agree', 'round_trip']

@@ -14,15 +14,17 @@ short last chunk reuses the compiled function (``inputs`` keeps its shape,
 only the first ``count`` entries are used). :func:`make_distributed_chunk` is
 the same loop under a ``tf.distribute`` strategy.
 
-The loop is traced with ``tf.vectorized_map`` inline (:func:`inline_vectorized_map`):
-under XLA, TensorFlow otherwise wraps each vectorized map in a nested function,
-the gradient of that call passes an integer the backward pass needs at compile
-time (a reduction axis) from the forward function, and XLA's constant analysis,
-which cannot see into the call, makes every input of the compiled loop -- the
-seeds and every variable -- a compile-time constant: a new compilation at every
-call as the weights change. TFP's auto-batched joint distributions
-(``JointDistribution*AutoBatched``) vectorize with it, so a reverse-KL fit to
-such a model compiled once per chunk (10^4 steps: 1078 s).
+Each step is traced as a plain ``tf.function`` and called from the loop that a
+``tf.function(jit_compile=True)`` compiles (:func:`compile_chunk`). Traced directly under
+``jit_compile=True``, TensorFlow wraps each ``tf.vectorized_map`` in a nested function; the
+gradient of that call passes an integer the backward pass needs at compile time (a reduction
+axis) out of the forward function, and XLA's constant analysis, which cannot see into the call,
+makes every input of the compiled loop -- the seeds and every variable -- a compile-time
+constant: a new compilation at every call as the weights change. TFP's auto-batched joint
+distributions (``JointDistribution*AutoBatched``) vectorize with it, so a reverse-KL fit to
+such a model compiled once per chunk (10^4 steps: 1078 s). Traced outside XLA, the vectorized
+map is built inline and its integers are constants of the step's graph; XLA compiles the loop
+and the step as one computation, once.
 
 #### Examples
 
@@ -42,13 +44,11 @@ such a model compiled once per chunk (10^4 steps: 1078 s).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.ops.parallel_for import control_flow_ops as _parallel_for
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.training.losses import Loss, MaximumLikelihood
@@ -57,36 +57,51 @@ from tfp_flows.training.sources import Batch, as_batch
 from tfp_flows.training.step import gradient_step
 
 __all__ = [
-    "inline_vectorized_map",
+    "compile_chunk",
     "make_distributed_chunk",
     "make_distributed_step",
     "make_train_chunk",
+    "step_loop",
 ]
 
 
-@tf.autograph.experimental.do_not_convert
-@contextlib.contextmanager
-def inline_vectorized_map() -> Iterator[None]:
-    """While tracing: ``tf.vectorized_map`` (``pfor``) builds its ops inline, not in a nested function.
+def compile_chunk(
+    step: Callable[[Any], tuple[tf.Tensor, tf.Tensor]], dtype: tf.DType
+) -> Callable[[Any, tf.Tensor], tf.Tensor]:
+    """The XLA-compiled loop of ``step``, with ``step`` traced outside XLA.
 
-    TensorFlow's ``pfor`` wraps its loop in a ``tf.function`` when it is traced
-    for XLA. Its gradient then hands the backward function integers computed in
-    the forward one (the axis of a reduction), which XLA needs at compile time;
-    unable to see into the forward call, XLA makes every input of the compiled
-    function a compile-time constant, so each call with new variable values
-    compiles anew. Inline, the same integers are constants of the graph. The
-    values computed are the same either way. (Relies on TensorFlow's private
-    ``control_flow_ops._is_under_xla_context``; without it, nothing changes.)
+    ``step(step_inputs) -> (loss, finite)`` is traced as a plain ``tf.function`` (a concrete
+    function per step-input signature, traced eagerly, so no XLA context is active), and the
+    loop that calls it (:func:`step_loop`) is compiled with ``jit_compile=True``: XLA compiles
+    the loop and the step's graph as one computation. Traced under ``jit_compile=True``
+    instead, each ``tf.vectorized_map`` in the step becomes a nested function whose gradient
+    makes every input of the loop a compile-time constant (see the module docstring).
+
+    #### Examples
+
+    >>> import tensorflow as tf
+    >>> scale = tf.Variable(2.0)
+    >>> def step(x):
+    ...     loss = tf.reduce_sum(tf.vectorized_map(lambda r: scale * r, x))
+    ...     return loss, tf.math.is_finite(loss)
+    >>> chunk = compile_chunk(step, tf.float32)
+    >>> chunk(tf.ones([3, 2]), tf.constant(2)).numpy().tolist()   # two steps of the three
+    [4.0, 4.0, 0.0]
     """
-    original = getattr(_parallel_for, "_is_under_xla_context", None)
-    if original is None:
-        yield
-        return
-    _parallel_for._is_under_xla_context = lambda: False
-    try:
-        yield
-    finally:
-        _parallel_for._is_under_xla_context = original
+    traced = tf.function(step)
+    compiled: dict[Any, Callable[[Any, tf.Tensor], tf.Tensor]] = {}
+
+    def chunk(inputs: Any, count: tf.Tensor) -> tf.Tensor:
+        inputs = tf.nest.map_structure(tf.convert_to_tensor, inputs)
+        specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape[1:], t.dtype), inputs)
+        concrete = traced.get_concrete_function(specs)
+        loop = compiled.get(concrete)
+        if loop is None:
+            loop = tf.function(step_loop(concrete, dtype), jit_compile=True)
+            compiled[concrete] = loop
+        return loop(inputs, count)
+
+    return chunk
 
 
 def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
@@ -94,13 +109,12 @@ def loss_dtype(distribution: tfd.Distribution) -> tf.DType:
     return tf.as_dtype(tf.nest.flatten(distribution.dtype)[0])
 
 
-def _step_loop(
-    one_step: Callable[[Batch], tuple[tf.Tensor, tf.Tensor]],
-    make_batch: Callable[[Any], Batch | tf.Tensor],
-    dtype: tf.DType,
+def step_loop(
+    step: Callable[[Any], tuple[tf.Tensor, tf.Tensor]], dtype: tf.DType
 ) -> Callable[[Any, tf.Tensor], tf.Tensor]:
-    """``chunk(inputs, count)``: ``one_step`` on ``inputs[0], inputs[1], ...`` in a
-    ``tf.while_loop`` until ``count`` steps ran or one returned ``finite = False``."""
+    """``chunk(inputs, count)``: ``step`` on ``inputs[0], inputs[1], ...`` (mapped over the
+    nest) in a ``tf.while_loop`` until ``count`` steps ran or one returned ``finite = False``;
+    ``step(step_inputs) -> (loss, finite)``."""
 
     def chunk(inputs, count):
         # `inputs` always has the same shape (padded); the first `count` entries are used,
@@ -110,15 +124,14 @@ def _step_loop(
 
         def body(i, finite, losses):
             step_inputs = tf.nest.map_structure(lambda t: t[i], inputs)
-            value, finite = one_step(as_batch(make_batch(step_inputs)))
+            value, finite = step(step_inputs)
             return i + 1, finite, tf.tensor_scatter_nd_update(losses, [[i]], [value])
 
-        with inline_vectorized_map():  # else XLA compiles anew at every call (see above)
-            _, _, losses = tf.while_loop(
-                lambda i, finite, _: (i < count) & finite,
-                body,
-                (tf.constant(0), tf.constant(True), losses),
-            )
+        _, _, losses = tf.while_loop(
+            lambda i, finite, _: (i < count) & finite,
+            body,
+            (tf.constant(0), tf.constant(True), losses),
+        )
         return losses
 
     return chunk
@@ -157,9 +170,12 @@ def make_train_chunk(
         value = tf.cast(outcome.loss, dtype)
         return tf.where(outcome.finite, value, tf.constant(np.nan, value.dtype)), outcome.finite
 
-    return tf.function(
-        _step_loop(one_step, make_batch, dtype), jit_compile=jit_compile, reduce_retracing=True
-    )
+    def step(step_inputs):
+        return one_step(as_batch(make_batch(step_inputs)))
+
+    if jit_compile:  # the step traced outside XLA, else XLA compiles anew at every call
+        return compile_chunk(step, dtype)
+    return tf.function(step_loop(step, dtype), reduce_retracing=True)
 
 
 def make_distributed_chunk(
@@ -215,7 +231,10 @@ def make_distributed_chunk(
         value = strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
         return value, tf.math.is_finite(value)
 
-    return tf.function(_step_loop(one_step, make_batch, dtype), reduce_retracing=True)
+    return tf.function(
+        step_loop(lambda step_inputs: one_step(as_batch(make_batch(step_inputs))), dtype),
+        reduce_retracing=True,
+    )
 
 
 def make_distributed_step(
