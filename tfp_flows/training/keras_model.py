@@ -74,10 +74,10 @@ from tfp_flows.bijectors.batch_norm import BatchNorm
 from tfp_flows.bijectors.walk import walk
 from tfp_flows.flows.log_prob import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
-from tfp_flows.training.loop import _step_loop, loss_dtype
+from tfp_flows.training.loop import compile_chunk, loss_dtype, step_loop
 from tfp_flows.training.losses import MaximumLikelihood
 from tfp_flows.training.optimizers import default_optimizer, default_schedule, optimizer_variables
-from tfp_flows.training.sources import Batch, dataset_pairs
+from tfp_flows.training.sources import Batch, as_batch, dataset_pairs
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
 __all__ = ["FlowModel"]
@@ -633,15 +633,14 @@ class _ChunkedSteps:
             model._bad_loss.assign(tf.cast(loss, tf.float64))  # the last step's: read if bad
             return tf.where(outcome.finite, loss, tf.constant(np.nan, dtype)), outcome.finite
 
-        loop = _step_loop(one_step, model._batch, dtype)
-
-        def counted(data, count):
+        def step(step_inputs):  # traced once per batch shape: counts the loop's traces
             object.__setattr__(model, "_train_traces", model._train_traces + 1)
-            return loop(data, count)
+            return one_step(as_batch(model._batch(step_inputs)))
 
-        jit = bool(model.jit_compile)
-        self._compiled = tf.function(counted, jit_compile=True) if jit else None
-        self._traced = tf.function(counted, reduce_retracing=True)
+        # the XLA loop for the first batch shape, a plain traced loop for any other (a last
+        # smaller batch), so that an odd batch never compiles a second XLA loop
+        self._compiled = compile_chunk(step, dtype) if model.jit_compile else None
+        self._traced = tf.function(step_loop(step, dtype), reduce_retracing=True)
         self._compiled_shapes = None  # the batch shapes the XLA loop is compiled for
 
     def serves(self, model: FlowModel) -> bool:
