@@ -31,23 +31,52 @@ def _assert_unchanged(before, distribution):
         np.testing.assert_array_equal(old, new)
 
 
+def _assert_schedule_of_default(optimizer, steps):
+    """``optimizer``'s learning rate is ``default_optimizer(steps)``'s at every step."""
+    expected = default_optimizer(steps)._learning_rate
+    for t in range(0, steps + 2):
+        assert float(optimizer._learning_rate(t)) == pytest.approx(float(expected(t)), rel=1e-6)
+
+
 def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
     model = tff.FlowModel(_flow())
     model.fit(_moons(640), epochs=3, batch_size=64, validation_split=0.2, verbose=0)
     steps = 3 * 8  # 512 training rows in batches of 64
     assert int(model.optimizer.iterations) == steps
-    expected = default_optimizer(steps)
-    schedule, expected_schedule = model.optimizer._learning_rate, expected._learning_rate
-    assert schedule.get_config() == expected_schedule.get_config()
-    assert model.optimizer.clipnorm == expected.clipnorm == 1.0
+    _assert_schedule_of_default(model.optimizer, steps)
+    assert model.optimizer.clipnorm == default_optimizer(steps).clipnorm == 1.0
     assert model.jit_compile and model.steps_per_execution == 100  # XLA for a vector flow
     # the next fit trains with a fresh default over its own steps, as tff.fit does
     model.fit(_moons(640), epochs=1, batch_size=128, verbose=0)
     assert int(model.optimizer.iterations) == 5
-    assert (
-        model.optimizer._learning_rate.get_config()
-        == default_optimizer(5)._learning_rate.get_config()
-    )
+    _assert_schedule_of_default(model.optimizer, 5)
+
+
+def test_a_second_fit_reuses_the_compiled_loop_and_trains_as_a_fresh_default():
+    data = _moons(512)
+    model = tff.FlowModel(_flow(), adapt=False)
+    model.fit(data, epochs=2, batch_size=128, verbose=0)
+    assert model.train_traces == 1
+    after_first = model.get_weights()
+    keras.utils.set_random_seed(3)
+    model.fit(data, epochs=3, batch_size=128, verbose=0)  # another schedule, the same loop
+    assert model.train_traces == 1
+    # the same steps from the same weights by a new model: its optimizer is new
+    fresh = tff.FlowModel(_flow(seed=1), adapt=False)
+    fresh.set_weights(after_first)
+    keras.utils.set_random_seed(3)
+    fresh.fit(data, epochs=3, batch_size=128, verbose=0)
+    for reused, new in zip(model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_allclose(reused, new, rtol=1e-5, atol=1e-6)
+
+
+def test_a_last_smaller_batch_trains_without_a_second_compiled_loop():
+    model = tff.FlowModel(_flow())
+    history = model.fit(_moons(640), epochs=2, batch_size=256, verbose=0)  # 256, 256, 128
+    assert int(model.optimizer.iterations) == 6
+    # one XLA loop for batches of 256, one trace without XLA for the batch of 128
+    assert model.train_traces == 2
+    assert np.all(np.isfinite(history.history["loss"]))
 
 
 def test_array_data_goes_in_batches_of_256_unless_told():

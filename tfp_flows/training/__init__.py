@@ -9,7 +9,7 @@
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
-| :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` and optimizer helpers |
+| :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule`) and optimizer helpers |
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
 | :mod:`~tfp_flows.training.history` | :class:`History`: per-step loss, validations, best step, wall time |
@@ -50,6 +50,7 @@ from tfp_flows.training.optimizers import (
     DEFAULT_LEARNING_RATE,
     build_optimizer,
     default_optimizer,
+    default_schedule,
     optimizer_variables,
 )
 from tfp_flows.training.sources import (
@@ -88,6 +89,7 @@ __all__ = [
     "all_finite",
     "build_optimizer",
     "default_optimizer",
+    "default_schedule",
     "find_adaptive_layers",
     "find_standardize_layers",
     "fit",

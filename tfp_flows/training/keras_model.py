@@ -74,9 +74,10 @@ from tfp_flows.bijectors.batch_norm import BatchNorm
 from tfp_flows.bijectors.walk import walk
 from tfp_flows.flows.log_prob import check_takes_context, log_prob
 from tfp_flows.training.adaptation import adapt_layers
+from tfp_flows.training.loop import compile_chunk, loss_dtype, step_loop
 from tfp_flows.training.losses import MaximumLikelihood
-from tfp_flows.training.optimizers import default_optimizer, optimizer_variables
-from tfp_flows.training.sources import Batch, dataset_pairs
+from tfp_flows.training.optimizers import default_optimizer, default_schedule, optimizer_variables
+from tfp_flows.training.sources import Batch, as_batch, dataset_pairs
 from tfp_flows.training.step import NonFiniteLossError, gradient_step
 
 __all__ = ["FlowModel"]
@@ -126,6 +127,11 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_bad_step", tf.Variable(-1, dtype=tf.int64, trainable=False))
         object.__setattr__(self, "_bad_loss", tf.Variable(0.0, dtype=tf.float64, trainable=False))
         object.__setattr__(self, "_loss", MaximumLikelihood())
+        object.__setattr__(self, "_chunked", None)  # the compiled loop (make_train_function)
+        object.__setattr__(self, "_train_traces", 0)
+        object.__setattr__(
+            self, "_default", None
+        )  # (optimizer, its start state), see _fresh_default
         self._adapt_on_fit = adapt
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -147,8 +153,10 @@ class FlowModel(keras.Model):
             :func:`~tfp_flows.training.optimizers.default_optimizer` over the
             steps that call runs (Adam at 1e-2, linear warm-up, cosine decay to
             zero, ``clipnorm=1``; ``tff.fit``'s default), so its moments and
-            schedule start afresh with each ``fit``. A given optimizer keeps
-            its state from one ``fit`` to the next.
+            schedule start afresh with each ``fit`` (one optimizer object put
+            back to new, so a second ``fit`` reuses the compiled training
+            loop). A given optimizer keeps its state from one ``fit`` to the
+            next.
           **kwargs: passed to ``keras.Model.compile``, with other defaults:
             ``steps_per_execution=100`` (optimizer steps per compiled call; batch
             callbacks then run every 100 steps) and ``jit_compile="auto"``: XLA
@@ -176,7 +184,31 @@ class FlowModel(keras.Model):
         object.__setattr__(self, "_compile_kwargs", kwargs)
         object.__setattr__(self, "_default_optimizer", optimizer is None)
         # the default's schedule needs the number of steps: fit builds it (see _compile_with)
-        self._compile_with(default_optimizer(1) if optimizer is None else optimizer)
+        self._compile_with(self._fresh_default(1) if optimizer is None else optimizer)
+
+    def _fresh_default(self, steps: int) -> Any:
+        """The default optimizer over ``steps``, as new: one object for every ``fit``, put back to its start.
+
+        Its schedule's ``warmup_steps`` and ``decay_steps`` are variables, set for
+        ``steps`` here, and its step counter and moments go back to their
+        initial values, so the compiled training loop is reused, not retraced.
+        """
+        fresh = default_schedule(steps)
+        if self._default is None:
+            schedule = default_schedule(steps)
+            schedule.warmup_steps = tf.Variable(float(fresh.warmup_steps), trainable=False)
+            schedule.decay_steps = tf.Variable(float(fresh.decay_steps), trainable=False)
+            optimizer = default_optimizer(steps, schedule=schedule)
+            optimizer.build(self._flow_variables)
+            start = [tf.convert_to_tensor(v) for v in optimizer_variables(optimizer)]
+            object.__setattr__(self, "_default", (optimizer, schedule, start))
+            return optimizer
+        optimizer, schedule, start = self._default
+        schedule.warmup_steps.assign(float(fresh.warmup_steps))
+        schedule.decay_steps.assign(float(fresh.decay_steps))
+        for variable, value in zip(optimizer_variables(optimizer), start):
+            variable.assign(value)
+        return optimizer
 
     def _compile_with(self, optimizer: Any) -> None:
         """``keras.Model.compile`` with ``optimizer`` and the settings of the last :meth:`compile`."""
@@ -252,6 +284,48 @@ class FlowModel(keras.Model):
         weight = tf.where(good, tf.cast(tf.shape(batch.x)[0], loss.dtype), 0.0)
         self.loss_tracker.update_state(tf.where(good, loss, 0.0), sample_weight=weight)
         return {"loss": self.loss_tracker.result()}
+
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras's train function as ``tff.fit`` runs it: up to ``steps_per_execution`` steps in one compiled call.
+
+        ```none
+        train_function(iterator):            # called by keras.Model.fit
+            batches = next k <= steps_per_execution batches of the iterator
+            one compiled tf.while_loop over the stacked batches:
+                backup <- W where the step's loss and gradients are finite
+                W <- update(W); stop at the first step leaving anything non-finite
+            a stopped loop: W <- backup (undo), recorded for _StopOnNonFinite
+        ```
+
+        Keras's own function XLA-compiles one step (with the guard's
+        ``tf.cond`` s, which XLA compiles slowly) and loops it over a
+        ``tf.data`` iterator; here the batches are taken on the host and the
+        whole loop is one compiled function of fixed shape (``[steps_per_execution,
+        batch_size, ...]``, a short execution padded), compiled once for the
+        batch shape it first sees; a batch of another shape (an epoch's last,
+        smaller one) runs in the same loop without XLA. The steps and the
+        guard are :meth:`train_step`'s. Under a ``tf.distribute`` strategy, or
+        with ``run_eagerly``, Keras's own function runs :meth:`train_step`.
+        The compiled loop is kept until the optimizer or
+        ``steps_per_execution`` changes (see :attr:`train_traces`).
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.run_eagerly or tf.distribute.has_strategy():
+            return super().make_train_function(force)
+        if self._chunked is None or not self._chunked.serves(self):
+            object.__setattr__(self, "_chunked", _ChunkedSteps(self))
+        self.train_function = self._chunked
+        return self.train_function
+
+    @property
+    def train_traces(self) -> int:
+        """How many times the compiled training loop was traced (0 before the first ``fit``).
+
+        A second ``fit`` with the same optimizer -- or the default one -- adds
+        none: its loop is compiled already.
+        """
+        return self._train_traces
 
     def test_step(self, data):
         batch = self._batch(data)
@@ -359,15 +433,18 @@ class FlowModel(keras.Model):
         self._check_batch_rows(x, rows, kwargs)
         if not self.compiled:
             self.compile()
+        optimizer, recompile = self.optimizer, False
         if self._default_steps_per_execution:
             # Keras runs whole executions: never more steps per call than the epoch has
             per_call = min(DEFAULT_STEPS_PER_EXECUTION, kwargs.get("steps_per_epoch") or math.inf)
             if per_call != self._compile_kwargs["steps_per_execution"]:
                 self._compile_kwargs["steps_per_execution"] = per_call
-                if not self._default_optimizer:
-                    self._compile_with(self.optimizer)
-        if self._default_optimizer:  # a fresh default optimizer over this call's steps
-            self._compile_with(default_optimizer(self._planned_steps(x, rows, kwargs)))
+                recompile = True
+        if self._default_optimizer:  # the default optimizer, as new, over this call's steps
+            optimizer = self._fresh_default(self._planned_steps(x, rows, kwargs))
+            recompile = recompile or optimizer is not self.optimizer
+        if recompile:
+            self._compile_with(optimizer)
         undo_adapt = adapt_layers(self.distribution, self._adaptation_rows(x, y))
         self._bad_step.assign(-1)
         for variable, backup in self._guarded:  # the state to fall back to on a first bad step
@@ -523,6 +600,111 @@ class FlowModel(keras.Model):
                 f"{filepath!r} is not a weights file written by FlowModel.save_weights ({error})."
             ) from None
         self.set_weights(weights)
+
+
+class _ChunkedSteps:
+    """``FlowModel``'s train function: runs the next ``steps_per_execution`` batches in one compiled loop."""
+
+    def __init__(self, model: FlowModel):
+        self._model = model
+        self._optimizer = model.optimizer
+        self._guarded = model._guarded
+        self._size = model.steps_per_execution
+        guarded = list(model._guarded)
+        state = [variable for variable, _ in guarded]
+        dtype = loss_dtype(model.distribution)
+
+        def back_up(gradients_finite):
+            # a select, not a tf.cond: XLA compiles conditional assignments slowly
+            for variable, backup in guarded:
+                backup.assign(tf.where(gradients_finite, variable, backup))
+
+        def one_step(batch):
+            outcome = gradient_step(
+                model.distribution,
+                model._loss,
+                model.optimizer,
+                model._flow_variables,
+                batch,
+                state=state,
+                before_update=back_up,
+            )
+            loss = tf.cast(outcome.loss, dtype)
+            model._bad_loss.assign(tf.cast(loss, tf.float64))  # the last step's: read if bad
+            return tf.where(outcome.finite, loss, tf.constant(np.nan, dtype)), outcome.finite
+
+        def step(step_inputs):  # traced once per batch shape: counts the loop's traces
+            object.__setattr__(model, "_train_traces", model._train_traces + 1)
+            return one_step(as_batch(model._batch(step_inputs)))
+
+        # the XLA loop for the first batch shape, a plain traced loop for any other (a last
+        # smaller batch), so that an odd batch never compiles a second XLA loop
+        self._compiled = compile_chunk(step, dtype) if model.jit_compile else None
+        self._traced = tf.function(step_loop(step, dtype), reduce_retracing=True)
+        self._compiled_shapes = None  # the batch shapes the XLA loop is compiled for
+
+    def serves(self, model: FlowModel) -> bool:
+        """Whether this loop trains ``model`` as it is compiled now (same optimizer, state, sizes)."""
+        return (
+            self._optimizer is model.optimizer
+            and self._guarded is model._guarded
+            and self._size == model.steps_per_execution
+            and (self._compiled is not None) == bool(model.jit_compile)
+        )
+
+    def __call__(self, iterator: Any) -> dict[str, tf.Tensor]:
+        batches = []
+        if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
+            try:
+                while len(batches) < self._size:
+                    batches.append(next(iterator))
+            except (StopIteration, tf.errors.OutOfRangeError):
+                pass
+        else:  # a list of batches (Keras's generic epoch iterator)
+            batches = list(iterator)[: self._size]
+        if not batches:
+            raise StopIteration
+        start = 0
+        while start < len(batches):  # runs of batches of one shape
+            shapes = _shapes(batches[start])
+            end = start + 1
+            while end < len(batches) and _shapes(batches[end]) == shapes:
+                end += 1
+            if not self._run(batches[start:end], shapes):
+                break
+            start = end
+        return {"loss": self._model.loss_tracker.result()}
+
+    def _run(self, batches: list, shapes: tuple) -> bool:
+        """Trains on ``batches`` (one shape); False if a step was not finite (then undone)."""
+        model = self._model
+        count = len(batches)
+        parts = [tf.nest.flatten(batch) for batch in batches]
+        parts += [parts[-1]] * (self._size - count)  # fixed shape: the first `count` are used
+        data = tf.nest.pack_sequence_as(batches[0], [tf.stack(part) for part in zip(*parts)])
+        if self._compiled is not None and self._compiled_shapes is None:
+            self._compiled_shapes = shapes
+        function = self._compiled if shapes == self._compiled_shapes else self._traced
+        before = int(model.optimizer.iterations)
+        losses = np.asarray(function(data, tf.constant(count)))[:count]
+        finite = np.isfinite(losses)
+        good = losses[: count if finite.all() else int(np.argmin(finite))]
+        if good.size:
+            rows = np.full(good.shape, shapes[0][0], good.dtype)  # the rows of x
+            model.loss_tracker.update_state(good, sample_weight=rows)
+        if finite.all():
+            return True
+        for variable, backup in model._guarded:  # back to the last state a finite step began from
+            variable.assign(backup)
+        model._bad_step.assign(before + good.size + 1)
+        return False
+
+
+def _shapes(batch: Any) -> tuple:
+    """The shapes of a batch's tensors, flattened: ``((rows, d), ...)``."""
+    return tuple(
+        tuple(tf.convert_to_tensor(part).shape.as_list()) for part in tf.nest.flatten(batch)
+    )
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

@@ -25,19 +25,50 @@ __all__ = [
     "check_optimizer",
     "check_optimizer_learning_rate",
     "default_optimizer",
+    "default_schedule",
     "optimizer_variables",
 ]
 
 DEFAULT_LEARNING_RATE = 1e-2
 
 
-def default_optimizer(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
+def default_schedule(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) -> Any:
+    """:func:`default_optimizer`'s learning rate: a linear warm-up, then a cosine decay to zero over ``steps``.
+
+    ```none
+    lr(t) = learning_rate * t / w                                  t < w = min(200, steps / 10)
+    lr(t) = learning_rate * (1 + cos(pi * (t - w) / (steps - w))) / 2     afterwards
+    ```
+
+    A ``keras.optimizers.schedules.CosineDecay`` (its ``warmup_steps`` ``w``
+    and ``decay_steps`` ``steps - w``, at least 1 each).
+
+    #### Examples
+
+    >>> schedule = default_schedule(1000)
+    >>> (schedule.warmup_steps, schedule.decay_steps), round(float(schedule(100)), 4)
+    ((100, 900), 0.01)
+    """
+    import keras
+
+    warmup = max(1, min(200, steps // 10))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
+    )
+
+
+def default_optimizer(
+    steps: int, learning_rate: float = DEFAULT_LEARNING_RATE, schedule: Any = None
+) -> Any:
     """Adam with a linear warm-up and a cosine decay to zero over ``steps``, ``clipnorm=1``.
 
     ```none
     lr(t) = learning_rate * t / w                                  t < w = min(200, steps / 10)
     lr(t) = learning_rate * (1 + cos(pi * (t - w) / (steps - w))) / 2     afterwards
     ```
+
+    ``schedule`` replaces that learning rate (default
+    :func:`default_schedule` ``(steps, learning_rate)``).
 
     #### Examples
 
@@ -47,10 +78,8 @@ def default_optimizer(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) 
     """
     import keras
 
-    warmup = max(1, min(200, steps // 10))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate, warmup_steps=warmup
-    )
+    if schedule is None:
+        schedule = default_schedule(steps, learning_rate)
     return keras.optimizers.Adam(schedule, clipnorm=1.0)
 
 
