@@ -293,5 +293,6 @@ def _kl_push_forward_push_forward(a: PushForward, b: PushForward, name: str | No
             return tfd.kl_divergence(a.distribution, b.distribution)
     raise NotImplementedError(
         f"KL({a.name} || {b.name}) has a closed form only when both push their bases through the "
-        f"same bijector; got {a.bijector.name} and {b.bijector.name}."
+        f"very same map (one bijector object, and for flows one bound context); got "
+        f"{a.bijector.name} and {b.bijector.name}."
     )
