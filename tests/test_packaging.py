@@ -37,7 +37,7 @@ def test_installing_the_package_asks_for_no_tensorflow_distribution_and_no_numpy
     assert not {"tensorflow", "tensorflow-cpu", "tf-keras", "tf_keras"} & set(required)
     tfp_requirement = required["tensorflow-probability"]
     assert tfp_requirement.specifier.contains("0.25.0"), str(tfp_requirement)
-    # pinned to its minor release while tff.Flow subclasses TFP's private base class
+    # pinned to its minor release: the package overrides subclass hooks of TFP 0.25 (setup.cfg)
     assert not tfp_requirement.specifier.contains("0.26.0"), str(tfp_requirement)
     numpy = required["numpy"]
     assert all(spec.operator in (">=", ">", "!=") for spec in numpy.specifier), str(numpy)

@@ -1,8 +1,9 @@
-"""``Flow``: the ``tfd.TransformedDistribution`` that the builders return.
+"""``Flow``: the distribution the builders return, ``f_# base`` (the law of ``f(z)``, ``z ~ base``).
 
-A ``Flow`` is TFP's transformed distribution (the very class that
-``tfd.TransformedDistribution(base, bijector)`` returns for bijectors that are
-not ``CompositeTensor`` s) with two things a user of a flow needs:
+A ``Flow`` is a :class:`~tfp_flows.distributions.PushForward` -- what
+``tfd.TransformedDistribution(base, bijector)`` computes, on TFP's public API, and not
+a ``CompositeTensor``, so that a ``tf.Module``, a ``tfd.Mixture`` or a surrogate holding a
+flow sees its layers' variables -- with what a user of a flow needs:
 
 - values of the wrong dtype get an error naming both dtypes and the fix, not
   TFP's generic tensor-conversion message;
@@ -74,9 +75,6 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
-from tensorflow_probability.python.distributions.transformed_distribution import (
-    _TransformedDistribution,
-)
 
 from tfp_flows._internal.checks import (
     check_context,
@@ -86,6 +84,7 @@ from tfp_flows._internal.checks import (
 from tfp_flows._internal.context import checked_context
 from tfp_flows.bijectors.chain import context_size_of
 from tfp_flows.bijectors.walk import forward_and_log_det, inverse_and_log_det
+from tfp_flows.distributions.push_forward import KwargsSplitFn, PushForward
 
 __all__ = ["Flow"]
 
@@ -98,14 +97,14 @@ def _static_shape(sample_shape: Any) -> list[int] | None:
     return None if static is None else [int(d) for d in np.reshape(static, [-1])]
 
 
-class Flow(_TransformedDistribution):
-    """A ``tfd.TransformedDistribution`` with dtype checks, a context and honest moments.
+class Flow(PushForward):
+    """A push-forward ``f_# base`` with dtype checks, a context and honest moments.
 
     Args:
       distribution: the base distribution.
       bijector: the flow's bijector (a :class:`~tfp_flows.bijectors.FlowChain`).
       kwargs_split_fn, validate_args, parameters, name: as
-        ``tfd.TransformedDistribution``.
+        :class:`~tfp_flows.distributions.PushForward` (and ``tfd.TransformedDistribution``).
       context: a context bound to every call (see :meth:`condition`); ``None``
         for a flow that takes ``context=`` per call (or needs none).
       draw_groups: ``experimental_sample_and_log_prob`` (the call of ``tfp.vi``) pushes its
@@ -121,7 +120,7 @@ class Flow(_TransformedDistribution):
         self,
         distribution: tfd.Distribution,
         bijector: tfb.Bijector,
-        kwargs_split_fn: Any = None,
+        kwargs_split_fn: KwargsSplitFn | None = None,
         validate_args: bool = False,
         parameters: dict[str, Any] | None = None,
         name: str | None = None,
@@ -152,7 +151,7 @@ class Flow(_TransformedDistribution):
     def _parameter_properties(cls, dtype, num_classes=None):
         # `context` is not a batch parameter: a bound context's batch shape is added by
         # `_batch_shape`.
-        return _TransformedDistribution._parameter_properties(dtype, num_classes=num_classes)
+        return PushForward._parameter_properties(dtype, num_classes=num_classes)
 
     @property
     def context_size(self) -> int:
@@ -226,13 +225,19 @@ class Flow(_TransformedDistribution):
         bijector_kwargs = dict(kwargs.get("bijector_kwargs", {}), context=context)
         return dict(kwargs, bijector_kwargs=bijector_kwargs)
 
+    def _per_call_context(self, kwargs: dict[str, Any]) -> tf.Tensor | None:
+        """The context passed to this call (``None`` if none, or if it is the bound one)."""
+        if self._context is not None:
+            return None
+        return kwargs.get("bijector_kwargs", {}).get("context")
+
     def _with_context_batch(self, sample_shape: Any, kwargs: dict[str, Any]) -> Any:
         """``sample_shape`` extended by the batch shape of a per-call context.
 
-        (A bound context is part of ``batch_shape``: TFP broadcasts the base to it.)
+        (A bound context is part of ``batch_shape``: the base is broadcast to it.)
         """
-        context = kwargs.get("bijector_kwargs", {}).get("context")
-        if context is None or self._context is not None:
+        context = self._per_call_context(kwargs)
+        if context is None:
             return sample_shape
         sample = _static_shape(sample_shape)
         if sample is not None and context.shape[:-1].is_fully_defined():
@@ -240,41 +245,49 @@ class Flow(_TransformedDistribution):
         sample_shape = tf.reshape(tf.cast(sample_shape, tf.int32), [-1])
         return tf.concat([sample_shape, tf.shape(context)[:-1]], axis=0)
 
-    def _call_log_prob(self, value, name, **kwargs):
-        check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs, value)
-        return super()._call_log_prob(value, name, **kwargs)
+    # -- the public calls: check values, route the context ----------------------------------
+    # (TFP converts values and calls the `_log_prob` / `_sample_n` / `_sample_and_log_prob`
+    # hooks from these; the checks and the context come first, on the arguments as given.)
 
-    def _call_prob(self, value, name, **kwargs):
+    def log_prob(self, value: Any, name: str = "log_prob", **kwargs: Any) -> tf.Tensor:
+        """``log q(value)``; ``context=c`` for a conditional flow (see the module docstring)."""
         check_tensor_dtype(value, self.dtype, self.name, "values")
-        kwargs = self._context_kwargs(kwargs, value)
-        return super()._call_prob(value, name, **kwargs)
+        return super().log_prob(value, name=name, **self._context_kwargs(kwargs, value))
 
-    def _call_sample_n(self, sample_shape, seed, **kwargs):
+    def prob(self, value: Any, name: str = "prob", **kwargs: Any) -> tf.Tensor:
+        """``q(value)``; ``context=c`` for a conditional flow (see the module docstring)."""
+        check_tensor_dtype(value, self.dtype, self.name, "values")
+        return super().prob(value, name=name, **self._context_kwargs(kwargs, value))
+
+    def sample(
+        self, sample_shape: Any = (), seed: Any = None, name: str = "sample", **kwargs: Any
+    ) -> tf.Tensor:
+        """Draws of shape ``sample_shape + batch_shape (+ the context's batch) + event_shape``."""
         kwargs = self._context_kwargs(kwargs)
-        return super()._call_sample_n(
-            self._with_context_batch(sample_shape, kwargs), seed, **kwargs
+        return super().sample(
+            self._with_context_batch(sample_shape, kwargs), seed=seed, name=name, **kwargs
         )
 
-    def _call_sample_and_log_prob(self, sample_shape, seed, **kwargs):
+    def experimental_sample_and_log_prob(
+        self,
+        sample_shape: Any = (),
+        seed: Any = None,
+        name: str = "sample_and_log_prob",
+        **kwargs: Any,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(x, log q(x))`` for draws ``x`` as :meth:`sample` gives them, one pass of the layers."""
         kwargs = self._context_kwargs(kwargs)
-        grouped = self._sample_and_log_prob_in_groups(sample_shape, seed, kwargs)
-        if grouped is not None:
-            return grouped
-        return super()._call_sample_and_log_prob(
-            self._with_context_batch(sample_shape, kwargs), seed, **kwargs
+        return super().experimental_sample_and_log_prob(
+            self._with_context_batch(sample_shape, kwargs), seed=seed, name=name, **kwargs
         )
+
+    def unnormalized_log_prob(
+        self, value: Any, name: str = "unnormalized_log_prob", **kwargs: Any
+    ) -> tf.Tensor:
+        """:meth:`log_prob`: a flow's density is normalised."""
+        return self.log_prob(value, name=name, **kwargs)
 
     # -- one pass of every layer ------------------------------------------------------------
-
-    def _base_event_ndims(self) -> int:
-        return self.distribution.event_shape.rank
-
-    def _broadcast_base(self) -> tfd.Distribution:
-        """The base distribution broadcast to the flow's batch shape (a bound context's)."""
-        if self.distribution.batch_shape == self.batch_shape:
-            return self.distribution
-        return tfd.BatchBroadcast(self.distribution, with_shape=self.batch_shape)
 
     def _log_prob(self, y, **kwargs):
         distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
@@ -285,9 +298,27 @@ class Flow(_TransformedDistribution):
     def _prob(self, y, **kwargs):
         return tf.exp(self._log_prob(y, **kwargs))
 
-    def _sample_and_log_prob(self, sample_shape, seed, **kwargs):
+    def _sample_n(self, n, seed=None, **kwargs):
+        context = self._per_call_context(kwargs)
+        if context is None:
+            return super()._sample_n(n, seed=seed, **kwargs)
+        # `sample` appended the context's batch shape to the sample shape, so the `n` draws
+        # are `[n / m, *context_batch]` with `m` the context's batch size: the layers see them
+        # in that shape, broadcast against the context, and TFP reshapes the result.
         distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
-        x, base_log_prob = self._broadcast_base().experimental_sample_and_log_prob(
+        x = self._base_at_batch_shape().sample(n, seed=seed, **distribution_kwargs)
+        x = tf.reshape(x, tf.concat([[-1], tf.shape(context)[:-1], tf.shape(x)[1:]], axis=0))
+        y = self.bijector.forward(x, **bijector_kwargs)
+        rank = context.shape.rank
+        context_batch_rank = tf.rank(context) - 1 if rank is None else rank - 1
+        return tf.reshape(y, tf.concat([[-1], tf.shape(y)[1 + context_batch_rank :]], axis=0))
+
+    def _sample_and_log_prob(self, sample_shape, seed, **kwargs):
+        grouped = self._sample_and_log_prob_in_groups(sample_shape, seed, kwargs)
+        if grouped is not None:
+            return grouped
+        distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
+        x, base_log_prob = self._base_at_batch_shape().experimental_sample_and_log_prob(
             sample_shape, seed, **distribution_kwargs
         )
         y, fldj = forward_and_log_det(self.bijector, x, self._base_event_ndims(), **bijector_kwargs)
@@ -342,13 +373,19 @@ class Flow(_TransformedDistribution):
 
     def _default_event_space_bijector(self):
         # The layers map R^n onto R^n: on a base supported on all of R^n (the standard normal)
-        # the flow is too, and its event space needs no bijector. TFP's default would put the
-        # flow's own layers there, so that a flow prior inside a model hands its weights to
-        # anything fitted in the model's unconstrained space (a surrogate posterior).
+        # the flow is too, and its event space needs no bijector. PushForward's default would
+        # put the flow's own layers there, so that a flow prior inside a model hands its
+        # weights to anything fitted in the model's unconstrained space (a surrogate posterior).
         base = self.distribution.experimental_default_event_space_bijector()
         if isinstance(base, tfb.Identity):
             return base
         return super()._default_event_space_bijector()
+
+    def _pushes_the_same_map_as(self, other: PushForward) -> bool:
+        # Conditioned flows share their layers: the map is the same only with the same context.
+        return super()._pushes_the_same_map_as(other) and self._context is getattr(
+            other, "_context", None
+        )
 
     def _no_closed_form(self, what: str) -> None:
         if self._context_size or not self.bijector.is_constant_jacobian:

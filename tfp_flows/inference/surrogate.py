@@ -63,11 +63,9 @@ from typing import Any
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
-from tensorflow_probability.python.distributions.transformed_distribution import (
-    _TransformedDistribution,
-)
 
 from tfp_flows._internal.checks import SUPPORTED_DTYPES
+from tfp_flows.distributions.push_forward import PushForward
 from tfp_flows.flows import iaf, maf, nice, nsf, planar, radial, real_nvp
 from tfp_flows.flows.flow import Flow
 
@@ -117,8 +115,11 @@ surrogate took 0.62-0.64x the time of one group on the funnel and Eight Schools
 (``benchmarks/README.md``); 4 groups were slower than 2 there."""
 
 
-class SurrogatePosterior(_TransformedDistribution):
+class SurrogatePosterior(PushForward):
     """A flow (``distribution``) pushed through a model's structure ``bijector``; trains the flow only.
+
+    A :class:`~tfp_flows.distributions.PushForward` (not a ``CompositeTensor``): a module
+    holding the surrogate sees the flow's variables.
 
     Attributes:
       flow: the flow on the unconstrained vector ``u`` in ``R^n``.
@@ -142,7 +143,7 @@ class SurrogatePosterior(_TransformedDistribution):
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
-        return _TransformedDistribution._parameter_properties(dtype, num_classes=num_classes)
+        return PushForward._parameter_properties(dtype, num_classes=num_classes)
 
     @property
     def flow(self) -> tfd.Distribution:
