@@ -38,6 +38,7 @@ def _assert_schedule_of_default(optimizer, steps):
         assert float(optimizer._learning_rate(t)) == pytest.approx(float(expected(t)), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
     model = tff.FlowModel(_flow())
     model.fit(_moons(640), epochs=3, batch_size=64, validation_split=0.2, verbose=0)
@@ -52,6 +53,7 @@ def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
     _assert_schedule_of_default(model.optimizer, 5)
 
 
+@pytest.mark.slow
 def test_a_second_fit_reuses_the_compiled_loop_and_trains_as_a_fresh_default():
     data = _moons(512)
     model = tff.FlowModel(_flow(), adapt=False)
@@ -70,6 +72,7 @@ def test_a_second_fit_reuses_the_compiled_loop_and_trains_as_a_fresh_default():
         np.testing.assert_allclose(reused, new, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_last_smaller_batch_trains_without_a_second_compiled_loop():
     model = tff.FlowModel(_flow())
     history = model.fit(_moons(640), epochs=2, batch_size=256, verbose=0)  # 256, 256, 128
@@ -79,12 +82,14 @@ def test_a_last_smaller_batch_trains_without_a_second_compiled_loop():
     assert np.all(np.isfinite(history.history["loss"]))
 
 
+@pytest.mark.slow
 def test_array_data_goes_in_batches_of_256_unless_told():
     model = tff.FlowModel(_flow())
     model.fit(_moons(1024), epochs=1, verbose=0)
     assert int(model.optimizer.iterations) == 4
 
 
+@pytest.mark.slow
 def test_flow_model_defaults_lower_the_loss_as_much_as_fit_at_equal_steps():
     data, test = _moons(2048), _moons(4096, seed=1)
     initial = tff.metrics.nll(_flow(), test)
@@ -98,6 +103,7 @@ def test_flow_model_defaults_lower_the_loss_as_much_as_fit_at_equal_steps():
     assert by_model - by_fit < 0.05 * (initial - by_fit)
 
 
+@pytest.mark.slow
 def test_a_given_optimizer_is_kept_across_fits_and_compiles_with_xla():
     model = tff.FlowModel(_flow())
     optimizer = keras.optimizers.Adam(1e-3)
@@ -120,6 +126,7 @@ def test_compile_refuses_a_loss_it_would_ignore():
         model.compile(loss="mse")
 
 
+@pytest.mark.slow
 def test_a_dataset_of_unknown_length_needs_steps_per_epoch_for_the_default_schedule():
     data = tf.data.Dataset.from_tensor_slices(_moons(256)).batch(64).filter(lambda b: True)
     model = tff.FlowModel(_flow())
@@ -146,6 +153,7 @@ def _image_flow():
     )
 
 
+@pytest.mark.slow
 def test_an_image_flow_trains_on_batches_of_its_event_shape():
     images = np.random.default_rng(0).uniform(size=(64, 4, 4, 1)).astype(np.float32)
     model = tff.FlowModel(_image_flow())
@@ -217,6 +225,7 @@ def test_batch_norm_flows_refuse_a_dataset_of_one_row_batches():
         tff.FlowModel(flow).fit(data, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_batch_norm_flows_train_with_batches_of_two_rows_or_more():
     model = tff.FlowModel(_batch_norm_flow())
     losses = model.fit(_moons(512), epochs=2, batch_size=64, verbose=0).history["loss"]
@@ -226,6 +235,7 @@ def test_batch_norm_flows_train_with_batches_of_two_rows_or_more():
 # -- conditional flows ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_conditional_flow_without_a_context_is_refused_and_left_as_it_came():
     flow = _flow(context_size=1)
     model = tff.FlowModel(flow)

@@ -19,6 +19,7 @@ def _flow(seed=0):
     return tff.real_nvp(2, num_layers=4, hidden_units=(32, 32), seed=seed)
 
 
+@pytest.mark.slow
 def test_fit_on_an_array_lowers_the_validation_nll_and_records_history():
     flow = _flow()
     history = tff.fit(flow, _banana_data(), steps=400, validation_split=0.2, progress=False)
@@ -28,6 +29,7 @@ def test_fit_on_an_array_lowers_the_validation_nll_and_records_history():
     assert history.val_loss[-1] < 4.6  # entropy is 4.224; an untrained flow is far off
 
 
+@pytest.mark.slow
 def test_fit_on_a_target_draws_fresh_batches_and_learns():
     flow = _flow()
     before = tff.metrics.nll(flow, _banana_data(2000, seed=5))
@@ -38,15 +40,18 @@ def test_fit_on_a_target_draws_fresh_batches_and_learns():
 
 def test_fit_on_a_tf_data_dataset():
     dataset = tf.data.Dataset.from_tensor_slices(_banana_data().astype(np.float32)).batch(200)
-    history = tff.fit(_flow(), dataset, steps=60, progress=False)
+    history = tff.fit(_flow(), dataset, steps=60, jit_compile=False, progress=False)
     assert history.steps == 60 and np.all(np.isfinite(history.loss))
 
 
 def test_epochs_count_full_batches():
-    history = tff.fit(_flow(), _banana_data(1000), epochs=3, batch_size=100, progress=False)
+    history = tff.fit(
+        _flow(), _banana_data(1000), epochs=3, batch_size=100, jit_compile=False, progress=False
+    )
     assert history.steps == 30
 
 
+@pytest.mark.slow
 def test_tf_keras_optimizer_with_a_learning_rate_schedule():
     schedule = tf_keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=200)
     flow = _flow()
@@ -61,6 +66,7 @@ def test_tf_keras_optimizer_with_a_learning_rate_schedule():
     assert history.val_loss[-1] < history.val_loss[0]
 
 
+@pytest.mark.slow
 def test_keras3_optimizer_with_a_learning_rate_schedule():
     schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=200)
     optimizer = tf.keras.optimizers.Adam(schedule)
@@ -68,6 +74,7 @@ def test_keras3_optimizer_with_a_learning_rate_schedule():
     assert int(optimizer.iterations.numpy()) == 200
 
 
+@pytest.mark.slow
 def test_training_step_is_traced_once_including_a_short_last_chunk(monkeypatch):
     traces = []
     original = training.MaximumLikelihood.__call__
@@ -85,13 +92,14 @@ def test_training_step_is_traced_once_including_a_short_last_chunk(monkeypatch):
 def test_data_normalisation_is_exact_and_fitted_to_the_data():
     data = _banana_data()
     flow = _flow()
-    tff.fit(flow, data, steps=1, progress=False)
+    tff.fit(flow, data, steps=1, jit_compile=False, progress=False)  # adapts before any step
     standardize = training.find_standardize_layers(flow.bijector)[0]
     np.testing.assert_allclose(standardize.loc.numpy(), data.mean(0), rtol=1e-5)
     np.testing.assert_allclose(np.exp(standardize.log_scale.numpy()), data.std(0), rtol=1e-5)
     tff.testing.assert_normalized(flow, (-15, -20), (40, 20), grid_size=400)
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_the_best_weights():
     rng = np.random.default_rng(0)
     train = _banana_data(16, seed=1)  # tiny: the flow overfits quickly
@@ -129,12 +137,14 @@ def test_callbacks_see_logs_and_can_stop_training():
             tff.training.Validation(every=100),
             tff.training.LambdaCallback(stop_at_200, every=100),
         ],
+        jit_compile=False,
         progress=False,
     )
     assert history.steps == 200
     assert seen == [(100, ["loss", "val_loss"]), (200, ["loss", "val_loss"])]
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_path):
     data = _banana_data()
     reference = _flow()
@@ -176,11 +186,13 @@ def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
         _banana_data(),
         steps=100,
         callbacks=[tff.training.Checkpointing(str(tmp_path / "new"), resume=True)],
+        jit_compile=False,
         progress=False,
     )
     assert history.steps == 100 and (tmp_path / "new" / "history.json").exists()
 
 
+@pytest.mark.slow
 def test_non_finite_loss_names_the_step_and_keeps_the_last_good_weights():
     flow = _flow()
     kept = {}
@@ -211,6 +223,7 @@ def _optimizer_is_finite(optimizer):
     return all(np.isfinite(v.numpy()).all() for v in optimizer.variables)
 
 
+@pytest.mark.slow
 def test_after_a_non_finite_loss_the_same_optimizer_trains_at_a_lower_learning_rate():
     flow, data = _tiny_flow(), _banana_data(1000)
     optimizer = tf.keras.optimizers.Adam(1e30)  # the first update throws the weights to ~1e30
@@ -254,6 +267,7 @@ class _NanLearningRateFrom(tf.keras.optimizers.schedules.LearningRateSchedule):
         return tf.where(iteration >= self.step - 1, np.nan, 1e-3)
 
 
+@pytest.mark.slow
 def test_the_error_names_the_first_bad_step_and_restores_the_optimizer_too():
     flow, data = _tiny_flow(), _banana_data(1000)
     optimizer = tf.keras.optimizers.Adam(_NanLearningRateFrom(37))
@@ -306,11 +320,14 @@ def test_bad_data_is_explained(data, message):
 
 
 def test_batch_larger_than_the_data_is_explained_and_trains(capsys):
-    history = tff.fit(_flow(), _banana_data(50), steps=20, batch_size=256, progress=False)
+    history = tff.fit(
+        _flow(), _banana_data(50), steps=20, batch_size=256, jit_compile=False, progress=False
+    )
     assert "larger than the 50 training rows" in capsys.readouterr().out
     assert history.steps == 20
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
@@ -334,6 +351,7 @@ def test_mirrored_strategy_on_two_devices_reaches_the_same_nll_as_one():
     assert abs(tff.metrics.nll(mirrored, test) - tff.metrics.nll(single, test)) < 1e-3
 
 
+@pytest.mark.slow
 def test_fit_trains_image_shaped_events_from_arrays_and_datasets():
     """Events [H, W, C]: rows are [n, H, W, C]; errors name the expected shape."""
     import tensorflow_probability as tfp
@@ -396,6 +414,7 @@ class _Recorder(tff.training.Callback):
         self.calls.append(("close",))
 
 
+@pytest.mark.slow
 def test_a_callback_of_your_own_gets_its_hooks_in_order_and_close_after_an_error():
     fit = dict(steps=6, batch_size=64, steps_per_execution=2, jit_compile=False, progress=False)
     every_chunk, every_third = _Recorder(), _Recorder(every=3)
