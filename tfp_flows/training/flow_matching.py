@@ -74,7 +74,8 @@ class FlowMatching:
       seed: seed of the base draws and times when the batch has no step seed
         (data from arrays): a ``tf.random.Generator`` the loss owns, advanced at
         every call. A batch that carries a stateless seed (a target distribution)
-        uses that instead.
+        uses that instead, split with a salt of its own (the target drew the batch's
+        data from the same seed).
 
     #### Examples
 
@@ -105,7 +106,9 @@ class FlowMatching:
         z1 = tf.convert_to_tensor(batch.x, layer.dtype)
         for bijector in data_side:
             z1 = bijector.inverse(z1, **(kwargs if takes_context(bijector) else {}))
-        base_seed, time_seed = tfp.random.split_seed(self._seed(batch), 2)
+        # salted: a target source drew the batch's data with this same seed (unsalted
+        # splits would give the same streams, correlating t and z0 with the data)
+        base_seed, time_seed = tfp.random.split_seed(self._seed(batch), 2, salt="flow_matching")
         n = tf.shape(z1)[0]
         z0 = distribution.distribution.sample(n, seed=base_seed)
         for bijector in reversed(base_side):
