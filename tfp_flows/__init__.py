@@ -88,6 +88,7 @@ _NAMES = {
     "MomentEstimates": "evaluation.moments",
     "NonFiniteLossError": "training",
     "StandardNormal": "distributions.standard_normal",
+    "cnf": "flows",
     "coupling_flow": "flows",
     "estimate_moments": "evaluation.moments",
     "fit": "training",

@@ -19,6 +19,7 @@ from tfp_flows.bijectors.autoregressive import MaskedAutoregressive
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.batch_norm import BatchNorm, training_mode
 from tfp_flows.bijectors.chain import FlowChain, context_size_of, takes_context
+from tfp_flows.bijectors.continuous import ContinuousFlow
 from tfp_flows.bijectors.conv1x1 import Conv1x1
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling
 from tfp_flows.bijectors.factor_out import FactorOut
@@ -57,6 +58,7 @@ __all__ = [
     "AffineCoupling",
     "BatchNorm",
     "BijectorTransformer",
+    "ContinuousFlow",
     "Conv1x1",
     "ConvResNet",
     "Coupling",

@@ -11,10 +11,22 @@ TensorShape([2])
 """
 
 from tfp_flows.flows.autoregressive import iaf, maf
+from tfp_flows.flows.continuous import cnf
 from tfp_flows.flows.coupling import nice, real_nvp
 from tfp_flows.flows.image import glow
 from tfp_flows.flows.planar_radial import planar, radial
 from tfp_flows.flows.spline import nsf
 from tfp_flows.flows.stack import coupling_flow
 
-__all__ = ["coupling_flow", "glow", "iaf", "maf", "nice", "nsf", "planar", "radial", "real_nvp"]
+__all__ = [
+    "cnf",
+    "coupling_flow",
+    "glow",
+    "iaf",
+    "maf",
+    "nice",
+    "nsf",
+    "planar",
+    "radial",
+    "real_nvp",
+]

@@ -6,7 +6,7 @@ conditioning part and the context. Any network meets the :class:`Conditioner`
 protocol (:mod:`tfp_flows.nn.conditioners`: declared sizes, ``network(x_a,
 context)``, tracked variables), directly or through :class:`TrackedConditioner`
 (any Keras 3 / tf_keras / ``tf.Module`` network). Shipped: :class:`MLP` for
-vectors, :class:`MADE` for autoregressive layers, :class:`ConvResNet` and
+vectors, :class:`VelocityMLP` (the velocity of a continuous flow), :class:`MADE` for autoregressive layers, :class:`ConvResNet` and
 :class:`ImageConditioner` for images, each with a factory that holds its
 hyperparameters (:class:`MLPFactory`, :class:`MADEFactory`,
 :class:`ConvResNetFactory`). ``tff.bijectors.MLP`` etc. keep working (re-exported there).
@@ -36,6 +36,7 @@ from tfp_flows.nn.mlp import (
     check_hidden_units,
     get_activation,
 )
+from tfp_flows.nn.velocity import VelocityMLP, time_features
 
 __all__ = [
     "MADE",
@@ -51,6 +52,7 @@ __all__ = [
     "MADEFactory",
     "MLPFactory",
     "TrackedConditioner",
+    "VelocityMLP",
     "amortised_network",
     "amortised_parameters",
     "as_autoregressive_conditioner",
@@ -60,4 +62,5 @@ __all__ = [
     "check_hidden_units",
     "check_input_order",
     "get_activation",
+    "time_features",
 ]

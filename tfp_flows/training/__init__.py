@@ -7,6 +7,7 @@
 | :mod:`~tfp_flows.training.callbacks` | :class:`Callback` (``on_train_begin``, ``on_chunk_end``, ``on_train_end``, ``close``), :class:`Validation`, :class:`EarlyStopping`, :class:`Checkpointing`, :class:`ProgressBar`, :class:`LambdaCallback` |
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
+| :mod:`~tfp_flows.training.flow_matching` | :class:`FlowMatching`: conditional flow matching for continuous flows (``tff.cnf``) |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule`) and optimizer helpers |
@@ -43,6 +44,7 @@ from tfp_flows.training.callbacks import (
     Validation,
 )
 from tfp_flows.training.fitting import fit
+from tfp_flows.training.flow_matching import FlowMatching
 from tfp_flows.training.history import History
 from tfp_flows.training.loop import make_distributed_chunk, make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
@@ -73,6 +75,7 @@ __all__ = [
     "DataSource",
     "DatasetSource",
     "EarlyStopping",
+    "FlowMatching",
     "History",
     "LambdaCallback",
     "Loss",

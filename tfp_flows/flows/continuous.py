@@ -1,0 +1,125 @@
+"""Continuous-time flows: ``cnf`` (a neural ODE on ``N(0, I)``, FFJORD's exact-trace density)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+from tfp_flows._internal.checks import check_integer
+from tfp_flows._internal.naming import unique_name
+from tfp_flows.bijectors.continuous import ContinuousFlow
+from tfp_flows.flows.flow import Flow
+from tfp_flows.flows.stack import (
+    MAX_PARAMETERS,
+    assemble,
+    check_builder_arguments,
+    check_flow_size,
+    mlp_parameters,
+)
+
+__all__ = ["cnf"]
+
+
+def cnf(
+    event_size: int,
+    *,
+    context_size: int = 0,
+    hidden_units: Sequence[int] = (64, 64),
+    num_steps: int = 8,
+    activation: str | Callable[[tf.Tensor], tf.Tensor] = "tanh",
+    time_frequencies: int = 4,
+    standardize: bool = True,
+    seed: int | None = 0,
+    validate_args: bool = False,
+    dtype: tf.DType = tf.float32,
+    name: str | None = None,
+    max_parameters: int | None = MAX_PARAMETERS,
+) -> Flow:
+    """Continuous normalizing flow: one :class:`~tfp_flows.bijectors.ContinuousFlow` on ``N(0, I)``.
+
+    ```none
+    x = S(z(1)),   dz/dt = v(z(t), t, c),   z(0) ~ N(0, I)
+    log p(x | c) = log N(z(0); 0, I) - integral_0^1 tr(dv/dz)(z(t), t, c) dt - log|det S|
+    ```
+
+    ``v`` is a :class:`~tfp_flows.nn.VelocityMLP` (an MLP on ``[z, sinusoidal
+    features of t, c]``, last layer at zero: a fresh flow is ``N(0, I)``, up to the
+    :class:`~tfp_flows.bijectors.Standardize` layer, identity until adapted). The
+    ODE is solved by fixed-step RK4 (``num_steps`` steps, four evaluations of
+    ``v`` each, forwards to sample, backwards to score) and the log-det by the
+    exact trace of ``dv/dz`` integrated with the state: exact up to the solver's
+    ``O(num_steps^-4)`` error (see :class:`~tfp_flows.bijectors.ContinuousFlow`).
+
+    Train it by maximum likelihood (``tff.fit(flow, data)``, FFJORD's objective,
+    which backpropagates through every solver step) or by conditional flow
+    matching (``tff.fit(flow, data, loss=tff.training.FlowMatching())``, a
+    regression of ``v`` without any ODE solve).
+
+    Caution with maximum likelihood at few steps: training then optimises the
+    *discretised* map's log-det, and the network can learn a field on which the
+    RK4 error inflates the density (measured on the two moons, 300 steps with
+    ``num_steps=8``: KL gap -0.84 nats scored with 8 steps -- impossible for a
+    normalised density -- and 1.90 scored with 128 steps). Check a trained flow
+    by scoring it with more steps (a ``ContinuousFlow`` with more ``num_steps`` on
+    the same ``velocity_network``); flow matching does not train through the
+    solver and has no such failure.
+
+    Args:
+      event_size: dimension of the data (>= 1); the exact trace costs ``O(event_size)``
+        times an evaluation of ``v``: meant for events up to ~16.
+      context_size: width ``k`` of a context ``c`` (0: unconditional): ``v`` reads it,
+        and the flow is a conditional density ``q(x | c)``.
+      hidden_units, activation, time_frequencies: of the velocity network.
+      num_steps: RK4 steps of every solve.
+      standardize: end with a ``Standardize`` layer that ``fit`` adapts to the data.
+      seed: seed of the initialisation.
+      validate_args: check inputs are finite.
+      dtype: ``tf.float32`` or ``tf.float64``.
+      name: name of the distribution, of its chain and (as a prefix) of its layer.
+      max_parameters: refuse a flow of more trainable parameters (``None``: no cap).
+
+    Returns:
+      A :class:`~tfp_flows.Flow`.
+
+    #### Examples
+
+    >>> flow = cnf(2, hidden_units=(16, 16), num_steps=4)
+    >>> flow.sample(3, seed=0).shape
+    TensorShape([3, 2])
+    >>> round(float(flow.log_prob([[0.0, 0.0]])[0]), 4)  # a fresh flow is N(0, I)
+    -1.8379
+    """
+    shown = name or unique_name("cnf")
+    checked = check_builder_arguments(
+        shown, event_size, 1, seed, hidden_units, context_size, dtype, min_event_size=1
+    )
+    frequencies = check_integer("time_frequencies", time_frequencies, minimum=1)
+    check_flow_size(
+        f"{shown} on {checked.event_size} entries with hidden_units={checked.hidden_units}",
+        mlp_parameters(
+            [
+                checked.event_size + 2 * frequencies + checked.context_size,
+                *checked.hidden_units,
+                checked.event_size,
+            ]
+        ),
+        max_parameters,
+        checked.dtype,
+        "use smaller hidden_units",
+    )
+    layer = ContinuousFlow(
+        checked.event_size,
+        num_steps=num_steps,
+        context_size=checked.context_size,
+        hidden_units=checked.hidden_units,
+        activation=activation,
+        time_frequencies=frequencies,
+        seed=checked.seed,
+        validate_args=validate_args,
+        dtype=checked.dtype,
+        name=f"{shown}_continuous_flow",
+    )
+    return assemble(
+        [layer], checked.event_size, standardize, checked.dtype, name, default_name=shown
+    )

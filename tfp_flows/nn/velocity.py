@@ -1,0 +1,193 @@
+"""``VelocityMLP``: the velocity field ``v(x, t, c)`` of a continuous-time flow.
+
+A multilayer perceptron on plain ``tf.Variable`` s that reads the state ``x``
+``[B, n]``, sinusoidal features of the time ``t`` ``[B, 1]`` and, when
+conditional, a context ``c`` ``[B, k]``, concatenated:
+
+```none
+phi(t) = [sin(pi t), cos(pi t), sin(2 pi t), cos(2 pi t), ..., sin(m pi t), cos(m pi t)]
+h_0    = [x, phi(t), c]
+h_l    = act(h_{l-1} W_l + b_l),   l = 1..L
+v      = h_L W_out + b_out          (W_out, b_out start at zero: v = 0, the flow is the identity)
+```
+
+Besides ``v`` it computes the exact divergence ``tr(dv/dx)`` by propagating
+the Jacobian ``dh_l/dx`` ``[B, width_l, n]`` forward through the layers (no
+gradient tape: plain matmuls that XLA compiles), which a
+:class:`~tfp_flows.bijectors.ContinuousFlow` integrates for its log-det:
+
+```none
+dh_1/dx = act'(a_1) * W_1[:n]^T,   dh_l/dx = act'(a_l) * (W_l^T dh_{l-1}/dx),
+tr(dv/dx) = sum_{i, j} dh_L/dx[i, j] W_out[i, j]
+```
+
+It costs about ``n`` times the hidden matmuls of one evaluation, for event
+sizes up to ~16.
+
+#### Examples
+
+>>> import tensorflow as tf
+>>> net = VelocityMLP(2, hidden_units=(8,), seed=0)
+>>> net(tf.ones([3, 2]), tf.zeros([3, 1])).numpy().tolist()  # zero-initialised output
+[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+>>> v, divergence = net.velocity_and_divergence(tf.ones([3, 2]), tf.zeros([3, 1]))
+>>> divergence.shape
+TensorShape([3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows._internal.checks import check_floating_dtype, check_integer
+from tfp_flows._internal.context import with_context
+from tfp_flows.nn.mlp import check_hidden_units, get_activation
+
+__all__ = ["VelocityMLP", "time_features"]
+
+# Derivatives of the named activations in closed form (any other: elementwise autodiff).
+_DERIVATIVES: dict[Callable, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
+    tf.math.tanh: lambda a, h: 1.0 - h * h,
+    tf.nn.silu: lambda a, h: tf.sigmoid(a) * (1.0 + a * (1.0 - tf.sigmoid(a))),
+    tf.math.softplus: lambda a, h: tf.sigmoid(a),
+    tf.math.sigmoid: lambda a, h: h * (1.0 - h),
+}
+
+
+def _activation_and_derivative(
+    activation: Callable[[tf.Tensor], tf.Tensor], a: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(act(a), act'(a))`` elementwise."""
+    derivative = _DERIVATIVES.get(activation)
+    if derivative is not None:
+        h = activation(a)
+        return h, derivative(a, h)
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        h = activation(a)
+    return h, tape.gradient(h, a)
+
+
+def time_features(t: tf.Tensor, frequencies: int) -> tf.Tensor:
+    """``[sin(pi t), cos(pi t), ..., sin(m pi t), cos(m pi t)]`` of ``t`` ``[B, 1]``: ``[B, 2m]``.
+
+    #### Examples
+
+    >>> time_features(tf.zeros([2, 1]), 2).numpy().tolist()
+    [[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0]]
+    """
+    k = tf.range(1, frequencies + 1, dtype=t.dtype) * tf.constant(np.pi, t.dtype)
+    angles = t * k
+    return tf.reshape(
+        tf.stack([tf.sin(angles), tf.cos(angles)], axis=-1),
+        tf.concat([tf.shape(t)[:-1], [2 * frequencies]], 0),
+    )
+
+
+class VelocityMLP(tf.Module):
+    """Velocity field ``v(x, t, c)``: an MLP on ``[x, phi(t), c]``, last layer at zero.
+
+    Hidden kernels use Glorot-uniform initialisation; biases start at zero; the
+    output layer starts at zero, so a fresh continuous flow is the identity.
+
+    Args:
+      event_size: width ``n`` of the state ``x``.
+      context_size: width ``k`` of the context (0: unconditional).
+      hidden_units: widths of the hidden layers.
+      activation: name or callable; smooth ones (``"tanh"``, ``"silu"``, ``"softplus"``)
+        suit an ODE (a ReLU's divergence is piecewise constant in ``x``).
+      time_frequencies: ``m``, the number of sine/cosine pairs of ``t``.
+      zero_init_output: start the last layer at zero.
+      seed: integer seed for a deterministic initialisation.
+      dtype: ``tf.float32`` or ``tf.float64``.
+      name: module name.
+
+    #### Examples
+
+    >>> net = VelocityMLP(2, context_size=1, hidden_units=(8,), seed=1, zero_init_output=False)
+    >>> net(tf.zeros([4, 2]), tf.fill([4, 1], 0.5), tf.ones([4, 1])).shape
+    TensorShape([4, 2])
+    """
+
+    def __init__(
+        self,
+        event_size: int,
+        *,
+        context_size: int = 0,
+        hidden_units: Sequence[int] = (64, 64),
+        activation: str | Callable[[tf.Tensor], tf.Tensor] = "tanh",
+        time_frequencies: int = 4,
+        zero_init_output: bool = True,
+        seed: int | None = None,
+        dtype: tf.DType = tf.float32,
+        name: str = "velocity_mlp",
+    ):
+        super().__init__(name=name)
+        self.event_size = check_integer(f"{name}: event_size", event_size, minimum=1)
+        self.context_size = check_integer(f"{name}: context_size", context_size, minimum=0)
+        self.time_frequencies = check_integer(
+            f"{name}: time_frequencies", time_frequencies, minimum=1
+        )
+        dtype = check_floating_dtype(dtype, name)
+        self._activation = get_activation(activation)
+        sizes = [
+            self.event_size + 2 * self.time_frequencies + self.context_size,
+            *check_hidden_units(hidden_units),
+            self.event_size,
+        ]
+        rng = np.random.default_rng(seed)
+        kernels, biases = [], []
+        with self.name_scope:
+            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                if i == len(sizes) - 2 and zero_init_output:
+                    kernel = np.zeros([fan_in, fan_out])
+                else:
+                    limit = np.sqrt(6.0 / (fan_in + fan_out))
+                    kernel = rng.uniform(-limit, limit, size=[fan_in, fan_out])
+                kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{i}"))
+                biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
+        self.kernels = kernels
+        self.biases = biases
+
+    def _inputs(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
+        t = tf.broadcast_to(tf.cast(t, x.dtype), tf.concat([tf.shape(x)[:-1], [1]], 0))
+        h = tf.concat([x, time_features(t, self.time_frequencies)], axis=-1)
+        return with_context(h, context, self.context_size, self.name)
+
+    def __call__(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
+        """``v(x, t, c)``: ``x`` ``[B, n]``, ``t`` ``[B, 1]`` (or a scalar), ``c`` ``[B, k]``."""
+        h = self._inputs(x, t, context)
+        last = len(self.kernels) - 1
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            h = tf.matmul(h, kernel) + bias
+            if i < last:
+                h = self._activation(h)
+        return h
+
+    def velocity_and_divergence(
+        self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(v(x, t, c), tr(dv/dx))`` of shapes ``[B, n]`` and ``[B]``: the exact trace."""
+        h = self._inputs(x, t, context)
+        n = self.event_size
+        jacobian = None  # dh/dx: [B, width, n]
+        last = len(self.kernels) - 1
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            if i == last:
+                break
+            a = tf.matmul(h, kernel) + bias
+            h, slope = _activation_and_derivative(self._activation, a)
+            if jacobian is None:
+                da = tf.transpose(kernel[:n])[None]  # [1, width, n]
+            else:
+                da = tf.einsum("bin,ij->bjn", jacobian, kernel)
+            jacobian = slope[..., None] * da
+        out_kernel = self.kernels[last]
+        v = tf.matmul(h, out_kernel) + self.biases[last]
+        if jacobian is None:  # no hidden layer: v is affine in x
+            divergence = tf.linalg.trace(out_kernel[:n])
+            return v, tf.fill(tf.shape(v)[:-1], divergence)
+        return v, tf.einsum("bij,ij->b", jacobian, out_kernel)
