@@ -68,7 +68,7 @@ class ContextEmbedding(tf.Module):
         self.dtype = dtype
         self.loc = tf.Variable(np.asarray(loc), dtype=dtype, trainable=False, name="x_loc")
         self.scale = tf.Variable(np.asarray(scale), dtype=dtype, trainable=False, name="x_scale")
-        self.output_size = self.x_size
+        self.output_size = self.x_size if summary is None else None
         if summary is not None:
             probe = self(tf.zeros([1, self.width], dtype))
             self.output_size = int(probe.shape[-1])
@@ -132,7 +132,8 @@ class ContextEmbedding(tf.Module):
         else:
             context = self.summary(x)
         context = tf.cast(tf.convert_to_tensor(context), self.dtype)
-        return tf.reshape(context, tf.concat([batch, [self.output_size]], axis=0))
+        size = -1 if self.output_size is None else self.output_size  # unknown while probing
+        return tf.reshape(context, tf.concat([batch, [size]], axis=0))
 
 
 class PosteriorFlow(Flow):

@@ -12,7 +12,8 @@ DeepSet:      s = rho([ (1/m) sum_{j: mask_j} phi(x_j),  log m ])    x: [B, m_ma
 ```
 
 A :class:`DeepSet` is exactly invariant to permutations of the set's elements
-(a masked mean is a symmetric function) and reads sets of varying size: rows
+(a masked mean is a symmetric function, and it is summed in sorted order, so
+floating-point rounding does not depend on the order either) and reads sets of varying size: rows
 whose ``mask`` is 0 (padding) do not enter the mean, and ``log m`` tells
 ``rho`` how many elements there were, so a posterior can contract as ``m``
 grows. Any other network works as a summary too (a Keras 3 or tf_keras layer,
@@ -180,9 +181,11 @@ class DeepSet(keras.layers.Layer):
         if mask is None:
             mask = keras.ops.ones(keras.ops.shape(x)[:2], dtype=x.dtype)
         mask = keras.ops.cast(mask, x.dtype)[..., None]  # [B, m, 1]
-        embedded = self.phi(x) * mask
+        embedded = self.phi(x) * mask  # [B, m, h]
         count = keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)  # [B, 1]
-        pooled = keras.ops.sum(embedded, axis=1) / count
+        # summed in sorted order: the same sum, to the last bit, for every order of the elements
+        ordered = keras.ops.sort(keras.ops.transpose(embedded, (0, 2, 1)), axis=-1)
+        pooled = keras.ops.sum(ordered, axis=-1) / count
         return self.rho(keras.ops.concatenate([pooled, keras.ops.log(count)], axis=-1))
 
 
