@@ -72,3 +72,22 @@ def test_ecdf_band_test_refuses_ranks_out_of_range():
         ValueError, match=r"ranks \[N, d\] in 0..9, got shape \[3, 1\] with values in \[0, 10\]"
     ):
         tff.diagnostics.ecdf_band_test(np.array([[0], [5], [10]]), 9)
+
+
+def test_coverage_and_recovery_tell_calibrated_from_overconfident():
+    rng = np.random.default_rng(4)
+    theta = rng.normal(size=(600, 1))
+    x = theta + rng.normal(size=(600, 1))
+    good = tff.diagnostics.sbc_ranks(_Exact(), theta, x, 99)
+    bad = tff.diagnostics.sbc_ranks(_Exact(scale=0.3), theta, x, 99)
+    levels = [0.5, 0.9]
+    np.testing.assert_allclose(
+        tff.diagnostics.expected_coverage(good, 99, levels)[:, 0], levels, atol=0.05
+    )
+    assert np.all(
+        tff.diagnostics.expected_coverage(bad, 99, levels)[:, 0] < np.array(levels) - 0.15
+    )
+    calibrated = tff.diagnostics.recovery(_Exact(), theta, x, prior_variance=1.0, num_samples=200)
+    overconfident = tff.diagnostics.recovery(_Exact(0.3), theta, x, 1.0, num_samples=200)
+    assert abs(calibrated.z_score.std() - 1.0) < 0.1 and overconfident.z_score.std() > 1.8
+    np.testing.assert_allclose(calibrated.contraction.mean(), 0.5, atol=0.03)

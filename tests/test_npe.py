@@ -173,3 +173,17 @@ def test_hostile_inputs_are_refused_naming_expected_and_got(box_posterior):
         box_posterior.log_prob([[0.0, 0.0, 0.0]], [0.1, 0.2])
     with pytest.raises(ValueError, match="context of width 2 .*got context_size=3"):
         tff.inference.npe(theta, x, flow=lambda d, context_size: small_flow(d, 3), steps=1)
+
+
+@pytest.mark.slow
+def test_a_flow_without_standardize_gets_one():
+    theta, x = box_pairs(256)
+    plain = lambda d, context_size: tff.nsf(  # noqa: E731
+        d, num_layers=2, hidden_units=(16,), bins=4, context_size=context_size, standardize=False
+    )
+    posterior = tff.inference.npe(
+        100.0 * theta, x, flow=plain, steps=5, jit_compile=False, validation_split=0.0
+    )
+    layers = tff.training.find_standardize_layers(posterior.flow)
+    assert [layer.name for layer in layers] == ["npe_theta_standardize"]
+    np.testing.assert_allclose(layers[0].loc.numpy(), (100.0 * theta).mean(0), rtol=1e-4)

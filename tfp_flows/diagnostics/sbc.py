@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SBCResult", "ecdf_band_test", "sbc", "sbc_ranks"]
+__all__ = ["SBCResult", "ecdf_band_test", "expected_coverage", "sbc", "sbc_ranks"]
 
 
 def sbc_ranks(
@@ -163,3 +163,28 @@ def sbc(
     """Ranks (:func:`sbc_ranks`) and their ECDF test (:func:`ecdf_band_test`) in one call."""
     ranks = sbc_ranks(posterior, theta, x, num_posterior_samples, seed)
     return ranks, ecdf_band_test(ranks, num_posterior_samples, alpha=alpha, seed=seed)
+
+
+def expected_coverage(
+    ranks: Any, num_posterior_samples: int, levels: Any = (0.5, 0.8, 0.9, 0.95)
+) -> np.ndarray:
+    """How often the central credible interval of each level holds the true parameter: ``[K, d]``.
+
+    The true value lies in the central ``c`` interval of ``L`` posterior samples
+    when its fractional rank ``u = (r + 1/2) / (L + 1)`` is within ``c / 2`` of
+    ``1/2``; a calibrated posterior covers it with probability ``c`` (up to the
+    rank grid), an overconfident one less often.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> ranks = np.random.default_rng(0).integers(0, 100, size=(4000, 1))
+    >>> np.round(expected_coverage(ranks, 99, levels=[0.5, 0.9])[:, 0], 2).tolist()
+    [0.5, 0.9]
+    """
+    ranks = np.asarray(ranks)
+    if ranks.ndim == 1:
+        ranks = ranks[:, None]
+    u = (ranks + 0.5) / (int(num_posterior_samples) + 1)
+    levels = np.asarray(levels, np.float64)
+    return np.stack([np.mean(np.abs(u - 0.5) <= level / 2, axis=0) for level in levels])

@@ -166,6 +166,11 @@ class PosteriorFlow(Flow):
         if embedding is not None:
             self._context_size = embedding.width
 
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        # the embedding, the support and a bound context are not batch parameters
+        return Flow._parameter_properties(dtype, num_classes=num_classes)
+
     def condition(self, context: Any, name: str | None = None) -> PosteriorFlow:
         """This posterior for one encoded observation ``context [width]``: a plain distribution."""
         if self._context is not None:
