@@ -41,11 +41,15 @@ def run(task_name: str, budget: int, observations: list[int], seed: int, sbc: in
     started = time.perf_counter()
     posterior = tff.inference.npe(theta.numpy(), x.numpy(), prior=task.prior, seed=seed)
     wall = time.perf_counter() - started
+    print(f"  {task_name} n={budget} seed={seed}: trained in {wall:.0f} s", flush=True)
     scores = []
     for number in observations:
         samples = posterior.sample(10_000, task.observation(number), seed=seed + number).numpy()
         scores.append(tff.diagnostics.c2st(task.reference_samples(number), samples))
-        print(f"  {task_name} n={budget} seed={seed} observation {number}: C2ST {scores[-1]:.3f}")
+        print(
+            f"  {task_name} n={budget} seed={seed} observation {number}: C2ST {scores[-1]:.3f}",
+            flush=True,
+        )
     calibrated = "-"
     if sbc:
         # fresh simulations (another seed), 99 posterior samples each
@@ -54,7 +58,7 @@ def run(task_name: str, budget: int, observations: list[int], seed: int, sbc: in
             posterior, theta_test.numpy(), x_test.numpy(), 99, seed=seed
         )
         calibrated = f"{int(result.inside.sum())}/{len(result.inside)} inside"
-        print(f"  {task_name} n={budget} SBC ({sbc} simulations): {calibrated}")
+        print(f"  {task_name} n={budget} SBC ({sbc} simulations): {calibrated}", flush=True)
     return dict(scores=scores, wall=wall, steps=posterior.history.steps, sbc=calibrated)
 
 
