@@ -69,6 +69,7 @@ _check_tensorflow_stack()
 _SUBMODULES = (
     "bijectors",
     "datasets",
+    "diagnostics",
     "distributions",
     "evaluation",
     "flows",

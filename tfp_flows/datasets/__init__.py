@@ -33,6 +33,11 @@ Posteriors with ground truth for variational inference and MCMC
 moments from a long NUTS run that `eight_schools_reference` regenerates, with
 their Monte Carlo standard errors; module `eight_schools`).
 
+Simulation-based inference: `sbi_task("two_moons" | "gaussian_linear")`, the SBI
+benchmark's priors and simulators, with its observations and reference posterior
+samples read from the `sbibm` wheel's data files when it is installed
+(`pip install --no-deps sbibm`; module `sbi_tasks`).
+
 Real data: `digits(split)`, scikit-learn's 8x8 handwritten digits as
 `[n, 8, 8, 1]` float32 grey levels `0..16` with a fixed, stratified
 train/validation/test split of 1,197 / 300 / 300 images (module `digits`;
@@ -97,6 +102,14 @@ from tfp_flows.datasets.registry import (
     has_exact_log_prob,
 )
 from tfp_flows.datasets.rings import Rings
+from tfp_flows.datasets.sbi_tasks import (
+    INSTALL_SBIBM,
+    PUBLISHED_NPE_C2ST,
+    SBI_TASKS,
+    SBITask,
+    sbi_task,
+    sbibm_file,
+)
 from tfp_flows.datasets.spirals import TwoSpirals
 
 __all__ = [
@@ -104,6 +117,10 @@ __all__ = [
     "DIGITS_LEVELS",
     "DIGITS_SHAPE",
     "DIGITS_SPLIT_SIZES",
+    "INSTALL_SBIBM",
+    "PUBLISHED_NPE_C2ST",
+    "SBITask",
+    "SBI_TASKS",
     "TARGETS",
     "Banana",
     "Checkerboard",
@@ -127,5 +144,7 @@ __all__ = [
     "ill_conditioned_gaussian",
     "make_moons",
     "neals_funnel",
+    "sbi_task",
+    "sbibm_file",
     "stateless_seed",
 ]

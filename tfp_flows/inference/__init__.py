@@ -7,6 +7,7 @@
 | :func:`neutra` | NeuTra HMC / NUTS in a trained surrogate's base space (and ``plain=True``: the same sampler without the flow); R-hat, ESS per gradient evaluation |
 | :class:`HMC`, :class:`NUTS` | the sampler settings :func:`neutra` runs with (``kernel=HMC(num_leapfrog_steps=4)``) |
 | :func:`neutra_bijector` | a surrogate's transport ``f`` and base distribution |
+| :func:`npe` | neural posterior estimation: an amortized posterior ``q(theta | x)`` trained on simulated pairs (:class:`AmortizedPosterior`) |
 | :func:`chain_diagnostics` | R-hat and cross-chain ESS of draws in any structure |
 
 #### Examples
@@ -23,10 +24,13 @@ True
 
 from __future__ import annotations
 
+from tfp_flows.inference.amortized import AmortizedPosterior, PosteriorFlow
 from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
 from tfp_flows.inference.mcmc_kernels import HMC, NUTS
 from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
+from tfp_flows.inference.npe import DEFAULT_NPE_FLOW, npe
+from tfp_flows.inference.support import FlatSupport
 from tfp_flows.inference.surrogate import (
     DEFAULT_DRAW_GROUPS,
     DEFAULT_SURROGATE,
@@ -37,18 +41,23 @@ from tfp_flows.inference.surrogate import (
 
 __all__ = [
     "DEFAULT_DRAW_GROUPS",
+    "DEFAULT_NPE_FLOW",
     "DEFAULT_SURROGATE",
     "DEFAULT_VI_LEARNING_RATE",
     "HMC",
     "NUTS",
     "SURROGATE_BUILDERS",
+    "AmortizedPosterior",
     "ChainDiagnostics",
+    "FlatSupport",
     "NeutraResult",
+    "PosteriorFlow",
     "SurrogatePosterior",
     "Transport",
     "chain_diagnostics",
     "fit_surrogate",
     "neutra",
     "neutra_bijector",
+    "npe",
     "surrogate_posterior",
 ]

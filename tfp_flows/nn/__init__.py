@@ -9,7 +9,8 @@ context)``, tracked variables), directly or through :class:`TrackedConditioner`
 vectors, :class:`VelocityMLP` (the velocity of a continuous flow), :class:`MADE` for autoregressive layers, :class:`ConvResNet` and
 :class:`ImageConditioner` for images, each with a factory that holds its
 hyperparameters (:class:`MLPFactory`, :class:`MADEFactory`,
-:class:`ConvResNetFactory`). ``tff.bijectors.MLP`` etc. keep working (re-exported there).
+:class:`ConvResNetFactory`). Summary networks for amortized posteriors
+(:mod:`tfp_flows.nn.summary`): :class:`MLPSummary`, :class:`DeepSet`. ``tff.bijectors.MLP`` etc. keep working (re-exported there).
 """
 
 from tfp_flows.nn.conditioners import (
@@ -36,6 +37,7 @@ from tfp_flows.nn.mlp import (
     check_hidden_units,
     get_activation,
 )
+from tfp_flows.nn.summary import DeepSet, MLPSummary, summary_variables
 from tfp_flows.nn.velocity import VelocityMLP, time_features
 
 __all__ = [
@@ -48,9 +50,11 @@ __all__ = [
     "ConditionerSpec",
     "ConvResNet",
     "ConvResNetFactory",
+    "DeepSet",
     "ImageConditioner",
     "MADEFactory",
     "MLPFactory",
+    "MLPSummary",
     "TrackedConditioner",
     "VelocityMLP",
     "amortised_network",
@@ -62,5 +66,6 @@ __all__ = [
     "check_hidden_units",
     "check_input_order",
     "get_activation",
+    "summary_variables",
     "time_features",
 ]

@@ -1,0 +1,93 @@
+"""Calibration diagnostics: the benchmark's C2ST and SBC ranks with simultaneous ECDF bands."""
+
+import numpy as np
+import pytest
+
+import tfp_flows as tff
+
+
+@pytest.mark.slow
+def test_c2st_is_half_for_one_distribution_and_one_for_disjoint_ones():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(1000, 2))
+    assert abs(tff.diagnostics.c2st(reference, rng.normal(size=(1000, 2))) - 0.5) < 0.05
+    assert tff.diagnostics.c2st(reference, rng.normal(10.0, 1.0, size=(1000, 2))) > 0.99
+
+
+@pytest.mark.slow
+def test_c2st_z_scores_by_the_reference():
+    # z-scoring makes the score invariant to a common affine change of units
+    rng = np.random.default_rng(1)
+    reference, samples = rng.normal(size=(400, 2)), rng.normal(0.3, 1.2, size=(400, 2))
+    scale = np.array([1000.0, 0.001])
+    np.testing.assert_allclose(
+        tff.diagnostics.c2st(reference * scale + 5.0, samples * scale + 5.0),
+        tff.diagnostics.c2st(reference, samples),
+        atol=1e-6,
+    )
+
+
+def test_c2st_refuses_bad_inputs():
+    with pytest.raises(ValueError, match=r"same width d, got shapes \[5, 2\] and \[5, 3\]"):
+        tff.diagnostics.c2st(np.zeros([5, 2]), np.zeros([5, 3]))
+    with pytest.raises(ValueError, match="samples must be finite"):
+        tff.diagnostics.c2st(np.ones([5, 2]), np.full([5, 2], np.nan))
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\] are constant"):
+        tff.diagnostics.c2st(np.c_[np.arange(5.0), np.ones(5)], np.zeros([5, 2]))
+
+
+class _Exact:
+    """A posterior that is exact: theta ~ N(0, 1), x ~ N(theta, 1) gives N(x / 2, 1 / 2)."""
+
+    def __init__(self, scale=np.sqrt(0.5)):
+        self.scale = scale
+
+    def sample(self, n, x_obs, seed=0):
+        rng = np.random.default_rng(seed)
+        return np.asarray(x_obs) / 2 + self.scale * rng.normal(size=(n, 1))
+
+
+def test_sbc_passes_an_exact_posterior_and_fails_an_overconfident_one():
+    rng = np.random.default_rng(2)
+    theta = rng.normal(size=(400, 1))
+    x = theta + rng.normal(size=(400, 1))
+    _, good = tff.diagnostics.sbc(_Exact(), theta, x, num_posterior_samples=99)
+    assert good.passed and good.ecdf_difference.shape == (1, len(good.z))
+    assert np.all(good.lower <= 0) and np.all(good.upper >= 0)
+    ranks, bad = tff.diagnostics.sbc(_Exact(scale=0.3), theta, x, num_posterior_samples=99)
+    assert not bad.passed
+    assert ranks.min() >= 0 and ranks.max() <= 99
+
+
+def test_ecdf_band_has_its_simultaneous_coverage():
+    # uniform ranks fall outside the 95 % band in about 5 % of repetitions
+    rng = np.random.default_rng(3)
+    ranks = rng.integers(0, 50, size=(200, 100))  # 100 independent uniform parameters
+    result = tff.diagnostics.ecdf_band_test(ranks, 49, alpha=0.05, seed=1)
+    assert 0.01 <= 1 - result.inside.mean() <= 0.11
+
+
+def test_ecdf_band_test_refuses_ranks_out_of_range():
+    with pytest.raises(
+        ValueError, match=r"ranks \[N, d\] in 0..9, got shape \[3, 1\] with values in \[0, 10\]"
+    ):
+        tff.diagnostics.ecdf_band_test(np.array([[0], [5], [10]]), 9)
+
+
+def test_coverage_and_recovery_tell_calibrated_from_overconfident():
+    rng = np.random.default_rng(4)
+    theta = rng.normal(size=(600, 1))
+    x = theta + rng.normal(size=(600, 1))
+    good = tff.diagnostics.sbc_ranks(_Exact(), theta, x, 99)
+    bad = tff.diagnostics.sbc_ranks(_Exact(scale=0.3), theta, x, 99)
+    levels = [0.5, 0.9]
+    np.testing.assert_allclose(
+        tff.diagnostics.expected_coverage(good, 99, levels)[:, 0], levels, atol=0.05
+    )
+    assert np.all(
+        tff.diagnostics.expected_coverage(bad, 99, levels)[:, 0] < np.array(levels) - 0.15
+    )
+    calibrated = tff.diagnostics.recovery(_Exact(), theta, x, prior_variance=1.0, num_samples=200)
+    overconfident = tff.diagnostics.recovery(_Exact(0.3), theta, x, 1.0, num_samples=200)
+    assert abs(calibrated.z_score.std() - 1.0) < 0.1 and overconfident.z_score.std() > 1.8
+    np.testing.assert_allclose(calibrated.contraction.mean(), 0.5, atol=0.03)

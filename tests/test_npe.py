@@ -1,0 +1,189 @@
+"""Amortized posteriors (neural posterior estimation): exact densities, supports, data paths, errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows as tff
+
+tfd = tfp.distributions
+
+
+def small_flow(event_size, context_size):
+    return tff.nsf(event_size, num_layers=2, hidden_units=(16,), bins=4, context_size=context_size)
+
+
+def box_pairs(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(-1, 1, size=(n, 2)).astype("float32")
+    x = (theta + 0.3 * rng.normal(size=(n, 2))).astype("float32")
+    return theta, x
+
+
+BOX = tfd.Uniform([-1.0, -1.0], [1.0, 1.0])
+
+
+def grid_integral(log_prob, low, high, size=300):
+    """Midpoint rule of exp(log_prob) on [low, high]^2."""
+    edges = np.linspace(low, high, size + 1)
+    mid = (edges[1:] + edges[:-1]) / 2
+    a, b = np.meshgrid(mid, mid)
+    points = np.stack([a.ravel(), b.ravel()], axis=1).astype("float32")
+    values = np.exp(np.asarray(log_prob(points), np.float64))
+    return values.sum() * (edges[1] - edges[0]) ** 2
+
+
+@pytest.fixture(scope="module")
+def box_posterior():
+    theta, x = box_pairs()
+    return tff.inference.npe(theta, x, prior=BOX, flow=small_flow, steps=200, seed=0)
+
+
+def test_bounded_prior_samples_stay_in_the_support(box_posterior):
+    draws = box_posterior.sample(5000, x_obs=[0.95, -0.95], seed=1).numpy()
+    assert draws.shape == (5000, 2)
+    assert np.all(np.abs(draws) < 1.0)
+
+
+def test_bounded_prior_density_integrates_to_one_and_is_minus_inf_outside(box_posterior):
+    x_obs = np.array([0.3, -0.5], "float32")
+    total = grid_integral(lambda t: box_posterior.log_prob(t, x_obs), -1.0, 1.0)
+    assert abs(total - 1.0) < 1e-2
+    outside = box_posterior.log_prob([[1.5, 0.0], [0.0, -1.2]], x_obs).numpy()
+    assert np.all(outside == -np.inf)
+
+
+def test_condition_is_a_plain_distribution_that_tfp_mcmc_samples(box_posterior):
+    posterior = box_posterior.condition([0.2, 0.1])
+    assert posterior.event_shape == tf.TensorShape([2]) and posterior.batch_shape == []
+    draws = posterior.sample(7, seed=tff.stateless_seed(3))
+    np.testing.assert_allclose(
+        posterior.log_prob(draws), box_posterior.log_prob(draws, [0.2, 0.1]), rtol=1e-5
+    )
+    kernel = tfp.mcmc.RandomWalkMetropolis(posterior.log_prob)
+    chain = tf.function(
+        lambda: tfp.mcmc.sample_chain(
+            100, tf.zeros([2]), kernel=kernel, trace_fn=None, seed=tff.stateless_seed(0)
+        )
+    )()
+    assert np.all(np.abs(chain.numpy()) < 1.0)
+
+
+@pytest.mark.slow
+def test_joint_prior_with_uniform_and_lognormal_parts():
+    prior = tfd.JointDistributionNamed(
+        dict(loc=tfd.Uniform(-2.0, 2.0), scale=tfd.LogNormal(0.0, 0.5))
+    )
+    draws = prior.sample(512, seed=tff.stateless_seed(0))
+    rng = np.random.default_rng(0)
+    x = draws["loc"].numpy()[:, None] + draws["scale"].numpy()[:, None] * rng.normal(size=(512, 4))
+    posterior = tff.inference.npe(draws, x, prior=prior, flow=small_flow, steps=100)
+    samples = posterior.sample(2000, x_obs=x[0], seed=0).numpy()
+    parts = posterior.unflatten(samples)  # tf.nest order: loc, scale
+    assert posterior.support.names == ["loc", "scale"]
+    assert np.all(np.abs(parts["loc"].numpy()) < 2.0) and np.all(parts["scale"].numpy() > 0)
+    assert posterior.log_prob([[0.0, -0.1]], x[0]).numpy()[0] == -np.inf
+
+
+@pytest.mark.slow
+def test_log_prob_includes_the_standardisation_of_theta():
+    # theta on a scale of 100s: without the Standardize layer's log-det the density would not
+    # integrate to one over theta's coordinates
+    rng = np.random.default_rng(1)
+    theta = (300.0 + 50.0 * rng.normal(size=(512, 2))).astype("float32")
+    x = (theta / 50.0 + rng.normal(size=(512, 2))).astype("float32")
+    posterior = tff.inference.npe(theta, x, flow=small_flow, steps=100)
+    assert posterior.flow.bijector is not None
+    total = grid_integral(lambda t: posterior.log_prob(t, x[0]), 0.0, 600.0, size=300)
+    assert abs(total - 1.0) < 2e-2
+
+
+@pytest.mark.slow
+def test_the_flow_reads_standardised_x():
+    theta, x = box_pairs(256)
+    posterior = tff.inference.npe(theta, 1000.0 * x + 5.0, flow=small_flow, steps=10)
+    np.testing.assert_allclose(
+        posterior.embedding.loc.numpy(), (1000.0 * x + 5.0).mean(0), rtol=1e-4
+    )
+    context = posterior.embedding(posterior.encode(1000.0 * x[0] + 5.0)[None])
+    assert np.all(np.abs(context.numpy()) < 5.0)
+
+
+@pytest.mark.slow
+def test_training_is_deterministic_for_a_seed():
+    theta, x = box_pairs(256)
+    runs = [
+        tff.inference.npe(theta, x, prior=BOX, flow=small_flow, steps=30, seed=4)
+        .log_prob([[0.1, 0.2]], [0.0, 0.0])
+        .numpy()
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*runs)
+
+
+@pytest.mark.slow
+def test_gaussian_posterior_is_learned():
+    # theta ~ N(0, I), x = theta + N(0, 0.5^2 I): posterior N(0.8 x, 0.2 I)
+    rng = np.random.default_rng(2)
+    theta = rng.normal(size=(4000, 2)).astype("float32")
+    x = (theta + 0.5 * rng.normal(size=(4000, 2))).astype("float32")
+    posterior = tff.inference.npe(theta, x, steps=1500, seed=0)
+    x_obs = np.array([1.0, -0.5], "float32")
+    draws = posterior.sample(20000, x_obs, seed=0).numpy()
+    np.testing.assert_allclose(draws.mean(0), 0.8 * x_obs, atol=0.06)
+    np.testing.assert_allclose(draws.std(0), np.sqrt(0.2), atol=0.05)
+    assert posterior.history.steps <= 1500
+
+
+@pytest.mark.slow
+def test_dataset_and_simulator_paths_train():
+    theta, x = box_pairs(256)
+    dataset = tf.data.Dataset.from_tensor_slices((theta, x)).batch(64, drop_remainder=True)
+    from_data = tff.inference.npe(dataset, prior=BOX, flow=small_flow, steps=20)
+    assert np.isfinite(from_data.log_prob([[0.0, 0.0]], [0.1, 0.1]).numpy()).all()
+
+    def simulator(theta, seed):
+        return theta + 0.3 * tf.random.stateless_normal(tf.shape(theta), seed)
+
+    online = tff.inference.npe(prior=BOX, simulator=simulator, flow=small_flow, steps=20)
+    assert online.history.steps == 20
+    assert np.all(np.abs(online.sample(100, [0.1, 0.1], seed=0).numpy()) < 1)
+
+
+def test_hostile_inputs_are_refused_naming_expected_and_got(box_posterior):
+    theta, x = box_pairs(64)
+    with pytest.raises(ValueError, match="expected x with 64 rows .*got 63"):
+        tff.inference.npe(theta, x[:63], flow=small_flow, steps=1)
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match="finite, got NaN or inf in row 5"):
+        tff.inference.npe(theta, bad, flow=small_flow, steps=1)
+    with pytest.raises(ValueError, match="theta row 0 .* outside the prior's support"):
+        tff.inference.npe(theta + 5.0, x, prior=BOX, flow=small_flow, steps=1)
+    with pytest.raises(
+        ValueError, match=r"expected one observation x_obs of shape \[2\], got shape \[3\]"
+    ):
+        box_posterior.sample(3, [0.1, 0.2, 0.3], seed=0)
+    with pytest.raises(ValueError, match=r"sample: pass the observation x_obs \(of shape \[2\]\)"):
+        box_posterior.sample(3)
+    with pytest.raises(ValueError, match="log_prob: pass the observation"):
+        box_posterior.log_prob([[0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"expected theta of shape \[..., 2\], got shape \[1, 3\]"):
+        box_posterior.log_prob([[0.0, 0.0, 0.0]], [0.1, 0.2])
+    with pytest.raises(ValueError, match="context of width 2 .*got context_size=3"):
+        tff.inference.npe(theta, x, flow=lambda d, context_size: small_flow(d, 3), steps=1)
+
+
+@pytest.mark.slow
+def test_a_flow_without_standardize_gets_one():
+    theta, x = box_pairs(256)
+    plain = lambda d, context_size: tff.nsf(  # noqa: E731
+        d, num_layers=2, hidden_units=(16,), bins=4, context_size=context_size, standardize=False
+    )
+    posterior = tff.inference.npe(
+        100.0 * theta, x, flow=plain, steps=5, jit_compile=False, validation_split=0.0
+    )
+    layers = tff.training.find_standardize_layers(posterior.flow)
+    assert [layer.name for layer in layers] == ["npe_theta_standardize"]
+    np.testing.assert_allclose(layers[0].loc.numpy(), (100.0 * theta).mean(0), rtol=1e-4)

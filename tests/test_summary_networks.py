@@ -1,0 +1,109 @@
+"""Summary networks: permutation invariance, masks, joint training with the posterior flow."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_flows as tff
+
+
+def small_flow(event_size, context_size):
+    return tff.nsf(event_size, num_layers=2, hidden_units=(16,), bins=4, context_size=context_size)
+
+
+def test_deep_set_is_exactly_permutation_invariant_and_ignores_padding():
+    net = tff.nn.DeepSet(3, hidden_units=(16,), embedding_size=8, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6, 2)).astype("float32")
+    out = net(x).numpy()
+    for order in (rng.permutation(6), np.arange(6)[::-1]):
+        np.testing.assert_array_equal(net(x[:, order]).numpy(), out)
+    mask = np.ones([4, 9], "float32")
+    mask[:, 6:] = 0
+    padded = np.concatenate([x, np.full([4, 3, 2], 1e3, "float32")], axis=1)
+    np.testing.assert_allclose(net(padded, mask=mask).numpy(), out, rtol=1e-6, atol=1e-6)
+    # a set of other size is another set: the count enters the summary
+    assert not np.allclose(net(x[:, :3]).numpy(), out)
+
+
+def test_summary_networks_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="hidden_units must be a sequence of positive integers"):
+        tff.nn.DeepSet(2, hidden_units=(0,))
+    with pytest.raises(ValueError, match=r"expected sets of shape \[batch, set_size, features\]"):
+        tff.nn.DeepSet(2)(np.zeros([3, 2], "float32"))
+
+
+@pytest.mark.slow
+def test_gradients_reach_the_summary_weights_and_checkpoints_hold_them(tmp_path):
+    rng = np.random.default_rng(1)
+    theta = rng.normal(size=(128, 2)).astype("float32")
+    x = (theta[:, None, :] + rng.normal(size=(128, 5, 2))).astype("float32")
+    summary = tff.nn.MLPSummary(4, hidden_units=(8,), seed=0)
+    posterior = tff.inference.npe(
+        theta, x, summary=summary, flow=small_flow, steps=5, jit_compile=False
+    )
+    summary_ids = {id(v) for v in tff.nn.summary_variables(summary)}
+    trained = posterior.trainable_variables
+    assert summary_ids <= {id(v) for v in trained} and len(summary_ids) == 4
+    context = posterior.embedding.encode(x)
+    # (a fresh flow's conditioners output zeros, so the context gets gradients once trained)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(posterior.flow.log_prob(theta, context=context))
+    gradients = tape.gradient(loss, trained)
+    for variable, gradient in zip(trained, gradients):
+        if id(variable) in summary_ids:
+            assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0
+    # a checkpoint of the flow holds the summary's weights
+    before = posterior.log_prob([[0.1, 0.2]], x[0]).numpy()
+    path = tf.train.Checkpoint(flow=posterior.flow).write(str(tmp_path / "ckpt"))
+    for variable in tff.nn.summary_variables(summary):
+        variable.assign(variable + 1.0)
+    assert not np.allclose(posterior.log_prob([[0.1, 0.2]], x[0]).numpy(), before)
+    tf.train.Checkpoint(flow=posterior.flow).read(path).assert_consumed()
+    np.testing.assert_allclose(posterior.log_prob([[0.1, 0.2]], x[0]).numpy(), before, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_summary_weights_change_in_training():
+    rng = np.random.default_rng(2)
+    theta = rng.normal(size=(256, 2)).astype("float32")
+    x = (theta[:, None, :] + rng.normal(size=(256, 5, 2))).astype("float32")
+    summary = tff.nn.DeepSet(4, hidden_units=(8,), embedding_size=8, seed=0)
+    summary(x[:1])  # built before npe: its initial weights can be kept
+    start = [v.numpy().copy() for v in tff.nn.summary_variables(summary)]
+    tff.inference.npe(theta, x, summary=summary, flow=small_flow, steps=20, jit_compile=False)
+    after = [v.numpy() for v in tff.nn.summary_variables(summary)]
+    assert all(not np.array_equal(a, b) for a, b in zip(start, after))
+
+
+def test_padded_sets_are_checked():
+    theta = np.zeros([4, 2], "float32")
+    x = np.zeros([4, 3, 2], "float32")
+    x[1, 2, 0] = np.nan  # half a padding row
+    with pytest.raises(ValueError, match="element 2 of set 1 is partly NaN"):
+        tff.inference.npe(theta, x, summary=tff.nn.DeepSet(2), flow=small_flow, steps=1)
+    x[1, :, :] = np.nan
+    with pytest.raises(ValueError, match="set 1 has no elements"):
+        tff.inference.npe(theta, x, summary=tff.nn.DeepSet(2), flow=small_flow, steps=1)
+
+
+@pytest.mark.slow
+def test_deep_set_posterior_contracts_with_more_draws():
+    # theta ~ N(0, I_2); x_1..x_m ~ N(theta, I_2), m from 1 to 20: p(theta | x) has sd 1/sqrt(1+m)
+    rng = np.random.default_rng(3)
+    n, m_max = 6000, 20
+    theta = rng.normal(size=(n, 2)).astype("float32")
+    sizes = rng.integers(1, m_max + 1, size=n)
+    x = theta[:, None, :] + rng.normal(size=(n, m_max, 2))
+    x[np.arange(m_max)[None, :] >= sizes[:, None]] = np.nan
+    summary = tff.nn.DeepSet(8, hidden_units=(32,), embedding_size=16, seed=0)
+    posterior = tff.inference.npe(theta, x.astype("float32"), summary=summary, steps=1500, seed=0)
+    truth = np.array([0.5, -0.5])
+    spreads = []
+    for m in (2, 20):
+        draws = truth + rng.normal(size=(m, 2))
+        samples = posterior.sample(4000, draws.astype("float32"), seed=0).numpy()  # padded inside
+        spreads.append(samples.std(0).mean())
+        np.testing.assert_allclose(samples.mean(0), draws.sum(0) / (1 + m), atol=0.15)
+        assert abs(spreads[-1] - 1 / np.sqrt(1 + m)) < 0.25 / np.sqrt(1 + m)
+    assert spreads[1] < 0.5 * spreads[0]

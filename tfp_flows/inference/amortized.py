@@ -1,0 +1,302 @@
+"""``AmortizedPosterior``: a trained ``q(theta | x)`` that answers for any observation ``x``.
+
+Three pieces, composed so that the density stays exact:
+
+```none
+context   c = h((x - m_x) / s_x)                  x standardised (a constant map), then the
+                                                  summary network h (identity without one)
+flow      u = Standardize^{-1}(...),  q_u(u | c)  the conditional flow, with its Standardize layer
+support   theta = T(u)                            the prior's event-space bijector (identity
+                                                  without a prior)
+log q(theta | x) = log q_u(T^{-1}(theta) | c) + log|det J_{T^{-1}}(theta)|     (-inf outside)
+```
+
+:class:`PosteriorFlow` is the flow that ``fit`` trains (a :class:`~tfp_flows.Flow`
+whose context is the raw, encoded observation; it embeds it on every call, so
+the summary network trains with the flow); :class:`AmortizedPosterior` is what
+:func:`~tfp_flows.inference.npe` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability import distributions as tfd
+
+from tfp_flows._internal.seeds import stateless_seed
+from tfp_flows.flows.flow import Flow
+from tfp_flows.inference.support import FlatSupport
+from tfp_flows.nn.summary import summary_variables
+
+__all__ = ["AmortizedPosterior", "ContextEmbedding", "PosteriorFlow"]
+
+
+class ContextEmbedding(tf.Module):
+    """Observations ``x [*x_shape]`` as the flow's context: encoded, standardised, summarised.
+
+    ``encode`` turns observations into the finite rows ``[n, width]`` that
+    training and the flow's ``context=`` carry: ``x`` flattened, and for a
+    set summary (a network with ``supports_masking``, e.g.
+    :class:`~tfp_flows.nn.DeepSet`) on sets ``[m, d]`` padded with NaN rows,
+    the zero-filled set followed by its mask ``[m]``. Calling the embedding on
+    such rows ``[..., width]`` gives the context ``[..., output_size]``.
+
+    Args:
+      x_shape: the shape of one observation.
+      summary: the summary network (``None``: the standardised ``x``, flattened).
+      loc, scale: the standardisation, of shape ``x_shape`` (or ``[d]`` for sets).
+      dtype: the flow's dtype.
+    """
+
+    def __init__(
+        self,
+        x_shape: Sequence[int],
+        summary: Any,
+        loc: np.ndarray,
+        scale: np.ndarray,
+        dtype: tf.DType,
+    ):
+        super().__init__(name="context_embedding")
+        self.x_shape = tuple(int(s) for s in x_shape)
+        self.summary = summary
+        self.padded = bool(getattr(summary, "supports_masking", False)) and len(self.x_shape) == 2
+        self.x_size = int(np.prod(self.x_shape))
+        self.width = self.x_size + (self.x_shape[0] if self.padded else 0)
+        self.dtype = dtype
+        self.loc = tf.Variable(np.asarray(loc), dtype=dtype, trainable=False, name="x_loc")
+        self.scale = tf.Variable(np.asarray(scale), dtype=dtype, trainable=False, name="x_scale")
+        self.output_size = self.x_size if summary is None else None
+        if summary is not None:
+            probe = self(tf.zeros([1, self.width], dtype))
+            self.output_size = int(probe.shape[-1])
+            # Keras 3 weights are invisible to tf.Module: keep the tf.Variables behind them.
+            self.summary_variables = summary_variables(summary)
+
+    @staticmethod
+    def statistics(x: np.ndarray, padded: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per-entry (per-feature for padded sets, over present elements) mean and std of ``x``."""
+        if padded:
+            present = x[np.all(np.isfinite(x), axis=-1)]  # [rows, d]
+            loc, scale = present.mean(axis=0), present.std(axis=0)
+        else:
+            loc, scale = x.mean(axis=0), x.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)  # a constant entry is only shifted
+        return loc, scale
+
+    def encode(self, x: np.ndarray, what: str = "x") -> np.ndarray:
+        """Observations ``[n, *x_shape]`` as finite rows ``[n, width]`` (see the class doc)."""
+        x = np.asarray(x, self.dtype.as_numpy_dtype)
+        if not self.padded:
+            if not np.all(np.isfinite(x)):
+                bad = int(np.flatnonzero(~np.all(np.isfinite(x.reshape(len(x), -1)), axis=1))[0])
+                raise ValueError(
+                    f"{what} must be finite, got NaN or inf in row {bad}; sets of varying size "
+                    "are padded with NaN rows only for a set summary (summary=tff.nn.DeepSet(...))."
+                )
+            return x.reshape(len(x), -1)
+        finite = np.isfinite(x)
+        absent = ~np.any(finite, axis=-1)  # [n, m]: a padding row is NaN throughout
+        partial = ~absent & ~np.all(finite, axis=-1)
+        if partial.any():
+            row, element = (int(i) for i in np.argwhere(partial)[0])
+            raise ValueError(
+                f"{what}: element {element} of set {row} is partly NaN or inf; expected finite "
+                "elements, and padding rows that are NaN throughout."
+            )
+        empty = np.all(absent, axis=-1)
+        if empty.any():
+            raise ValueError(
+                f"{what}: set {int(np.flatnonzero(empty)[0])} has no elements (every row NaN); "
+                "expected at least one."
+            )
+        filled = np.where(absent[..., None], 0.0, x).reshape(len(x), -1)
+        return np.concatenate([filled, (~absent).astype(filled.dtype)], axis=-1)
+
+    def __call__(self, rows: tf.Tensor) -> tf.Tensor:
+        """Encoded rows ``[..., width]`` -> the context ``[..., output_size]``."""
+        rows = tf.convert_to_tensor(rows, self.dtype)
+        batch = tf.shape(rows)[:-1]
+        flat = tf.reshape(rows, [-1, self.width])
+        x = tf.reshape(flat[:, : self.x_size], [-1, *self.x_shape])
+        mask = flat[:, self.x_size :] if self.padded else None
+        x = (x - self.loc) / self.scale
+        if mask is not None:
+            x = x * mask[..., None]  # padding stays at 0
+        if self.summary is None:
+            context = tf.reshape(x, [-1, self.x_size])
+        elif mask is not None:
+            context = self.summary(x, mask=mask)
+        else:
+            context = self.summary(x)
+        context = tf.cast(tf.convert_to_tensor(context), self.dtype)
+        size = -1 if self.output_size is None else self.output_size  # unknown while probing
+        return tf.reshape(context, tf.concat([batch, [size]], axis=0))
+
+
+class PosteriorFlow(Flow):
+    """A :class:`~tfp_flows.Flow` on ``theta`` whose context is embedded first, and whose
+    density is ``-inf`` outside a prior's support.
+
+    Args:
+      distribution, bijector: as :class:`~tfp_flows.Flow` (the bijector maps the
+        base to ``theta``: the support map last).
+      embedding: a :class:`ContextEmbedding` (``None``: the context goes to the
+        layers as it is).
+      support: the prior's :class:`~tfp_flows.inference.support.FlatSupport`, or ``None``.
+      context: a bound (already embedded) context, as in :meth:`Flow.condition`.
+      name: the distribution's name.
+    """
+
+    def __init__(
+        self,
+        distribution: tfd.Distribution,
+        bijector: Any,
+        embedding: ContextEmbedding | None = None,
+        support: FlatSupport | None = None,
+        context: Any = None,
+        name: str = "posterior",
+    ):
+        parameters = dict(locals())
+        super().__init__(distribution, bijector, parameters=parameters, name=name, context=context)
+        self.embedding = embedding
+        self._support = support
+        if embedding is not None:
+            self._context_size = embedding.width
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        # the embedding, the support and a bound context are not batch parameters
+        return Flow._parameter_properties(dtype, num_classes=num_classes)
+
+    def condition(self, context: Any, name: str | None = None) -> PosteriorFlow:
+        """This posterior for one encoded observation ``context [width]``: a plain distribution."""
+        if self._context is not None:
+            raise ValueError(f"{self.name} already has a bound context.")
+        if self.embedding is not None:
+            context = self.embedding(context)
+        return PosteriorFlow(
+            self.distribution,
+            self.bijector,
+            support=self._support,
+            context=context,
+            name=name or self.name,
+        )
+
+    def _context_kwargs(self, kwargs: dict[str, Any], value: Any = None) -> dict[str, Any]:
+        kwargs = super()._context_kwargs(kwargs, value)
+        bijector_kwargs = kwargs.get("bijector_kwargs", {})
+        if self.embedding is None or "context" not in bijector_kwargs:
+            return kwargs
+        embedded = self.embedding(bijector_kwargs["context"])
+        return dict(kwargs, bijector_kwargs=dict(bijector_kwargs, context=embedded))
+
+    def _log_prob(self, y, **kwargs):
+        log_prob = super()._log_prob(y, **kwargs)
+        if self._support is None:
+            return log_prob
+        inside = self._support.inside(tf.convert_to_tensor(y, self.dtype))
+        return tf.where(inside, log_prob, tf.constant(-np.inf, log_prob.dtype))
+
+
+class AmortizedPosterior:
+    """A trained amortized posterior ``q(theta | x)`` (what :func:`~tfp_flows.inference.npe` returns).
+
+    Attributes:
+      flow: the :class:`PosteriorFlow` trained by ``fit`` (context: encoded
+        observations; ``flow.trainable_variables`` include the summary network's).
+      prior: the prior (``None`` if none was given).
+      support: the prior's :class:`~tfp_flows.inference.support.FlatSupport`, or ``None``.
+      embedding: the :class:`ContextEmbedding` of observations.
+      history: ``fit``'s :class:`~tfp_flows.training.History`.
+      theta_size: the number of parameters ``d``.
+      x_shape: the shape of one observation.
+    """
+
+    def __init__(
+        self,
+        flow: PosteriorFlow,
+        embedding: ContextEmbedding,
+        support: FlatSupport | None,
+        theta_size: int,
+        history: Any = None,
+    ):
+        self.flow = flow
+        self.embedding = embedding
+        self.support = support
+        self.prior = None if support is None else support.prior
+        self.theta_size = theta_size
+        self.x_shape = embedding.x_shape
+        self.history = history
+
+    @property
+    def summary(self) -> Any:
+        """The summary network (``None``: the flow reads the standardised ``x``)."""
+        return self.embedding.summary
+
+    @property
+    def trainable_variables(self) -> tuple[tf.Variable, ...]:
+        """The flow's and the summary network's trainable variables."""
+        return self.flow.trainable_variables
+
+    def encode(self, x_obs: Any, method: str = "sample") -> tf.Tensor:
+        """One observation ``x_obs [*x_shape]`` (a smaller set is padded) as the flow's context row."""
+        if x_obs is None:
+            raise ValueError(
+                f"{method}: pass the observation x_obs (of shape {list(self.x_shape)}) to "
+                f"condition the posterior on; got none."
+            )
+        x = np.asarray(x_obs, self.embedding.dtype.as_numpy_dtype)
+        shape = self.x_shape
+        if self.embedding.padded and x.ndim == 2 and x.shape[1] == shape[1]:
+            if x.shape[0] > shape[0]:
+                raise ValueError(
+                    f"{method}: x_obs is a set of {x.shape[0]} elements, but the posterior was "
+                    f"trained on sets of at most {shape[0]} (shape {list(shape)})."
+                )
+            pad = np.full([shape[0] - x.shape[0], shape[1]], np.nan, x.dtype)
+            x = np.concatenate([x, pad])
+        if x.shape == (1, *shape):
+            x = x[0]
+        if x.shape != shape:
+            raise ValueError(
+                f"{method}: expected one observation x_obs of shape {list(shape)}, got shape "
+                f"{list(x.shape)}."
+            )
+        return tf.constant(self.embedding.encode(x[None], what="x_obs")[0])
+
+    def condition(self, x_obs: Any) -> PosteriorFlow:
+        """``q(theta | x_obs)`` as a plain ``tfd.Distribution`` over ``theta [d]``.
+
+        For ``tfp.mcmc`` (its ``log_prob`` is exact and ``-inf`` outside the
+        prior's support), plots, or further variational inference; it shares
+        the trained layers.
+        """
+        return self._conditioned(x_obs, "condition")
+
+    def _conditioned(self, x_obs: Any, method: str) -> PosteriorFlow:
+        return self.flow.condition(self.encode(x_obs, method))
+
+    def sample(self, n: int, x_obs: Any = None, seed: Any = None) -> tf.Tensor:
+        """``n`` draws of ``q(theta | x_obs)``: ``[n, d]`` (inside the prior's support)."""
+        posterior = self._conditioned(x_obs, "sample")
+        return posterior.sample(n, seed=None if seed is None else stateless_seed(seed))
+
+    def log_prob(self, theta: Any, x_obs: Any = None) -> tf.Tensor:
+        """``log q(theta | x_obs)`` of points ``theta [..., d]``: shape ``[...]``."""
+        posterior = self._conditioned(x_obs, "log_prob")
+        theta = tf.convert_to_tensor(theta, self.flow.dtype)
+        if theta.shape.rank == 0 or theta.shape[-1] != self.theta_size:
+            raise ValueError(
+                f"log_prob: expected theta of shape [..., {self.theta_size}], got shape "
+                f"{theta.shape.as_list()}."
+            )
+        return posterior.log_prob(theta)
+
+    def unflatten(self, theta: Any) -> Any:
+        """Flat draws ``[..., d]`` in the prior's structure (a joint prior's dict or list)."""
+        if self.support is None:
+            return tf.convert_to_tensor(theta)
+        return self.support.unflatten(theta)
