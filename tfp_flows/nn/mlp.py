@@ -36,6 +36,8 @@ __all__ = [
     "amortised_network",
     "amortised_parameters",
     "check_hidden_units",
+    "dense_forward",
+    "dense_weights",
     "get_activation",
 ]
 
@@ -156,30 +158,13 @@ class MLP(ConditionerModule):
             *check_hidden_units(hidden_units),
             int(output_size),
         ]
-        rng = np.random.default_rng(seed)
-        kernels, biases = [], []
         with self.name_scope:
-            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-                last = i == len(sizes) - 2
-                if last and zero_init_output:
-                    kernel = np.zeros([fan_in, fan_out])
-                else:
-                    limit = np.sqrt(6.0 / (fan_in + fan_out))
-                    kernel = rng.uniform(-limit, limit, size=[fan_in, fan_out])
-                kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{i}"))
-                biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
-        self.kernels = kernels
-        self.biases = biases
+            self.kernels, self.biases = dense_weights(sizes, zero_init_output, seed, dtype)
 
     def __call__(self, x: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``x`` ``[batch, n_a]`` (and ``context`` ``[batch, k]``) -> ``[batch, output_size]``."""
         h = with_context(x, context, self._sizes[2], self.name)
-        last = len(self.kernels) - 1
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            h = tf.matmul(h, kernel) + bias
-            if i < last:
-                h = self._activation(h)
-        return h
+        return dense_forward(h, self.kernels, self.biases, self._activation)
 
 
 @dataclass(frozen=True)
@@ -226,6 +211,48 @@ class MLPFactory:
             name="mlp",
             context_size=spec.context_size,
         )
+
+
+def dense_weights(
+    sizes: Sequence[int], zero_init_output: bool, seed: int | None, dtype: tf.DType
+) -> tuple[list[tf.Variable], list[tf.Variable]]:
+    """Kernels and biases of dense layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+
+    Kernels are Glorot-uniform, ``U(-sqrt(6 / (fan_in + fan_out)), +...)``, drawn from
+    ``np.random.default_rng(seed)`` layer by layer; biases are zero; with
+    ``zero_init_output`` the last kernel is zero too (the network starts at 0).
+    Call it inside the owning module's ``name_scope``.
+
+    >>> kernels, biases = dense_weights([3, 8, 2], True, 0, tf.float32)
+    >>> [k.shape.as_list() for k in kernels], float(tf.reduce_sum(tf.abs(kernels[-1])))
+    ([[3, 8], [8, 2]], 0.0)
+    """
+    rng = np.random.default_rng(seed)
+    kernels, biases = [], []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i == len(sizes) - 2 and zero_init_output:
+            kernel = np.zeros([fan_in, fan_out])
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            kernel = rng.uniform(-limit, limit, size=[fan_in, fan_out])
+        kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{i}"))
+        biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
+    return kernels, biases
+
+
+def dense_forward(
+    h: tf.Tensor,
+    kernels: Sequence[tf.Variable],
+    biases: Sequence[tf.Variable],
+    activation: Callable[[tf.Tensor], tf.Tensor],
+) -> tf.Tensor:
+    """``h -> W_L a(... a(W_1 h + b_1) ...) + b_L``: the activation after every layer but the last."""
+    last = len(kernels) - 1
+    for i, (kernel, bias) in enumerate(zip(kernels, biases)):
+        h = tf.matmul(h, kernel) + bias
+        if i < last:
+            h = activation(h)
+    return h
 
 
 def amortised_network(

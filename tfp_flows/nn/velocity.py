@@ -44,7 +44,7 @@ import tensorflow as tf
 
 from tfp_flows._internal.checks import check_floating_dtype, check_integer
 from tfp_flows._internal.context import with_context
-from tfp_flows.nn.mlp import check_hidden_units, get_activation
+from tfp_flows.nn.mlp import check_hidden_units, dense_forward, dense_weights, get_activation
 
 __all__ = ["VelocityMLP", "time_features"]
 
@@ -138,19 +138,8 @@ class VelocityMLP(tf.Module):
             *check_hidden_units(hidden_units),
             self.event_size,
         ]
-        rng = np.random.default_rng(seed)
-        kernels, biases = [], []
         with self.name_scope:
-            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-                if i == len(sizes) - 2 and zero_init_output:
-                    kernel = np.zeros([fan_in, fan_out])
-                else:
-                    limit = np.sqrt(6.0 / (fan_in + fan_out))
-                    kernel = rng.uniform(-limit, limit, size=[fan_in, fan_out])
-                kernels.append(tf.Variable(kernel, dtype=dtype, name=f"kernel_{i}"))
-                biases.append(tf.Variable(np.zeros([fan_out]), dtype=dtype, name=f"bias_{i}"))
-        self.kernels = kernels
-        self.biases = biases
+            self.kernels, self.biases = dense_weights(sizes, zero_init_output, seed, dtype)
 
     def _inputs(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
         t = tf.broadcast_to(tf.cast(t, x.dtype), tf.concat([tf.shape(x)[:-1], [1]], 0))
@@ -159,13 +148,9 @@ class VelocityMLP(tf.Module):
 
     def __call__(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``v(x, t, c)``: ``x`` ``[B, n]``, ``t`` ``[B, 1]`` (or a scalar), ``c`` ``[B, k]``."""
-        h = self._inputs(x, t, context)
-        last = len(self.kernels) - 1
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            h = tf.matmul(h, kernel) + bias
-            if i < last:
-                h = self._activation(h)
-        return h
+        return dense_forward(
+            self._inputs(x, t, context), self.kernels, self.biases, self._activation
+        )
 
     def velocity_and_divergence(
         self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None
