@@ -79,6 +79,7 @@ _SUBMODULES = (
     "plotting",
     "testing",
     "training",
+    "vae",
 )
 # public module names kept for users: `tff.metrics` is tfp_flows.evaluation.metrics
 _ALIASES = {"metrics": "evaluation.metrics"}
@@ -89,6 +90,7 @@ _NAMES = {
     "MomentEstimates": "evaluation.moments",
     "NonFiniteLossError": "training",
     "StandardNormal": "distributions.standard_normal",
+    "VAE": "vae",
     "cnf": "flows",
     "coupling_flow": "flows",
     "estimate_moments": "evaluation.moments",

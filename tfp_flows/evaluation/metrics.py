@@ -34,7 +34,15 @@ from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.flows.log_prob import batched_log_prob, context_rows
 from tfp_flows.images.dequantization import VariationalDequantizer, dequantization_bound
 
-__all__ = ["Estimate", "bits_per_dim", "conditional_kl_gap", "kl_gap", "nll"]
+__all__ = [
+    "Estimate",
+    "ImportanceWeightedBound",
+    "bits_per_dim",
+    "conditional_kl_gap",
+    "importance_weighted_bound",
+    "kl_gap",
+    "nll",
+]
 
 
 class Estimate(NamedTuple):
@@ -284,3 +292,10 @@ def bits_per_dim(
         )
         bounds.append(np.asarray(bound, np.float64))
     return float(-np.mean(np.concatenate(bounds)) / (event_size * np.log(2.0)))
+
+
+# after Estimate, which it uses: tff.metrics.importance_weighted_bound
+from tfp_flows.evaluation.importance_weighted import (  # noqa: E402
+    ImportanceWeightedBound,
+    importance_weighted_bound,
+)

@@ -1,0 +1,277 @@
+"""Flows against VAEs on the digits (8x8, 17 grey levels): test bits/dim, in one run.
+
+Every model is a density of the dequantised pixels ``v = (x + u) / 17`` and is scored on the
+test split of ``tff.datasets.digits`` in bits/dim of the discrete images:
+
+* the multiscale Real NVP (``tff.real_nvp((8, 8, 1))``, the setting of ``benchmarks/digits.py``,
+  trained on fresh dequantisation noise, early-stopped on validation): its exact density,
+  through the uniform dequantisation bound (``tff.metrics.bits_per_dim``, 4 noise draws);
+* ``tff.VAE`` s with a dequantised-pixel likelihood (a categorical over the 17 levels per
+  pixel: a piecewise-constant density of ``v``, for which the dequantisation bound is exact)
+  and a Gaussian, IAF, Real NVP or spline (NSF) posterior, and an IAF posterior with a MAF
+  prior: the importance-weighted bound ``IWAE_k`` with ``k = 1000``
+  (``tff.metrics.importance_weighted_bound``).
+
+```none
+flow:  bits/dim = -(1/n) sum_i E_u[ log p((x_i + u) / 17) - 64 log 17 ] / (64 ln 2)
+VAE:   bits/dim = -(1/n) sum_i IWAE_k(x_i) / (64 ln 2),   IWAE_k <= log P(x_i)
+```
+
+Every VAE trains for the same number of optimizer steps (batch 64, Adam with a cosine decay,
+KL warm-up over the first fifth), keeps the weights of its best validation ELBO (checked
+every epoch), and differs from the others only in its posterior or prior. Each model runs
+with ``--seeds`` (default 0 1 2); the table gives medians over seeds. A flow posterior's
+difference to the Gaussian posterior is paired over the test images (the same images, seed by
+seed): ``d_i = IWAE(flow, x_i) - IWAE(gaussian, x_i)``, with standard error ``sd(d) / sqrt(n)``;
+the criterion is ``median(mean d) > 3 median(s.e.)``.
+
+    python benchmarks/vae.py                                  # everything (about 30 min on 2 cores)
+    python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, NamedTuple
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from digits import FLOWS, early_stopping_rows, load, test_bits  # noqa: E402
+
+import tfp_flows as tff  # noqa: E402
+from tfp_flows.images.dequantization import DequantizedImages, with_logit_preprocessing  # noqa: E402
+
+D = 64
+LEVELS = tff.datasets.DIGITS_LEVELS
+
+# name: (label, VAE keyword arguments)
+VAES: dict[str, tuple[str, dict[str, Any]]] = {
+    "gaussian": ("VAE, Gaussian posterior", {"posterior": "gaussian"}),
+    "iaf": ("VAE, IAF posterior", {"posterior": "iaf"}),
+    "real_nvp": ("VAE, Real NVP posterior", {"posterior": "real_nvp"}),
+    "nsf": ("VAE, NSF (spline) posterior", {"posterior": "nsf"}),
+    "iaf_maf_prior": ("VAE, IAF posterior + MAF prior", {"posterior": "iaf", "prior": "maf"}),
+}
+FLOW = "real_nvp_image"
+
+
+class Run(NamedTuple):
+    model: str
+    seed: int
+    bits_per_dim: float
+    nats: float  # the bound on log P(x) per image (IWAE for a VAE)
+    stderr: float  # over the test images
+    elbo: float
+    gap: float
+    ess: float
+    train_seconds: float
+    score_seconds: float
+    per_point: Any  # IWAE per test image (VAEs), for paired differences
+    details: str
+
+
+def train_flow(seed: int, steps: int | None, data: Any) -> Run:
+    """The multiscale Real NVP of ``benchmarks/digits.py``, with ``seed`` for its weights and draws."""
+    setting = FLOWS[FLOW]
+    started = time.perf_counter()
+    model = with_logit_preprocessing(
+        tff.real_nvp(
+            (8, 8, 1), num_scales=2, steps_per_scale=2, hidden_channels=32, num_blocks=1, seed=seed
+        ),
+        alpha=0.05,
+    )
+    steps = steps or setting.steps
+    history = tff.fit(
+        model,
+        DequantizedImages(data.train_images, levels=LEVELS),
+        steps=steps,
+        batch_size=setting.batch_size,
+        learning_rate=setting.learning_rate,
+        validation_data=early_stopping_rows(data),
+        callbacks=[
+            tff.training.Validation(every=min(setting.validation_every, steps)),
+            tff.training.EarlyStopping(patience=setting.patience, restore_best_weights=True),
+        ],
+        jit_compile=False,
+        progress=False,
+        seed=seed,
+    )
+    trained = time.perf_counter()
+    bits = test_bits(model, data)
+    nats = -bits * D * np.log(2.0)
+    return Run(
+        FLOW,
+        seed,
+        bits,
+        nats,
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        trained - started,
+        time.perf_counter() - trained,
+        None,
+        f"{setting.details}; best validation at step {history.best_step} of {len(history.loss)}",
+    )
+
+
+def train_vae(name: str, seed: int, steps: int, k: int, data: Any, latent_size: int) -> Run:
+    """A ``tff.VAE`` trained for ``steps`` optimizer steps, scored by IWAE with ``k`` draws."""
+    _, kwargs = VAES[name]
+    keras.utils.set_random_seed(seed)  # Keras's shuffling of the batches
+    started = time.perf_counter()
+    vae = tff.VAE((8, 8, 1), latent_size, seed=seed, kl_warmup_steps=steps // 5, **kwargs)
+    schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=steps)
+    vae.compile(optimizer=keras.optimizers.Adam(schedule))
+    train = data.train_images
+    steps_per_epoch = int(np.ceil(len(train) / 64))
+    epochs = max(1, steps // steps_per_epoch)
+    best = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=epochs, restore_best_weights=True, start_from_epoch=epochs // 3
+    )
+    history = vae.fit(
+        train,
+        epochs=epochs,
+        batch_size=64,
+        validation_data=data.validation,
+        callbacks=[best],
+        verbose=0,
+    )
+    trained = time.perf_counter()
+    bound = tff.metrics.importance_weighted_bound(vae, data.test, k=k, seed=1000 + seed)
+    best_epoch = int(np.argmin(history.history["val_loss"][epochs // 3 :])) + epochs // 3
+    return Run(
+        name,
+        seed,
+        bound.bits_per_dim.mean,
+        bound.nats.mean,
+        bound.nats.stderr,
+        bound.elbo.mean,
+        bound.gap.mean,
+        bound.ess.mean,
+        trained - started,
+        time.perf_counter() - trained,
+        bound.per_point,
+        f"best validation ELBO at epoch {best_epoch + 1} of {epochs}",
+    )
+
+
+def table(runs: list[Run], models: list[str], k: int) -> str:
+    """Medians over seeds; paired differences to the Gaussian posterior."""
+    labels = {FLOW: "multiscale `real_nvp((8, 8, 1))` (exact density)"}
+    labels.update({name: label for name, (label, _) in VAES.items()})
+    lines = [
+        f"| model | test bits/dim | bound (nats) ± s.e. | ELBO (nats) | IWAE - ELBO | ESS (of {k}) "
+        "| vs Gaussian posterior (nats) ± s.e. | train (s) | score (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    gaussian = {r.seed: r for r in runs if r.model == "gaussian"}
+    for name in models:
+        mine = [r for r in runs if r.model == name]
+        if not mine:
+            continue
+
+        def median(field: str, of: list[Run] = mine) -> float:
+            return float(np.median([getattr(r, field) for r in of]))
+
+        versus = ""
+        paired = [r for r in mine if r.seed in gaussian and r.per_point is not None]
+        if name != "gaussian" and name != FLOW and paired:
+            diffs = [r.per_point - gaussian[r.seed].per_point for r in paired]
+            mean = float(np.median([np.mean(d) for d in diffs]))
+            se = float(np.median([np.std(d, ddof=1) / np.sqrt(len(d)) for d in diffs]))
+            versus = f"{mean:+.2f} ± {se:.2f} ({mean / se:+.1f} s.e.)"
+        bound = f"{median('nats'):.2f}" + (
+            f" ± {median('stderr'):.2f}" if np.isfinite(median("stderr")) else ""
+        )
+        extra = (
+            ["", "", ""]
+            if name == FLOW
+            else [f"{median('elbo'):.2f}", f"{median('gap'):.2f}", f"{median('ess'):.0f}"]
+        )
+        lines.append(
+            f"| {labels[name]} | {median('bits_per_dim'):.4f} | {bound} | "
+            + " | ".join(extra)
+            + f" | {versus} | {median('train_seconds'):.0f} | {median('score_seconds'):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    choices = [FLOW, *VAES]
+    parser.add_argument("--models", nargs="+", default=choices, choices=choices)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps of every VAE")
+    parser.add_argument(
+        "--flow-steps", type=int, default=None, help="at most (default: benchmarks/digits.py's)"
+    )
+    parser.add_argument("--k", type=int, default=1000, help="IWAE draws per test image")
+    parser.add_argument("--latent-size", type=int, default=8)
+    parser.add_argument("--json", default=None, help="also write every run to this JSON file")
+    args = parser.parse_args()
+    data = load(num_samples=4)
+    print(
+        f"digits: train {len(data.train_images)}, validation {len(data.validation)}, test "
+        f"{len(data.test)}; VAEs: {args.steps} steps, latent size {args.latent_size}, "
+        f"IWAE k = {args.k}; seeds {args.seeds}",
+        flush=True,
+    )
+    runs: list[Run] = []
+    for seed in args.seeds:
+        for name in args.models:
+            if name == FLOW:
+                run = train_flow(seed, args.flow_steps, data)
+            else:
+                run = train_vae(name, seed, args.steps, args.k, data, args.latent_size)
+            runs.append(run)
+            print(
+                f"{name} seed {seed}: {run.bits_per_dim:.4f} bits/dim, bound {run.nats:.2f} nats, "
+                f"ELBO {run.elbo:.2f}, gap {run.gap:.2f}, ESS {run.ess:.0f}; train "
+                f"{run.train_seconds:.0f} s, score {run.score_seconds:.0f} s ({run.details})",
+                flush=True,
+            )
+    print()
+    print(table(runs, args.models, args.k))
+    gaussian = {r.seed: r for r in runs if r.model == "gaussian"}
+    for name in ("iaf", "real_nvp", "nsf", "iaf_maf_prior"):
+        paired = [r for r in runs if r.model == name and r.seed in gaussian]
+        if paired:
+            diffs = [r.per_point - gaussian[r.seed].per_point for r in paired]
+            mean = float(np.median([np.mean(d) for d in diffs]))
+            se = float(np.median([np.std(d, ddof=1) / np.sqrt(len(d)) for d in diffs]))
+            verdict = "met" if mean > 3 * se else "NOT met"
+            print(
+                f"criterion ({name} better than the Gaussian posterior by > 3 s.e. of the "
+                f"difference, medians of {len(paired)} seeds): {mean:+.2f} ± {se:.2f} nats: "
+                f"{verdict}"
+            )
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(
+                [
+                    {
+                        **r._asdict(),
+                        "per_point": None if r.per_point is None else r.per_point.tolist(),
+                    }
+                    for r in runs
+                ],
+                handle,
+            )
+    print(
+        f"\ntotal wall time: {time.perf_counter() - started:.0f} s, CPU time: "
+        f"{time.process_time():.0f} s, load average at the end: "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+
+
+if __name__ == "__main__":
+    main()
