@@ -1,7 +1,7 @@
 """The notebooks in notebooks/ run top to bottom (small budgets) and are committed without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel of the current environment with
-``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the eight take a few minutes together
+``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the nine take a few minutes together
 on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
 shows the failing cell and its traceback.
 """
@@ -25,6 +25,7 @@ EXPECTED = [
     "06_flow_families.ipynb",
     "07_flows_as_posteriors.ipynb",
     "08_real_nvp_on_digits.ipynb",
+    "09_flows_inside_a_vae.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 
@@ -33,7 +34,7 @@ def _ids(path: Path) -> str:
     return path.stem
 
 
-def test_the_eight_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert [path.name for path in NOTEBOOKS] == EXPECTED
 
 

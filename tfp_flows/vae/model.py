@@ -59,7 +59,6 @@ from tfp_flows.vae import likelihoods as likelihood_module
 from tfp_flows.vae.likelihoods import Likelihood
 from tfp_flows.vae.networks import default_decoder, default_encoder
 from tfp_flows.vae.posteriors import (
-    DEFAULT_CONTEXT_UNITS,
     PRIOR_FLOWS,
     posterior_context_size,
     posterior_flow,
@@ -105,7 +104,8 @@ class VAE(keras.Model):
         ``1 / T`` to 1 over the first ``T`` optimizer steps (0: no warm-up).
       hidden_units: the default encoder's (and, reversed, decoder's) dense widths.
       context_units: outputs of the default encoder past the Gaussian's ``2 d``, read by a
-        flow posterior's layers.
+        flow posterior's layers. ``None``: 32 for a flow posterior, 0 for the Gaussian (which
+        reads none of them; give the same number to compare posteriors with equal networks).
       posterior_kwargs, prior_kwargs: arguments of the posterior's / prior's builder
         (``num_layers``, ``hidden_units``, ...), for one named by a string.
       seed: seeds the networks' initialisation and the draws of ``z`` during training.
@@ -130,7 +130,7 @@ class VAE(keras.Model):
         kl_warmup_steps: int = 0,
         *,
         hidden_units: Sequence[int] = (256, 256),
-        context_units: int = DEFAULT_CONTEXT_UNITS,
+        context_units: int | None = None,
         posterior_kwargs: dict[str, Any] | None = None,
         prior_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
@@ -143,7 +143,9 @@ class VAE(keras.Model):
         self.latent_size = check_integer("latent_size", latent_size)
         self.kl_warmup_steps = check_integer("kl_warmup_steps", kl_warmup_steps, minimum=0)
         self.hidden_units = tuple(check_integer("hidden_units", u) for u in hidden_units)
-        self.context_units = check_integer("context_units", context_units, minimum=0)
+        self.context_units = (
+            None if context_units is None else check_integer("context_units", context_units, 0)
+        )
         self.seed = check_integer("seed", seed, minimum=0)
         spec = {
             "posterior": posterior,

@@ -93,18 +93,23 @@ def _check_kind(kind: Any, known: tuple[str, ...], what: str, alternative: str) 
     return kind
 
 
-def posterior_context_size(kind: str, latent_size: int, context_units: int) -> int:
-    """The width of the encoder's output a posterior named ``kind`` reads.
+def posterior_context_size(kind: str, latent_size: int, context_units: int | None = None) -> int:
+    """The width ``2 d + context_units`` of the encoder's output for a posterior named ``kind``.
 
-    ``2 d`` (location and log-scale) for ``"gaussian"``, ``2 d + context_units`` for a flow.
+    The Gaussian reads the location and the log-scale (``2 d``); a flow's layers read all of it.
+    ``context_units=None``: :data:`DEFAULT_CONTEXT_UNITS` for a flow, 0 for ``"gaussian"``.
 
     #### Examples
 
-    >>> posterior_context_size("gaussian", 4, 32), posterior_context_size("iaf", 4, 32)
+    >>> posterior_context_size("gaussian", 4), posterior_context_size("iaf", 4)
     (8, 40)
+    >>> posterior_context_size("gaussian", 4, context_units=32)   # equal networks
+    40
     """
     _check_kind(kind, POSTERIOR_FLOWS, "posterior", "a conditional tff.Flow")
-    return 2 * latent_size + (0 if kind == "gaussian" else context_units)
+    if context_units is None:
+        context_units = 0 if kind == "gaussian" else DEFAULT_CONTEXT_UNITS
+    return 2 * latent_size + context_units
 
 
 def posterior_flow(
