@@ -17,9 +17,9 @@ flow:  bits/dim = -(1/n) sum_i E_u[ log p((x_i + u) / 17) - 64 log 17 ] / (64 ln
 VAE:   bits/dim = -(1/n) sum_i IWAE_k(x_i) / (64 ln 2),   IWAE_k <= log P(x_i)
 ```
 
-Every VAE trains for the same number of optimizer steps (batch 64, Adam from 1e-3 with a cosine decay,
-KL warm-up over the first fifth), keeps the weights of its best validation ELBO (checked
-every epoch), and differs from the others only in its posterior or prior. Each model runs
+Every VAE trains for the same number of optimizer steps (batch 64, Adam from 1e-3 with a
+cosine decay, KL warm-up over the first fifth), keeps the weights of its best validation ELBO
+(checked every epoch), and differs from the others only in its posterior or prior. Each model runs
 with ``--seeds`` (default 0 1 2); the table gives medians over seeds. A flow posterior's
 difference to the Gaussian posterior is paired over the test images (the same images, seed by
 seed): ``d_i = IWAE(flow, x_i) - IWAE(gaussian, x_i)``, with standard error ``sd(d) / sqrt(n)``;

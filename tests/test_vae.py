@@ -374,3 +374,13 @@ def test_eager_and_compiled_runs_agree():
         model.fit(x, epochs=1, batch_size=16, verbose=0, shuffle=False)
     for a, b in zip(models[0].weights, models[1].weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_dataset_of_batches_trains_and_a_wrongly_shaped_one_is_refused():
+    vae = _vae()
+    x = _data(64)
+    history = vae.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
+    wrong = tf.data.Dataset.from_tensor_slices(x[:, :2]).batch(16)
+    with pytest.raises(ValueError, match=r"\[batch, 3\] batches, got elements of shape \(None, 2\)"):
+        vae.fit(wrong, verbose=0)
