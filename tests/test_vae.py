@@ -382,5 +382,7 @@ def test_a_dataset_of_batches_trains_and_a_wrongly_shaped_one_is_refused():
     history = vae.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
     wrong = tf.data.Dataset.from_tensor_slices(x[:, :2]).batch(16)
-    with pytest.raises(ValueError, match=r"\[batch, 3\] batches, got elements of shape \(None, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"\[batch, 3\] batches, got elements of shape \(None, 2\)"
+    ):
         vae.fit(wrong, verbose=0)
