@@ -27,6 +27,7 @@ the criterion is ``median(mean d) > 3 median(s.e.)``.
 
     python benchmarks/vae.py --workers 2                      # everything (about 25 min on 2 cores)
     python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
+    python benchmarks/vae.py --workers 2 --figures notebooks/figures     # and the samples
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Run(NamedTuple):
     details: str
 
 
-def train_flow(seed: int, steps: int | None, data: Any) -> Run:
+def train_flow(seed: int, steps: int | None, data: Any) -> tuple[Run, Any]:
     """The multiscale Real NVP of ``benchmarks/digits.py``, with ``seed`` for its weights and draws."""
     setting = FLOWS[FLOW]
     started = time.perf_counter()
@@ -109,7 +110,7 @@ def train_flow(seed: int, steps: int | None, data: Any) -> Run:
     trained = time.perf_counter()
     bits = test_bits(model, data)
     nats = -bits * D * np.log(2.0)
-    return Run(
+    run = Run(
         FLOW,
         seed,
         bits,
@@ -123,11 +124,12 @@ def train_flow(seed: int, steps: int | None, data: Any) -> Run:
         None,
         f"{setting.details}; best validation at step {history.best_step} of {len(history.loss)}",
     )
+    return run, model
 
 
 def train_vae(
     name: str, seed: int, steps: int, k: int, data: Any, latent_size: int, learning_rate: float
-) -> Run:
+) -> tuple[Run, Any]:
     """A ``tff.VAE`` trained for ``steps`` optimizer steps, scored by IWAE with ``k`` draws.
 
     Every posterior reads an encoder output of the same width (``context_units=32`` past the
@@ -164,7 +166,7 @@ def train_vae(
     trained = time.perf_counter()
     bound = tff.metrics.importance_weighted_bound(vae, data.test, k=k, seed=1000 + seed)
     best_epoch = int(np.argmin(history.history["val_loss"][epochs // 3 :])) + epochs // 3
-    return Run(
+    run = Run(
         name,
         seed,
         bound.bits_per_dim.mean,
@@ -178,14 +180,52 @@ def train_vae(
         bound.per_point,
         f"best validation ELBO at epoch {best_epoch + 1} of {epochs}",
     )
+    return run, vae
 
 
 def run_job(job: tuple[str, int], args: argparse.Namespace) -> Run:
     name, seed = job
     data = load(num_samples=4)
     if name == FLOW:
-        return train_flow(seed, args.flow_steps, data)
-    return train_vae(name, seed, args.steps, args.k, data, args.latent_size, args.learning_rate)
+        run, model = train_flow(seed, args.flow_steps, data)
+    else:
+        run, model = train_vae(
+            name, seed, args.steps, args.k, data, args.latent_size, args.learning_rate
+        )
+    if args.figures and seed == args.seeds[0]:
+        write_figure(name, model, data, args.figures)
+    return run
+
+
+def write_figure(name: str, model: Any, data: Any, directory: str) -> None:
+    """``vae_<name>.png``: 20 samples (a VAE's decoder means at ``z ~ p(z)``; the flow's draws,
+    in grey levels), and a VAE's reconstructions (decoder means at the posterior mean of
+    ``z``) under the first test image of each digit."""
+    from matplotlib.figure import Figure
+
+    os.makedirs(directory, exist_ok=True)
+    if name == FLOW:
+        samples = np.asarray(model.sample(20, seed=0)) * LEVELS
+        rows = [samples[:10], samples[10:]]
+    else:
+        test, labels = tff.datasets.digits("test", return_labels=True)
+        firsts = test[[int(np.flatnonzero(labels == d)[0]) for d in range(10)]]
+        z = np.asarray(model.encode(firsts).sample(64, seed=0)).mean(axis=0)
+        samples = np.asarray(model.sample(10, seed=0))
+        rows = [samples, firsts, np.asarray(model.decode(z))]
+    figure = Figure(figsize=(10, 1.1 * len(rows)))
+    axes = figure.subplots(len(rows), 10)
+    for row, images in zip(axes, rows):
+        for axis, image in zip(row, images):
+            axis.imshow(np.clip(image[..., 0], 0, LEVELS - 1), cmap="gray_r", vmin=0, vmax=16)
+            axis.set_axis_off()
+    label = (
+        "multiscale real_nvp: samples"
+        if name == FLOW
+        else f"{VAES[name][0]}: samples / test images / reconstructions"
+    )
+    figure.suptitle(label, fontsize=9)
+    figure.savefig(os.path.join(directory, f"vae_{name}.png"), dpi=90)
 
 
 def _one_thread() -> None:
@@ -262,6 +302,9 @@ def main() -> None:
         "--learning-rate", type=float, default=1e-3, help="Adam's, cosine-decayed to 0"
     )
     parser.add_argument("--json", default=None, help="also write every run to this JSON file")
+    parser.add_argument(
+        "--figures", metavar="DIR", default=None, help="write each model's samples (first seed)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
