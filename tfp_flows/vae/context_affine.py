@@ -1,10 +1,10 @@
 """``ContextAffine``: the amortised Gaussian as a conditional layer, ``z = mu(c) + sigma(c) eps``.
 
-The first layer of every VAE posterior built by name (:mod:`tfp_flows.vae.posteriors`): its
+The last layer of every VAE posterior built by name (:mod:`tfp_flows.vae.posteriors`): its
 location and log-scale are the first ``2 d`` entries of the context (the encoder's output),
 so on a standard normal base it is the usual diagonal Gaussian ``q(z | x) = N(mu, diag sigma^2)``
-of a VAE, and the flow layers stacked on it (IAF, Real NVP, splines), all reading the same
-context, make it a flow posterior (Kingma et al. 2016, sec. 4).
+of a VAE, and flow layers under it (IAF, Real NVP, splines), all reading the same context,
+make it a flow posterior (Kingma et al. 2016, sec. 4).
 
 ```none
 y = mu + exp(s) * x,      mu = c[..., :d],  s = c[..., d:2d]

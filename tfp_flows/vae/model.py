@@ -13,9 +13,9 @@ loss           = -(1/B) sum_i [ log p(x_i | z_i) - beta_t (log q(z_i | x_i) - lo
 
 Flows inside VAEs (Rezende & Mohamed 2015; IAF, Kingma et al. 2016): the encoder computes a
 context, and a conditional flow of that context is the approximate posterior. A posterior
-named ``"iaf"``, ``"real_nvp"``, ``"nsf"``, ... is the amortised Gaussian followed by that
-builder's layers (:mod:`tfp_flows.vae.posteriors`), each reading the context; a fresh one is the
-Gaussian posterior, since the layers start at the identity. The model is judged by its
+named ``"iaf"``, ``"real_nvp"``, ``"nsf"``, ... is that builder's layers, each reading the
+context, shaping the noise of the amortised Gaussian (:mod:`tfp_flows.vae.posteriors`); a fresh
+one is the Gaussian posterior, since the layers start at the identity. The model is judged by its
 importance-weighted bound (:func:`tfp_flows.metrics.importance_weighted_bound`).
 
 The flows are TFP distributions whose variables Keras 3 does not track; the model lists them
@@ -83,8 +83,8 @@ class VAE(keras.Model):
       event_shape: the shape of one data point: ``D`` (vectors) or ``(H, W, C)`` (images).
       latent_size: ``d``, the latent dimension (a flow posterior or prior needs ``d >= 2``).
       posterior: ``"gaussian"`` (the amortised diagonal Gaussian), a flow by name
-        (``"iaf"``, ``"real_nvp"``, ``"nsf"``, ``"maf"``, ``"nice"``: the Gaussian followed
-        by that builder's layers, each reading the encoder's output), or a conditional
+        (``"iaf"``, ``"real_nvp"``, ``"nsf"``, ``"maf"``, ``"nice"``: that builder's layers,
+        each reading the encoder's output, shaping the Gaussian's noise), or a conditional
         :class:`~tfp_flows.Flow` on ``R^d`` (used as it is; its ``context_size`` is the
         encoder's output width).
       prior: ``"normal"`` (``N(0, I)``), a flow by name (``"maf"``, ``"real_nvp"``, ...,
