@@ -46,9 +46,9 @@ def test_gaussian_linear_pairs_have_the_benchmark_variances():
 def test_pairs_are_reproducible_and_unknown_tasks_refused():
     task = tff.datasets.sbi_task("two_moons")
     np.testing.assert_array_equal(task.sample_pairs(5, seed=3)[1], task.sample_pairs(5, seed=3)[1])
-    with pytest.raises(ValueError, match="unknown SBI task 'sir'; expected one of") as error:
-        tff.datasets.sbi_task("sir")
-    for name in ("bernoulli_glm", "gaussian_linear_uniform", "gaussian_mixture", "slcp"):
+    with pytest.raises(ValueError, match="unknown SBI task 'slcp_distractors'; expected") as error:
+        tff.datasets.sbi_task("slcp_distractors")
+    for name in ("bernoulli_glm", "gaussian_mixture", "lotka_volterra", "sir", "slcp"):
         assert repr(name) in str(error.value)
     with pytest.raises(ValueError, match="numbered 1 to 10, got 0"):
         task.observation(0)
@@ -94,7 +94,8 @@ BOXES = {"two_moons": 1.0, "gaussian_linear_uniform": 1.0, "gaussian_mixture": 1
 @pytest.mark.parametrize("name", sorted(tff.datasets.SBI_TASKS))
 def test_every_task_simulates_its_shapes_in_a_compiled_function(name):
     task = tff.datasets.sbi_task(name)
-    sample_pairs = tf.function(lambda seed: task.sample_pairs(64, seed), jit_compile=True)
+    # XLA for all but sir, whose binomial sampler takes 7 s to compile (it does compile)
+    sample_pairs = tf.function(lambda seed: task.sample_pairs(64, seed), jit_compile=name != "sir")
     theta, x = sample_pairs(tf.constant([4, 2]))
     assert theta.shape == (64, task.theta_size) and x.shape == (64, task.x_size)
     assert np.all(np.isfinite(x.numpy()))
@@ -177,7 +178,49 @@ def test_bernoulli_glm_prior_penalises_second_differences_of_the_filter():
     np.testing.assert_allclose(log_prob - at_zero, -0.5 * quadratic, rtol=1e-4)
 
 
-NEW_TASKS = ["gaussian_linear_uniform", "gaussian_mixture", "slcp", "bernoulli_glm"]
+def test_ode_task_priors_are_the_benchmark_lognormals():
+    for name, loc, scale in [
+        ("sir", [math.log(0.4), math.log(0.125)], [0.5, 0.2]),
+        ("lotka_volterra", [-0.125, -3.0, -0.125, -3.0], [0.5] * 4),
+    ]:
+        theta = tff.datasets.sbi_task(name).prior.sample(20000, seed=tff.stateless_seed(0))
+        log_theta = np.log(theta.numpy())
+        np.testing.assert_allclose(log_theta.mean(0), loc, atol=4 * max(scale) / math.sqrt(20000))
+        np.testing.assert_allclose(log_theta.std(0), scale, rtol=0.03)
+
+
+def test_sir_counts_follow_the_epidemic_curve():
+    # beta = 0.5, gamma = 0.1 (R0 = 5): one wave, sampled on days 0, 17, ..., 153
+    x = fixed_theta_draws("sir", [0.5, 0.1], 2000)
+    assert np.all(x == np.round(x)) and x.min() >= 0 and x.max() <= 1000
+    expected = x.mean(0)
+    assert expected[0] < 0.01 and expected[1] < expected[2]  # I(0) / N = 1e-6, then growth
+    assert np.all(np.diff(expected[2:8]) < 0)  # past the peak the wave only recedes
+    # the exact SIR peak of I / N is 1 - (1 + log R0) / R0 = 0.478: no sampled day above it
+    assert expected.max() / 1000 <= 1 - (1 + math.log(5)) / 5
+    p = expected / 1000
+    np.testing.assert_allclose(x.var(0)[2:5], (1000 * p * (1 - p))[2:5], rtol=0.15)
+
+
+def test_lotka_volterra_conserves_its_invariant_between_the_noise():
+    # V = delta u - gamma log u + beta v - alpha log v is constant along the exact solution
+    alpha, beta, gamma, delta = 0.8, 0.05, 0.9, 0.06
+    x = fixed_theta_draws("lotka_volterra", [alpha, beta, gamma, delta], 2000)
+    u, v = np.exp(np.log(x).mean(0)).reshape(2, 10)  # the noise is symmetric in log: the solve
+    invariant = delta * u - gamma * np.log(u) + beta * v - alpha * np.log(v)
+    np.testing.assert_allclose(invariant, invariant[0], atol=0.04)  # log-mean s.e. 0.002
+    np.testing.assert_allclose([u[0], v[0]], [30.0, 1.0], rtol=0.01)
+    np.testing.assert_allclose(np.log(x).std(0), 0.1, rtol=0.08)
+
+
+NEW_TASKS = [
+    "gaussian_linear_uniform",
+    "gaussian_mixture",
+    "slcp",
+    "bernoulli_glm",
+    "sir",
+    "lotka_volterra",
+]
 
 
 @needs_sbibm
@@ -231,6 +274,25 @@ def test_benchmark_files_agree_with_the_new_simulators():
 
 
 @needs_sbibm
+def test_ode_solves_agree_with_the_benchmark_observations():
+    # sbibm solved these ODEs with DifferentialEquations.jl: our solve at the true parameters
+    # leaves the observations' own noise, log-normal sd 0.1 (LV) and binomial (SIR)
+    volterra = tff.datasets.sbi_task("lotka_volterra")
+    sir = tff.datasets.sbi_task("sir")
+    residuals, z = [], []
+    for number in range(1, 11):
+        draws = fixed_theta_draws("lotka_volterra", volterra.true_parameters(number), 500, number)
+        residuals.append(np.log(volterra.observation(number)) - np.log(draws).mean(0))
+        expected = fixed_theta_draws("sir", sir.true_parameters(number), 500, number).mean(0)
+        counts, kept = sir.observation(number), expected >= 5
+        p = expected[kept] / 1000
+        z.extend((counts[kept] - expected[kept]) / np.sqrt(1000 * p * (1 - p)))
+    residuals = np.concatenate(residuals)
+    assert abs(residuals.std() - 0.1) < 0.015 and abs(residuals.mean()) < 0.02  # 200 values
+    assert len(z) > 30 and 0.7 < np.std(z) < 1.4 and abs(np.mean(z)) < 0.4
+
+
+@needs_sbibm
 def test_bernoulli_glm_design_matrix_is_the_benchmark_file():
     # a legacy torch file: pickled header, then the float32 storage of the 100 x 10 matrix last
     payload = tff.datasets.sbibm_file("bernoulli_glm", "design_matrix.pt").read_bytes()
@@ -238,6 +300,7 @@ def test_bernoulli_glm_design_matrix_is_the_benchmark_file():
     np.testing.assert_array_equal(stored, bernoulli_glm_design_matrix())
 
 
+@pytest.mark.slow  # a training run: 9-15 s on 2 shared cores
 def test_npe_on_a_box_prior_task_never_samples_outside_the_box():
     task = tff.datasets.sbi_task("gaussian_linear_uniform")
     theta, x = task.sample_pairs(1000, seed=0)
