@@ -123,6 +123,9 @@ def test_gaussian_linear_uniform_noise_has_variance_one_tenth():
     np.testing.assert_allclose(x.mean(0), theta, atol=4 * math.sqrt(0.1 / 20000))
     np.testing.assert_allclose(x.var(0), 0.1, rtol=0.04)  # 4 s.e. of a variance of 20000 draws
     assert abs(np.corrcoef(x.T)[0, 1]) < 0.03
+    # under the prior U(-1, 1): Var x = 1/3 + 0.1
+    _, x = tff.datasets.sbi_task("gaussian_linear_uniform").sample_pairs(20000, seed=2)
+    np.testing.assert_allclose(np.var(x.numpy(), axis=0), 1 / 3 + 0.1, rtol=0.04)
 
 
 def test_gaussian_mixture_shares_one_component_between_coordinates():
@@ -139,6 +142,9 @@ def test_gaussian_mixture_shares_one_component_between_coordinates():
     s2, s4 = 0.5 * (1 + 0.01), 0.5 * (1 + 0.01**2)
     residual = np.square(x - theta)
     assert abs(np.corrcoef(residual.T)[0, 1] - (s4 - s2**2) / (3 * s4 - s2**2)) < 0.04
+    # under the prior U(-10, 10): Var x = 100/3 + 0.505
+    _, x = tff.datasets.sbi_task("gaussian_mixture").sample_pairs(20000, seed=2)
+    np.testing.assert_allclose(np.var(x.numpy(), axis=0), 100 / 3 + s2, rtol=0.03)
 
 
 def test_slcp_points_have_the_parametrised_mean_scales_and_correlation():
