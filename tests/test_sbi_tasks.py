@@ -327,3 +327,15 @@ def test_npe_on_a_box_prior_task_never_samples_outside_the_box():
     assert np.all(np.mean(draws * np.sign(x_obs), axis=0) > 0.3)  # learned: pushed to the walls
     assert np.mean(np.abs(draws) > 0.8) > 0.25  # the prior's share there is 0.2
     assert np.all(np.isfinite(posterior.log_prob(draws[:100], x_obs).numpy()))
+
+
+def test_rk4_is_fourth_order_and_refuses_empty_grids():
+    from tfp_flows.datasets.ode import rk4_saves
+
+    def error(step):
+        saves = rk4_saves(lambda u: -u, tf.constant([1.0], tf.float64), step, round(1 / step), 2)
+        return abs(float(saves[1, 0]) - math.exp(-1))
+
+    assert 14 < error(0.1) / error(0.05) < 18  # 2^4 = 16
+    with pytest.raises(ValueError, match="steps_per_save >= 1 and num_saves >= 1, got 0 and 3"):
+        rk4_saves(lambda u: -u, tf.constant([1.0]), 0.1, 0, 3)
