@@ -190,3 +190,28 @@ def test_the_registry_covers_every_public_bijector():
     layers.discard(bijectors.FlowBijector)  # the base class
     covered = set().union(*(_classes_in(entry.build(3, tf.float64)) for entry in REGISTRY.values()))
     assert sorted(c.__name__ for c in layers - covered) == []
+
+
+class _CachedShift(tfb.Bijector):
+    """``y = x + v``, a plain TFP bijector: its cache is keyed by the input tensor alone."""
+
+    def __init__(self):
+        self.shift = tf.Variable([0.5, -0.5], dtype=tf.float64)
+        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, name="cached_shift")
+
+    def _forward(self, x):
+        return x + self.shift
+
+    def _inverse(self, y):
+        return y - self.shift
+
+    def _inverse_log_det_jacobian(self, y):
+        return tf.zeros(tf.shape(y)[:-1], y.dtype)
+
+
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_the_checker_catches_a_cache_that_goes_stale_after_a_weight_change(mode):
+    """The weight-change probe reads the tensors the checker's own first calls left in the cache."""
+    x = tf.random.stateless_normal([4, 2], seed=[3, 3], dtype=tf.float64)
+    with pytest.raises(AssertionError, match=rf"stale cache\) \[{mode}\]"):
+        testing.check_bijector(_CachedShift(), x, modes=(mode,), weight_changes=True)

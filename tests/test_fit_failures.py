@@ -326,6 +326,7 @@ def test_a_shrunk_batch_is_a_multiple_of_the_replicas(capsys):
     _assert_unchanged(flow, before)
 
 
+@pytest.mark.xla
 def test_fit_picks_xla_for_vector_flows_and_not_for_image_flows_unless_told(monkeypatch):
     import tfp_flows.training.fitting as fitting
 

@@ -197,14 +197,20 @@ def test_fit_draws_fresh_pairs_from_a_conditional_target_at_every_step():
 
 
 def test_fit_learns_the_context_weight_from_a_conditional_target():
+    """The learning rate decays (0.1 to 0.01): the last iterate of a constant 0.1 wanders by
+    ~0.05 around the optimum, and the test reads the last iterate (seeds 0-3, with and without
+    XLA: within 0.02 of the true 1.5)."""
     model = LinearGaussian()
     history = _fit(
         model,
         PairsToy(),
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(0.1, 150, alpha=0.1)
+        ),
         validation_data=linear_gaussian_data(300, seed=1),
         callbacks=[tff.training.Validation(every=50)],
     )
-    assert float(model.w.numpy()) == pytest.approx(1.5, abs=0.1)
+    assert float(model.w.numpy()) == pytest.approx(1.5, abs=0.05)
     assert history.val_loss[-1] == pytest.approx(BEST_NLL, abs=0.1)
 
 

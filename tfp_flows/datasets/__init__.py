@@ -33,7 +33,9 @@ Posteriors with ground truth for variational inference and MCMC
 moments from a long NUTS run that `eight_schools_reference` regenerates, with
 their Monte Carlo standard errors; module `eight_schools`).
 
-Simulation-based inference: `sbi_task("two_moons" | "gaussian_linear")`, the SBI
+Simulation-based inference: `sbi_task("two_moons" | "gaussian_linear" |
+"gaussian_linear_uniform" | "gaussian_mixture" | "slcp" | "bernoulli_glm" | "sir" |
+"lotka_volterra")`, the SBI
 benchmark's priors and simulators, with its observations and reference posterior
 samples read from the `sbibm` wheel's data files when it is installed
 (`pip install --no-deps sbibm`; module `sbi_tasks`).
