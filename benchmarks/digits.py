@@ -357,6 +357,28 @@ FLOWS: dict[str, FlowSetting] = {
 }
 
 
+def fit_on_dequantized(
+    model: tfd.Distribution, setting: FlowSetting, data: Data, steps: int, seed: int = 0
+) -> Any:
+    """``tff.fit`` of ``model`` with ``setting``'s budget on fresh dequantisation noise each step,
+    early-stopped on the validation rows (best weights restored); returns the history."""
+    return tff.fit(
+        model,
+        DequantizedImages(data.train_images, levels=LEVELS),
+        steps=steps,
+        batch_size=setting.batch_size,
+        learning_rate=setting.learning_rate,
+        validation_data=early_stopping_rows(data),
+        callbacks=[
+            tff.training.Validation(every=min(setting.validation_every, steps)),
+            tff.training.EarlyStopping(patience=setting.patience, restore_best_weights=True),
+        ],
+        jit_compile=setting.jit_compile,
+        progress=False,
+        seed=seed,
+    )
+
+
 def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Result:
     """Fits ``with_logit_preprocessing(flow)`` on fresh dequantisation noise; scores it like the rest.
 
@@ -371,21 +393,7 @@ def train_flow(setting: FlowSetting, data: Data, steps: int | None = None) -> Re
     started, cpu = time.perf_counter(), time.process_time()
     model = with_logit_preprocessing(setting.build(), alpha=ALPHA)
     steps = setting.steps if steps is None else steps
-    history = tff.fit(
-        model,
-        DequantizedImages(data.train_images, levels=LEVELS),
-        steps=steps,
-        batch_size=setting.batch_size,
-        learning_rate=setting.learning_rate,
-        validation_data=early_stopping_rows(data),
-        callbacks=[
-            tff.training.Validation(every=min(setting.validation_every, steps)),
-            tff.training.EarlyStopping(patience=setting.patience, restore_best_weights=True),
-        ],
-        jit_compile=setting.jit_compile,
-        progress=False,
-        seed=0,
-    )
+    history = fit_on_dequantized(model, setting, data, steps)
     details = (
         f"{setting.details}; best validation at step {history.best_step} of "
         f"{len(history.loss)} run (max {steps})"

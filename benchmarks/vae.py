@@ -46,10 +46,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from digits import FLOWS, early_stopping_rows, load, test_bits  # noqa: E402
+from digits import FLOWS, fit_on_dequantized, load, test_bits  # noqa: E402
 
 import tfp_flows as tff  # noqa: E402
-from tfp_flows.images.dequantization import DequantizedImages, with_logit_preprocessing  # noqa: E402
+from tfp_flows.images.dequantization import with_logit_preprocessing  # noqa: E402
 
 D = 64
 LEVELS = tff.datasets.DIGITS_LEVELS
@@ -92,21 +92,7 @@ def train_flow(seed: int, steps: int | None, data: Any) -> tuple[Run, Any]:
         alpha=0.05,
     )
     steps = steps or setting.steps
-    history = tff.fit(
-        model,
-        DequantizedImages(data.train_images, levels=LEVELS),
-        steps=steps,
-        batch_size=setting.batch_size,
-        learning_rate=setting.learning_rate,
-        validation_data=early_stopping_rows(data),
-        callbacks=[
-            tff.training.Validation(every=min(setting.validation_every, steps)),
-            tff.training.EarlyStopping(patience=setting.patience, restore_best_weights=True),
-        ],
-        jit_compile=False,
-        progress=False,
-        seed=seed,
-    )
+    history = fit_on_dequantized(model, setting, data, steps, seed=seed)
     trained = time.perf_counter()
     bits = test_bits(model, data)
     nats = -bits * D * np.log(2.0)
