@@ -2,8 +2,8 @@
 
 Speed: each (entry, size, dtype) is built and perturbed once (:func:`_shared`) for the tests
 that leave its weights as they found them, and :func:`tfp_flows.testing.check_bijector`
-traces (and under XLA compiles) it once per mode for all of its checks, the cache probes
-included.
+traces it once for all of its checks in both compiled modes (XLA compiles that trace), the
+cache probes included.
 """
 
 import functools

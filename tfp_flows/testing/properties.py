@@ -465,22 +465,20 @@ def assert_normalized(
     return integral
 
 
-def _checked_in_one_call(
-    bijector: tfb.Bijector,
-    x: tf.Tensor,
-    mode: str,
-    context: tf.Tensor | None,
-    variables: list[tf.Variable] | None,
-) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-    """One (compiled) call: :func:`evaluate`'s values, then the cache probes.
+def _one_call(
+    bijector: tfb.Bijector, variables: list[tf.Variable] | None, modes: tuple[str, ...]
+) -> dict[str, Callable]:
+    """For each mode, one function of ``(t, u, c)``: :func:`evaluate`'s values, then the probes.
 
     In this order, on the same input tensors: the six values of
     :func:`evaluate` (whose ``forward(t)`` and ``inverse(u)`` are the calls a
-    cache could remember); with a ``context``, the results on the same tensors
+    cache could remember); with a context, the results on the same tensors
     at ``context + 1`` (:func:`assert_cache_follows_context`); with
     ``variables``, the results after moving them by 0.1
-    (:func:`assert_cache_follows_weights`; they stay moved). One trace and one
-    XLA compilation per mode serve every check of :func:`check_bijector`.
+    (:func:`assert_cache_follows_weights`; they stay moved). The compiled
+    modes share one trace: ``"function"`` runs it, ``"xla"`` compiles that same
+    graph (as ``tf.function(jit_compile=True)`` does with its own trace), so every
+    check of :func:`check_bijector` costs one trace and one XLA compilation.
     """
 
     def everything(t, u, c):
@@ -492,11 +490,17 @@ def _checked_in_one_call(
             probes["weights"] = _moved(bijector, variables, t, u, c)
         return values, probes
 
-    values, probes = _compile(everything, mode)(
-        _fresh(x), _fresh(output_point(bijector, x)), context
-    )
-    as_numpy = lambda d: {k: np.asarray(v) for k, v in d.items()}  # noqa: E731
-    return as_numpy(values), {k: as_numpy(v) for k, v in probes.items()}
+    traced = _compile(everything, "function")
+    compiled = {
+        "eager": everything,
+        "function": traced,
+        "xla": tf.function(lambda t, u, c: traced(t, u, c), autograph=False, jit_compile=True),
+    }
+    return {mode: compiled.get(mode) or _compile(everything, mode) for mode in modes}  # raises
+
+
+def _as_numpy(values: dict) -> dict:
+    return {k: _as_numpy(v) if isinstance(v, dict) else np.asarray(v) for k, v in values.items()}
 
 
 def check_bijector(
@@ -520,9 +524,9 @@ def check_bijector(
     two calls on the same tensor, then put back exactly); leave it off for a
     ``tfb.Chain``, whose own cache TFP keys by tensor identity.
 
-    Each mode traces (and under XLA compiles) the bijector once: one function
-    returns the values of :func:`evaluate` and the cache probes, and the
-    checks read them. The autodiff Jacobian is computed once, eagerly, for the
+    One function returns the values of :func:`evaluate` and the cache probes,
+    and the checks read them: it is traced once for both compiled modes, and
+    XLA compiles that trace. The autodiff Jacobian is computed once, eagerly, for the
     log-det and the constant-Jacobian checks.
 
     #### Examples
@@ -540,10 +544,12 @@ def check_bijector(
     variables = _floating_variables(bijector) if weight_changes else None
     values, probes = {}, {}
     fresh_moved = fresh_other_context = None
+    calls = _one_call(bijector, variables, modes)
     for mode in modes:
         saved = None if variables is None else [v.numpy() for v in variables]
         try:
-            values[mode], probes[mode] = _checked_in_one_call(bijector, x, mode, context, variables)
+            results = calls[mode](_fresh(x), _fresh(output_point(bijector, x)), context)
+            values[mode], probes[mode] = _as_numpy(results[0]), _as_numpy(results[1])
             if saved is not None and fresh_moved is None:  # the same moved weights in every mode
                 fresh_moved = _fresh_four(bijector, x, context)
         finally:
