@@ -57,7 +57,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def fit_without_xla_unless_asked(request, monkeypatch):
-    """``tff.fit(..., jit_compile=None)`` trains without XLA in tests, unless marked ``xla``.
+    """``tff.fit(..., jit_compile=None)`` and ``FlowModel.compile(jit_compile="auto")`` train
+    without XLA in tests, unless marked ``xla``.
 
     The tests train tiny flows for tens or hundreds of steps, where XLA's compilation is
     most of the time and repays nothing: a 2-layer ``real_nvp(2)`` fitted for 200 steps took
@@ -67,6 +68,6 @@ def fit_without_xla_unless_asked(request, monkeypatch):
     ``@pytest.mark.xla`` or pass ``jit_compile=True`` themselves.
     """
     if request.node.get_closest_marker("xla") is None:
-        from tfp_flows.training import fitting
+        from tfp_flows.training import preflight
 
-        monkeypatch.setattr(fitting, "default_jit_compile", lambda distribution: False)
+        monkeypatch.setattr(preflight, "default_jit_compile", lambda distribution: False)

@@ -85,7 +85,7 @@ def test_fit_adapts_then_moves_the_statistics_and_the_density_stays_normalised()
     # Standardize (the data side) came first: this layer saw standardised data
     np.testing.assert_allclose(adapted, [0.0, 0.0, 1.0, 1.0], atol=1e-4)
     before = _moving(layer)
-    tff.fit(flow, data, steps=30, batch_size=32, progress=False)  # the compiled (XLA) loop
+    tff.fit(flow, data, steps=30, batch_size=32, progress=False, jit_compile=True)  # the XLA loop
     after = _moving(layer)
     assert np.all(after != before)
     np.testing.assert_allclose(after, adapted, atol=0.5)  # moving averages of similar batches

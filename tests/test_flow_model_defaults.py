@@ -13,6 +13,8 @@ from tfp_flows.bijectors import AffineCoupling, BatchNorm
 from tfp_flows.nn import MLPFactory
 from tfp_flows.training.optimizers import default_optimizer
 
+pytestmark = pytest.mark.xla  # the defaults include XLA for a vector flow
+
 
 def _moons(n, seed=0):
     return tff.datasets.Moons(noise=0.05).sample(n, seed=seed).numpy()

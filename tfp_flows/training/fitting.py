@@ -42,6 +42,7 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows._internal.checks import check_integer, check_number, check_positive_float
+from tfp_flows.training import preflight
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.callbacks import (
     Callback,
@@ -65,7 +66,6 @@ from tfp_flows.training.preflight import (
     check_context,
     check_loss,
     check_source_settings,
-    default_jit_compile,
     make_source,
 )
 from tfp_flows.training.sources import Batch, DataSource
@@ -273,7 +273,7 @@ def fit(
         check_optimizer(optimizer, variables)
     check_loss(distribution, loss, example)
     if jit_compile is None:
-        jit_compile = default_jit_compile(distribution)
+        jit_compile = preflight.default_jit_compile(distribution)
     if steps is None:
         steps = epochs * source.batches_per_epoch
 

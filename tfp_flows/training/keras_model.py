@@ -73,6 +73,7 @@ from tfp_flows._internal.data_checks import (
 from tfp_flows.bijectors.batch_norm import BatchNorm
 from tfp_flows.bijectors.walk import walk
 from tfp_flows.flows.log_prob import check_takes_context, log_prob
+from tfp_flows.training import preflight
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.loop import compile_chunk, loss_dtype, step_loop
 from tfp_flows.training.losses import MaximumLikelihood
@@ -180,7 +181,7 @@ class FlowModel(keras.Model):
             "steps_per_execution", kwargs["steps_per_execution"]
         )
         if kwargs.get("jit_compile", "auto") == "auto":
-            kwargs["jit_compile"] = self.distribution.event_shape.rank == 1
+            kwargs["jit_compile"] = preflight.default_jit_compile(self.distribution)
         object.__setattr__(self, "_compile_kwargs", kwargs)
         object.__setattr__(self, "_default_optimizer", optimizer is None)
         # the default's schedule needs the number of steps: fit builds it (see _compile_with)
