@@ -43,15 +43,30 @@ def made_calls(monkeypatch):
     return calls
 
 
-def pytest_configure(config):
-    """Under ``pytest -n 2``, the workers take the tests one at a time from a shared queue.
+# Files whose tests run in one worker: their module-scoped fixtures train flows (the CLI's runs,
+# NPE's and the checkpoint tests' trained flows), built once instead of once per worker.
+ONE_WORKER_FILES = ("tests/test_cli.py", "tests/test_npe.py", "tests/test_checkpoints.py")
 
-    xdist's default hands each worker runs of about a quarter of its share of consecutive
-    tests; with the slow tests first (:func:`pytest_collection_modifyitems`) one worker would
-    get all of them. One at a time, the two workers finish within one test of each other.
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``pytest -n 2``: each test is its own unit of work, except the tests of
+    :data:`ONE_WORKER_FILES`, which go to one worker together.
+
+    A worker holds at most two units it has not started, so the two workers take the tests
+    almost one at a time from the shared queue and finish within one test of each other
+    (xdist's default ``load`` hands out runs of consecutive tests; with the slow tests first,
+    :func:`pytest_collection_modifyitems`, one worker would get all of them). xdist's own
+    ``--dist loadgroup`` does not group under pytest 9 (it renames ``item._nodeid``, which
+    pytest 9 no longer reads).
     """
-    if getattr(config.option, "maxschedchunk", "no xdist") is None:
-        config.option.maxschedchunk = 1
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneTestOrOneFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else nodeid
+
+    return OneTestOrOneFile(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
