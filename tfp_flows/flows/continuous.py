@@ -173,7 +173,7 @@ def continuous_layers(flow: Flow) -> list[ContinuousFlow]:
     #### Examples
 
     >>> [layer.num_steps for layer in continuous_layers(cnf(2, hidden_units=(8,)))]
-    [8]
+    [32]
     """
 
     def found(bijector):

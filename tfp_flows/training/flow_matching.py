@@ -171,7 +171,7 @@ class FlowMatching:
     >>> import tfp_flows as tff
     >>> flow = tff.cnf(2, hidden_units=(16,), num_steps=4)
     >>> data = np.random.default_rng(0).normal(3.0, 1.0, size=(256, 2))
-    >>> history = tff.fit(flow, data, loss=FlowMatching(pairing="ot"), steps=5, progress=False)
+    >>> history = tff.fit(flow, data, loss=FlowMatching(), steps=5, progress=False)
     >>> history.steps
     5
     """
