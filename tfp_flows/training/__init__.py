@@ -7,7 +7,8 @@
 | :mod:`~tfp_flows.training.callbacks` | :class:`Callback` (``on_train_begin``, ``on_chunk_end``, ``on_train_end``, ``close``), :class:`Validation`, :class:`EarlyStopping`, :class:`Checkpointing`, :class:`ProgressBar`, :class:`LambdaCallback` |
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
-| :mod:`~tfp_flows.training.flow_matching` | :class:`FlowMatching`: conditional flow matching for continuous flows (``tff.cnf``) |
+| :mod:`~tfp_flows.training.flow_matching` | :class:`FlowMatching`: conditional flow matching for continuous flows (``tff.cnf``), independent or minibatch-OT pairs |
+| :mod:`~tfp_flows.training.solver_check` | :func:`check_solver_error`, :class:`SolverErrorWarning`: after training a continuous flow, is its density the ODE's or the solver's error? |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule`) and optimizer helpers |
@@ -55,6 +56,7 @@ from tfp_flows.training.optimizers import (
     default_schedule,
     optimizer_variables,
 )
+from tfp_flows.training.solver_check import SolverErrorWarning, check_solver_error
 from tfp_flows.training.sources import (
     ArraySource,
     Batch,
@@ -84,6 +86,7 @@ __all__ = [
     "NonFiniteLossError",
     "ProgressBar",
     "Run",
+    "SolverErrorWarning",
     "StepOutcome",
     "TargetSource",
     "Validation",
@@ -91,6 +94,7 @@ __all__ = [
     "adapt_standardize",
     "all_finite",
     "build_optimizer",
+    "check_solver_error",
     "default_optimizer",
     "default_schedule",
     "find_adaptive_layers",

@@ -50,6 +50,7 @@ from tfp_flows.training.callbacks import (
     arrange_callbacks,
     default_log_every,
 )
+from tfp_flows.training.flow_matching import FlowMatching
 from tfp_flows.training.history import History
 from tfp_flows.training.loop import make_distributed_chunk, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood
@@ -68,6 +69,7 @@ from tfp_flows.training.preflight import (
     check_source_settings,
     make_source,
 )
+from tfp_flows.training.solver_check import check_solver_error
 from tfp_flows.training.sources import Batch, DataSource
 from tfp_flows.training.state import all_finite_arrays, restore, snapshot
 from tfp_flows.training.step import NonFiniteLossError, all_finite
@@ -326,6 +328,10 @@ def fit(
             logs = _train(run, source, train_chunk, steps_per_execution, callbacks, variables)
             for callback in callbacks:
                 callback.on_train_end(logs)
+            # 5. A continuous flow's density: the ODE's, or the solver's error?
+            check_solver_error(
+                distribution, example, trained_through_solver=not isinstance(loss, FlowMatching)
+            )
         finally:
             for callback in callbacks:
                 callback.close()

@@ -14,6 +14,18 @@ The minimiser is the velocity whose flow carries the base at ``t = 0`` to the
 data at ``t = 1``: the layer's ``forward`` direction, the direction the flow
 samples in. The loss is not a log-likelihood (report the flow's NLL on
 held-out data to compare models).
+
+With ``pairing="ot"`` the base draws are paired with the data rows by a
+minibatch optimal-transport plan (Tong et al. 2023; Pooladian et al. 2023):
+each data row is paired with a base draw from its row of the entropic plan
+between the batch's base draws and data under the cost ``||z1 - z0||^2``
+(log-domain Sinkhorn), which keeps both marginals (up to the Sinkhorn
+iterations' error) and makes the paths nearly straight and non-crossing: the regression target varies less, and training converges faster.
+
+Only the ``ContinuousFlow`` is trained: layers on either side of it must have
+no trainable variables (the regression target ``z1 - z0`` would depend on
+them, and minimising the loss would move the data and base to meet the
+velocity instead of the reverse).
 """
 
 from __future__ import annotations
@@ -24,12 +36,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows._internal.checks import check_integer
+from tfp_flows._internal.checks import check_integer, check_positive_float
 from tfp_flows.bijectors.chain import takes_context
 from tfp_flows.bijectors.continuous import ContinuousFlow
 from tfp_flows.training.sources import Batch
 
-__all__ = ["FlowMatching", "continuous_layer"]
+__all__ = ["FlowMatching", "continuous_layer", "optimal_transport_plan"]
 
 
 def continuous_layer(
@@ -62,6 +74,67 @@ def continuous_layer(
     return layers[:i], layers[i], layers[i + 1 :]
 
 
+def _check_not_trainable(data_side: list[Any], base_side: list[Any]) -> None:
+    """Refuses trainable layers around the ``ContinuousFlow``: the regression target moves with them."""
+    for side, layers in (("data", data_side), ("base", base_side)):
+        for layer in layers:
+            trainable = list(getattr(layer, "trainable_variables", ()))
+            if trainable:
+                raise ValueError(
+                    f"FlowMatching trains only the ContinuousFlow, but the layer "
+                    f"{getattr(layer, 'name', layer)!r} on the {side} side of it has "
+                    f"{len(trainable)} trainable variables: the regression target z1 - z0 "
+                    "would depend on them (the loss is minimised by moving the data and base "
+                    "points, not by learning the velocity). Freeze that layer (non-trainable "
+                    "variables, e.g. a Standardize layer adapted to the data), or train it by "
+                    "maximum likelihood."
+                )
+
+
+def optimal_transport_plan(
+    z1: tf.Tensor, z0: tf.Tensor, regularization: float = 0.02, iterations: int = 50
+) -> tf.Tensor:
+    """Log of the entropic optimal-transport plan between rows of ``z1`` and ``z0`` (uniform weights).
+
+    ``z1`` ``[..., n, d]`` and ``z0`` ``[..., m, d]``: one plan ``[..., n, m]`` per leading index.
+
+    ```none
+    C_ij = ||z1_i - z0_j||^2,   eps = regularization * mean(C)
+    P = argmin_{P 1 = 1/n, P^T 1 = 1/m} <P, C> - eps H(P)      (log-domain Sinkhorn)
+    ```
+
+    The last Sinkhorn half-step fits the columns: ``P``'s column sums (the
+    ``z0`` marginal) are exactly ``1/m``; its row sums approach ``1/n``.
+
+    #### Examples
+
+    >>> z = tf.constant([[0.0], [10.0]])
+    >>> plan = tf.exp(optimal_transport_plan(z, tf.constant([[9.0], [1.0]])))
+    >>> plan.numpy().round(3).tolist()  # the near pairs: 0 with 1, 10 with 9
+    [[0.0, 0.5], [0.5, 0.0]]
+    """
+    cost = tf.reduce_sum(tf.square(z1[..., :, None, :] - z0[..., None, :, :]), axis=-1)
+    cost = tf.stop_gradient(cost)
+    mean_cost = tf.reduce_mean(cost, axis=[-2, -1], keepdims=True)
+    epsilon = regularization * mean_cost + tf.constant(1e-12, cost.dtype)
+    log_kernel = -cost / epsilon
+    log_a = -tf.math.log(tf.cast(tf.shape(z1)[-2], cost.dtype))
+    log_b = -tf.math.log(tf.cast(tf.shape(z0)[-2], cost.dtype))
+
+    def half_steps(i, u, v):
+        u = log_a - tf.reduce_logsumexp(log_kernel + v[..., None, :], axis=-1)
+        v = log_b - tf.reduce_logsumexp(log_kernel + u[..., :, None], axis=-2)
+        return i + 1, u, v
+
+    _, u, v = tf.while_loop(
+        lambda i, *_: i < iterations,
+        half_steps,
+        (tf.constant(0), tf.zeros_like(cost[..., 0]), tf.zeros_like(cost[..., 0, :])),
+        maximum_iterations=iterations,
+    )
+    return log_kernel + u[..., :, None] + v[..., None, :]
+
+
 class FlowMatching:
     """Conditional flow matching with straight paths (a ``tff.fit`` loss for ``tff.cnf``).
 
@@ -76,6 +149,21 @@ class FlowMatching:
         every call. A batch that carries a stateless seed (a target distribution)
         uses that instead, split with a salt of its own (the target drew the batch's
         data from the same seed).
+      pairing: ``"independent"`` (each data row with its own base draw) or
+        ``"ot"`` (minibatch optimal transport: each data row paired with a base draw
+        from its row of the entropic transport plan between the batch's base draws
+        and data rows; see the module docstring). ``"ot"`` needs an unconditional flow: pairing across contexts
+        would make the base draw depend on the context.
+      ot_regularization: the plan's entropic regularisation, relative to the
+        batch's mean cost (smaller: closer to the exact plan, more iterations needed).
+      ot_iterations: Sinkhorn iterations per step.
+      ot_group_size: rows per transport plan: a batch of a multiple of it rows is
+        paired in groups of this many (a plan costs ``O(group^2)`` per iteration).
+
+    Raises:
+      ValueError: an unknown ``pairing``; at the first call, ``"ot"`` with a
+        context, or trainable layers on either side of the ``ContinuousFlow``.
+      TypeError: at the first call, a flow without exactly one ``ContinuousFlow``.
 
     #### Examples
 
@@ -90,8 +178,22 @@ class FlowMatching:
 
     name = "flow_matching"
 
-    def __init__(self, seed: int = 0):
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        pairing: str = "independent",
+        ot_regularization: float = 0.02,
+        ot_iterations: int = 50,
+        ot_group_size: int = 256,
+    ):
         self.seed = check_integer("seed", seed, minimum=0)
+        if pairing not in ("independent", "ot"):
+            raise ValueError(f"pairing must be 'independent' or 'ot', got {pairing!r}.")
+        self.pairing = pairing
+        self.ot_regularization = check_positive_float("ot_regularization", ot_regularization)
+        self.ot_iterations = check_integer("ot_iterations", ot_iterations, minimum=1)
+        self.ot_group_size = check_integer("ot_group_size", ot_group_size, minimum=1)
         self._generator = tf.random.Generator.from_seed(self.seed)
 
     def _seed(self, batch: Batch) -> tf.Tensor:
@@ -101,22 +203,56 @@ class FlowMatching:
 
     def __call__(self, distribution: tfd.Distribution, batch: Batch) -> tf.Tensor:
         data_side, layer, base_side = continuous_layer(distribution)
+        _check_not_trainable(data_side, base_side)
         context = batch.context
+        if self.pairing == "ot" and context is not None:
+            raise ValueError(
+                "FlowMatching(pairing='ot') pairs base draws with data rows across the batch, "
+                "which for a conditional flow would make a row's base draw depend on its "
+                "context (the flow would learn a wrong base); use pairing='independent' with a "
+                "context."
+            )
         kwargs = {} if context is None else {"context": context}
         z1 = tf.convert_to_tensor(batch.x, layer.dtype)
         for bijector in data_side:
             z1 = bijector.inverse(z1, **(kwargs if takes_context(bijector) else {}))
         # salted: a target source drew the batch's data with this same seed (unsalted
         # splits would give the same streams, correlating t and z0 with the data)
-        base_seed, time_seed = tfp.random.split_seed(self._seed(batch), 2, salt="flow_matching")
+        seed = self._seed(batch)
+        base_seed, time_seed = tfp.random.split_seed(seed, 2, salt="flow_matching")
         n = tf.shape(z1)[0]
         z0 = distribution.distribution.sample(n, seed=base_seed)
         for bijector in reversed(base_side):
             z0 = bijector.forward(z0, **(kwargs if takes_context(bijector) else {}))
+        if self.pairing == "ot":
+            z1, z0 = self._paired(z1, z0, seed)
         t = tf.random.stateless_uniform([n, 1], seed=time_seed, dtype=layer.dtype)
         z_t = (1.0 - t) * z0 + t * z1
         residual = layer.velocity(z_t, t, context) - (z1 - z0)
         return tf.reduce_mean(tf.reduce_sum(tf.square(residual), axis=-1))
 
+    def _paired(self, z1: tf.Tensor, z0: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Each data row ``z1_i`` with a base draw ``z0_j``, ``j ~ P[i, :]`` (the OT plan's row),
+        within groups of ``ot_group_size`` rows."""
+        pair_seed = tfp.random.split_seed(seed, 2, salt="flow_matching_pairs")[0]
+        rows, size = z1.shape[0], z1.shape[-1]
+        group = self.ot_group_size
+        groups = rows // group if rows is not None and group < rows and rows % group == 0 else 1
+        a = tf.reshape(z1, [groups, -1, size])
+        b = tf.reshape(z0, [groups, -1, size])
+        log_plan = optimal_transport_plan(a, b, self.ot_regularization, self.ot_iterations)
+        width = tf.shape(log_plan)[-1]
+        partners = tf.random.stateless_categorical(
+            tf.reshape(log_plan, [-1, width]), 1, seed=pair_seed, dtype=tf.int32
+        )
+        offsets = tf.repeat(tf.range(groups) * width, width)
+        return z1, tf.gather(z0, partners[:, 0] + offsets)
+
     def __repr__(self) -> str:
-        return f"FlowMatching(seed={self.seed})"
+        if self.pairing == "independent":
+            return f"FlowMatching(seed={self.seed})"
+        return (
+            f"FlowMatching(seed={self.seed}, pairing='ot', ot_regularization="
+            f"{self.ot_regularization}, ot_iterations={self.ot_iterations}, "
+            f"ot_group_size={self.ot_group_size})"
+        )
