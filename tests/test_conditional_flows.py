@@ -187,9 +187,12 @@ def test_a_bound_flow_is_a_plain_distribution_for_vi_and_mcmc():
     )
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
-    # tfp.mcmc: the bound flow as the target of HMC
+    # tfp.mcmc: the bound flow as the target of HMC, in a tf.function as TFP advises (eagerly,
+    # 20 draws took 8.6 s of CPU; traced, 1.9 s)
     kernel = tfp.mcmc.HamiltonianMonteCarlo(bound.log_prob, step_size=0.3, num_leapfrog_steps=3)
-    draws = tfp.mcmc.sample_chain(20, tf.zeros(3), kernel=kernel, trace_fn=None, seed=(3, 4))
+    draws = tf.function(
+        lambda: tfp.mcmc.sample_chain(20, tf.zeros(3), kernel=kernel, trace_fn=None, seed=(3, 4))
+    )()
     assert draws.shape == [20, 3] and np.all(np.isfinite(draws))
 
 
