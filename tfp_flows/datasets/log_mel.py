@@ -22,8 +22,8 @@ Griffin-Lim vocoder (:mod:`tfp_flows.tts.vocoder`) inverts the same map.
 >>> mel = log_mel_spectrogram(wave, config)
 >>> mel.shape                                     # 1 + 22050 // 256 frames
 TensorShape([87, 80])
->>> int(np.argmax(mel[40]))                       # 440 Hz lies in band 13 of 80
-13
+>>> int(np.argmax(mel[40]))                       # 440 Hz lies in band 15 of 80
+15
 """
 
 from __future__ import annotations

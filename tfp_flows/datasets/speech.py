@@ -29,9 +29,10 @@ else ``~/.cache/tfp_flows``), keyed by every setting and the eSpeak NG version.
 
 #### Examples
 
+>>> import tempfile
 >>> from tfp_flows.datasets.espeak import espeak_available
 >>> if espeak_available():
-...     test = speech("test", num_sentences=20)
+...     test = speech("test", num_sentences=20, cache_dir=tempfile.mkdtemp())
 ...     print(len(test), test.mels[0].shape[1], int(test.durations[0].sum()) == len(test.mels[0]))
 ... else:
 ...     print(2, 80, True)
