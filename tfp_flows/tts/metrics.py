@@ -1,7 +1,8 @@
 """Mel-cepstral distortion between two log-mel spectrograms of equal length.
 
 ```none
-c_t      = DCT-II (orthonormal) of the log-mel frame t, coefficients 1 .. K (c_0, the energy, left out)
+c_t      = DCT-II (orthonormal) of 0.5 * log-mel frame t (the log *amplitude*: the log-mels are
+           of power), coefficients 1 .. K (c_0, the energy, left out)
 MCD      = (10 / ln 10) * sqrt(2) * mean over real frames of || c_t - c'_t ||_2      (dB)
 ```
 
@@ -34,8 +35,8 @@ def mel_cepstral_distortion(log_mels, reference, mask, *, num_coefficients: int 
             f"mel_cepstral_distortion: the spectrograms differ in shape: {log_mels.shape} and "
             f"{reference.shape}."
         )
-    c = tf.signal.mfccs_from_log_mel_spectrograms(log_mels)[..., 1:num_coefficients]
-    c_ref = tf.signal.mfccs_from_log_mel_spectrograms(reference)[..., 1:num_coefficients]
+    c = tf.signal.mfccs_from_log_mel_spectrograms(0.5 * log_mels)[..., 1:num_coefficients]
+    c_ref = tf.signal.mfccs_from_log_mel_spectrograms(0.5 * reference)[..., 1:num_coefficients]
     mask = tf.cast(mask, tf.float32)
     distance = tf.norm(c - c_ref, axis=-1) * mask
     return 10.0 / math.log(10.0) * math.sqrt(2.0) * tf.reduce_sum(distance) / tf.reduce_sum(mask)
