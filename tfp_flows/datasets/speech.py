@@ -23,9 +23,13 @@ value, on which any density model could gain unbounded likelihood.
 
 The phoneme vocabulary is the sorted set of phoneme names in the whole corpus,
 after ``"<pad>"`` (id 0), so ids are ``1 .. len(vocabulary) - 1``. The corpus is
-made once (about 6 ms of synthesis plus the mel features per sentence) and
+made once (about 9 ms per sentence: 6 ms of synthesis, then the mel features) and
 cached as an ``.npz`` file under ``cache_dir`` (default: ``$TFP_FLOWS_DATA``,
 else ``~/.cache/tfp_flows``), keyed by every setting and the eSpeak NG version.
+eSpeak NG carries its pitch state from one utterance to the next
+(:mod:`~tfp_flows.datasets.espeak`), so a corpus made in a process that spoke
+before can differ by a few samples per phoneme from one made in a fresh
+process; the texts, phonemes and split never differ, and the cache fixes the rest.
 
 #### Examples
 
