@@ -11,6 +11,9 @@ import tfp_flows
 
 PACKAGE_ROOT = pathlib.Path(tfp_flows.__file__).resolve().parent
 FORBIDDEN_MODULES = ("tensorflow.python", "tensorflow_probability.python", "ctypes")
+# The one module allowed ctypes: it drives a C library's *public* API (eSpeak NG's speak_lib.h,
+# from the espeakng-loader wheel), never TensorFlow's or Python's internals.
+CTYPES_ALLOWED = {"tfp_flows/datasets/espeak.py": "import ctypes"}
 
 
 def _is_private(name: str) -> bool:
@@ -75,7 +78,9 @@ def test_no_module_of_the_package_imports_internals_or_private_names():
     offending = []
     for path in modules:
         name = str(path.relative_to(PACKAGE_ROOT.parent))
-        offending.extend(private_imports(path.read_text(encoding="utf-8"), name))
+        found = private_imports(path.read_text(encoding="utf-8"), name)
+        allowed = CTYPES_ALLOWED.get(name)
+        offending.extend(f for f in found if allowed is None or not f.endswith(f": {allowed}"))
     assert not offending, "imports of internal or private APIs:\n" + "\n".join(offending)
 
 

@@ -79,6 +79,7 @@ _SUBMODULES = (
     "plotting",
     "testing",
     "training",
+    "tts",
     "vae",
 )
 # public module names kept for users: `tff.metrics` is tfp_flows.evaluation.metrics

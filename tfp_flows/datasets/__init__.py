@@ -40,6 +40,10 @@ benchmark's priors and simulators, with its observations and reference posterior
 samples read from the `sbibm` wheel's data files when it is installed
 (`pip install --no-deps sbibm`; module `sbi_tasks`).
 
+Speech: `speech(split)`, a text-to-speech corpus of template sentences synthesised on the
+machine by eSpeak NG (phoneme ids, per-phoneme durations in frames, 80-band log-mels; module
+`speech`; needs `pip install espeakng-loader` (GPL-3), the `speech` extra).
+
 Real data: `digits(split)`, scikit-learn's 8x8 handwritten digits as
 `[n, 8, 8, 1]` float32 grey levels `0..16` with a fixed, stratified
 train/validation/test split of 1,197 / 300 / 300 images (module `digits`;
@@ -112,6 +116,13 @@ from tfp_flows.datasets.sbi_tasks import (
     sbi_task,
     sbibm_file,
 )
+from tfp_flows.datasets.speech import (
+    SPEECH_SPLITS,
+    SpeechBatch,
+    SpeechSplit,
+    speech,
+    speech_split_of,
+)
 from tfp_flows.datasets.spirals import TwoSpirals
 
 __all__ = [
@@ -123,6 +134,7 @@ __all__ = [
     "PUBLISHED_NPE_C2ST",
     "SBITask",
     "SBI_TASKS",
+    "SPEECH_SPLITS",
     "TARGETS",
     "Banana",
     "Checkerboard",
@@ -134,6 +146,8 @@ __all__ = [
     "Moons",
     "Pinwheel",
     "Rings",
+    "SpeechBatch",
+    "SpeechSplit",
     "Target2D",
     "TwoSpirals",
     "banana_posterior",
@@ -148,5 +162,7 @@ __all__ = [
     "neals_funnel",
     "sbi_task",
     "sbibm_file",
+    "speech",
+    "speech_split_of",
     "stateless_seed",
 ]

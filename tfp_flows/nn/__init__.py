@@ -39,6 +39,7 @@ from tfp_flows.nn.mlp import (
 )
 from tfp_flows.nn.summary import DeepSet, MLPSummary, summary_variables
 from tfp_flows.nn.velocity import VelocityMLP, time_features
+from tfp_flows.nn.wavenet import WaveNet
 
 __all__ = [
     "MADE",
@@ -57,6 +58,7 @@ __all__ = [
     "MLPSummary",
     "TrackedConditioner",
     "VelocityMLP",
+    "WaveNet",
     "amortised_network",
     "amortised_parameters",
     "as_autoregressive_conditioner",
