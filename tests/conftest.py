@@ -19,14 +19,6 @@ except RuntimeError:  # devices already initialised by an earlier import
     pass
 
 
-# No Grappler graph optimisation in the test processes. Grappler rewrites each traced graph
-# before its first run, which for the thousands of ops of a training loop costs more than the
-# tens of steps a test runs: a 60-step tff.fit of real_nvp(2) took 8.3 s of CPU with it and
-# 6.9 s without (nsf: 9.8 and 7.8 s). Only the speed of a graph's first call changes; the
-# notebooks' kernels and the CLI's subprocess test keep TensorFlow's defaults.
-tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-
-
 @pytest.fixture
 def made_calls(monkeypatch):
     """The names of the MADEs called from now on in the test, one entry per call."""
