@@ -209,7 +209,7 @@ class _CachedShift(tfb.Bijector):
         return tf.zeros(tf.shape(y)[:-1], y.dtype)
 
 
-@pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.parametrize("mode", ["eager", "function", "xla"])
 def test_the_checker_catches_a_cache_that_goes_stale_after_a_weight_change(mode):
     """The weight-change probe reads the tensors the checker's own first calls left in the cache."""
     x = tf.random.stateless_normal([4, 2], seed=[3, 3], dtype=tf.float64)

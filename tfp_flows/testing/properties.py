@@ -467,36 +467,50 @@ def assert_normalized(
 
 def _one_call(
     bijector: tfb.Bijector, variables: list[tf.Variable] | None, modes: tuple[str, ...]
-) -> dict[str, Callable]:
-    """For each mode, one function of ``(t, u, c)``: :func:`evaluate`'s values, then the probes.
+) -> dict[str, tuple[Callable, Callable | None]]:
+    """For each mode, two functions of ``(t, u, c)``: :func:`evaluate`'s values, and the probes.
 
-    In this order, on the same input tensors: the six values of
-    :func:`evaluate` (whose ``forward(t)`` and ``inverse(u)`` are the calls a
-    cache could remember); with a context, the results on the same tensors
-    at ``context + 1`` (:func:`assert_cache_follows_context`); with
-    ``variables``, the results after moving them by 0.1
-    (:func:`assert_cache_follows_weights`; they stay moved). The compiled
-    modes share one trace: ``"function"`` runs it, ``"xla"`` compiles that same
-    graph (as ``tf.function(jit_compile=True)`` does with its own trace), so every
-    check of :func:`check_bijector` costs one trace and one XLA compilation.
+    The values: :func:`_evaluate_body`. The probes: ``forward(t)`` and
+    ``inverse(u)`` (the calls a cache could remember), then, with a context, the
+    results on the same tensors at ``context + 1``
+    (:func:`assert_cache_follows_context`) and, with ``variables``, the results
+    after moving them by 0.1 (:func:`assert_cache_follows_weights`; they stay
+    moved). The compiled modes share one trace of the values: ``"function"``
+    runs it, ``"xla"`` compiles that same graph (as ``tf.function(jit_compile=True)``
+    does with its own trace). The probes run eagerly and in ``tf.function``, and
+    under XLA only when XLA is the one mode checked: a cache takes its decisions
+    in Python while the function is traced, and ``jit_compile`` changes how the
+    traced graph runs, not the trace, so XLA would see the decisions the
+    ``tf.function`` probe checked (compiling the probes too was half of the
+    property suite's XLA time).
     """
 
-    def everything(t, u, c):
-        values = _evaluate_body(bijector, t, u, c)  # calls forward(t) and inverse(u) at c
-        probes = {}
-        if c is not None:
-            probes["context"] = _other_context(bijector, t, u, c)
-        if variables is not None:
-            probes["weights"] = _moved(bijector, variables, t, u, c)
-        return values, probes
+    def values(t, u, c):
+        return _evaluate_body(bijector, t, u, c)
 
-    traced = _compile(everything, "function")
+    def probes(t, u, c):
+        seen = _seen(bijector, t, u, c)  # held until the probes are done
+        found = {}
+        if c is not None:
+            found["context"] = _other_context(bijector, t, u, c)
+        if variables is not None:
+            found["weights"] = _moved(bijector, variables, t, u, c)
+        del seen
+        return found
+
+    traced_values, traced_probes = _compile(values, "function"), _compile(probes, "function")
+    xla_values = tf.function(
+        lambda t, u, c: traced_values(t, u, c), autograph=False, jit_compile=True
+    )
     compiled = {
-        "eager": everything,
-        "function": traced,
-        "xla": tf.function(lambda t, u, c: traced(t, u, c), autograph=False, jit_compile=True),
+        "eager": (values, probes),
+        "function": (traced_values, traced_probes),
+        "xla": (xla_values, _compile(probes, "xla") if modes == ("xla",) else None),
     }
-    return {mode: compiled.get(mode) or _compile(everything, mode) for mode in modes}  # raises
+    for mode in modes:
+        if mode not in compiled:
+            _compile(values, mode)  # raises: unknown mode
+    return {mode: compiled[mode] for mode in modes}
 
 
 def _as_numpy(values: dict) -> dict:
@@ -524,9 +538,11 @@ def check_bijector(
     two calls on the same tensor, then put back exactly); leave it off for a
     ``tfb.Chain``, whose own cache TFP keys by tensor identity.
 
-    One function returns the values of :func:`evaluate` and the cache probes,
-    and the checks read them: it is traced once for both compiled modes, and
-    XLA compiles that trace. The autodiff Jacobian is computed once, eagerly, for the
+    One function returns the values of :func:`evaluate`, another the cache
+    probes, and the checks read them: the values are traced once for both
+    compiled modes, and XLA compiles that trace; the probes run eagerly and in
+    ``tf.function`` (the cache decides while tracing, which XLA does not change;
+    see :func:`_one_call`). The autodiff Jacobian is computed once, eagerly, for the
     log-det and the constant-Jacobian checks.
 
     #### Examples
@@ -544,12 +560,15 @@ def check_bijector(
     variables = _floating_variables(bijector) if weight_changes else None
     values, probes = {}, {}
     fresh_moved = fresh_other_context = None
-    calls = _one_call(bijector, variables, modes)
-    for mode in modes:
+    probing = context is not None or variables is not None
+    for mode, (values_of, probes_of) in _one_call(bijector, variables, modes).items():
+        inputs = lambda: (_fresh(x), _fresh(output_point(bijector, x)), context)  # noqa: E731
+        values[mode] = _as_numpy(values_of(*inputs()))
+        if not probing or probes_of is None:
+            continue
         saved = None if variables is None else [v.numpy() for v in variables]
         try:
-            results = calls[mode](_fresh(x), _fresh(output_point(bijector, x)), context)
-            values[mode], probes[mode] = _as_numpy(results[0]), _as_numpy(results[1])
+            probes[mode] = _as_numpy(probes_of(*inputs()))
             if saved is not None and fresh_moved is None:  # the same moved weights in every mode
                 fresh_moved = _fresh_four(bijector, x, context)
         finally:
@@ -594,7 +613,7 @@ def check_bijector(
                 mode,
                 fresh=fresh_other_context,
             )
-            for mode in modes
+            for mode in probes
         )
     if variables is not None:
         results["cache_follows_weights"] = max(
@@ -607,7 +626,7 @@ def check_bijector(
                 mode,
                 fresh=fresh_moved,
             )
-            for mode in modes
+            for mode in probes
         )
     if bijector.trainable_variables:  # e.g. a fitted normalisation has none
         results["gradients"] = float(
