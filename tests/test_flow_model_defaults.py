@@ -13,7 +13,8 @@ from tfp_flows.bijectors import AffineCoupling, BatchNorm
 from tfp_flows.nn import MLPFactory
 from tfp_flows.training.optimizers import default_optimizer
 
-pytestmark = pytest.mark.xla  # the defaults include XLA for a vector flow
+# ``xla``: the tests about the default compiled path (XLA for a vector flow) train with it; the
+# others train without XLA, whose compilation would be most of their time (conftest.py).
 
 
 def _moons(n, seed=0):
@@ -41,6 +42,7 @@ def _assert_schedule_of_default(optimizer, steps):
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
     model = tff.FlowModel(_flow())
     model.fit(_moons(640), epochs=3, batch_size=64, validation_split=0.2, verbose=0)
@@ -56,6 +58,7 @@ def test_fit_without_compile_uses_fits_schedule_over_the_steps_it_runs():
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_a_second_fit_reuses_the_compiled_loop_and_trains_as_a_fresh_default():
     data = _moons(512)
     model = tff.FlowModel(_flow(), adapt=False)
@@ -75,6 +78,7 @@ def test_a_second_fit_reuses_the_compiled_loop_and_trains_as_a_fresh_default():
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_a_last_smaller_batch_trains_without_a_second_compiled_loop():
     model = tff.FlowModel(_flow())
     history = model.fit(_moons(640), epochs=2, batch_size=256, verbose=0)  # 256, 256, 128
@@ -106,6 +110,7 @@ def test_flow_model_defaults_lower_the_loss_as_much_as_fit_at_equal_steps():
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_a_given_optimizer_is_kept_across_fits_and_compiles_with_xla():
     model = tff.FlowModel(_flow())
     optimizer = keras.optimizers.Adam(1e-3)
@@ -156,6 +161,7 @@ def _image_flow():
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_an_image_flow_trains_on_batches_of_its_event_shape():
     images = np.random.default_rng(0).uniform(size=(64, 4, 4, 1)).astype(np.float32)
     model = tff.FlowModel(_image_flow())
