@@ -1,8 +1,8 @@
 """The notebooks in notebooks/ run top to bottom (small budgets) and are committed without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel of the current environment with
-``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the notebooks it runs (all but those in ``NOT_RUN``) take a few minutes together
-on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
+``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the notebooks it runs (all but
+those in ``NOT_RUN``) take a few minutes together on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
 shows the failing cell and its traceback.
 """
 
