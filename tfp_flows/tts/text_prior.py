@@ -27,19 +27,18 @@ mean ``decode(mu)`` (temperature 0) is the model's point estimate.
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
-from tfp_flows.nn.wavenet import WaveNet
+from tfp_flows.tts.baseline_decoders import GaussianDecoder
 
 __all__ = ["TextPrior"]
 
-_HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 
-
-class TextPrior(tf.Module):
+class TextPrior(GaussianDecoder):
     """A diagonal Gaussian over latent frames, mean and log-scale from the text states.
+
+    The same map as the Gaussian baseline's decoder (:class:`GaussianDecoder`), over the
+    flow's latent instead of the mels.
 
     Args:
       num_mels: ``M``, latent channels per frame.
@@ -62,37 +61,17 @@ class TextPrior(tf.Module):
         dtype: tf.DType = tf.float32,
         name: str = "text_prior",
     ):
-        super().__init__(name=name)
-        self.num_mels = num_mels
-        with self.name_scope:
-            self.network = WaveNet(
-                condition_channels,
-                2 * num_mels,
-                hidden_channels=hidden_channels,
-                num_layers=num_layers,
-                kernel_size=kernel_size,
-                seed=seed,
-                dtype=dtype,
-            )
-
-    def mean_and_log_scale(self, condition, mask) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(mu, log sigma)``, each ``[B, T, M]``."""
-        out = self.network(condition, mask)
-        return out[..., : self.num_mels], out[..., self.num_mels :]
-
-    def log_prob(self, z, mask, condition) -> tf.Tensor:
-        """``log p(z | text)`` ``[B]``, summed over the real frames and bins."""
-        mean, log_scale = self.mean_and_log_scale(condition, mask)
-        log_density = -0.5 * tf.square((z - mean) * tf.exp(-log_scale)) - log_scale
-        mask = tf.cast(mask, z.dtype)[..., None]
-        return tf.reduce_sum((log_density - _HALF_LOG_TWO_PI) * mask, axis=[1, 2])
+        super().__init__(
+            num_mels,
+            condition_channels,
+            hidden_channels=hidden_channels,
+            num_layers=num_layers,
+            kernel_size=kernel_size,
+            seed=seed,
+            dtype=dtype,
+            name=name,
+        )
 
     def sample(self, condition, mask, *, temperature: float = 1.0, seed=None) -> tf.Tensor:
         """``mu + temperature * sigma * eps`` ``[B, T, M]`` (zero on padded frames)."""
-        mean, log_scale = self.mean_and_log_scale(condition, mask)
-        if seed is None:
-            eps = tf.random.normal(tf.shape(mean), dtype=mean.dtype)
-        else:
-            eps = tf.random.stateless_normal(tf.shape(mean), seed=[int(seed), 0], dtype=mean.dtype)
-        z = mean + temperature * tf.exp(log_scale) * eps
-        return z * tf.cast(mask, z.dtype)[..., None]
+        return self.generate(condition, mask, temperature=temperature, seed=seed)
