@@ -111,6 +111,7 @@ def test_targets_lists_every_target(capsys):
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
     assert "banana" in out and "moons" in out and "4.2242" in out and "digits" in out
+    assert "speech" in out
 
 
 @pytest.mark.parametrize(

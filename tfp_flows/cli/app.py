@@ -555,7 +555,6 @@ def targets(args: argparse.Namespace) -> int:
     """``tfp-flows targets``: every target, whether its density is exact, its entropy."""
     from tfp_flows.datasets import get_target, has_exact_log_prob
 
-    print(f"{'speech':16s} {'text -> mels':15s} Flow-TTS vs L1 / Gaussian decoders (eSpeak NG)")
     for name in _target_names():
         if _is_image(name):
             print(f"{name:16s} {'images 8x8x1':15s} test bits/dim (scikit-learn's digits)")
@@ -567,6 +566,7 @@ def targets(args: argparse.Namespace) -> int:
             entropy = "entropy unknown"
         density = "exact log_prob" if has_exact_log_prob(target) else "samples only"
         print(f"{name:16s} {density:15s} {entropy}")
+    print(f"{'speech':16s} {'text -> mels':15s} Flow-TTS vs L1 / Gaussian decoders (eSpeak NG)")
     return 0
 
 
