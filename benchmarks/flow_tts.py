@@ -18,7 +18,9 @@ split:
 test NLL / bin   -(1/#bins) sum log p(mels | text, true durations), nats per raw log-mel bin
 MCD              mel-cepstral distortion (dB, c1..c12) of the model's mels, generated with the
                  true durations (so frames align), against the synthesiser's held-out mels;
-                 the flow at temperatures 0.667, 0.3 and 0 (z = 0), the Gaussian at 0 (its mean)
+                 the flow at temperatures 0.667, 0.3 and 0, the Gaussian at 0 (its mean).
+                 Temperature 0 is each model's point estimate: the flow's decode(mu(text)),
+                 the mean of its text prior pushed through the flow (tff.tts.TextPrior)
 duration MAE     mean |predicted - true| frames per test phoneme
 train time       wall seconds of the training steps (the first step includes tracing)
 RTF              seconds to synthesise the test split's mels (predicted durations, batches of
@@ -47,12 +49,12 @@ import tensorflow as tf  # noqa: E402
 import tfp_flows as tff  # noqa: E402
 from tfp_flows.tts import (  # noqa: E402
     TextToSpeech,
-    evaluate_text_to_speech,
+    example_mels,
     fit_text_to_speech,
-    griffin_lim,
-    mel_cepstral_distortion,
-    sequence_mask,
-    write_wav,
+    plot_mels,
+    real_time_factor,
+    score_text_to_speech,
+    write_example_wavs,
 )
 
 DECODERS = ("flow", "gaussian", "l1")
@@ -71,52 +73,6 @@ def build(vocabulary_size: int, decoder: str, args, seed: int) -> TextToSpeech:
         num_levels=2,
         seed=seed,
     )
-
-
-def score(model: TextToSpeech, test, batch_size: int = 32) -> dict[str, float]:
-    result = {}
-    losses = evaluate_text_to_speech(model, test, batch_size=batch_size)
-    if model.decoder_name != "l1":
-        result["nll"] = float(model.nll_per_bin(losses["loss"]))
-    errors, phonemes = 0.0, 0
-    distortions = {t: [0.0, 0] for t in TEMPERATURES[model.decoder_name]}
-    for begin in range(0, len(test), batch_size):
-        data = model.prepare(test.batch(np.arange(begin, min(begin + batch_size, len(test)))))
-        text_mask = sequence_mask(data["phoneme_lengths"], tf.shape(data["phoneme_ids"])[1])
-        states = model.encoder(data["phoneme_ids"], text_mask)
-        predicted = model.duration_predictor.frames(states, text_mask)
-        errors += float(tf.reduce_sum(tf.abs(predicted - data["durations"])))
-        phonemes += int(tf.reduce_sum(data["phoneme_lengths"]))
-        for temperature in distortions:
-            mels, frames = model.synthesize(
-                data["phoneme_ids"],
-                data["phoneme_lengths"],
-                durations=data["durations"],
-                temperature=temperature,
-                seed=begin,
-            )
-            mask = sequence_mask(data["frame_lengths"], tf.shape(data["mels"])[1])
-            mcd = mel_cepstral_distortion(mels, data["mels"], mask)
-            count = int(tf.reduce_sum(data["frame_lengths"]))
-            distortions[temperature][0] += float(mcd) * count
-            distortions[temperature][1] += count
-    for temperature, (total, count) in distortions.items():
-        result[f"mcd@{temperature}"] = total / count
-    result["duration_mae"] = errors / phonemes
-    return result
-
-
-def real_time_factor(model: TextToSpeech, test, config, batch_size: int = 16) -> float:
-    batches = [
-        test.batch(np.arange(b, min(b + batch_size, len(test))))
-        for b in range(0, len(test), batch_size)
-    ]
-    model.synthesize(batches[0].phoneme_ids, batches[0].phoneme_lengths, seed=0)  # warm-up
-    start, audio = time.perf_counter(), 0.0
-    for batch in batches:
-        _, frames = model.synthesize(batch.phoneme_ids, batch.phoneme_lengths, seed=0)
-        audio += float(tf.reduce_sum(frames)) * config.hop / config.sample_rate
-    return (time.perf_counter() - start) / audio
 
 
 def main(argv=None) -> None:
@@ -157,9 +113,9 @@ def main(argv=None) -> None:
                 learning_rate=args.learning_rate,
                 seed=seed,
             )
-            result = score(model, test)
+            result = score_text_to_speech(model, test, temperatures=TEMPERATURES[decoder])
             result["train_s"] = history["seconds"][-1]
-            result["rtf"] = real_time_factor(model, test, train.config)
+            result["rtf"] = real_time_factor(model, test)
             result["params"] = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
             rows[decoder].append(result)
             print(f"seed {seed} {decoder}: {result}", flush=True)
@@ -184,61 +140,22 @@ def main(argv=None) -> None:
 
 
 def write_examples(models, test, args, count: int = 2) -> None:
-    batch = test.batch(np.arange(count))
-    config = test.config
-    panels = [("target", None, None)]
-    for decoder, model in models.items():
-        for temperature in TEMPERATURES[decoder]:
-            panels.append((f"{decoder} T={temperature}", model, temperature))
-    mels = {}
-    for label, model, temperature in panels:
-        if model is None:
-            mels[label] = batch.mels
-            continue
-        data = model.prepare(batch)
-        generated, _ = model.synthesize(
-            data["phoneme_ids"],
-            data["phoneme_lengths"],
-            durations=data["durations"],
-            temperature=temperature,
-            seed=0,
-        )
-        mels[label] = generated.numpy()
+    rows = {
+        f"{decoder} T={temperature:g}": (model, temperature)
+        for decoder, model in models.items()
+        for temperature in TEMPERATURES[decoder]
+    }
+    mels = example_mels(rows, test, list(range(count)))
     if args.figure:
         import matplotlib
 
         matplotlib.use("Agg")
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(3.2 * count, 1.6 * len(panels)))
-        axes = figure.subplots(len(panels), count, squeeze=False)
-        for row, (label, _, _) in enumerate(panels):
-            for column in range(count):
-                frames = int(batch.frame_lengths[column]) // 2 * 2
-                axes[row, column].imshow(
-                    mels[label][column, :frames].T,
-                    origin="lower",
-                    aspect="auto",
-                    vmin=-11.5,
-                    vmax=4.0,
-                )
-                axes[row, column].set_xticks([])
-                axes[row, column].set_yticks([])
-                if column == 0:
-                    axes[row, column].set_ylabel(label, fontsize=8)
-            axes[0, 0].set_title(test.texts[0], fontsize=7)
-            axes[0, count - 1].set_title(test.texts[count - 1], fontsize=7)
-        figure.tight_layout()
+        figure = plot_mels(mels, titles=test.texts[:count])
+        os.makedirs(os.path.dirname(os.path.abspath(args.figure)), exist_ok=True)
         figure.savefig(args.figure, dpi=110)
         print(f"figure: {args.figure}")
     if args.wav_dir:
-        os.makedirs(args.wav_dir, exist_ok=True)
-        for label in mels:
-            frames = int(batch.frame_lengths[0]) // 2 * 2
-            audio = griffin_lim(mels[label][0, :frames], config, iterations=32)
-            name = label.replace(" ", "_").replace("=", "")
-            path = os.path.join(args.wav_dir, f"flow_tts_{name}.wav")
-            write_wav(path, audio.numpy(), config.sample_rate)
+        for path in write_example_wavs(mels, test.config, args.wav_dir, prefix="flow_tts_"):
             print(f"wav: {path}")
 
 

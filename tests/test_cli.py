@@ -6,11 +6,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import wave
 
 import numpy as np
 import pytest
 
+import tfp_flows as tff
 from tfp_flows.cli.app import _parameter_count, main
+from tfp_flows.datasets import espeak
 from tfp_flows.flows import real_nvp
 
 SMALL = ["--steps", "20", "--layers", "2", "--hidden", "8", "--quiet"]
@@ -108,6 +111,7 @@ def test_targets_lists_every_target(capsys):
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
     assert "banana" in out and "moons" in out and "4.2242" in out and "digits" in out
+    assert "speech" in out
 
 
 @pytest.mark.parametrize(
@@ -184,6 +188,10 @@ def test_targets_lists_every_target(capsys):
             ["train", "--out", "/proc/forbidden/run", "--steps", "1"],
             "cannot write to output folder",
         ),
+        (["train", "moons", "--sentences", "20"], "--sentences is for the speech target only"),
+        (["train", "speech", "--hidden", "8", "8"], "--hidden must be one number for speech"),
+        (["train", "speech", "--sentences", "5"], "--sentences must be an integer from 10"),
+        (["train", "speech", "--resume"], "speech runs keep no checkpoint"),
     ],
 )
 def test_errors_are_one_line_and_a_non_zero_exit(argv, message, capsys):
@@ -529,3 +537,32 @@ def test_an_unexpected_failure_while_building_leaves_no_run_folder(tmp_path, mon
     with pytest.raises(MemoryError):
         main(["train", "banana", *SMALL, "--out", str(out)])
     assert not out.exists()
+
+
+@pytest.mark.skipif(
+    not espeak.espeak_available(),
+    reason="eSpeak NG is not installed: pip install espeakng-loader (the `speech` extra)",
+)
+def test_train_speech_writes_metrics_a_mel_figure_and_wavs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TFP_FLOWS_DATA", str(tmp_path / "data"))  # the corpus cache
+    out = tmp_path / "speech"
+    argv = ["train", "speech", "--sentences", "10", "--steps", "1", "--hidden", "4"]
+    assert main([*argv, "--layers", "1", "--batch-size", "2", "--out", str(out), "--quiet"]) == 0
+    assert "MCD" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_sentences"] == 1 and metrics["settings"]["hidden"] == [4]
+    flow = metrics["flow"]
+    assert np.isfinite(flow["nll"]) and np.isfinite(metrics["gaussian"]["nll"])
+    assert flow["mcd@0.0"] != flow["mcd@0.667"]  # the temperature reaches the samples
+    assert "nll" not in metrics["l1"] and metrics["l1"]["mcd@0.0"] > 0
+    assert (out / "mels.png").stat().st_size > 0
+    wavs = ["target.wav", "flow_T0.wav", "flow_T0.667.wav", "L1.wav", "Gaussian_mean.wav"]
+    assert metrics["wavs"] == wavs
+    frames = len(tff.datasets.speech("test", num_sentences=10).mels[0]) // 2 * 2
+    for name in wavs:
+        with wave.open(str(out / name)) as audio:  # every row has the target's frames
+            assert audio.getnframes() == (frames - 1) * 256, name
+    assert main(["evaluate", str(out)]) == 2
+    assert "is a speech run" in capsys.readouterr().err
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err

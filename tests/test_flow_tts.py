@@ -185,3 +185,18 @@ def test_flow_tts_trains_on_synthesised_sentences_and_synthesises_in_one_pass(tm
     loss, _ = model.losses(data)
     shift = float(np.mean(model.mel_log_std.numpy()))
     np.testing.assert_allclose(model.nll_per_bin(loss).numpy(), float(loss) + shift, rtol=1e-6)
+
+
+def test_the_text_prior_is_the_latent_density_and_decodes_its_mean_at_temperature_zero():
+    decoder = _perturbed_decoder()
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.standard_normal([1, 4, 4]))
+    condition = tf.constant(rng.standard_normal([1, 4, 2]))
+    mask = tf.ones([1, 4], tf.float64)
+    z, log_det = decoder.encode(x, mask, condition)
+    mean, log_scale = decoder.prior.mean_and_log_scale(condition, mask)
+    assert float(tf.reduce_min(tf.abs(mean))) > 1e-3  # the prior reads the text
+    expected = tf.reduce_sum(tfp.distributions.Normal(mean, tf.exp(log_scale)).log_prob(z))
+    np.testing.assert_allclose(decoder.log_prob(x, mask, condition), expected + log_det, rtol=1e-10)
+    point = decoder.generate(condition, mask, temperature=0.0, seed=3)
+    np.testing.assert_allclose(point, decoder.decode(mean, mask, condition), atol=1e-12)

@@ -3,6 +3,7 @@
 ```none
 tfp-flows train [TARGET]            train real_nvp on TARGET (default: moons), write a run folder
 tfp-flows train digits              the multiscale Real NVP on handwritten digits (bits per dim)
+tfp-flows train speech              a small Flow-TTS and its L1 / Gaussian baselines (eSpeak NG)
 tfp-flows evaluate RUN_DIR          recompute the metrics from the run's checkpoint
 tfp-flows sample RUN_DIR -n N -o F  write N samples to F (.npy or .csv)
 tfp-flows targets                   list the targets
@@ -13,7 +14,8 @@ A run folder holds ``config.json`` (how to rebuild the flow), ``checkpoint/``,
 an exact density, steps, wall time, settings) and the figures ``loss.png``,
 ``density.png``, ``samples.png`` and ``trajectory.png``. A ``digits`` run
 (:mod:`tfp_flows.cli.images`) reports bits per dimension instead and shows
-samples, reconstructions and latent interpolations.
+samples, reconstructions and latent interpolations; a ``speech`` run
+(:mod:`tfp_flows.cli.speech`) writes metrics, a mel figure and WAVs, and no checkpoint.
 
 Every checkpoint records the settings it was trained with (all of
 ``config.json`` but ``steps``). ``train`` refuses a folder that already holds a
@@ -307,9 +309,37 @@ def _settings_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[
     ]
 
 
+def _train_speech(args: argparse.Namespace) -> int:
+    """``tfp-flows train speech`` (:mod:`tfp_flows.cli.speech`) in a new, locked run folder."""
+    import shutil
+
+    from tfp_flows.cli.speech import SPEECH_TARGET, speech_config, train_speech
+    from tfp_flows.training.run_folder import RunFolderLock
+
+    config = speech_config(args, CommandError)
+    out = args.out or os.path.join("runs", SPEECH_TARGET)
+    created = not os.path.exists(out)
+    if os.path.exists(os.path.join(out, "config.json")):
+        raise CommandError(f"{out} already holds a run; train into another --out")
+    _writable_folder(out)
+    try:
+        with RunFolderLock(out):
+            return train_speech(config, out, _write_json, quiet=args.quiet)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def train(args: argparse.Namespace) -> int:
     """``tfp-flows train``: fit, then write the checkpoint, metrics and figures."""
     from tfp_flows.cli.images import IMAGE_DEFAULTS
+    from tfp_flows.cli.speech import SPEECH_TARGET
+
+    if args.target == SPEECH_TARGET:
+        return _train_speech(args)
+    if args.sentences is not None:
+        raise CommandError(f"--sentences is for the speech target only, not {args.target!r}")
 
     defaults = IMAGE_DEFAULTS if _is_image(args.target) else VECTOR_DEFAULTS
     for name, value in defaults.items():
@@ -432,8 +462,19 @@ def _train_in(
     return 0
 
 
+def _recorded_target(run_dir: str) -> Any:
+    """The ``target`` of the run's ``config.json`` (``None`` when it cannot be read)."""
+    try:
+        with open(os.path.join(run_dir, "config.json")) as handle:
+            config = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return config.get("target") if isinstance(config, dict) else None
+
+
 def _restore(run_dir: str):
     """The run's flow restored from its newest checkpoint, verified against ``config.json``."""
+    from tfp_flows.cli.speech import SPEECH_TARGET
     from tfp_flows.training.checkpoints import (
         CheckpointError,
         CheckpointMismatchError,
@@ -442,6 +483,11 @@ def _restore(run_dir: str):
     from tfp_flows.training.run_folder import list_checkpoints
 
     checkpoint_dir = os.path.join(run_dir, "checkpoint")
+    if _recorded_target(run_dir) == SPEECH_TARGET:
+        raise CommandError(
+            f"{run_dir!r} is a speech run: it keeps no checkpoint to evaluate or sample "
+            "(its scores are in metrics.json, its sound in the WAV files)"
+        )
     if not os.path.exists(os.path.join(run_dir, "config.json")) or not list_checkpoints(
         checkpoint_dir
     ):
@@ -520,6 +566,7 @@ def targets(args: argparse.Namespace) -> int:
             entropy = "entropy unknown"
         density = "exact log_prob" if has_exact_log_prob(target) else "samples only"
         print(f"{name:16s} {density:15s} {entropy}")
+    print(f"{'speech':16s} {'text -> mels':15s} Flow-TTS vs L1 / Gaussian decoders (eSpeak NG)")
     return 0
 
 
@@ -539,7 +586,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help=f"coupling layers, 1 to {MAX_LAYERS} (default 8; digits: coupling "
-        "steps per scale, default 2)",
+        "steps per scale, default 2; speech: coupling steps per level, default 2)",
     )
     p.add_argument(
         "--hidden",
@@ -547,19 +594,31 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="hidden units per conditioner layer (default 64 64; digits: the "
-        "conditioners' hidden channels, default 16)",
+        "conditioners' hidden channels, default 16; speech: channels, default 32)",
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="optimizer steps (default 5000; digits 3000)"
+        "--steps",
+        type=int,
+        default=None,
+        help="optimizer steps (default 5000; digits 3000; speech 300)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=None, help="batch size (default 256; digits 64)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="batch size (default 256; digits 64; speech 16)",
     )
     p.add_argument(
         "--learning-rate",
         type=float,
         default=None,
         help="peak learning rate (default: fit's default)",
+    )
+    p.add_argument(
+        "--sentences",
+        type=int,
+        default=None,
+        help="speech only: sentences in the synthesised corpus (default 3000)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default runs/TARGET)")

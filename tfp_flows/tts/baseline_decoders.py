@@ -82,7 +82,7 @@ class L1Decoder(tf.Module):
 class GaussianDecoder(tf.Module):
     """Independent Gaussians per frame and bin, mean and scale from the text states.
 
-    Args: as :class:`L1Decoder`'s.
+    Args: as :class:`L1Decoder`'s, and ``dtype`` (``tf.float32`` or ``tf.float64``).
     """
 
     def __init__(
@@ -94,6 +94,7 @@ class GaussianDecoder(tf.Module):
         num_layers: int = 4,
         kernel_size: int = 3,
         seed: int = 0,
+        dtype: tf.DType = tf.float32,
         name: str = "gaussian_decoder",
     ):
         super().__init__(name=name)
@@ -106,24 +107,32 @@ class GaussianDecoder(tf.Module):
                 num_layers=num_layers,
                 kernel_size=kernel_size,
                 seed=seed,
+                dtype=dtype,
             )
 
-    def _mean_and_log_scale(self, condition, mask):
+    def mean_and_log_scale(self, condition, mask) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(mu, log sigma)``, each ``[B, T, M]``."""
         out = self.network(condition, mask)
         return out[..., : self.num_mels], out[..., self.num_mels :]
 
+    def log_prob(self, mels, mask, condition) -> tf.Tensor:
+        """``log p(mels | text)`` ``[B]`` in nats, summed over the real frames and bins."""
+        mean, log_scale = self.mean_and_log_scale(condition, mask)
+        log_density = -0.5 * tf.square((mels - mean) * tf.exp(-log_scale)) - log_scale
+        mask = tf.cast(mask, mels.dtype)[..., None]
+        return tf.reduce_sum((log_density - 0.5 * math.log(2 * math.pi)) * mask, axis=[1, 2])
+
     def loss(self, mels, mask, condition) -> tf.Tensor:
         """Negative log-likelihood per real mel bin (nats)."""
-        mean, log_scale = self._mean_and_log_scale(condition, mask)
-        nll = 0.5 * tf.square((mels - mean) * tf.exp(-log_scale)) + log_scale
-        return _masked_mean(nll + 0.5 * math.log(2 * math.pi), mask)
+        bins = tf.reduce_sum(tf.cast(mask, mels.dtype)) * self.num_mels
+        return -tf.reduce_sum(self.log_prob(mels, mask, condition)) / bins
 
     def generate(self, condition, mask, *, temperature: float = 1.0, seed=None) -> tf.Tensor:
         """``mu + temperature * sigma * eps`` (zero on padded frames)."""
-        mean, log_scale = self._mean_and_log_scale(condition, mask)
+        mean, log_scale = self.mean_and_log_scale(condition, mask)
         if seed is None:
-            eps = tf.random.normal(tf.shape(mean))
+            eps = tf.random.normal(tf.shape(mean), dtype=mean.dtype)
         else:
-            eps = tf.random.stateless_normal(tf.shape(mean), seed=[int(seed), 0])
+            eps = tf.random.stateless_normal(tf.shape(mean), seed=[int(seed), 0], dtype=mean.dtype)
         mels = mean + temperature * tf.exp(log_scale) * eps
         return mels * tf.cast(mask, mels.dtype)[..., None]

@@ -7,10 +7,16 @@ level l = 0 .. L-1, on C_l = kM / 2^l channels:
                  (tff.bijectors.ActNorm, tff.bijectors.Conv1x1 on per-frame (1, 1, C) events;
                   FrameAffineCoupling with a WaveNet conditioner reading the text states)
     l < L-1: factor out the first C_l / 2 channels (Glow's multi-scale early output)
-latent z = [factored-out parts, last level's output]  --unsqueeze-->  [B, T, M],   z ~ N(0, I)
+latent z = [factored-out parts, last level's output]  --unsqueeze-->  [B, T, M]
+prior    z ~ N(mu(text), sigma(text)^2)   (TextPrior, text_prior=True; else z ~ N(0, I))
 
-log p(x | text) = sum_{real frames, bins} log N(z; 0, 1) + sum_layers log|det dz/dx|
+log p(x | text) = sum_{real frames, bins} log p(z | text) + sum_layers log|det dz/dx|
+sample at temperature T:  x = decode(mu + T sigma eps);  T = 0 gives decode(mu), the point estimate
 ```
+
+The prior reading the text is Glow-TTS's [2]; Flow-TTS [1] samples a standard normal and
+conditions the couplings only. Both read the text in the couplings here; the text prior is
+what makes ``decode(mu)`` close to the target mels (see :mod:`~tfp_flows.tts.text_prior`).
 
 The package's ``ActNorm`` and ``Conv1x1`` are used as they are, with one frame
 as one ``(1, 1, C)`` event, so their log-dets come per frame and padded
@@ -42,6 +48,7 @@ from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.conv1x1 import Conv1x1
 from tfp_flows.tts.frame_coupling import FrameAffineCoupling
 from tfp_flows.tts.frames import squeeze_frames, unsqueeze_frames
+from tfp_flows.tts.text_prior import TextPrior
 
 __all__ = ["FlowDecoder"]
 
@@ -57,7 +64,9 @@ class FlowDecoder(tf.Module):
       squeeze: ``k``, frames put side by side.
       num_levels: ``L``, scales (each after the first works on half the channels).
       steps_per_level: ``K``.
-      hidden_channels, num_layers, kernel_size: each coupling's WaveNet.
+      hidden_channels, num_layers, kernel_size: each coupling's WaveNet (and the prior's).
+      text_prior: the latent's mean and scale read the text states (:class:`TextPrior`);
+        ``False`` (or no condition channels): ``z ~ N(0, I)``.
       seed: integer seed (1x1 convolutions start at random rotations, as in Glow).
       dtype: ``tf.float32`` or ``tf.float64``.
       name: module name.
@@ -83,6 +92,7 @@ class FlowDecoder(tf.Module):
         hidden_channels: int = 64,
         num_layers: int = 4,
         kernel_size: int = 3,
+        text_prior: bool = True,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "flow_decoder",
@@ -132,6 +142,19 @@ class FlowDecoder(tf.Module):
                         )
                     )
                 self.levels.append(level_steps)
+            self.prior = (
+                TextPrior(
+                    self.num_mels,
+                    self.condition_channels,
+                    hidden_channels=hidden_channels,
+                    num_layers=num_layers,
+                    kernel_size=kernel_size,
+                    seed=int(rng.integers(2**31)),
+                    dtype=dtype,
+                )
+                if text_prior and self.condition_channels
+                else None
+            )
 
     def _squeezed(self, x, mask, condition):
         if x.shape[-1] != self.num_mels:
@@ -203,6 +226,8 @@ class FlowDecoder(tf.Module):
     def log_prob(self, mels, mask, condition=None) -> tf.Tensor:
         """``log p(mels | text)`` ``[B]`` in nats, summed over the real frames and bins."""
         z, log_det = self.encode(mels, mask, condition)
+        if self.prior is not None:
+            return self.prior.log_prob(z, mask, condition) + log_det
         mask = tf.cast(mask, self.dtype)
         normal = -0.5 * tf.square(z) - _HALF_LOG_TWO_PI
         return tf.reduce_sum(normal * mask[..., None], axis=[1, 2]) + log_det
@@ -213,7 +238,10 @@ class FlowDecoder(tf.Module):
         return -tf.reduce_sum(self.log_prob(mels, mask, condition)) / bins
 
     def generate(self, condition, mask, *, temperature: float = 1.0, seed=None) -> tf.Tensor:
-        """Mels ``[B, T, M]`` from ``z ~ N(0, temperature^2 I)``, in one pass."""
+        """Mels ``[B, T, M]`` from the prior at ``temperature`` (module docstring), in one pass."""
+        if self.prior is not None:
+            z = self.prior.sample(condition, mask, temperature=temperature, seed=seed)
+            return self.decode(z, mask, condition)
         shape = tf.concat([tf.shape(mask), [self.num_mels]], axis=0)
         if seed is None:
             z = tf.random.normal(shape, dtype=self.dtype)

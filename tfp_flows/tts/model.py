@@ -52,7 +52,9 @@ class TextToSpeech(tf.Module):
       channels: width of the text states.
       encoder_layers: residual convolutions of the text encoder.
       decoder_hidden, decoder_layers: width and depth of each WaveNet in the decoder.
-      steps_per_level, num_levels, squeeze: the flow decoder's (the other decoders ignore them).
+      steps_per_level, num_levels, squeeze, text_prior: the flow decoder's (the other decoders
+        ignore them; ``text_prior``: the latent prior's mean and scale read the text, as in
+        Glow-TTS, :class:`~tfp_flows.tts.TextPrior`).
       seed: integer seed of every initialisation.
       name: module name.
     """
@@ -70,6 +72,7 @@ class TextToSpeech(tf.Module):
         steps_per_level: int = 4,
         num_levels: int = 2,
         squeeze: int = 2,
+        text_prior: bool = True,
         seed: int = 0,
         name: str = "text_to_speech",
     ):
@@ -93,6 +96,7 @@ class TextToSpeech(tf.Module):
                     squeeze=squeeze,
                     num_levels=num_levels,
                     steps_per_level=steps_per_level,
+                    text_prior=text_prior,
                     **common,
                 )
             elif decoder == "gaussian":

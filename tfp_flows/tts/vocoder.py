@@ -28,6 +28,7 @@ TensorShape([11008])
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import wave
 
@@ -40,16 +41,22 @@ __all__ = ["griffin_lim", "write_wav"]
 
 
 def griffin_lim(log_mel, config: MelConfig | None = None, *, iterations: int = 32) -> tf.Tensor:
-    """``[T, num_mels]`` log-mels -> ``[(T - 1) * hop]`` float32 waveform in ``[-1, 1]``."""
+    """``[T, num_mels]`` log-mels -> ``[(T - 1) * hop]`` float32 waveform in ``[-1, 1]``.
+
+    Runs as one ``tf.function`` per ``(config, iterations)``, traced once for every length.
+    """
     config = config or MelConfig()
     log_mel = tf.convert_to_tensor(log_mel, tf.float32)
     if log_mel.shape.rank != 2 or log_mel.shape[-1] != config.num_mels:
         raise ValueError(
             f"griffin_lim: expected log-mels [T, {config.num_mels}], got {log_mel.shape}."
         )
+    return _compiled_griffin_lim(config, int(iterations))(log_mel)
+
+
+@functools.cache
+def _compiled_griffin_lim(config: MelConfig, iterations: int):
     inverse_mel = tf.linalg.pinv(mel_weight_matrix(config))  # [num_mels, bins]
-    power = tf.maximum(tf.matmul(tf.exp(log_mel), inverse_mel), 0.0)
-    magnitude = tf.complex(tf.sqrt(power), 0.0)
     half, n_fft, hop = config.n_fft // 2, config.n_fft, config.hop
     window = tf.signal.inverse_stft_window_fn(hop, forward_window_fn=tf.signal.hann_window)
 
@@ -61,13 +68,23 @@ def griffin_lim(log_mel, config: MelConfig | None = None, *, iterations: int = 3
         padded = tf.pad(audio, [[half, half]])
         return tf.signal.stft(padded, n_fft, hop, n_fft, window_fn=tf.signal.hann_window)
 
-    spectrum = magnitude
-    for _ in range(iterations):
-        rebuilt = to_spectrum(to_wave(spectrum))
-        phase = rebuilt / tf.complex(tf.maximum(tf.abs(rebuilt), 1e-8), 0.0)
-        spectrum = magnitude * phase
-    audio = to_wave(spectrum)
-    return audio / tf.maximum(1.0, tf.reduce_max(tf.abs(audio)))
+    def run(log_mel):
+        power = tf.maximum(tf.matmul(tf.exp(log_mel), inverse_mel), 0.0)
+        magnitude = tf.complex(tf.sqrt(power), 0.0)
+
+        def iterate(_, spectrum):
+            rebuilt = to_spectrum(to_wave(spectrum))
+            phase = rebuilt / tf.complex(tf.maximum(tf.abs(rebuilt), 1e-8), 0.0)
+            return _ + 1, magnitude * phase
+
+        _, spectrum = tf.while_loop(
+            lambda i, _: i < iterations, iterate, (tf.constant(0), magnitude)
+        )
+        audio = to_wave(spectrum)
+        return audio / tf.maximum(1.0, tf.reduce_max(tf.abs(audio)))
+
+    signature = [tf.TensorSpec([None, config.num_mels], tf.float32)]
+    return tf.function(run, input_signature=signature, autograph=False)
 
 
 def write_wav(path: str | pathlib.Path, audio, sample_rate: int = 22050) -> None:
