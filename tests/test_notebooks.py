@@ -1,8 +1,8 @@
 """The notebooks in notebooks/ run top to bottom (small budgets) and are committed without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel of the current environment with
-``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the notebooks it runs (all but
-those in ``NOT_RUN``) take a few minutes together on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
+``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the ten take a few minutes together
+on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
 shows the failing cell and its traceback.
 """
 
@@ -29,11 +29,6 @@ EXPECTED = [
     "10_flow_tts.ipynb",
 ]
 # Not executed here (each still checked for cleared outputs), with the reason:
-NOT_RUN = {
-    "10_flow_tts.ipynb": "its quick run costs ~15 s of CPU (three text-to-speech models); "
-    "tests/test_cli.py's `train speech` test runs the same tff.tts calls",
-}
-RUN = [path for path in NOTEBOOKS if path.name not in NOT_RUN]
 CELL_TIMEOUT_S = 600
 
 
@@ -60,7 +55,7 @@ def test_notebook_is_committed_without_outputs(path):
     )
 
 
-@pytest.mark.parametrize("path", RUN, ids=_ids)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 @pytest.mark.slow
 def test_notebook_runs(path, tmp_path, monkeypatch):
     # The kernel inherits this process's environment.
