@@ -59,6 +59,31 @@ def test_velocity_divergence_is_the_trace_of_the_autodiff_jacobian(activation):
     assert np.std(divergence) > 1e-2  # not a constant: the check sees the nonlinearity
 
 
+@pytest.mark.parametrize("hidden", [(), (8, 8)])
+def test_divergence_with_state_features_and_scaling_is_the_autodiff_trace(hidden):
+    net = VelocityMLP(
+        3,
+        context_size=1,
+        hidden_units=hidden,
+        activation="silu",
+        state_frequencies=3,
+        scale_state=True,
+        zero_init_output=False,
+        seed=2,
+        dtype=tf.float64,
+    )
+    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[5, 6], dtype=tf.float64)
+    c = tf.random.stateless_normal([32, 1], seed=[7, 8], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        v = net(x, t, c)
+    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
+    v_exact, divergence = net.velocity_and_divergence(x, t, c)
+    np.testing.assert_allclose(v_exact, v, atol=1e-14)
+    np.testing.assert_allclose(divergence, expected, atol=1e-12)
+    assert np.std(divergence) > 1e-2  # varies with x and t: the features are seen
+
+
 def test_a_fresh_layer_is_the_identity():
     layer = ContinuousFlow(2, hidden_units=(8,), seed=0)
     x = _x(2, dtype=tf.float32)

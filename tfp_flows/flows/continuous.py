@@ -19,6 +19,7 @@ from tfp_flows.flows.stack import (
     check_flow_size,
     mlp_parameters,
 )
+from tfp_flows.nn.velocity import VelocityMLP
 
 __all__ = ["cnf", "continuous_layers", "solver_error", "with_num_steps"]
 
@@ -31,6 +32,8 @@ def cnf(
     num_steps: int = 32,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "silu",
     time_frequencies: int = 8,
+    state_frequencies: int = 0,
+    scale_state: bool = False,
     standardize: bool = True,
     seed: int | None = 0,
     validate_args: bool = False,
@@ -109,11 +112,14 @@ def cnf(
         shown, event_size, 1, seed, hidden_units, context_size, dtype, min_event_size=1
     )
     frequencies = check_integer("time_frequencies", time_frequencies, minimum=1)
+    state_frequencies = check_integer("state_frequencies", state_frequencies, minimum=0)
     check_flow_size(
         f"{shown} on {checked.event_size} entries with hidden_units={checked.hidden_units}",
         mlp_parameters(
             [
-                checked.event_size + 2 * frequencies + checked.context_size,
+                checked.event_size * (1 + 2 * state_frequencies)
+                + 2 * frequencies
+                + checked.context_size,
                 *checked.hidden_units,
                 checked.event_size,
             ]
@@ -122,17 +128,27 @@ def cnf(
         checked.dtype,
         "use smaller hidden_units",
     )
+    layer_name = f"{shown}_continuous_flow"
+    with tf.name_scope(layer_name):
+        velocity = VelocityMLP(
+            checked.event_size,
+            context_size=checked.context_size,
+            hidden_units=checked.hidden_units,
+            activation=activation,
+            time_frequencies=frequencies,
+            state_frequencies=state_frequencies,
+            scale_state=scale_state,
+            seed=checked.seed,
+            dtype=checked.dtype,
+        )
     layer = ContinuousFlow(
         checked.event_size,
+        velocity,
         num_steps=num_steps,
         context_size=checked.context_size,
-        hidden_units=checked.hidden_units,
-        activation=activation,
-        time_frequencies=frequencies,
-        seed=checked.seed,
         validate_args=validate_args,
         dtype=checked.dtype,
-        name=f"{shown}_continuous_flow",
+        name=layer_name,
     )
     return assemble(
         [layer], checked.event_size, standardize, checked.dtype, name, default_name=shown
