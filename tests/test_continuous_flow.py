@@ -16,6 +16,7 @@ from tensorflow_probability import distributions as tfd
 import tfp_flows as tff
 from tfp_flows import testing
 from tfp_flows.bijectors import ContinuousFlow, FlowChain
+from tfp_flows.flows.continuous import continuous_layers
 from tfp_flows.nn import VelocityMLP
 
 
@@ -232,6 +233,12 @@ def test_builder_returns_a_flow_that_starts_at_the_standard_normal():
     assert flow.sample(5, seed=0).shape == (5, 3)
     conditional = tff.cnf(2, context_size=1, hidden_units=(8,), num_steps=4)
     assert conditional.sample(4, seed=0, context=tf.ones([1])).shape == (4, 2)
+    featured = tff.cnf(3, hidden_units=(8,), num_steps=4, state_frequencies=2, scale_state=True)
+    np.testing.assert_allclose(
+        featured.log_prob(x), tfd.MultivariateNormalDiag(tf.zeros(3)).log_prob(x), atol=1e-5
+    )
+    (layer,) = continuous_layers(featured)
+    assert layer.velocity_network.kernels[0].shape == (3 * (1 + 2 * 2) + 2 * 8, 8)
 
 
 def test_flow_matching_refuses_a_flow_without_a_continuous_layer():
