@@ -37,6 +37,20 @@ def _x(n=3, batch=32, dtype=tf.float64, seed=7):
     return 2.0 * tf.random.stateless_normal([batch, n], seed=[n, seed], dtype=dtype)
 
 
+def _check_divergence(net, context_size):
+    """``velocity_and_divergence`` against ``net``'s call and its autodiff Jacobian's trace."""
+    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[1, 2], dtype=tf.float64)
+    c = tf.random.stateless_normal([32, context_size], seed=[3, 4], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        v = net(x, t, c)
+    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
+    v_exact, divergence = net.velocity_and_divergence(x, t, c)
+    np.testing.assert_allclose(v_exact, v, atol=1e-14)
+    np.testing.assert_allclose(divergence, expected, atol=1e-12)
+    assert np.std(divergence) > 1e-2  # not a constant: the check sees the nonlinearity
+
+
 @pytest.mark.parametrize("activation", ["tanh", "silu", "softplus", "gelu"])
 def test_velocity_divergence_is_the_trace_of_the_autodiff_jacobian(activation):
     net = VelocityMLP(
@@ -48,20 +62,12 @@ def test_velocity_divergence_is_the_trace_of_the_autodiff_jacobian(activation):
         seed=0,
         dtype=tf.float64,
     )
-    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[1, 2], dtype=tf.float64)
-    c = tf.random.stateless_normal([32, 2], seed=[3, 4], dtype=tf.float64)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        v = net(x, t, c)
-    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
-    v_exact, divergence = net.velocity_and_divergence(x, t, c)
-    np.testing.assert_allclose(v_exact, v, atol=1e-14)
-    np.testing.assert_allclose(divergence, expected, atol=1e-12)
-    assert np.std(divergence) > 1e-2  # not a constant: the check sees the nonlinearity
+    _check_divergence(net, context_size=2)
 
 
 @pytest.mark.parametrize("hidden", [(), (8, 8)])
 def test_divergence_with_state_features_and_scaling_is_the_autodiff_trace(hidden):
+    """With no hidden layer the divergence still varies: the features are nonlinear in x."""
     net = VelocityMLP(
         3,
         context_size=1,
@@ -73,16 +79,7 @@ def test_divergence_with_state_features_and_scaling_is_the_autodiff_trace(hidden
         seed=2,
         dtype=tf.float64,
     )
-    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[5, 6], dtype=tf.float64)
-    c = tf.random.stateless_normal([32, 1], seed=[7, 8], dtype=tf.float64)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        v = net(x, t, c)
-    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
-    v_exact, divergence = net.velocity_and_divergence(x, t, c)
-    np.testing.assert_allclose(v_exact, v, atol=1e-14)
-    np.testing.assert_allclose(divergence, expected, atol=1e-12)
-    assert np.std(divergence) > 1e-2  # varies with x and t: the features are seen
+    _check_divergence(net, context_size=1)
 
 
 def test_a_fresh_layer_is_the_identity():
