@@ -73,8 +73,8 @@ def cnf(
     (``benchmarks/README.md``). Reading the state scaled to unit variance along
     flow matching's paths (``scale_state=True``) and 4 sine/cosine pairs of it
     (``state_frequencies=4``) lowered the KL gap after 12,000 steps from 0.022 to
-    0.016 at one seed (8 pairs: 0.025); not yet the default: unconfirmed over
-    seeds and at the full budget. Minibatch optimal-transport pairing
+    0.016 at one seed (8 pairs: 0.025), but not after 24,000 steps (0.0157
+    against 0.0142): off by default. Minibatch optimal-transport pairing
     (``FlowMatching(pairing="ot")``) lowered the loss 10-fold but not the KL gap.
 
     Caution with maximum likelihood at few steps: training then optimises the
