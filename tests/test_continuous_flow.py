@@ -16,6 +16,7 @@ from tensorflow_probability import distributions as tfd
 import tfp_flows as tff
 from tfp_flows import testing
 from tfp_flows.bijectors import ContinuousFlow, FlowChain
+from tfp_flows.flows.continuous import continuous_layers
 from tfp_flows.nn import VelocityMLP
 
 
@@ -36,6 +37,20 @@ def _x(n=3, batch=32, dtype=tf.float64, seed=7):
     return 2.0 * tf.random.stateless_normal([batch, n], seed=[n, seed], dtype=dtype)
 
 
+def _check_divergence(net, context_size):
+    """``velocity_and_divergence`` against ``net``'s call and its autodiff Jacobian's trace."""
+    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[1, 2], dtype=tf.float64)
+    c = tf.random.stateless_normal([32, context_size], seed=[3, 4], dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        v = net(x, t, c)
+    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
+    v_exact, divergence = net.velocity_and_divergence(x, t, c)
+    np.testing.assert_allclose(v_exact, v, atol=1e-14)
+    np.testing.assert_allclose(divergence, expected, atol=1e-12)
+    assert np.std(divergence) > 1e-2  # not a constant: the check sees the nonlinearity
+
+
 @pytest.mark.parametrize("activation", ["tanh", "silu", "softplus", "gelu"])
 def test_velocity_divergence_is_the_trace_of_the_autodiff_jacobian(activation):
     net = VelocityMLP(
@@ -47,16 +62,24 @@ def test_velocity_divergence_is_the_trace_of_the_autodiff_jacobian(activation):
         seed=0,
         dtype=tf.float64,
     )
-    x, t = _x(), tf.random.stateless_uniform([32, 1], seed=[1, 2], dtype=tf.float64)
-    c = tf.random.stateless_normal([32, 2], seed=[3, 4], dtype=tf.float64)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        v = net(x, t, c)
-    expected = tf.linalg.trace(tape.batch_jacobian(v, x))
-    v_exact, divergence = net.velocity_and_divergence(x, t, c)
-    np.testing.assert_allclose(v_exact, v, atol=1e-14)
-    np.testing.assert_allclose(divergence, expected, atol=1e-12)
-    assert np.std(divergence) > 1e-2  # not a constant: the check sees the nonlinearity
+    _check_divergence(net, context_size=2)
+
+
+@pytest.mark.parametrize("hidden", [(), (8, 8)])
+def test_divergence_with_state_features_and_scaling_is_the_autodiff_trace(hidden):
+    """With no hidden layer the divergence still varies: the features are nonlinear in x."""
+    net = VelocityMLP(
+        3,
+        context_size=1,
+        hidden_units=hidden,
+        activation="silu",
+        state_frequencies=3,
+        scale_state=True,
+        zero_init_output=False,
+        seed=2,
+        dtype=tf.float64,
+    )
+    _check_divergence(net, context_size=1)
 
 
 def test_a_fresh_layer_is_the_identity():
@@ -207,6 +230,12 @@ def test_builder_returns_a_flow_that_starts_at_the_standard_normal():
     assert flow.sample(5, seed=0).shape == (5, 3)
     conditional = tff.cnf(2, context_size=1, hidden_units=(8,), num_steps=4)
     assert conditional.sample(4, seed=0, context=tf.ones([1])).shape == (4, 2)
+    featured = tff.cnf(3, hidden_units=(8,), num_steps=4, state_frequencies=2, scale_state=True)
+    np.testing.assert_allclose(
+        featured.log_prob(x), tfd.MultivariateNormalDiag(tf.zeros(3)).log_prob(x), atol=1e-5
+    )
+    (layer,) = continuous_layers(featured)
+    assert layer.velocity_network.kernels[0].shape == (3 * (1 + 2 * 2) + 2 * 8, 8)
 
 
 def test_flow_matching_refuses_a_flow_without_a_continuous_layer():

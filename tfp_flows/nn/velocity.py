@@ -6,10 +6,20 @@ conditional, a context ``c`` ``[B, k]``, concatenated:
 
 ```none
 phi(t) = [sin(pi t), cos(pi t), sin(2 pi t), cos(2 pi t), ..., sin(m pi t), cos(m pi t)]
-h_0    = [x, phi(t), c]
+s      = x / sqrt((1 - t)^2 + t^2)    with scale_state (else s = x)
+psi(s) = [sin(w s_j), cos(w s_j)]  for w = 1..q and every entry j   (q = state_frequencies)
+h_0    = [s, psi(s), phi(t), c]
 h_l    = act(h_{l-1} W_l + b_l),   l = 1..L
 v      = h_L W_out + b_out          (W_out, b_out start at zero: v = 0, the flow is the identity)
 ```
+
+``sqrt((1 - t)^2 + t^2)`` is the standard deviation of ``z_t = (1 - t) z_0 + t
+z_1`` on flow matching's straight paths between independent ``z_0`` and ``z_1``
+of unit variance (``N(0, I)`` and standardised data): ``s`` keeps the
+network's input at unit scale at every ``t`` (as in Karras et al. 2022's input
+preconditioning). The sines and cosines of ``s`` (fixed frequencies ``1..q``
+per entry) let a small network resolve structure finer than its input's
+scale, which a plain MLP learns slowly (Tancik et al. 2020).
 
 Besides ``v`` it computes the exact divergence ``tr(dv/dx)`` by propagating
 the Jacobian ``dh_l/dx`` ``[B, width_l, n]`` forward through the layers (no
@@ -17,7 +27,8 @@ gradient tape: plain matmuls that XLA compiles), which a
 :class:`~tfp_flows.bijectors.ContinuousFlow` integrates for its log-det:
 
 ```none
-dh_1/dx = act'(a_1) * W_1[:n]^T,   dh_l/dx = act'(a_l) * (W_l^T dh_{l-1}/dx),
+dh_1/dx = act'(a_1) * (W_1^T dh_0/dx),   dh_l/dx = act'(a_l) * (W_l^T dh_{l-1}/dx),
+dh_0/dx = [1; w cos(w s); -w sin(w s)] ds/dx   (per entry; ds/dx = 1 / sqrt((1 - t)^2 + t^2) or 1)
 tr(dv/dx) = sum_{i, j} dh_L/dx[i, j] W_out[i, j]
 ```
 
@@ -100,6 +111,10 @@ class VelocityMLP(tf.Module):
       activation: name or callable; smooth ones (``"tanh"``, ``"silu"``, ``"softplus"``)
         suit an ODE (a ReLU's divergence is piecewise constant in ``x``).
       time_frequencies: ``m``, the number of sine/cosine pairs of ``t``.
+      state_frequencies: ``q``, the number of sine/cosine pairs of each entry of the
+        state (0: the state alone).
+      scale_state: read ``x / sqrt((1 - t)^2 + t^2)`` instead of ``x`` (for flow
+        matching between ``N(0, I)`` and standardised data).
       zero_init_output: start the last layer at zero.
       seed: integer seed for a deterministic initialisation.
       dtype: ``tf.float32`` or ``tf.float64``.
@@ -110,6 +125,9 @@ class VelocityMLP(tf.Module):
     >>> net = VelocityMLP(2, context_size=1, hidden_units=(8,), seed=1, zero_init_output=False)
     >>> net(tf.zeros([4, 2]), tf.fill([4, 1], 0.5), tf.ones([4, 1])).shape
     TensorShape([4, 2])
+    >>> net = VelocityMLP(2, hidden_units=(8,), state_frequencies=3, scale_state=True, seed=1)
+    >>> net.kernels[0].shape  # 2 entries, 2 x 3 x 2 of their sines and cosines, 2 x 4 of t
+    TensorShape([22, 8])
     """
 
     def __init__(
@@ -120,6 +138,8 @@ class VelocityMLP(tf.Module):
         hidden_units: Sequence[int] = (64, 64),
         activation: str | Callable[[tf.Tensor], tf.Tensor] = "tanh",
         time_frequencies: int = 4,
+        state_frequencies: int = 0,
+        scale_state: bool = False,
         zero_init_output: bool = True,
         seed: int | None = None,
         dtype: tf.DType = tf.float32,
@@ -132,19 +152,64 @@ class VelocityMLP(tf.Module):
             f"{name}: time_frequencies", time_frequencies, minimum=1
         )
         dtype = check_floating_dtype(dtype, name)
+        self.state_frequencies = check_integer(
+            f"{name}: state_frequencies", state_frequencies, minimum=0
+        )
+        self.scale_state = bool(scale_state)
         self._activation = get_activation(activation)
         sizes = [
-            self.event_size + 2 * self.time_frequencies + self.context_size,
+            self.event_size * (1 + 2 * self.state_frequencies)
+            + 2 * self.time_frequencies
+            + self.context_size,
             *check_hidden_units(hidden_units),
             self.event_size,
         ]
         with self.name_scope:
             self.kernels, self.biases = dense_weights(sizes, zero_init_output, seed, dtype)
 
+    def _state(self, x: tf.Tensor, t: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(s, ds/dx)``: the state as the network reads it, ``s = x / sqrt((1 - t)^2 + t^2)``
+        with ``scale_state`` (``[B, n]``, and the factor ``[B, 1]``), else ``(x, 1)``."""
+        if not self.scale_state:
+            return x, tf.ones_like(t)
+        scale = tf.math.rsqrt(tf.square(1.0 - t) + tf.square(t))
+        return x * scale, scale
+
+    def _state_features(self, s: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(sin(w s), cos(w s), w)`` of shapes ``[B, n, m]``, ``[B, n, m]``, ``[m]``,
+        ``w = 1, 2, ..., m`` (``m = state_frequencies``)."""
+        w = tf.range(1, self.state_frequencies + 1, dtype=s.dtype)
+        angles = s[..., None] * w
+        return tf.sin(angles), tf.cos(angles), w
+
     def _inputs(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None) -> tf.Tensor:
         t = tf.broadcast_to(tf.cast(t, x.dtype), tf.concat([tf.shape(x)[:-1], [1]], 0))
-        h = tf.concat([x, time_features(t, self.time_frequencies)], axis=-1)
+        s, _ = self._state(x, t)
+        parts = [s]
+        if self.state_frequencies:
+            sin, cos, _ = self._state_features(s)
+            flat = tf.concat([tf.shape(s)[:-1], [self.event_size * self.state_frequencies]], 0)
+            parts += [tf.reshape(sin, flat), tf.reshape(cos, flat)]
+        h = tf.concat([*parts, time_features(t, self.time_frequencies)], axis=-1)
         return with_context(h, context, self.context_size, self.name)
+
+    def _input_jacobian(self, x: tf.Tensor, t: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+        """``d(h_0 W_1)/dx``: ``[B, width, n]`` (``[1, width, n]`` when it does not vary)."""
+        n, m = self.event_size, self.state_frequencies
+        if not (self.scale_state or m):
+            return tf.transpose(kernel[:n])[None]
+        t = tf.broadcast_to(tf.cast(t, x.dtype), tf.concat([tf.shape(x)[:-1], [1]], 0))
+        s, scale = self._state(x, t)
+        da = tf.transpose(kernel[:n])[None] * tf.ones_like(s)[:, None, :]  # [B, width, n]
+        if m:
+            sin, cos, w = self._state_features(s)
+            width = tf.shape(kernel)[-1]
+            w_sin = tf.reshape(kernel[n : n + n * m], [n, m, width])
+            w_cos = tf.reshape(kernel[n + n * m : n + 2 * n * m], [n, m, width])
+            da += tf.einsum("bjk,jkw->bwj", w * cos, w_sin) - tf.einsum(
+                "bjk,jkw->bwj", w * sin, w_cos
+            )
+        return da * scale[:, :, None]
 
     def __call__(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``v(x, t, c)``: ``x`` ``[B, n]``, ``t`` ``[B, 1]`` (or a scalar), ``c`` ``[B, k]``."""
@@ -157,7 +222,6 @@ class VelocityMLP(tf.Module):
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """``(v(x, t, c), tr(dv/dx))`` of shapes ``[B, n]`` and ``[B]``: the exact trace."""
         h = self._inputs(x, t, context)
-        n = self.event_size
         jacobian = None  # dh/dx: [B, width, n]
         last = len(self.kernels) - 1
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
@@ -166,13 +230,13 @@ class VelocityMLP(tf.Module):
             a = tf.matmul(h, kernel) + bias
             h, slope = _activation_and_derivative(self._activation, a)
             if jacobian is None:
-                da = tf.transpose(kernel[:n])[None]  # [1, width, n]
+                da = self._input_jacobian(x, t, kernel)  # [B or 1, width, n]
             else:
                 da = tf.einsum("bin,ij->bjn", jacobian, kernel)
             jacobian = slope[..., None] * da
         out_kernel = self.kernels[last]
         v = tf.matmul(h, out_kernel) + self.biases[last]
-        if jacobian is None:  # no hidden layer: v is affine in x
-            divergence = tf.linalg.trace(out_kernel[:n])
-            return v, tf.fill(tf.shape(v)[:-1], divergence)
+        if jacobian is None:  # no hidden layer: v is linear in the input features
+            divergence = tf.linalg.trace(self._input_jacobian(x, t, out_kernel))
+            return v, tf.broadcast_to(divergence, tf.shape(v)[:-1])
         return v, tf.einsum("bij,ij->b", jacobian, out_kernel)
