@@ -109,8 +109,9 @@ def test_deep_set_posterior_contracts_with_more_draws():
     assert spreads[1] < 0.5 * spreads[0]
 
 
-def _trains_jointly(summary, theta, x):
-    """Every trainable weight of ``summary`` moves in three npe steps: the flow's gradients reach it."""
+def _trains_jointly_and_names_a_wrong_shape(summary, theta, x, wrong_shape, message):
+    """Every trainable weight of ``summary`` moves in three npe steps (the flow's gradients reach
+    it), and an input of ``wrong_shape`` raises ``message`` (expected vs got)."""
     summary(x[:1])  # built before npe: its initial weights can be kept
     weights = [v for v in tff.nn.summary_variables(summary) if v.trainable]
     start = [v.numpy().copy() for v in weights]
@@ -133,6 +134,8 @@ def _trains_jointly(summary, theta, x):
         not np.array_equal(a, v.numpy()) for a, v in zip(start, weights)
     )
     assert posterior.sample(5, x[0], seed=0).shape == (5, theta.shape[1])
+    with pytest.raises(ValueError, match=message):
+        summary(np.zeros(wrong_shape, "float32"))
 
 
 def test_time_series_summary_trains_with_the_flow_and_names_a_wrong_shape():
@@ -144,13 +147,13 @@ def test_time_series_summary_trains_with_the_flow_and_names_a_wrong_shape():
     summary = tff.nn.TimeSeriesSummary(
         3, filters=(4, 4), kernel_size=3, gru_units=3, hidden_units=(8,), seed=0
     )
-    _trains_jointly(summary, theta, x.astype("float32"))
-    with pytest.raises(
-        ValueError,
-        match=r"expected shape \[batch, time\] or \[batch, time, 1\], "
-        r"got shape \(2, 16, 3\)",
-    ):
-        summary(np.zeros([2, 16, 3], "float32"))
+    _trains_jointly_and_names_a_wrong_shape(
+        summary,
+        theta,
+        x.astype("float32"),
+        [2, 16, 3],
+        r"expected shape \[batch, time\] or \[batch, time, 1\], got shape \(2, 16, 3\)",
+    )
 
 
 def test_image_summary_trains_with_the_flow_and_names_a_wrong_shape():
@@ -160,10 +163,10 @@ def test_image_summary_trains_with_the_flow_and_names_a_wrong_shape():
     noise = rng.normal(size=(64, 8, 8, 2))
     x = theta[:, :1, None, None] + np.exp(0.3 * theta[:, 1:, None, None]) * noise
     summary = tff.nn.ImageSummary(3, filters=(4, 4), hidden_units=(8,), seed=0)
-    _trains_jointly(summary, theta, x.astype("float32"))
-    with pytest.raises(
-        ValueError,
-        match=r"expected shape \[batch, height, width, 2\] "
-        r"\(2 channels\), got shape \(1, 8, 8\)",
-    ):
-        summary(np.zeros([1, 8, 8], "float32"))
+    _trains_jointly_and_names_a_wrong_shape(
+        summary,
+        theta,
+        x.astype("float32"),
+        [1, 8, 8],
+        r"expected shape \[batch, height, width, 2\] \(2 channels\), got shape \(1, 8, 8\)",
+    )
