@@ -64,6 +64,9 @@ class TimeSeriesSummary(keras.layers.Layer):
       filters: the channels of each 1-D convolution.
       kernel_size: the convolutions' width in time steps.
       gru_units: width of a GRU over the last convolution's features (0: none).
+        It is unrolled over the time steps (known when the network is traced),
+        because the gradient of Keras's GRU loop does not compile with XLA
+        (``fit``'s default); the pooling keeps that loop short.
       hidden_units: widths of the hidden layers of the final MLP.
       activation: the activation of the convolutions and the MLP.
       seed: seed of the initial weights (``None``: unseeded).
