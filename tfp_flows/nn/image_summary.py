@@ -47,12 +47,12 @@ import keras
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.summary import _channels, _check_units, _dense_stack
+from tfp_flows.nn.summary import _ChannelsChecked, _check_units, _dense_stack
 
 __all__ = ["ImageSummary"]
 
 
-class ImageSummary(keras.layers.Layer):
+class ImageSummary(_ChannelsChecked):
     """A summary of images ``[B, H, W, C]`` (or ``[B, H, W]``): conv blocks, global average pooling, MLP.
 
     Args:
@@ -73,6 +73,8 @@ class ImageSummary(keras.layers.Layer):
     TensorShape([3, 2])
     """
 
+    axes = "height, width"
+
     def __init__(
         self,
         output_size: int,
@@ -87,7 +89,6 @@ class ImageSummary(keras.layers.Layer):
         self.output_size = check_integer("output_size", output_size)
         self.filters = _check_units(filters, "filters", non_empty=True)
         self.hidden_units = _check_units(hidden_units)
-        self.channels: int | None = None
         self.convolutions = [
             keras.layers.Conv2D(
                 f,
@@ -103,13 +104,6 @@ class ImageSummary(keras.layers.Layer):
         ]
         head_seed = None if seed is None else seed + 1000
         self.head = _dense_stack(self.hidden_units, self.output_size, activation, head_seed, "head")
-
-    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
-        # checked before Keras's __call__, which rewrites the errors raised inside `call`
-        shape = getattr(x, "shape", None)
-        shape = keras.ops.shape(keras.ops.convert_to_tensor(x)) if shape is None else shape
-        self.channels = _channels(self.name, tuple(shape), self.channels, "height, width")
-        return super().__call__(x, *args, **kwargs)
 
     def call(self, x: Any) -> tf.Tensor:
         x = keras.ops.convert_to_tensor(x)

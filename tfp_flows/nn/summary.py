@@ -107,6 +107,22 @@ def _channels(owner: str, shape: Sequence[Any], known: int | None, axes: str) ->
     raise ValueError(f"{owner}: expected shape {wanted}, got shape {tuple(shape)}.")
 
 
+class _ChannelsChecked(keras.layers.Layer):
+    """A layer on ``[batch, *axes(, channels)]`` whose channels are fixed by its first call.
+
+    The shape is checked before Keras's ``__call__``, which rewrites errors raised in ``call``.
+    """
+
+    axes = "time"
+    channels: int | None = None
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
+        shape = getattr(x, "shape", None)
+        shape = keras.ops.shape(keras.ops.convert_to_tensor(x)) if shape is None else shape
+        self.channels = _channels(self.name, tuple(shape), self.channels, self.axes)
+        return super().__call__(x, *args, **kwargs)
+
+
 class MLPSummary(keras.layers.Layer):
     """``s = MLP(flatten(x))``: a multilayer perceptron on the flattened observation.
 

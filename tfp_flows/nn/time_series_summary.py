@@ -51,12 +51,12 @@ import keras
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.summary import _channels, _check_units, _dense_stack
+from tfp_flows.nn.summary import _ChannelsChecked, _check_units, _dense_stack
 
 __all__ = ["TimeSeriesSummary"]
 
 
-class TimeSeriesSummary(keras.layers.Layer):
+class TimeSeriesSummary(_ChannelsChecked):
     """A summary of time series ``[B, T, C]`` (or ``[B, T]``): convolutions, pooling, optional GRU.
 
     Args:
@@ -82,6 +82,8 @@ class TimeSeriesSummary(keras.layers.Layer):
     TensorShape([2, 3])
     """
 
+    axes = "time"
+
     def __init__(
         self,
         output_size: int,
@@ -100,7 +102,6 @@ class TimeSeriesSummary(keras.layers.Layer):
         self.kernel_size = check_integer("kernel_size", kernel_size)
         self.gru_units = check_integer("gru_units", gru_units, minimum=0)
         self.hidden_units = _check_units(hidden_units)
-        self.channels: int | None = None
         self.convolutions = [
             keras.layers.Conv1D(
                 f,
@@ -129,13 +130,6 @@ class TimeSeriesSummary(keras.layers.Layer):
             )
         head_seed = None if seed is None else seed + 1000
         self.head = _dense_stack(self.hidden_units, self.output_size, activation, head_seed, "head")
-
-    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
-        # checked before Keras's __call__, which rewrites the errors raised inside `call`
-        shape = getattr(x, "shape", None)
-        shape = keras.ops.shape(keras.ops.convert_to_tensor(x)) if shape is None else shape
-        self.channels = _channels(self.name, tuple(shape), self.channels, "time")
-        return super().__call__(x, *args, **kwargs)
 
     def call(self, x: Any) -> tf.Tensor:
         x = keras.ops.convert_to_tensor(x)
