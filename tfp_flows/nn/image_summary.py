@@ -47,7 +47,13 @@ import keras
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.summary import _ChannelsChecked, _check_units, _dense_stack
+from tfp_flows.nn.summary import (
+    _ChannelsChecked,
+    _check_units,
+    _convolutions,
+    _convolve,
+    _dense_stack,
+)
 
 __all__ = ["ImageSummary"]
 
@@ -89,19 +95,7 @@ class ImageSummary(_ChannelsChecked):
         self.output_size = check_integer("output_size", output_size)
         self.filters = _check_units(filters, "filters", non_empty=True)
         self.hidden_units = _check_units(hidden_units)
-        self.convolutions = [
-            keras.layers.Conv2D(
-                f,
-                3,
-                padding="same",
-                activation=activation,
-                kernel_initializer=keras.initializers.GlorotUniform(
-                    seed=None if seed is None else seed + i
-                ),
-                name=f"conv_{i}",
-            )
-            for i, f in enumerate(self.filters)
-        ]
+        self.convolutions = _convolutions(keras.layers.Conv2D, self.filters, 3, activation, seed)
         head_seed = None if seed is None else seed + 1000
         self.head = _dense_stack(self.hidden_units, self.output_size, activation, head_seed, "head")
 
@@ -109,9 +103,5 @@ class ImageSummary(_ChannelsChecked):
         x = keras.ops.convert_to_tensor(x)
         if len(x.shape) == 3:
             x = x[..., None]
-        h = x
-        for i, convolution in enumerate(self.convolutions):
-            h = convolution(h)
-            if i < len(self.convolutions) - 1:
-                h = keras.ops.average_pool(h, pool_size=2, strides=2, padding="same")
+        h = _convolve(self.convolutions, x, keras.ops.average_pool)
         return self.head(keras.ops.mean(h, axis=(1, 2)))

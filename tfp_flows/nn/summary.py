@@ -107,6 +107,34 @@ def _channels(owner: str, shape: Sequence[Any], known: int | None, axes: str) ->
     raise ValueError(f"{owner}: expected shape {wanted}, got shape {tuple(shape)}.")
 
 
+def _convolutions(
+    layer: Any, filters: Sequence[int], kernel_size: int, activation: Any, seed: int | None
+) -> list[Any]:
+    """One ``layer`` (``Conv1D``/``Conv2D``, "same" padding) per entry of ``filters``, seeded."""
+    return [
+        layer(
+            f,
+            kernel_size,
+            padding="same",
+            activation=activation,
+            kernel_initializer=keras.initializers.GlorotUniform(
+                seed=None if seed is None else seed + i
+            ),
+            name=f"conv_{i}",
+        )
+        for i, f in enumerate(filters)
+    ]
+
+
+def _convolve(convolutions: Sequence[Any], h: Any, pool: Any) -> Any:
+    """The convolutions in turn, ``pool`` (size 2, stride 2) between consecutive ones."""
+    for i, convolution in enumerate(convolutions):
+        h = convolution(h)
+        if i < len(convolutions) - 1:
+            h = pool(h, pool_size=2, strides=2, padding="same")
+    return h
+
+
 class _ChannelsChecked(keras.layers.Layer):
     """A layer on ``[batch, *axes(, channels)]`` whose channels are fixed by its first call.
 

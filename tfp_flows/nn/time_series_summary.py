@@ -51,7 +51,13 @@ import keras
 import tensorflow as tf
 
 from tfp_flows._internal.checks import check_integer
-from tfp_flows.nn.summary import _ChannelsChecked, _check_units, _dense_stack
+from tfp_flows.nn.summary import (
+    _ChannelsChecked,
+    _check_units,
+    _convolutions,
+    _convolve,
+    _dense_stack,
+)
 
 __all__ = ["TimeSeriesSummary"]
 
@@ -102,19 +108,9 @@ class TimeSeriesSummary(_ChannelsChecked):
         self.kernel_size = check_integer("kernel_size", kernel_size)
         self.gru_units = check_integer("gru_units", gru_units, minimum=0)
         self.hidden_units = _check_units(hidden_units)
-        self.convolutions = [
-            keras.layers.Conv1D(
-                f,
-                self.kernel_size,
-                padding="same",
-                activation=activation,
-                kernel_initializer=keras.initializers.GlorotUniform(
-                    seed=None if seed is None else seed + i
-                ),
-                name=f"conv_{i}",
-            )
-            for i, f in enumerate(self.filters)
-        ]
+        self.convolutions = _convolutions(
+            keras.layers.Conv1D, self.filters, self.kernel_size, activation, seed
+        )
         self.gru = None
         if self.gru_units:
             self.gru = keras.layers.GRU(
@@ -135,11 +131,7 @@ class TimeSeriesSummary(_ChannelsChecked):
         x = keras.ops.convert_to_tensor(x)
         if len(x.shape) == 2:
             x = x[..., None]
-        h = x
-        for i, convolution in enumerate(self.convolutions):
-            h = convolution(h)
-            if i < len(self.convolutions) - 1:
-                h = keras.ops.max_pool(h, pool_size=2, strides=2, padding="same")
+        h = _convolve(self.convolutions, x, keras.ops.max_pool)
         pooled = [keras.ops.mean(h, axis=1), keras.ops.max(h, axis=1)]
         if self.gru is not None:
             pooled.append(self.gru(h))
