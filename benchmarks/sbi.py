@@ -11,7 +11,12 @@ observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et
     PYTHONPATH=. python benchmarks/sbi.py --task two_moons --budgets 1000 --observations 1-10
     (--task a,b: several tasks, any of tff.datasets.SBI_TASKS: two_moons, gaussian_linear,
     gaussian_linear_uniform, gaussian_mixture, slcp, bernoulli_glm;
-    --sbc 200: also simulation-based calibration on 200 fresh simulations)
+    --sbc 200: also simulation-based calibration on 200 fresh simulations;
+    --figures DIR: the SBC rank ECDF plot and the pairs plot of observation 1's posterior
+    beside its reference samples, as PNGs: sbi_<task>_<budget>_{sbc,pairs}.png)
+
+    PYTHONPATH=. python benchmarks/sbi.py --task two_moons --budgets 1000 --observations none \
+        --sbc 200 --figures notebooks/figures
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,7 +43,14 @@ def observation_numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
-def run(task_name: str, budget: int, observations: list[int], seed: int, sbc: int) -> dict:
+def run(
+    task_name: str,
+    budget: int,
+    observations: list[int],
+    seed: int,
+    sbc: int,
+    figures: str | None = None,
+) -> dict:
     task = tff.datasets.sbi_task(task_name)
     theta, x = task.sample_pairs(budget, seed=seed)
     started = time.perf_counter()
@@ -63,7 +76,28 @@ def run(task_name: str, budget: int, observations: list[int], seed: int, sbc: in
         )
         calibrated = f"{int(result.inside.sum())}/{len(result.inside)} inside"
         print(f"  {task_name} n={budget} SBC ({sbc} simulations): {calibrated}", flush=True)
+        if figures:
+            save(tff.plotting.plot_sbc_ecdf(result), figures, task_name, budget, "sbc")
+    if figures:
+        number = observations[0] if observations else 1
+        samples = posterior.sample(10_000, task.observation(number), seed=seed + number)
+        pairs = tff.plotting.plot_posterior_pairs(
+            samples,
+            task.reference_samples(number),
+            truth=task.true_parameters(number),
+            labels=(f"NPE, {budget} simulations", "reference"),
+        )
+        pairs.suptitle(f"{task_name}, observation {number}", size="small")
+        save(pairs, figures, task_name, budget, "pairs")
     return dict(scores=scores, wall=wall, steps=posterior.history.steps, sbc=calibrated)
+
+
+def save(figure: Any, directory: str, task_name: str, budget: int, kind: str) -> None:
+    """Writes ``figure`` as ``directory/sbi_<task>_<budget>_<kind>.png``."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"sbi_{task_name}_{budget}_{kind}.png")
+    figure.savefig(path, dpi=110)
+    print(f"  wrote {path}", flush=True)
 
 
 def task_names(text: str) -> list[str]:
@@ -91,12 +125,13 @@ def main() -> None:
     parser.add_argument("--observations", default="1-10")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sbc", type=int, default=0, help="simulations for an SBC check (0: none)")
+    parser.add_argument("--figures", default=None, help="directory for the SBC and pairs PNGs")
     args = parser.parse_args()
     observations = observation_numbers(args.observations)
     rows = []
     for task_name in task_names(args.tasks):
         for budget in (int(b) for b in args.budgets.split(",")):
-            result = run(task_name, budget, observations, args.seed, args.sbc)
+            result = run(task_name, budget, observations, args.seed, args.sbc, args.figures)
             rows.append((task_name, budget, result))
     print()
     print(

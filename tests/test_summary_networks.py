@@ -107,3 +107,66 @@ def test_deep_set_posterior_contracts_with_more_draws():
         np.testing.assert_allclose(samples.mean(0), draws.sum(0) / (1 + m), atol=0.15)
         assert abs(spreads[-1] - 1 / np.sqrt(1 + m)) < 0.25 / np.sqrt(1 + m)
     assert spreads[1] < 0.5 * spreads[0]
+
+
+def _trains_jointly_and_names_a_wrong_shape(summary, theta, x, wrong_shape, message):
+    """Every trainable weight of ``summary`` moves in three npe steps (the flow's gradients reach
+    it), and an input of ``wrong_shape`` raises ``message`` (expected vs got)."""
+    summary(x[:1])  # built before npe: its initial weights can be kept
+    weights = [v for v in tff.nn.summary_variables(summary) if v.trainable]
+    start = [v.numpy().copy() for v in weights]
+    tiny_flow = lambda event_size, context_size: tff.maf(  # noqa: E731  (the cheapest to trace)
+        event_size, num_layers=1, hidden_units=(8,), context_size=context_size
+    )
+    posterior = tff.inference.npe(
+        theta,
+        x,
+        summary=summary,
+        flow=tiny_flow,
+        steps=3,
+        batch_size=32,
+        validation_split=0.0,
+        jit_compile=False,
+    )
+    assert {id(v) for v in weights} <= {id(v) for v in posterior.trainable_variables}
+    # the flow's zero-initialised output layer moves first, then the summary behind it
+    assert len(weights) > 0 and all(
+        not np.array_equal(a, v.numpy()) for a, v in zip(start, weights)
+    )
+    assert posterior.sample(5, x[0], seed=0).shape == (5, theta.shape[1])
+    with pytest.raises(ValueError, match=message):
+        summary(np.zeros(wrong_shape, "float32"))
+
+
+def test_time_series_summary_trains_with_the_flow_and_names_a_wrong_shape():
+    # theta = (amplitude, frequency) of a noisy sine of 16 steps, one channel
+    rng = np.random.default_rng(4)
+    theta = rng.uniform(0.5, 2.0, size=(64, 2)).astype("float32")
+    t = np.arange(16, dtype="float32")
+    x = theta[:, :1] * np.sin(theta[:, 1:] * t) + 0.1 * rng.normal(size=(64, 16))
+    summary = tff.nn.TimeSeriesSummary(
+        3, filters=(4, 4), kernel_size=3, gru_units=3, hidden_units=(8,), seed=0
+    )
+    _trains_jointly_and_names_a_wrong_shape(
+        summary,
+        theta,
+        x.astype("float32"),
+        [2, 16, 3],
+        r"expected shape \[batch, time\] or \[batch, time, 1\], got shape \(2, 16, 3\)",
+    )
+
+
+def test_image_summary_trains_with_the_flow_and_names_a_wrong_shape():
+    # theta = (brightness, contrast) of 8x8 images with 2 channels
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=(64, 2)).astype("float32")
+    noise = rng.normal(size=(64, 8, 8, 2))
+    x = theta[:, :1, None, None] + np.exp(0.3 * theta[:, 1:, None, None]) * noise
+    summary = tff.nn.ImageSummary(3, filters=(4, 4), hidden_units=(8,), seed=0)
+    _trains_jointly_and_names_a_wrong_shape(
+        summary,
+        theta,
+        x.astype("float32"),
+        [1, 8, 8],
+        r"expected shape \[batch, height, width, 2\] \(2 channels\), got shape \(1, 8, 8\)",
+    )

@@ -10,7 +10,8 @@ vectors, :class:`VelocityMLP` (the velocity of a continuous flow), :class:`MADE`
 :class:`ImageConditioner` for images, each with a factory that holds its
 hyperparameters (:class:`MLPFactory`, :class:`MADEFactory`,
 :class:`ConvResNetFactory`). Summary networks for amortized posteriors
-(:mod:`tfp_flows.nn.summary`): :class:`MLPSummary`, :class:`DeepSet`. ``tff.bijectors.MLP`` etc. keep working (re-exported there).
+(:mod:`tfp_flows.nn.summary` and next to it): :class:`MLPSummary`, :class:`DeepSet`,
+:class:`TimeSeriesSummary`, :class:`ImageSummary`. ``tff.bijectors.MLP`` etc. keep working (re-exported there).
 """
 
 from tfp_flows.nn.conditioners import (
@@ -28,6 +29,7 @@ from tfp_flows.nn.conditioners import (
 )
 from tfp_flows.nn.conv_resnet import ConvResNet
 from tfp_flows.nn.image_conditioner import ConvResNetFactory, ImageConditioner
+from tfp_flows.nn.image_summary import ImageSummary
 from tfp_flows.nn.made import MADE, MADEFactory
 from tfp_flows.nn.mlp import (
     MLP,
@@ -38,6 +40,7 @@ from tfp_flows.nn.mlp import (
     get_activation,
 )
 from tfp_flows.nn.summary import DeepSet, MLPSummary, summary_variables
+from tfp_flows.nn.time_series_summary import TimeSeriesSummary
 from tfp_flows.nn.velocity import VelocityMLP, time_features
 from tfp_flows.nn.wavenet import WaveNet
 
@@ -53,9 +56,11 @@ __all__ = [
     "ConvResNetFactory",
     "DeepSet",
     "ImageConditioner",
+    "ImageSummary",
     "MADEFactory",
     "MLPFactory",
     "MLPSummary",
+    "TimeSeriesSummary",
     "TrackedConditioner",
     "VelocityMLP",
     "WaveNet",

@@ -71,14 +71,84 @@ def _dense_stack(
     return keras.Sequential(layers, name=name)
 
 
-def _check_units(hidden_units: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(hidden_units, (int, str)) or not all(
-        isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in hidden_units
+def _check_units(
+    hidden_units: Sequence[int], name: str = "hidden_units", non_empty: bool = False
+) -> tuple[int, ...]:
+    """``hidden_units`` as a tuple of positive integers (at least one if ``non_empty``), checked."""
+    if (
+        isinstance(hidden_units, (int, str))
+        or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in hidden_units)
+        or (non_empty and len(hidden_units) == 0)
     ):
+        kind = "a non-empty" if non_empty else "a"
         raise ValueError(
-            f"hidden_units must be a sequence of positive integers, got {hidden_units!r}."
+            f"{name} must be {kind} sequence of positive integers, got {hidden_units!r}."
         )
     return tuple(hidden_units)
+
+
+def _channels(owner: str, shape: Sequence[Any], known: int | None, axes: str) -> int:
+    """The channels of ``x [batch, *axes]`` (one) or ``[batch, *axes, channels]``, checked.
+
+    ``known``: the channels a built network reads (``None``: not built yet).
+    Raises a ``ValueError`` naming the expected and the received shape.
+    """
+    spatial = len(axes.split(", "))
+    rank = len(shape)
+    channels = 1 if rank == 1 + spatial else int(shape[-1]) if rank == 2 + spatial else None
+    if channels is not None and channels == (channels if known is None else known):
+        return channels
+    if known is None:
+        wanted = f"[batch, {axes}] or [batch, {axes}, channels]"
+    elif known == 1:
+        wanted = f"[batch, {axes}] or [batch, {axes}, 1]"
+    else:
+        wanted = f"[batch, {axes}, {known}] ({known} channels)"
+    raise ValueError(f"{owner}: expected shape {wanted}, got shape {tuple(shape)}.")
+
+
+def _convolutions(
+    layer: Any, filters: Sequence[int], kernel_size: int, activation: Any, seed: int | None
+) -> list[Any]:
+    """One ``layer`` (``Conv1D``/``Conv2D``, "same" padding) per entry of ``filters``, seeded."""
+    return [
+        layer(
+            f,
+            kernel_size,
+            padding="same",
+            activation=activation,
+            kernel_initializer=keras.initializers.GlorotUniform(
+                seed=None if seed is None else seed + i
+            ),
+            name=f"conv_{i}",
+        )
+        for i, f in enumerate(filters)
+    ]
+
+
+def _convolve(convolutions: Sequence[Any], h: Any, pool: Any) -> Any:
+    """The convolutions in turn, ``pool`` (size 2, stride 2) between consecutive ones."""
+    for i, convolution in enumerate(convolutions):
+        h = convolution(h)
+        if i < len(convolutions) - 1:
+            h = pool(h, pool_size=2, strides=2, padding="same")
+    return h
+
+
+class _ChannelsChecked(keras.layers.Layer):
+    """A layer on ``[batch, *axes(, channels)]`` whose channels are fixed by its first call.
+
+    The shape is checked before Keras's ``__call__``, which rewrites errors raised in ``call``.
+    """
+
+    axes = "time"
+    channels: int | None = None
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> tf.Tensor:
+        shape = getattr(x, "shape", None)
+        shape = keras.ops.shape(keras.ops.convert_to_tensor(x)) if shape is None else shape
+        self.channels = _channels(self.name, tuple(shape), self.channels, self.axes)
+        return super().__call__(x, *args, **kwargs)
 
 
 class MLPSummary(keras.layers.Layer):

@@ -2,7 +2,9 @@
 
 :mod:`~tfp_flows.plotting.densities` (vector flows and the change of variables),
 :mod:`~tfp_flows.plotting.images` (image flows: temperature samples,
-reconstructions, latent interpolations) and
+reconstructions, latent interpolations),
+:mod:`~tfp_flows.plotting.sbi` (simulation-based inference: SBC rank ECDFs with
+their simultaneous band, posterior pairs plots beside reference samples) and
 :mod:`~tfp_flows.plotting.trajectory` (a batch followed through a flow's layers).
 """
 
@@ -25,6 +27,7 @@ from tfp_flows.plotting.images import (
     sample_at_temperature,
     tile_images,
 )
+from tfp_flows.plotting.sbi import plot_posterior_pairs, plot_sbc_ecdf
 from tfp_flows.plotting.trajectory import chain_trajectory, flatten_bijector
 
 __all__ = [
@@ -37,8 +40,10 @@ __all__ = [
     "plot_densities",
     "plot_density",
     "plot_latent_interpolations",
+    "plot_posterior_pairs",
     "plot_reconstructions",
     "plot_samples",
+    "plot_sbc_ecdf",
     "plot_temperature_samples",
     "plot_training_curve",
     "plot_trajectory",
