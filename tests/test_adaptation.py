@@ -172,6 +172,7 @@ def test_a_conditional_flow_adapts_with_the_rows_context():
     assert np.abs(other["cond_actnorm_1"].std(0) - 1.0).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_fit_and_flow_model_adapt_a_conditional_flow_with_its_context():
     data = _data(dtype=np.float32)
     context = (np.random.default_rng(5).normal(size=(data.shape[0], 1)) * 2.0).astype(np.float32)

@@ -269,6 +269,7 @@ def test_a_transformer_factory_plugs_in_a_spline():
     ],
     ids=["nsf_autoregressive", "maf_spline"],
 )
+@pytest.mark.slow
 def test_the_autoregressive_spline_flow_scores_in_one_pass_and_inverts(build, made_calls):
     flow = build()
     layers = [b for b in reversed(flow.bijector.bijectors) if isinstance(b, MaskedAutoregressive)]
@@ -317,6 +318,7 @@ def test_a_conditional_flow_depends_on_its_context(builder):
     assert isinstance(flow.bijector, FlowChain)
 
 
+@pytest.mark.slow
 def test_maf_trains_on_the_banana():
     flow = tff.maf(2, num_layers=3, hidden_units=(16, 16), seed=0)
     test = Banana().sample(2000, seed=1)

@@ -75,6 +75,7 @@ def test_one_gradient_step_moves_the_moving_averages_by_the_momentum_rule():
     )
 
 
+@pytest.mark.slow
 def test_fit_adapts_then_moves_the_statistics_and_the_density_stays_normalised():
     flow, layer = _flow()
     data = _data()
@@ -95,6 +96,7 @@ def test_fit_adapts_then_moves_the_statistics_and_the_density_stays_normalised()
     tff.testing.assert_normalized(flow, (-12.0, -12.0), (18.0, 12.0), grid_size=400)
 
 
+@pytest.mark.slow
 def test_flow_model_fit_moves_the_statistics_and_evaluate_uses_the_moving_ones():
     flow, layer = _flow()
     data = _data()

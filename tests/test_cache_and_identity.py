@@ -167,6 +167,7 @@ def test_kl_divergence_between_different_flows_is_not_a_closed_form_zero():
     assert float(tfd.kl_divergence(first, first)) == 0.0
 
 
+@pytest.mark.slow
 def test_variational_inference_with_one_flow_as_prior_and_another_as_surrogate():
     prior, surrogate = _flow(seed=0), _flow(seed=0)
     testing.perturb_weights(prior, seed=3)
@@ -331,6 +332,7 @@ def test_under_a_tape_log_prob_still_runs_each_conditioner_once(mode, monkeypatc
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
+@pytest.mark.slow
 def test_neutra_style_mcmc_through_a_flow_chain_reports_the_true_target_log_prob(mode):
     flow = _flow()
     testing.perturb_weights(flow)

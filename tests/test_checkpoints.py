@@ -137,6 +137,7 @@ def test_resume_with_another_optimizer_is_refused_and_leaves_the_flow_as_it_was(
         np.testing.assert_array_equal(old, variable.numpy())  # restored values put back
 
 
+@pytest.mark.slow
 def test_resume_with_other_metadata_names_the_setting(tmp_path):
     _fit(tmp_path, 20, metadata={"target": "banana", "seed": 0})
     with pytest.raises(CheckpointMismatchError, match="seed: 0 in the checkpoint, 1 now"):
@@ -177,6 +178,7 @@ def test_a_missing_or_garbled_state_file_finds_the_checkpoints_by_listing(run, s
     assert tf.train.latest_checkpoint(str(folder)).endswith("ckpt-60")
 
 
+@pytest.mark.slow
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(run, capsys):
     folder, original = run
     data = folder / "ckpt-40.data-00000-of-00001"
@@ -255,6 +257,7 @@ def test_a_live_runs_lock_keeps_a_second_run_out(tmp_path):
         other.wait()
 
 
+@pytest.mark.slow
 def test_a_dead_runs_lock_is_taken_over_and_released_after_training(tmp_path, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -269,6 +272,7 @@ def test_a_dead_runs_lock_is_taken_over_and_released_after_training(tmp_path, ca
 # -- never touch files outside the run folder ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_crafted_state_file_never_deletes_files_outside_the_folder(tmp_path, capsys):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -299,6 +303,7 @@ def test_restore_flow_falls_back_from_a_corrupt_newest_checkpoint_without_writin
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # read-only
 
 
+@pytest.mark.slow
 def test_after_a_resume_the_best_weights_are_tracked_from_the_resumed_step(run):
     folder, _ = run
     flow = _flow()

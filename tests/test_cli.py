@@ -42,6 +42,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoint_metrics_and_figures(run_dir):
     for name in (
         "config.json",
@@ -81,6 +82,7 @@ def test_sample_writes_files(run_dir, tmp_path, suffix):
     assert samples.shape == (50, 2) and np.all(np.isfinite(samples))
 
 
+@pytest.mark.slow
 def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir):
     config = (run_dir / "config.json").read_bytes()
     assert (
@@ -107,6 +109,7 @@ def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir):
     assert (run_dir / "config.json").read_bytes() == config
 
 
+@pytest.mark.slow
 def test_targets_lists_every_target(capsys):
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
@@ -200,6 +203,7 @@ def test_errors_are_one_line_and_a_non_zero_exit(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_python_dash_m_is_the_same_command():
     result = subprocess.run(
         [sys.executable, "-m", "tfp_flows", "train", "nowhere"],
@@ -244,6 +248,7 @@ def run_copy(small_run, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused_naming_them(run_copy, capsys):
     config = (run_copy / "config.json").read_bytes()
     assert (
@@ -309,6 +314,7 @@ def test_evaluate_and_sample_refuse_a_config_edited_after_training(
     assert not (tmp_path / "samples.npy").exists()
 
 
+@pytest.mark.slow
 def test_resume_takes_the_history_from_the_checkpoint_not_a_corrupt_history_json(run_copy):
     (run_copy / "checkpoint" / "history.json").write_text("{garbled")
     assert (
@@ -396,6 +402,7 @@ def test_a_second_run_in_a_busy_folder_is_refused(tmp_path, capsys):
         other.wait()
 
 
+@pytest.mark.slow
 def test_a_crafted_state_file_in_the_run_folder_deletes_nothing_outside(tmp_path):
     victim = tmp_path / "outside" / "precious.index"
     victim.parent.mkdir()
@@ -411,6 +418,7 @@ def test_a_crafted_state_file_in_the_run_folder_deletes_nothing_outside(tmp_path
     assert victim.read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_train_digits_writes_bits_per_dim_and_image_figures(tmp_path, capsys):
     out = tmp_path / "digits"
     assert (
@@ -543,6 +551,7 @@ def test_an_unexpected_failure_while_building_leaves_no_run_folder(tmp_path, mon
     not espeak.espeak_available(),
     reason="eSpeak NG is not installed: pip install espeakng-loader (the `speech` extra)",
 )
+@pytest.mark.slow
 def test_train_speech_writes_metrics_a_mel_figure_and_wavs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TFP_FLOWS_DATA", str(tmp_path / "data"))  # the corpus cache
     out = tmp_path / "speech"

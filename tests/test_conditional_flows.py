@@ -163,6 +163,7 @@ def test_a_nan_context_raises_with_validate_args():
         flow.log_prob(_x(), context=[np.nan])
 
 
+@pytest.mark.slow
 def test_a_bound_flow_is_a_plain_distribution_for_vi_and_mcmc():
     flow = _flow()
     context = tf.constant([0.4, -0.8])
@@ -210,6 +211,7 @@ def test_every_builder_takes_context_size():
         tff.real_nvp(2, context_size=-1)
 
 
+@pytest.mark.slow
 def test_fit_and_flow_model_train_a_conditional_flow_on_context_pairs():
     import keras
 

@@ -111,6 +111,7 @@ def test_solver_error_falls_with_more_steps():
     assert errors[1] < errors[0] / 10  # fourth order: ~16x per doubling
 
 
+@pytest.mark.slow
 def test_log_det_matches_the_autodiff_jacobian_of_the_solved_map():
     """Exact-trace log-det against ``log|det|`` of the autodiff Jacobian of the solved map, at
     the property registry's event sizes 2, 3 and 7, conditional, float64, 16 RK4 steps: within
@@ -162,6 +163,7 @@ def test_any_velocity_network_gets_its_trace_from_autodiff():
     assert len(plain.trainable_variables) == len(net.trainable_variables) == 4
 
 
+@pytest.mark.slow
 def test_2d_density_integrates_to_one():
     layer = _layer(n=2, steps=8, seed=5, hidden=(16, 16))
     testing.perturb_weights(layer, scale=0.3, seed=12)  # a visibly bent density
@@ -172,6 +174,7 @@ def test_2d_density_integrates_to_one():
     assert abs(integral - 1.0) < 1e-2
 
 
+@pytest.mark.slow
 def test_eager_function_and_xla_agree():
     layer = _layer(context_size=2)
     x = _x()
@@ -352,6 +355,7 @@ def test_optimal_transport_pairing_refuses_a_context():
         tff.training.FlowMatching(pairing="exact")
 
 
+@pytest.mark.slow
 def test_fit_warns_when_the_density_is_the_solvers_error():
     """A stiff field at 2 RK4 steps: log q differs from the fine solve's; fit says so."""
     from tfp_flows.flows.continuous import solver_error, with_num_steps

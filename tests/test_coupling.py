@@ -104,6 +104,7 @@ def test_log_prob_after_a_weight_change_equals_a_fresh_copy():
     assert np.max(np.abs(after_same_tensor - before)) > 1e-3
 
 
+@pytest.mark.slow
 def test_eager_full_batch_loop_on_one_tensor_trains_the_true_nll():
     data = tf.constant(
         np.random.default_rng(0).normal([3.0, -1.0], [0.5, 2.0], size=(256, 2)), tf.float32

@@ -518,6 +518,7 @@ def test_pinwheel_is_volume_preserving_swirl_of_a_mixture():
 # ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_docstring_examples():
     # The package and each of its modules (one per target family).
     modules = [datasets] + [

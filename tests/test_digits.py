@@ -180,6 +180,7 @@ def test_uniform_bound_matches_quadrature_and_lies_below_the_exact_log_likelihoo
     np.testing.assert_array_less(uniform_bound(GRID), exact_log_prob(GRID))
 
 
+@pytest.mark.slow
 def test_variational_bound_is_below_the_exact_log_likelihood_and_training_q_tightens_it():
     model = beta_model()
     q = dequantization.VariationalDequantizer(

@@ -41,6 +41,7 @@ def test_grouped_draws_and_densities_are_those_of_one_batch(groups, sample_shape
     assert float(tf.math.reduce_std(log_q2)) > 0.1  # the layers are not the identity
 
 
+@pytest.mark.slow
 def test_grouped_draws_under_xla_and_their_gradients_match_one_batch():
     one, grouped = _flows(2)
 

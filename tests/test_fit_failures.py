@@ -271,6 +271,7 @@ def test_a_failure_after_the_first_chunk_keeps_the_trained_flow():
     assert not all(np.array_equal(old, new) for (_, old), (_, new) in zip(before, _snapshot(flow)))
 
 
+@pytest.mark.slow
 def test_the_optimizer_built_for_the_flow_can_be_passed_again():
     flow = _flow()
     optimizer = keras.optimizers.Adam(1e-3)
@@ -294,6 +295,7 @@ def test_a_non_optimizer_object_is_refused_naming_its_type():
         tff.fit(_flow(), _rows(), steps=2, optimizer=object(), progress=False)
 
 
+@pytest.mark.slow
 def test_a_shrunk_batch_is_a_multiple_of_the_replicas(capsys):
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:

@@ -58,6 +58,7 @@ def _unknown_prior_scale_model(scale):
     return model.experimental_pin(y=y), float(np.sqrt(np.mean(y) ** 2 - 1 / 8))
 
 
+@pytest.mark.slow
 def test_the_targets_own_variables_are_trained_to_their_maximum_likelihood_value():
     """As tfp.vi.fit_surrogate_posterior does by default (variational EM): a prior scale held
     in a tf.Variable moves from 1 to its maximum-marginal-likelihood value (3.0 here)."""

@@ -34,6 +34,7 @@ def _perturbed_decoder(dtype=tf.float64, **kwargs):
     return decoder
 
 
+@pytest.mark.slow
 def test_flow_decoder_log_det_is_the_autodiff_jacobians():
     decoder = _perturbed_decoder()
     rng = np.random.default_rng(2)
@@ -148,6 +149,7 @@ def test_model_arguments_and_inputs_are_checked():
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_flow_tts_trains_on_synthesised_sentences_and_synthesises_in_one_pass(tmp_path):
     from tfp_flows.datasets import speech
 

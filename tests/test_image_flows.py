@@ -53,6 +53,7 @@ def test_the_multiscale_structure_factors_out_half_of_the_channels_at_each_scale
     assert [tuple(f.event_shape) for f in inner] == [(2, 2, 8)]
 
 
+@pytest.mark.slow
 def test_glow_adapts_the_actnorms_inside_every_scale_to_the_data():
     flow = tff.glow((8, 8, 1), hidden_channels=4, num_blocks=0)
     actnorms = find_adaptive_layers(flow)
@@ -64,6 +65,7 @@ def test_glow_adapts_the_actnorms_inside_every_scale_to_the_data():
     assert abs(z.mean()) < 0.1 and abs(z.std() - 1.0) < 0.1  # data-dependent start: standardised
 
 
+@pytest.mark.slow
 def test_image_flow_trains_and_samples_conditionally():
     flow = tff.real_nvp((4, 4, 1), context_size=1, **SMALL)
     rng = np.random.default_rng(0)

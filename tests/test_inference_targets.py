@@ -237,6 +237,7 @@ def test_eight_schools_reference_moments_agree_with_quadrature():
             np.testing.assert_array_equal(getattr(target, key)[name], REFERENCE_MOMENTS[key][name])
 
 
+@pytest.mark.slow
 def test_eight_schools_reference_runs_at_tiny_size():
     from tfp_flows.datasets.eight_schools_reference import eight_schools_reference
 

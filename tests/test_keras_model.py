@@ -25,6 +25,7 @@ def _model(seed=0):
     return model
 
 
+@pytest.mark.slow
 def test_fit_trains_by_nll_with_keras_callbacks(tmp_path):
     model = _model()
     callbacks = [
@@ -41,6 +42,7 @@ def test_fit_trains_by_nll_with_keras_callbacks(tmp_path):
     assert any((tmp_path / "tb").rglob("*tfevents*"))
 
 
+@pytest.mark.slow
 def test_evaluate_returns_the_nll_and_predict_the_log_prob():
     model = _model()
     model.fit(_data(), epochs=1, batch_size=256, verbose=0)
@@ -52,6 +54,7 @@ def test_evaluate_returns_the_nll_and_predict_the_log_prob():
     )
 
 
+@pytest.mark.slow
 def test_save_and_load_weights_round_trip(tmp_path):
     trained = _model()
     trained.fit(_data(), epochs=2, batch_size=128, verbose=0)
@@ -69,6 +72,7 @@ def test_save_and_load_weights_round_trip(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_model_checkpoint_callback_writes_loadable_weights(tmp_path):
     model = _model()
     path = str(tmp_path / "best.weights.h5")
@@ -122,6 +126,7 @@ class _Record(keras.callbacks.Callback):
         self.seen[int(self.flow_model.optimizer.iterations)] = _state(self.flow_model)
 
 
+@pytest.mark.slow
 def test_a_nan_row_in_a_dataset_stops_training_and_keeps_the_last_good_state():
     data = _data(512)
     data[4 * 64 + 10] = np.nan  # in the 5th batch of 64

@@ -31,6 +31,7 @@ def test_kl_gap_equals_test_nll_minus_entropy_on_the_same_samples():
     assert nll_target == pytest.approx(float(target.entropy()), abs=4 * 1.4 / np.sqrt(20_000))
 
 
+@pytest.mark.slow
 def test_nll_is_batched_without_changing_the_value():
     p = tfd.MultivariateNormalDiag(loc=[0.0, 0.0])
     x = np.random.default_rng(0).normal(size=(1000, 2))

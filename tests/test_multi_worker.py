@@ -48,6 +48,7 @@ with open(f"{sys.argv[1]}/worker{task_index()}.json", "w") as f:
 )
 
 
+@pytest.mark.slow
 def test_two_workers_hold_the_same_weights_and_follow_a_one_worker_run(tmp_path):
     try:
         multi_worker.free_ports(2)

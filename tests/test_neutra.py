@@ -56,6 +56,7 @@ def _exact_surrogate(mean, scale_tril, dtype):
 
 
 @pytest.mark.parametrize("dtype,kernel", [(tf.float32, "nuts"), (tf.float64, "hmc")])
+@pytest.mark.slow
 def test_draws_of_a_constrained_model_have_its_structure_support_and_dtype(dtype, kernel):
     model = _scale_model(dtype)
     flow = tff.real_nvp(
@@ -85,6 +86,7 @@ def test_draws_of_a_constrained_model_have_its_structure_support_and_dtype(dtype
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.slow
 def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
     """q = p exactly: the chains see N(0, I) in base space; moments within 4 MC standard errors."""
     target, mean, scale_tril = _gaussian(dtype)
@@ -106,6 +108,7 @@ def test_with_an_exact_transport_the_draws_have_the_target_moments(dtype):
     np.testing.assert_array_less(np.abs(draws.std(0) - stddev), 4 * stddev / np.sqrt(2 * ess))
 
 
+@pytest.mark.slow
 def test_identity_transport_is_the_plain_sampler():
     """A surrogate whose flow is the identity: NeuTra's draws are plain HMC's (same seed)."""
     base = tfd.MultivariateNormalDiag(tf.zeros(3))
@@ -157,6 +160,7 @@ def test_plain_samples_the_model_space_not_the_flow_space():
     assert scaled < plain / 20  # NeuTra through x = 100 z needs ~100x smaller steps
 
 
+@pytest.mark.slow
 def test_hmc_gradient_count_is_chains_times_results_times_leapfrogs():
     """Counted: each extra result costs num_leapfrog_steps (batched) target gradients."""
     calls = tf.Variable(0, dtype=tf.int64)
@@ -186,6 +190,7 @@ def test_hmc_gradient_count_is_chains_times_results_times_leapfrogs():
     np.testing.assert_allclose(result.ess_per_gradient, result.ess / (3 * 13 * 5))
 
 
+@pytest.mark.slow
 def test_a_callable_target_gets_list_parts_as_arguments():
     model = tfd.JointDistributionSequential(
         [tfd.Normal(0.0, 1.0), lambda a: tfd.Normal(a, 0.5), lambda b, a: tfd.Normal(a + b, 1.0)]
@@ -237,6 +242,7 @@ def test_the_transport_of_nested_surrogates_and_of_a_gaussian_surrogate():
     np.testing.assert_allclose(bijector.forward(z), mean + z.numpy() @ scale_tril.T, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_conditioned_flow_is_a_transport_with_its_context_bound():
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(8,), context_size=1, seed=2)
     for variable in flow.trainable_variables:  # move the conditioners off their zero init
@@ -265,6 +271,7 @@ def test_a_conditioned_flow_is_a_transport_with_its_context_bound():
         neutra(lambda x: -tf.reduce_sum(x**2, -1) / 2, flow)
 
 
+@pytest.mark.slow
 def test_a_tfp_iaf_surrogate_works():
     made = tfb.AutoregressiveNetwork(params=2, hidden_units=[8], event_shape=[3])
     iaf = tfd.TransformedDistribution(

@@ -40,6 +40,7 @@ def box_posterior():
     return tff.inference.npe(theta, x, prior=BOX, flow=small_flow, steps=200, seed=0)
 
 
+@pytest.mark.slow
 def test_bounded_prior_samples_stay_in_the_support(box_posterior):
     draws = box_posterior.sample(5000, x_obs=[0.95, -0.95], seed=1).numpy()
     assert draws.shape == (5000, 2)
@@ -54,6 +55,7 @@ def test_bounded_prior_density_integrates_to_one_and_is_minus_inf_outside(box_po
     assert np.all(outside == -np.inf)
 
 
+@pytest.mark.slow
 def test_condition_is_a_plain_distribution_that_tfp_mcmc_samples(box_posterior):
     posterior = box_posterior.condition([0.2, 0.1])
     assert posterior.event_shape == tf.TensorShape([2]) and posterior.batch_shape == []

@@ -96,6 +96,7 @@ def test_an_autoregressive_flow_runs_each_made_once_in_its_one_pass_direction(
 
 
 @pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.slow
 def test_a_conditional_flow_runs_each_conditioner_once(mode, mlp_calls):
     flow = tff.real_nvp(3, num_layers=2, hidden_units=(8,), context_size=2, seed=0)
     context = tf.constant([[0.1, 0.2], [0.3, -0.4]])

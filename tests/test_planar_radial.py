@@ -233,6 +233,7 @@ def test_copy_shares_the_weights_and_the_context_network(make):
 
 
 @pytest.mark.parametrize("builder, margin", [(tff.planar, 0.5), (tff.radial, 0.1)])
+@pytest.mark.slow
 def test_a_short_fit_on_the_banana_beats_the_best_gaussian(builder, margin):
     """300 steps: the held-out NLL drops below that of a Gaussian with the data's own variances
     (what the adapted Standardize layer alone would give)."""

@@ -280,6 +280,7 @@ def test_benchmark_files_agree_with_the_new_simulators():
 
 
 @needs_sbibm
+@pytest.mark.slow
 def test_ode_solves_agree_with_the_benchmark_observations():
     # sbibm solved these ODEs with DifferentialEquations.jl: our solve at the true parameters
     # leaves the observations' own noise, log-normal sd 0.1 (LV) and binomial (SIR)

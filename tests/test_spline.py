@@ -261,6 +261,7 @@ def test_conditional_nsf_depends_on_its_context():
     assert np.all(np.isfinite([first, second])) and abs(float(first[0] - second[0])) > 1e-3
 
 
+@pytest.mark.slow
 def test_nsf_trains_on_the_banana_close_to_its_entropy():
     """The best Gaussian for the banana (covariance diag(33, 16)) has NLL 5.97 nats, the
     banana's entropy is log(2 pi e) + log(4) = 4.22: the standardize and linear layers alone

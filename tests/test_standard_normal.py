@@ -1,6 +1,7 @@
 """The flows' base distribution: TFP's N(0, I) with Philox sampling on every sampling path."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
@@ -17,6 +18,7 @@ def test_sample_and_log_prob_draws_what_sample_draws_and_scores_it_exactly():
     assert x.shape == (4, 5, 3) and log_prob.shape == (4, 5)
 
 
+@pytest.mark.slow
 def test_flow_sample_and_log_prob_matches_sample_then_log_prob_in_every_mode():
     """(XLA's Philox stream differs from the eager one, so each mode is compared with itself.)"""
     flow = tff.real_nvp(3, num_layers=2, hidden_units=(8,), seed=0, dtype=tf.float64)

@@ -138,6 +138,7 @@ def _trains_jointly_and_names_a_wrong_shape(summary, theta, x, wrong_shape, mess
         summary(np.zeros(wrong_shape, "float32"))
 
 
+@pytest.mark.slow
 def test_time_series_summary_trains_with_the_flow_and_names_a_wrong_shape():
     # theta = (amplitude, frequency) of a noisy sine of 16 steps, one channel
     rng = np.random.default_rng(4)

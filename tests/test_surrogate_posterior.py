@@ -145,6 +145,7 @@ def _assert_moments_close(surrogate, truth, tolerance, seed):
         assert mean_error < tolerance and sd_error < tolerance, (name, mean_error, sd_error)
 
 
+@pytest.mark.slow
 def test_fit_surrogate_recovers_an_exact_posterior_on_a_constrained_model():
     """Through tff.fit's compiled loop (float64, XLA): means and sds within 0.05 true sds."""
     pinned, truth = _conjugate_model(tf.float64)
@@ -155,6 +156,7 @@ def test_fit_surrogate_recovers_an_exact_posterior_on_a_constrained_model():
     _assert_moments_close(surrogate, truth, 0.05, seed=5)
 
 
+@pytest.mark.slow
 def test_tfp_vi_fits_the_surrogate_under_xla_in_float32():
     pinned, truth = _conjugate_model(tf.float32)
     surrogate = surrogate_posterior(pinned, **SMALL)
@@ -181,6 +183,7 @@ def test_every_flow_family_builds_a_surrogate():
         assert surrogate.trainable_variables, name
 
 
+@pytest.mark.slow
 def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_was():
     """The issue's failure: a flow as a prior inside a JointDistribution, another as surrogate."""
     prior = tff.real_nvp(2, num_layers=2, hidden_units=(16,), seed=3, standardize=False)
@@ -213,6 +216,7 @@ def test_a_flow_prior_inside_a_model_fits_with_a_flow_surrogate_and_stays_as_it_
         np.testing.assert_array_equal(before, after.numpy())
 
 
+@pytest.mark.slow
 def test_fit_keeps_the_last_good_weights_when_the_target_turns_non_finite():
     pinned, _ = _conjugate_model(tf.float32)
     surrogate = surrogate_posterior(pinned, **SMALL)
@@ -227,6 +231,7 @@ def test_fit_keeps_the_last_good_weights_when_the_target_turns_non_finite():
         np.testing.assert_array_equal(value, variable.numpy())
 
 
+@pytest.mark.slow
 def test_fit_surrogate_resumes_from_its_checkpoint(tmp_path):
     pinned, _ = _conjugate_model(tf.float32)
     run = dict(

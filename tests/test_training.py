@@ -38,12 +38,14 @@ def test_fit_on_a_target_draws_fresh_batches_and_learns():
     assert tff.metrics.nll(flow, _banana_data(2000, seed=5)) < before - 0.5
 
 
+@pytest.mark.slow
 def test_fit_on_a_tf_data_dataset():
     dataset = tf.data.Dataset.from_tensor_slices(_banana_data().astype(np.float32)).batch(200)
     history = tff.fit(_flow(), dataset, steps=60, jit_compile=False, progress=False)
     assert history.steps == 60 and np.all(np.isfinite(history.loss))
 
 
+@pytest.mark.slow
 def test_epochs_count_full_batches():
     history = tff.fit(
         _flow(), _banana_data(1000), epochs=3, batch_size=100, jit_compile=False, progress=False
@@ -89,6 +91,7 @@ def test_training_step_is_traced_once_including_a_short_last_chunk(monkeypatch):
     assert traces == [True, False]
 
 
+@pytest.mark.slow
 def test_data_normalisation_is_exact_and_fitted_to_the_data():
     data = _banana_data()
     flow = _flow()
@@ -121,6 +124,7 @@ def test_early_stopping_restores_the_best_weights():
     np.testing.assert_allclose(tff.metrics.nll(flow, val), history.best_val_loss, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_callbacks_see_logs_and_can_stop_training():
     seen = []
 
@@ -180,6 +184,7 @@ def test_resume_after_a_kill_continues_where_the_last_checkpoint_stopped(tmp_pat
     np.testing.assert_allclose(resumed.log_prob(x), reference.log_prob(tf.identity(x)), atol=2e-4)
 
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
     history = tff.fit(
         _flow(),
@@ -319,6 +324,7 @@ def test_bad_data_is_explained(data, message):
         tff.fit(_flow(), data, steps=10, progress=False)
 
 
+@pytest.mark.slow
 def test_batch_larger_than_the_data_is_explained_and_trains(capsys):
     history = tff.fit(
         _flow(), _banana_data(50), steps=20, batch_size=256, jit_compile=False, progress=False

@@ -170,6 +170,7 @@ CONDITIONAL_FLOW = "a conditional tff.Flow"
 
 
 @pytest.mark.parametrize("posterior", ["gaussian", "iaf", "real_nvp", "nsf", CONDITIONAL_FLOW])
+@pytest.mark.slow
 def test_every_posterior_kind_trains_and_the_loss_decreases(posterior):
     if posterior == CONDITIONAL_FLOW:
         posterior = tff.real_nvp(LATENT, num_layers=2, hidden_units=(16,), context_size=6)
@@ -183,6 +184,7 @@ def test_every_posterior_kind_trains_and_the_loss_decreases(posterior):
 
 
 @pytest.mark.parametrize("prior", ["maf", "real_nvp"])
+@pytest.mark.slow
 def test_a_flow_prior_trains_jointly(prior):
     vae = _vae("iaf", prior)
     start = [v.numpy().copy() for v in vae.prior.trainable_variables]
@@ -197,6 +199,7 @@ def test_a_flow_prior_trains_jointly(prior):
     assert max(moved) > 1e-3
 
 
+@pytest.mark.slow
 def test_kl_warmup_lets_the_posterior_move_further_from_the_prior():
     x = _data()
     kls = {}
@@ -258,6 +261,7 @@ def test_context_affine_is_a_correct_conditional_layer():
 # -- saving ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_save_and_load_model_keep_the_bound_the_weights_and_the_training_state(tmp_path):
     x = _data()
     vae = _vae("iaf", "real_nvp", kl_warmup_steps=5)
@@ -347,6 +351,7 @@ def test_bad_configurations_get_errors_naming_expected_and_got():
         tff.VAE(EVENT, LATENT, likelihood="poisson")
 
 
+@pytest.mark.slow
 def test_a_one_row_batch_trains_evaluates_and_is_scored():
     vae = _vae("iaf")
     x = _data(1)
@@ -360,6 +365,7 @@ def test_a_one_row_batch_trains_evaluates_and_is_scored():
     assert vae.encode(x).sample(4, seed=0).shape == (4, 1, LATENT)
 
 
+@pytest.mark.slow
 def test_eager_and_compiled_runs_agree():
     x = _data(64)
     vae = _vae("real_nvp", "maf")
