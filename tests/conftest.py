@@ -61,12 +61,13 @@ def pytest_xdist_make_scheduler(config, log):
     return OneTestOrOneFile(config, log)
 
 
-# The doctests that train or sample a posterior (2.5 s of CPU or more each, measured on two
+# The doctests that train or sample a posterior (2 s of CPU or more each, measured on two
 # cores): slow, as the test functions of that cost are (``@pytest.mark.slow``).
 SLOW_DOCTESTS = (
     "tfp_flows.datasets.eight_schools_reference",
     "tfp_flows.diagnostics.c2st.c2st",
     "tfp_flows.inference.neutra.neutra",
+    "tfp_flows.inference.fitting",
     "tfp_flows.inference.npe",
     "tfp_flows.inference.surrogate",
     "tfp_flows.training",
@@ -78,6 +79,7 @@ SLOW_DOCTESTS = (
     "tfp_flows.training.fitting.fit",
     "tfp_flows.training.flow_matching.FlowMatching",
     "tfp_flows.training.keras_model",
+    "tfp_flows.vae.model",
 )
 
 
@@ -85,7 +87,7 @@ def pytest_collection_modifyitems(config, items):
     """Marks :data:`SLOW_DOCTESTS` ``slow``; the tests marked ``slow`` run first (the order is
     otherwise the files' order).
 
-    ``pytest -m "not slow"`` is the fast loop: every test that costs less than about 2.5 s of
+    ``pytest -m "not slow"`` is the fast loop: every test that costs less than about 2 s of
     CPU. Longest first is how two workers end together: the last tests to start are the short
     ones, so neither worker is left running a notebook while the other is idle.
     """

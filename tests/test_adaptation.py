@@ -68,6 +68,7 @@ def test_every_adaptive_layer_is_fitted_in_its_own_coordinates():
     assert np.abs(seen["lu"].std(0) - 1.0).max() > 0.05
 
 
+@pytest.mark.slow
 def test_fit_adapts_both_standardize_layers_and_the_actnorms():
     flow = _two_standardize_flow(tf.float32)
     data = _data(dtype=np.float32)

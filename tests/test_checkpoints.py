@@ -147,6 +147,7 @@ def test_resume_with_other_metadata_names_the_setting(tmp_path):
         restore_flow(str(tmp_path), _flow(), metadata={"seed": 0})
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoints_step_with_its_history(run):
     folder, original = run
     history, seen = _steps_trained(folder, 60, resume=True)
@@ -155,6 +156,7 @@ def test_resume_continues_from_the_checkpoints_step_with_its_history(run):
     assert history.val_steps == original.val_steps + [50, 60]
 
 
+@pytest.mark.slow
 def test_the_step_and_history_come_from_the_checkpoint_not_history_json(run):
     folder, original = run
     (folder / "history.json").write_text('{"loss": [1.0, 2.0], "garbled')
@@ -165,6 +167,7 @@ def test_the_step_and_history_come_from_the_checkpoint_not_history_json(run):
 
 
 @pytest.mark.parametrize("state", [None, "garbled \x00 not a state file", ""])
+@pytest.mark.slow
 def test_a_missing_or_garbled_state_file_finds_the_checkpoints_by_listing(run, state, capsys):
     folder, original = run
     if state is None:

@@ -141,6 +141,7 @@ def test_log_det_matches_the_autodiff_jacobian_of_the_solved_map():
         assert np.max(np.abs(log_det - autodiff)) < 1e-6, n
 
 
+@pytest.mark.slow
 def test_any_velocity_network_gets_its_trace_from_autodiff():
     """A network without ``velocity_and_divergence``: the layer differentiates it itself."""
     net = VelocityMLP(3, hidden_units=(16,), zero_init_output=False, seed=4, dtype=tf.float64)

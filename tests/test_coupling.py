@@ -143,6 +143,7 @@ def test_float64_flow_computes_in_float64():
     assert flow.log_prob(tf.zeros([2, 3], tf.float64)).dtype == tf.float64
 
 
+@pytest.mark.slow
 def test_eager_function_and_xla_give_the_same_log_prob():
     flow = tff.real_nvp(5, num_layers=4, hidden_units=(16,), dtype=tf.float64)
     testing.perturb_weights(flow, scale=0.1)

@@ -357,6 +357,7 @@ def test_fit_picks_xla_for_vector_flows_and_not_for_image_flows_unless_told(monk
         tff.fit(_flow(), _rows(), steps=1, jit_compile="xla", progress=False)
 
 
+@pytest.mark.slow
 def test_a_plain_tfp_target_adapts_the_flow_to_the_same_rows_every_time():
     """``fit``'s int seed reaches a TFP target's ``sample`` as a stateless seed."""
     target = tfd.MultivariateNormalDiag([1.0, -2.0], [3.0, 0.5])

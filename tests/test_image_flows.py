@@ -29,6 +29,7 @@ def test_a_fresh_image_flow_is_the_standard_normal_on_the_image(build):
 
 
 @pytest.mark.parametrize("architecture", ["real_nvp", "glow"])
+@pytest.mark.slow
 def test_log_det_equals_the_autodiff_jacobian_and_the_inverse_round_trips(architecture):
     flow = tff.flows.image.image_flow((4, 4, 2), architecture, dtype=tf.float64, **SMALL)
     testing.perturb_weights(flow.bijector, scale=0.2, seed=4)

@@ -136,6 +136,7 @@ def test_identity_transport_is_the_plain_sampler():
     assert runs[0].step_size == pytest.approx(runs[1].step_size, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_plain_samples_the_model_space_not_the_flow_space():
     """With a badly scaled flow (x = 100 z), plain HMC's adapted steps stay ~100x larger."""
     target, _, _ = _gaussian(tf.float32)

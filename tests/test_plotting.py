@@ -233,6 +233,7 @@ def test_samples_scatter_model_over_data(flow, tmp_path):
 # -- plot_trajectory ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_forward_trajectory_panels(flow, tmp_path):
     fig = plotting.plot_trajectory(flow, n=200, seed=5)
     titles = [ax.get_title() for ax in fig.axes]

@@ -214,6 +214,7 @@ def test_fit_learns_the_context_weight_from_a_conditional_target():
     assert history.val_loss[-1] == pytest.approx(BEST_NLL, abs=0.1)
 
 
+@pytest.mark.slow
 def test_a_conditional_flow_learns_the_conditional_banana_from_its_pairs():
     target = tff.datasets.ConditionalBanana(b_range=(0.05, 0.5))
     flow = tff.real_nvp(2, num_layers=2, hidden_units=(16,), context_size=1, seed=0)

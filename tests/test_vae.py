@@ -151,6 +151,7 @@ def test_elbo_and_iwae_bounds_order_and_approach_the_exact_log_marginal():
     )
 
 
+@pytest.mark.slow
 def test_the_bound_is_deterministic_for_a_seed_and_chunking_covers_every_draw():
     vae = _vae("iaf")
     x = _data(20)
@@ -210,6 +211,7 @@ def test_kl_warmup_lets_the_posterior_move_further_from_the_prior():
     assert kls[10**9] > kls[0] + 1.0
 
 
+@pytest.mark.slow
 def test_an_image_vae_with_the_default_convolutional_networks_trains_on_pixels():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 4, size=(64, 8, 8, 1)).astype(np.float32)
