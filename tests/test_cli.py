@@ -83,8 +83,10 @@ def test_sample_writes_files(run_dir, tmp_path, suffix):
 
 
 @pytest.mark.slow
-def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir):
-    config = (run_dir / "config.json").read_bytes()
+def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir, tmp_path):
+    run = tmp_path / "banana"  # a copy: the module's run stays at 300 steps for the other tests
+    shutil.copytree(run_dir, run)
+    config = (run / "config.json").read_bytes()
     assert (
         main(
             [
@@ -98,15 +100,15 @@ def test_resume_continues_to_more_steps_and_keeps_config_json(run_dir):
                 "32",
                 "32",
                 "--out",
-                str(run_dir),
+                str(run),
                 "--resume",
                 "--quiet",
             ]
         )
         == 0
     )
-    assert json.loads((run_dir / "metrics.json").read_text())["steps"] == 400
-    assert (run_dir / "config.json").read_bytes() == config
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 400
+    assert (run / "config.json").read_bytes() == config
 
 
 @pytest.mark.slow
