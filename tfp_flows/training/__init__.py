@@ -12,6 +12,7 @@
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
 | :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule`) and optimizer helpers |
+| :mod:`~tfp_flows.training.fused_adam` | :class:`FusedAdam`: Keras 3's Adam with one kernel per variable's update, the default optimizer |
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
 | :mod:`~tfp_flows.training.history` | :class:`History`: per-step loss, validations, best step, wall time |
@@ -46,6 +47,7 @@ from tfp_flows.training.callbacks import (
 )
 from tfp_flows.training.fitting import fit
 from tfp_flows.training.flow_matching import FlowMatching
+from tfp_flows.training.fused_adam import FusedAdam
 from tfp_flows.training.history import History
 from tfp_flows.training.loop import make_distributed_chunk, make_distributed_step, make_train_chunk
 from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
@@ -78,6 +80,7 @@ __all__ = [
     "DatasetSource",
     "EarlyStopping",
     "FlowMatching",
+    "FusedAdam",
     "History",
     "LambdaCallback",
     "Loss",

@@ -60,7 +60,7 @@ def default_schedule(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) -
 def default_optimizer(
     steps: int, learning_rate: float = DEFAULT_LEARNING_RATE, schedule: Any = None
 ) -> Any:
-    """Adam with a linear warm-up and a cosine decay to zero over ``steps``, ``clipnorm=1``.
+    """Adam (:class:`~tfp_flows.training.fused_adam.FusedAdam`) with a linear warm-up and a cosine decay to zero over ``steps``, ``clipnorm=1``.
 
     ```none
     lr(t) = learning_rate * t / w                                  t < w = min(200, steps / 10)
@@ -76,11 +76,11 @@ def default_optimizer(
     >>> float(optimizer.learning_rate) == 0.0  # warming up from zero
     True
     """
-    import keras
+    from tfp_flows.training.fused_adam import FusedAdam
 
     if schedule is None:
         schedule = default_schedule(steps, learning_rate)
-    return keras.optimizers.Adam(schedule, clipnorm=1.0)
+    return FusedAdam(schedule, clipnorm=1.0)
 
 
 def build_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> Any:
