@@ -1,6 +1,7 @@
 """``FlowModel``: Keras 3 ``compile`` / ``fit`` / ``evaluate`` / weights for a flow."""
 
 import re
+from unittest import mock
 
 import keras
 import numpy as np
@@ -52,6 +53,25 @@ def test_evaluate_returns_the_nll_and_predict_the_log_prob():
     np.testing.assert_allclose(
         model.predict(test, verbose=0), model.distribution.log_prob(test), rtol=1e-5, atol=1e-5
     )
+
+
+def test_predict_traces_the_flow_once_whatever_steps_per_execution():
+    flow = tff.real_nvp(2, num_layers=1, hidden_units=(4,), seed=0)
+    model = tff.FlowModel(flow)
+    model.compile(jit_compile=False)  # steps_per_execution=100 by default
+    calls = []
+    original = tff.FlowModel.call
+
+    def counted(self, x, training=False):
+        calls.append(x.shape)
+        return original(self, x, training)
+
+    x = _data(1000, seed=3)
+    with mock.patch.object(tff.FlowModel, "call", counted):
+        log_probs = model.predict(x, batch_size=32, verbose=0)  # 32 batches, the last of 8 rows
+    assert len(calls) <= 2, calls  # Keras would unroll 32 copies of the flow into one graph
+    assert model.steps_per_execution == 100
+    np.testing.assert_allclose(log_probs, flow.log_prob(x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -546,10 +546,18 @@ class FlowModel(keras.Model):
     def predict(self, x: Any, **kwargs: Any):
         """``keras.Model.predict`` after checking the data; returns ``log_prob`` per row.
 
-        A conditional flow takes ``predict((x, c))``.
+        A conditional flow takes ``predict((x, c))``. One batch per compiled
+        call, whatever ``steps_per_execution`` (Keras would trace the flow once
+        per batch of an execution).
         """
         x, _ = self._checked(x, "data", ("steps", kwargs.get("steps")))
-        return super().predict(x, **kwargs)
+        # Keras's predict unrolls its step steps_per_execution times in one graph (to concatenate
+        # the outputs): with the default 100 the flow would be traced up to 100 times.
+        steps_per_execution, self.steps_per_execution = self.steps_per_execution, 1
+        try:
+            return super().predict(x, **kwargs)
+        finally:
+            self.steps_per_execution = steps_per_execution
 
     # -- weights: the flow's variables, not Keras's (empty) list ---------------------------
 
