@@ -160,3 +160,21 @@ def test_the_default_optimizer_is_fused_and_its_step_traces_far_fewer_operations
         operations(keras.optimizers.Adam(default_schedule(10), clipnorm=1.0)),
     )
     assert fused < 0.5 * keras_adam, (fused, keras_adam)
+
+
+def test_a_keras_model_saved_with_it_loads_with_its_state(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=FusedAdam(0.01, clipnorm=1.0), loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 3)), rng.normal(size=(64, 2))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert type(loaded.optimizer) is FusedAdam and loaded.optimizer.clipnorm == 1.0
+    for ours, saved in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(saved))
+    # Training goes on from the loaded state as from the original's.
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    loaded.fit(x, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    for ours, theirs in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
