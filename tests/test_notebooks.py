@@ -1,7 +1,7 @@
 """The notebooks in notebooks/ run top to bottom (small budgets) and are committed without outputs.
 
 Each notebook is executed in a fresh ``python3`` kernel of the current environment with
-``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the ten take a few minutes together
+``TFP_FLOWS_QUICK=1`` (every training budget shrinks), so the eleven take a few minutes together
 on two CPU cores. Any cell error fails the test with nbclient's ``CellExecutionError``, which
 shows the failing cell and its traceback.
 """
@@ -27,6 +27,7 @@ EXPECTED = [
     "08_real_nvp_on_digits.ipynb",
     "09_flows_inside_a_vae.ipynb",
     "10_flow_tts.ipynb",
+    "11_simulation_based_inference.ipynb",
 ]
 # Not executed here (each still checked for cleared outputs), with the reason:
 CELL_TIMEOUT_S = 600
