@@ -11,6 +11,8 @@ steady state, and the time to score 200 points and to score and to sample 10^4 p
 0.010 nats (median of 3 seeds) within the wall time nsf needs for 5,000 steps.
 
     python benchmarks/cnf.py --seeds 0 1 2                    # the table in benchmarks/README.md
+    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs '{"hidden_units": [128, 128, 128]}' '{}' \
+        --cnf-steps 24000 34000                               # the former default side by side
     python benchmarks/cnf.py --seeds 0 --modes "maximum likelihood" --cnf-steps 300
     python benchmarks/cnf.py --modes "flow matching" --cnf-steps 20000 --learning-rate 2e-2 \
         --cnf-kwargs '{"hidden_units": [64, 64], "activation": "tanh", "time_frequencies": 4}'
@@ -43,14 +45,16 @@ def _median_seconds(fn, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def run(mode: str, seed: int, args: argparse.Namespace) -> dict:
+def run(
+    mode: str, seed: int, args: argparse.Namespace, cnf_kwargs: str = "{}", cnf_steps: int = 0
+) -> dict:
     target = tff.datasets.Moons(noise=args.noise)
     settings: dict = {}
     if mode == "nsf":
         flow, steps = tff.nsf(2, seed=seed), args.nsf_steps
     else:
-        flow = tff.cnf(2, seed=seed, **json.loads(args.cnf_kwargs))
-        steps = args.cnf_steps
+        flow = tff.cnf(2, seed=seed, **json.loads(cnf_kwargs))
+        steps = cnf_steps
         settings = {"batch_size": args.batch_size}
         if args.learning_rate is not None:
             settings["learning_rate"] = args.learning_rate
@@ -100,12 +104,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--nsf-steps", type=int, default=5000)
-    parser.add_argument("--cnf-steps", type=int, default=24_000)
+    parser.add_argument(
+        "--cnf-steps",
+        nargs="+",
+        type=int,
+        default=[34_000],
+        help="one per --cnf-kwargs (34,000 of the default cnf fit in nsf's 5,000-step time)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="of the cnf's fit")
     parser.add_argument("--learning-rate", type=float, default=None, help="of the cnf's fit")
     parser.add_argument("--pairing", default="independent", help="FlowMatching's pairing")
     parser.add_argument(
-        "--cnf-kwargs", default="{}", help="tff.cnf settings, e.g. '{\"hidden_units\": [64, 64]}'"
+        "--cnf-kwargs",
+        nargs="+",
+        default=["{}"],
+        help="tff.cnf settings, e.g. '{\"hidden_units\": [64, 64]}'; several: one cnf row each "
+        "(side by side, with the --cnf-steps in the same order)",
     )
     parser.add_argument("--noise", type=float, default=0.05)
     parser.add_argument("--points", type=int, default=10_000)
@@ -114,6 +128,13 @@ def main() -> None:
     )
     parser.add_argument("--modes", nargs="*", default=["nsf", "flow matching"])
     args = parser.parse_args()
+    if len(args.cnf_steps) == 1:
+        args.cnf_steps = args.cnf_steps * len(args.cnf_kwargs)
+    if len(args.cnf_steps) != len(args.cnf_kwargs):
+        parser.error(
+            f"give one --cnf-steps per --cnf-kwargs (or one for all), got {len(args.cnf_steps)} "
+            f"steps for {len(args.cnf_kwargs)} settings"
+        )
     print(
         f"moons(noise={args.noise}); KL gap (nats, 20,000 fresh samples; a cnf's also re-solved "
         f"with 2x its RK4 steps); times for {args.points} points (and scoring {args.few_points}); cnf: batch "
@@ -127,14 +148,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in args.seeds:
         for mode in args.modes:
-            r = run(mode, seed, args)
-            name = mode if mode == "nsf" else f"cnf ({mode})"
-            print(
-                f"| {name} | {seed} | {r['steps']} | {r['gap']} | {r['fine_gap']} | "
-                f"{1e3 * r['step']:.2f} | {r['wall']:.1f} | {r['score_few']:.3f} | {r['score']:.3f} | "
-                f"{r['sample']:.3f} | {'yes' if r['warned'] else 'no'} |",
-                flush=True,
-            )
+            configs = [("{}", 0)] if mode == "nsf" else zip(args.cnf_kwargs, args.cnf_steps)
+            for kwargs, steps in configs:
+                r = run(mode, seed, args, kwargs, steps)
+                name = mode if mode == "nsf" else f"cnf ({mode})"
+                if mode != "nsf" and kwargs.strip() not in ("", "{}"):
+                    name += f" {kwargs}"
+                print(
+                    f"| {name} | {seed} | {r['steps']} | {r['gap']} | {r['fine_gap']} | "
+                    f"{1e3 * r['step']:.2f} | {r['wall']:.1f} | {r['score_few']:.3f} | {r['score']:.3f} | "
+                    f"{r['sample']:.3f} | {'yes' if r['warned'] else 'no'} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -356,6 +356,41 @@ def test_optimal_transport_pairing_refuses_a_context():
         tff.training.FlowMatching(pairing="exact")
 
 
+def test_flow_matching_time_sampling():
+    """Stratified: one time per interval [i/n, (i+1)/n); logit-normal: sigmoid(m + s e)."""
+    seed = tf.constant([7, 8])
+    stratified = tff.training.FlowMatching(time_sampling="stratified")
+    t = stratified._times(tf.constant(500), seed, tf.float64).numpy()[:, 0]
+    np.testing.assert_array_equal(np.floor(np.sort(t) * 500), np.arange(500))
+    logit = tff.training.FlowMatching(time_sampling="logit_normal", logit_normal=(1.0, 0.5))
+    t = logit._times(tf.constant(4000), seed, tf.float64).numpy()[:, 0]
+    e = np.log(t / (1 - t))  # N(1, 0.5^2): standard errors 0.008 (mean), 0.006 (sd)
+    assert abs(e.mean() - 1.0) < 0.04 and abs(e.std() - 0.5) < 0.03
+    uniform = tff.training.FlowMatching()._times(tf.constant(4000), seed, tf.float64).numpy()
+    assert abs(uniform.mean() - 0.5) < 0.02 and uniform.min() >= 0.0 and uniform.max() < 1.0
+
+
+def test_flow_matching_sigma_min_shrinks_the_base_side_of_the_target():
+    """v = 0 (fresh flow) and data at 0: the loss is (1 - sigma_min)^2 E ||z0||^2, same draws."""
+    flow = tff.cnf(2, hidden_units=(8,), num_steps=2, standardize=False, dtype=tf.float64)
+    batch = tff.training.Batch(np.zeros([256, 2]), seed=tf.constant([1, 2]))
+    plain = float(tff.training.FlowMatching()(flow, batch))
+    shrunk = float(tff.training.FlowMatching(sigma_min=0.5)(flow, batch))
+    assert 1.5 < plain < 2.5  # E ||z0||^2 = 2
+    assert shrunk == pytest.approx(0.25 * plain, rel=1e-12)
+
+
+def test_flow_matching_refuses_bad_time_settings():
+    with pytest.raises(ValueError, match="time_sampling must be one of .*got 'sobol'"):
+        tff.training.FlowMatching(time_sampling="sobol")
+    with pytest.raises(ValueError, match=r"sigma_min must be a number in \[0, 1\), got 1.0"):
+        tff.training.FlowMatching(sigma_min=1.0)
+    with pytest.raises(ValueError, match="logit_normal must be a pair"):
+        tff.training.FlowMatching(time_sampling="logit_normal", logit_normal=0.5)
+    with pytest.raises(ValueError, match="logit_normal.1. must be a positive"):
+        tff.training.FlowMatching(time_sampling="logit_normal", logit_normal=(0.0, 0.0))
+
+
 @pytest.mark.slow
 def test_fit_warns_when_the_density_is_the_solvers_error():
     """A stiff field at 2 RK4 steps: log q differs from the fine solve's; fit says so."""

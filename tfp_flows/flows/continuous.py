@@ -28,7 +28,7 @@ def cnf(
     event_size: int,
     *,
     context_size: int = 0,
-    hidden_units: Sequence[int] = (128, 128, 128),
+    hidden_units: Sequence[int] = (96, 96, 96),
     num_steps: int = 32,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "silu",
     time_frequencies: int = 8,
@@ -64,18 +64,23 @@ def cnf(
     matching (``tff.fit(flow, data, loss=tff.training.FlowMatching())``, a
     regression of ``v`` without any ODE solve: the recommended way).
 
-    The defaults (three hidden layers of 128, SiLU, 8 time frequencies, 32 RK4
+    The defaults (three hidden layers of 96, SiLU, 8 time frequencies, 32 RK4
     steps) are what ``benchmarks/cnf.py`` measured best per second of flow
     matching on the two moons (noise 0.05) with ``fit``'s defaults (batch 256,
-    peak learning rate 1e-2): KL gap 0.014 nats after 20,000 steps, where the
-    former default (64-64 tanh, 4 frequencies) had 0.057 after 20,000 steps of
-    batch 1024; the solver's error at 32 steps was 0.002 nats per point
-    (``benchmarks/README.md``). Reading the state scaled to unit variance along
-    flow matching's paths (``scale_state=True``) and 4 sine/cosine pairs of it
-    (``state_frequencies=4``) lowered the KL gap after 12,000 steps from 0.022 to
-    0.016 at one seed (8 pairs: 0.025), but not after 24,000 steps (0.0157
-    against 0.0142): off by default. Minibatch optimal-transport pairing
-    (``FlowMatching(pairing="ot")``) lowered the loss 10-fold but not the KL gap.
+    peak learning rate 1e-2). On 2 cores a training step costs about linearly in
+    batch times network size (no spare parallelism), and the KL gap fell with the
+    number of samples seen (``~ steps^-0.64``): three layers of 96 take 0.6x the
+    time per step of three of 128 and, given 34,000 steps against 24,000 (less
+    time), reached KL gaps 0.0107 / 0.0124 nats against 0.0148 / 0.0165 (seeds 0
+    and 1, side by side); the former default (64-64 tanh, 4 frequencies) had 0.057
+    after 20,000 steps of batch 1024. The solver's error at 32 steps was 0.002
+    nats per point (``benchmarks/README.md``). Not better per second there:
+    larger batches, stratified or logit-normal times
+    (``FlowMatching(time_sampling=...)``), reading the state scaled to unit
+    variance along the paths (``scale_state=True``) with sine/cosine pairs of it
+    (``state_frequencies``), and minibatch optimal-transport pairing
+    (``FlowMatching(pairing="ot")``, which lowered the loss 10-fold but not the
+    KL gap).
 
     Caution with maximum likelihood at few steps: training then optimises the
     *discretised* map's log-det, and the network can learn a field on which the

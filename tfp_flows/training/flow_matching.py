@@ -30,13 +30,14 @@ velocity instead of the reverse).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows._internal.checks import check_integer, check_positive_float
+from tfp_flows._internal.checks import check_integer, check_number, check_positive_float
 from tfp_flows.bijectors.chain import takes_context
 from tfp_flows.bijectors.continuous import ContinuousFlow
 from tfp_flows.training.sources import Batch
@@ -135,6 +136,9 @@ def optimal_transport_plan(
     return log_kernel + u[..., :, None] + v[..., None, :]
 
 
+_TIME_SAMPLINGS = ("uniform", "stratified", "logit_normal")
+
+
 class FlowMatching:
     """Conditional flow matching with straight paths (a ``tff.fit`` loss for ``tff.cnf``).
 
@@ -159,6 +163,18 @@ class FlowMatching:
       ot_iterations: Sinkhorn iterations per step.
       ot_group_size: rows per transport plan: a batch of a multiple of it rows is
         paired in groups of this many (a plan costs ``O(group^2)`` per iteration).
+      time_sampling: how the batch's times are drawn: ``"uniform"`` (i.i.d.
+        ``U(0, 1)``), ``"stratified"`` (one time in each of the ``B`` intervals
+        ``[i/B, (i+1)/B)``, ``t_i = (i + u_i) / B``: the same marginal ``U(0, 1)``,
+        a lower-variance estimate of the same loss), or ``"logit_normal"``
+        (``t = sigmoid(m + s e)``, ``e ~ N(0, 1)``, Esser et al. 2024: more weight
+        in the middle of the paths; this changes the loss's weighting over ``t``).
+      logit_normal: ``(m, s)`` of ``"logit_normal"`` time sampling.
+      sigma_min: width of the conditional paths at the data end (Lipman et al.
+        2023): ``z_t = (1 - (1 - sigma_min) t) z0 + t z1``, target
+        ``z1 - (1 - sigma_min) z0``. The learned flow then carries the base to the
+        data convolved with ``N(0, sigma_min^2 I)`` (in the coordinates of ``z1``):
+        ``0`` (the default) targets the data itself.
 
     Raises:
       ValueError: an unknown ``pairing``; at the first call, ``"ot"`` with a
@@ -186,6 +202,9 @@ class FlowMatching:
         ot_regularization: float = 0.02,
         ot_iterations: int = 50,
         ot_group_size: int = 256,
+        time_sampling: str = "uniform",
+        logit_normal: tuple[float, float] = (0.0, 1.0),
+        sigma_min: float = 0.0,
     ):
         self.seed = check_integer("seed", seed, minimum=0)
         if pairing not in ("independent", "ot"):
@@ -194,6 +213,22 @@ class FlowMatching:
         self.ot_regularization = check_positive_float("ot_regularization", ot_regularization)
         self.ot_iterations = check_integer("ot_iterations", ot_iterations, minimum=1)
         self.ot_group_size = check_integer("ot_group_size", ot_group_size, minimum=1)
+        if time_sampling not in _TIME_SAMPLINGS:
+            raise ValueError(
+                f"time_sampling must be one of {', '.join(map(repr, _TIME_SAMPLINGS))}, got "
+                f"{time_sampling!r}."
+            )
+        self.time_sampling = time_sampling
+        if not (isinstance(logit_normal, (tuple, list)) and len(logit_normal) == 2):
+            raise ValueError(
+                f"logit_normal must be a pair (mean, scale) of floats, got {logit_normal!r}."
+            )
+        mean = check_number("logit_normal[0]", logit_normal[0], "a finite number", math.isfinite)
+        scale = check_positive_float("logit_normal[1]", logit_normal[1])
+        self.logit_normal = (mean, scale)
+        self.sigma_min = check_number(
+            "sigma_min", sigma_min, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0
+        )
         self._generator = tf.random.Generator.from_seed(self.seed)
 
     def _seed(self, batch: Batch) -> tf.Tensor:
@@ -226,10 +261,24 @@ class FlowMatching:
             z0 = bijector.forward(z0, **(kwargs if takes_context(bijector) else {}))
         if self.pairing == "ot":
             z1, z0 = self._paired(z1, z0, seed)
-        t = tf.random.stateless_uniform([n, 1], seed=time_seed, dtype=layer.dtype)
-        z_t = (1.0 - t) * z0 + t * z1
-        residual = layer.velocity(z_t, t, context) - (z1 - z0)
+        t = self._times(n, time_seed, layer.dtype)
+        shrink = 1.0 - self.sigma_min
+        z_t = (1.0 - shrink * t) * z0 + t * z1
+        residual = layer.velocity(z_t, t, context) - (z1 - shrink * z0)
         return tf.reduce_mean(tf.reduce_sum(tf.square(residual), axis=-1))
+
+    def _times(self, n: tf.Tensor, seed: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+        """The batch's times ``[n, 1]``, drawn as ``time_sampling`` says."""
+        if self.time_sampling == "logit_normal":
+            mean, scale = self.logit_normal
+            e = tf.random.stateless_normal([n, 1], seed=seed, dtype=dtype)
+            return tf.sigmoid(mean + scale * e)
+        u = tf.random.stateless_uniform([n, 1], seed=seed, dtype=dtype)
+        if self.time_sampling == "uniform":
+            return u
+        # stratified: row i in [i/n, (i+1)/n); rows are exchangeable, so the order is free
+        i = tf.cast(tf.range(n)[:, None], dtype)
+        return (i + u) / tf.cast(n, dtype)
 
     def _paired(self, z1: tf.Tensor, z0: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Each data row ``z1_i`` with a base draw ``z0_j``, ``j ~ P[i, :]`` (the OT plan's row),
@@ -249,10 +298,18 @@ class FlowMatching:
         return z1, tf.gather(z0, partners[:, 0] + offsets)
 
     def __repr__(self) -> str:
-        if self.pairing == "independent":
-            return f"FlowMatching(seed={self.seed})"
-        return (
-            f"FlowMatching(seed={self.seed}, pairing='ot', ot_regularization="
-            f"{self.ot_regularization}, ot_iterations={self.ot_iterations}, "
-            f"ot_group_size={self.ot_group_size})"
-        )
+        parts = [f"seed={self.seed}"]
+        if self.pairing == "ot":
+            parts += [
+                "pairing='ot'",
+                f"ot_regularization={self.ot_regularization}",
+                f"ot_iterations={self.ot_iterations}",
+                f"ot_group_size={self.ot_group_size}",
+            ]
+        if self.time_sampling != "uniform":
+            parts.append(f"time_sampling={self.time_sampling!r}")
+        if self.time_sampling == "logit_normal":
+            parts.append(f"logit_normal={self.logit_normal}")
+        if self.sigma_min:
+            parts.append(f"sigma_min={self.sigma_min}")
+        return f"FlowMatching({', '.join(parts)})"
