@@ -202,3 +202,26 @@ def test_the_text_prior_is_the_latent_density_and_decodes_its_mean_at_temperatur
     np.testing.assert_allclose(decoder.log_prob(x, mask, condition), expected + log_det, rtol=1e-10)
     point = decoder.generate(condition, mask, temperature=0.0, seed=3)
     np.testing.assert_allclose(point, decoder.decode(mean, mask, condition), atol=1e-12)
+
+
+def test_point_l1_adds_the_l1_of_the_decoded_prior_mean_to_the_training_loss_only():
+    decoder = _perturbed_decoder(point_l1=0.5)
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.standard_normal([2, 4, 4]))
+    condition = tf.constant(rng.standard_normal([2, 4, 2]))
+    mask = tf.constant([[1.0] * 4, [1.0] * 2 + [0.0] * 2], tf.float64)
+    nll = decoder.loss(x, mask, condition)  # scored: the exact NLL per bin
+    np.testing.assert_allclose(nll, -tf.reduce_sum(decoder.log_prob(x, mask, condition)) / 24)
+    point = decoder.generate(condition, mask, temperature=0.0)  # decode(mu(text))
+    error = np.abs(point.numpy() - x.numpy()) * mask.numpy()[..., None]
+    np.testing.assert_allclose(
+        decoder.loss(x, mask, condition, training=True), nll + 0.5 * error.sum() / 24, rtol=1e-10
+    )
+    with tf.GradientTape() as tape:
+        loss = decoder.loss(x, mask, condition, training=True)
+    gradients = tape.gradient(loss, decoder.prior.trainable_variables)
+    assert all(g is not None for g in gradients)
+    with pytest.raises(ValueError, match=r"point_l1 must be a finite number >= 0, got -1"):
+        FlowDecoder(4, condition_channels=2, point_l1=-1)
+    with pytest.raises(ValueError, match="point_l1=1.0 needs the text prior"):
+        FlowDecoder(4, condition_channels=2, text_prior=False, point_l1=1.0)

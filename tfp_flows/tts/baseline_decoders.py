@@ -69,8 +69,9 @@ class L1Decoder(tf.Module):
                 seed=seed,
             )
 
-    def loss(self, mels, mask, condition) -> tf.Tensor:
-        """Mean absolute error per real mel bin."""
+    def loss(self, mels, mask, condition, *, training: bool = False) -> tf.Tensor:
+        """Mean absolute error per real mel bin (``training``: the same loss)."""
+        del training
         return _masked_mean(tf.abs(mels - self.network(condition, mask)), mask)
 
     def generate(self, condition, mask, *, temperature: float = 1.0, seed=None) -> tf.Tensor:
@@ -122,8 +123,9 @@ class GaussianDecoder(tf.Module):
         mask = tf.cast(mask, mels.dtype)[..., None]
         return tf.reduce_sum((log_density - 0.5 * math.log(2 * math.pi)) * mask, axis=[1, 2])
 
-    def loss(self, mels, mask, condition) -> tf.Tensor:
-        """Negative log-likelihood per real mel bin (nats)."""
+    def loss(self, mels, mask, condition, *, training: bool = False) -> tf.Tensor:
+        """Negative log-likelihood per real mel bin (nats; ``training``: the same loss)."""
+        del training
         bins = tf.reduce_sum(tf.cast(mask, mels.dtype)) * self.num_mels
         return -tf.reduce_sum(self.log_prob(mels, mask, condition)) / bins
 

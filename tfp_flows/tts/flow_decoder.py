@@ -12,7 +12,19 @@ prior    z ~ N(mu(text), sigma(text)^2)   (TextPrior, text_prior=True; else z ~ 
 
 log p(x | text) = sum_{real frames, bins} log p(z | text) + sum_layers log|det dz/dx|
 sample at temperature T:  x = decode(mu + T sigma eps);  T = 0 gives decode(mu), the point estimate
+
+training loss   = -log p(x | text) / #bins  +  point_l1 * mean |decode(mu(text)) - x|
+                  (point_l1 = 0: the exact NLL alone; the NLL reported is always the exact one)
 ```
+
+The optional L1 term on the point estimate (``point_l1``) trains ``decode(mu(text))``
+directly, as the L1 baseline trains its output, through the prior and the flow. The
+likelihood alone never scores that point: it fits the latent's density, and the image of
+the prior's mean under a nonlinear flow is not the conditional mean or median of the mels.
+Measured (eSpeak NG corpus, 300 steps, seed 0, 64 test sentences): MCD at temperature 0 of
+19.7 dB with the NLL alone, 13.6 dB with ``point_l1=1``, against 17.8 dB of the L1 decoder
+(``benchmarks/README.md``). The term is part of the training loss only; :meth:`loss` with
+``training=False`` (what is scored) is the exact NLL.
 
 The prior reading the text is Glow-TTS's [2]; Flow-TTS [1] samples a standard normal and
 conditions the couplings only. Both read the text in the couplings here; the text prior is
@@ -67,6 +79,8 @@ class FlowDecoder(tf.Module):
       hidden_channels, num_layers, kernel_size: each coupling's WaveNet (and the prior's).
       text_prior: the latent's mean and scale read the text states (:class:`TextPrior`);
         ``False`` (or no condition channels): ``z ~ N(0, I)``.
+      point_l1: weight of the L1 term on ``decode(mu(text))`` in :meth:`loss` with
+        ``training=True`` (module docstring; needs the text prior). 0: the exact NLL alone.
       seed: integer seed (1x1 convolutions start at random rotations, as in Glow).
       dtype: ``tf.float32`` or ``tf.float64``.
       name: module name.
@@ -93,6 +107,7 @@ class FlowDecoder(tf.Module):
         num_layers: int = 4,
         kernel_size: int = 3,
         text_prior: bool = True,
+        point_l1: float = 0.0,
         seed: int = 0,
         dtype: tf.DType = tf.float32,
         name: str = "flow_decoder",
@@ -111,6 +126,14 @@ class FlowDecoder(tf.Module):
         self.condition_channels = check_integer(
             f"{name}: condition_channels", condition_channels, minimum=0
         )
+        if not (isinstance(point_l1, (int, float)) and math.isfinite(point_l1) and point_l1 >= 0):
+            raise ValueError(f"{name}: point_l1 must be a finite number >= 0, got {point_l1!r}.")
+        if point_l1 and not (text_prior and self.condition_channels):
+            raise ValueError(
+                f"{name}: point_l1={point_l1} needs the text prior (text_prior=True and "
+                f"condition_channels > 0): it scores decode(mu(text))."
+            )
+        self.point_l1 = float(point_l1)
         self.dtype = dtype
         self._channels = [channels // 2**level for level in range(levels)]
         rng = np.random.default_rng(seed)
@@ -232,10 +255,18 @@ class FlowDecoder(tf.Module):
         normal = -0.5 * tf.square(z) - _HALF_LOG_TWO_PI
         return tf.reduce_sum(normal * mask[..., None], axis=[1, 2]) + log_det
 
-    def loss(self, mels, mask, condition=None) -> tf.Tensor:
-        """Negative log-likelihood per real mel bin (nats): the training loss."""
+    def loss(self, mels, mask, condition=None, *, training: bool = False) -> tf.Tensor:
+        """Negative log-likelihood per real mel bin (nats); with ``training=True`` and
+        ``point_l1 > 0``, plus ``point_l1 * mean |decode(mu(text)) - mels|`` (the training loss).
+        """
         bins = tf.reduce_sum(tf.cast(mask, self.dtype)) * self.num_mels
-        return -tf.reduce_sum(self.log_prob(mels, mask, condition)) / bins
+        nll = -tf.reduce_sum(self.log_prob(mels, mask, condition)) / bins
+        if not (training and self.point_l1):
+            return nll
+        mean, _ = self.prior.mean_and_log_scale(condition, mask)
+        point = self.decode(mean, mask, condition)
+        error = tf.abs(point - mels) * tf.cast(mask, self.dtype)[..., None]
+        return nll + self.point_l1 * tf.reduce_sum(error) / bins
 
     def generate(self, condition, mask, *, temperature: float = 1.0, seed=None) -> tf.Tensor:
         """Mels ``[B, T, M]`` from the prior at ``temperature`` (module docstring), in one pass."""

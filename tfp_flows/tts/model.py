@@ -6,6 +6,8 @@ c     = length_regulate(h, durations)                         [B, T, H]  (true d
                                                                           predicted ones at synthesis)
 x     = (mels - mean) / std                                   per-bin standardisation (from data)
 loss  = decoder.loss(x, frame mask, c) + DurationPredictor.loss(h, durations)
+        (the flow's training loss may add an L1 term on its point estimate, ``point_l1``;
+         the loss scored on held-out data is always the exact NLL)
 ```
 
 ``decoder="flow"`` is Flow-TTS (:class:`~tfp_flows.tts.FlowDecoder`: exact NLL,
@@ -52,9 +54,10 @@ class TextToSpeech(tf.Module):
       channels: width of the text states.
       encoder_layers: residual convolutions of the text encoder.
       decoder_hidden, decoder_layers: width and depth of each WaveNet in the decoder.
-      steps_per_level, num_levels, squeeze, text_prior: the flow decoder's (the other decoders
-        ignore them; ``text_prior``: the latent prior's mean and scale read the text, as in
-        Glow-TTS, :class:`~tfp_flows.tts.TextPrior`).
+      steps_per_level, num_levels, squeeze, text_prior, point_l1: the flow decoder's (the other
+        decoders ignore them; ``text_prior``: the latent prior's mean and scale read the text, as
+        in Glow-TTS, :class:`~tfp_flows.tts.TextPrior`; ``point_l1``: weight of an L1 term on
+        ``decode(mu(text))`` in the training loss, :class:`~tfp_flows.tts.FlowDecoder`).
       seed: integer seed of every initialisation.
       name: module name.
     """
@@ -73,6 +76,7 @@ class TextToSpeech(tf.Module):
         num_levels: int = 2,
         squeeze: int = 2,
         text_prior: bool = True,
+        point_l1: float = 0.0,
         seed: int = 0,
         name: str = "text_to_speech",
     ):
@@ -97,6 +101,7 @@ class TextToSpeech(tf.Module):
                     num_levels=num_levels,
                     steps_per_level=steps_per_level,
                     text_prior=text_prior,
+                    point_l1=point_l1,
                     **common,
                 )
             elif decoder == "gaussian":
@@ -166,8 +171,14 @@ class TextToSpeech(tf.Module):
         x = (data["mels"] - self.mel_mean) * tf.exp(-self.mel_log_std) * mask[..., None]
         return x, mask, condition
 
-    def losses(self, data: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        """``(decoder loss per real mel bin, duration loss)`` of a prepared batch."""
+    def losses(
+        self, data: dict[str, tf.Tensor], *, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(decoder loss per real mel bin, duration loss)`` of a prepared batch.
+
+        ``training=False``: the decoder's exact loss (the NLL of a probabilistic decoder);
+        ``True``: its training loss (the flow's may add its ``point_l1`` term).
+        """
         text_mask = sequence_mask(data["phoneme_lengths"], tf.shape(data["phoneme_ids"])[1])
         states = self.encoder(data["phoneme_ids"], text_mask)
         duration_loss = self.duration_predictor.loss(states, text_mask, data["durations"])
@@ -175,7 +186,7 @@ class TextToSpeech(tf.Module):
         condition = length_regulate(states, data["durations"], frames)
         mask = sequence_mask(data["frame_lengths"], frames)
         x = (data["mels"] - self.mel_mean) * tf.exp(-self.mel_log_std) * mask[..., None]
-        return self.decoder.loss(x, mask, condition), duration_loss
+        return self.decoder.loss(x, mask, condition, training=training), duration_loss
 
     def nll_per_bin(self, decoder_loss: tf.Tensor) -> tf.Tensor:
         """A probabilistic decoder's loss as nats per bin of the raw log-mels."""

@@ -2,7 +2,7 @@
 
 ```none
 step:  batch of `batch_size` random training utterances (seeded), cropped (TextToSpeech.prepare)
-       loss = decoder loss per mel bin + duration loss;  Adam, gradients clipped to global norm 5,
+       loss = decoder training loss per mel bin + duration loss;  Adam, gradients clipped to global norm 5,
        learning rate: tff.fit's schedule (linear warm-up over min(200, steps / 10), cosine decay)
 ```
 
@@ -71,7 +71,8 @@ def fit_text_to_speech(
     clip_norm: float = 5.0,
     compiled: bool = True,
 ) -> dict[str, list[float]]:
-    """Trains ``model`` on ``train``; returns ``{"loss", "duration_loss", "seconds"}`` per step.
+    """Trains ``model`` on ``train``; returns ``{"loss", "duration_loss", "seconds"}`` per step
+    (``loss``: the decoder's training loss, :meth:`TextToSpeech.losses` with ``training=True``).
 
     ``compiled=True`` runs each step as one ``tf.function`` traced once (every batch shape
     relaxed); ``False`` runs eagerly (no tracing: faster for a few steps of a tiny model).
@@ -97,7 +98,7 @@ def fit_text_to_speech(
 
     def step(data):
         with tf.GradientTape() as tape:
-            decoder_loss, duration_loss = model.losses(data)
+            decoder_loss, duration_loss = model.losses(data, training=True)
             total = decoder_loss + duration_loss
         gradients = tape.gradient(total, variables)
         gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
