@@ -17,15 +17,20 @@ flow:  bits/dim = -(1/n) sum_i E_u[ log p((x_i + u) / 17) - 64 log 17 ] / (64 ln
 VAE:   bits/dim = -(1/n) sum_i IWAE_k(x_i) / (64 ln 2),   IWAE_k <= log P(x_i)
 ```
 
-Every VAE trains for the same number of optimizer steps (batch 64, Adam from 1e-3 with a
-cosine decay, KL warm-up over the first fifth), keeps the weights of its best validation ELBO
-(checked every epoch), and differs from the others only in its posterior or prior. Each model runs
-with ``--seeds`` (default 0 1 2); the table gives medians over seeds. A flow posterior's
+Every VAE trains for the same number of optimizer steps (``--steps``, batch 64, Adam from
+``--learning-rate`` 1e-3 with a cosine decay to 0, KL warm-up over the first ``--warmup`` 0.2
+of the steps), keeps the weights of its best validation ELBO (checked every epoch), and differs
+from the others only in its posterior or prior: the encoder and the decoder (the VAE's
+convolutional default, or ``--decoder-units``: dense layers, none for a linear decoder) and the
+flow posteriors' builder arguments (``--posterior-kwargs``) are the same for every model. Each
+model runs with ``--seeds`` (default 0 1 2; the multiscale flow with ``--flow-seeds`` if given);
+the table gives medians over seeds. A flow posterior's
 difference to the Gaussian posterior is paired over the test images (the same images, seed by
 seed): ``d_i = IWAE(flow, x_i) - IWAE(gaussian, x_i)``, with standard error ``sd(d) / sqrt(n)``;
 the criterion is ``median(mean d) > 3 median(s.e.)``.
 
     python benchmarks/vae.py --workers 2                      # everything (about 25 min on 2 cores)
+    python benchmarks/vae.py --steps 1000 --flow-seeds 0 --models gaussian iaf iaf_maf_prior real_nvp_image nsf
     python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
     python benchmarks/vae.py --workers 2 --figures notebooks/figures     # and the samples
 """
