@@ -17,15 +17,20 @@ flow:  bits/dim = -(1/n) sum_i E_u[ log p((x_i + u) / 17) - 64 log 17 ] / (64 ln
 VAE:   bits/dim = -(1/n) sum_i IWAE_k(x_i) / (64 ln 2),   IWAE_k <= log P(x_i)
 ```
 
-Every VAE trains for the same number of optimizer steps (batch 64, Adam from 1e-3 with a
-cosine decay, KL warm-up over the first fifth), keeps the weights of its best validation ELBO
-(checked every epoch), and differs from the others only in its posterior or prior. Each model runs
-with ``--seeds`` (default 0 1 2); the table gives medians over seeds. A flow posterior's
+Every VAE trains for the same number of optimizer steps (``--steps``, batch 64, Adam from
+``--learning-rate`` 1e-3 with a cosine decay to 0, KL warm-up over the first ``--warmup`` 0.2
+of the steps), keeps the weights of its best validation ELBO (checked every epoch), and differs
+from the others only in its posterior or prior: the encoder and the decoder (the VAE's
+convolutional default, or ``--decoder-units``: dense layers, none for a linear decoder) and the
+flow posteriors' builder arguments (``--posterior-kwargs``) are the same for every model. Each
+model runs with ``--seeds`` (default 0 1 2; the multiscale flow with ``--flow-seeds`` if given);
+the table gives medians over seeds. A flow posterior's
 difference to the Gaussian posterior is paired over the test images (the same images, seed by
 seed): ``d_i = IWAE(flow, x_i) - IWAE(gaussian, x_i)``, with standard error ``sd(d) / sqrt(n)``;
 the criterion is ``median(mean d) > 3 median(s.e.)``.
 
     python benchmarks/vae.py --workers 2                      # everything (about 25 min on 2 cores)
+    python benchmarks/vae.py --steps 1000 --flow-seeds 0 --models gaussian iaf iaf_maf_prior real_nvp_image nsf
     python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
     python benchmarks/vae.py --workers 2 --figures notebooks/figures     # and the samples
 """
@@ -113,24 +118,63 @@ def train_flow(seed: int, steps: int | None, data: Any) -> tuple[Run, Any]:
     return run, model
 
 
+def vae_decoder(units: list[int] | None, latent_size: int, seed: int) -> keras.Layer | None:
+    """The decoder of ``--decoder-units``: ``None`` (the VAE's default, its ``hidden_units``
+    reversed, then the transposed convolutions), ``[]`` (linear: one dense layer from ``z`` to
+    the 64 x 17 logits), or dense widths before that layer (no convolutions)."""
+    if units is None:
+        return None
+    layers: list[keras.Layer] = [keras.Input(shape=(latent_size,))]
+    for i, width in enumerate(units):
+        layers.append(
+            keras.layers.Dense(
+                width, "relu", kernel_initializer=keras.initializers.GlorotUniform(seed + 1000 + i)
+            )
+        )
+    layers += [
+        keras.layers.Dense(
+            D * LEVELS, kernel_initializer=keras.initializers.GlorotUniform(seed + 1100)
+        ),
+        keras.layers.Reshape((8, 8, 1, LEVELS)),
+    ]
+    return keras.Sequential(layers, name="decoder")
+
+
 def train_vae(
-    name: str, seed: int, steps: int, k: int, data: Any, latent_size: int, learning_rate: float
+    name: str,
+    seed: int,
+    steps: int,
+    k: int,
+    data: Any,
+    latent_size: int,
+    learning_rate: float,
+    *,
+    decoder_units: list[int] | None = None,
+    posterior_kwargs: dict[str, Any] | None = None,
+    warmup: float = 0.2,
 ) -> tuple[Run, Any]:
     """A ``tff.VAE`` trained for ``steps`` optimizer steps, scored by IWAE with ``k`` draws.
 
     Every posterior reads an encoder output of the same width (``context_units=32`` past the
     Gaussian's ``2 d``), so all the VAEs of one seed start from the same encoder and decoder
     weights, and, the flow layers starting at the identity, from the same function.
+    ``decoder_units`` (see :func:`vae_decoder`), ``posterior_kwargs`` (the flow posterior's
+    builder arguments; the flow prior keeps its defaults) and the KL warm-up's fraction of the
+    steps are the same for every posterior.
     """
     _, kwargs = VAES[name]
+    kwargs = dict(kwargs)
+    if posterior_kwargs and kwargs["posterior"] != "gaussian":
+        kwargs["posterior_kwargs"] = posterior_kwargs
     keras.utils.set_random_seed(seed)  # Keras's shuffling of the batches
     started = time.perf_counter()
     vae = tff.VAE(
         (8, 8, 1),
         latent_size,
         seed=seed,
-        kl_warmup_steps=steps // 5,
+        kl_warmup_steps=int(steps * warmup),
         context_units=CONTEXT_UNITS,
+        decoder=vae_decoder(decoder_units, latent_size, seed),
         **kwargs,
     )
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
@@ -176,7 +220,16 @@ def run_job(job: tuple[str, int], args: argparse.Namespace) -> Run:
         run, model = train_flow(seed, args.flow_steps, data)
     else:
         run, model = train_vae(
-            name, seed, args.steps, args.k, data, args.latent_size, args.learning_rate
+            name,
+            seed,
+            args.steps,
+            args.k,
+            data,
+            args.latent_size,
+            args.learning_rate,
+            decoder_units=args.decoder_units,
+            posterior_kwargs=json.loads(args.posterior_kwargs) if args.posterior_kwargs else None,
+            warmup=args.warmup,
         )
     if args.figures and seed == args.seeds[0]:
         write_figure(name, model, data, args.figures)
@@ -220,6 +273,20 @@ def _one_thread() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def write_json(runs: list[Run], path: str | None) -> None:
+    """Every run so far (rewritten after each one, so a stopped run keeps what it finished)."""
+    if not path:
+        return
+    with open(path, "w") as handle:
+        json.dump(
+            [
+                {**r._asdict(), "per_point": None if r.per_point is None else r.per_point.tolist()}
+                for r in runs
+            ],
+            handle,
+        )
 
 
 def report(run: Run) -> None:
@@ -287,13 +354,20 @@ def table(runs: list[Run], models: list[str], k: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    started = time.perf_counter()
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``argv=None``: ``sys.argv``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     choices = [FLOW, *VAES]
     parser.add_argument("--models", nargs="+", default=choices, choices=choices)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps of every VAE")
+    parser.add_argument(
+        "--flow-seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="the multiscale flow's seeds (default: --seeds)",
+    )
     parser.add_argument(
         "--flow-steps", type=int, default=None, help="at most (default: benchmarks/digits.py's)"
     )
@@ -301,6 +375,22 @@ def main() -> None:
     parser.add_argument("--latent-size", type=int, default=8)
     parser.add_argument(
         "--learning-rate", type=float, default=1e-3, help="Adam's, cosine-decayed to 0"
+    )
+    parser.add_argument(
+        "--decoder-units",
+        nargs="*",
+        type=int,
+        default=None,
+        help="dense decoder widths before the logits, no convolutions (none given: linear); "
+        "default: the VAE's convolutional decoder",
+    )
+    parser.add_argument(
+        "--posterior-kwargs",
+        default=None,
+        help="the flow posteriors' builder arguments as JSON, e.g. '{\"num_layers\": 8}'",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0.2, help="KL warm-up, a fraction of the steps"
     )
     parser.add_argument("--json", default=None, help="also write every run to this JSON file")
     parser.add_argument(
@@ -312,21 +402,33 @@ def main() -> None:
         default=1,
         help="processes running the (model, seed) jobs side by side, one CPU thread each",
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    args = parse_args()
     data = load(num_samples=4)
     print(
         f"digits: train {len(data.train_images)}, validation {len(data.validation)}, test "
         f"{len(data.test)}; VAEs: {args.steps} steps, latent size {args.latent_size}, "
-        f"learning rate {args.learning_rate}, "
+        f"learning rate {args.learning_rate}, warm-up {args.warmup}, decoder "
+        f"{'default' if args.decoder_units is None else args.decoder_units or 'linear'}, "
+        f"posterior kwargs {args.posterior_kwargs or 'default'}, "
         f"IWAE k = {args.k}; seeds {args.seeds}",
         flush=True,
     )
-    jobs = [(name, seed) for name in args.models for seed in args.seeds]  # the flow's first
+    jobs = [
+        (name, seed)
+        for name in args.models
+        for seed in ((args.flow_seeds or args.seeds) if name == FLOW else args.seeds)
+    ]  # in the order of --models
     runs: list[Run] = []
     if args.workers == 1:
         for job in jobs:
             runs.append(run_job(job, args))
             report(runs[-1])
+            write_json(runs, args.json)
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
@@ -336,8 +438,9 @@ def main() -> None:
             for future in concurrent.futures.as_completed(futures):
                 runs.append(future.result())
                 report(runs[-1])
+                write_json(runs, args.json)
     print()
-    print(table(runs, args.models, args.k))
+    print(table(runs, [m for m in [FLOW, *VAES] if m in args.models], args.k))
     for name, against in [
         ("iaf", "gaussian"),
         ("real_nvp", "gaussian"),
@@ -353,18 +456,6 @@ def main() -> None:
                 f"{name} - {against} (IWAE per test image, paired; medians of {seeds} seeds): "
                 f"{mean:+.2f} ± {se:.2f} nats; > 3 s.e.: {verdict}; per seed: "
                 + ", ".join(f"{d:+.2f} ± {e:.2f}" for d, e in per_seed)
-            )
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(
-                [
-                    {
-                        **r._asdict(),
-                        "per_point": None if r.per_point is None else r.per_point.tolist(),
-                    }
-                    for r in runs
-                ],
-                handle,
             )
     print(
         f"\ntotal wall time: {time.perf_counter() - started:.0f} s, CPU time: "
