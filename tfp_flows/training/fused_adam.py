@@ -17,7 +17,7 @@ tracing them and XLA-compiling them is most of the fixed cost of a short
 ``fit``. Here the step's scalars (``beta^t``, the learning rate) are computed
 once per step and each variable is updated by TensorFlow's
 ``ResourceApplyAdam`` kernel (one operation, on CPU and under XLA), with a
-five-operation ``clipnorm``: a ``fit`` of a 2-D ``real_nvp`` traces 4,400
+three-operation ``clipnorm``: a training step of a 2-D ``real_nvp`` traces 3,850
 operations instead of 6,900. The state is Keras Adam's (one ``momentum`` and one
 ``velocity`` per variable), so checkpoints and saved models hold the same
 variables, and everything else is Adam's: under a ``tf.distribute`` strategy,
