@@ -72,10 +72,10 @@ def cnf(
     number of samples seen: on a quiet machine a step of three layers of 64 took
     0.49 ms against 0.71 ms for 96 (and 1.4-1.5 ms of CPU for 128), and within the wall time
     of ``nsf``'s 5,000 steps (45,000 steps of 64 against 28,000 of 96) the
-    narrower net reached the lower KL gap at every seed, 0.0102 / 0.0124 nats
-    against 0.0150 / 0.0137 (seeds 0 and 1, side by side; the former default,
-    64-64 tanh with 4 frequencies, had 0.057
-    after 20,000 steps of batch 1024. The solver's error at 32 steps was 0.002
+    narrower net reached KL gaps 0.0102 / 0.0124 / 0.0095 nats against 0.0150 /
+    0.0137 / 0.0094 (seeds 0, 1, 2, side by side; median 0.0102, just above the
+    0.010 goal); three layers of 48 (56,000 steps) had median 0.0116. The former
+    default (64-64 tanh, 4 frequencies) had 0.057 after 20,000 steps of batch 1024. The solver's error at 32 steps was 0.002
     nats per point (``benchmarks/README.md``). Not better per second there:
     larger batches, stratified or logit-normal times
     (``FlowMatching(time_sampling=...)``), reading the state scaled to unit
