@@ -11,8 +11,8 @@ steady state, and the time to score 200 points and to score and to sample 10^4 p
 0.010 nats (median of 3 seeds) within the wall time nsf needs for 5,000 steps.
 
     python benchmarks/cnf.py --seeds 0 1 2                    # the table in benchmarks/README.md
-    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs '{"hidden_units": [128, 128, 128]}' '{}' \
-        --cnf-steps 24000 34000                               # the former default side by side
+    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs '{"hidden_units": [96, 96, 96]}' '{}' \
+        --cnf-steps 28000 45000                               # the former default side by side
     python benchmarks/cnf.py --seeds 0 --modes "maximum likelihood" --cnf-steps 300
     python benchmarks/cnf.py --modes "flow matching" --cnf-steps 20000 --learning-rate 2e-2 \
         --cnf-kwargs '{"hidden_units": [64, 64], "activation": "tanh", "time_frequencies": 4}'
@@ -108,8 +108,8 @@ def main() -> None:
         "--cnf-steps",
         nargs="+",
         type=int,
-        default=[34_000],
-        help="one per --cnf-kwargs (34,000 of the default cnf fit in nsf's 5,000-step time)",
+        default=[45_000],
+        help="one per --cnf-kwargs (45,000 of the default cnf fit in nsf's 5,000-step time)",
     )
     parser.add_argument("--batch-size", type=int, default=256, help="of the cnf's fit")
     parser.add_argument("--learning-rate", type=float, default=None, help="of the cnf's fit")

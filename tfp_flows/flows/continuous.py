@@ -28,7 +28,7 @@ def cnf(
     event_size: int,
     *,
     context_size: int = 0,
-    hidden_units: Sequence[int] = (96, 96, 96),
+    hidden_units: Sequence[int] = (64, 64, 64),
     num_steps: int = 32,
     activation: str | Callable[[tf.Tensor], tf.Tensor] = "silu",
     time_frequencies: int = 8,
@@ -64,16 +64,18 @@ def cnf(
     matching (``tff.fit(flow, data, loss=tff.training.FlowMatching())``, a
     regression of ``v`` without any ODE solve: the recommended way).
 
-    The defaults (three hidden layers of 96, SiLU, 8 time frequencies, 32 RK4
+    The defaults (three hidden layers of 64, SiLU, 8 time frequencies, 32 RK4
     steps) are what ``benchmarks/cnf.py`` measured best per second of flow
     matching on the two moons (noise 0.05) with ``fit``'s defaults (batch 256,
     peak learning rate 1e-2). On 2 cores a training step costs about linearly in
     batch times network size (no spare parallelism), and the KL gap fell with the
-    number of samples seen (``~ steps^-0.64``): three layers of 96 take 0.6x the
-    time per step of three of 128 and, given 34,000 steps against 24,000 (less
-    time), reached KL gaps 0.0107 / 0.0124 nats against 0.0148 / 0.0165 (seeds 0
-    and 1, side by side); the former default (64-64 tanh, 4 frequencies) had 0.057
-    after 20,000 steps of batch 1024. The solver's error at 32 steps was 0.002
+    number of samples seen: on a quiet machine a step of three layers of 64 took
+    0.49 ms against 0.71 ms for 96 (and 1.4-1.5 ms of CPU for 128), and within the wall time
+    of ``nsf``'s 5,000 steps (45,000 steps of 64 against 28,000 of 96) the
+    narrower net reached KL gaps 0.0102 / 0.0124 / 0.0095 nats against 0.0150 /
+    0.0137 / 0.0094 (seeds 0, 1, 2, side by side; median 0.0102, just above the
+    0.010 goal); three layers of 48 (56,000 steps) had median 0.0116. The former
+    default (64-64 tanh, 4 frequencies) had 0.057 after 20,000 steps of batch 1024. The solver's error at 32 steps was 0.002
     nats per point (``benchmarks/README.md``). Not better per second there:
     larger batches, stratified or logit-normal times
     (``FlowMatching(time_sampling=...)``), reading the state scaled to unit
