@@ -59,6 +59,7 @@ class FusedAdam(keras.optimizers.Adam):
 
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None):
         """Adam's ``apply``, with the step's scalars shared by all variables and the clipping fused."""
+        grads = list(grads)  # read more than once below (a generator would be used up)
         if not self._plain_step(grads):
             return super().apply(grads, trainable_variables)
         clipnorm, global_clipnorm = self.clipnorm, self.global_clipnorm  # Keras sets one at most
