@@ -192,7 +192,11 @@ def sbc(
     seed: int = 0,
     batch_size: int | None = None,
 ) -> tuple[np.ndarray, SBCResult]:
-    """Ranks (:func:`sbc_ranks`) and their ECDF test (:func:`ecdf_band_test`) in one call."""
+    """Ranks (:func:`sbc_ranks`) and their ECDF test (:func:`ecdf_band_test`) in one call.
+
+    ``seed`` seeds both (observation ``i`` is sampled with ``seed + i``);
+    ``batch_size`` is :func:`sbc_ranks`'s (observations per batched call).
+    """
     ranks = sbc_ranks(posterior, theta, x, num_posterior_samples, seed, batch_size)
     return ranks, ecdf_band_test(ranks, num_posterior_samples, alpha=alpha, seed=seed)
 
