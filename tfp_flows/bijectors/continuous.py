@@ -50,8 +50,11 @@ identity). Train with enough steps for the accuracy you need, and check with
 Plain TensorFlow ops (a ``tf.while_loop`` of fixed length), so the fixed-step
 layer runs eagerly, in ``tf.function`` and under ``jit_compile=True``; gradients
 flow by backpropagation through the solver steps. The adaptive solver also runs
-in all three (measured with TF 2.21 / TFP 0.25); ``benchmarks/README.md``
-("Gradients: adjoint against backprop") measures its adjoint against backprop.
+in all three (TF 2.21 / TFP 0.25: its solve is a ``tf.while_loop`` of dynamic
+length that XLA compiles, but the gradient of a step with its adjoint took
+minutes to XLA-compile here: use it in ``tf.function`` without ``jit_compile``, e.g.
+``tff.fit(..., jit_compile=False)``); ``benchmarks/README.md`` ("Gradients:
+adjoint against backprop") measures its adjoint against backprop.
 
 #### References
 
