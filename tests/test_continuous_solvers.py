@@ -193,16 +193,17 @@ def test_maximum_likelihood_training_with_hutchinson_lowers_the_exact_nll():
     assert int(layer.probe_counter.numpy()) >= 150  # a fresh probe every step
 
 
-def test_dopri5_error_falls_at_fifth_order():
-    """Round-trip error at 2, 4 and 8 steps: falls ~32x per doubling (measured ratios: see
-    the assertion's message if it fails); RK4's falls ~16x."""
+def test_dopri5_error_falls_faster_than_fourth_order():
+    """Round-trip error at 2, 4 and 8 Dopri5 steps: measured 1.2e-2, 6.0e-4, 2.9e-5, ratios
+    20.0 and 20.9 per doubling (towards the asymptotic 32 of a fifth-order method); above the
+    16 of RK4's fourth order."""
     x = _x()
     errors = []
     for steps in (2, 4, 8):
         layer = _layer(steps=steps, solver="dopri5")
         errors.append(np.max(np.abs(layer.inverse(layer.forward(x)) - x)))
     ratios = [errors[0] / errors[1], errors[1] / errors[2]]
-    assert ratios[1] > 20, ratios
+    assert min(ratios) > 16, ratios
 
 
 def _log_det_against_autodiff(layer, n, context_size=2, batch=8):
@@ -223,24 +224,30 @@ def _log_det_against_autodiff(layer, n, context_size=2, batch=8):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "settings",
-    [dict(solver="dopri5", steps=16), dict(solver="adaptive", rtol=1e-10, atol=1e-10)],
+    "settings, round_trip_bound, log_det_bound",
+    [
+        (dict(solver="dopri5", steps=16), 1e-6, 1e-7),
+        (dict(solver="adaptive", rtol=1e-10, atol=1e-10), 1e-8, 1e-8),
+    ],
     ids=["dopri5", "adaptive"],
 )
-def test_round_trip_and_log_det_at_a_tight_setting(settings):
-    """float64, conditional, n = 3: round trip and fldj + ildj within 1e-8, log-det against the
-    autodiff Jacobian of the solved map within 1e-8 (measured dopri5 at 16 steps 8e-8 round
-    trip unconditional; see the measured values printed on failure)."""
+def test_round_trip_and_log_det_at_a_tight_setting(settings, round_trip_bound, log_det_bound):
+    """float64, conditional: round trip and fldj + ildj (n = 3), and the log-det against the
+    autodiff Jacobian of the solved map at the registry's sizes 2, 3 and 7 (the issue asks for
+    1e-6). Measured: Dopri5 at 16 steps, round trip 8.2e-8, fldj + ildj 1.1e-7, log-det
+    1.0e-9 / 3.2e-9 / 3.5e-9; adaptive at rtol = atol = 1e-10, 2.1e-10, 1.7e-10 and 8.0e-10 /
+    3.2e-10 / 4.8e-10 (its Jacobian through TFP's adjoint)."""
     layer = _layer(context_size=2, **settings)
     x = _x()
     c = tf.random.stateless_normal([32, 2], seed=[5, 6], dtype=tf.float64)
     y, fldj = layer.forward_and_log_det(x, context=c)
     x_back, ildj = layer.inverse_and_log_det(y, context=c)
     assert np.max(np.abs(y - x)) > 0.1
-    round_trip, cancel = np.max(np.abs(x_back - x)), np.max(np.abs(fldj + ildj))
-    assert round_trip < 1e-6 and cancel < 1e-6, (round_trip, cancel)
-    error = _log_det_against_autodiff(layer, 3)
-    assert error < 1e-6, error
+    assert np.max(np.abs(x_back - x)) < round_trip_bound
+    assert np.max(np.abs(fldj + ildj)) < round_trip_bound
+    for n in (2, 3, 7):
+        error = _log_det_against_autodiff(_layer(n=n, context_size=2, **settings), n)
+        assert error < log_det_bound, (n, error)
 
 
 @pytest.mark.slow
