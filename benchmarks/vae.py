@@ -33,6 +33,8 @@ the criterion is ``median(mean d) > 3 median(s.e.)``.
     python benchmarks/vae.py --steps 1000 --flow-seeds 0 --models gaussian iaf iaf_maf_prior real_nvp_image nsf
     python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
     python benchmarks/vae.py --workers 2 --figures notebooks/figures     # and the samples
+    python benchmarks/vae.py --seeds 0 --json s0.json; python benchmarks/vae.py --seeds 1 2 --json s12.json
+    python benchmarks/vae.py --from-json s0.json s12.json     # their table, as one run's
 """
 
 from __future__ import annotations
