@@ -33,6 +33,8 @@ the criterion is ``median(mean d) > 3 median(s.e.)``.
     python benchmarks/vae.py --steps 1000 --flow-seeds 0 --models gaussian iaf iaf_maf_prior real_nvp_image nsf
     python benchmarks/vae.py --models gaussian iaf --seeds 0 --steps 200 --k 50   # smoke run
     python benchmarks/vae.py --workers 2 --figures notebooks/figures     # and the samples
+    python benchmarks/vae.py --seeds 0 --json s0.json; python benchmarks/vae.py --seeds 1 2 --json s12.json
+    python benchmarks/vae.py --from-json s0.json s12.json     # their table, as one run's
 """
 
 from __future__ import annotations
@@ -289,6 +291,28 @@ def write_json(runs: list[Run], path: str | None) -> None:
         )
 
 
+def read_json(paths: list[str]) -> list[Run]:
+    """The runs of one or more files of ``--json``, in order (the per-image bounds as arrays),
+    to put runs of one setting made at different times (e.g. a screen's seed 0 and a later
+    run's seeds 1 and 2) in one table. A (model, seed) in two runs is an error: the medians
+    would count it twice."""
+    runs = []
+    for path in paths:
+        with open(path) as handle:
+            for entry in json.load(handle):
+                if entry["per_point"] is not None:
+                    entry["per_point"] = np.asarray(entry["per_point"])
+                runs.append(Run(**entry))
+    seen = [(r.model, r.seed) for r in runs]
+    repeated = sorted({key for key in seen if seen.count(key) > 1})
+    if repeated:
+        raise ValueError(
+            f"each (model, seed) must be in one run of the files given, got {repeated} more "
+            f"than once in {paths}."
+        )
+    return runs
+
+
 def report(run: Run) -> None:
     print(
         f"{run.model} seed {run.seed}: {run.bits_per_dim:.4f} bits/dim, bound {run.nats:.2f} "
@@ -394,6 +418,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", default=None, help="also write every run to this JSON file")
     parser.add_argument(
+        "--from-json",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="train nothing: the table of the runs in these --json files (give --k if not 1000)",
+    )
+    parser.add_argument(
         "--figures", metavar="DIR", default=None, help="write each model's samples (first seed)"
     )
     parser.add_argument(
@@ -405,9 +436,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def summarize(runs: list[Run], k: int) -> None:
+    """Print the table of ``runs`` and each flow's paired difference to its baseline."""
+    print()
+    print(table(runs, [m for m in [FLOW, *VAES] if any(r.model == m for r in runs)], k))
+    for name, against in [
+        ("iaf", "gaussian"),
+        ("real_nvp", "gaussian"),
+        ("nsf", "gaussian"),
+        ("iaf_maf_prior", "gaussian"),
+        ("iaf_maf_prior", "iaf"),
+    ]:
+        compared = paired_difference(runs, name, against)
+        if compared is not None:
+            mean, se, seeds, per_seed = compared
+            verdict = "met" if mean > 3 * se else "NOT met"
+            print(
+                f"{name} - {against} (IWAE per test image, paired; medians of {seeds} seeds): "
+                f"{mean:+.2f} ± {se:.2f} nats; > 3 s.e.: {verdict}; per seed: "
+                + ", ".join(f"{d:+.2f} ± {e:.2f}" for d, e in per_seed)
+            )
+
+
 def main() -> None:
     started = time.perf_counter()
     args = parse_args()
+    if args.from_json:
+        summarize(read_json(args.from_json), args.k)
+        return
     data = load(num_samples=4)
     print(
         f"digits: train {len(data.train_images)}, validation {len(data.validation)}, test "
@@ -439,24 +495,7 @@ def main() -> None:
                 runs.append(future.result())
                 report(runs[-1])
                 write_json(runs, args.json)
-    print()
-    print(table(runs, [m for m in [FLOW, *VAES] if m in args.models], args.k))
-    for name, against in [
-        ("iaf", "gaussian"),
-        ("real_nvp", "gaussian"),
-        ("nsf", "gaussian"),
-        ("iaf_maf_prior", "gaussian"),
-        ("iaf_maf_prior", "iaf"),
-    ]:
-        compared = paired_difference(runs, name, against)
-        if compared is not None:
-            mean, se, seeds, per_seed = compared
-            verdict = "met" if mean > 3 * se else "NOT met"
-            print(
-                f"{name} - {against} (IWAE per test image, paired; medians of {seeds} seeds): "
-                f"{mean:+.2f} ± {se:.2f} nats; > 3 s.e.: {verdict}; per seed: "
-                + ", ".join(f"{d:+.2f} ± {e:.2f}" for d, e in per_seed)
-            )
+    summarize(runs, args.k)
     print(
         f"\ntotal wall time: {time.perf_counter() - started:.0f} s, CPU time: "
         f"{time.process_time():.0f} s, load average at the end: "

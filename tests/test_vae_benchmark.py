@@ -63,3 +63,49 @@ def test_the_decoder_maps_z_to_the_pixels_logits_with_the_given_dense_layers(
     vae = tff.VAE((8, 8, 1), 4, posterior="iaf", decoder=decoder, context_units=8, seed=0)
     images = tff.datasets.digits("test")[:2]
     assert np.all(np.isfinite(vae(images)))
+
+
+def _run(bench, model, seed, per_point):
+    per_point = np.asarray(per_point, np.float64)
+    nan = float("nan")
+    return bench.Run(
+        model, seed, 2.0, float(per_point.mean()), 0.1, nan, nan, nan, 1.0, 1.0, per_point, "test"
+    )
+
+
+def test_runs_written_apart_are_read_back_into_one_paired_table(bench, tmp_path, capsys):
+    first, second = tmp_path / "seed0.json", tmp_path / "seeds12.json"
+    bench.write_json(
+        [_run(bench, "gaussian", 0, [-90.0, -92.0]), _run(bench, "iaf", 0, [-89.0, -92.5])], first
+    )
+    bench.write_json(
+        [
+            _run(bench, "gaussian", 1, [-91.0, -91.0]),
+            _run(bench, "iaf", 1, [-90.0, -90.0]),
+            _run(bench, "gaussian", 2, [-93.0, -90.0]),
+            _run(bench, "iaf", 2, [-91.0, -89.0]),
+        ],
+        second,
+    )
+    runs = bench.read_json([str(first), str(second)])
+    assert [(r.model, r.seed) for r in runs] == [
+        ("gaussian", 0),
+        ("iaf", 0),
+        ("gaussian", 1),
+        ("iaf", 1),
+        ("gaussian", 2),
+        ("iaf", 2),
+    ]
+    np.testing.assert_array_equal(runs[1].per_point, [-89.0, -92.5])
+    mean, se, seeds, per_seed = bench.paired_difference(runs, "iaf", "gaussian")
+    # per seed: differences (1, -0.5), (1, 1), (2, 1): means 0.25, 1, 1.5
+    assert seeds == 3 and [round(m, 6) for m, _ in per_seed] == [0.25, 1.0, 1.5]
+    assert mean == pytest.approx(1.0) and se == pytest.approx(0.5)  # s.e.s 0.75, 0, 0.5
+    assert bench.parse_args(["--from-json", str(first), str(second)]).from_json == [
+        str(first),
+        str(second),
+    ]
+    bench.summarize(runs, k=1000)
+    assert "iaf - gaussian" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"\('gaussian', 0\)"):
+        bench.read_json([str(first), str(first)])
