@@ -22,7 +22,8 @@ two steps with two interpreters:
    ``--probe-steps`` steps time a step, the rest of the budget sets the schedule's length.
    Then ``KL gap = mean(log p(x) - log q(x))`` on the exported points (± its standard error),
    with ``q``'s ``log_prob`` as BayesFlow computes it (ODE with the exact Jacobian trace,
-   BayesFlow's default adaptive ``tsit5`` unless ``--integrate-steps`` fixes the step count),
+   BayesFlow's default adaptive ``tsit5`` unless ``--integrate-steps`` fixes the step count:
+   its adaptive solver runs eagerly only, it fails under ``tf.function``),
    and the times to score 200 and 10^4 points and to sample 10^4 under ``tf.function``
    (first call, tracing included, and the median of 3 calls after it).
 
@@ -65,15 +66,16 @@ def export(path: str, seed: int, noise: float, n: int) -> None:
 
 
 def _median_call(fn, repeats: int = 3) -> tuple[float, float]:
+    """The first call's seconds (tracing included) and the median of ``repeats`` more."""
     started = time.perf_counter()
     fn()
     first = time.perf_counter() - started
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, 0)):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return first, float(np.median(times))
+    return first, float(np.median(times)) if times else first
 
 
 def fit_and_time(args: argparse.Namespace) -> dict:
@@ -88,9 +90,9 @@ def fit_and_time(args: argparse.Namespace) -> dict:
             f"expected noise {args.noise}, seed {args.seed} (export it with --export)"
         )
     keras.utils.set_random_seed(args.seed)
-    integrate = {} if args.integrate_steps is None else {"method": "rk45"}
+    integrate = {}
     if args.integrate_steps is not None:
-        integrate["steps"] = args.integrate_steps
+        integrate = {"method": args.integrate_method, "steps": args.integrate_steps}
     net = bf.networks.FlowMatching(
         subnet_kwargs=json.loads(args.subnet_kwargs), integrate_kwargs=integrate or None
     )
@@ -164,6 +166,22 @@ def fit_and_time(args: argparse.Namespace) -> dict:
     log_p = data["log_p"][: args.kl_points].astype(np.float64)
     log_prob = tf.function(lambda points: net.log_prob(points))
     sample = tf.function(lambda: net.sample((args.points,), seed=args.seed))
+    modes = {}
+    try:
+        log_prob(x[:2])
+        modes["log_prob"] = "tf.function"
+    except Exception as error:  # noqa: BLE001 (BayesFlow's adaptive solver fails in graph mode)
+        modes["log_prob"] = f"eager (tf.function failed: {type(error).__name__})"
+        log_prob = net.log_prob
+    try:
+        tf.function(lambda: net.sample((2,), seed=args.seed))()
+        modes["sample"] = "tf.function"
+    except Exception as error:  # noqa: BLE001
+        modes["sample"] = f"eager (tf.function failed: {type(error).__name__})"
+
+        def sample():
+            return net.sample((args.points,), seed=args.seed)
+
     out = {
         "steps": steps,
         "per_step": per_step,
@@ -172,18 +190,30 @@ def fit_and_time(args: argparse.Namespace) -> dict:
         "cpu": cpu,
         "loss": float(loss),
         "params": int(sum(np.prod(v.shape) for v in net.trainable_variables)),
+        "modes": modes,
     }
-    few, many = x[: args.few_points], x[: args.points]
-    out["score_few_first"], out["score_few"] = _median_call(lambda: log_prob(few).numpy())
-    out["score_first"], out["score"] = _median_call(lambda: log_prob(many).numpy())
-    out["sample_first"], out["sample"] = _median_call(lambda: sample().numpy())
-    log_q = np.concatenate(
-        [log_prob(x[i : i + args.points]).numpy() for i in range(0, len(log_p), args.points)]
-    ).astype(np.float64)
-    diff = log_p - log_q
+    few = x[: args.few_points]
+    out["score_few_first"], out["score_few"] = _median_call(
+        lambda: log_prob(few).numpy(), args.repeats
+    )
+    # the KL gap's points are scored in blocks of --points; the first block's call is timed
+    log_q, times = [], []
+    for i in range(0, len(log_p), args.points):
+        started = time.perf_counter()
+        log_q.append(np.asarray(log_prob(x[i : i + args.points])))
+        times.append(time.perf_counter() - started)
+    out["score_first"], out["score"] = times[0], float(np.median(times[1:] or times))
+    out["sample_first"], out["sample"] = _median_call(lambda: np.asarray(sample()), args.repeats)
+    diff = log_p - np.concatenate(log_q).astype(np.float64)
     out["gap"] = float(diff.mean())
     out["gap_se"] = float(diff.std(ddof=1) / math.sqrt(len(diff)))
     out["finite"] = bool(np.isfinite(diff).all())
+    if args.integrate_steps is not None and args.adaptive_few:
+        # one eager call with BayesFlow's default solver (adaptive tsit5), as a user gets it
+        started = time.perf_counter()
+        adaptive = np.asarray(net.log_prob(few, method="tsit5", steps="adaptive"))
+        out["adaptive_few"] = time.perf_counter() - started
+        out["adaptive_gap"] = float(np.mean(log_p[: args.few_points] - adaptive))
     return out
 
 
@@ -213,13 +243,25 @@ def main() -> None:
         "--integrate-steps",
         type=int,
         default=None,
-        help="fixed rk45 steps for log_prob and sample (default: BayesFlow's adaptive tsit5)",
+        help="fixed steps for log_prob and sample (default: BayesFlow's adaptive tsit5)",
+    )
+    parser.add_argument(
+        "--integrate-method", default="tsit5", help="with --integrate-steps: euler, rk45, tsit5"
+    )
+    parser.add_argument(
+        "--adaptive-few",
+        action="store_true",
+        help="with --integrate-steps: also time one eager log_prob of --few-points points with "
+        "BayesFlow's default adaptive tsit5",
     )
     parser.add_argument("--steps-per-call", type=int, default=50)
     parser.add_argument("--probe-steps", type=int, default=300)
     parser.add_argument("--jit-train", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--few-points", type=int, default=200)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed calls after the first (median reported)"
+    )
     args = parser.parse_args()
     if args.export:
         export(args.export, args.seed, args.noise, args.kl_points)
@@ -233,8 +275,9 @@ def main() -> None:
         f"bayesflow {bf.__version__}, moons(noise={args.noise}), seed {args.seed}, subnet_kwargs "
         f"{args.subnet_kwargs} ({r['params']} weights), batch {args.batch_size}, peak lr "
         f"{args.learning_rate}, budget {args.budget} s of {args.budget_clock} time, integrator "
-        f"{'adaptive tsit5' if args.integrate_steps is None else f'rk45 x {args.integrate_steps}'}"
-        f"; final loss {r['loss']:.3f}; all log q finite: {r['finite']}\n"
+        f"{'adaptive tsit5' if args.integrate_steps is None else f'{args.integrate_method} x {args.integrate_steps}'}"
+        f"; final loss {r['loss']:.3f}; all log q finite: {r['finite']}; log_prob "
+        f"{r['modes']['log_prob']}, sample {r['modes']['sample']}\n"
     )
     print(
         "| model | seed | steps | KL gap | ms/step | CPU ms/step | fit wall s | fit CPU s "
@@ -249,6 +292,12 @@ def main() -> None:
         f"{r['score']:.3f} ({r['score_first']:.2f}) | {r['sample']:.3f} ({r['sample_first']:.2f}) |",
         flush=True,
     )
+    if "adaptive_few" in r:
+        print(
+            f"\nBayesFlow's default solver (adaptive tsit5, eager: it fails under tf.function): "
+            f"scoring {args.few_points} points took {r['adaptive_few']:.2f} s (one call); their "
+            f"mean log p - log q {r['adaptive_gap']:.4f}"
+        )
 
 
 if __name__ == "__main__":
