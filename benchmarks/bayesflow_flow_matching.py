@@ -18,7 +18,8 @@ two steps with two interpreters:
    of BayesFlow's ``BasicWorkflow`` for online training (Adam, clipnorm 1.5, linear warm-up
    over 5 % of the steps from 0.1x to the peak learning rate, cosine decay to 0), inside
    ``tf.function`` (``--steps-per-call`` steps per call). The number of steps is set so that
-   the whole fit, compilation included, takes ``--budget`` seconds of wall time: the first
+   the whole fit, compilation included, takes ``--budget`` seconds of wall time (of this
+   process's CPU time with ``--budget-clock cpu``, robust to other load): the first
    ``--probe-steps`` steps time a step, the rest of the budget sets the schedule's length.
    Then ``KL gap = mean(log p(x) - log q(x))`` on the exported points (± its standard error),
    with ``q``'s ``log_prob`` as BayesFlow computes it (ODE with the exact Jacobian trace,
@@ -33,6 +34,11 @@ two steps with two interpreters:
     #   /tmp/bf-venv/bin/pip install bayesflow==2.0.12 tensorflow-cpu==2.21.0):
     KERAS_BACKEND=tensorflow /tmp/bf-venv/bin/python benchmarks/bayesflow_flow_matching.py \
         --data /tmp/moons_kl_s0.npz --seed 0 --budget 26.5
+    # the table in benchmarks/README.md: the cnf's fit CPU time, fixed solver steps (BayesFlow's
+    # adaptive solver fails under tf.function), 10^4 KL points, one eager adaptive call timed:
+    KERAS_BACKEND=tensorflow /tmp/bf-venv/bin/python benchmarks/bayesflow_flow_matching.py \
+        --data /tmp/moons_kl_s0.npz --seed 0 --budget 33.5 --budget-clock cpu \
+        --integrate-steps 32 --kl-points 10000 --repeats 1 --adaptive-few
     # a network the size of tff.cnf's default (3 x 64, no dropout or normalisation):
     KERAS_BACKEND=tensorflow /tmp/bf-venv/bin/python benchmarks/bayesflow_flow_matching.py \
         --data /tmp/moons_kl_s0.npz --seed 0 --budget 26.5 \
