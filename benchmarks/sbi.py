@@ -12,8 +12,9 @@ observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et
     (--task a,b: several tasks, any of tff.datasets.SBI_TASKS: two_moons, gaussian_linear,
     gaussian_linear_uniform, gaussian_mixture, slcp, bernoulli_glm;
     --sbc 200: also simulation-based calibration on 200 fresh simulations;
-    --figures DIR: the SBC rank ECDF plot and the pairs plot of observation 1's posterior
-    beside its reference samples, as PNGs: sbi_<task>_<budget>_{sbc,pairs}.png)
+    --figures DIR: the SBC rank ECDF plot, the parameter recovery plot of the SBC simulations
+    (with --sbc) and the pairs plot of observation 1's posterior beside its reference samples,
+    as PNGs: sbi_<task>_<budget>_{sbc,recovery,pairs}.png)
 
     PYTHONPATH=. python benchmarks/sbi.py --task two_moons --budgets 1000 --observations none \
         --sbc 200 --figures notebooks/figures
@@ -71,13 +72,15 @@ def run(
     if sbc:
         # fresh simulations (another seed), 99 posterior samples each
         theta_test, x_test = task.sample_pairs(sbc, seed=seed + 10**6)
-        _, result = tff.diagnostics.sbc(
-            posterior, theta_test.numpy(), x_test.numpy(), 99, seed=seed
-        )
+        theta_test, x_test = theta_test.numpy(), x_test.numpy()
+        _, result = tff.diagnostics.sbc(posterior, theta_test, x_test, 99, seed=seed)
         calibrated = f"{int(result.inside.sum())}/{len(result.inside)} inside"
         print(f"  {task_name} n={budget} SBC ({sbc} simulations): {calibrated}", flush=True)
         if figures:
             save(tff.plotting.plot_sbc_ecdf(result), figures, task_name, budget, "sbc")
+            variance = task.prior.variance().numpy()  # recovery: the same simulations, 200 draws
+            recovered = tff.diagnostics.recovery(posterior, theta_test, x_test, variance, 200, seed)
+            save(tff.plotting.plot_recovery(recovered), figures, task_name, budget, "recovery")
     if figures:
         number = observations[0] if observations else 1
         samples = posterior.sample(10_000, task.observation(number), seed=seed + number)
@@ -125,7 +128,9 @@ def main() -> None:
     parser.add_argument("--observations", default="1-10")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sbc", type=int, default=0, help="simulations for an SBC check (0: none)")
-    parser.add_argument("--figures", default=None, help="directory for the SBC and pairs PNGs")
+    parser.add_argument(
+        "--figures", default=None, help="directory for the SBC, recovery and pairs PNGs"
+    )
     args = parser.parse_args()
     observations = observation_numbers(args.observations)
     rows = []

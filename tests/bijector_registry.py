@@ -494,6 +494,22 @@ REGISTRY = {
         ),
         slow=True,
     ),
+    # the same neural ODE by fixed-step Dormand-Prince 5 (32 steps, six evaluations each), and
+    # conditional (the context reaches the velocity); slow like the RK4 entry
+    "continuous_flow_dopri5_context": Entry(
+        lambda n, dtype: ContinuousFlow(
+            n,
+            num_steps=32,
+            solver="dopri5",
+            context_size=2,
+            hidden_units=(8,),
+            time_frequencies=1,
+            seed=27,
+            dtype=dtype,
+        ),
+        context_size=2,
+        slow=True,
+    ),
     "permute_reverse": Entry(lambda n, dtype: Permute.reverse(n, dtype=dtype)),
     "permute_random": Entry(lambda n, dtype: Permute.random(n, seed=5, dtype=dtype)),
     "planar_chain": Entry(

@@ -91,3 +91,69 @@ def test_coverage_and_recovery_tell_calibrated_from_overconfident():
     overconfident = tff.diagnostics.recovery(_Exact(0.3), theta, x, 1.0, num_samples=200)
     assert abs(calibrated.z_score.std() - 1.0) < 0.1 and overconfident.z_score.std() > 1.8
     np.testing.assert_allclose(calibrated.contraction.mean(), 0.5, atol=0.03)
+
+
+class _ExactBatched(_Exact):
+    """The same posterior, also drawing for a batch of observations (observation i: seed s + i)."""
+
+    def __init__(self, scale=np.sqrt(0.5)):
+        super().__init__(scale)
+        self.batch_sizes = []
+
+    def sample_batch(self, n, x_obs, seed=0):
+        self.batch_sizes.append(len(x_obs))
+        return np.stack([self.sample(n, x, seed + i) for i, x in enumerate(x_obs)])
+
+
+def test_batched_draws_give_the_per_observation_results_for_any_batch_size():
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=(23, 1))
+    x = theta + rng.normal(size=(23, 1))
+    expected_ranks = tff.diagnostics.sbc_ranks(_Exact(), theta, x, 19, seed=4)
+    expected = tff.diagnostics.recovery(_Exact(), theta, x, 1.0, num_samples=30, seed=4)
+    for batch_size, calls in [(None, [23]), (7, [7, 7, 7, 2]), (1, [1] * 23)]:
+        posterior = _ExactBatched()
+        ranks = tff.diagnostics.sbc_ranks(posterior, theta, x, 19, seed=4, batch_size=batch_size)
+        np.testing.assert_array_equal(ranks, expected_ranks)
+        assert posterior.batch_sizes == calls
+        result = tff.diagnostics.recovery(
+            posterior, theta, x, 1.0, num_samples=30, seed=4, batch_size=batch_size
+        )
+        for field in ("mean", "std", "z_score", "contraction", "median", "lower", "upper"):
+            np.testing.assert_array_equal(getattr(result, field), getattr(expected, field))
+    # without batch_size, a call draws at most 100,000 points: 1000 samples -> 100 observations
+    posterior = _ExactBatched()
+    tff.diagnostics.recovery(posterior, np.zeros([150, 1]), np.zeros([150, 1]), 1.0, 1000)
+    assert posterior.batch_sizes == [100, 50]
+
+
+def test_recovery_records_truths_medians_and_intervals():
+    rng = np.random.default_rng(6)
+    theta = rng.normal(size=(50, 2))
+    x = theta + rng.normal(size=(50, 2))
+    result = tff.diagnostics.recovery(_Exact(), theta, x, [1.0, 2.0], num_samples=40, level=0.8)
+    draws = np.stack([_Exact().sample(40, x[i], seed=i) for i in range(50)])
+    np.testing.assert_array_equal(result.theta, theta)
+    np.testing.assert_allclose(result.median, np.median(draws, axis=1))
+    np.testing.assert_allclose(result.lower, np.quantile(draws, 0.1, axis=1))
+    np.testing.assert_allclose(result.upper, np.quantile(draws, 0.9, axis=1))
+    np.testing.assert_allclose(result.contraction[:, 1], 1 - draws.var(axis=1, ddof=1)[:, 1] / 2.0)
+    assert result.level == 0.8
+
+
+def test_diagnostics_refuse_bad_batches_and_draws():
+    theta, x = np.zeros([4, 2]), np.zeros([4, 1])  # the posteriors draw one parameter, not 2
+    with pytest.raises(ValueError, match="expected batch_size a positive int or None, got 0"):
+        tff.diagnostics.sbc_ranks(_ExactBatched(), theta, x, 9, batch_size=0)
+    with pytest.raises(
+        ValueError, match=r"expected posterior draws of shape \[4, 9, 2\].*got shape \[4, 9, 1\]"
+    ):
+        tff.diagnostics.sbc_ranks(_ExactBatched(), theta, x, 9)
+    with pytest.raises(
+        ValueError, match=r"expected posterior draws of shape \[1, 9, 2\].*got shape \[1, 9, 1\]"
+    ):
+        tff.diagnostics.recovery(_Exact(), theta, x, 1.0, num_samples=9)
+    with pytest.raises(
+        ValueError, match=r"expected prior_variance a scalar or of shape \[1\], got shape \[3\]"
+    ):
+        tff.diagnostics.recovery(_Exact(), np.zeros([4, 1]), x, [1.0, 1.0, 1.0], num_samples=9)

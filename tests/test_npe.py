@@ -190,3 +190,40 @@ def test_a_flow_without_standardize_gets_one():
     layers = tff.training.find_standardize_layers(posterior.flow)
     assert [layer.name for layer in layers] == ["npe_theta_standardize"]
     np.testing.assert_allclose(layers[0].loc.numpy(), (100.0 * theta).mean(0), rtol=1e-4)
+
+
+def test_sample_batch_draws_what_sample_draws_for_each_observation(box_posterior):
+    x_obs = np.array([[0.95, -0.95], [0.0, 0.2], [-0.5, 0.5]], "float32")
+    batch = box_posterior.sample_batch(50, x_obs, seed=11).numpy()
+    assert batch.shape == (3, 50, 2) and np.all(np.abs(batch) < 1.0)
+    for i in range(3):  # observation i with seed 11 + i: the same draws, batched
+        one = box_posterior.sample(50, x_obs[i], seed=11 + i).numpy()
+        np.testing.assert_allclose(batch[i], one, rtol=1e-5, atol=1e-5)
+    listed = box_posterior.sample_batch(50, list(x_obs), seed=[11, 12, 13]).numpy()
+    np.testing.assert_array_equal(listed, batch)
+    # so the diagnostics' batched path gives the ranks of the per-observation one
+    theta = np.array([[0.9, -0.9], [0.1, 0.1], [-0.4, 0.3]], "float32")
+
+    class OneByOne:
+        sample = box_posterior.sample
+
+    np.testing.assert_array_equal(
+        tff.diagnostics.sbc_ranks(box_posterior, theta, x_obs, 50, seed=11),
+        tff.diagnostics.sbc_ranks(OneByOne(), theta, x_obs, 50, seed=11),
+    )
+
+
+def test_sample_batch_refuses_bad_batches_naming_expected_and_got(box_posterior):
+    x_obs = np.zeros([3, 2], "float32")
+    with pytest.raises(ValueError, match=r"shape \[N, 2\], got shape \[2\] \(one observation"):
+        box_posterior.sample_batch(5, x_obs[0])
+    with pytest.raises(
+        ValueError, match=r"expected observations x_obs of shape \[N, 2\], got shape \[3, 3\]"
+    ):
+        box_posterior.sample_batch(5, np.zeros([3, 3], "float32"))
+    with pytest.raises(ValueError, match=r"with N >= 1, got an empty batch"):
+        box_posterior.sample_batch(5, x_obs[:0])
+    with pytest.raises(
+        ValueError, match=r"expected seed None, an int or 3 ints .* got int64 of shape \[2\]"
+    ):
+        box_posterior.sample_batch(5, x_obs, seed=[1, 2])

@@ -284,6 +284,105 @@ class AmortizedPosterior:
         posterior = self._conditioned(x_obs, "sample")
         return posterior.sample(n, seed=None if seed is None else stateless_seed(seed))
 
+    def sample_batch(self, n: int, x_obs: Any, seed: Any = None) -> tf.Tensor:
+        """``n`` draws of the posterior of each of ``N`` observations, in one pass: ``[N, n, d]``.
+
+        The same draws as ``N`` calls of :meth:`sample`, for a fraction of the
+        time: the base draws ``z_i [n, d]`` are made per observation with its
+        seed, then every observation's context and all ``N n`` draws go
+        through the summary network and the flow's layers in one call,
+
+        ```none
+        z_i = base.sample(n, seed=s_i),   theta_i = T(f(z_i; h(x_i)))     for i = 1..N
+        ```
+
+        so ``sample_batch(n, x, seed=s)[i]`` equals ``sample(n, x[i], seed=s + i)``
+        (up to the rounding of batched matrix products, about ``1e-6``
+        relative in float32).
+
+        Args:
+          n: draws per observation.
+          x_obs: ``N`` observations: an array ``[N, *x_shape]`` or a list of
+            them (for a set summary, sets of different sizes, each padded as
+            in :meth:`sample`).
+          seed: ``None`` (unseeded), an ``int`` ``s`` (observation ``i`` gets
+            seed ``s + i``) or a sequence of ``N`` ints (one per observation).
+
+        Returns:
+          ``[N, n, d]`` draws, inside the prior's support.
+
+        #### Examples
+
+        >>> import numpy as np
+        >>> import tfp_flows as tff
+        >>> rng = np.random.default_rng(0)
+        >>> theta = rng.normal(size=(256, 2)).astype("float32")
+        >>> x = (theta + rng.normal(size=(256, 2))).astype("float32")
+        >>> posterior = tff.inference.npe(theta, x, steps=5, seed=0, jit_compile=False)
+        >>> x_obs = np.array([[0.5, 0.0], [-1.0, 1.0], [2.0, 0.3]], "float32")
+        >>> draws = posterior.sample_batch(100, x_obs, seed=7)
+        >>> draws.shape
+        TensorShape([3, 100, 2])
+        >>> bool(np.allclose(draws[2], posterior.sample(100, x_obs[2], seed=9), atol=1e-5))
+        True
+        """
+        wanted = f"[N, {', '.join(str(s) for s in self.x_shape)}]"
+        shape = None if isinstance(x_obs, (list, tuple)) else np.shape(x_obs)
+        if (
+            x_obs is None
+            or len(x_obs if shape is None else shape) == 0
+            or (shape and shape[0] == 0)
+        ):
+            raise ValueError(
+                f"sample_batch: expected observations x_obs of shape {wanted} with N >= 1, "
+                f"got {'none' if x_obs is None else 'an empty batch'}."
+            )
+        if shape is not None and len(shape) != 1 + len(self.x_shape):
+            raise ValueError(
+                f"sample_batch: expected observations x_obs of shape {wanted}, got shape "
+                f"{list(shape)} (one observation: use sample)."
+            )
+        if shape is not None and not self.embedding.padded and tuple(shape[1:]) != self.x_shape:
+            raise ValueError(
+                f"sample_batch: expected observations x_obs of shape {wanted}, got shape "
+                f"{list(shape)}."
+            )
+        rows = tf.stack([self.encode(obs, "sample_batch") for obs in x_obs])  # [N, width]
+        count = int(rows.shape[0])
+        seeds = _observation_seeds(seed, count)
+        flow = self.flow
+        context = rows if flow.embedding is None else flow.embedding(rows)  # [N, k]
+        base = flow.distribution
+        n = int(n)
+        if seeds is None:
+            z = base.sample([n, count])
+        else:
+            stateless = tf.stack([stateless_seed(s) for s in seeds])  # [N, 2]
+            z = tf.transpose(self._base_draws(stateless, tf.constant(n, tf.int32)), [1, 0, 2])
+        theta = flow.bijector.forward(z, context=context)  # [n, N, d]
+        return tf.transpose(theta, [1, 0, 2])
+
+    @property
+    def _base_draws(self) -> Any:
+        """``(seeds [N, 2], n) -> [N, n, d]``: the base's draws per seed, a ``tf.function``
+        (traced once; ``N`` eager ``sample`` calls cost ~10 ms each in TFP's Python)."""
+        if getattr(self, "_base_draws_function", None) is None:
+            base = self.flow.distribution
+
+            def draws(seeds: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
+                return tf.map_fn(
+                    lambda seed: base.sample(n, seed=seed), seeds, fn_output_signature=base.dtype
+                )
+
+            self._base_draws_function = tf.function(
+                draws,
+                input_signature=[
+                    tf.TensorSpec([None, 2], tf.int32),
+                    tf.TensorSpec([], tf.int32),
+                ],
+            )
+        return self._base_draws_function
+
     def log_prob(self, theta: Any, x_obs: Any = None) -> tf.Tensor:
         """``log q(theta | x_obs)`` of points ``theta [..., d]``: shape ``[...]``."""
         posterior = self._conditioned(x_obs, "log_prob")
@@ -300,3 +399,18 @@ class AmortizedPosterior:
         if self.support is None:
             return tf.convert_to_tensor(theta)
         return self.support.unflatten(theta)
+
+
+def _observation_seeds(seed: Any, count: int) -> list[int] | None:
+    """Per-observation seeds: ``None``, ``s -> [s, s + 1, ...]`` or a sequence of ``count`` ints."""
+    if seed is None:
+        return None
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        return [int(seed) + i for i in range(count)]
+    seeds = np.asarray(seed)
+    if seeds.shape != (count,) or not np.issubdtype(seeds.dtype, np.integer):
+        raise ValueError(
+            f"sample_batch: expected seed None, an int or {count} ints (one per observation), "
+            f"got {seeds.dtype} of shape {list(seeds.shape)}."
+        )
+    return [int(s) for s in seeds]

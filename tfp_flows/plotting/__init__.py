@@ -4,7 +4,8 @@
 :mod:`~tfp_flows.plotting.images` (image flows: temperature samples,
 reconstructions, latent interpolations),
 :mod:`~tfp_flows.plotting.sbi` (simulation-based inference: SBC rank ECDFs with
-their simultaneous band, posterior pairs plots beside reference samples) and
+their simultaneous band, parameter recovery, z-score against contraction,
+posterior pairs plots beside reference samples) and
 :mod:`~tfp_flows.plotting.trajectory` (a batch followed through a flow's layers).
 """
 
@@ -27,7 +28,12 @@ from tfp_flows.plotting.images import (
     sample_at_temperature,
     tile_images,
 )
-from tfp_flows.plotting.sbi import plot_posterior_pairs, plot_sbc_ecdf
+from tfp_flows.plotting.sbi import (
+    plot_posterior_pairs,
+    plot_recovery,
+    plot_sbc_ecdf,
+    plot_z_score_contraction,
+)
 from tfp_flows.plotting.trajectory import chain_trajectory, flatten_bijector
 
 __all__ = [
@@ -42,11 +48,13 @@ __all__ = [
     "plot_latent_interpolations",
     "plot_posterior_pairs",
     "plot_reconstructions",
+    "plot_recovery",
     "plot_samples",
     "plot_sbc_ecdf",
     "plot_temperature_samples",
     "plot_training_curve",
     "plot_trajectory",
+    "plot_z_score_contraction",
     "reconstruct",
     "sample_at_temperature",
     "tile_images",

@@ -129,14 +129,26 @@ def default_jit_compile(distribution: tfd.Distribution) -> bool:
     steps/s), while for ``real_nvp((8, 8, 1))`` on the digits the XLA
     compilation of the chunk took 618 s and its steps ran 13x slower (0.1
     against 1.3 steps/s). A flow whose event has more than one axis
-    (``[H, W, C]``) is trained without XLA.
+    (``[H, W, C]``) is trained without XLA. So is a continuous flow solved by the
+    adaptive solver (the XLA compilation of its adjoint gradient took minutes), or
+    with Hutchinson's trace of a velocity network without ``velocity_and_jvp``
+    (the second-order gradient of its tape does not compile at an unknown batch size).
 
     #### Examples
 
-    >>> from tfp_flows.flows import real_nvp
+    >>> from tfp_flows.flows import cnf, real_nvp
     >>> default_jit_compile(real_nvp(2)), default_jit_compile(real_nvp((4, 4, 1), num_scales=1))
     (True, False)
+    >>> default_jit_compile(cnf(2, hidden_units=(8,), solver="adaptive"))
+    False
     """
+    from tfp_flows.flows.continuous import continuous_layers  # noqa: PLC0415 (import cycle)
+
+    for layer in continuous_layers(distribution):
+        if layer.solver == "adaptive" or (
+            layer.trace == "hutchinson" and not hasattr(layer.velocity_network, "velocity_and_jvp")
+        ):
+            return False
     event_shape = tf.nest.flatten(distribution.event_shape)
     return all(shape.rank is not None and shape.rank <= 1 for shape in event_shape)
 

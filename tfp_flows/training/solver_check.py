@@ -63,6 +63,8 @@ def check_solver_error(
     error = float(np.mean(solver_error(distribution, x, batch.context, factor=2)))
     if not np.isfinite(error) or error > tolerance:
         steps = max(layer.num_steps for layer in layers)
+        names = {"rk4": "RK4", "dopri5": "Dopri5"}
+        solvers = "/".join(sorted({names.get(layer.solver, layer.solver) for layer in layers}))
         fine = f"tff.flows.continuous.with_num_steps(flow, {4 * steps})"
         if trained_through_solver:
             advice = (
@@ -79,7 +81,7 @@ def check_solver_error(
             )
         warnings.warn(
             f"{distribution.name}: its log-density depends on the ODE solver: on a training "
-            f"batch, log q with num_steps={steps} RK4 steps and with {2 * steps} differ by "
+            f"batch, log q with num_steps={steps} {solvers} steps and with {2 * steps} differ by "
             f"{error:.3g} nats on average (tolerance {tolerance}), so its densities are not "
             f"those of its ODE. {advice}",
             SolverErrorWarning,
