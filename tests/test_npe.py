@@ -126,8 +126,11 @@ def test_training_is_deterministic_for_a_seed():
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_gaussian_posterior_is_learned():
-    # theta ~ N(0, I), x = theta + N(0, 0.5^2 I): posterior N(0.8 x, 0.2 I)
+    # theta ~ N(0, I), x = theta + N(0, 0.5^2 I): posterior N(0.8 x, 0.2 I). Trained on npe's
+    # default path for a vector flow (XLA): without XLA, 1500 steps of training differ from
+    # process to process (graph-mode round-off, amplified), and 2 of 5 runs missed the mean.
     rng = np.random.default_rng(2)
     theta = rng.normal(size=(4000, 2)).astype("float32")
     x = (theta + 0.5 * rng.normal(size=(4000, 2))).astype("float32")
