@@ -227,3 +227,16 @@ def test_sample_batch_refuses_bad_batches_naming_expected_and_got(box_posterior)
         ValueError, match=r"expected seed None, an int or 3 ints .* got int64 of shape \[2\]"
     ):
         box_posterior.sample_batch(5, x_obs, seed=[1, 2])
+
+
+def test_sample_counts_must_be_integers_and_a_nan_names_its_observation(box_posterior):
+    # sample(2.5) silently drew 2; a NaN in observation 1 of a batch was reported as row 0
+    with pytest.raises(TypeError, match=r"sample: n must be a non-negative integer, got 2.5"):
+        box_posterior.sample(2.5, [0.1, 0.2], seed=0)
+    with pytest.raises(TypeError, match=r"sample_batch: n must be a non-negative integer"):
+        box_posterior.sample_batch(2.0, np.zeros([2, 2], "float32"), seed=0)
+    x_obs = np.array([[0.1, 0.2], [np.nan, 0.0], [0.3, 0.4]], "float32")
+    with pytest.raises(ValueError, match="x_obs must be finite, got NaN or inf in row 1"):
+        box_posterior.sample_batch(5, x_obs, seed=0)
+    assert box_posterior.sample(np.int64(3), [0.1, 0.2], seed=0).shape == (3, 2)
+    assert box_posterior.sample_batch(0, x_obs[[0, 2]], seed=0).shape == (2, 0, 2)
