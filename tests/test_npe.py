@@ -240,3 +240,20 @@ def test_sample_counts_must_be_integers_and_a_nan_names_its_observation(box_post
         box_posterior.sample_batch(5, x_obs, seed=0)
     assert box_posterior.sample(np.int64(3), [0.1, 0.2], seed=0).shape == (3, 2)
     assert box_posterior.sample_batch(0, x_obs[[0, 2]], seed=0).shape == (2, 0, 2)
+
+
+def test_posterior_flow_condition_refuses_a_row_of_another_width(box_posterior):
+    # the raw observation of another width than the encoded row: a reshape error (or, for a
+    # multiple of the width, rows cut from the wrong places)
+    flow = box_posterior.flow
+    with pytest.raises(
+        ValueError, match=r"expected an encoded observation of shape \[2\].*got shape \[3\]"
+    ):
+        flow.condition(np.zeros([3], "float32"))
+    with pytest.raises(ValueError, match=r"got shape \[2, 4\]"):
+        flow.condition(np.zeros([2, 4], "float32"))
+    row = box_posterior.encode([0.1, 0.2])
+    np.testing.assert_array_equal(
+        flow.condition(row).log_prob([[0.0, 0.5]]),
+        box_posterior.condition([0.1, 0.2]).log_prob([[0.0, 0.5]]),
+    )

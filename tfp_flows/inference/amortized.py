@@ -177,6 +177,15 @@ class PosteriorFlow(Flow):
         if self._context is not None:
             raise ValueError(f"{self.name} already has a bound context.")
         if self.embedding is not None:
+            width = self.embedding.width
+            shape = tf.TensorShape(getattr(context, "shape", np.shape(context)))
+            if shape.rank == 0 or (shape.rank is not None and shape[-1] not in (None, width)):
+                raise ValueError(
+                    f"{self.name}.condition: expected an encoded observation of shape [{width}] "
+                    f"(or [m, {width}]; AmortizedPosterior.encode(x_obs), or condition on the "
+                    f"observation itself with AmortizedPosterior.condition(x_obs)), got shape "
+                    f"{shape.as_list()}."
+                )
             context = self.embedding(context)
         return PosteriorFlow(
             self.distribution,
