@@ -36,6 +36,14 @@ def test_c2st_refuses_bad_inputs():
         tff.diagnostics.c2st(np.c_[np.arange(5.0), np.ones(5)], np.zeros([5, 2]))
 
 
+def test_c2st_refuses_sets_of_unequal_sizes():
+    # 200 reference samples against 20 scored 0.91 for the same distribution: the classifier's
+    # chance accuracy is max(n, m) / (n + m), so 0.5 no longer means a perfect approximation
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="got 200 reference and 20 samples.*reference\\[:20\\]"):
+        tff.diagnostics.c2st(rng.normal(size=(200, 2)), rng.normal(size=(20, 2)))
+
+
 class _Exact:
     """A posterior that is exact: theta ~ N(0, 1), x ~ N(theta, 1) gives N(x / 2, 1 / 2)."""
 
