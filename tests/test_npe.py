@@ -257,3 +257,35 @@ def test_posterior_flow_condition_refuses_a_row_of_another_width(box_posterior):
         flow.condition(row).log_prob([[0.0, 0.5]]),
         box_posterior.condition([0.1, 0.2]).log_prob([[0.0, 0.5]]),
     )
+
+
+def test_validation_pairs_are_checked_and_encoded_as_the_training_pairs():
+    # validation_data=(theta, x) went to fit raw: padded sets were refused with the encoded
+    # width fit expects, and theta outside the prior gave a validation loss of inf
+    theta, x = box_pairs(96)
+    sets = np.stack([x, x + 0.1, np.full_like(x, np.nan)], axis=1)  # sets of 2 of at most 3
+    posterior = tff.inference.npe(
+        theta[:80],
+        sets[:80],
+        prior=BOX,
+        summary=tff.nn.DeepSet(3, hidden_units=(4,), embedding_size=4),
+        flow=small_flow,
+        steps=4,
+        validation_data=(theta[80:], sets[80:]),
+    )
+    assert posterior.history.steps == 4
+    with pytest.raises(
+        ValueError, match=r"validation_data: npe: theta row \d+ .* outside the prior"
+    ):
+        tff.inference.npe(
+            theta[:80],
+            x[:80],
+            prior=BOX,
+            flow=small_flow,
+            steps=1,
+            validation_data=(3 * theta[80:], x[80:]),
+        )
+    with pytest.raises(ValueError, match=r"x of shape \[16, 2\] .*got shape \[15, 2\]"):
+        tff.inference.npe(
+            theta[:80], x[:80], flow=small_flow, steps=1, validation_data=(theta[80:], x[81:])
+        )
