@@ -406,3 +406,15 @@ def test_fit_warns_when_the_density_is_the_solvers_error():
     with warnings.catch_warnings():
         warnings.simplefilter("error", SolverErrorWarning)  # the same field, solved finely
         assert check_solver_error(with_num_steps(flow, 32), tff.training.Batch(data)) < 1e-3
+
+
+def test_stratified_times_do_not_follow_the_row_order():
+    # row i got a time in [i/n, (i+1)/n): for a batch in data order (an unshuffled dataset of
+    # sorted rows) the first rows always had the small times, so t depended on the data
+    seed = tf.constant([7, 8])
+    stratified = tff.training.FlowMatching(time_sampling="stratified")
+    t = stratified._times(tf.constant(500), seed, tf.float64).numpy()[:, 0]
+    np.testing.assert_array_equal(np.floor(np.sort(t) * 500), np.arange(500))  # still strata
+    assert abs(np.corrcoef(np.arange(500), t)[0, 1]) < 0.15  # independent: sd 0.045
+    again = stratified._times(tf.constant(500), seed, tf.float64).numpy()[:, 0]
+    np.testing.assert_array_equal(t, again)  # the same seed, the same times

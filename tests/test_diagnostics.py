@@ -36,6 +36,14 @@ def test_c2st_refuses_bad_inputs():
         tff.diagnostics.c2st(np.c_[np.arange(5.0), np.ones(5)], np.zeros([5, 2]))
 
 
+def test_c2st_refuses_sets_of_unequal_sizes():
+    # 200 reference samples against 20 scored 0.91 for the same distribution: the classifier's
+    # chance accuracy is max(n, m) / (n + m), so 0.5 no longer means a perfect approximation
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="got 200 reference and 20 samples.*reference\\[:20\\]"):
+        tff.diagnostics.c2st(rng.normal(size=(200, 2)), rng.normal(size=(20, 2)))
+
+
 class _Exact:
     """A posterior that is exact: theta ~ N(0, 1), x ~ N(theta, 1) gives N(x / 2, 1 / 2)."""
 
@@ -157,3 +165,52 @@ def test_diagnostics_refuse_bad_batches_and_draws():
         ValueError, match=r"expected prior_variance a scalar or of shape \[1\], got shape \[3\]"
     ):
         tff.diagnostics.recovery(_Exact(), np.zeros([4, 1]), x, [1.0, 1.0, 1.0], num_samples=9)
+
+
+class _NaNDraws(_Exact):
+    """A posterior whose draws for observation 2 are NaN (a diverged flow)."""
+
+    def sample(self, n, x_obs, seed=0):
+        draws = super().sample(n, x_obs, seed)
+        return np.full_like(draws, np.nan) if seed == 2 else draws
+
+
+def test_sbc_ranks_refuse_nan_truths_and_nan_draws_instead_of_ranking_them_zero():
+    # NaN compares False: unchecked, a NaN truth or NaN draws gave rank 0 or a too-low rank
+    theta, x = np.zeros([4, 1]), np.zeros([4, 1])
+    with pytest.raises(ValueError, match="finite values in the true parameters theta.*row 1"):
+        tff.diagnostics.sbc_ranks(_Exact(), np.array([[0.0], [np.nan], [0.0], [0.0]]), x, 9)
+    with pytest.raises(ValueError, match="finite values in the posterior draws.*observation 2"):
+        tff.diagnostics.sbc_ranks(_NaNDraws(), theta, x, 9)
+    with pytest.raises(ValueError, match="num_posterior_samples must be a positive integer"):
+        tff.diagnostics.sbc_ranks(_Exact(), theta, x, 0)  # every rank 0: no test at all
+
+
+def test_rank_tests_refuse_fractional_ranks_wrong_levels_and_ranks_beyond_l():
+    fractional = (np.arange(10)[:, None] + 1) / 10  # fractional ranks u, not counts r
+    with pytest.raises(ValueError, match="expected integer ranks.*got fractional values"):
+        tff.diagnostics.ecdf_band_test(fractional, 9)
+    with pytest.raises(ValueError, match=r"N, d >= 1, got int64 of shape \[0, 1\]"):
+        tff.diagnostics.ecdf_band_test(np.zeros([0, 1], np.int64), 9)
+    ranks = np.random.default_rng(0).integers(0, 100, size=(50, 1))
+    with pytest.raises(ValueError, match=r"ranks \[N, d\] in 0..9, got shape \[50, 1\]"):
+        tff.diagnostics.expected_coverage(ranks, 9)  # ranks of L = 99 read with L = 9
+    with pytest.raises(ValueError, match=r"levels in \(0, 1\) \(e.g. 0.9, not 90\)"):
+        tff.diagnostics.expected_coverage(ranks, 99, levels=[50, 90])  # was 1.0 for both
+    with pytest.raises(ValueError, match=r"ranks \[N, d\] in 0..99 with N, d >= 1"):
+        tff.diagnostics.expected_coverage(ranks[:, :, None], 99)
+    np.testing.assert_array_equal(
+        tff.diagnostics.expected_coverage(ranks.astype(float), 99, levels=0.5),
+        tff.diagnostics.expected_coverage(ranks, 99, levels=[0.5]),
+    )
+
+
+def test_recovery_refuses_a_non_positive_prior_variance():
+    # a variance of 0 gave contraction -inf, a negative one a contraction above 1
+    theta, x = np.zeros([4, 1]), np.zeros([4, 1])
+    for variance in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="expected prior_variance positive and finite"):
+            tff.diagnostics.recovery(_Exact(), theta, x, variance, num_samples=9)
+    draws = np.random.default_rng(0).normal(size=(4, 9, 1))
+    with pytest.raises(ValueError, match=r"prior_variance positive and finite.*got \[-1.0\]"):
+        tff.diagnostics.recovery_from_draws(theta, draws, prior_variance=[-1.0])

@@ -230,3 +230,65 @@ def test_sample_batch_refuses_bad_batches_naming_expected_and_got(box_posterior)
         ValueError, match=r"expected seed None, an int or 3 ints .* got int64 of shape \[2\]"
     ):
         box_posterior.sample_batch(5, x_obs, seed=[1, 2])
+
+
+def test_sample_counts_must_be_integers_and_a_nan_names_its_observation(box_posterior):
+    # sample(2.5) silently drew 2; a NaN in observation 1 of a batch was reported as row 0
+    with pytest.raises(TypeError, match=r"sample: n must be a non-negative integer, got 2.5"):
+        box_posterior.sample(2.5, [0.1, 0.2], seed=0)
+    with pytest.raises(TypeError, match=r"sample_batch: n must be a non-negative integer"):
+        box_posterior.sample_batch(2.0, np.zeros([2, 2], "float32"), seed=0)
+    x_obs = np.array([[0.1, 0.2], [np.nan, 0.0], [0.3, 0.4]], "float32")
+    with pytest.raises(ValueError, match="x_obs must be finite, got NaN or inf in row 1"):
+        box_posterior.sample_batch(5, x_obs, seed=0)
+    assert box_posterior.sample(np.int64(3), [0.1, 0.2], seed=0).shape == (3, 2)
+    assert box_posterior.sample_batch(0, x_obs[[0, 2]], seed=0).shape == (2, 0, 2)
+
+
+def test_posterior_flow_condition_refuses_a_row_of_another_width(box_posterior):
+    # the raw observation of another width than the encoded row: a reshape error (or, for a
+    # multiple of the width, rows cut from the wrong places)
+    flow = box_posterior.flow
+    with pytest.raises(
+        ValueError, match=r"expected an encoded observation of shape \[2\].*got shape \[3\]"
+    ):
+        flow.condition(np.zeros([3], "float32"))
+    with pytest.raises(ValueError, match=r"got shape \[2, 4\]"):
+        flow.condition(np.zeros([2, 4], "float32"))
+    row = box_posterior.encode([0.1, 0.2])
+    np.testing.assert_array_equal(
+        flow.condition(row).log_prob([[0.0, 0.5]]),
+        box_posterior.condition([0.1, 0.2]).log_prob([[0.0, 0.5]]),
+    )
+
+
+def test_validation_pairs_are_checked_and_encoded_as_the_training_pairs():
+    # validation_data=(theta, x) went to fit raw: padded sets were refused with the encoded
+    # width fit expects, and theta outside the prior gave a validation loss of inf
+    theta, x = box_pairs(96)
+    sets = np.stack([x, x + 0.1, np.full_like(x, np.nan)], axis=1)  # sets of 2 of at most 3
+    posterior = tff.inference.npe(
+        theta[:80],
+        sets[:80],
+        prior=BOX,
+        summary=tff.nn.DeepSet(3, hidden_units=(4,), embedding_size=4),
+        flow=small_flow,
+        steps=4,
+        validation_data=(theta[80:], sets[80:]),
+    )
+    assert posterior.history.steps == 4
+    with pytest.raises(
+        ValueError, match=r"validation_data: npe: theta row \d+ .* outside the prior"
+    ):
+        tff.inference.npe(
+            theta[:80],
+            x[:80],
+            prior=BOX,
+            flow=small_flow,
+            steps=1,
+            validation_data=(3 * theta[80:], x[80:]),
+        )
+    with pytest.raises(ValueError, match=r"x of shape \[16, 2\] .*got shape \[15, 2\]"):
+        tff.inference.npe(
+            theta[:80], x[:80], flow=small_flow, steps=1, validation_data=(theta[80:], x[81:])
+        )

@@ -340,3 +340,26 @@ def test_rk4_is_fourth_order_and_refuses_empty_grids():
     assert 14 < error(0.1) / error(0.05) < 18  # 2^4 = 16
     with pytest.raises(ValueError, match="steps_per_save >= 1 and num_saves >= 1, got 0 and 3"):
         rk4_saves(lambda u: -u, tf.constant([1.0]), 0.1, 0, 3)
+
+
+@pytest.mark.parametrize("name", ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp"])
+def test_simulators_refuse_theta_of_another_width_instead_of_simulating_it(name):
+    # the simulators index theta's columns: a wider theta was simulated from its first columns,
+    # a narrower one (gaussian_*) gave x of its own width, a vector without a batch axis gave rows
+    task = tff.datasets.sbi_task(name)
+    d = task.theta_size
+    for width in (d + 1, d - 1):
+        shape = rf"\[3, {width}\]"
+        with pytest.raises(
+            ValueError, match=rf"expected theta of shape \[n, {d}\], got shape {shape}"
+        ):
+            task.simulator(np.zeros([3, width]), tf.constant([1, 2]))
+    with pytest.raises(
+        ValueError, match=rf"got shape \[{d}\]; one parameter vector: pass theta\[None\]"
+    ):
+        task.simulator(np.zeros([d]), tf.constant([1, 2]))
+    # an int seed and a float64 theta are what the stateless [2] seed and float32 would give
+    theta = tf.zeros([4, d], tf.float64)
+    np.testing.assert_array_equal(
+        task.simulator(theta, 3), task.simulator(tf.zeros([4, d]), tff.stateless_seed(3))
+    )

@@ -159,6 +159,10 @@ class SBITask:
     theta_size: int
     x_size: int
 
+    def __post_init__(self) -> None:
+        # the simulators index columns: a theta of another width would be simulated silently
+        object.__setattr__(self, "simulator", _checked_simulator(self))
+
     def sample_pairs(self, n: int, seed: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """``n`` simulations ``(theta ~ prior, x ~ simulator(theta))``, reproducible for ``seed``."""
         prior_seed, simulator_seed = tf.unstack(
@@ -179,6 +183,32 @@ class SBITask:
         """The 10,000 reference posterior samples of observation ``number``: ``[10000, theta_size]``."""
         relative = f"{_observation(number)}/reference_posterior_samples.csv.bz2"
         return _read_csv(sbibm_file(self.name, relative))
+
+
+def _checked_simulator(task: SBITask) -> Callable[[tf.Tensor, Any], tf.Tensor]:
+    """``task.simulator`` that refuses a ``theta`` not of shape ``[n, theta_size]`` and takes
+    any seed :func:`~tfp_flows.stateless_seed` does (an ``int``, or a ``[2]`` tensor)."""
+    simulator = task.simulator
+    if getattr(simulator, "_checked_for", None) == (task.name, task.theta_size):
+        return simulator
+
+    def checked(theta: Any, seed: Any) -> tf.Tensor:
+        theta = theta if tf.is_tensor(theta) else np.asarray(theta, np.float32)
+        if theta.dtype != tf.float32:
+            theta = tf.cast(theta, tf.float32)
+        shape = tf.TensorShape(theta.shape)
+        if shape.rank != 2 or shape[1] not in (None, task.theta_size):
+            raise ValueError(
+                f"{task.name} simulator: expected theta of shape [n, {task.theta_size}], got "
+                f"shape {shape.as_list() if shape.rank is not None else shape}"
+                f"{'; one parameter vector: pass theta[None]' if shape.rank == 1 else ''}."
+            )
+        return simulator(theta, stateless_seed(seed))
+
+    checked._checked_for = (task.name, task.theta_size)  # type: ignore[attr-defined]
+    checked.__name__ = checked.__qualname__ = f"{task.name}_simulator"
+    checked.__doc__ = simulator.__doc__
+    return checked
 
 
 def _observation(number: int) -> str:

@@ -86,6 +86,11 @@ def _recovery(
                 f"{owner}: expected prior_variance a scalar or of shape [{theta.shape[1]}], got "
                 f"shape {list(variance.shape)}."
             ) from None
+        if not np.all(np.isfinite(variance) & (variance > 0)):
+            raise ValueError(
+                f"{owner}: expected prior_variance positive and finite (the prior's variance "
+                f"per parameter), got {variance.tolist()}."
+            )
         contraction = 1.0 - std**2 / variance
     return Recovery(
         mean, std, (mean - theta) / std, contraction, theta, median, lower, upper, level

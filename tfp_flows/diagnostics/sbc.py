@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tfp_flows._internal.checks import check_integer
 from tfp_flows.diagnostics._draws import check_draws as _check_draws
 from tfp_flows.diagnostics._draws import posterior_draws
 
@@ -80,19 +81,58 @@ def sbc_ranks(
     >>> bool(np.all(np.abs(np.bincount(ranks[:, 0]) / 1000 - 0.1) < 0.03))
     True
     """
+    num_posterior_samples = check_integer("sbc_ranks: num_posterior_samples", num_posterior_samples)
     theta = np.asarray(theta)
     if theta.ndim != 2 or len(theta) != len(x):
         raise ValueError(
             f"sbc_ranks: expected theta [N, d] and x with N rows, got theta of shape "
             f"{list(theta.shape)} and {len(x)} observations."
         )
+    _check_finite(theta, "the true parameters theta", "row")
     ranks = np.empty(theta.shape, np.int64)
     draws_of = posterior_draws(posterior, x, num_posterior_samples, seed, batch_size, "sbc_ranks")
     for start, draws in draws_of:
         stop = start + len(draws)
         _check_draws(draws, len(draws), num_posterior_samples, theta.shape[1], "sbc_ranks")
+        # a NaN draw compares False: it would silently lower the rank
+        _check_finite(draws, "the posterior draws", "observation", start)
         ranks[start:stop] = np.sum(draws < theta[start:stop, None, :], axis=1)
     return ranks
+
+
+def _check_finite(values: np.ndarray, what: str, row: str, first: int = 0) -> None:
+    """Refuses NaN or inf in ``values`` (a NaN compares ``False``: its rank would be wrong)."""
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0]) + first
+        raise ValueError(
+            f"sbc_ranks: expected finite values in {what}, got NaN or inf in {row} {bad}."
+        )
+
+
+def _checked_ranks(ranks: Any, num_posterior_samples: int, owner: str) -> np.ndarray:
+    """``ranks`` as integers ``[N, d]`` in ``{0, ..., L}``, or an error naming expected and got."""
+    total = check_integer(f"{owner}: num_posterior_samples", num_posterior_samples) + 1
+    ranks = np.asarray(ranks)
+    if ranks.ndim == 1:
+        ranks = ranks[:, None]
+    if ranks.ndim != 2 or ranks.size == 0 or ranks.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{owner}: expected ranks [N, d] in 0..{total - 1} with N, d >= 1, got "
+            f"{ranks.dtype} of shape {list(ranks.shape)}."
+        )
+    if ranks.min() < 0 or ranks.max() >= total:
+        raise ValueError(
+            f"{owner}: expected ranks [N, d] in 0..{total - 1}, got shape "
+            f"{list(ranks.shape)} with values in [{ranks.min()}, {ranks.max()}]."
+        )
+    if ranks.dtype.kind == "f" and not np.all(ranks == np.round(ranks)):
+        raise ValueError(
+            f"{owner}: expected integer ranks [N, d] in 0..{total - 1} (counts of posterior "
+            f"samples below the truth), got fractional values such as "
+            f"{ranks[ranks != np.round(ranks)][0]}."
+        )
+    return ranks.astype(np.int64)
 
 
 def _binomial_cdf_table(n: int, probs: np.ndarray) -> np.ndarray:
@@ -158,15 +198,8 @@ def ecdf_band_test(
     >>> ecdf_band_test(rng.integers(20, 80, size=(500, 2)), 99).passed   # too narrow a posterior
     False
     """
-    ranks = np.asarray(ranks)
-    if ranks.ndim == 1:
-        ranks = ranks[:, None]
+    ranks = _checked_ranks(ranks, num_posterior_samples, "ecdf_band_test")
     total = int(num_posterior_samples) + 1
-    if ranks.ndim != 2 or ranks.min() < 0 or ranks.max() >= total:
-        raise ValueError(
-            f"ecdf_band_test: expected ranks [N, d] in 0..{total - 1}, got shape "
-            f"{list(ranks.shape)} with values in [{ranks.min()}, {ranks.max()}]."
-        )
     n = ranks.shape[0]
     # points on the rank grid: P(u <= j / (L + 1)) = j / (L + 1) exactly under uniformity
     grid = np.unique(np.round(np.linspace(0, total, min(num_points, total) + 1)[1:-1]).astype(int))
@@ -218,9 +251,13 @@ def expected_coverage(
     >>> np.round(expected_coverage(ranks, 99, levels=[0.5, 0.9])[:, 0], 2).tolist()
     [0.5, 0.9]
     """
-    ranks = np.asarray(ranks)
-    if ranks.ndim == 1:
-        ranks = ranks[:, None]
+    ranks = _checked_ranks(ranks, num_posterior_samples, "expected_coverage")
     u = (ranks + 0.5) / (int(num_posterior_samples) + 1)
     levels = np.asarray(levels, np.float64)
+    if levels.ndim > 1 or not np.all((levels > 0) & (levels < 1)):
+        raise ValueError(
+            f"expected_coverage: expected levels in (0, 1) (e.g. 0.9, not 90), got "
+            f"{levels.tolist()}."
+        )
+    levels = levels.reshape(-1)
     return np.stack([np.mean(np.abs(u - 0.5) <= level / 2, axis=0) for level in levels])

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_integer
 from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.flows.flow import Flow
 from tfp_flows.inference.support import FlatSupport
@@ -176,6 +177,15 @@ class PosteriorFlow(Flow):
         if self._context is not None:
             raise ValueError(f"{self.name} already has a bound context.")
         if self.embedding is not None:
+            width = self.embedding.width
+            shape = tf.TensorShape(getattr(context, "shape", np.shape(context)))
+            if shape.rank == 0 or (shape.rank is not None and shape[-1] not in (None, width)):
+                raise ValueError(
+                    f"{self.name}.condition: expected an encoded observation of shape [{width}] "
+                    f"(or [m, {width}]; AmortizedPosterior.encode(x_obs), or condition on the "
+                    f"observation itself with AmortizedPosterior.condition(x_obs)), got shape "
+                    f"{shape.as_list()}."
+                )
             context = self.embedding(context)
         return PosteriorFlow(
             self.distribution,
@@ -243,6 +253,12 @@ class AmortizedPosterior:
 
     def encode(self, x_obs: Any, method: str = "sample") -> tf.Tensor:
         """One observation ``x_obs [*x_shape]`` (a smaller set is padded) as the flow's context row."""
+        return tf.constant(
+            self.embedding.encode(self._observation(x_obs, method)[None], "x_obs")[0]
+        )
+
+    def _observation(self, x_obs: Any, method: str) -> np.ndarray:
+        """One observation as an array ``[*x_shape]`` (a smaller set padded with NaN rows)."""
         if x_obs is None:
             raise ValueError(
                 f"{method}: pass the observation x_obs (of shape {list(self.x_shape)}) to "
@@ -265,7 +281,7 @@ class AmortizedPosterior:
                 f"{method}: expected one observation x_obs of shape {list(shape)}, got shape "
                 f"{list(x.shape)}."
             )
-        return tf.constant(self.embedding.encode(x[None], what="x_obs")[0])
+        return x
 
     def condition(self, x_obs: Any) -> PosteriorFlow:
         """``q(theta | x_obs)`` as a plain ``tfd.Distribution`` over ``theta [d]``.
@@ -281,6 +297,7 @@ class AmortizedPosterior:
 
     def sample(self, n: int, x_obs: Any = None, seed: Any = None) -> tf.Tensor:
         """``n`` draws of ``q(theta | x_obs)``: ``[n, d]`` (inside the prior's support)."""
+        n = check_integer("sample: n", n, minimum=0)
         posterior = self._conditioned(x_obs, "sample")
         return posterior.sample(n, seed=None if seed is None else stateless_seed(seed))
 
@@ -347,13 +364,15 @@ class AmortizedPosterior:
                 f"sample_batch: expected observations x_obs of shape {wanted}, got shape "
                 f"{list(shape)}."
             )
-        rows = tf.stack([self.encode(obs, "sample_batch") for obs in x_obs])  # [N, width]
+        # encoded together: a NaN in observation i is reported as row i
+        observations = np.stack([self._observation(obs, "sample_batch") for obs in x_obs])
+        rows = tf.constant(self.embedding.encode(observations, what="x_obs"))  # [N, width]
         count = int(rows.shape[0])
+        n = check_integer("sample_batch: n", n, minimum=0)
         seeds = _observation_seeds(seed, count)
         flow = self.flow
         context = rows if flow.embedding is None else flow.embedding(rows)  # [N, k]
         base = flow.distribution
-        n = int(n)
         if seeds is None:
             z = base.sample([n, count])
         else:

@@ -171,6 +171,10 @@ def npe(
     padded = bool(getattr(summary, "supports_masking", False)) and x.ndim == 3
     embedding = _embedding(x.shape[1:], summary, x, padded, dtype)
     context = embedding.encode(x)
+    if isinstance(fit_kwargs.get("validation_data"), (tuple, list)):
+        fit_kwargs["validation_data"] = _validation_pairs(
+            fit_kwargs["validation_data"], embedding, support, dtype
+        )
     posterior_flow = _posterior_flow(flow, embedding, support, theta.shape[1], seed, dtype)
     if validation_split is None:
         validation_split = 0.1 if "validation_data" not in fit_kwargs else 0.0
@@ -222,6 +226,31 @@ def _theta_rows(theta: Any, support: FlatSupport | None, dtype: tf.DType) -> np.
                 "(or on its boundary); expected draws of the prior."
             )
     return theta
+
+
+def _validation_pairs(
+    pairs: Any, embedding: ContextEmbedding, support: FlatSupport | None, dtype: tf.DType
+) -> tuple[np.ndarray, np.ndarray]:
+    """``validation_data=(theta, x)`` as ``fit`` takes it: flat ``theta`` rows (checked, in the
+    prior's support) and ``x`` encoded as the training ``x`` is (padded sets, flattened)."""
+    if len(pairs) != 2:
+        raise ValueError(
+            f"npe: expected validation_data=(theta, x), a pair, got {len(pairs)} items."
+        )
+    try:
+        theta = _theta_rows(pairs[0], support, dtype)
+    except ValueError as error:
+        raise ValueError(f"validation_data: {error}") from None
+    x = np.asarray(pairs[1], dtype.as_numpy_dtype)
+    if x.ndim == 1:
+        x = x.reshape(-1, 1)
+    if x.shape[0] != theta.shape[0] or x.shape[1:] != embedding.x_shape:
+        raise ValueError(
+            f"npe: expected validation_data=(theta, x) with x of shape "
+            f"[{theta.shape[0]}, {', '.join(map(str, embedding.x_shape))}] (one row per theta "
+            f"row, shaped as the training x), got shape {list(x.shape)}."
+        )
+    return theta, embedding.encode(x, what="validation x")
 
 
 def _embedding(

@@ -165,7 +165,8 @@ class FlowMatching:
         paired in groups of this many (a plan costs ``O(group^2)`` per iteration).
       time_sampling: how the batch's times are drawn: ``"uniform"`` (i.i.d.
         ``U(0, 1)``), ``"stratified"`` (one time in each of the ``B`` intervals
-        ``[i/B, (i+1)/B)``, ``t_i = (i + u_i) / B``: the same marginal ``U(0, 1)``,
+        ``[i/B, (i+1)/B)``, ``t_i = (k_i + u_i) / B`` for a random permutation ``k``
+        of the rows, whatever their order: the same marginal ``U(0, 1)``,
         a lower-variance estimate of the same loss), or ``"logit_normal"``
         (``t = sigmoid(m + s e)``, ``e ~ N(0, 1)``, Esser et al. 2024: more weight
         in the middle of the paths; this changes the loss's weighting over ``t``).
@@ -276,9 +277,12 @@ class FlowMatching:
         u = tf.random.stateless_uniform([n, 1], seed=seed, dtype=dtype)
         if self.time_sampling == "uniform":
             return u
-        # stratified: row i in [i/n, (i+1)/n); rows are exchangeable, so the order is free
-        i = tf.cast(tf.range(n)[:, None], dtype)
-        return (i + u) / tf.cast(n, dtype)
+        # stratified: row i in the interval [k_i/n, (k_i+1)/n) of a random permutation k: a
+        # batch in data order (an unshuffled dataset, sorted rows) would otherwise give its
+        # first rows the small times, tying t to the data and changing the loss's minimiser
+        order_seed = tfp.random.split_seed(seed, 2, salt="flow_matching_strata")[0]
+        k = tf.argsort(tf.random.stateless_uniform([n], seed=order_seed))
+        return (tf.cast(k[:, None], dtype) + u) / tf.cast(n, dtype)
 
     def _paired(self, z1: tf.Tensor, z0: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Each data row ``z1_i`` with a base draw ``z0_j``, ``j ~ P[i, :]`` (the OT plan's row),
