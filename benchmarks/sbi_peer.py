@@ -15,11 +15,17 @@ torch):
    (batch 200, Adam at 5e-4, 10 % validation, stop after 20 epochs without improvement), then
    ``posterior.sample((10000,), x=x_obs)`` for each observation. Training wall and process CPU
    time (``time.process_time``, ``torch.set_num_threads(1)``) are recorded. ``OUT`` holds
-   ``samples_<budget>`` ``[10, 10000, 2]`` and the times.
+   ``samples_<budget>`` ``[10, 10000, 2]`` and the times. ``--train-kwargs JSON`` passes other
+   ``train`` arguments, e.g. ``'{"training_batch_size": 10000}'``, the batch of sbibm's own NPE
+   runs (its ``algorithms/sbi/snpe.py``, capped at the number of simulations: full batch).
 3. ``--score OUT [OUT ...]`` with the project's Python: ``tff.diagnostics.c2st`` (sbibm's
    definition, the function ``benchmarks/sbi.py`` uses) of sbi's samples against the 10,000
    reference posterior samples of each observation; prints a table beside our ``npe`` figures
    (``benchmarks/README.md``) and the published NPE (Lueckmann et al. 2021).
+
+``--time-ours FILE`` (project's Python) trains ``tff.inference.npe`` on the same exported pairs
+as ``benchmarks/sbi.py`` does (the task's prior, seed 0) and prints its training wall and CPU
+time, for the same comparison of cost (``tff.fit``'s threads as the environment sets them).
 
     # with the project's Python (the sbibm wheel installed: pip install --no-deps sbibm):
     PYTHONPATH=. python benchmarks/sbi_peer.py --export /tmp/two_moons_pairs.npz
@@ -34,6 +40,7 @@ torch):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -65,8 +72,33 @@ def export(path: str, budgets: list[int], seed: int) -> None:
     print(f"wrote {TASK}'s pairs for budgets {budgets} (seed {seed}) and 10 observations to {path}")
 
 
-def run_sbi(path: str, out: str, budgets: list[int] | None, seed: int) -> None:
-    """sbi's NPE (nsf, default training) per budget; 10,000 posterior samples per observation."""
+def time_ours(path: str, budgets: list[int] | None, seed: int) -> None:
+    """Trains ``tff.inference.npe`` as ``benchmarks/sbi.py`` does on the exported pairs; its times."""
+    import tfp_flows as tff
+
+    task = tff.datasets.sbi_task(TASK)
+    data = np.load(path)
+    for budget in budgets or [int(b) for b in data["budgets"]]:
+        load = os.getloadavg()[0]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        posterior = tff.inference.npe(
+            data[f"theta_{budget}"], data[f"x_{budget}"], prior=task.prior, seed=seed
+        )
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        print(
+            f"tff.inference.npe on {budget} simulations trained in {wall:.1f} s wall, {cpu:.1f} s "
+            f"CPU, {posterior.history.steps} steps (load {load:.1f})",
+            flush=True,
+        )
+
+
+def run_sbi(
+    path: str, out: str, budgets: list[int] | None, seed: int, train_kwargs: dict | None = None
+) -> None:
+    """sbi's NPE (nsf) per budget; 10,000 posterior samples per observation.
+
+    ``train_kwargs`` go to ``NPE.train`` (none: sbi's default training settings).
+    """
     # this script's folder holds benchmarks/sbi.py, which would shadow the sbi package
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
@@ -88,7 +120,7 @@ def run_sbi(path: str, out: str, budgets: list[int] | None, seed: int) -> None:
         load = os.getloadavg()[0]
         started, cpu_started = time.perf_counter(), time.process_time()
         inference = NPE(prior=prior, density_estimator="nsf", show_progress_bars=False)
-        estimator = inference.append_simulations(theta, x).train()
+        estimator = inference.append_simulations(theta, x).train(**(train_kwargs or {}))
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         posterior = inference.build_posterior(estimator)
         epochs = int(inference.summary["epochs_trained"][-1])
@@ -128,6 +160,7 @@ def run_sbi(path: str, out: str, budgets: list[int] | None, seed: int) -> None:
             weights=weights,
             sbi_version=sbi.__version__,
             torch_version=torch.__version__,
+            train_kwargs=json.dumps(train_kwargs or {}),
             **results,
         )
     print(f"wrote {out}")
@@ -142,6 +175,8 @@ def score(paths: list[str]) -> None:
     for path in paths:
         data = np.load(path)
         versions = f"sbi {data['sbi_version']}, torch {data['torch_version']}"
+        if "train_kwargs" in data.files and json.loads(str(data["train_kwargs"])):
+            versions += f", train(**{data['train_kwargs']})"
         for budget in (int(b) for b in data["budgets"]):
             samples = data[f"samples_{budget}"]
             scores = []
@@ -184,6 +219,9 @@ def main() -> None:
     step.add_argument("--export", metavar="FILE", help="project's Python: write the pairs here")
     step.add_argument("--sbi", metavar="FILE", help="sbi's Python: train on the exported pairs")
     step.add_argument("--score", metavar="OUT", nargs="+", help="project's Python: C2ST, table")
+    step.add_argument(
+        "--time-ours", metavar="FILE", help="project's Python: train our npe on FILE, its times"
+    )
     parser.add_argument("--out", help="with --sbi: where to write sbi's posterior samples")
     parser.add_argument(
         "--budgets",
@@ -191,6 +229,12 @@ def main() -> None:
         help="comma-separated (--export default 1000,10000; --sbi default: all exported)",
     )
     parser.add_argument("--seed", type=int, default=0, help="simulations (--export), torch (--sbi)")
+    parser.add_argument(
+        "--train-kwargs",
+        default="{}",
+        help="with --sbi: JSON of NPE.train arguments (default {}: sbi's defaults), e.g. "
+        "'{\"training_batch_size\": 10000}' as sbibm's NPE runs",
+    )
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else None
     if args.export:
@@ -198,7 +242,9 @@ def main() -> None:
     elif args.sbi:
         if not args.out:
             parser.error("--sbi needs --out OUT.npz")
-        run_sbi(args.sbi, args.out, budgets, args.seed)
+        run_sbi(args.sbi, args.out, budgets, args.seed, json.loads(args.train_kwargs))
+    elif args.time_ours:
+        time_ours(args.time_ours, budgets, args.seed)
     else:
         score(args.score)
 
