@@ -18,6 +18,7 @@ torch):
    ``samples_<budget>`` ``[10, 10000, 2]`` and the times. ``--train-kwargs JSON`` passes other
    ``train`` arguments, e.g. ``'{"training_batch_size": 10000}'``, the batch of sbibm's own NPE
    runs (its ``algorithms/sbi/snpe.py``, capped at the number of simulations: full batch).
+   sbi writes TensorBoard logs to ``./sbi-logs`` (delete them afterwards).
 3. ``--score OUT [OUT ...]`` with the project's Python: ``tff.diagnostics.c2st`` (sbibm's
    definition, the function ``benchmarks/sbi.py`` uses) of sbi's samples against the 10,000
    reference posterior samples of each observation; prints a table beside our ``npe`` figures
