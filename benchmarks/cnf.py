@@ -12,8 +12,11 @@ do not depend on the other load on the machine), and the time to score 200 point
 0.010 nats (median of 3 seeds) within the wall time nsf needs for 5,000 steps.
 
     python benchmarks/cnf.py --seeds 0 1 2                    # the table in benchmarks/README.md
-    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs '{"hidden_units": [96, 96, 96]}' '{}' \
-        --cnf-steps 28000 45000                               # the former default side by side
+    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs '{"gaussian_skip": false}' '{}'
+                                                              # without the Gaussian skip, side by side
+    python benchmarks/cnf.py --seeds 0 1 2 --cnf-kwargs \
+        '{"hidden_units": [96, 96, 96], "gaussian_skip": false}' '{"gaussian_skip": false}' \
+        --cnf-steps 28000 45000                               # the third pass's comparison
     python benchmarks/cnf.py --seeds 0 --modes "maximum likelihood" --cnf-steps 300
     python benchmarks/cnf.py --modes "flow matching" --cnf-steps 20000 --learning-rate 2e-2 \
         --cnf-kwargs '{"hidden_units": [64, 64], "activation": "tanh", "time_frequencies": 4}'

@@ -82,6 +82,52 @@ def test_divergence_with_state_features_and_scaling_is_the_autodiff_trace(hidden
     _check_divergence(net, context_size=1)
 
 
+@pytest.mark.parametrize("hidden", [(), (8, 8)])
+def test_divergence_with_the_gaussian_skip_is_the_autodiff_trace(hidden):
+    net = VelocityMLP(
+        3,
+        context_size=1,
+        hidden_units=hidden,
+        activation="silu",
+        gaussian_skip=True,
+        zero_init_output=False,
+        seed=2,
+        dtype=tf.float64,
+    )
+    _check_divergence(net, context_size=1)
+
+
+def test_the_gaussian_skip_is_the_flow_matching_velocity_of_gaussian_data():
+    """a(t) z_t regresses z1 - z0 on z_t for z0, z1 ~ N(0, I): the fresh net's residual is
+    uncorrelated with z_t at every t (sample correlations on 20,000 draws, 0.007 standard error)."""
+    net = VelocityMLP(2, hidden_units=(8,), gaussian_skip=True, seed=0, dtype=tf.float64)
+    z0, z1 = tf.unstack(tf.random.stateless_normal([2, 20_000, 2], seed=[5, 6], dtype=tf.float64))
+    for t in (0.1, 0.5, 0.9):
+        z_t = (1.0 - t) * z0 + t * z1
+        residual = (z1 - z0) - net(z_t, tf.fill([20_000, 1], tf.constant(t, tf.float64)))
+        for j in range(2):
+            assert abs(np.corrcoef(residual[:, j], z_t[:, j])[0, 1]) < 0.03
+    # and it is not a zero field: at t = 0.9 it carries z_t outwards
+    v = net(tf.ones([1, 2], tf.float64), tf.fill([1, 1], tf.constant(0.9, tf.float64)))
+    np.testing.assert_allclose(v, [[0.8 / 0.82] * 2], rtol=1e-12)
+
+
+def test_a_fresh_layer_with_the_gaussian_skip_is_the_identity_up_to_the_solver():
+    """x(t) = x(0) sqrt((1 - t)^2 + t^2): back to x(0) at t = 1, log-det 0. Measured max error of
+    y at 8 / 16 / 32 RK4 steps: 1.4e-5, 4.4e-7, 1.4e-8 (fourth order or better); the log-det's
+    0 is exact up to rounding (a(1 - t) = -a(t), a symmetric quadrature)."""
+    velocity = VelocityMLP(2, hidden_units=(8,), gaussian_skip=True, seed=0, dtype=tf.float64)
+    x = _x(2)
+    errors = []
+    for steps in (8, 16, 32):
+        layer = ContinuousFlow(2, velocity, num_steps=steps, dtype=tf.float64)
+        y, log_det = layer.forward_and_log_det(x)
+        errors.append(float(np.max(np.abs(y - x))))
+        np.testing.assert_allclose(log_det, np.zeros(32), atol=1e-14)
+    assert errors[0] < 1e-4 and errors[1] < 3e-6 and errors[2] < 1e-7
+    assert errors[0] > 16 * errors[1] > 256 * errors[2]  # the solver's error, not a bias
+
+
 def test_a_fresh_layer_is_the_identity():
     layer = ContinuousFlow(2, hidden_units=(8,), seed=0)
     x = _x(2, dtype=tf.float32)
@@ -225,7 +271,7 @@ def test_copy_shares_weights_and_equality_follows_the_contract():
 
 
 def test_builder_returns_a_flow_that_starts_at_the_standard_normal():
-    flow = tff.cnf(3, hidden_units=(8,), num_steps=4)
+    flow = tff.cnf(3, hidden_units=(8,), num_steps=4, gaussian_skip=False)
     assert isinstance(flow, tff.Flow)
     x = _x(dtype=tf.float32)
     np.testing.assert_allclose(
@@ -234,12 +280,27 @@ def test_builder_returns_a_flow_that_starts_at_the_standard_normal():
     assert flow.sample(5, seed=0).shape == (5, 3)
     conditional = tff.cnf(2, context_size=1, hidden_units=(8,), num_steps=4)
     assert conditional.sample(4, seed=0, context=tf.ones([1])).shape == (4, 2)
-    featured = tff.cnf(3, hidden_units=(8,), num_steps=4, state_frequencies=2, scale_state=True)
+    featured = tff.cnf(
+        3,
+        hidden_units=(8,),
+        num_steps=4,
+        state_frequencies=2,
+        scale_state=True,
+        gaussian_skip=False,
+    )
     np.testing.assert_allclose(
         featured.log_prob(x), tfd.MultivariateNormalDiag(tf.zeros(3)).log_prob(x), atol=1e-5
     )
     (layer,) = continuous_layers(featured)
     assert layer.velocity_network.kernels[0].shape == (3 * (1 + 2 * 2) + 2 * 8, 8)
+    # the default adds the Gaussian skip a(t) z: N(0, I) up to the solver's error (measured
+    # at most 2.9e-3 nats at 4 RK4 steps, 9.2e-5 at 8, 2.9e-6 at 32, float32's rounding)
+    skip = tff.cnf(3, hidden_units=(8,))
+    (layer,) = continuous_layers(skip)
+    assert layer.velocity_network.gaussian_skip and layer.num_steps == 32
+    np.testing.assert_allclose(
+        skip.log_prob(x), tfd.MultivariateNormalDiag(tf.zeros(3)).log_prob(x), atol=2e-5
+    )
 
 
 def test_flow_matching_refuses_a_flow_without_a_continuous_layer():
@@ -252,7 +313,9 @@ def test_flow_matching_refuses_a_flow_without_a_continuous_layer():
 
 def test_flow_matching_loss_is_zero_for_the_exact_velocity():
     """Base N(0, 1) and data z1 = z0 + 3: the straight path's velocity is the constant 3."""
-    flow = tff.cnf(2, hidden_units=(8,), num_steps=4, standardize=False, dtype=tf.float64)
+    flow = tff.cnf(
+        2, hidden_units=(8,), num_steps=4, standardize=False, gaussian_skip=False, dtype=tf.float64
+    )
     layer = flow.bijector.bijectors[0]
     layer.velocity_network.biases[-1].assign([3.0, 3.0])
     loss = tff.training.FlowMatching(seed=0)
@@ -340,7 +403,9 @@ def test_optimal_transport_pairs_are_close_and_keep_the_base_draws():
     # and the loss draws its pairs from the plan: much closer than independent pairs
     # (centred data N(0, 2^2): E (z1 - z0)^2 = 5 for independent pairs, (2 - 1)^2 = 1 for the
     # optimal coupling)
-    flow = tff.cnf(1, hidden_units=(8,), num_steps=2, standardize=False, dtype=tf.float64)
+    flow = tff.cnf(
+        1, hidden_units=(8,), num_steps=2, standardize=False, gaussian_skip=False, dtype=tf.float64
+    )
     batch = tff.training.Batch(z1 - 3.0, seed=tf.constant([5, 6]))
     independent = float(tff.training.FlowMatching()(flow, batch))  # v = 0: E (z1 - z0)^2
     paired = float(tff.training.FlowMatching(pairing="ot")(flow, batch))
@@ -372,7 +437,9 @@ def test_flow_matching_time_sampling():
 
 def test_flow_matching_sigma_min_shrinks_the_base_side_of_the_target():
     """v = 0 (fresh flow) and data at 0: the loss is (1 - sigma_min)^2 E ||z0||^2, same draws."""
-    flow = tff.cnf(2, hidden_units=(8,), num_steps=2, standardize=False, dtype=tf.float64)
+    flow = tff.cnf(
+        2, hidden_units=(8,), num_steps=2, standardize=False, gaussian_skip=False, dtype=tf.float64
+    )
     batch = tff.training.Batch(np.zeros([256, 2]), seed=tf.constant([1, 2]))
     plain = float(tff.training.FlowMatching()(flow, batch))
     shrunk = float(tff.training.FlowMatching(sigma_min=0.5)(flow, batch))

@@ -56,8 +56,11 @@ def test_bad_settings_are_refused_naming_expected_and_got():
         tff.cnf(2, solver="RK4")
 
 
-@pytest.mark.parametrize("hidden, features", [((), 0), ((8, 8), 0), ((8, 8), 2)])
-def test_velocity_jvp_is_the_autodiff_jacobian_times_the_direction(hidden, features):
+@pytest.mark.parametrize(
+    "hidden, features, skip",
+    [((), 0, False), ((8, 8), 0, False), ((8, 8), 2, False), ((), 0, True), ((8, 8), 2, True)],
+)
+def test_velocity_jvp_is_the_autodiff_jacobian_times_the_direction(hidden, features, skip):
     net = VelocityMLP(
         3,
         context_size=1,
@@ -65,6 +68,7 @@ def test_velocity_jvp_is_the_autodiff_jacobian_times_the_direction(hidden, featu
         activation="silu",
         state_frequencies=features,
         scale_state=bool(features),
+        gaussian_skip=skip,
         zero_init_output=False,
         seed=2,
         dtype=tf.float64,
@@ -164,7 +168,9 @@ def test_hutchinson_runs_under_xla():
 
 
 def test_a_copy_with_the_exact_trace_shares_the_weights():
-    flow = tff.cnf(3, hidden_units=(8,), num_steps=4, trace="hutchinson", probe="gaussian")
+    flow = tff.cnf(
+        3, hidden_units=(8,), num_steps=4, trace="hutchinson", probe="gaussian", gaussian_skip=False
+    )
     (layer,) = continuous_layers(flow)
     assert (layer.trace, layer._probe) == ("hutchinson", "gaussian")
     (exact,) = continuous_layers(with_trace(flow, "exact"))

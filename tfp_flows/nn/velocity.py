@@ -11,7 +11,21 @@ psi(s) = [sin(w s_j), cos(w s_j)]  for w = 1..q and every entry j   (q = state_f
 h_0    = [s, psi(s), phi(t), c]
 h_l    = act(h_{l-1} W_l + b_l),   l = 1..L
 v      = h_L W_out + b_out          (W_out, b_out start at zero: v = 0, the flow is the identity)
+v      = a(t) x + h_L W_out + b_out,   a(t) = (2t - 1) / ((1 - t)^2 + t^2)     with gaussian_skip
 ```
+
+With ``gaussian_skip`` the network learns the velocity's departure from
+``a(t) x``, the exact flow-matching velocity when the data are ``N(0, I)``:
+on straight paths ``z_t = (1 - t) z_0 + t z_1`` between independent ``z_0``,
+``z_1 ~ N(0, I)``, ``E[z_1 - z_0 | z_t] = a(t) z_t`` (the covariance of
+``z_1 - z_0`` with ``z_t``, ``2t - 1``, over the variance of ``z_t``). After a
+``Standardize`` layer the data have those first two moments, so the network's
+part is the non-Gaussian rest. Its time-1 map is the identity (the path's
+marginals are all ``N(0, sigma_t^2 I)`` with ``sigma_0 = sigma_1 = 1``:
+``x(t) = x(0) sigma_t``, ``sigma_t = sqrt((1 - t)^2 + t^2)``, log-det
+``n log(sigma_1 / sigma_0) = 0``), so a fresh flow is still ``N(0, I)`` (up
+to the solver's error; ``a(1 - t) = -a(t)``, so a symmetric quadrature of its
+integral is exactly 0).
 
 ``sqrt((1 - t)^2 + t^2)`` is the standard deviation of ``z_t = (1 - t) z_0 + t
 z_1`` on flow matching's straight paths between independent ``z_0`` and ``z_1``
@@ -29,7 +43,7 @@ gradient tape: plain matmuls that XLA compiles), which a
 ```none
 dh_1/dx = act'(a_1) * (W_1^T dh_0/dx),   dh_l/dx = act'(a_l) * (W_l^T dh_{l-1}/dx),
 dh_0/dx = [1; w cos(w s); -w sin(w s)] ds/dx   (per entry; ds/dx = 1 / sqrt((1 - t)^2 + t^2) or 1)
-tr(dv/dx) = sum_{i, j} dh_L/dx[i, j] W_out[i, j]
+tr(dv/dx) = sum_{i, j} dh_L/dx[i, j] W_out[i, j]   (+ n a(t) with gaussian_skip)
 ```
 
 It costs about ``n`` times the hidden matmuls of one evaluation, for event
@@ -118,6 +132,10 @@ class VelocityMLP(tf.Module):
         state (0: the state alone).
       scale_state: read ``x / sqrt((1 - t)^2 + t^2)`` instead of ``x`` (for flow
         matching between ``N(0, I)`` and standardised data).
+      gaussian_skip: add ``a(t) x``, ``a(t) = (2t - 1) / ((1 - t)^2 + t^2)``, to the
+        output: the exact flow-matching velocity between ``N(0, I)`` and ``N(0, I)``
+        data, so the network learns the rest (see the module docstring); its
+        time-1 map is the identity.
       zero_init_output: start the last layer at zero.
       seed: integer seed for a deterministic initialisation.
       dtype: ``tf.float32`` or ``tf.float64``.
@@ -143,6 +161,7 @@ class VelocityMLP(tf.Module):
         time_frequencies: int = 4,
         state_frequencies: int = 0,
         scale_state: bool = False,
+        gaussian_skip: bool = False,
         zero_init_output: bool = True,
         seed: int | None = None,
         dtype: tf.DType = tf.float32,
@@ -159,6 +178,7 @@ class VelocityMLP(tf.Module):
             f"{name}: state_frequencies", state_frequencies, minimum=0
         )
         self.scale_state = bool(scale_state)
+        self.gaussian_skip = bool(gaussian_skip)
         self._activation = get_activation(activation)
         sizes = [
             self.event_size * (1 + 2 * self.state_frequencies)
@@ -214,11 +234,17 @@ class VelocityMLP(tf.Module):
             )
         return da * scale[:, :, None]
 
+    def _skip_slope(self, x: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+        """``a(t) = (2t - 1) / ((1 - t)^2 + t^2)``, ``[B, 1]``: the Gaussian skip's ``dv/dx = a(t) I``."""
+        t = tf.broadcast_to(tf.cast(t, x.dtype), tf.concat([tf.shape(x)[:-1], [1]], 0))
+        return (2.0 * t - 1.0) / (tf.square(1.0 - t) + tf.square(t))
+
     def __call__(self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None) -> tf.Tensor:
         """``v(x, t, c)``: ``x`` ``[B, n]``, ``t`` ``[B, 1]`` (or a scalar), ``c`` ``[B, k]``."""
-        return dense_forward(
-            self._inputs(x, t, context), self.kernels, self.biases, self._activation
-        )
+        v = dense_forward(self._inputs(x, t, context), self.kernels, self.biases, self._activation)
+        if self.gaussian_skip:
+            v += self._skip_slope(x, t) * x
+        return v
 
     def velocity_and_divergence(
         self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None
@@ -241,8 +267,14 @@ class VelocityMLP(tf.Module):
         v = tf.matmul(h, out_kernel) + self.biases[last]
         if jacobian is None:  # no hidden layer: v is linear in the input features
             divergence = tf.linalg.trace(self._input_jacobian(x, t, out_kernel))
-            return v, tf.broadcast_to(divergence, tf.shape(v)[:-1])
-        return v, tf.einsum("bij,ij->b", jacobian, out_kernel)
+            divergence = tf.broadcast_to(divergence, tf.shape(v)[:-1])
+        else:
+            divergence = tf.einsum("bij,ij->b", jacobian, out_kernel)
+        if self.gaussian_skip:
+            slope = self._skip_slope(x, t)
+            v += slope * x
+            divergence += tf.cast(self.event_size, x.dtype) * slope[..., 0]
+        return v, divergence
 
     def velocity_and_jvp(
         self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None, direction: tf.Tensor
@@ -254,7 +286,7 @@ class VelocityMLP(tf.Module):
         ``u^T (dv/dx) u``:
 
         ```none
-        du_1 = act'(a_1) * ((dh_0/dx) u) W_1,   du_l = act'(a_l) * (du_{l-1} W_l),   (dv/dx) u = du_L W_out
+        du_1 = act'(a_1) * ((dh_0/dx) u) W_1,   du_l = act'(a_l) * (du_{l-1} W_l),   (dv/dx) u = du_L W_out (+ a(t) u)
         ```
 
         #### Examples
@@ -284,8 +316,14 @@ class VelocityMLP(tf.Module):
         out_kernel = self.kernels[last]
         v = tf.matmul(h, out_kernel) + self.biases[last]
         if tangent is None:  # no hidden layer: v is linear in the input features
-            return v, self._input_tangent(x, t, out_kernel, direction)
-        return v, tf.matmul(tangent, out_kernel)
+            jvp = self._input_tangent(x, t, out_kernel, direction)
+        else:
+            jvp = tf.matmul(tangent, out_kernel)
+        if self.gaussian_skip:
+            slope = self._skip_slope(x, t)
+            v += slope * x
+            jvp += slope * tf.cast(direction, x.dtype)
+        return v, jvp
 
     def _input_tangent(
         self, x: tf.Tensor, t: tf.Tensor, kernel: tf.Tensor, direction: tf.Tensor
