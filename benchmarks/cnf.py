@@ -117,8 +117,8 @@ def main() -> None:
         "--cnf-steps",
         nargs="+",
         type=int,
-        default=[45_000],
-        help="one per --cnf-kwargs (45,000 of the default cnf fit in nsf's 5,000-step time)",
+        default=[40_000],
+        help="one per --cnf-kwargs (40,000 of the default cnf fit in nsf's 5,000-step time)",
     )
     parser.add_argument("--batch-size", type=int, default=256, help="of the cnf's fit")
     parser.add_argument("--learning-rate", type=float, default=None, help="of the cnf's fit")
