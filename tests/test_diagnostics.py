@@ -34,6 +34,11 @@ def test_c2st_refuses_bad_inputs():
         tff.diagnostics.c2st(np.ones([5, 2]), np.full([5, 2], np.nan))
     with pytest.raises(ValueError, match=r"column\(s\) \[1\] are constant"):
         tff.diagnostics.c2st(np.c_[np.arange(5.0), np.ones(5)], np.zeros([5, 2]))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="at least 3 samples in each set for 5 folds.*got 2"):
+        tff.diagnostics.c2st(rng.normal(size=(2, 2)), rng.normal(size=(2, 2)))
+    with pytest.raises(ValueError, match="n_folds must be an integer of at least 2, got 1"):
+        tff.diagnostics.c2st(rng.normal(size=(9, 2)), rng.normal(size=(9, 2)), n_folds=1)
 
 
 def test_c2st_refuses_sets_of_unequal_sizes():

@@ -22,6 +22,8 @@ def test_deep_set_is_exactly_permutation_invariant_and_ignores_padding():
     mask[:, 6:] = 0
     padded = np.concatenate([x, np.full([4, 3, 2], 1e3, "float32")], axis=1)
     np.testing.assert_allclose(net(padded, mask=mask).numpy(), out, rtol=1e-6, atol=1e-6)
+    nan_padded = np.concatenate([x, np.full([4, 3, 2], np.nan, "float32")], axis=1)
+    np.testing.assert_allclose(net(nan_padded, mask=mask).numpy(), out, rtol=1e-6, atol=1e-6)
     # a set of other size is another set: the count enters the summary
     assert not np.allclose(net(x[:, :3]).numpy(), out)
 

@@ -57,7 +57,7 @@ def c2st(
     Raises:
       ImportError: scikit-learn is not installed (the message names the command).
       ValueError: the sets are not 2-D of the same shape, have non-finite values,
-        or a reference column is constant.
+        too few rows for ``n_folds``, or a reference column is constant.
 
     #### Examples
 
@@ -87,6 +87,13 @@ def c2st(
             f"c2st: expected as many samples as reference samples (0.5 is chance only for "
             f"equal sets), got {len(x)} reference and {len(y)} samples; draw {len(x)} samples "
             f"or pass reference[:{len(y)}]."
+        )
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ValueError(f"c2st: n_folds must be an integer of at least 2, got {n_folds!r}.")
+    if 2 * len(x) < n_folds:
+        raise ValueError(
+            f"c2st: expected at least {-(-n_folds // 2)} samples in each set for {n_folds} "
+            f"folds (one row per fold at least), got {len(x)}."
         )
     for what, values in (("reference", x), ("samples", y)):
         if not np.all(np.isfinite(values)):

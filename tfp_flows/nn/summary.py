@@ -210,8 +210,8 @@ class DeepSet(keras.layers.Layer):
       seed: seed of the initial weights.
 
     Call it as ``net(x)`` (every element present) or ``net(x, mask=mask)`` with
-    ``mask`` ``[B, m]`` (1 or ``True`` for an element, 0 for padding; at least
-    one element per set).
+    ``mask`` ``[B, m]`` (1 or ``True`` for an element, 0 for padding, whatever
+    the padding rows hold, NaN included; at least one element per set).
 
     #### Examples
 
@@ -251,7 +251,8 @@ class DeepSet(keras.layers.Layer):
         if mask is None:
             mask = keras.ops.ones(keras.ops.shape(x)[:2], dtype=x.dtype)
         mask = keras.ops.cast(mask, x.dtype)[..., None]  # [B, m, 1]
-        embedded = self.phi(x) * mask  # [B, m, h]
+        # padding rows enter as exact zeros whatever they hold (NaN padding too: NaN * 0 is NaN)
+        embedded = keras.ops.where(mask > 0, self.phi(x), 0.0)  # [B, m, h]
         count = keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)  # [B, 1]
         # summed in sorted order: the same sum, to the last bit, for every order of the elements
         ordered = keras.ops.sort(keras.ops.transpose(embedded, (0, 2, 1)), axis=-1)
