@@ -25,12 +25,17 @@ import numpy as np  # noqa: E402
 import tfp_flows as tff  # noqa: E402
 from tfp_flows.training.callbacks import Validation  # noqa: E402
 
+# npe's default flow (DEFAULT_NPE_FLOW) with 32 units per hidden layer instead of 64
+SMALL_FLOW = dict(tff.inference.DEFAULT_NPE_FLOW, hidden_units=(32, 32), seed=0)
 VARIANTS = {
     "default": dict(),
     "lr1e-3": dict(learning_rate=1e-3),
     "no_early_stop": dict(patience=None),
     "val20_p50": dict(callbacks=[Validation(every=20)], patience=50),
     "lr1e-3_val20_p50": dict(learning_rate=1e-3, callbacks=[Validation(every=20)], patience=50),
+    "lr1e-3_epoch_p30": dict(learning_rate=1e-3, callbacks=[Validation(every=8)], patience=30),
+    "hidden32": dict(flow=lambda n, **kw: tff.nsf(n, **{**SMALL_FLOW, **kw})),
+    "val_split0.3": dict(validation_split=0.3),
 }
 
 
