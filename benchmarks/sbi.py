@@ -12,8 +12,8 @@ observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et
     (--task a,b: several tasks, any of tff.datasets.SBI_TASKS: two_moons, gaussian_linear,
     gaussian_linear_uniform, gaussian_mixture, slcp, bernoulli_glm;
     --sbc 200: also simulation-based calibration on 200 fresh simulations;
-    --learning-rate 1e-3 --epoch-patience 30: npe with another peak rate, validating once per
-    epoch and stopping after 30 epochs without improvement;
+    --learning-rate 1e-3 --validate-every epoch --patience 30: npe with another peak rate,
+    validating once per epoch and stopping after 30 validations without improvement;
     --figures DIR: the SBC rank ECDF plot, the parameter recovery plot of the SBC simulations
     (with --sbc) and the pairs plot of observation 1's posterior beside its reference samples,
     as PNGs: sbi_<task>_<budget>_{sbc,recovery,pairs}.png)
@@ -55,16 +55,20 @@ def run(
     sbc: int,
     figures: str | None = None,
     learning_rate: float | None = None,
-    epoch_patience: int | None = None,
+    validate_every: str | None = None,
+    patience: int | None = None,
 ) -> dict:
     task = tff.datasets.sbi_task(task_name)
     theta, x = task.sample_pairs(budget, seed=seed)
     settings: dict[str, Any] = {}
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
-    if epoch_patience is not None:  # validate once per pass over the 90 % training split
-        every = -(-int(0.9 * budget) // 128)  # npe's batch size
-        settings.update(callbacks=[Validation(every=every)], patience=epoch_patience)
+    if validate_every == "epoch":  # once per pass over the 90 % training split
+        settings["callbacks"] = [Validation(every=-(-int(0.9 * budget) // 128))]  # npe's batch
+    elif validate_every is not None:
+        settings["callbacks"] = [Validation(every=int(validate_every))]
+    if patience is not None:
+        settings["patience"] = patience
     started = time.perf_counter()
     posterior = tff.inference.npe(theta.numpy(), x.numpy(), prior=task.prior, seed=seed, **settings)
     wall = time.perf_counter() - started
@@ -146,11 +150,13 @@ def main() -> None:
         "--learning-rate", type=float, default=None, help="npe's peak learning rate (fit's default)"
     )
     parser.add_argument(
-        "--epoch-patience",
-        type=int,
+        "--validate-every",
         default=None,
-        help="validate every epoch (a pass over the training split) and stop after this many "
-        "epochs without improvement (default: npe's, every ~100 steps, patience 10)",
+        help="steps between validations, or 'epoch' (a pass over the training split); "
+        "default npe's (about 20 per run: every 100 steps)",
+    )
+    parser.add_argument(
+        "--patience", type=int, default=None, help="validations without improvement (npe's: 10)"
     )
     args = parser.parse_args()
     observations = observation_numbers(args.observations)
@@ -165,7 +171,8 @@ def main() -> None:
                 args.sbc,
                 args.figures,
                 args.learning_rate,
-                args.epoch_patience,
+                args.validate_every,
+                args.patience,
             )
             rows.append((task_name, budget, result))
     print()
