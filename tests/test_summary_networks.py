@@ -24,6 +24,10 @@ def test_deep_set_is_exactly_permutation_invariant_and_ignores_padding():
     np.testing.assert_allclose(net(padded, mask=mask).numpy(), out, rtol=1e-6, atol=1e-6)
     nan_padded = np.concatenate([x, np.full([4, 3, 2], np.nan, "float32")], axis=1)
     np.testing.assert_allclose(net(nan_padded, mask=mask).numpy(), out, rtol=1e-6, atol=1e-6)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(net(nan_padded, mask=mask))
+    gradients = tape.gradient(total, [v.value for v in net.trainable_weights])
+    assert all(np.all(np.isfinite(g)) for g in gradients)
     # a set of other size is another set: the count enters the summary
     assert not np.allclose(net(x[:, :3]).numpy(), out)
 

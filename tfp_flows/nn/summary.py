@@ -251,8 +251,10 @@ class DeepSet(keras.layers.Layer):
         if mask is None:
             mask = keras.ops.ones(keras.ops.shape(x)[:2], dtype=x.dtype)
         mask = keras.ops.cast(mask, x.dtype)[..., None]  # [B, m, 1]
-        # padding rows enter as exact zeros whatever they hold (NaN padding too: NaN * 0 is NaN)
-        embedded = keras.ops.where(mask > 0, self.phi(x), 0.0)  # [B, m, h]
+        # padding rows are zeroed before phi, whatever they hold: NaN padding would give NaN
+        # summaries (NaN * 0 is NaN) and NaN gradients of phi's weights
+        x = keras.ops.where(mask > 0, x, 0.0)
+        embedded = self.phi(x) * mask  # [B, m, h]
         count = keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)  # [B, 1]
         # summed in sorted order: the same sum, to the last bit, for every order of the elements
         ordered = keras.ops.sort(keras.ops.transpose(embedded, (0, 2, 1)), axis=-1)
