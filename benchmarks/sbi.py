@@ -153,10 +153,10 @@ def main() -> None:
         "--validate-every",
         default=None,
         help="steps between validations, or 'epoch' (a pass over the training split); "
-        "default npe's (about 20 per run: every 100 steps)",
+        "default npe's (tff.inference.VALIDATIONS_PER_RUN per run: every 20 steps of 2,000)",
     )
     parser.add_argument(
-        "--patience", type=int, default=None, help="validations without improvement (npe's: 10)"
+        "--patience", type=int, default=None, help="validations without improvement (npe's: 50)"
     )
     args = parser.parse_args()
     observations = observation_numbers(args.observations)

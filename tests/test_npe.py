@@ -292,3 +292,18 @@ def test_validation_pairs_are_checked_and_encoded_as_the_training_pairs():
         tff.inference.npe(
             theta[:80], x[:80], flow=small_flow, steps=1, validation_data=(theta[80:], x[81:])
         )
+
+
+def test_epochs_run_the_steps_of_as_many_passes_validated_at_the_default_grain():
+    # With epochs= npe used fit's grain (about 20 validations) with its patience of 50
+    # validations, so early stopping could never stop a run.
+    theta, x = box_pairs(200)  # 180 training pairs after the 10 % split: 5 batches of 32
+    posterior = tff.inference.npe(
+        theta, x, flow=small_flow, epochs=40, batch_size=32, patience=None, seed=0
+    )
+    history = posterior.history
+    assert history.steps == 40 * 5
+    every = 200 // tff.inference.VALIDATIONS_PER_RUN
+    assert history.val_steps == list(range(every, 201, every))
+    with pytest.raises(ValueError, match="epochs"):
+        tff.inference.npe(theta, x, flow=small_flow, epochs=0)

@@ -59,6 +59,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows._internal.checks import check_integer
 from tfp_flows._internal.seeds import stateless_seed
 from tfp_flows.bijectors.chain import FlowChain
 from tfp_flows.bijectors.standardize import Standardize
@@ -68,6 +69,7 @@ from tfp_flows.inference.support import FlatSupport
 from tfp_flows.training.adaptation import find_standardize_layers
 from tfp_flows.training.callbacks import EarlyStopping, Validation
 from tfp_flows.training.fitting import fit
+from tfp_flows.training.preflight import held_out_rows
 
 __all__ = ["DEFAULT_NPE_FLOW", "VALIDATIONS_PER_RUN", "npe"]
 
@@ -131,10 +133,12 @@ def npe(
         step draws ``batch_size`` fresh ``theta ~ prior`` (flat ``[B, d]``) and
         their ``x`` (``[B, *x_shape]``) inside the compiled loop (TensorFlow
         ops, the stateless ``seed``). Give ``steps``.
-      steps, epochs: training length (``fit``'s); default with arrays: up to
-        ``max(2000, 20 n / batch_size)`` steps, validated
-        :data:`VALIDATIONS_PER_RUN` times (every 20 steps of 2,000) unless
-        ``callbacks`` hold a ``Validation``, stopped early when the validation
+      steps, epochs: training length (``fit``'s; an epoch is a pass over the
+        training pairs); default with arrays: up to ``max(2000, 20 n /
+        batch_size)`` steps. A run on arrays is validated
+        :data:`VALIDATIONS_PER_RUN` times (every 20 steps of 2,000; with
+        ``epochs``, as often in steps) unless ``callbacks`` hold a
+        ``Validation``, stopped early when the validation
         loss has not improved for ``patience`` validations, and put back to the
         weights of the best one.
       batch_size: pairs per step.
@@ -194,7 +198,12 @@ def npe(
     validating = bool(validation_split) or "validation_data" in fit_kwargs
     if steps is None and epochs is None:
         steps = max(2000, 20 * theta.shape[0] // batch_size)
-    if validating and steps is not None and not any(isinstance(c, Validation) for c in callbacks):
+    elif steps is None:  # the steps fit would run, so that validation keeps its grain
+        steps = check_integer("epochs", epochs) * _batches_per_epoch(
+            theta.shape[0], validation_split, batch_size
+        )
+        epochs = None
+    if validating and not any(isinstance(c, Validation) for c in callbacks):
         callbacks.append(Validation(every=max(1, steps // VALIDATIONS_PER_RUN)))
     if patience is not None and validating:
         callbacks.append(EarlyStopping(patience=patience))
@@ -370,6 +379,13 @@ def _npe_simulator(
         posterior_flow, draws, steps=steps, batch_size=batch_size, seed=seed, **fit_kwargs
     )
     return AmortizedPosterior(posterior_flow, embedding, support, support.theta_size, history)
+
+
+def _batches_per_epoch(rows: int, validation_split: float, batch_size: int) -> int:
+    """Full batches in one pass over the rows ``fit`` trains on (one when the batch holds all)."""
+    if validation_split:
+        rows -= held_out_rows(rows, validation_split)
+    return max(1, rows // batch_size)
 
 
 def _npe_dataset(

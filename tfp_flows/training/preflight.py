@@ -50,6 +50,7 @@ __all__ = [
     "check_loss",
     "check_source_settings",
     "default_jit_compile",
+    "held_out_rows",
     "make_source",
 ]
 
@@ -266,6 +267,15 @@ def check_loss(distribution: tfd.Distribution, loss: Loss, example: Batch) -> No
         )
 
 
+def held_out_rows(rows: int, validation_split: float) -> int:
+    """How many of ``rows`` array rows ``validation_split`` holds out: at least one.
+
+    >>> held_out_rows(1000, 0.1), held_out_rows(5, 0.01)
+    (100, 1)
+    """
+    return max(1, int(round(validation_split * rows)))
+
+
 def make_source(
     distribution: tfd.Distribution,
     data: Any,
@@ -299,7 +309,7 @@ def make_source(
             check_takes_context(distribution, x[:1], c[:1])
         if validation_split:
             order = np.random.default_rng([seed, 10**6]).permutation(x.shape[0])
-            n_val = max(1, int(round(validation_split * x.shape[0])))
+            n_val = held_out_rows(x.shape[0], validation_split)
             if n_val >= x.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves no training rows.")
             held, kept = order[:n_val], order[n_val:]
