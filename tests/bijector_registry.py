@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 from tensorflow_probability import bijectors as tfb
@@ -586,3 +587,18 @@ REGISTRY = {
         composite=True,
     ),
 }
+
+
+def entry_params(names: list[str]) -> list:
+    """``names`` as ``pytest.param``s, the composite and slow entries marked ``slow``.
+
+    The fast loop (``-m "not slow"``) runs a registry-wide test on every single layer; a
+    builder's chain (whose layers have entries of their own) and the entries whose compiled
+    checks are slow run in the full suite only."""
+    return [
+        pytest.param(
+            name,
+            marks=[pytest.mark.slow] if REGISTRY[name].composite or REGISTRY[name].slow else [],
+        )
+        for name in names
+    ]

@@ -65,11 +65,14 @@ def pytest_xdist_make_scheduler(config, log):
     return OneTestOrOneFile(config, log)
 
 
-# The doctests that train or sample a posterior (2 s of CPU or more each, measured on two
+# The doctests that train, sample a posterior or solve an ODE (2 s of CPU or more each, measured on two
 # cores): slow, as the test functions of that cost are (``@pytest.mark.slow``).
 SLOW_DOCTESTS = (
+    "tfp_flows.bijectors.continuous.ContinuousFlow",
     "tfp_flows.datasets.eight_schools_reference",
     "tfp_flows.diagnostics.c2st.c2st",
+    "tfp_flows.inference.amortized.AmortizedPosterior.sample_batch",
+    "tfp_flows.inference.neutra",
     "tfp_flows.inference.neutra.neutra",
     "tfp_flows.inference.fitting",
     "tfp_flows.inference.npe",

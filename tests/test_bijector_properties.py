@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
-from bijector_registry import REGISTRY
+from bijector_registry import REGISTRY, entry_params
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
@@ -117,7 +117,7 @@ VECTOR_ENTRIES = sorted(
 )
 
 
-@pytest.mark.parametrize("name", VECTOR_ENTRIES)
+@pytest.mark.parametrize("name", entry_params(VECTOR_ENTRIES))
 def test_2d_flow_density_integrates_to_one(name):
     """At a fixed context for a conditional layer (image layers have no 2-entry event)."""
     from tfp_flows import Flow
@@ -136,7 +136,9 @@ def test_2d_flow_density_integrates_to_one(name):
 
 
 # (Far outside a bounded domain the density is zero, -inf: test_digits checks Logit there.)
-@pytest.mark.parametrize("name", sorted(n for n, e in REGISTRY.items() if not e.bounded_domain))
+@pytest.mark.parametrize(
+    "name", entry_params(sorted(n for n, e in REGISTRY.items() if not e.bounded_domain))
+)
 def test_large_inputs_give_finite_outputs_and_densities(name):
     bijector = _shared(name, 3, tf.float32)
     x, context = _inputs(name, 3, 2, tf.float32, seed=3)
@@ -154,7 +156,7 @@ def test_large_inputs_give_finite_outputs_and_densities(name):
     assert np.all(np.isfinite(lp))
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", entry_params(sorted(REGISTRY)))
 def test_copy_shares_the_weights_and_answers_alike(name):
     """``copy()`` is a new layer on the same weights: equal outputs now and after they move."""
     bijector = _perturbed(name, 3, tf.float64)

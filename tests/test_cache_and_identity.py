@@ -63,7 +63,7 @@ def test_chain_forward_of_a_tensor_seen_before_a_weight_update_is_the_true_one()
     )
 
 
-@pytest.mark.parametrize("mode", ["function", "xla"])
+@pytest.mark.parametrize("mode", ["function", pytest.param("xla", marks=pytest.mark.slow)])
 def test_inside_one_compiled_function_an_assignment_invalidates_cached_results(mode):
     flow = _flow()
     testing.perturb_weights(flow)

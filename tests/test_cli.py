@@ -56,6 +56,7 @@ def test_train_writes_checkpoint_metrics_and_figures(run_dir):
     assert any((run_dir / "checkpoint").glob("ckpt-300.index"))
 
 
+@pytest.mark.slow
 def test_metrics_json_holds_consistent_numbers(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 300 and metrics["wall_time_s"] > 0
@@ -66,6 +67,7 @@ def test_metrics_json_holds_consistent_numbers(run_dir):
     assert metrics["settings"]["layers"] == 4 and metrics["settings"]["target"] == "banana"
 
 
+@pytest.mark.slow
 def test_evaluate_recomputes_the_same_metrics_from_the_checkpoint(run_dir, capsys):
     assert main(["evaluate", str(run_dir)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
@@ -74,6 +76,7 @@ def test_evaluate_recomputes_the_same_metrics_from_the_checkpoint(run_dir, capsy
     assert evaluated["kl_gap"] == pytest.approx(written["kl_gap"], abs=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_sample_writes_files(run_dir, tmp_path, suffix):
     path = tmp_path / f"samples{suffix}"

@@ -140,6 +140,7 @@ def _hutchinson_layer_and_inputs():
     return layer, _x(), c
 
 
+@pytest.mark.slow
 def test_hutchinson_draws_fresh_probes_every_solve():
     layer, x, c = _hutchinson_layer_and_inputs()
     first = layer.forward_and_log_det(x, context=c)[1]
@@ -199,6 +200,7 @@ def test_maximum_likelihood_training_with_hutchinson_lowers_the_exact_nll():
     assert int(layer.probe_counter.numpy()) >= 150  # a fresh probe every step
 
 
+@pytest.mark.slow
 def test_dopri5_error_falls_faster_than_fourth_order():
     """Round-trip error at 2, 4 and 8 Dopri5 steps: measured 1.2e-2, 6.0e-4, 2.9e-5, ratios
     20.0 and 20.9 per doubling (towards the asymptotic 32 of a fifth-order method); above the

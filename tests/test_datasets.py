@@ -18,6 +18,11 @@ import tensorflow_probability as tfp  # noqa: E402
 from tfp_flows import datasets  # noqa: E402
 
 NAMES = ["banana", "moons", "eight_gaussians", "checkerboard", "two_spirals", "rings", "pinwheel"]
+# two_spirals' density is a quadrature over the arm (seconds per large batch): the tests that
+# evaluate it on thousands of points run in the full suite only.
+DENSITY_NAMES = [
+    pytest.param(name, marks=[pytest.mark.slow] if name == "two_spirals" else []) for name in NAMES
+]
 
 # Per target: a box holding all but a negligible part of the mass, and a grid
 # spacing fine enough for the midpoint rule on that density.
@@ -141,7 +146,7 @@ def test_sampling_shapes_dtypes_and_determinism(name):
     assert b.dtype == tf.float64
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSITY_NAMES)
 def test_log_prob_batch_shapes_and_float64_agreement(name):
     t32 = datasets.get_target(name)
     t64 = datasets.get_target(name, dtype=tf.float64)
@@ -196,14 +201,14 @@ def test_far_away_points_stay_finite(name, dtype):
     assert np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSITY_NAMES)
 def test_density_integrates_to_one(name):
     xs, ys, p = _grid_density(name)
     (_, _), (_, _), (hx, hy) = GRIDS[name]
     assert abs(p.sum() * hx * hy - 1.0) < 1e-3
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSITY_NAMES)
 def test_samples_follow_the_density(name):
     """Chi-square test of coarse-bin sample counts against the integrated density."""
     xs, ys, p = _grid_density(name)
@@ -233,7 +238,7 @@ def test_samples_follow_the_density(name):
     assert chi2 < dof + 6 * math.sqrt(2 * dof), (chi2, dof)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSITY_NAMES)
 def test_monte_carlo_cross_entropy_matches_entropy(name):
     """-E[log p(X)] over samples of X ~ p must equal the entropy."""
     _, lp, entropy = _samples_and_log_prob(name)

@@ -182,6 +182,7 @@ def test_a_nan_row_among_the_first_batches_is_named_before_training():
     assert not model.distribution.bijector.bijectors[0].adapted.numpy()
 
 
+@pytest.mark.slow
 def test_after_a_divergence_the_same_optimizer_trains_at_a_lower_learning_rate():
     data = _data(512)
     model = _tiny(learning_rate=1e30)

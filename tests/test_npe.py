@@ -262,6 +262,7 @@ def test_posterior_flow_condition_refuses_a_row_of_another_width(box_posterior):
     )
 
 
+@pytest.mark.slow
 def test_validation_pairs_are_checked_and_encoded_as_the_training_pairs():
     # validation_data=(theta, x) went to fit raw: padded sets were refused with the encoded
     # width fit expects, and theta outside the prior gave a validation loss of inf
@@ -294,6 +295,7 @@ def test_validation_pairs_are_checked_and_encoded_as_the_training_pairs():
         )
 
 
+@pytest.mark.slow
 def test_epochs_run_the_steps_of_as_many_passes_validated_at_the_default_grain():
     # With epochs= npe used fit's grain (about 20 validations) with its patience of 50
     # validations, so early stopping could never stop a run.

@@ -87,7 +87,7 @@ def _special_inputs(spline, params, dtype):
     return columns, tf.broadcast_to(params[:1], [columns.shape[0], *params.shape[1:]])
 
 
-@pytest.mark.parametrize("mode", ["eager", "xla"])
+@pytest.mark.parametrize("mode", ["eager", pytest.param("xla", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 def test_finite_values_and_gradients_on_knots_at_the_bounds_and_far_outside(dtype, mode):
     spline = _spline()
@@ -276,7 +276,7 @@ def test_nsf_trains_on_the_banana_close_to_its_entropy():
     assert np.all(np.isfinite(history.loss))
 
 
-@pytest.mark.parametrize("mode", ["eager", "xla"])
+@pytest.mark.parametrize("mode", ["eager", pytest.param("xla", marks=pytest.mark.slow)])
 def test_a_trained_looking_nsf_flow_is_finite_with_gradients_on_its_knots_and_at_1e4(mode):
     """The flow-level promise: log q(x) and its gradients (w.r.t. x and every weight) are finite
     at |x| = 1e4 and at points whose first inverse step lands exactly on the spline's y-knots."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from bijector_registry import REGISTRY
+from bijector_registry import REGISTRY, entry_params
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
@@ -122,7 +122,7 @@ def _creations(build):
 # -- copy ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_a_copy_equals_the_original_shares_its_weights_and_computes_the_same_map(name):
     bijector = _build(name)
     copied = bijector.copy()
@@ -139,7 +139,7 @@ def test_a_copy_equals_the_original_shares_its_weights_and_computes_the_same_map
     _assert_follows_weight_changes(bijector, copied, name)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_copy_with_validate_args_changes_only_that(name):
     bijector = _shared(name)
     assert not bijector.validate_args
@@ -159,7 +159,7 @@ def test_copy_with_validate_args_changes_only_that(name):
     assert checked.copy(validate_args=False) == bijector
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not REGISTRY[n].composite])
+@pytest.mark.parametrize("name", entry_params([n for n in NAMES if not REGISTRY[n].composite]))
 def test_validate_args_makes_every_layer_refuse_non_finite_inputs(name):
     bijector = _shared(name)
     x, kwargs = _inputs(name)
@@ -170,7 +170,7 @@ def test_validate_args_makes_every_layer_refuse_non_finite_inputs(name):
         bijector.copy(validate_args=True).forward(bad, **kwargs)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not REGISTRY[n].composite])
+@pytest.mark.parametrize("name", entry_params([n for n in NAMES if not REGISTRY[n].composite]))
 def test_copy_refuses_overrides_its_shared_weights_would_ignore(name):
     bijector = _shared(name)
     with pytest.raises(ValueError, match=r"takes only name= and validate_args=, got dtype"):
@@ -180,7 +180,7 @@ def test_copy_refuses_overrides_its_shared_weights_would_ignore(name):
 # -- type(b)(**b.parameters) ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_rebuilding_from_parameters_gives_the_same_map_with_the_same_weights(name):
     bijector = _build(name)
     rebuilt, created = _creations(lambda: type(bijector)(**bijector.parameters))
@@ -207,7 +207,7 @@ def test_shared_weights_of_another_layer_type_are_refused():
 # -- equality and hashing ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_layers_built_apart_with_equal_values_are_not_equal_unless_weightless(name):
     first, second = REGISTRY[name].build(N, DTYPE), REGISTRY[name].build(N, DTYPE)
     assert first == first and hash(first) == hash(first)  # noqa: PLR0124 (TFP's reflexivity)
@@ -221,7 +221,7 @@ def test_layers_built_apart_with_equal_values_are_not_equal_unless_weightless(na
         assert alike == first and hash(alike) == hash(first)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_equal_layers_hash_alike_in_a_set(name):
     bijector = _shared(name)
     layers = {bijector, bijector.copy(), bijector[...], type(bijector)(**bijector.parameters)}
@@ -232,7 +232,7 @@ def test_equal_layers_hash_alike_in_a_set(name):
 # -- batch slicing -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 @pytest.mark.parametrize("index", [Ellipsis, ()], ids=["ellipsis", "empty_tuple"])
 def test_slicing_the_scalar_batch_gives_the_same_map_with_the_same_weights(name, index):
     bijector = _build(name)
@@ -247,7 +247,7 @@ def test_slicing_the_scalar_batch_gives_the_same_map_with_the_same_weights(name,
     _assert_follows_weight_changes(bijector, sliced, name)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_slicing_inside_tf_function_gives_the_same_map_and_creates_no_variable(name):
     """Retraced (two batch sizes): creating a variable on a retrace is an error in TF."""
     bijector = _shared(name)
@@ -266,7 +266,7 @@ def test_slicing_inside_tf_function_gives_the_same_map_and_creates_no_variable(n
         )
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not REGISTRY[n].composite])
+@pytest.mark.parametrize("name", entry_params([n for n in NAMES if not REGISTRY[n].composite]))
 @pytest.mark.parametrize(
     ("index", "shown"),
     [
@@ -289,7 +289,7 @@ def test_a_chain_of_layers_refuses_a_slice_its_layers_cannot_take():
         chain[0]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_a_layer_is_not_iterable(name):
     with pytest.raises(TypeError, match="not iterable"):
         iter(_shared(name))
@@ -298,7 +298,7 @@ def test_a_layer_is_not_iterable(name):
 # -- parameter_properties ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_parameter_properties_answer_and_name_constructor_arguments(name):
     import inspect
 
@@ -330,7 +330,7 @@ def _base(name):
     return tfd.Independent(tfd.Normal(tf.zeros(shape, DTYPE), 1.0), len(shape))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_a_tfb_chain_of_the_layer_copies_and_slices_to_the_same_map(name):
     bijector = _shared(name)
     chain = tfb.Chain([bijector])
@@ -356,7 +356,7 @@ def test_a_tfb_chain_of_the_layer_copies_and_slices_to_the_same_map(name):
     assert tfb.Chain([REGISTRY[name].build(N, DTYPE)]) != chain or not bijector.variables
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", entry_params(NAMES))
 def test_a_flow_of_the_layer_copies_and_slices_to_the_same_density(name):
     bijector = _shared(name)
     flow = tff.Flow(_base(name), bijector)
