@@ -250,21 +250,16 @@ class VelocityMLP(tf.Module):
         self, x: tf.Tensor, t: tf.Tensor, context: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """``(v(x, t, c), tr(dv/dx))`` of shapes ``[B, n]`` and ``[B]``: the exact trace."""
-        h = self._inputs(x, t, context)
-        jacobian = None  # dh/dx: [B, width, n]
-        last = len(self.kernels) - 1
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            if i == last:
-                break
-            a = tf.matmul(h, kernel) + bias
-            h, slope = _activation_and_derivative(self._activation, a)
-            if jacobian is None:
-                da = self._input_jacobian(x, t, kernel)  # [B or 1, width, n]
-            else:
-                da = tf.einsum("bin,ij->bjn", jacobian, kernel)
-            jacobian = slope[..., None] * da
-        out_kernel = self.kernels[last]
-        v = tf.matmul(h, out_kernel) + self.biases[last]
+        h, jacobian = self._hidden_layers(
+            x,
+            t,
+            context,
+            first=lambda kernel: self._input_jacobian(x, t, kernel),  # [B or 1, width, n]
+            through=lambda jacobian, kernel: tf.einsum("bin,ij->bjn", jacobian, kernel),
+            times_slope=lambda slope, da: slope[..., None] * da,
+        )
+        out_kernel = self.kernels[-1]
+        v = tf.matmul(h, out_kernel) + self.biases[-1]
         if jacobian is None:  # no hidden layer: v is linear in the input features
             divergence = tf.linalg.trace(self._input_jacobian(x, t, out_kernel))
             divergence = tf.broadcast_to(divergence, tf.shape(v)[:-1])
@@ -300,21 +295,16 @@ class VelocityMLP(tf.Module):
         >>> abs(float(sum(diagonal) - divergence[0])) < 1e-6
         True
         """
-        h = self._inputs(x, t, context)
-        tangent = None  # d h / dx u: [B, width]
-        last = len(self.kernels) - 1
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            if i == last:
-                break
-            a = tf.matmul(h, kernel) + bias
-            h, slope = _activation_and_derivative(self._activation, a)
-            if tangent is None:
-                da = self._input_tangent(x, t, kernel, direction)
-            else:
-                da = tf.matmul(tangent, kernel)
-            tangent = slope * da
-        out_kernel = self.kernels[last]
-        v = tf.matmul(h, out_kernel) + self.biases[last]
+        h, tangent = self._hidden_layers(  # tangent: (dh/dx) u, [B, width]
+            x,
+            t,
+            context,
+            first=lambda kernel: self._input_tangent(x, t, kernel, direction),
+            through=tf.matmul,
+            times_slope=tf.multiply,
+        )
+        out_kernel = self.kernels[-1]
+        v = tf.matmul(h, out_kernel) + self.biases[-1]
         if tangent is None:  # no hidden layer: v is linear in the input features
             jvp = self._input_tangent(x, t, out_kernel, direction)
         else:
@@ -324,6 +314,31 @@ class VelocityMLP(tf.Module):
             v += slope * x
             jvp += slope * tf.cast(direction, x.dtype)
         return v, jvp
+
+    def _hidden_layers(
+        self,
+        x: tf.Tensor,
+        t: tf.Tensor,
+        context: tf.Tensor | None,
+        first: Callable[[tf.Tensor], tf.Tensor],
+        through: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+        times_slope: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The last hidden layer ``h_L`` and its derivative in forward mode (``None``: no
+        hidden layer).
+
+        ``first(W_1)`` is the derivative of the first pre-activation ``a_1 = h_0 W_1``,
+        ``through(d, W)`` carries a derivative ``d`` of ``h_l`` through ``W`` to ``a_{l+1}``, and
+        ``times_slope(act'(a), da)`` is the chain rule through the activation: the Jacobian
+        (``[B, width, n]``) and a Jacobian-vector product (``[B, width]``) walk the same layers.
+        """
+        h = self._inputs(x, t, context)
+        derivative = None
+        for kernel, bias in zip(self.kernels[:-1], self.biases[:-1]):
+            h, slope = _activation_and_derivative(self._activation, tf.matmul(h, kernel) + bias)
+            da = first(kernel) if derivative is None else through(derivative, kernel)
+            derivative = times_slope(slope, da)
+        return h, derivative
 
     def _input_tangent(
         self, x: tf.Tensor, t: tf.Tensor, kernel: tf.Tensor, direction: tf.Tensor
