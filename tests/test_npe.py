@@ -309,3 +309,35 @@ def test_epochs_run_the_steps_of_as_many_passes_validated_at_the_default_grain()
     assert history.val_steps == list(range(every, 201, every))
     with pytest.raises(ValueError, match="epochs"):
         tff.inference.npe(theta, x, flow=small_flow, epochs=0)
+
+
+@pytest.mark.slow
+def test_streamed_pairs_validate_like_arrays_and_refuse_what_they_would_ignore():
+    # A dataset or a simulator took validation_data raw (theta outside the prior: a validation
+    # loss of inf), never stopped early on it, and dropped validation_split and a simulator's
+    # epochs without a word.
+    theta, x = box_pairs(96)
+    dataset = tf.data.Dataset.from_tensor_slices((theta, x)).batch(16, drop_remainder=True)
+
+    def simulator(theta, seed):
+        return theta + 0.3 * tf.random.stateless_normal(tf.shape(theta), seed)
+
+    streams = {"dataset": dict(theta=dataset.repeat()), "simulator": dict(simulator=simulator)}
+    for kwargs in streams.values():
+        posterior = tff.inference.npe(
+            prior=BOX, flow=small_flow, steps=200, validation_data=(theta, x), patience=1, **kwargs
+        )
+        history = posterior.history
+        assert history.stopped_early and history.steps < 200
+        assert history.val_steps == list(range(2, history.steps + 1, 2))  # npe's grain
+        assert np.all(np.isfinite(history.val_loss))
+        with pytest.raises(ValueError, match=r"validation_data: npe: theta row \d+ .* outside"):
+            tff.inference.npe(
+                prior=BOX, flow=small_flow, steps=2, validation_data=(3 * theta, x), **kwargs
+            )
+        with pytest.raises(
+            ValueError, match=r"pass validation_data=\(theta, x\), got validation_split=0.2"
+        ):
+            tff.inference.npe(prior=BOX, flow=small_flow, steps=2, validation_split=0.2, **kwargs)
+    with pytest.raises(ValueError, match=r"give steps=, not epochs= \(got epochs=3\)"):
+        tff.inference.npe(prior=BOX, simulator=simulator, flow=small_flow, steps=20, epochs=3)

@@ -144,6 +144,8 @@ def npe(
       batch_size: pairs per step.
       validation_split: the fraction of array pairs held out for validation
         and early stopping (default 0.1 with arrays; 0 trains on all of them).
+        A dataset or a simulator has no pairs to hold out: give them
+        ``validation_data=(theta, x)``, validated and early-stopped alike.
       patience: validations without improvement before stopping (``None``: no
         early stopping); the default 50 is half the run.
       seed: seed of the flow's initialisation, the batch order and the simulator.
@@ -162,13 +164,36 @@ def npe(
       TypeError: arguments of the wrong kind.
     """
     support = None if prior is None else FlatSupport(prior)
+    streamed = isinstance(theta, tf.data.Dataset) or simulator is not None
+    if streamed and validation_split is not None:
+        raise ValueError(
+            "npe: validation_split holds out array pairs; a tf.data.Dataset or a simulator "
+            f"has none to hold out: pass validation_data=(theta, x), got "
+            f"validation_split={validation_split!r}."
+        )
     if isinstance(theta, tf.data.Dataset):
         return _npe_dataset(
             theta, x, support, flow, summary, steps, epochs, patience, seed, dtype, fit_kwargs
         )
     if simulator is not None:
+        if epochs is not None:
+            raise ValueError(
+                "npe: online training with a simulator draws fresh pairs every step: give "
+                f"steps=, not epochs= (got epochs={epochs!r})."
+            )
         return _npe_simulator(
-            theta, x, support, flow, summary, simulator, steps, batch_size, seed, dtype, fit_kwargs
+            theta,
+            x,
+            support,
+            flow,
+            summary,
+            simulator,
+            steps,
+            batch_size,
+            patience,
+            seed,
+            dtype,
+            fit_kwargs,
         )
     if theta is None or x is None:
         raise ValueError(
@@ -187,15 +212,10 @@ def npe(
     padded = bool(getattr(summary, "supports_masking", False)) and x.ndim == 3
     embedding = _embedding(x.shape[1:], summary, x, padded, dtype)
     context = embedding.encode(x)
-    if isinstance(fit_kwargs.get("validation_data"), (tuple, list)):
-        fit_kwargs["validation_data"] = _validation_pairs(
-            fit_kwargs["validation_data"], embedding, support, dtype
-        )
+    _encode_validation_pairs(fit_kwargs, embedding, support, dtype)
     posterior_flow = _posterior_flow(flow, embedding, support, theta.shape[1], seed, dtype)
     if validation_split is None:
         validation_split = 0.1 if "validation_data" not in fit_kwargs else 0.0
-    callbacks = list(fit_kwargs.pop("callbacks", ()) or ())
-    validating = bool(validation_split) or "validation_data" in fit_kwargs
     if steps is None and epochs is None:
         steps = max(2000, 20 * theta.shape[0] // batch_size)
     elif steps is None:  # the steps fit would run, so that validation keeps its grain
@@ -203,11 +223,7 @@ def npe(
             theta.shape[0], validation_split, batch_size
         )
         epochs = None
-    if validating and not any(isinstance(c, Validation) for c in callbacks):
-        callbacks.append(Validation(every=max(1, steps // VALIDATIONS_PER_RUN)))
-    if patience is not None and validating:
-        callbacks.append(EarlyStopping(patience=patience))
-    fit_kwargs.setdefault("progress", False)
+    _add_validation_callbacks(fit_kwargs, steps, patience, bool(validation_split))
     history = fit(
         posterior_flow,
         theta,
@@ -216,7 +232,6 @@ def npe(
         epochs=epochs,
         batch_size=batch_size,
         validation_split=validation_split,
-        callbacks=callbacks,
         seed=seed,
         **fit_kwargs,
     )
@@ -275,6 +290,35 @@ def _validation_pairs(
             f"row, shaped as the training x), got shape {list(x.shape)}."
         )
     return theta, embedding.encode(x, what="validation x")
+
+
+def _encode_validation_pairs(
+    fit_kwargs: dict, embedding: ContextEmbedding, support: FlatSupport | None, dtype: tf.DType
+) -> None:
+    """Puts ``fit_kwargs["validation_data"]`` given as ``(theta, x)`` arrays as ``fit`` takes it
+    (:func:`_validation_pairs`): on every path, a theta outside the prior is refused instead of
+    giving a validation loss of ``inf``."""
+    if isinstance(fit_kwargs.get("validation_data"), (tuple, list)):
+        fit_kwargs["validation_data"] = _validation_pairs(
+            fit_kwargs["validation_data"], embedding, support, dtype
+        )
+
+
+def _add_validation_callbacks(
+    fit_kwargs: dict, steps: int | None, patience: int | None, split: bool
+) -> None:
+    """npe's validation for ``fit``: every ``steps / VALIDATIONS_PER_RUN`` steps unless the
+    ``callbacks`` hold a ``Validation``, and early stopping after ``patience`` validations
+    without improvement unless they hold an ``EarlyStopping``; only when there is validation
+    data (``validation_data``, or a held-out ``split`` of array pairs)."""
+    callbacks = list(fit_kwargs.pop("callbacks", ()) or ())
+    if split or "validation_data" in fit_kwargs:
+        if steps is not None and not any(isinstance(c, Validation) for c in callbacks):
+            callbacks.append(Validation(every=max(1, steps // VALIDATIONS_PER_RUN)))
+        if patience is not None and not any(isinstance(c, EarlyStopping) for c in callbacks):
+            callbacks.append(EarlyStopping(patience=patience))
+    fit_kwargs["callbacks"] = callbacks
+    fit_kwargs.setdefault("progress", False)
 
 
 def _embedding(
@@ -352,7 +396,18 @@ class _Simulations:
 
 
 def _npe_simulator(
-    theta, x, support, flow, summary, simulator, steps, batch_size, seed, dtype, fit_kwargs
+    theta,
+    x,
+    support,
+    flow,
+    summary,
+    simulator,
+    steps,
+    batch_size,
+    patience,
+    seed,
+    dtype,
+    fit_kwargs,
 ):
     if support is None:
         raise ValueError("npe: a simulator needs the prior to draw theta from: pass prior=.")
@@ -373,8 +428,9 @@ def _npe_simulator(
         )
     embedding = _embedding(x_host.shape[1:], summary, x_host, False, dtype)
     draws.width = embedding.width
+    _encode_validation_pairs(fit_kwargs, embedding, support, dtype)
+    _add_validation_callbacks(fit_kwargs, steps, patience, split=False)
     posterior_flow = _posterior_flow(flow, embedding, support, support.theta_size, seed, dtype)
-    fit_kwargs.setdefault("progress", False)
     history = fit(
         posterior_flow, draws, steps=steps, batch_size=batch_size, seed=seed, **fit_kwargs
     )
@@ -406,11 +462,12 @@ def _npe_dataset(
     x_host = np.concatenate(xs)
     embedding = _embedding(x_host.shape[1:], summary, x_host, False, dtype)
     embedding.encode(x_host)  # checks the rows are finite
+    _encode_validation_pairs(fit_kwargs, embedding, support, dtype)
+    _add_validation_callbacks(fit_kwargs, steps, patience, split=False)
     width = embedding.width
     flat = dataset.map(lambda t, v: (tf.cast(t, dtype), tf.reshape(tf.cast(v, dtype), [-1, width])))
     posterior_flow = _posterior_flow(flow, embedding, support, theta_host.shape[1], seed, dtype)
     if steps is None and epochs is None:
         raise ValueError("npe: training on a tf.data.Dataset needs steps=.")
-    fit_kwargs.setdefault("progress", False)
     history = fit(posterior_flow, flat, steps=steps, epochs=epochs, seed=seed, **fit_kwargs)
     return AmortizedPosterior(posterior_flow, embedding, support, theta_host.shape[1], history)
