@@ -219,3 +219,29 @@ def test_recovery_refuses_a_non_positive_prior_variance():
     draws = np.random.default_rng(0).normal(size=(4, 9, 1))
     with pytest.raises(ValueError, match=r"prior_variance positive and finite.*got \[-1.0\]"):
         tff.diagnostics.recovery_from_draws(theta, draws, prior_variance=[-1.0])
+
+
+def test_recovery_refuses_nan_truths_and_nan_draws_instead_of_nan_z_scores():
+    # unchecked, a NaN draw or truth made that simulation's z-score and contraction NaN, and a
+    # recovery plot dropped the point without a word
+    theta, x = np.zeros([4, 1]), np.zeros([4, 1])
+    with pytest.raises(
+        ValueError, match="recovery: expected finite values in the posterior draws.*observation 2"
+    ):
+        tff.diagnostics.recovery(_NaNDraws(), theta, x, 1.0, num_samples=9)
+    with pytest.raises(ValueError, match="finite values in the true parameters theta.*row 1"):
+        tff.diagnostics.recovery(_Exact(), np.array([[0.0], [np.nan], [0.0], [0.0]]), x, 1.0)
+    draws = np.random.default_rng(0).normal(size=(4, 9, 1))
+    draws[3, 5, 0] = np.inf
+    with pytest.raises(ValueError, match="recovery_from_draws: .*posterior draws.*simulation 3"):
+        tff.diagnostics.recovery_from_draws(theta, draws)
+
+
+def test_sbc_refuses_an_alpha_outside_zero_one_before_sampling():
+    # alpha=0 gave a band holding every ECDF: every parameter "inside", whatever the ranks
+    ranks = np.zeros([50, 1], np.int64)  # every truth below every draw: far outside any band
+    for alpha in (0.0, 1.0, 5.0):
+        with pytest.raises(ValueError, match=r"ecdf_band_test: expected alpha in \(0, 1\)"):
+            tff.diagnostics.ecdf_band_test(ranks, 9, alpha=alpha)
+    with pytest.raises(ValueError, match=r"sbc: expected alpha in \(0, 1\)"):
+        tff.diagnostics.sbc(_NaNDraws(), np.zeros([4, 1]), np.zeros([4, 1]), 9, alpha=0.0)

@@ -50,6 +50,17 @@ def posterior_draws(
         yield i, np.asarray(posterior.sample(num_samples, x[i], seed=seed + i))[None]
 
 
+def check_finite(values: np.ndarray, what: str, row: str, owner: str, first: int = 0) -> None:
+    """Refuses NaN or inf in ``values``, naming the first bad ``row`` (numbered from ``first``):
+    a NaN compares ``False`` (a rank would be wrong) and turns a z-score into NaN."""
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0]) + first
+        raise ValueError(
+            f"{owner}: expected finite values in {what}, got NaN or inf in {row} {bad}."
+        )
+
+
 def check_draws(draws: np.ndarray, count: int, num_samples: int, d: int, owner: str) -> None:
     """Refuses posterior draws that are not ``[count, num_samples, d]``."""
     if draws.shape != (count, num_samples, d):

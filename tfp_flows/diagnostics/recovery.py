@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tfp_flows.diagnostics._draws import check_draws, posterior_draws
+from tfp_flows.diagnostics._draws import check_draws, check_finite, posterior_draws
 
 __all__ = ["Recovery", "recovery", "recovery_from_draws"]
 
@@ -136,6 +136,8 @@ def recovery_from_draws(
         raise ValueError(
             f"recovery_from_draws: expected at least 2 draws per simulation, got {draws.shape[1]}."
         )
+    check_finite(theta, "the true parameters theta", "row", "recovery_from_draws")
+    check_finite(draws, "the posterior draws", "simulation", "recovery_from_draws")
     return _recovery(
         theta, list(_summaries(draws, level)), prior_variance, level, "recovery_from_draws"
     )
@@ -194,9 +196,11 @@ def recovery(
         )
     if int(num_samples) < 2:
         raise ValueError(f"recovery: expected num_samples >= 2, got {num_samples}.")
+    check_finite(theta, "the true parameters theta", "row", "recovery")
     parts: list[tuple[np.ndarray, ...]] = []
-    for _, draws in posterior_draws(posterior, x, num_samples, seed, batch_size, "recovery"):
+    for start, draws in posterior_draws(posterior, x, num_samples, seed, batch_size, "recovery"):
         check_draws(draws, len(draws), num_samples, theta.shape[1], "recovery")
+        check_finite(draws, "the posterior draws", "observation", "recovery", start)
         parts.append(_summaries(np.asarray(draws, np.float64), level))
     summaries = [np.concatenate(column) for column in zip(*parts)]
     return _recovery(theta, summaries, prior_variance, level, "recovery")

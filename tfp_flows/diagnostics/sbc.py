@@ -37,7 +37,7 @@ import numpy as np
 
 from tfp_flows._internal.checks import check_integer
 from tfp_flows.diagnostics._draws import check_draws as _check_draws
-from tfp_flows.diagnostics._draws import posterior_draws
+from tfp_flows.diagnostics._draws import check_finite, posterior_draws
 
 __all__ = ["SBCResult", "ecdf_band_test", "expected_coverage", "sbc", "sbc_ranks"]
 
@@ -88,26 +88,23 @@ def sbc_ranks(
             f"sbc_ranks: expected theta [N, d] and x with N rows, got theta of shape "
             f"{list(theta.shape)} and {len(x)} observations."
         )
-    _check_finite(theta, "the true parameters theta", "row")
+    check_finite(theta, "the true parameters theta", "row", "sbc_ranks")
     ranks = np.empty(theta.shape, np.int64)
     draws_of = posterior_draws(posterior, x, num_posterior_samples, seed, batch_size, "sbc_ranks")
     for start, draws in draws_of:
         stop = start + len(draws)
         _check_draws(draws, len(draws), num_posterior_samples, theta.shape[1], "sbc_ranks")
         # a NaN draw compares False: it would silently lower the rank
-        _check_finite(draws, "the posterior draws", "observation", start)
+        check_finite(draws, "the posterior draws", "observation", "sbc_ranks", start)
         ranks[start:stop] = np.sum(draws < theta[start:stop, None, :], axis=1)
     return ranks
 
 
-def _check_finite(values: np.ndarray, what: str, row: str, first: int = 0) -> None:
-    """Refuses NaN or inf in ``values`` (a NaN compares ``False``: its rank would be wrong)."""
-    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0]) + first
-        raise ValueError(
-            f"sbc_ranks: expected finite values in {what}, got NaN or inf in {row} {bad}."
-        )
+def _check_alpha(alpha: float, owner: str) -> float:
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"{owner}: expected alpha in (0, 1) (0.05 for 95 % bands), got {alpha}.")
+    return alpha
 
 
 def _checked_ranks(ranks: Any, num_posterior_samples: int, owner: str) -> np.ndarray:
@@ -199,6 +196,7 @@ def ecdf_band_test(
     False
     """
     ranks = _checked_ranks(ranks, num_posterior_samples, "ecdf_band_test")
+    alpha = _check_alpha(alpha, "ecdf_band_test")
     total = int(num_posterior_samples) + 1
     n = ranks.shape[0]
     # points on the rank grid: P(u <= j / (L + 1)) = j / (L + 1) exactly under uniformity
@@ -230,6 +228,7 @@ def sbc(
     ``seed`` seeds both (observation ``i`` is sampled with ``seed + i``);
     ``batch_size`` is :func:`sbc_ranks`'s (observations per batched call).
     """
+    _check_alpha(alpha, "sbc")  # before the sampling
     ranks = sbc_ranks(posterior, theta, x, num_posterior_samples, seed, batch_size)
     return ranks, ecdf_band_test(ranks, num_posterior_samples, alpha=alpha, seed=seed)
 
