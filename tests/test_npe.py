@@ -73,6 +73,33 @@ def test_condition_is_a_plain_distribution_that_tfp_mcmc_samples(box_posterior):
 
 
 @pytest.mark.slow
+def test_condition_unconstrains_with_the_priors_support_map_for_tfp_mcmc(box_posterior):
+    # The conditioned posterior's event-space bijector was the Identity: tfp.mcmc's
+    # TransformedTransitionKernel (and tfp.vi's surrogates) then stepped outside the box.
+    posterior = box_posterior.condition([0.2, 0.1])
+    to_box = posterior.experimental_default_event_space_bijector()
+    u = 5.0 * tf.random.stateless_normal([200, 2], seed=[1, 2])
+    theta = to_box(u)
+    assert np.all(np.abs(theta.numpy()) < 1.0)
+    assert np.all(np.isfinite(posterior.log_prob(theta).numpy()))
+    np.testing.assert_allclose(to_box.inverse(theta), u, rtol=1e-4, atol=1e-4)
+    kernel = tfp.mcmc.TransformedTransitionKernel(
+        tfp.mcmc.HamiltonianMonteCarlo(posterior.log_prob, step_size=0.1, num_leapfrog_steps=3),
+        to_box,
+    )
+    chain = tfp.mcmc.sample_chain(
+        20, tf.constant([0.1, 0.1]), kernel=kernel, trace_fn=None, seed=tff.stateless_seed(0)
+    )
+    assert np.all(np.abs(chain.numpy()) < 1.0)
+    # a NaN theta is not outside the support: its density is NaN, not -inf
+    assert np.isnan(posterior.log_prob([[np.nan, 0.2]]).numpy()).all()
+    assert posterior.log_prob([[1.5, 0.2]]).numpy() == -np.inf
+    unbounded = tff.inference.npe(*box_pairs(64), flow=small_flow, steps=2)
+    bijector = unbounded.condition([0.2, 0.1]).experimental_default_event_space_bijector()
+    assert isinstance(bijector, tfp.bijectors.Identity)
+
+
+@pytest.mark.slow
 def test_joint_prior_with_uniform_and_lognormal_parts():
     prior = tfd.JointDistributionNamed(
         dict(loc=tfd.Uniform(-2.0, 2.0), scale=tfd.LogNormal(0.0, 0.5))

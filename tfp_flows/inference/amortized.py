@@ -207,8 +207,18 @@ class PosteriorFlow(Flow):
         log_prob = super()._log_prob(y, **kwargs)
         if self._support is None:
             return log_prob
-        inside = self._support.inside(tf.convert_to_tensor(y, self.dtype))
-        return tf.where(inside, log_prob, tf.constant(-np.inf, log_prob.dtype))
+        y = tf.convert_to_tensor(y, self.dtype)
+        # outside the support: -inf; a NaN theta is not "outside", its density stays NaN
+        keep = self._support.inside(y) | tf.reduce_any(tf.math.is_nan(y), axis=-1)
+        return tf.where(keep, log_prob, tf.constant(-np.inf, log_prob.dtype))
+
+    def _default_event_space_bijector(self):
+        # The prior's support map T: R^{n_u} -> the support (no trainable weights), so that
+        # tfp.mcmc's TransformedTransitionKernel and tfp.vi's surrogates stay inside it. Without
+        # a support the flow lives on R^n: Flow's (an Identity).
+        if self._support is None:
+            return super()._default_event_space_bijector()
+        return self._support.bijector
 
 
 class AmortizedPosterior:
