@@ -223,7 +223,7 @@ def npe(
             theta.shape[0], validation_split, batch_size
         )
         epochs = None
-    _add_validation_callbacks(fit_kwargs, steps, patience, bool(validation_split))
+    _npe_fit_defaults(fit_kwargs, steps, patience, bool(validation_split))
     history = fit(
         posterior_flow,
         theta,
@@ -304,13 +304,14 @@ def _encode_validation_pairs(
         )
 
 
-def _add_validation_callbacks(
+def _npe_fit_defaults(
     fit_kwargs: dict, steps: int | None, patience: int | None, split: bool
 ) -> None:
-    """npe's validation for ``fit``: every ``steps / VALIDATIONS_PER_RUN`` steps unless the
-    ``callbacks`` hold a ``Validation``, and early stopping after ``patience`` validations
-    without improvement unless they hold an ``EarlyStopping``; only when there is validation
-    data (``validation_data``, or a held-out ``split`` of array pairs)."""
+    """npe's defaults for ``fit``: no progress bar, and with validation data
+    (``validation_data``, or a held-out ``split`` of array pairs) validation every
+    ``steps / VALIDATIONS_PER_RUN`` steps unless the ``callbacks`` hold a ``Validation``, and
+    early stopping after ``patience`` validations without improvement unless they hold an
+    ``EarlyStopping``."""
     callbacks = list(fit_kwargs.pop("callbacks", ()) or ())
     if split or "validation_data" in fit_kwargs:
         if steps is not None and not any(isinstance(c, Validation) for c in callbacks):
@@ -429,7 +430,7 @@ def _npe_simulator(
     embedding = _embedding(x_host.shape[1:], summary, x_host, False, dtype)
     draws.width = embedding.width
     _encode_validation_pairs(fit_kwargs, embedding, support, dtype)
-    _add_validation_callbacks(fit_kwargs, steps, patience, split=False)
+    _npe_fit_defaults(fit_kwargs, steps, patience, split=False)
     posterior_flow = _posterior_flow(flow, embedding, support, support.theta_size, seed, dtype)
     history = fit(
         posterior_flow, draws, steps=steps, batch_size=batch_size, seed=seed, **fit_kwargs
@@ -463,7 +464,7 @@ def _npe_dataset(
     embedding = _embedding(x_host.shape[1:], summary, x_host, False, dtype)
     embedding.encode(x_host)  # checks the rows are finite
     _encode_validation_pairs(fit_kwargs, embedding, support, dtype)
-    _add_validation_callbacks(fit_kwargs, steps, patience, split=False)
+    _npe_fit_defaults(fit_kwargs, steps, patience, split=False)
     width = embedding.width
     flat = dataset.map(lambda t, v: (tf.cast(t, dtype), tf.reshape(tf.cast(v, dtype), [-1, width])))
     posterior_flow = _posterior_flow(flow, embedding, support, theta_host.shape[1], seed, dtype)
