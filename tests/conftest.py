@@ -71,6 +71,7 @@ SLOW_DOCTESTS = (
     "tfp_flows.bijectors.continuous.ContinuousFlow",
     "tfp_flows.datasets.eight_schools_reference",
     "tfp_flows.diagnostics.c2st.c2st",
+    "tfp_flows.inference.amortized.AmortizedPosterior.log_prob_batch",
     "tfp_flows.inference.amortized.AmortizedPosterior.sample_batch",
     "tfp_flows.inference.neutra",
     "tfp_flows.inference.neutra.neutra",

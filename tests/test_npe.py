@@ -259,6 +259,37 @@ def test_sample_batch_refuses_bad_batches_naming_expected_and_got(box_posterior)
         box_posterior.sample_batch(5, x_obs, seed=[1, 2])
 
 
+def test_log_prob_batch_scores_each_point_under_its_own_observation(box_posterior):
+    x_obs = np.array([[0.95, -0.95], [0.0, 0.2], [-0.5, 0.5]], "float32")
+    theta = np.array([[0.9, -0.9], [0.1, 0.1], [-0.4, 1.5]], "float32")  # the last outside
+    paired = box_posterior.log_prob_batch(theta, x_obs).numpy()
+    one_by_one = [box_posterior.log_prob(theta[i], x_obs[i]).numpy() for i in range(3)]
+    np.testing.assert_allclose(paired, one_by_one, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(paired[:2]).all() and paired[2] == -np.inf
+    points = np.stack([theta, -0.5 * theta], axis=1)  # [N, m, d]: m points per observation
+    per_point = box_posterior.log_prob_batch(points, x_obs).numpy()
+    assert per_point.shape == (3, 2)
+    for i in range(3):
+        np.testing.assert_allclose(
+            per_point[i], box_posterior.log_prob(points[i], x_obs[i]).numpy(), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_log_prob_batch_refuses_mismatched_pairs_naming_expected_and_got(box_posterior):
+    x_obs = np.zeros([3, 2], "float32")
+    with pytest.raises(
+        ValueError,
+        match=r"theta of shape \[3, 2\] or \[3, m, 2\] for 3 observations, got shape \[2, 2\]",
+    ):
+        box_posterior.log_prob_batch(np.zeros([2, 2], "float32"), x_obs)
+    with pytest.raises(ValueError, match=r"got shape \[3, 3\]"):
+        box_posterior.log_prob_batch(np.zeros([3, 3], "float32"), x_obs)
+    with pytest.raises(ValueError, match=r"got shape \[2\] \(one observation: use log_prob\)"):
+        box_posterior.log_prob_batch(np.zeros([1, 2], "float32"), x_obs[0])
+    with pytest.raises(ValueError, match="x_obs must be finite, got NaN or inf in row 1"):
+        box_posterior.log_prob_batch(np.zeros([2, 2], "float32"), [[0.1, 0.2], [np.nan, 0.0]])
+
+
 def test_sample_counts_must_be_integers_and_a_nan_names_its_observation(box_posterior):
     # sample(2.5) silently drew 2; a NaN in observation 1 of a batch was reported as row 0
     with pytest.raises(TypeError, match=r"sample: n must be a non-negative integer, got 2.5"):

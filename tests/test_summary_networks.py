@@ -187,7 +187,7 @@ def test_image_summary_trains_with_the_flow_and_names_a_wrong_shape():
 
 
 @pytest.mark.slow
-def test_sample_batch_takes_sets_of_different_sizes():
+def test_sample_batch_and_log_prob_batch_take_sets_of_different_sizes():
     rng = np.random.default_rng(5)
     theta = rng.normal(size=(64, 2)).astype("float32")
     x = theta[:, None, :] + rng.normal(size=(64, 4, 2))
@@ -206,3 +206,11 @@ def test_sample_batch_takes_sets_of_different_sizes():
         np.testing.assert_allclose(
             batch[i], posterior.sample(20, one_set, seed=3 + i).numpy(), rtol=1e-5, atol=1e-5
         )
+    # and log_prob_batch scores each point under its own set's posterior, padded alike
+    theta_obs = np.array([[0.3, -0.2], [1.0, 0.5]], "float32")
+    np.testing.assert_allclose(
+        posterior.log_prob_batch(theta_obs, sets).numpy(),
+        [posterior.log_prob(theta_obs[i], one_set).numpy() for i, one_set in enumerate(sets)],
+        rtol=1e-5,
+        atol=1e-5,
+    )
