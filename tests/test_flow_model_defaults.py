@@ -145,9 +145,10 @@ def test_a_dataset_of_unknown_length_needs_steps_per_epoch_for_the_default_sched
         model.fit(data, epochs=1, verbose=0)
     _assert_unchanged(before, model.distribution)
     model.fit(data, epochs=2, steps_per_epoch=2, verbose=0)
+    # the default schedule (inside its ScaledSchedule) spans the 4 steps of the 2 epochs
     assert (
-        model.optimizer._learning_rate.get_config()
-        == default_optimizer(4)._learning_rate.get_config()
+        model.optimizer._learning_rate.schedule.get_config()
+        == default_optimizer(4)._learning_rate.schedule.get_config()
     )
 
 

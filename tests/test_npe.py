@@ -399,3 +399,27 @@ def test_streamed_pairs_validate_like_arrays_and_refuse_what_they_would_ignore()
             tff.inference.npe(prior=BOX, flow=small_flow, steps=2, validation_split=0.2, **kwargs)
     with pytest.raises(ValueError, match=r"give steps=, not epochs= \(got epochs=3\)"):
         tff.inference.npe(prior=BOX, simulator=simulator, flow=small_flow, steps=20, epochs=3)
+
+
+@pytest.mark.slow
+def test_npe_cuts_the_learning_rate_of_an_overfitting_run_unless_told_not_to():
+    import keras
+
+    rng = np.random.default_rng(3)
+    theta = rng.normal(size=(200, 6)).astype("float32")  # 180 training pairs of a 6-D posterior
+    x = (theta + rng.normal(size=(200, 6))).astype("float32")
+    settings = dict(flow=small_flow, steps=400, seed=0, jit_compile=False)
+    cut = tff.inference.npe(theta, x, **settings)
+    assert cut.history.learning_rate_scale < 1.0
+    assert (
+        tff.inference.npe(theta, x, lr_patience=None, **settings).history.learning_rate_scale == 1.0
+    )
+    # an optimizer of your own keeps its rate: npe adds the cut only to fit's default optimizer
+    own = tff.inference.npe(theta, x, optimizer=keras.optimizers.Adam(1e-2), **settings)
+    assert own.history.learning_rate_scale == 1.0
+
+
+def test_npe_refuses_a_bad_lr_patience_naming_it():
+    theta, x = box_pairs(64)
+    with pytest.raises(ValueError, match=r"npe: lr_patience must be a positive integer, got 0"):
+        tff.inference.npe(theta, x, lr_patience=0, steps=5)

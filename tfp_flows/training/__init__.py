@@ -4,14 +4,14 @@
 |---|---|
 | :mod:`~tfp_flows.training.fitting` | :func:`fit`, the public training function composed of the parts below |
 | :mod:`~tfp_flows.training.preflight` | what ``fit`` checks before anything changes: settings, data, context, loss; the compile mode |
-| :mod:`~tfp_flows.training.callbacks` | :class:`Callback` (``on_train_begin``, ``on_chunk_end``, ``on_train_end``, ``close``), :class:`Validation`, :class:`EarlyStopping`, :class:`Checkpointing`, :class:`ProgressBar`, :class:`LambdaCallback` |
+| :mod:`~tfp_flows.training.callbacks` | :class:`Callback` (``on_train_begin``, ``on_chunk_end``, ``on_train_end``, ``close``), :class:`Validation`, :class:`EarlyStopping`, :class:`ReduceLROnPlateau`, :class:`Checkpointing`, :class:`ProgressBar`, :class:`LambdaCallback` |
 | :mod:`~tfp_flows.training.sources` | :class:`Batch` ``(x, context, seed)``; array, ``tf.data``, target-distribution and conditional-target sources |
 | :mod:`~tfp_flows.training.losses` | the loss seam ``loss(distribution, batch)``; :class:`MaximumLikelihood`, :class:`ReverseKL` (negative ELBO) |
 | :mod:`~tfp_flows.training.flow_matching` | :class:`FlowMatching`: conditional flow matching for continuous flows (``tff.cnf``), independent or minibatch-OT pairs |
 | :mod:`~tfp_flows.training.solver_check` | :func:`check_solver_error`, :class:`SolverErrorWarning`: after training a continuous flow, is its density the ODE's or the solver's error? |
 | :mod:`~tfp_flows.training.step` | :func:`gradient_step` (one step + non-finite guard), :class:`NonFiniteLossError` |
 | :mod:`~tfp_flows.training.loop` | :func:`make_train_chunk` (the compiled multi-step loop), :func:`make_distributed_chunk` (the same loop under a ``tf.distribute`` strategy), :func:`make_distributed_step` |
-| :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule`) and optimizer helpers |
+| :mod:`~tfp_flows.training.optimizers` | :func:`default_optimizer` (its :func:`default_schedule` in a :class:`ScaledSchedule`) and optimizer helpers |
 | :mod:`~tfp_flows.training.fused_adam` | :class:`FusedAdam`: Keras 3's Adam with one kernel per variable's update, the default optimizer |
 | :mod:`~tfp_flows.training.adaptation` | :func:`adapt_layers` (fit every adaptive layer -- ``Standardize``, ``ActNorm``, ``BatchNorm`` -- to the data as it arrives there), :func:`find_adaptive_layers`, :func:`find_standardize_layers` |
 | :mod:`~tfp_flows.training.state` | host snapshots of variables, to put back after a failure |
@@ -42,6 +42,7 @@ from tfp_flows.training.callbacks import (
     EarlyStopping,
     LambdaCallback,
     ProgressBar,
+    ReduceLROnPlateau,
     Run,
     Validation,
 )
@@ -53,6 +54,7 @@ from tfp_flows.training.loop import make_distributed_chunk, make_distributed_ste
 from tfp_flows.training.losses import Loss, MaximumLikelihood, ReverseKL
 from tfp_flows.training.optimizers import (
     DEFAULT_LEARNING_RATE,
+    ScaledSchedule,
     build_optimizer,
     default_optimizer,
     default_schedule,
@@ -88,7 +90,9 @@ __all__ = [
     "ReverseKL",
     "NonFiniteLossError",
     "ProgressBar",
+    "ReduceLROnPlateau",
     "Run",
+    "ScaledSchedule",
     "SolverErrorWarning",
     "StepOutcome",
     "TargetSource",

@@ -21,7 +21,9 @@ see it). ``fit`` ends a chunk at every multiple of each callback's ``every``
 (read after ``on_train_begin``) and calls the callbacks in this order:
 :class:`Validation` (so that every other callback sees ``val_loss``), the
 others in the order given, :class:`Checkpointing` (so that a checkpoint holds
-the chunk's validation and the decision to stop), :class:`ProgressBar`.
+the chunk's validation and the decision to stop), :class:`ProgressBar`; only
+``on_train_begin`` runs :class:`Checkpointing`'s first, so that after a resume
+every other callback starts from the resumed history.
 
 A plain callable ``callback(step, logs) -> bool | None`` in ``fit``'s
 ``callbacks`` is a :class:`LambdaCallback`: called about 20 times per run
@@ -33,6 +35,7 @@ The built-in callbacks:
 |---|---|
 | :class:`Validation` | the validation loss of ``fit``'s ``validation_data`` / ``validation_split`` every ``every`` steps; ``fit`` adds one when given validation data |
 | :class:`EarlyStopping` | stops after ``patience`` validations without a new best; restores the best weights |
+| :class:`ReduceLROnPlateau` | cuts the learning rate after ``patience`` validations without a new best, from the best weights |
 | :class:`Checkpointing` | atomic checkpoints every ``every`` steps in a run folder, ``resume`` from its newest |
 | :class:`ProgressBar` | a Keras progress bar; ``fit`` adds one unless ``progress=False`` |
 | :class:`LambdaCallback` | a function ``(step, logs) -> bool | None`` at its own steps |
@@ -71,6 +74,7 @@ from tfp_flows._internal.checks import check_integer
 from tfp_flows.training.checkpoints import Checkpoints
 from tfp_flows.training.history import History
 from tfp_flows.training.losses import Loss
+from tfp_flows.training.optimizers import learning_rate_scale
 from tfp_flows.training.sources import Batch
 from tfp_flows.training.state import restore, snapshot
 
@@ -312,6 +316,96 @@ class EarlyStopping(Callback):
 
     def __repr__(self) -> str:
         return f"EarlyStopping(patience={self.patience})"
+
+
+class ReduceLROnPlateau(Callback):
+    """Cuts the learning rate by ``factor`` after ``patience`` validations in a row without a new best.
+
+    ```none
+    lr(t) = scale * schedule(t),    scale <- factor * scale   (while scale > min_scale)
+    ```
+
+    With ``restore_best_weights`` (the default) each cut also puts back the
+    weights of the best validation so far, so the lower rate starts from
+    there (the optimizer's moments stay). A run whose validation loss keeps
+    improving is never cut; one that overfits or stalls early at a high rate
+    continues at a lower one instead of stopping there. ``history.learning_rate_scale``
+    records the scale, and a resumed run (``Checkpointing(resume=True)``)
+    continues at it. Combine with :class:`EarlyStopping` of a larger
+    patience. Needs validation data and an optimizer whose rate is a
+    :class:`~tfp_flows.training.optimizers.ScaledSchedule` (``fit``'s default
+    optimizer's is; wrap your own, ``keras.optimizers.Adam(ScaledSchedule(1e-3))``).
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> import tfp_flows as tff
+    >>> banana = tff.datasets.Banana()
+    >>> train, val = banana.sample(16, seed=1).numpy(), banana.sample(2000, seed=2).numpy()
+    >>> flow = tff.real_nvp(2, num_layers=4, hidden_units=(64, 64))  # overfits 16 rows
+    >>> history = tff.fit(flow, train, validation_data=val, steps=600, batch_size=16,
+    ...                   progress=False, callbacks=[Validation(every=20), ReduceLROnPlateau(3)])
+    >>> history.learning_rate_scale < 1.0
+    True
+    >>> ReduceLROnPlateau(patience=3, factor=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: ReduceLROnPlateau: factor must be in (0, 1), got 1.5.
+    """
+
+    needs_validation = True
+
+    def __init__(
+        self,
+        patience: int = 10,
+        factor: float = 0.3,
+        min_scale: float = 0.01,
+        restore_best_weights: bool = True,
+    ):
+        self.patience = check_integer("patience", patience, minimum=1)
+        for name, value in (("factor", factor), ("min_scale", min_scale)):
+            if not isinstance(value, (int, float, np.floating)) or not 0 < value < 1:
+                raise ValueError(f"ReduceLROnPlateau: {name} must be in (0, 1), got {value!r}.")
+        if not isinstance(restore_best_weights, (bool, np.bool_)):
+            raise TypeError(
+                f"restore_best_weights must be True or False, got {restore_best_weights!r}."
+            )
+        self.factor, self.min_scale = float(factor), float(min_scale)
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, run: Run) -> None:
+        scale = learning_rate_scale(run.optimizer)
+        if scale is None:
+            raise ValueError(
+                f"{self!r} needs an optimizer whose learning rate is a "
+                "tff.training.ScaledSchedule (fit's default optimizer's is), got "
+                f"{type(run.optimizer).__name__} with learning rate "
+                f"{getattr(run.optimizer, '_learning_rate', None)!r}; wrap it, e.g. "
+                "keras.optimizers.Adam(ScaledSchedule(1e-3))."
+            )
+        self.run, self.scale = run, scale
+        self.best, self.best_weights, self.bad_validations = None, None, 0
+        scale.assign(run.history.learning_rate_scale)  # 1, or where a resumed run was
+
+    def on_chunk_end(self, step: int, logs: dict[str, float]) -> None:
+        if "val_loss" not in logs:
+            return
+        if self.best is None or logs["val_loss"] < self.best:
+            self.best, self.bad_validations = logs["val_loss"], 0
+            if self.restore_best_weights:
+                self.best_weights = snapshot(self.run.distribution.variables)
+            return
+        self.bad_validations += 1
+        if self.bad_validations < self.patience or self.scale.numpy() <= self.min_scale * 1.000001:
+            return
+        if self.best_weights is not None:
+            restore(self.run.distribution.variables, self.best_weights)
+        self.scale.assign(self.scale * self.factor)
+        self.run.history.learning_rate_scale = float(self.scale.numpy())
+        self.bad_validations = 0
+
+    def __repr__(self) -> str:
+        return f"ReduceLROnPlateau(patience={self.patience}, factor={self.factor})"
 
 
 class Checkpointing(Callback):

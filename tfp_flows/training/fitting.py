@@ -46,6 +46,7 @@ from tfp_flows.training import preflight
 from tfp_flows.training.adaptation import adapt_layers
 from tfp_flows.training.callbacks import (
     Callback,
+    Checkpointing,
     Run,
     arrange_callbacks,
     default_log_every,
@@ -318,7 +319,8 @@ def fit(
                 strategy=strategy,
                 log_every=default_log_every(steps, steps_per_execution),
             )
-            for callback in callbacks:
+            # Checkpointing first: a resumed run's history is what the others start from
+            for callback in sorted(callbacks, key=lambda c: not isinstance(c, Checkpointing)):
                 callback.on_train_begin(run)
             first_step = run.history.steps
             # After a resume the restored adaptive layers are adapted already and stay as saved.

@@ -21,6 +21,12 @@ __all__ = ["History"]
 class History:
     """What ``fit`` measured: per-step training NLL and per-evaluation validation NLL (nats).
 
+    ``best_step`` / ``best_val_loss``: the lowest validation so far;
+    ``stopped_early``: an :class:`~tfp_flows.training.callbacks.EarlyStopping`
+    ended the run; ``learning_rate_scale``: the factor
+    :class:`~tfp_flows.training.callbacks.ReduceLROnPlateau` has cut the
+    learning rate by (1: never), which a resumed run starts from.
+
     #### Examples
 
     >>> history = History(loss=[3.0, 2.5], val_steps=[2], val_loss=[2.6])
@@ -34,6 +40,7 @@ class History:
     best_step: int | None = None
     best_val_loss: float | None = None
     stopped_early: bool = False
+    learning_rate_scale: float = 1.0
     wall_time: float = 0.0
 
     @property

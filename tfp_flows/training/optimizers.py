@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -21,11 +22,13 @@ from tfp_flows._internal.checks import check_positive_float
 
 __all__ = [
     "DEFAULT_LEARNING_RATE",
+    "ScaledSchedule",
     "build_optimizer",
     "check_optimizer",
     "check_optimizer_learning_rate",
     "default_optimizer",
     "default_schedule",
+    "learning_rate_scale",
     "optimizer_variables",
 ]
 
@@ -57,6 +60,68 @@ def default_schedule(steps: int, learning_rate: float = DEFAULT_LEARNING_RATE) -
     )
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate (a schedule or a constant) times a ``scale`` that training can lower.
+
+    ```none
+    lr(t) = scale * schedule(t)          scale: a non-trainable variable, 1 to start
+    ```
+
+    :func:`default_optimizer` wraps its schedule in one, so that
+    :class:`~tfp_flows.training.callbacks.ReduceLROnPlateau` can cut the rate
+    of a compiled training loop without retracing it (the loop reads
+    ``scale`` at every step). Wrap your own optimizer's rate in one to use
+    that callback with it: ``keras.optimizers.Adam(ScaledSchedule(1e-3))``.
+
+    #### Examples
+
+    >>> schedule = ScaledSchedule(default_schedule(1000))
+    >>> round(float(schedule(500)), 5)
+    0.00587
+    >>> _ = schedule.scale.assign(0.1)
+    >>> round(float(schedule(500)), 6)
+    0.000587
+    >>> float(ScaledSchedule(1e-3, scale=0.5)(7))
+    0.0005
+    """
+
+    def __init__(self, schedule: Any, scale: float = 1.0):
+        if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            schedule = check_positive_float("ScaledSchedule: the learning rate", schedule)
+        self.schedule = schedule
+        self.scale = tf.Variable(
+            check_positive_float("ScaledSchedule: scale", scale),
+            trainable=False,
+            dtype=tf.float32,
+            name="learning_rate_scale",
+        )
+
+    def __call__(self, step: Any) -> tf.Tensor:
+        if isinstance(self.schedule, float):
+            return tf.constant(self.schedule, tf.float32) * self.scale
+        return self.schedule(step) * self.scale
+
+    def get_config(self) -> dict[str, Any]:
+        schedule = self.schedule
+        if not isinstance(schedule, float):
+            schedule = keras.saving.serialize_keras_object(schedule)
+        return {"schedule": schedule, "scale": float(self.scale.numpy())}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ScaledSchedule:
+        schedule = config["schedule"]
+        if isinstance(schedule, dict):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        return cls(schedule, config["scale"])
+
+
+def learning_rate_scale(optimizer: Any) -> tf.Variable | None:
+    """The ``scale`` variable of ``optimizer``'s :class:`ScaledSchedule` (``None``: it has none)."""
+    schedule = getattr(optimizer, "_learning_rate", None)  # Keras 3 and tf_keras: the rate given
+    return schedule.scale if isinstance(schedule, ScaledSchedule) else None
+
+
 def default_optimizer(
     steps: int, learning_rate: float = DEFAULT_LEARNING_RATE, schedule: Any = None
 ) -> Any:
@@ -68,7 +133,9 @@ def default_optimizer(
     ```
 
     ``schedule`` replaces that learning rate (default
-    :func:`default_schedule` ``(steps, learning_rate)``).
+    :func:`default_schedule` ``(steps, learning_rate)``). The rate is a
+    :class:`ScaledSchedule` (``scale`` 1), which
+    :class:`~tfp_flows.training.callbacks.ReduceLROnPlateau` can lower.
 
     #### Examples
 
@@ -80,7 +147,7 @@ def default_optimizer(
 
     if schedule is None:
         schedule = default_schedule(steps, learning_rate)
-    return FusedAdam(schedule, clipnorm=1.0)
+    return FusedAdam(ScaledSchedule(schedule), clipnorm=1.0)
 
 
 def build_optimizer(optimizer: Any, variables: Sequence[tf.Variable]) -> Any:
