@@ -2,7 +2,7 @@
 
 For each task and simulation budget: simulate the budget's pairs from the task's prior and
 simulator (``tff.datasets.sbi_task``), train ``tff.inference.npe`` (defaults: nsf, the prior's
-support, validation split and early stopping), draw 10,000 posterior samples for each chosen
+support, validation split, learning-rate cut and early stopping), draw 10,000 posterior samples for each chosen
 benchmark observation and score them with ``tff.diagnostics.c2st`` against the benchmark's
 10,000 reference posterior samples (read from the sbibm wheel's data files:
 ``pip install --no-deps sbibm``). Prints one row per task and budget: C2ST mean +- sd over the
@@ -14,6 +14,7 @@ observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et
     --sbc 200: also simulation-based calibration on 200 fresh simulations;
     --learning-rate 1e-3 --validate-every epoch --patience 30: npe with another peak rate,
     validating once per epoch and stopping after 30 validations without improvement;
+    --lr-patience none: npe without its learning-rate cut, the default before 2026-12-07;
     --figures DIR: the SBC rank ECDF plot, the parameter recovery plot of the SBC simulations
     (with --sbc) and the pairs plot of observation 1's posterior beside its reference samples,
     as PNGs: sbi_<task>_<budget>_{sbc,recovery,pairs}.png)
@@ -57,6 +58,7 @@ def run(
     learning_rate: float | None = None,
     validate_every: str | None = None,
     patience: int | None = None,
+    lr_patience: str | None = None,
 ) -> dict:
     task = tff.datasets.sbi_task(task_name)
     theta, x = task.sample_pairs(budget, seed=seed)
@@ -69,6 +71,8 @@ def run(
         settings["callbacks"] = [Validation(every=int(validate_every))]
     if patience is not None:
         settings["patience"] = patience
+    if lr_patience is not None:  # "none": never cut the rate (npe's default before 2026-12-07)
+        settings["lr_patience"] = None if lr_patience == "none" else int(lr_patience)
     started = time.perf_counter()
     posterior = tff.inference.npe(theta.numpy(), x.numpy(), prior=task.prior, seed=seed, **settings)
     wall = time.perf_counter() - started
@@ -158,6 +162,11 @@ def main() -> None:
     parser.add_argument(
         "--patience", type=int, default=None, help="validations without improvement (npe's: 50)"
     )
+    parser.add_argument(
+        "--lr-patience",
+        default=None,
+        help="validations without improvement before the rate is cut (npe's: 10; 'none': never)",
+    )
     args = parser.parse_args()
     observations = observation_numbers(args.observations)
     rows = []
@@ -173,6 +182,7 @@ def main() -> None:
                 args.learning_rate,
                 args.validate_every,
                 args.patience,
+                args.lr_patience,
             )
             rows.append((task_name, budget, result))
     print()
