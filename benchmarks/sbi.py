@@ -1,9 +1,10 @@
 """Neural posterior estimation on the SBI benchmark (sbibm), against its published NPE figures.
 
 For each task and simulation budget: simulate the budget's pairs from the task's prior and
-simulator (``tff.datasets.sbi_task``), train ``tff.inference.npe`` (defaults: nsf, the prior's
-support, validation split, learning-rate cut and early stopping), draw 10,000 posterior samples for each chosen
-benchmark observation and score them with ``tff.diagnostics.c2st`` against the benchmark's
+simulator (``tff.datasets.sbi_task``), train ``tff.inference.npe`` (defaults: nsf, the
+prior's support, validation split, learning-rate cut and early stopping), draw 10,000 posterior
+samples for each chosen benchmark observation and score them with ``tff.diagnostics.c2st``
+against the benchmark's
 10,000 reference posterior samples (read from the sbibm wheel's data files:
 ``pip install --no-deps sbibm``). Prints one row per task and budget: C2ST mean +- sd over the
 observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et al. 2021).
