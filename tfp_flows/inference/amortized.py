@@ -455,14 +455,13 @@ class AmortizedPosterior:
 
         >>> import numpy as np
         >>> import tfp_flows as tff
-        >>> rng = np.random.default_rng(0)
-        >>> theta = rng.normal(size=(256, 2)).astype("float32")
-        >>> x = (theta + rng.normal(size=(256, 2))).astype("float32")
-        >>> posterior = tff.inference.npe(theta, x, steps=5, seed=0, jit_compile=False)
-        >>> log_q = posterior.log_prob_batch(theta[:3], x[:3])
+        >>> theta = np.random.default_rng(1).normal(size=(256, 3)).astype("float32")
+        >>> x = np.tanh(theta) + 0.1  # any observations, one per theta row
+        >>> posterior = tff.inference.npe(theta, x, steps=5, jit_compile=False)
+        >>> log_q = posterior.log_prob_batch(theta[:4], x[:4])  # pairs (theta_i, x_i)
         >>> log_q.shape
-        TensorShape([3])
-        >>> bool(np.allclose(log_q[2], posterior.log_prob(theta[2], x[2]), atol=1e-5))
+        TensorShape([4])
+        >>> bool(np.allclose(log_q[3], posterior.log_prob(theta[3], x[3]), atol=1e-5))
         True
         """
         rows = self._observation_rows(x_obs, "log_prob_batch")  # [N, width]
