@@ -82,6 +82,7 @@ SLOW_DOCTESTS = (
     "tfp_flows.training.callbacks",
     "tfp_flows.training.callbacks.Checkpointing",
     "tfp_flows.training.callbacks.EarlyStopping",
+    "tfp_flows.training.callbacks.ReduceLROnPlateau",
     "tfp_flows.training.callbacks.Validation",
     "tfp_flows.training.checkpoints.restore_flow",
     "tfp_flows.training.fitting.fit",
