@@ -16,6 +16,8 @@ observations, training wall time, and the published NPE (NSF) C2ST (Lueckmann et
     --learning-rate 1e-3 --validate-every epoch --patience 30: npe with another peak rate,
     validating once per epoch and stopping after 30 validations without improvement;
     --lr-patience none: npe without its learning-rate cut, the default before 2026-12-07;
+    --batch-size 128: npe's batch before 2026-12-08 at every budget (now 512 from
+    tff.inference.LARGE_BATCH_PAIRS simulations);
     --figures DIR: the SBC rank ECDF plot, the parameter recovery plot of the SBC simulations
     (with --sbc) and the pairs plot of observation 1's posterior beside its reference samples,
     as PNGs: sbi_<task>_<budget>_{sbc,recovery,pairs}.png)
@@ -60,14 +62,18 @@ def run(
     validate_every: str | None = None,
     patience: int | None = None,
     lr_patience: str | None = None,
+    batch_size: int | None = None,
 ) -> dict:
     task = tff.datasets.sbi_task(task_name)
     theta, x = task.sample_pairs(budget, seed=seed)
     settings: dict[str, Any] = {}
     if learning_rate is not None:
         settings["learning_rate"] = learning_rate
-    if validate_every == "epoch":  # once per pass over the 90 % training split
-        settings["callbacks"] = [Validation(every=-(-int(0.9 * budget) // 128))]  # npe's batch
+    if batch_size is not None:  # 128: npe's batch at every budget before 2026-12-08
+        settings["batch_size"] = batch_size
+    if validate_every == "epoch":  # once per pass over the 90 % training split, of npe's batch
+        batch = batch_size or (512 if budget >= tff.inference.LARGE_BATCH_PAIRS else 128)
+        settings["callbacks"] = [Validation(every=-(-int(0.9 * budget) // batch))]
     elif validate_every is not None:
         settings["callbacks"] = [Validation(every=int(validate_every))]
     if patience is not None:
@@ -168,6 +174,12 @@ def main() -> None:
         default=None,
         help="validations without improvement before the rate is cut (npe's: 10; 'none': never)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="pairs per step (npe's: 128, and 512 from tff.inference.LARGE_BATCH_PAIRS)",
+    )
     args = parser.parse_args()
     observations = observation_numbers(args.observations)
     rows = []
@@ -184,6 +196,7 @@ def main() -> None:
                 args.validate_every,
                 args.patience,
                 args.lr_patience,
+                args.batch_size,
             )
             rows.append((task_name, budget, result))
     print()

@@ -423,3 +423,35 @@ def test_npe_refuses_a_bad_lr_patience_naming_it():
     theta, x = box_pairs(64)
     with pytest.raises(ValueError, match=r"npe: lr_patience must be a positive integer, got 0"):
         tff.inference.npe(theta, x, lr_patience=0, steps=5)
+
+
+@pytest.mark.parametrize(
+    "pairs, batch_size, expected_batch, expected_steps",
+    [
+        (10_000, None, 128, 2000),
+        (49_999, None, 128, 7812),
+        (50_000, None, 512, 7812),  # tff.inference.LARGE_BATCH_PAIRS
+        (100_000, 256, 256, 7812),  # your batch: 20 passes of it
+    ],
+)
+def test_default_batch_grows_with_the_budget_at_the_same_steps(
+    monkeypatch, pairs, batch_size, expected_batch, expected_steps
+):
+    import importlib
+
+    npe_module = importlib.import_module("tfp_flows.inference.npe")
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def spy(flow, theta, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(npe_module, "fit", spy)
+    theta, x = box_pairs(pairs)
+    with pytest.raises(Stop):
+        tff.inference.npe(theta, x, flow=small_flow, batch_size=batch_size)
+    assert (seen["batch_size"], seen["steps"]) == (expected_batch, expected_steps)

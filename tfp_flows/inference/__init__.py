@@ -29,7 +29,7 @@ from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
 from tfp_flows.inference.mcmc_kernels import HMC, NUTS
 from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
-from tfp_flows.inference.npe import DEFAULT_NPE_FLOW, VALIDATIONS_PER_RUN, npe
+from tfp_flows.inference.npe import DEFAULT_NPE_FLOW, LARGE_BATCH_PAIRS, VALIDATIONS_PER_RUN, npe
 from tfp_flows.inference.support import FlatSupport
 from tfp_flows.inference.surrogate import (
     DEFAULT_DRAW_GROUPS,
@@ -42,6 +42,7 @@ from tfp_flows.inference.surrogate import (
 __all__ = [
     "DEFAULT_DRAW_GROUPS",
     "DEFAULT_NPE_FLOW",
+    "LARGE_BATCH_PAIRS",
     "DEFAULT_SURROGATE",
     "DEFAULT_VI_LEARNING_RATE",
     "HMC",
