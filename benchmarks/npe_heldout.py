@@ -16,7 +16,9 @@ is N(x / 2, 0.05 I) exactly, the KL itself is printed too.
     PYTHONPATH=. python benchmarks/npe_heldout.py --tasks two_moons,gaussian_linear \
         --budgets 1000,10000 --settings default,no_lr_cut
     (settings: default (npe's: lr_patience=10), no_lr_cut (lr_patience=None, the default
-    before 2026-12-07), lr_patience5, lr_patience20, lr1e-3, batch512)
+    before 2026-12-07), lr_patience5, lr_patience20, lr1e-3, batch512; for 10^5 simulations,
+    where npe's batch is 512: batch128 (the default before 2026-12-08), batch128_no_lr_cut,
+    batch128_steps31250, batch128_lr_patience20_patience100, batch512_20_passes)
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ SETTINGS = {
     "lr_patience20": dict(lr_patience=20),
     "lr1e-3": dict(learning_rate=1e-3, lr_patience=None),
     "batch512": dict(batch_size=512, lr_patience=None),
+    # At 10^5 simulations (npe's default there is batch 512 for max(2000, 20 n / 128) steps):
+    "batch128": dict(batch_size=128),  # the default before 2026-12-08
+    "batch128_no_lr_cut": dict(batch_size=128, lr_patience=None),
+    "batch128_steps31250": dict(batch_size=128, steps=31250),
+    "batch128_lr_patience20_patience100": dict(batch_size=128, lr_patience=20, patience=100),
+    "batch512_20_passes": dict(batch_size=512),  # 20 passes of your batch: 3,906 steps at 10^5
 }
 FRESH_PAIRS = 20_000
 
