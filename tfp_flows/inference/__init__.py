@@ -42,10 +42,10 @@ from tfp_flows.inference.surrogate import (
 __all__ = [
     "DEFAULT_DRAW_GROUPS",
     "DEFAULT_NPE_FLOW",
-    "LARGE_BATCH_PAIRS",
     "DEFAULT_SURROGATE",
     "DEFAULT_VI_LEARNING_RATE",
     "HMC",
+    "LARGE_BATCH_PAIRS",
     "NUTS",
     "SURROGATE_BUILDERS",
     "VALIDATIONS_PER_RUN",
