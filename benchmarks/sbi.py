@@ -72,7 +72,7 @@ def run(
     if batch_size is not None:  # 128: npe's batch at every budget before 2026-12-08
         settings["batch_size"] = batch_size
     if validate_every == "epoch":  # once per pass over the 90 % training split, of npe's batch
-        batch = batch_size or (512 if budget >= tff.inference.LARGE_BATCH_PAIRS else 128)
+        batch = batch_size or tff.inference.default_batch_size(budget)
         settings["callbacks"] = [Validation(every=-(-int(0.9 * budget) // batch))]
     elif validate_every is not None:
         settings["callbacks"] = [Validation(every=int(validate_every))]

@@ -29,7 +29,13 @@ from tfp_flows.inference.diagnostics import ChainDiagnostics, chain_diagnostics
 from tfp_flows.inference.fitting import DEFAULT_VI_LEARNING_RATE, fit_surrogate
 from tfp_flows.inference.mcmc_kernels import HMC, NUTS
 from tfp_flows.inference.neutra import NeutraResult, Transport, neutra, neutra_bijector
-from tfp_flows.inference.npe import DEFAULT_NPE_FLOW, LARGE_BATCH_PAIRS, VALIDATIONS_PER_RUN, npe
+from tfp_flows.inference.npe import (
+    DEFAULT_NPE_FLOW,
+    LARGE_BATCH_PAIRS,
+    VALIDATIONS_PER_RUN,
+    default_batch_size,
+    npe,
+)
 from tfp_flows.inference.support import FlatSupport
 from tfp_flows.inference.surrogate import (
     DEFAULT_DRAW_GROUPS,
@@ -57,6 +63,7 @@ __all__ = [
     "SurrogatePosterior",
     "Transport",
     "chain_diagnostics",
+    "default_batch_size",
     "fit_surrogate",
     "neutra",
     "neutra_bijector",

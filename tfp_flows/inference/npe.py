@@ -71,7 +71,13 @@ from tfp_flows.training.callbacks import EarlyStopping, ReduceLROnPlateau, Valid
 from tfp_flows.training.fitting import fit
 from tfp_flows.training.preflight import held_out_rows
 
-__all__ = ["DEFAULT_NPE_FLOW", "LARGE_BATCH_PAIRS", "VALIDATIONS_PER_RUN", "npe"]
+__all__ = [
+    "DEFAULT_NPE_FLOW",
+    "LARGE_BATCH_PAIRS",
+    "VALIDATIONS_PER_RUN",
+    "default_batch_size",
+    "npe",
+]
 
 DEFAULT_NPE_FLOW = dict(num_layers=5, hidden_units=(64, 64), bins=10)
 """The default flow of :func:`npe`: ``tff.nsf`` with these settings (sbibm's NPE uses a
@@ -98,6 +104,16 @@ from 0.545 to 0.519 (``benchmarks/README.md``). At 10^3 and 10^4 simulations the
 
 _DEFAULT_BATCH = 128
 _SIMULATOR_ADAPTATION_ROWS = 10_000
+
+
+def default_batch_size(pairs: int) -> int:
+    """:func:`npe`'s batch for ``pairs`` simulated pairs: 128, or 512 from :data:`LARGE_BATCH_PAIRS`.
+
+    >>> import tfp_flows as tff
+    >>> tff.inference.default_batch_size(10_000), tff.inference.default_batch_size(100_000)
+    (128, 512)
+    """
+    return 512 if pairs >= LARGE_BATCH_PAIRS else _DEFAULT_BATCH
 
 
 def npe(
@@ -251,7 +267,7 @@ def npe(
     if steps is None and epochs is None:
         steps = max(2000, 20 * theta.shape[0] // (batch_size or _DEFAULT_BATCH))
     if batch_size is None:
-        batch_size = 512 if theta.shape[0] >= LARGE_BATCH_PAIRS else _DEFAULT_BATCH
+        batch_size = default_batch_size(theta.shape[0])
     if steps is None:  # the steps fit would run, so that validation keeps its grain
         steps = check_integer("epochs", epochs) * _batches_per_epoch(
             theta.shape[0], validation_split, batch_size
